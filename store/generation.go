@@ -1,0 +1,94 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is a generation's lifecycle state.
+type Status string
+
+const (
+	StatusQueued    Status = "queued"
+	StatusSubmitted Status = "submitted"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Terminal reports whether s can never change again.
+func (s Status) Terminal() bool {
+	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
+}
+
+// Generation is one row of the generations table.
+type Generation struct {
+	ID                  uuid.UUID
+	Client              string
+	Status              Status
+	EndpointID          string
+	Input               json.RawMessage
+	Priority            int
+	Metadata            json.RawMessage
+	CallbackURL         *string
+	IdempotencyKey      *string
+	RequestHash         []byte
+	Seed                *string // decimal; fal seeds exceed int64
+	FalRequestID        *string
+	FalGatewayRequestID *string
+	FalStatusURL        *string
+	FalResponseURL      *string
+	FalCancelURL        *string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	RunAt               *time.Time
+	SubmittingAt        *time.Time
+	SubmittedAt         *time.Time
+	CompletedAt         *time.Time
+	FinishedAt          *time.Time
+	Attempts            int
+	FalSubmissions      int
+	LastWebhookAt       *time.Time
+	ErrorCode           *string
+	ErrorMessage        *string
+	HasNSFW             *bool
+	ImageCount          *int
+	InferenceSeconds    *float64
+	Timings             json.RawMessage
+}
+
+// Image is one row of generation_images.
+type Image struct {
+	Position    int
+	URL         string
+	ContentType string
+	FileName    string
+	FileSize    int64
+	Width       int
+	Height      int
+	NSFW        bool
+}
+
+const generationColumns = `id, client, status, endpoint_id, input, priority, metadata, callback_url,
+	idempotency_key, request_hash, seed::text, fal_request_id, fal_gateway_request_id,
+	fal_status_url, fal_response_url, fal_cancel_url, created_at, updated_at, run_at, submitting_at,
+	submitted_at, completed_at, finished_at, attempts, fal_submissions, last_webhook_at, error_code,
+	error_message, has_nsfw, image_count, inference_seconds, timings`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanGeneration(row scanner) (*Generation, error) {
+	var g Generation
+	err := row.Scan(&g.ID, &g.Client, &g.Status, &g.EndpointID, &g.Input, &g.Priority, &g.Metadata,
+		&g.CallbackURL, &g.IdempotencyKey, &g.RequestHash, &g.Seed, &g.FalRequestID,
+		&g.FalGatewayRequestID, &g.FalStatusURL, &g.FalResponseURL, &g.FalCancelURL, &g.CreatedAt,
+		&g.UpdatedAt, &g.RunAt, &g.SubmittingAt, &g.SubmittedAt, &g.CompletedAt, &g.FinishedAt,
+		&g.Attempts, &g.FalSubmissions, &g.LastWebhookAt, &g.ErrorCode, &g.ErrorMessage, &g.HasNSFW,
+		&g.ImageCount, &g.InferenceSeconds, &g.Timings)
+	if err != nil {
+		return nil, err
+	}
+	return &g, nil
+}

@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Completion is the outcome of a successful fal request.
+type Completion struct {
+	FalRequestID     string
+	Images           []Image
+	InferenceSeconds *float64
+	Timings          json.RawMessage
+}
+
+// Complete moves an unfinished generation to completed and inserts its
+// images. It reports false, changing nothing, when the generation is already
+// terminal. Call it inside a transaction so the images and the status commit
+// together.
+func Complete(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Completion) (bool, error) {
+	hasNSFW := false
+	for _, im := range c.Images {
+		hasNSFW = hasNSFW || im.NSFW
+	}
+	timings := c.Timings
+	if len(timings) == 0 {
+		timings = nil
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE generations SET
+			status = 'completed', completed_at = now(), finished_at = now(), updated_at = now(),
+			fal_request_id = coalesce(NULLIF($2, ''), fal_request_id),
+			has_nsfw = $3, image_count = $4, inference_seconds = $5, timings = $6,
+			error_code = NULL, error_message = NULL
+		WHERE id = $1 AND finished_at IS NULL`,
+		id, c.FalRequestID, hasNSFW, len(c.Images), c.InferenceSeconds, timings)
+	if err != nil {
+		return false, fmt.Errorf("complete generation %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	if len(c.Images) == 0 {
+		return true, nil
+	}
+
+	// One statement for all images: columns as arrays, unnested server-side.
+	n := len(c.Images)
+	positions, urls, types, names := make([]int32, n), make([]string, n), make([]string, n), make([]string, n)
+	sizes, widths, heights, nsfw := make([]int64, n), make([]int32, n), make([]int32, n), make([]bool, n)
+	for i, im := range c.Images {
+		positions[i], urls[i], types[i], names[i] = int32(im.Position), im.URL, im.ContentType, im.FileName
+		sizes[i], widths[i], heights[i], nsfw[i] = im.FileSize, int32(im.Width), int32(im.Height), im.NSFW
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO generation_images (generation_id, position, url, content_type, file_name, file_size, width, height, nsfw)
+		SELECT $1, u.position, u.url, NULLIF(u.content_type, ''), NULLIF(u.file_name, ''),
+			NULLIF(u.file_size, 0), NULLIF(u.width, 0), NULLIF(u.height, 0), u.nsfw
+		FROM unnest($2::smallint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[], $8::int[], $9::bool[])
+			AS u(position, url, content_type, file_name, file_size, width, height, nsfw)`,
+		id, positions, urls, types, names, sizes, widths, heights, nsfw)
+	if err != nil {
+		return false, fmt.Errorf("insert images of generation %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// Fail moves an unfinished generation to failed with an error code and
+// message. It reports false, changing nothing, when the generation is
+// already terminal.
+func Fail(ctx context.Context, db DBTX, id uuid.UUID, code, message string) (bool, error) {
+	return finish(ctx, db, id, StatusFailed, code, message)
+}
+
+// Cancel moves an unfinished generation to cancelled. It reports false,
+// changing nothing, when the generation is already terminal.
+func Cancel(ctx context.Context, db DBTX, id uuid.UUID, message string) (bool, error) {
+	return finish(ctx, db, id, StatusCancelled, "cancelled", message)
+}
+
+func finish(ctx context.Context, db DBTX, id uuid.UUID, status Status, code, message string) (bool, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE generations SET status = $2, finished_at = now(), updated_at = now(),
+			error_code = $3, error_message = $4
+		WHERE id = $1 AND finished_at IS NULL`, id, status, code, message)
+	if err != nil {
+		return false, fmt.Errorf("mark generation %s %s: %w", id, status, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// NoteWebhook stamps last_webhook_at, and records fal's request id when the
+// webhook beat the submit call's own record of it.
+func NoteWebhook(ctx context.Context, db DBTX, id uuid.UUID, falRequestID string) error {
+	_, err := db.Exec(ctx, `
+		UPDATE generations SET last_webhook_at = now(),
+			fal_request_id = coalesce(fal_request_id, NULLIF($2, ''))
+		WHERE id = $1`, id, falRequestID)
+	if err != nil {
+		return fmt.Errorf("note webhook for generation %s: %w", id, err)
+	}
+	return nil
+}
