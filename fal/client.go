@@ -1,0 +1,412 @@
+package fal
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const (
+	// DefaultQueueURL is fal's queue host.
+	DefaultQueueURL = "https://queue.fal.run"
+
+	// EndpointImagePrompt is the endpoint id of Fooocus image-prompt.
+	EndpointImagePrompt = "fal-ai/fooocus/image-prompt"
+)
+
+// Queue statuses reported by Client.Status. fal has no failed or cancelled
+// status: a failed request is StatusCompleted with Status.Error set.
+const (
+	StatusInQueue    = "IN_QUEUE"
+	StatusInProgress = "IN_PROGRESS"
+	StatusCompleted  = "COMPLETED"
+)
+
+// Queue priorities for SubmitRequest.Priority. Low priority requests wait
+// behind all normal ones on the endpoint's shared queue.
+const (
+	PriorityNormal = "normal"
+	PriorityLow    = "low"
+)
+
+// ErrInvalidRequest is wrapped by errors for requests the client refused to
+// send, such as a malformed SubmitRequest or a URL outside the queue host.
+// Unlike transport errors, retrying them cannot succeed.
+var ErrInvalidRequest = errors.New("invalid fal request")
+
+const (
+	// maxResponseBody bounds successful responses. Outputs made with
+	// sync_mode inline images as data URIs, so they can be large.
+	maxResponseBody = 64 << 20
+
+	// maxErrorBody bounds the error body kept in APIError.Body.
+	maxErrorBody = 64 << 10
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// QueueURL is fal's queue base URL; empty means DefaultQueueURL.
+	QueueURL string
+
+	// Key is the fal API key, sent as "Authorization: Key <key>". It never
+	// appears in errors and is only sent to QueueURL's host.
+	Key string
+
+	// HTTPClient sends requests; nil means a client with a one minute
+	// timeout.
+	HTTPClient *http.Client
+}
+
+// Client talks to fal's queue REST API. It is safe for concurrent use.
+type Client struct {
+	base       *url.URL
+	baseErr    error
+	key        string
+	httpClient *http.Client
+}
+
+// NewClient returns a client for cfg. A malformed QueueURL makes every call
+// fail with ErrInvalidRequest.
+func NewClient(cfg ClientConfig) *Client {
+	c := &Client{key: cfg.Key, httpClient: cfg.HTTPClient}
+	if c.httpClient == nil {
+		c.httpClient = &http.Client{Timeout: time.Minute}
+	}
+
+	raw := cfg.QueueURL
+	if raw == "" {
+		raw = DefaultQueueURL
+	}
+	base, err := url.Parse(strings.TrimRight(raw, "/"))
+	switch {
+	case err != nil:
+		c.baseErr = fmt.Errorf("%w: queue URL: %w", ErrInvalidRequest, err)
+	case base.Scheme == "" || base.Host == "":
+		c.baseErr = fmt.Errorf("%w: queue URL %q is not absolute", ErrInvalidRequest, raw)
+	default:
+		c.base = base
+	}
+	return c
+}
+
+// SubmitRequest is one request to put on an endpoint's queue.
+type SubmitRequest struct {
+	// EndpointID is the full endpoint id, e.g. EndpointImagePrompt.
+	EndpointID string
+
+	// Input is the model input, sent verbatim as the request body.
+	Input json.RawMessage
+
+	// WebhookURL is where fal posts the result; empty means no webhook.
+	WebhookURL string
+
+	// Priority is "", PriorityNormal or PriorityLow; "" leaves fal's
+	// default (normal).
+	Priority string
+}
+
+func (r SubmitRequest) validate() error {
+	id := r.EndpointID
+	if strings.Count(id, "/") < 1 || strings.HasPrefix(id, "/") || strings.HasSuffix(id, "/") ||
+		strings.Contains(id, "//") || strings.Contains(id, "..") {
+		return fmt.Errorf("%w: endpoint id %q is not owner/app[/path]", ErrInvalidRequest, id)
+	}
+	if !json.Valid(r.Input) {
+		return fmt.Errorf("%w: input is not valid JSON", ErrInvalidRequest)
+	}
+	if r.WebhookURL != "" {
+		if u, err := url.Parse(r.WebhookURL); err != nil || !u.IsAbs() || u.Host == "" {
+			return fmt.Errorf("%w: webhook URL %q is not absolute", ErrInvalidRequest, r.WebhookURL)
+		}
+	}
+	switch r.Priority {
+	case "", PriorityNormal, PriorityLow:
+	default:
+		return fmt.Errorf("%w: priority %q is not %q or %q", ErrInvalidRequest, r.Priority, PriorityNormal, PriorityLow)
+	}
+	return nil
+}
+
+// QueueResponse is fal's answer to a submit. The URLs are filled in from
+// RequestURLs when fal leaves them out.
+type QueueResponse struct {
+	RequestID        string `json:"request_id"`
+	GatewayRequestID string `json:"gateway_request_id"`
+	ResponseURL      string `json:"response_url"`
+	StatusURL        string `json:"status_url"`
+	CancelURL        string `json:"cancel_url"`
+	QueuePosition    int    `json:"queue_position"`
+}
+
+// Submit puts a request on fal's queue.
+func (c *Client) Submit(ctx context.Context, req SubmitRequest) (*QueueResponse, error) {
+	if err := req.validate(); err != nil {
+		return nil, fmt.Errorf("fal submit: %w", err)
+	}
+	if c.baseErr != nil {
+		return nil, fmt.Errorf("fal submit: %w", c.baseErr)
+	}
+
+	target := c.base.JoinPath(strings.Split(req.EndpointID, "/")...)
+	if req.WebhookURL != "" {
+		target.RawQuery = url.Values{"fal_webhook": {req.WebhookURL}}.Encode()
+	}
+	header := http.Header{"Content-Type": {"application/json"}}
+	if req.Priority != "" {
+		header.Set("X-Fal-Queue-Priority", req.Priority)
+	}
+
+	body, err := c.do(ctx, "submit", http.MethodPost, target.String(), header, req.Input)
+	if err != nil {
+		return nil, err
+	}
+
+	var resp QueueResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, fmt.Errorf("fal submit: decode response: %w", err)
+	}
+	if resp.RequestID == "" {
+		return nil, errors.New("fal submit: response has no request_id")
+	}
+	status, response, cancel := c.RequestURLs(req.EndpointID, resp.RequestID)
+	resp.StatusURL = cmp.Or(resp.StatusURL, status)
+	resp.ResponseURL = cmp.Or(resp.ResponseURL, response)
+	resp.CancelURL = cmp.Or(resp.CancelURL, cancel)
+	return &resp, nil
+}
+
+// Status is a request's state on fal's queue.
+type Status struct {
+	// Status is StatusInQueue, StatusInProgress or StatusCompleted.
+	Status    string
+	RequestID string
+
+	// QueuePosition is the number of requests ahead; set while in queue.
+	QueuePosition *int
+
+	ResponseURL string
+	StatusURL   string
+	CancelURL   string
+	Logs        []LogLine
+
+	// InferenceTime is metrics.inference_time in seconds, when completed
+	// and reported.
+	InferenceTime *float64
+
+	// Error and ErrorType are set when a completed request failed.
+	Error     string
+	ErrorType string
+}
+
+// LogLine is one log line of a running request.
+type LogLine struct {
+	Message string `json:"message"`
+	Level   string `json:"level,omitempty"`
+	Source  string `json:"source,omitempty"`
+
+	// Timestamp is kept as sent (RFC 3339 so far) so that an unexpected
+	// format cannot make the whole status unreadable.
+	Timestamp string `json:"timestamp,omitempty"`
+}
+
+// Status fetches a request's status, with logs, from the status URL returned
+// by Submit (or built by RequestURLs).
+func (c *Client) Status(ctx context.Context, statusURL string) (*Status, error) {
+	target, err := c.queueURL(statusURL)
+	if err != nil {
+		return nil, fmt.Errorf("fal status: %w", err)
+	}
+	query := target.Query()
+	query.Set("logs", "1")
+	target.RawQuery = query.Encode()
+
+	body, err := c.do(ctx, "status", http.MethodGet, target.String(), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	var wire struct {
+		Status        string    `json:"status"`
+		RequestID     string    `json:"request_id"`
+		QueuePosition *int      `json:"queue_position"`
+		ResponseURL   string    `json:"response_url"`
+		StatusURL     string    `json:"status_url"`
+		CancelURL     string    `json:"cancel_url"`
+		Logs          []LogLine `json:"logs"`
+		Metrics       struct {
+			InferenceTime *float64 `json:"inference_time"`
+		} `json:"metrics"`
+		Error     string `json:"error"`
+		ErrorType string `json:"error_type"`
+	}
+	if err := json.Unmarshal(body, &wire); err != nil {
+		return nil, fmt.Errorf("fal status: decode response: %w", err)
+	}
+	if wire.Status == "" {
+		return nil, errors.New("fal status: response has no status")
+	}
+	return &Status{
+		Status:        wire.Status,
+		RequestID:     wire.RequestID,
+		QueuePosition: wire.QueuePosition,
+		ResponseURL:   wire.ResponseURL,
+		StatusURL:     wire.StatusURL,
+		CancelURL:     wire.CancelURL,
+		Logs:          wire.Logs,
+		InferenceTime: wire.Metrics.InferenceTime,
+		Error:         wire.Error,
+		ErrorType:     wire.ErrorType,
+	}, nil
+}
+
+// Result fetches a completed request's model output, as sent. A request that
+// failed answers with its error status and body, returned as an *APIError.
+func (c *Client) Result(ctx context.Context, responseURL string) (json.RawMessage, error) {
+	target, err := c.queueURL(responseURL)
+	if err != nil {
+		return nil, fmt.Errorf("fal result: %w", err)
+	}
+	body, err := c.do(ctx, "result", http.MethodGet, target.String(), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(body) {
+		return nil, errors.New("fal result: response is not valid JSON")
+	}
+	return body, nil
+}
+
+// CancelOutcome is what fal did with a cancel request.
+type CancelOutcome string
+
+const (
+	// CancelRequested means a queued request was removed, or a running one
+	// was signalled and may still complete.
+	CancelRequested CancelOutcome = "CANCELLATION_REQUESTED"
+
+	// CancelAlreadyCompleted means the request had already finished.
+	CancelAlreadyCompleted CancelOutcome = "ALREADY_COMPLETED"
+
+	// CancelNotFound means fal does not know the request.
+	CancelNotFound CancelOutcome = "NOT_FOUND"
+)
+
+// Cancel asks fal to cancel a request through its cancel URL.
+func (c *Client) Cancel(ctx context.Context, cancelURL string) (CancelOutcome, error) {
+	target, err := c.queueURL(cancelURL)
+	if err != nil {
+		return "", fmt.Errorf("fal cancel: %w", err)
+	}
+	_, err = c.do(ctx, "cancel", http.MethodPut, target.String(), nil, nil)
+
+	var apiErr *APIError
+	switch {
+	case err == nil:
+		return CancelRequested, nil
+	case !errors.As(err, &apiErr):
+		return "", err
+	case apiErr.StatusCode == http.StatusNotFound:
+		return CancelNotFound, nil
+	case apiErr.StatusCode == http.StatusBadRequest:
+		// A 400 is also what a malformed request gets, so only the body
+		// tells the two apart.
+		var body struct {
+			Status CancelOutcome `json:"status"`
+		}
+		if json.Unmarshal(apiErr.Body, &body) == nil && body.Status == CancelAlreadyCompleted {
+			return CancelAlreadyCompleted, nil
+		}
+	}
+	return "", err
+}
+
+// RequestURLs builds a request's status, response and cancel URLs from its
+// endpoint id and request id, for when fal's returned URLs are unknown. These
+// URLs use only the endpoint's owner/app (protocol §1.1).
+func (c *Client) RequestURLs(endpointID, requestID string) (status, response, cancel string) {
+	base := DefaultQueueURL
+	if c.base != nil {
+		base = c.base.String()
+	}
+	response = base + "/" + appID(endpointID) + "/requests/" + url.PathEscape(requestID)
+	return response + "/status", response, response + "/cancel"
+}
+
+// appID trims an endpoint id to owner/app, keeping a reserved namespace
+// prefix such as "workflows/" in front of them as fal's clients do.
+func appID(endpointID string) string {
+	parts := strings.Split(endpointID, "/")
+	n := 2
+	if parts[0] == "workflows" || parts[0] == "comfy" {
+		n = 3
+	}
+	if len(parts) > n {
+		parts = parts[:n]
+	}
+	return strings.Join(parts, "/")
+}
+
+// queueURL parses a URL fal returned and refuses any outside the queue host,
+// so that a stored or forged URL cannot make the client send its key
+// elsewhere.
+func (c *Client) queueURL(raw string) (*url.URL, error) {
+	if c.baseErr != nil {
+		return nil, c.baseErr
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	if !strings.EqualFold(u.Scheme, c.base.Scheme) || !strings.EqualFold(u.Host, c.base.Host) {
+		return nil, fmt.Errorf("%w: URL %q is not on the queue host %s", ErrInvalidRequest, u.Redacted(), c.base.Host)
+	}
+	return u, nil
+}
+
+// do sends one request and returns the body of a 2xx response, or an
+// *APIError for any other status.
+func (c *Client) do(ctx context.Context, op, method, target string, header http.Header, body []byte) ([]byte, error) {
+	var reqBody io.Reader
+	if body != nil {
+		reqBody = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, reqBody)
+	if err != nil {
+		return nil, fmt.Errorf("fal %s: %w: %w", op, ErrInvalidRequest, err)
+	}
+	maps.Copy(req.Header, header)
+	req.Header.Set("Accept", "application/json")
+	if c.key != "" {
+		req.Header.Set("Authorization", "Key "+c.key)
+	}
+
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fal %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// A truncated or unreadable error body still says enough.
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return nil, newAPIError(op, resp, data, c.key)
+	}
+
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("fal %s: read response: %w", op, err)
+	}
+	if len(data) > maxResponseBody {
+		return nil, fmt.Errorf("fal %s: response is larger than %d bytes", op, maxResponseBody)
+	}
+	return data, nil
+}

@@ -1,0 +1,455 @@
+package fal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const testFalKey = "key-id-1234:key-secret-5678"
+
+// recordedRequest is what the test server saw.
+type recordedRequest struct {
+	Method   string
+	Path     string
+	RawQuery string
+	Header   http.Header
+	Body     []byte
+}
+
+type clientTestBundle struct {
+	client   *Client
+	requests chan recordedRequest
+	server   *httptest.Server
+}
+
+// setupClient starts a server that records each request and answers with
+// respond, and a client for it.
+func setupClient(t *testing.T, respond http.HandlerFunc) *clientTestBundle {
+	t.Helper()
+
+	requests := make(chan recordedRequest, 10)
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("read request body: %v", err)
+		}
+		requests <- recordedRequest{
+			Method:   r.Method,
+			Path:     r.URL.EscapedPath(),
+			RawQuery: r.URL.RawQuery,
+			Header:   r.Header.Clone(),
+			Body:     body,
+		}
+		respond(w, r)
+	}))
+	t.Cleanup(server.Close)
+
+	return &clientTestBundle{
+		client:   NewClient(ClientConfig{QueueURL: server.URL, Key: testFalKey, HTTPClient: server.Client()}),
+		requests: requests,
+		server:   server,
+	}
+}
+
+// respondJSON answers with status and body as JSON, plus header pairs.
+func respondJSON(status int, body string, header ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+func (b *clientTestBundle) lastRequest(t *testing.T) recordedRequest {
+	t.Helper()
+	select {
+	case req := <-b.requests:
+		return req
+	default:
+		require.FailNow(t, "server got no request")
+		return recordedRequest{}
+	}
+}
+
+func TestClientSubmit(t *testing.T) {
+	t.Parallel()
+
+	bundle := setupClient(t, respondJSON(http.StatusOK, `{
+		"request_id": "764cabcf-b745-4b3e-ae38-1200304cf45b",
+		"gateway_request_id": "864cabcf-b745-4b3e-ae38-1200304cf45b",
+		"response_url": "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf-b745-4b3e-ae38-1200304cf45b",
+		"status_url": "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf-b745-4b3e-ae38-1200304cf45b/status",
+		"cancel_url": "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf-b745-4b3e-ae38-1200304cf45b/cancel",
+		"queue_position": 3,
+		"status": "IN_QUEUE"}`))
+	input := json.RawMessage(`{"prompt": "a cat",  "seed": 17454220438242315174}`)
+	webhook := "https://easel.example/webhooks/fal/0b0e?note=a b&x=1"
+
+	resp, err := bundle.client.Submit(context.Background(), SubmitRequest{
+		EndpointID: EndpointImagePrompt,
+		Input:      input,
+		WebhookURL: webhook,
+		Priority:   PriorityLow,
+	})
+	require.NoError(t, err)
+	require.Equal(t, &QueueResponse{
+		RequestID:        "764cabcf-b745-4b3e-ae38-1200304cf45b",
+		GatewayRequestID: "864cabcf-b745-4b3e-ae38-1200304cf45b",
+		ResponseURL:      "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf-b745-4b3e-ae38-1200304cf45b",
+		StatusURL:        "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf-b745-4b3e-ae38-1200304cf45b/status",
+		CancelURL:        "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf-b745-4b3e-ae38-1200304cf45b/cancel",
+		QueuePosition:    3,
+	}, resp)
+
+	req := bundle.lastRequest(t)
+	require.Equal(t, http.MethodPost, req.Method)
+	require.Equal(t, "/fal-ai/fooocus/image-prompt", req.Path)
+	require.Equal(t, "fal_webhook="+url.QueryEscape(webhook), req.RawQuery)
+	require.Equal(t, "Key "+testFalKey, req.Header.Get("Authorization"))
+	require.Equal(t, "low", req.Header.Get("X-Fal-Queue-Priority"))
+	require.Equal(t, "application/json", req.Header.Get("Content-Type"))
+	require.Equal(t, []byte(input), req.Body)
+}
+
+func TestClientSubmitMinimal(t *testing.T) {
+	t.Parallel()
+
+	bundle := setupClient(t, respondJSON(http.StatusOK, `{"request_id":"req/1"}`))
+	// A trailing slash on the queue URL must not double up.
+	client := NewClient(ClientConfig{QueueURL: bundle.server.URL + "/", Key: testFalKey, HTTPClient: bundle.server.Client()})
+
+	resp, err := client.Submit(context.Background(), SubmitRequest{
+		EndpointID: EndpointImagePrompt,
+		Input:      json.RawMessage(`{}`),
+	})
+	require.NoError(t, err)
+	status, response, cancel := client.RequestURLs(EndpointImagePrompt, "req/1")
+	require.Equal(t, &QueueResponse{RequestID: "req/1", StatusURL: status, ResponseURL: response, CancelURL: cancel}, resp)
+
+	req := bundle.lastRequest(t)
+	require.Equal(t, "/fal-ai/fooocus/image-prompt", req.Path)
+	require.Empty(t, req.RawQuery)
+	require.NotContains(t, req.Header, "X-Fal-Queue-Priority")
+}
+
+func TestClientSubmitRejectsInvalidRequest(t *testing.T) {
+	t.Parallel()
+
+	valid := SubmitRequest{EndpointID: EndpointImagePrompt, Input: json.RawMessage(`{}`)}
+	tests := []struct {
+		name   string
+		modify func(r *SubmitRequest)
+	}{
+		{name: "NoEndpoint", modify: func(r *SubmitRequest) { r.EndpointID = "" }},
+		{name: "EndpointWithoutApp", modify: func(r *SubmitRequest) { r.EndpointID = "fal-ai" }},
+		{name: "EndpointLeadingSlash", modify: func(r *SubmitRequest) { r.EndpointID = "/fal-ai/fooocus" }},
+		{name: "EndpointDotDot", modify: func(r *SubmitRequest) { r.EndpointID = "fal-ai/../admin" }},
+		{name: "NoInput", modify: func(r *SubmitRequest) { r.Input = nil }},
+		{name: "InputNotJSON", modify: func(r *SubmitRequest) { r.Input = json.RawMessage(`{"prompt":`) }},
+		{name: "WebhookNotAbsolute", modify: func(r *SubmitRequest) { r.WebhookURL = "/webhooks/fal/1" }},
+		{name: "UnknownPriority", modify: func(r *SubmitRequest) { r.Priority = "high" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			bundle := setupClient(t, respondJSON(http.StatusOK, `{"request_id":"r"}`))
+			req := valid
+			tt.modify(&req)
+			_, err := bundle.client.Submit(context.Background(), req)
+			require.ErrorIs(t, err, ErrInvalidRequest)
+			require.Empty(t, bundle.requests)
+		})
+	}
+}
+
+func TestClientSubmitBadResponse(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name    string
+		body    string
+		wantErr string
+	}{
+		{name: "NotJSON", body: `<html>`, wantErr: "fal submit: decode response"},
+		{name: "NoRequestID", body: `{"status":"IN_QUEUE"}`, wantErr: "fal submit: response has no request_id"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			bundle := setupClient(t, respondJSON(http.StatusOK, tt.body))
+			_, err := bundle.client.Submit(context.Background(), SubmitRequest{EndpointID: EndpointImagePrompt, Input: json.RawMessage(`{}`)})
+			require.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}
+
+func TestClientTransportError(t *testing.T) {
+	t.Parallel()
+
+	bundle := setupClient(t, respondJSON(http.StatusOK, `{}`))
+	bundle.server.Close()
+
+	_, err := bundle.client.Submit(context.Background(), SubmitRequest{EndpointID: EndpointImagePrompt, Input: json.RawMessage(`{}`)})
+	require.Error(t, err)
+	var apiErr *APIError
+	require.False(t, errors.As(err, &apiErr))
+	require.NotErrorIs(t, err, ErrInvalidRequest)
+	require.NotContains(t, err.Error(), testFalKey)
+}
+
+func TestClientInvalidQueueURL(t *testing.T) {
+	t.Parallel()
+
+	client := NewClient(ClientConfig{QueueURL: "queue.fal.run", Key: testFalKey})
+	_, err := client.Submit(context.Background(), SubmitRequest{EndpointID: EndpointImagePrompt, Input: json.RawMessage(`{}`)})
+	require.ErrorIs(t, err, ErrInvalidRequest)
+	_, err = client.Status(context.Background(), "https://queue.fal.run/fal-ai/fooocus/requests/r/status")
+	require.ErrorIs(t, err, ErrInvalidRequest)
+}
+
+func TestClientStatus(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   *Status
+	}{
+		{
+			name:   "InQueue",
+			status: http.StatusAccepted,
+			body: `{"status":"IN_QUEUE","request_id":"r1","queue_position":2,"response_url":"https://q/r1",
+				"status_url":"https://q/r1/status","cancel_url":"https://q/r1/cancel"}`,
+			want: &Status{Status: StatusInQueue, RequestID: "r1", QueuePosition: new(2), ResponseURL: "https://q/r1",
+				StatusURL: "https://q/r1/status", CancelURL: "https://q/r1/cancel"},
+		},
+		{
+			name:   "InQueueAtFront",
+			status: http.StatusAccepted,
+			body:   `{"status":"IN_QUEUE","request_id":"r1","queue_position":0}`,
+			want:   &Status{Status: StatusInQueue, RequestID: "r1", QueuePosition: new(0)},
+		},
+		{
+			name:   "InProgress",
+			status: http.StatusAccepted,
+			body: `{"status":"IN_PROGRESS","request_id":"r1","response_url":"https://q/r1",
+				"logs":[{"message":"Generating...","timestamp":"2026-02-17T10:30:02.456Z","level":"INFO","source":"USER"}]}`,
+			want: &Status{Status: StatusInProgress, RequestID: "r1", ResponseURL: "https://q/r1",
+				Logs: []LogLine{{Message: "Generating...", Timestamp: "2026-02-17T10:30:02.456Z", Level: "INFO", Source: "USER"}}},
+		},
+		{
+			name:   "Completed",
+			status: http.StatusOK,
+			body:   `{"status":"COMPLETED","request_id":"r1","response_url":"https://q/r1","logs":[],"metrics":{"inference_time":3.42}}`,
+			want: &Status{Status: StatusCompleted, RequestID: "r1", ResponseURL: "https://q/r1", Logs: []LogLine{},
+				InferenceTime: new(3.42)},
+		},
+		{
+			name:   "CompletedWithError",
+			status: http.StatusOK,
+			body: `{"status":"COMPLETED","request_id":"r1","response_url":"https://q/r1",
+				"error":"Request timed out","error_type":"request_timeout"}`,
+			want: &Status{Status: StatusCompleted, RequestID: "r1", ResponseURL: "https://q/r1",
+				Error: "Request timed out", ErrorType: "request_timeout"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			bundle := setupClient(t, respondJSON(tt.status, tt.body))
+			status, err := bundle.client.Status(context.Background(), bundle.server.URL+"/fal-ai/fooocus/requests/r1/status")
+			require.NoError(t, err)
+			require.Equal(t, tt.want, status)
+
+			req := bundle.lastRequest(t)
+			require.Equal(t, http.MethodGet, req.Method)
+			require.Equal(t, "/fal-ai/fooocus/requests/r1/status", req.Path)
+			require.Equal(t, "logs=1", req.RawQuery)
+			require.Equal(t, "Key "+testFalKey, req.Header.Get("Authorization"))
+		})
+	}
+}
+
+func TestClientStatusErrors(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name       string
+		status     int
+		body       string
+		wantStatus int // of the *APIError; 0 for other errors
+		wantErr    string
+	}{
+		{name: "NotFound", status: http.StatusNotFound, body: `{"status":"NOT_FOUND"}`, wantStatus: 404, wantErr: "fal status: HTTP 404"},
+		{name: "Unauthorized", status: http.StatusUnauthorized, body: `{"detail":"No user found for Key ID and Secret"}`,
+			wantStatus: 401, wantErr: "fal status: HTTP 401: No user found for Key ID and Secret"},
+		{name: "NoStatus", status: http.StatusOK, body: `{"request_id":"r1"}`, wantErr: "fal status: response has no status"},
+		{name: "NotJSON", status: http.StatusOK, body: `OK`, wantErr: "fal status: decode response"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			bundle := setupClient(t, respondJSON(tt.status, tt.body))
+			_, err := bundle.client.Status(context.Background(), bundle.server.URL+"/fal-ai/fooocus/requests/r1/status")
+			require.ErrorContains(t, err, tt.wantErr)
+			var apiErr *APIError
+			require.Equal(t, tt.wantStatus != 0, errors.As(err, &apiErr))
+			if tt.wantStatus != 0 {
+				require.Equal(t, tt.wantStatus, apiErr.StatusCode)
+				require.Equal(t, "status", apiErr.Op)
+			}
+		})
+	}
+}
+
+func TestClientStatusKeepsQuery(t *testing.T) {
+	t.Parallel()
+
+	bundle := setupClient(t, respondJSON(http.StatusAccepted, `{"status":"IN_QUEUE"}`))
+	_, err := bundle.client.Status(context.Background(), bundle.server.URL+"/fal-ai/fooocus/requests/r1/status?logs=0&x=y")
+	require.NoError(t, err)
+	require.Equal(t, "logs=1&x=y", bundle.lastRequest(t).RawQuery)
+}
+
+func TestClientResult(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Output", func(t *testing.T) {
+		t.Parallel()
+
+		output := `{"images": [{"url": "https://v3.fal.media/files/x/a1.jpeg"}], "seed": 17454220438242315174}`
+		bundle := setupClient(t, respondJSON(http.StatusOK, output, "X-Fal-Request-Id", "r1"))
+		raw, err := bundle.client.Result(context.Background(), bundle.server.URL+"/fal-ai/fooocus/requests/r1")
+		require.NoError(t, err)
+		require.Equal(t, output, string(raw))
+
+		req := bundle.lastRequest(t)
+		require.Equal(t, http.MethodGet, req.Method)
+		require.Equal(t, "/fal-ai/fooocus/requests/r1", req.Path)
+		require.Equal(t, "Key "+testFalKey, req.Header.Get("Authorization"))
+	})
+
+	t.Run("FailedRequest", func(t *testing.T) {
+		t.Parallel()
+
+		bundle := setupClient(t, respondJSON(http.StatusUnprocessableEntity,
+			`{"detail":[{"loc":["body","num_images"],"msg":"Input should be less than or equal to 4","type":"less_than_equal","ctx":{"le":4},"input":5}]}`))
+		_, err := bundle.client.Result(context.Background(), bundle.server.URL+"/fal-ai/fooocus/requests/r1")
+		var apiErr *APIError
+		require.ErrorAs(t, err, &apiErr)
+		require.Equal(t, "result", apiErr.Op)
+		require.Equal(t, http.StatusUnprocessableEntity, apiErr.StatusCode)
+		require.Equal(t, "num_images: Input should be less than or equal to 4", apiErr.Detail)
+		require.False(t, apiErr.Retryable())
+	})
+
+	t.Run("NotJSON", func(t *testing.T) {
+		t.Parallel()
+
+		bundle := setupClient(t, respondJSON(http.StatusOK, `<html>`))
+		_, err := bundle.client.Result(context.Background(), bundle.server.URL+"/fal-ai/fooocus/requests/r1")
+		require.ErrorContains(t, err, "fal result: response is not valid JSON")
+	})
+}
+
+func TestClientCancel(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name          string
+		status        int
+		body          string
+		want          CancelOutcome
+		wantAPIStatus int
+	}{
+		{name: "Requested", status: http.StatusAccepted, body: `{"status":"CANCELLATION_REQUESTED"}`, want: CancelRequested},
+		{name: "AlreadyCompleted", status: http.StatusBadRequest, body: `{"status":"ALREADY_COMPLETED"}`, want: CancelAlreadyCompleted},
+		{name: "NotFound", status: http.StatusNotFound, body: `{"status":"NOT_FOUND"}`, want: CancelNotFound},
+		{name: "OtherBadRequest", status: http.StatusBadRequest, body: `{"detail":"bad request"}`, wantAPIStatus: 400},
+		{name: "ServerError", status: http.StatusInternalServerError, body: `{"detail":"boom"}`, wantAPIStatus: 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			bundle := setupClient(t, respondJSON(tt.status, tt.body))
+			outcome, err := bundle.client.Cancel(context.Background(), bundle.server.URL+"/fal-ai/fooocus/requests/r1/cancel")
+			if tt.wantAPIStatus != 0 {
+				var apiErr *APIError
+				require.ErrorAs(t, err, &apiErr)
+				require.Equal(t, tt.wantAPIStatus, apiErr.StatusCode)
+				require.Equal(t, "cancel", apiErr.Op)
+				require.Empty(t, outcome)
+			} else {
+				require.NoError(t, err)
+				require.Equal(t, tt.want, outcome)
+			}
+
+			req := bundle.lastRequest(t)
+			require.Equal(t, http.MethodPut, req.Method)
+			require.Equal(t, "/fal-ai/fooocus/requests/r1/cancel", req.Path)
+			require.Empty(t, req.Body)
+			require.Equal(t, "Key "+testFalKey, req.Header.Get("Authorization"))
+		})
+	}
+}
+
+func TestClientRefusesURLsOffQueueHost(t *testing.T) {
+	t.Parallel()
+
+	bundle := setupClient(t, respondJSON(http.StatusOK, `{"status":"COMPLETED"}`))
+	ctx := context.Background()
+	foreign := []string{
+		"https://evil.example/fal-ai/fooocus/requests/r1",
+		"https://" + bundle.server.Listener.Addr().String() + "/fal-ai/fooocus/requests/r1",
+		"/fal-ai/fooocus/requests/r1",
+		"%zz",
+	}
+	for _, target := range foreign {
+		_, err := bundle.client.Status(ctx, target)
+		require.ErrorIs(t, err, ErrInvalidRequest)
+		_, err = bundle.client.Result(ctx, target)
+		require.ErrorIs(t, err, ErrInvalidRequest)
+		_, err = bundle.client.Cancel(ctx, target)
+		require.ErrorIs(t, err, ErrInvalidRequest)
+	}
+	require.Empty(t, bundle.requests)
+}
+
+func TestClientRequestURLs(t *testing.T) {
+	t.Parallel()
+
+	client := NewClient(ClientConfig{QueueURL: "https://queue.fal.run/"})
+	tests := []struct {
+		endpointID, requestID string
+		wantResponse          string
+	}{
+		{EndpointImagePrompt, "764cabcf", "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf"},
+		{"fal-ai/fooocus", "764cabcf", "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf"},
+		{"fal-ai/flux/dev/image-to-image", "r", "https://queue.fal.run/fal-ai/flux/requests/r"},
+		{"workflows/acme/pipeline/run", "r", "https://queue.fal.run/workflows/acme/pipeline/requests/r"},
+		{"comfy/acme/graph", "r", "https://queue.fal.run/comfy/acme/graph/requests/r"},
+		{EndpointImagePrompt, "a/b?c", "https://queue.fal.run/fal-ai/fooocus/requests/a%2Fb%3Fc"},
+	}
+	for _, tt := range tests {
+		status, response, cancel := client.RequestURLs(tt.endpointID, tt.requestID)
+		require.Equal(t, tt.wantResponse, response, tt.endpointID)
+		require.Equal(t, tt.wantResponse+"/status", status)
+		require.Equal(t, tt.wantResponse+"/cancel", cancel)
+	}
+}

@@ -1,0 +1,161 @@
+package falsim
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+const (
+	defaultWebhookTimeout = 15 * time.Second
+	defaultWebhookRetries = 10
+	defaultUserID         = "falsim-user"
+)
+
+// Config configures a Sim. The zero value is a well-behaved fal: instant
+// results, no faults, unlimited concurrency.
+type Config struct {
+	// Seed makes fault and run-time choices deterministic (see the package
+	// documentation) and derives the webhook signing key.
+	Seed int64
+
+	// Latency is the distribution of each request's run time: how long it
+	// stays IN_PROGRESS, reported as metrics.inference_time and
+	// timings.inference. Time spent IN_QUEUE comes on top of it, waiting for
+	// a concurrency slot. The zero value completes requests at once.
+	Latency Latency
+
+	// MaxConcurrency caps the number of requests IN_PROGRESS at once; the
+	// others wait IN_QUEUE in submission order. Zero means unlimited.
+	MaxConcurrency int
+
+	// Fault rates, each the probability in [0, 1] that one submission gets
+	// the fault:
+	//
+	//   - SubmitErrorRate: the submit is answered with a 5xx and not queued.
+	//   - RateLimitRate: the submit is answered 429 with Retry-After and not queued.
+	//   - FailRate: the request completes with a 422 {"detail": [...]} error.
+	//   - PayloadErrorRate: the webhook carries "payload": null and a
+	//     payload_error; the result stays pollable.
+	//   - BounceRate: the request goes IN_PROGRESS -> IN_QUEUE once before it runs again.
+	//   - NSFWRate: per image, has_nsfw_concepts is true (and the image is
+	//     black while enable_safety_checker is on, as fal blanks it).
+	//   - WebhookDropRate: the webhook is never delivered.
+	//   - WebhookDuplicateRate: an acknowledged webhook is delivered once more.
+	SubmitErrorRate, RateLimitRate, FailRate, PayloadErrorRate, BounceRate, NSFWRate float64
+	WebhookDropRate, WebhookDuplicateRate                                            float64
+
+	// WebhookDelay delays the first delivery attempt after completion.
+	WebhookDelay time.Duration
+
+	// WebhookTimeout bounds each delivery attempt. Zero means 15s, as fal.
+	WebhookTimeout time.Duration
+
+	// WebhookRetries is how many times a failed delivery is retried. Zero
+	// means 10, as fal; negative disables retries.
+	WebhookRetries int
+
+	// TimeScale divides the webhook retry schedule and nothing else; values
+	// above 1 compress it. Zero means 1.
+	TimeScale float64
+
+	// UserID is sent as X-Fal-Webhook-User-Id. Empty means "falsim-user".
+	UserID string
+
+	// Logger receives the simulator's logs. Nil discards them.
+	Logger *slog.Logger
+
+	// HTTPClient delivers webhooks. Nil means a client that does not follow
+	// redirects, so a 3xx counts as a failed delivery.
+	HTTPClient *http.Client
+}
+
+// withDefaults returns c with zero values replaced by their documented defaults.
+func (c Config) withDefaults() Config {
+	if c.WebhookTimeout == 0 {
+		c.WebhookTimeout = defaultWebhookTimeout
+	}
+	switch {
+	case c.WebhookRetries == 0:
+		c.WebhookRetries = defaultWebhookRetries
+	case c.WebhookRetries < 0:
+		c.WebhookRetries = 0
+	}
+	if c.TimeScale == 0 {
+		c.TimeScale = 1
+	}
+	if c.UserID == "" {
+		c.UserID = defaultUserID
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	rates := []struct {
+		name string
+		v    float64
+	}{
+		{"SubmitErrorRate", c.SubmitErrorRate},
+		{"RateLimitRate", c.RateLimitRate},
+		{"FailRate", c.FailRate},
+		{"PayloadErrorRate", c.PayloadErrorRate},
+		{"BounceRate", c.BounceRate},
+		{"NSFWRate", c.NSFWRate},
+		{"WebhookDropRate", c.WebhookDropRate},
+		{"WebhookDuplicateRate", c.WebhookDuplicateRate},
+	}
+	for _, r := range rates {
+		// Written to reject NaN too.
+		if !(r.v >= 0 && r.v <= 1) {
+			errs = append(errs, fmt.Errorf("%s %v is outside [0, 1]", r.name, r.v))
+		}
+	}
+	if err := c.Latency.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Latency: %w", err))
+	}
+	if c.MaxConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("MaxConcurrency %d is negative", c.MaxConcurrency))
+	}
+	if c.WebhookDelay < 0 {
+		errs = append(errs, fmt.Errorf("WebhookDelay %s is negative", c.WebhookDelay))
+	}
+	if c.WebhookTimeout < 0 {
+		errs = append(errs, fmt.Errorf("WebhookTimeout %s is negative", c.WebhookTimeout))
+	}
+	if !(c.TimeScale >= 0) {
+		errs = append(errs, fmt.Errorf("TimeScale %v is negative", c.TimeScale))
+	}
+	return errors.Join(errs...)
+}
+
+// Summary describes the simulator's behaviour on one line, for start-up logs.
+func (c Config) Summary() string {
+	c = c.withDefaults()
+	concurrency := "unlimited"
+	if c.MaxConcurrency > 0 {
+		concurrency = fmt.Sprint(c.MaxConcurrency)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed=%d latency=%s max-concurrency=%s", c.Seed, c.Latency, concurrency)
+	fmt.Fprintf(&b, " submit-5xx=%s 429=%s fail=%s payload-error=%s bounce=%s nsfw=%s",
+		percent(c.SubmitErrorRate), percent(c.RateLimitRate), percent(c.FailRate),
+		percent(c.PayloadErrorRate), percent(c.BounceRate), percent(c.NSFWRate))
+	fmt.Fprintf(&b, " webhook-drop=%s webhook-duplicate=%s webhook-delay=%s webhook-timeout=%s webhook-retries=%d time-scale=%g",
+		percent(c.WebhookDropRate), percent(c.WebhookDuplicateRate), c.WebhookDelay,
+		c.WebhookTimeout, c.WebhookRetries, c.TimeScale)
+	return b.String()
+}
+
+func percent(rate float64) string { return fmt.Sprintf("%.4g%%", rate*100) }

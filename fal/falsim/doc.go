@@ -1,0 +1,63 @@
+// Package falsim is a protocol-faithful simulator of fal.ai's queue API and
+// webhook delivery, for the endpoint fal-ai/fooocus/image-prompt (any endpoint
+// id is accepted). It is the only stand-in for fal in Easel's test suite: tests
+// run it in-process, `easel serve` runs it when FAL_KEY is unset, and
+// `easel sim` serves it on its own.
+//
+// One Handler serves every route:
+//
+//	POST /{owner}/{app}[/{path...}]?fal_webhook=URL&fal_max_queue_length=N   submit
+//	GET  /{owner}/{app}/requests/{id}/status[?logs=1]                        status (202 / 200)
+//	GET  /{owner}/{app}/requests/{id}/status/stream[?logs=1]                 status as server-sent events
+//	GET  /{owner}/{app}/requests/{id}[/response]                             result, with x-fal-request-id
+//	PUT  /{owner}/{app}/requests/{id}/cancel                                 202 / 400 / 404
+//	GET  /.well-known/jwks.json                                              the webhook signing key
+//	GET  /files/{W}x{H}/{variant}/{name}.png                                 generated images
+//	GET  /_sim/stats                                                         counters (see Stats)
+//
+// Status, result and cancel accept the owner/app form that fal returns as well
+// as the full endpoint id. Queue API routes require `Authorization: Key ...`
+// (any non-empty key). URLs in responses and outputs are built from the Host
+// the client used, so they work on an ephemeral port and behind a fixed address.
+//
+// # Lifecycle
+//
+// A submitted request waits IN_QUEUE until a concurrency slot is free
+// (Config.MaxConcurrency, per account as on fal; queued requests are never
+// rejected), runs IN_PROGRESS for a run time drawn from Config.Latency and ends
+// COMPLETED, either with the model output or with an error. A bounced request
+// (Config.BounceRate) loses its runner halfway, goes back to the head of the
+// queue with a new gateway_request_id, waits half its run time and runs again.
+// Cancelling a queued or running request ends it at once as COMPLETED with
+// error_type client_cancelled (HTTP 499 on the result) and sends no webhook;
+// fal does not document either, so Easel must not rely on one.
+//
+// Validation happens at completion, as on fal: an input without image_prompt_1
+// or with num_images outside 1..4 completes with a 422 {"detail": [...]} error.
+//
+// # Webhooks
+//
+// On completion a request with fal_webhook gets one signed POST: body like
+// fal's (sorted keys, Python separators, "error": null when OK), headers
+// X-Fal-Webhook-Request-Id, -User-Id, -Timestamp and -Signature, a fresh
+// timestamp and signature on every attempt. Deliveries that time out
+// (Config.WebhookTimeout), fail to connect or get a non-2xx answer are retried
+// Config.WebhookRetries times on a schedule like fal's: 10s, 30s, 1m, 2m, 5m,
+// 10m, 15m, 20m, 30m and 40m after the previous attempt, about 2 hours in all.
+//
+// # Time scale
+//
+// Config.TimeScale divides only that retry schedule, the one duration fal
+// fixes rather than the user: TimeScale 3600 replays the 2-hour schedule in
+// about 2 seconds. Durations set explicitly (Latency, WebhookDelay,
+// WebhookTimeout) are used as given.
+//
+// # Determinism
+//
+// The n-th submission draws its faults and run time from a generator seeded
+// with (Config.Seed, n), so two simulators with the same Config that receive
+// the same submissions in the same order make the same choices. Request ids
+// are random UUIDs regardless of the seed, so restarting a simulator never
+// reuses an id. The Ed25519 signing key is derived from the seed, so the JWKS
+// stays the same across restarts with the same seed.
+package falsim

@@ -1,0 +1,231 @@
+package falsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+const (
+	defaultSize = 1024
+	minSize     = 64
+	maxSize     = 4096
+)
+
+// modelInput is the part of a fooocus input that shapes the simulated output.
+type modelInput struct {
+	width, height int
+	numImages     int
+	safetyChecker bool
+}
+
+// errorDetail is one item of fal's 422 {"detail": [...]} model error body.
+type errorDetail struct {
+	Loc   []string        `json:"loc"`
+	Msg   string          `json:"msg"`
+	Type  string          `json:"type"`
+	URL   string          `json:"url"`
+	Ctx   map[string]any  `json:"ctx,omitempty"`
+	Input json.RawMessage `json:"input,omitempty"`
+}
+
+func newErrorDetail(errType, msg string, loc ...string) errorDetail {
+	return errorDetail{
+		Loc:  append([]string{"body"}, loc...),
+		Msg:  msg,
+		Type: errType,
+		URL:  "https://docs.fal.ai/errors/#" + errType,
+	}
+}
+
+// modelFailures are the errors injected by Config.FailRate: failures of a
+// valid input that only the model run can reveal.
+var modelFailures = []errorDetail{
+	newErrorDetail("image_load_error", "Failed to load the image. Please ensure the image URL is valid and accessible.", "image_prompt_1", "image_url"),
+	newErrorDetail("no_media_generated", "The model did not generate any images."),
+	newErrorDetail("content_policy_violation", "The content could not be processed because it contained material flagged by a content checker.", "prompt"),
+}
+
+// parseInput validates body, a JSON object, the way the model would at the
+// start of its run. Only the fields the simulator uses are checked.
+func parseInput(body []byte) (modelInput, []errorDetail) {
+	in := modelInput{width: defaultSize, height: defaultSize, numImages: 1, safetyChecker: true}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return in, []errorDetail{newErrorDetail("model_attributes_type", "Input should be a valid dictionary or object to extract fields from")}
+	}
+	present := func(name string) (json.RawMessage, bool) {
+		raw, ok := fields[name]
+		return raw, ok && !bytes.Equal(raw, []byte("null"))
+	}
+
+	var details []errorDetail
+	invalid := func(d errorDetail, raw json.RawMessage) {
+		d.Input = raw
+		details = append(details, d)
+	}
+
+	if raw, ok := present("image_prompt_1"); !ok {
+		details = append(details, newErrorDetail("missing", "Field required", "image_prompt_1"))
+	} else if raw[0] != '{' {
+		invalid(newErrorDetail("model_attributes_type", "Input should be a valid dictionary or object to extract fields from", "image_prompt_1"), raw)
+	}
+
+	if raw, ok := present("num_images"); ok {
+		n, err := strconv.Atoi(string(raw))
+		switch {
+		case err != nil:
+			invalid(newErrorDetail("int_parsing", "Input should be a valid integer", "num_images"), raw)
+		case n < 1:
+			d := newErrorDetail("greater_than_equal", "Input should be greater than or equal to 1", "num_images")
+			d.Ctx = map[string]any{"ge": 1}
+			invalid(d, raw)
+		case n > maxImages:
+			d := newErrorDetail("less_than_equal", fmt.Sprintf("Input should be less than or equal to %d", maxImages), "num_images")
+			d.Ctx = map[string]any{"le": maxImages}
+			invalid(d, raw)
+		default:
+			in.numImages = n
+		}
+	}
+
+	if raw, ok := present("aspect_ratio"); ok {
+		var s string
+		w, h, sizeOK := 0, 0, false
+		if json.Unmarshal(raw, &s) == nil {
+			w, h, sizeOK = parseSize(s)
+		}
+		if sizeOK {
+			in.width, in.height = w, h
+		} else {
+			invalid(newErrorDetail("value_error", fmt.Sprintf("Value error, aspect_ratio must be WIDTHxHEIGHT with both between %d and %d", minSize, maxSize), "aspect_ratio"), raw)
+		}
+	}
+
+	if raw, ok := present("enable_safety_checker"); ok {
+		if json.Unmarshal(raw, &in.safetyChecker) != nil {
+			invalid(newErrorDetail("bool_parsing", "Input should be a valid boolean", "enable_safety_checker"), raw)
+		}
+	}
+	return in, details
+}
+
+// parseSize parses "WxH" with both sides plain decimal numbers in
+// [minSize, maxSize].
+func parseSize(s string) (width, height int, ok bool) {
+	ws, hs, found := strings.Cut(s, "x")
+	if !found {
+		return 0, 0, false
+	}
+	if width, ok = parseDimension(ws); !ok {
+		return 0, 0, false
+	}
+	if height, ok = parseDimension(hs); !ok {
+		return 0, 0, false
+	}
+	return width, height, true
+}
+
+func parseDimension(s string) (int, bool) {
+	if s == "" || len(s) > 4 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n >= minSize && n <= maxSize
+}
+
+// outcome is how a request ends. It is computed at submit time from the input
+// and the plan, so nothing expensive happens while the scheduler lock is held.
+type outcome struct {
+	status        int    // HTTP status of the result: 200 or the error's
+	body          []byte // result body: the model output or the error
+	errorType     string // empty on success
+	flatError     bool   // body is {"detail": "...", "error_type": "..."}: send X-Fal-Error-Type
+	inferenceTime float64
+	payloadError  bool
+}
+
+func (o *outcome) failed() bool { return o.status != http.StatusOK }
+
+// errorText is the error field of the status and webhook, which fal words
+// after the app's HTTP status.
+func (o *outcome) errorText() string { return fmt.Sprintf("Invalid status code: %d", o.status) }
+
+var cancelledOutcome = func() *outcome {
+	body, _ := json.Marshal(map[string]string{"detail": "Request cancelled by client", "error_type": "client_cancelled"})
+	return &outcome{status: 499, body: body, errorType: "client_cancelled", flatError: true}
+}()
+
+type outputImage struct {
+	URL         string `json:"url"`
+	ContentType string `json:"content_type"`
+	FileName    string `json:"file_name"`
+	FileSize    int    `json:"file_size"`
+	Width       int    `json:"width"`
+	Height      int    `json:"height"`
+}
+
+type output struct {
+	Images          []outputImage      `json:"images"`
+	Timings         map[string]float64 `json:"timings"`
+	HasNSFWConcepts []bool             `json:"has_nsfw_concepts"`
+}
+
+// buildOutcome runs the simulated model for request id. Image URLs are built
+// on baseURL, the address the client reached the simulator at.
+func (s *Sim) buildOutcome(id, baseURL string, body []byte, p plan) (*outcome, error) {
+	seconds := math.Round(p.runTime.Seconds()*1000) / 1000
+	in, details := parseInput(body)
+	if len(details) == 0 && p.fail {
+		details = []errorDetail{modelFailures[p.failure]}
+	}
+	if len(details) > 0 {
+		errBody, err := json.Marshal(map[string]any{"detail": details})
+		if err != nil {
+			return nil, fmt.Errorf("encode error of request %s: %w", id, err)
+		}
+		return &outcome{status: http.StatusUnprocessableEntity, body: errBody, errorType: details[0].Type, inferenceTime: seconds}, nil
+	}
+
+	out := output{
+		Images:          make([]outputImage, in.numImages),
+		Timings:         map[string]float64{"inference": seconds},
+		HasNSFWConcepts: make([]bool, in.numImages),
+	}
+	for i := range in.numImages {
+		nsfw := p.nsfw[i]
+		variant := p.variant
+		if nsfw && in.safetyChecker {
+			variant = blackVariant
+		}
+		f := imageFile{width: in.width, height: in.height, variant: variant, name: fmt.Sprintf("%s-%d.png", id, i)}
+		png, err := s.images.get(f.key())
+		if err != nil {
+			return nil, fmt.Errorf("render image %d of request %s: %w", i, id, err)
+		}
+		out.Images[i] = outputImage{
+			URL:         baseURL + f.path(),
+			ContentType: "image/png",
+			FileName:    f.name,
+			FileSize:    len(png),
+			Width:       in.width,
+			Height:      in.height,
+		}
+		out.HasNSFWConcepts[i] = nsfw
+	}
+	outBody, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode output of request %s: %w", id, err)
+	}
+	return &outcome{status: http.StatusOK, body: outBody, inferenceTime: seconds, payloadError: p.payloadError}, nil
+}

@@ -1,0 +1,242 @@
+package fal
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultJWKSURL is where fal publishes its webhook signing keys.
+const DefaultJWKSURL = "https://rest.fal.ai/.well-known/jwks.json"
+
+const (
+	// maxJWKSAge is the longest fal allows its keys to be cached.
+	maxJWKSAge = 24 * time.Hour
+
+	defaultMinRefreshInterval = time.Minute
+
+	maxJWKSBody = 1 << 20
+)
+
+// JWKSConfig configures a JWKS.
+type JWKSConfig struct {
+	// URL of the key set; empty means DefaultJWKSURL.
+	URL string
+
+	// HTTPClient fetches the key set; nil means a client with a ten second
+	// timeout.
+	HTTPClient *http.Client
+
+	// MaxAge is how long fetched keys are used before a refetch; 0 or more
+	// than 24 hours means 24 hours.
+	MaxAge time.Duration
+
+	// MinRefreshInterval is the least time between two fetches, so that a
+	// flood of forged webhooks cannot turn into a flood of fetches; 0 means
+	// one minute.
+	MinRefreshInterval time.Duration
+
+	// Logger reports failed fetches that stale keys cover for; nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// JWKS is a KeySource backed by fal's JSON Web Key Set. Keys are fetched on
+// first use and cached; when a fetch fails the previous keys stay in use. It
+// is safe for concurrent use, and only one fetch runs at a time.
+type JWKS struct {
+	url                string
+	httpClient         *http.Client
+	maxAge             time.Duration
+	minRefreshInterval time.Duration
+	logger             *slog.Logger
+	now                func() time.Time
+
+	// fetching holds a token while a fetch runs. Unlike a mutex, waiting
+	// for it respects the caller's context.
+	fetching chan struct{}
+
+	mu        sync.Mutex
+	keys      []ed25519.PublicKey // replaced on fetch, never modified
+	fetchedAt time.Time           // last successful fetch
+	triedAt   time.Time           // last fetch, successful or not
+	tries     uint64              // fetches so far, to spot one made while waiting
+	lastErr   error               // error of the last fetch, if it failed
+}
+
+// NewJWKS returns a key source for cfg. It fetches nothing until used.
+func NewJWKS(cfg JWKSConfig) *JWKS {
+	j := &JWKS{
+		url:                cfg.URL,
+		httpClient:         cfg.HTTPClient,
+		maxAge:             cfg.MaxAge,
+		minRefreshInterval: cfg.MinRefreshInterval,
+		logger:             cfg.Logger,
+		now:                cfg.Now,
+		fetching:           make(chan struct{}, 1),
+	}
+	if j.url == "" {
+		j.url = DefaultJWKSURL
+	}
+	if j.httpClient == nil {
+		j.httpClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if j.maxAge <= 0 || j.maxAge > maxJWKSAge {
+		j.maxAge = maxJWKSAge
+	}
+	if j.minRefreshInterval <= 0 {
+		j.minRefreshInterval = defaultMinRefreshInterval
+	}
+	if j.logger == nil {
+		j.logger = slog.Default()
+	}
+	if j.now == nil {
+		j.now = time.Now
+	}
+	return j
+}
+
+// Keys returns the cached keys, fetching them first if there are none, they
+// are older than MaxAge, or refresh is set. No fetch starts within
+// MinRefreshInterval of the previous one; the cached keys, or the last
+// fetch's error if there are none, are returned instead.
+func (j *JWKS) Keys(ctx context.Context, refresh bool) ([]ed25519.PublicKey, error) {
+	j.mu.Lock()
+	tries := j.tries
+	shouldFetch := j.shouldFetch(refresh)
+	keys, err := j.cachedLocked()
+	j.mu.Unlock()
+	if !shouldFetch {
+		return keys, err
+	}
+
+	select {
+	case j.fetching <- struct{}{}:
+		defer func() { <-j.fetching }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for JWKS fetch: %w", ctx.Err())
+	}
+
+	j.mu.Lock()
+	if j.tries != tries {
+		// Someone else fetched while we waited; theirs is as fresh as ours
+		// would be.
+		keys, err := j.cachedLocked()
+		j.mu.Unlock()
+		return keys, err
+	}
+	j.mu.Unlock()
+
+	fetched, err := j.fetch(ctx)
+
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up; that says nothing about the key set, so it
+		// must not hold back the next fetch.
+		return nil, err
+	}
+	j.tries++
+	j.triedAt = j.now()
+	j.lastErr = err
+	if err == nil {
+		j.keys, j.fetchedAt = fetched, j.triedAt
+	} else if len(j.keys) > 0 {
+		j.logger.WarnContext(ctx, "fal JWKS fetch failed; using cached keys",
+			slog.String("url", j.url), slog.Time("fetched_at", j.fetchedAt), slog.String("error", err.Error()))
+	}
+	return j.cachedLocked()
+}
+
+func (j *JWKS) shouldFetch(refresh bool) bool {
+	now := j.now()
+	if !j.triedAt.IsZero() && now.Sub(j.triedAt) < j.minRefreshInterval {
+		return false
+	}
+	return refresh || len(j.keys) == 0 || now.Sub(j.fetchedAt) >= j.maxAge
+}
+
+func (j *JWKS) cachedLocked() ([]ed25519.PublicKey, error) {
+	if len(j.keys) > 0 {
+		return j.keys, nil
+	}
+	if j.lastErr != nil {
+		return nil, j.lastErr
+	}
+	return nil, nil
+}
+
+func (j *JWKS) fetch(ctx context.Context) ([]ed25519.PublicKey, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch JWKS: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := j.httpClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch JWKS: %w", err)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch JWKS %s: HTTP %d", j.url, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBody))
+	if err != nil {
+		return nil, fmt.Errorf("fetch JWKS %s: %w", j.url, err)
+	}
+	keys, err := parseJWKS(body)
+	if err != nil {
+		return nil, fmt.Errorf("fetch JWKS %s: %w", j.url, err)
+	}
+	return keys, nil
+}
+
+// parseJWKS returns the Ed25519 keys of a key set and skips any other entry.
+// fal documents only "x", so a key without kty or crv is taken as Ed25519,
+// and "x" may be base64url with or without padding.
+func parseJWKS(data []byte) ([]ed25519.PublicKey, error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, fmt.Errorf("decode key set: %w", err)
+	}
+
+	var keys []ed25519.PublicKey
+	for _, raw := range set.Keys {
+		var jwk struct {
+			Kty string `json:"kty"`
+			Crv string `json:"crv"`
+			X   string `json:"x"`
+		}
+		if json.Unmarshal(raw, &jwk) != nil ||
+			jwk.Kty != "" && jwk.Kty != "OKP" ||
+			jwk.Crv != "" && jwk.Crv != "Ed25519" {
+			continue
+		}
+		key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(jwk.X, "="))
+		if err != nil || len(key) != ed25519.PublicKeySize {
+			continue
+		}
+		keys = append(keys, ed25519.PublicKey(key))
+	}
+	if len(keys) == 0 {
+		// Taking an empty set would reject every webhook until the next
+		// fetch; keeping the old keys is safer.
+		return nil, errors.New("key set has no Ed25519 keys")
+	}
+	return keys, nil
+}

@@ -1,0 +1,97 @@
+package fal
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecodeOutput(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name    string
+		raw     string
+		want    *Output
+		wantErr string
+	}{
+		{
+			name: "ProtocolExample",
+			raw: `{"has_nsfw_concepts": [false, true],
+				"images": [{"content_type": "image/jpeg", "file_name": "q1Xy7.jpeg", "file_size": 512345, "height": 1024, "url": "https://v3.fal.media/files/rabbit/q1Xy7.jpeg", "width": 1024},
+				           {"content_type": "image/jpeg", "file_name": "Zk82p.jpeg", "file_size": 498812, "height": 1024, "url": "https://v3.fal.media/files/rabbit/Zk82p.jpeg", "width": 1024}],
+				"timings": {"inference": 6.21}, "seed": 17454220438242315174}`,
+			want: &Output{
+				Images: []Image{
+					{URL: "https://v3.fal.media/files/rabbit/q1Xy7.jpeg", ContentType: "image/jpeg", FileName: "q1Xy7.jpeg", FileSize: 512345, Width: 1024, Height: 1024},
+					{URL: "https://v3.fal.media/files/rabbit/Zk82p.jpeg", ContentType: "image/jpeg", FileName: "Zk82p.jpeg", FileSize: 498812, Width: 1024, Height: 1024},
+				},
+				Timings:         map[string]float64{"inference": 6.21},
+				HasNSFWConcepts: []bool{false, true},
+			},
+		},
+		{
+			name: "FloatSizes",
+			raw:  `{"images": [{"url": "https://x/a.png", "file_size": 123456.0, "width": 1.024e3, "height": 768.0}]}`,
+			want: &Output{Images: []Image{{URL: "https://x/a.png", FileSize: 123456, Width: 1024, Height: 768}}},
+		},
+		{
+			name: "MinimalImageNullFields",
+			raw:  `{"images": [{"url": "https://x/a.png", "file_size": null, "content_type": null}], "timings": null, "has_nsfw_concepts": null}`,
+			want: &Output{Images: []Image{{URL: "https://x/a.png"}}},
+		},
+		{
+			name: "NoImages",
+			raw:  `{"images": []}`,
+			want: &Output{Images: []Image{}},
+		},
+		{
+			name: "OddTimingsIgnored",
+			raw:  `{"images": [], "timings": {"inference": 1.5, "note": "warm", "steps": [1, 2]}}`,
+			want: &Output{Images: []Image{}, Timings: map[string]float64{"inference": 1.5}},
+		},
+		{
+			name: "TimingsNotAnObject",
+			raw:  `{"images": [], "timings": 3.2}`,
+			want: &Output{Images: []Image{}},
+		},
+		{name: "ImagesMissing", raw: `{"timings": {}}`, wantErr: "images is missing"},
+		{name: "ImagesNull", raw: `{"images": null}`, wantErr: "images is missing"},
+		{name: "ImagesNotAList", raw: `{"images": {"url": "https://x/a.png"}}`, wantErr: "images is not a list"},
+		{name: "ImageWithoutURL", raw: `{"images": [{"url": "https://x/a.png"}, {"file_size": 1}]}`, wantErr: "images[1] has no url"},
+		{name: "FractionalSize", raw: `{"images": [{"url": "https://x/a.png", "file_size": 1.5}]}`, wantErr: "file_size: 1.5 is not an integer"},
+		{name: "HugeSize", raw: `{"images": [{"url": "https://x/a.png", "file_size": 1e30}]}`, wantErr: "file_size: 1e30 is not an integer"},
+		{
+			name:    "NSFWLengthMismatch",
+			raw:     `{"images": [{"url": "https://x/a.png"}, {"url": "https://x/b.png"}], "has_nsfw_concepts": [false]}`,
+			wantErr: "has_nsfw_concepts has 1 entries for 2 images",
+		},
+		{name: "NotAnObject", raw: `[1, 2]`, wantErr: "decode fal output"},
+		{name: "NotJSON", raw: `{"images": [`, wantErr: "decode fal output"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			out, err := DecodeOutput(json.RawMessage(tt.raw))
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, out)
+		})
+	}
+}
+
+func TestImageRoundTrip(t *testing.T) {
+	t.Parallel()
+
+	img := Image{URL: "https://x/a.png", ContentType: "image/png", FileName: "a.png", FileSize: 1 << 40, Width: 8, Height: 16}
+	data, err := json.Marshal(img)
+	require.NoError(t, err)
+	var got Image
+	require.NoError(t, json.Unmarshal(data, &got))
+	require.Equal(t, img, got)
+}

@@ -1,0 +1,82 @@
+// Package apierror renders every HTTP error Easel returns in one JSON shape:
+// {"error": {"code": "...", "message": "...", "details": [...]}}.
+package apierror
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Detail names one offending field.
+type Detail struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error is an HTTP error with a machine-readable code.
+type Error struct {
+	Status  int      `json:"-"`
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Details []Detail `json:"details,omitempty"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// New returns an Error.
+func New(status int, code, message string) *Error {
+	return &Error{Status: status, Code: code, Message: message}
+}
+
+// Handler is an echo.HTTPErrorHandler writing the JSON shape for *Error,
+// Echo's own errors (404, 405, 413 ...) and, as a 500 that hides internals,
+// anything else.
+func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		var apiErr *Error
+		var httpErr *echo.HTTPError
+		switch {
+		case errors.As(err, &apiErr):
+		case errors.As(err, &httpErr):
+			apiErr = fromEcho(httpErr)
+		default:
+			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "error", err)
+			apiErr = New(http.StatusInternalServerError, "internal", "internal error; see the server log")
+		}
+		body := map[string]*Error{"error": apiErr}
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(apiErr.Status)
+		} else {
+			err = c.JSON(apiErr.Status, body)
+		}
+		if err != nil {
+			logger.Warn("write error response", "error", err)
+		}
+	}
+}
+
+func fromEcho(e *echo.HTTPError) *Error {
+	message := http.StatusText(e.Code)
+	if m, ok := e.Message.(string); ok && m != "" {
+		message = m
+	}
+	code := map[int]string{
+		http.StatusNotFound:              "not_found",
+		http.StatusMethodNotAllowed:      "method_not_allowed",
+		http.StatusRequestEntityTooLarge: "too_large",
+		http.StatusUnauthorized:          "unauthorized",
+		http.StatusUnsupportedMediaType:  "unsupported_media_type",
+		http.StatusBadRequest:            "malformed",
+	}[e.Code]
+	if code == "" {
+		code = "http_" + fmt.Sprint(e.Code)
+	}
+	return &Error{Status: e.Code, Code: code, Message: message}
+}

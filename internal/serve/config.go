@@ -1,0 +1,110 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/easelhq/easel/fal"
+)
+
+// Role selects what one easel serve process runs.
+type Role string
+
+const (
+	RoleAll    Role = "all"    // HTTP API, webhook receiver and workers
+	RoleAPI    Role = "api"    // HTTP API and webhook receiver
+	RoleWorker Role = "worker" // River workers (and health endpoints)
+)
+
+// Config is easel serve's configuration, read from the environment.
+type Config struct {
+	DatabaseURL string
+	Addr        string
+	PublicURL   string // empty: http://<listen address>
+	FalKey      string // empty: run the in-process simulator
+	FalQueueURL string
+	FalJWKSURL  string
+	MaxInflight int
+	Workers     int
+	Role        Role
+}
+
+// DefaultDatabaseURL is DATABASE_URL's default.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/easel?sslmode=disable"
+
+// ConfigFromEnv reads the variables of DESIGN.md through getenv. A bad value
+// yields an error naming the variable.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := Config{
+		DatabaseURL: get("DATABASE_URL", DefaultDatabaseURL),
+		Addr:        get("EASEL_ADDR", "127.0.0.1:8080"),
+		PublicURL:   strings.TrimRight(get("EASEL_PUBLIC_URL", ""), "/"),
+		FalKey:      getenv("FAL_KEY"),
+		FalQueueURL: strings.TrimRight(get("FAL_QUEUE_URL", "https://queue.fal.run"), "/"),
+		FalJWKSURL:  get("FAL_JWKS_URL", fal.DefaultJWKSURL),
+		Role:        Role(get("EASEL_ROLE", string(RoleAll))),
+	}
+	var errs []error
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("EASEL_ADDR: %q is not host:port", cfg.Addr))
+	}
+	for name, value := range map[string]string{"EASEL_PUBLIC_URL": cfg.PublicURL, "FAL_QUEUE_URL": cfg.FalQueueURL, "FAL_JWKS_URL": cfg.FalJWKSURL} {
+		if value == "" {
+			continue
+		}
+		if u, err := url.Parse(value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", name, value))
+		}
+	}
+	var err error
+	if cfg.MaxInflight, err = positiveInt(get("FAL_MAX_INFLIGHT", "32")); err != nil {
+		errs = append(errs, fmt.Errorf("FAL_MAX_INFLIGHT: %w", err))
+	}
+	if cfg.Workers, err = positiveInt(get("EASEL_WORKERS", "16")); err != nil {
+		errs = append(errs, fmt.Errorf("EASEL_WORKERS: %w", err))
+	}
+	if err := cfg.Role.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("EASEL_ROLE: %w", err))
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func (r Role) validate() error {
+	switch r {
+	case RoleAll, RoleAPI, RoleWorker:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of all, api, worker", string(r))
+}
+
+// Set implements flag.Value so --role can override EASEL_ROLE.
+func (r *Role) Set(s string) error {
+	if err := Role(s).validate(); err != nil {
+		return err
+	}
+	*r = Role(s)
+	return nil
+}
+
+func (r *Role) String() string { return string(*r) }
+
+func positiveInt(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a positive integer", s)
+	}
+	return n, nil
+}
+
+func (r Role) runsHTTPAPI() bool { return r == RoleAll || r == RoleAPI }
+func (r Role) runsWorkers() bool { return r == RoleAll || r == RoleWorker }

@@ -1,0 +1,151 @@
+// Package serve runs the easel serve process: migrations, the River client
+// and workers, the HTTP API and webhook receiver, and, without FAL_KEY, an
+// in-process fal simulator.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
+
+	"github.com/easelhq/easel/api"
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/fal/falsim"
+	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/migrations"
+	"github.com/easelhq/easel/webhooks"
+)
+
+// SimulatorKey is the FAL_KEY Easel uses against its in-process simulator.
+const SimulatorKey = "easel-simulator:not-a-secret"
+
+// shutdownTimeout bounds how long in-flight requests and jobs get to finish.
+const shutdownTimeout = 15 * time.Second
+
+// Run serves until ctx is cancelled, then shuts down gracefully. ready, if
+// not nil, receives the listener's address once requests are accepted.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr string)) error {
+	if created, err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	} else if created {
+		logger.Info("created database")
+	}
+	if err := migrations.Up(ctx, cfg.DatabaseURL, logger); err != nil {
+		return err
+	}
+
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("connect to database: %w", err)
+	}
+	defer pool.Close()
+
+	listener, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on EASEL_ADDR %s: %w", cfg.Addr, err)
+	}
+	defer listener.Close()
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + listener.Addr().String()
+	}
+
+	if cfg.FalKey == "" {
+		sim, err := falsim.Start(ctx, "127.0.0.1:0", SimulatorConfig(logger))
+		if err != nil {
+			return fmt.Errorf("start fal simulator: %w", err)
+		}
+		defer sim.Close()
+		cfg.FalKey, cfg.FalQueueURL, cfg.FalJWKSURL = SimulatorKey, sim.QueueURL(), sim.JWKSURL()
+		logger.Info("FAL_KEY is unset: using the in-process fal simulator; no request reaches fal.ai",
+			"fal_queue_url", cfg.FalQueueURL, "faults", SimulatorConfig(nil).Summary())
+	}
+
+	falClient := fal.NewClient(fal.ClientConfig{QueueURL: cfg.FalQueueURL, Key: cfg.FalKey})
+	verifier := fal.NewVerifier(fal.VerifierConfig{Keys: fal.NewJWKS(fal.JWKSConfig{URL: cfg.FalJWKSURL})})
+
+	riverClient, err := jobs.NewRiverClient(pool, jobs.Config{
+		Submitter:  falClient,
+		PublicURL:  cfg.PublicURL,
+		MaxWorkers: cfg.Workers,
+		Logger:     logger,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.Role.runsWorkers() {
+		if err := riverClient.Start(ctx); err != nil {
+			return fmt.Errorf("start River: %w", err)
+		}
+		defer stopRiver(riverClient, logger)
+	}
+
+	e := newEcho(pool, verifier, cfg.Role, logger)
+	server := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- server.Serve(listener) }()
+	logger.Info("easel serving", "addr", listener.Addr().String(), "public_url", cfg.PublicURL, "role", string(cfg.Role))
+	if ready != nil {
+		ready(listener.Addr().String())
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("http shutdown", "error", err)
+	}
+	return nil
+}
+
+// SimulatorConfig is the in-process simulator easel serve starts without
+// FAL_KEY: fault-free, with enough latency to watch a generation progress.
+func SimulatorConfig(logger *slog.Logger) falsim.Config {
+	return falsim.Config{
+		Latency: falsim.Latency{Min: 500 * time.Millisecond, Max: 2 * time.Second},
+		Logger:  logger,
+	}
+}
+
+func stopRiver(client *river.Client[pgx.Tx], logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := client.Stop(ctx); err != nil {
+		logger.Warn("stop River", "error", err)
+	}
+}
+
+func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, role Role, logger *slog.Logger) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = apierror.Handler(logger)
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := pool.Ping(ctx); err != nil {
+			return apierror.New(http.StatusServiceUnavailable, "database_unavailable", "database unreachable")
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	})
+	if role.runsHTTPAPI() {
+		api.NewHandler(pool, logger).Register(e.Group("/v1"))
+		webhooks.NewReceiver(pool, verifier, logger).Register(e)
+	}
+	return e
+}

@@ -1,0 +1,248 @@
+package serve_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/serve"
+)
+
+// exampleInput is the example of fal's API page for the endpoint.
+const exampleInput = `{"prompt": "a pikachu in a field", "num_images": 2, "image_prompt_1": {"weight": 1, "stop_at": 1, "type": "PyraCanny",
+	"image_url": "https://storage.googleapis.com/falserverless/model_tests/fooocus/Pikachu.webp"}}`
+
+type testBundle struct {
+	ctx     context.Context
+	baseURL string
+	pool    *pgxpool.Pool
+}
+
+// setup runs a whole easel serve (in-process simulator, real Postgres) on an
+// ephemeral port.
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	url := dbtest.URL(t)
+	cfg, err := serve.ConfigFromEnv(func(name string) string {
+		switch name {
+		case "DATABASE_URL":
+			return url
+		case "EASEL_ADDR":
+			return "127.0.0.1:0"
+		}
+		return ""
+	})
+	require.NoError(t, err)
+
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { done <- serve.Run(ctx, cfg, logger, func(a string) { addr <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatalf("serve exited before it was ready: %v", err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return &testBundle{ctx: ctx, baseURL: base, pool: pool}
+}
+
+type generation struct {
+	ID           string  `json:"id"`
+	Status       string  `json:"status"`
+	FalRequestID *string `json:"fal_request_id"`
+	Images       []struct {
+		URL         string `json:"url"`
+		ContentType string `json:"content_type"`
+		FileName    string `json:"file_name"`
+		FileSize    int64  `json:"file_size"`
+		Width       int    `json:"width"`
+		Height      int    `json:"height"`
+		NSFW        bool   `json:"nsfw"`
+	} `json:"images"`
+}
+
+func (b *testBundle) do(t *testing.T, method, path string, header http.Header, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(b.ctx, method, b.baseURL+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, out
+}
+
+func (b *testBundle) enqueue(t *testing.T, input string) generation {
+	t.Helper()
+	status, body := b.do(t, http.MethodPost, "/v1/generations", http.Header{"Content-Type": {"application/json"}}, []byte(input))
+	require.Equal(t, http.StatusAccepted, status, string(body))
+	var g generation
+	require.NoError(t, json.Unmarshal(body, &g))
+	require.Equal(t, "queued", g.Status)
+	return g
+}
+
+func (b *testBundle) awaitTerminal(t *testing.T, id string) generation {
+	t.Helper()
+	var g generation
+	require.Eventually(t, func() bool {
+		status, body := b.do(t, http.MethodGet, "/v1/generations/"+id, nil, nil)
+		require.Equal(t, http.StatusOK, status, string(body))
+		require.NoError(t, json.Unmarshal(body, &g))
+		return g.Status == "completed" || g.Status == "failed" || g.Status == "cancelled"
+	}, 30*time.Second, 50*time.Millisecond)
+	return g
+}
+
+type storedEvent struct {
+	body    []byte
+	headers map[string]string
+	outcome string
+	valid   bool
+}
+
+func (b *testBundle) events(t *testing.T, id string) []storedEvent {
+	t.Helper()
+	rows, err := b.pool.Query(b.ctx, `SELECT body, headers, outcome, signature_valid FROM webhook_events WHERE generation_id = $1 ORDER BY id`, id)
+	require.NoError(t, err)
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storedEvent, error) {
+		var e storedEvent
+		return e, row.Scan(&e.body, &e.headers, &e.outcome, &e.valid)
+	})
+	require.NoError(t, err)
+	return events
+}
+
+func TestGenerationEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	g := b.enqueue(t, exampleInput)
+	g = b.awaitTerminal(t, g.ID)
+	require.Equal(t, "completed", g.Status)
+	require.NotNil(t, g.FalRequestID)
+	require.Len(t, g.Images, 2)
+
+	// The images are exactly what the simulator's signed webhook reported.
+	events := b.events(t, g.ID)
+	require.Len(t, events, 1)
+	require.True(t, events[0].valid)
+	require.Equal(t, "applied", events[0].outcome)
+	var delivered struct {
+		RequestID string `json:"request_id"`
+		Payload   struct {
+			Images          []map[string]any `json:"images"`
+			HasNSFWConcepts []bool           `json:"has_nsfw_concepts"`
+		} `json:"payload"`
+	}
+	require.NoError(t, json.Unmarshal(events[0].body, &delivered))
+	require.Equal(t, *g.FalRequestID, delivered.RequestID)
+	require.Len(t, delivered.Payload.Images, 2)
+	for i, im := range g.Images {
+		want := delivered.Payload.Images[i]
+		require.Equal(t, want["url"], im.URL)
+		require.Equal(t, want["content_type"], im.ContentType)
+		require.Equal(t, want["file_name"], im.FileName)
+		require.EqualValues(t, want["file_size"], im.FileSize)
+		require.EqualValues(t, want["width"], im.Width)
+		require.EqualValues(t, want["height"], im.Height)
+		require.Equal(t, delivered.Payload.HasNSFWConcepts[i], im.NSFW)
+
+		// And the URL serves a real PNG of that size.
+		resp, err := http.Get(im.URL)
+		require.NoError(t, err)
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Len(t, raw, int(im.FileSize))
+		cfg, err := png.DecodeConfig(bytes.NewReader(raw))
+		require.NoError(t, err)
+		require.Equal(t, im.Width, cfg.Width)
+		require.Equal(t, im.Height, cfg.Height)
+	}
+
+	// A duplicate delivery is stored and changes nothing.
+	header := http.Header{}
+	for k, v := range events[0].headers {
+		header.Set(k, v)
+	}
+	status, body := b.do(t, http.MethodPost, "/webhooks/fal/"+g.ID, header, events[0].body)
+	require.Equal(t, http.StatusOK, status, string(body))
+	require.JSONEq(t, `{"outcome":"duplicate"}`, string(body))
+	require.Equal(t, g, b.awaitTerminal(t, g.ID))
+	require.Len(t, b.events(t, g.ID), 2)
+	var images int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM generation_images WHERE generation_id = $1`, g.ID).Scan(&images))
+	require.Equal(t, 2, images)
+}
+
+// A webhook signed with a key fal never published is refused, kept as
+// evidence, and changes nothing.
+func TestForgedWebhookChangesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	// A generation still queued: scheduled an hour ahead, so the worker
+	// leaves it alone.
+	runAt := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	g := b.enqueue(t, fmt.Sprintf(`{"run_at": %q, "image_prompt_1": {"image_url": "https://example.com/a.png"}}`, runAt))
+
+	_, forger, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	body := []byte(`{"request_id": "forged", "status": "OK", "payload": {"images": [{"url": "https://evil.example/x.png"}], "has_nsfw_concepts": [false], "timings": {}}}`)
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	sum := sha256.Sum256(body)
+	msg := "forged\nuser\n" + ts + "\n" + hex.EncodeToString(sum[:])
+	header := http.Header{
+		"Content-Type":             {"application/json"},
+		"X-Fal-Webhook-Request-Id": {"forged"},
+		"X-Fal-Webhook-User-Id":    {"user"},
+		"X-Fal-Webhook-Timestamp":  {ts},
+		"X-Fal-Webhook-Signature":  {hex.EncodeToString(ed25519.Sign(forger, []byte(msg)))},
+	}
+	status, resp := b.do(t, http.MethodPost, "/webhooks/fal/"+g.ID, header, body)
+	require.Equal(t, http.StatusUnauthorized, status, string(resp))
+
+	status, resp = b.do(t, http.MethodGet, "/v1/generations/"+g.ID, nil, nil)
+	require.Equal(t, http.StatusOK, status)
+	var got generation
+	require.NoError(t, json.Unmarshal(resp, &got))
+	require.Equal(t, "queued", got.Status)
+	require.Empty(t, got.Images)
+
+	events := b.events(t, g.ID)
+	require.Len(t, events, 1)
+	require.False(t, events[0].valid)
+	require.Equal(t, "bad_signature", events[0].outcome)
+}

@@ -1,0 +1,191 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/store"
+)
+
+// EnqueueOpts are the optional settings of a generation.
+type EnqueueOpts struct {
+	// Priority from 1 (highest) to 4 (lowest), as in River; 0 means 2.
+	Priority int
+	// Metadata is any JSON object, stored and returned with the generation.
+	Metadata json.RawMessage
+	// CallbackURL receives the generation when it finishes.
+	CallbackURL string
+	// IdempotencyKey makes retried enqueues safe: the same key with the same
+	// request returns the first generation; with a different request,
+	// ErrIdempotencyConflict.
+	IdempotencyKey string
+	// RunAt schedules the submission to fal; zero means now.
+	RunAt time.Time
+}
+
+// Enqueued is the result of Enqueue.
+type Enqueued struct {
+	Generation *store.Generation
+	// Replayed is true when an earlier request with the same idempotency key
+	// created Generation; nothing new was inserted.
+	Replayed bool
+}
+
+// ErrIdempotencyConflict is returned when an idempotency key is reused with a
+// different request.
+var ErrIdempotencyConflict = errors.New("idempotency key was already used with a different request")
+
+// Enqueue validates input (a fal-ai/fooocus/image-prompt input: a JSON
+// document, json.RawMessage, or anything that marshals to one) and, inside
+// the caller's transaction, inserts a queued generation for client and the
+// River job that will submit it. Nothing is visible to Easel until tx
+// commits; a rollback leaves nothing behind. Invalid input returns a
+// *fal.ValidationError and writes nothing.
+func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *EnqueueOpts) (*Enqueued, error) {
+	if opts == nil {
+		opts = &EnqueueOpts{}
+	}
+	if client == "" {
+		return nil, errors.New("enqueue: client name is required")
+	}
+	priority := opts.Priority
+	if priority == 0 {
+		priority = 2
+	}
+	if priority < 1 || priority > 4 {
+		return nil, &fal.ValidationError{Fields: []fal.FieldError{{Field: "priority", Message: "must be an integer from 1 (highest) to 4 (lowest)"}}}
+	}
+	parsed, err := parseInput(input)
+	if err != nil {
+		return nil, err
+	}
+	encoded, err := json.Marshal(parsed)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: encode input: %w", err)
+	}
+
+	params := store.InsertGenerationParams{
+		ID:             uuid.Must(uuid.NewV7()),
+		Client:         client,
+		EndpointID:     fal.EndpointImagePrompt,
+		Input:          encoded,
+		Priority:       priority,
+		Metadata:       opts.Metadata,
+		CallbackURL:    opts.CallbackURL,
+		IdempotencyKey: opts.IdempotencyKey,
+		RunAt:          opts.RunAt,
+	}
+	if parsed.Seed != nil {
+		params.Seed = strconv.FormatUint(*parsed.Seed, 10)
+	}
+	if opts.IdempotencyKey != "" {
+		params.RequestHash = requestHash(encoded, priority, opts)
+	}
+
+	gen, err := store.InsertGeneration(ctx, tx, params)
+	if errors.Is(err, store.ErrIdempotencyKeyTaken) {
+		return replay(ctx, tx, client, opts.IdempotencyKey, params.RequestHash)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+
+	inserter, err := insertOnlyClient()
+	if err != nil {
+		return nil, err
+	}
+	insertOpts := &river.InsertOpts{Priority: priority}
+	if !opts.RunAt.IsZero() {
+		insertOpts.ScheduledAt = opts.RunAt
+	}
+	if _, err := inserter.InsertTx(ctx, tx, SubmitGenerationArgs{GenerationID: gen.ID}, insertOpts); err != nil {
+		return nil, fmt.Errorf("enqueue generation %s: insert job: %w", gen.ID, err)
+	}
+	return &Enqueued{Generation: gen}, nil
+}
+
+func parseInput(input any) (*fal.ImagePromptInput, error) {
+	var raw []byte
+	switch v := input.(type) {
+	case json.RawMessage:
+		raw = v
+	case []byte:
+		raw = v
+	case string:
+		raw = []byte(v)
+	default:
+		var err error
+		if raw, err = json.Marshal(input); err != nil {
+			return nil, fmt.Errorf("enqueue: encode input: %w", err)
+		}
+	}
+	return fal.ParseImagePromptInput(raw)
+}
+
+func replay(ctx context.Context, tx pgx.Tx, client, key string, hash []byte) (*Enqueued, error) {
+	gen, err := store.GetGenerationByIdempotencyKey(ctx, tx, client, key)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	if string(gen.RequestHash) != string(hash) {
+		return nil, fmt.Errorf("enqueue: generation %s: %w", gen.ID, ErrIdempotencyConflict)
+	}
+	return &Enqueued{Generation: gen, Replayed: true}, nil
+}
+
+// requestHash identifies a request for idempotency: everything the caller
+// chose, after defaults, so that spelling a default out explicitly is still
+// the same request.
+func requestHash(input []byte, priority int, opts *EnqueueOpts) []byte {
+	h := sha256.New()
+	canonical, _ := json.Marshal(struct {
+		Input       json.RawMessage `json:"input"`
+		Priority    int             `json:"priority"`
+		Metadata    json.RawMessage `json:"metadata,omitempty"`
+		CallbackURL string          `json:"callback_url,omitempty"`
+		RunAt       string          `json:"run_at,omitempty"`
+	}{input, priority, compact(opts.Metadata), opts.CallbackURL, runAtString(opts.RunAt)})
+	h.Write(canonical)
+	return h.Sum(nil)
+}
+
+func compact(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return raw
+	}
+	out, _ := json.Marshal(v) // map keys come out sorted
+	return out
+}
+
+func runAtString(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// insertOnlyClient inserts jobs inside callers' transactions; it has no pool
+// and runs nothing, so any process can enqueue without being a worker.
+var insertOnlyClient = sync.OnceValues(func() (*river.Client[pgx.Tx], error) {
+	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("create River insert client: %w", err)
+	}
+	return c, nil
+})
