@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -23,16 +24,16 @@ func TestQueueRequiresKey(t *testing.T) {
 	b := setup(t, falsim.Config{Latency: holdLatency}, setupOpts{})
 	sr := b.submit(t, validInput, "")
 
-	routes := []struct{ method, url string }{
-		{http.MethodPost, b.url + "/fal-ai/fooocus/image-prompt"},
-		{http.MethodGet, sr.StatusURL},
-		{http.MethodGet, sr.StatusURL + "/stream"},
-		{http.MethodGet, sr.ResponseURL},
-		{http.MethodPut, sr.CancelURL},
+	routes := []struct{ name, method, url string }{
+		{"submit", http.MethodPost, b.url + "/fal-ai/fooocus/image-prompt"},
+		{"status", http.MethodGet, sr.StatusURL},
+		{"stream", http.MethodGet, sr.StatusURL + "/stream"},
+		{"result", http.MethodGet, sr.ResponseURL},
+		{"cancel", http.MethodPut, sr.CancelURL},
 	}
 	for _, authorization := range []string{"", "Bearer abc", "Key ", "key abc"} {
 		for _, route := range routes {
-			t.Run(fmt.Sprintf("%s %s %q", route.method, route.url, authorization), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s with %q", route.name, authorization), func(t *testing.T) {
 				t.Parallel()
 				resp, body := doRequest(t, route.method, route.url, validInput, authorization)
 				require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
@@ -247,67 +248,69 @@ func TestStatusStream(t *testing.T) {
 
 		resp := b.openStream(t, queued.StatusURL)
 		defer resp.Body.Close()
-		next, stop := iterPull(readEvents(t, resp.Body))
-		defer stop()
+		events := newEventReader(resp.Body)
 
-		ev := next()
+		ev := events.next(t)
 		require.Equal(t, "IN_QUEUE", ev.Status)
 		require.Equal(t, 0, *ev.QueuePosition)
 
 		b.do(t, http.MethodPut, running.CancelURL, "")
-		ev = next()
+		ev = events.next(t)
 		require.Equal(t, "IN_PROGRESS", ev.Status)
 		require.NotEmpty(t, ev.Logs)
 
 		b.do(t, http.MethodPut, queued.CancelURL, "")
-		ev = next()
+		ev = events.next(t)
 		require.Equal(t, "COMPLETED", ev.Status)
 		require.Equal(t, "client_cancelled", ev.ErrorType)
+		require.False(t, events.more(t), "the stream ends at COMPLETED")
 	})
 }
 
 func TestResult(t *testing.T) {
 	t.Parallel()
 
-	b := setup(t, falsim.Config{Latency: holdLatency, MaxConcurrency: 1}, setupOpts{})
-	done := b.submit(t, validInput, "")
-	pending := b.submit(t, validInput, "")
-	b.do(t, http.MethodPut, done.CancelURL, "") // frees the slot for pending
-	b.sim.Close()                              // ...and stops pending from ever finishing
+	t.Run("every URL form", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, falsim.Config{}, setupOpts{})
+		sr := b.submit(t, validInput, "")
+		b.awaitCompleted(t, sr.StatusURL)
 
-	// Completed and cancelled results are the stored error; use a fresh
-	// simulator for a successful one.
-	ok := setup(t, falsim.Config{}, setupOpts{})
-	sr := ok.submit(t, validInput, "")
-	ok.awaitCompleted(t, sr.StatusURL)
-	fullIDBase := ok.url + "/fal-ai/fooocus/image-prompt/requests/" + sr.RequestID
-	var first []byte
-	for _, u := range []string{sr.ResponseURL, sr.ResponseURL + "/response", fullIDBase, fullIDBase + "/response"} {
-		resp, body := ok.do(t, http.MethodGet, u, "")
-		require.Equal(t, http.StatusOK, resp.StatusCode, u)
-		require.Equal(t, sr.RequestID, resp.Header.Get("x-fal-request-id"), u)
-		require.Equal(t, "application/json", resp.Header.Get("Content-Type"), u)
-		if first == nil {
-			first = body
+		fullIDBase := b.url + "/fal-ai/fooocus/image-prompt/requests/" + sr.RequestID
+		var first []byte
+		for _, u := range []string{sr.ResponseURL, sr.ResponseURL + "/response", fullIDBase, fullIDBase + "/response"} {
+			resp, body := b.do(t, http.MethodGet, u, "")
+			require.Equal(t, http.StatusOK, resp.StatusCode, u)
+			require.Equal(t, sr.RequestID, resp.Header.Get("x-fal-request-id"), u)
+			require.Equal(t, "application/json", resp.Header.Get("Content-Type"), u)
+			if first == nil {
+				first = body
+			}
+			require.Equal(t, string(first), string(body), u)
 		}
-		require.Equal(t, string(first), string(body), u)
-	}
-	var out output
-	require.NoError(t, json.Unmarshal(first, &out))
-	require.Len(t, out.Images, 1)
-	require.Equal(t, []bool{false}, out.HasNSFWConcepts)
-	require.Contains(t, out.Timings, "inference")
+		var out output
+		require.NoError(t, json.Unmarshal(first, &out))
+		require.Len(t, out.Images, 1)
+		require.Equal(t, []bool{false}, out.HasNSFWConcepts)
+		require.Contains(t, out.Timings, "inference")
+	})
 
 	t.Run("before completion", func(t *testing.T) {
 		t.Parallel()
-		resp, body := b.do(t, http.MethodGet, pending.ResponseURL, "")
+		b := setup(t, falsim.Config{Latency: holdLatency}, setupOpts{})
+		sr := b.submit(t, validInput, "")
+		resp, body := b.do(t, http.MethodGet, sr.ResponseURL, "")
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		require.Equal(t, sr.RequestID, resp.Header.Get("x-fal-request-id"))
 		require.JSONEq(t, `{"detail": "Request is still in progress"}`, string(body))
 	})
 
 	t.Run("cancelled", func(t *testing.T) {
 		t.Parallel()
-		resp, body := b.do(t, http.MethodGet, done.ResponseURL, "")
+		b := setup(t, falsim.Config{Latency: holdLatency}, setupOpts{})
+		sr := b.submit(t, validInput, "")
+		b.do(t, http.MethodPut, sr.CancelURL, "")
+		resp, body := b.do(t, http.MethodGet, sr.ResponseURL, "")
 		require.Equal(t, 499, resp.StatusCode)
 		require.Equal(t, "client_cancelled", resp.Header.Get("X-Fal-Error-Type"))
 		require.JSONEq(t, `{"detail": "Request cancelled by client", "error_type": "client_cancelled"}`, string(body))
@@ -315,7 +318,9 @@ func TestResult(t *testing.T) {
 
 	t.Run("other app", func(t *testing.T) {
 		t.Parallel()
-		resp, _ := ok.do(t, http.MethodGet, ok.url+"/fal-ai/flux/requests/"+sr.RequestID, "")
+		b := setup(t, falsim.Config{}, setupOpts{})
+		sr := b.submit(t, validInput, "")
+		resp, _ := b.do(t, http.MethodGet, b.url+"/fal-ai/flux/requests/"+sr.RequestID, "")
 		require.Equal(t, http.StatusNotFound, resp.StatusCode)
 	})
 }
@@ -506,10 +511,11 @@ func TestStats(t *testing.T) {
 	first := b.submit(t, validInput, hook)
 	b.awaitCompleted(t, first.StatusURL)
 	b.nextDelivery(t)
+	b.awaitLog(t, "webhook delivered")
 	b.submit(t, validInput, hook) // a second submit of the same generation
 	b.nextDelivery(t)
+	b.awaitLog(t, "webhook delivered")
 	b.submit(t, validInput, "")
-	b.sim.Close() // waits for deliveries to be counted
 
 	resp, body := b.do(t, http.MethodGet, b.url+"/_sim/stats", "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -549,7 +555,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 		b := setup(t, cfg, setupOpts{})
 		var trace []string
 		for range 15 {
-			resp, body := b.do(t, http.MethodPost, b.url+"/fal-ai/fooocus/image-prompt?num_images=2", `{"image_prompt_1": {}, "num_images": 2}`)
+			resp, body := b.do(t, http.MethodPost, b.url+"/fal-ai/fooocus/image-prompt?fal_webhook="+url.QueryEscape(b.hookURL), `{"image_prompt_1": {}, "num_images": 2}`)
 			if resp.StatusCode != http.StatusOK {
 				trace = append(trace, fmt.Sprint("rejected ", resp.StatusCode))
 				continue
@@ -563,8 +569,9 @@ func TestDeterministicUnderSeed(t *testing.T) {
 			}
 			trace = append(trace, entry)
 		}
-		b.sim.Close()
-		return append(trace, fmt.Sprintf("%+v", b.sim.Stats()))
+		stats := b.sim.Stats()
+		return append(trace, fmt.Sprintf("submissions=%d rejected=%d completed=%d dropped=%d",
+			stats.Submissions, stats.RejectedSubmissions, stats.Completed, stats.WebhooksDropped))
 	}
 
 	first := run(42)
@@ -574,6 +581,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 	for _, fault := range []string{"rejected", "nsfw=[true", `error=""`, `error="`} {
 		require.Contains(t, joined, fault, "the seed should exercise every fault")
 	}
+	require.NotContains(t, joined, "dropped=0", "the seed should exercise every fault")
 }
 
 func keys(m map[string]any) []string {
@@ -582,16 +590,4 @@ func keys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-// iterPull returns the next value of seq each time it is called.
-func iterPull(seq func(func(statusResponse) bool)) (func() statusResponse, func()) {
-	next, stop := pull(seq)
-	return func() statusResponse {
-		v, ok := next()
-		if !ok {
-			panic("status stream ended early")
-		}
-		return v
-	}, stop
 }

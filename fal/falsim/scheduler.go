@@ -42,7 +42,7 @@ type request struct {
 	bounced   bool
 	logs      []logEntry
 	timer     *time.Timer
-	changed   chan struct{} // closed and replaced on every visible change
+	changed   chan struct{} // see changedLocked
 	final     *outcome      // set when COMPLETED: outcome, or cancelledOutcome
 }
 
@@ -62,17 +62,27 @@ func (s *Sim) logLocked(req *request, level, message string) {
 	})
 }
 
-// notifyLocked wakes the status streams of req.
+// notifyLocked wakes the status streams of req, if any wait.
 func notifyLocked(req *request) {
-	close(req.changed)
-	req.changed = make(chan struct{})
+	if req.changed != nil {
+		close(req.changed)
+		req.changed = nil
+	}
+}
+
+// changedLocked returns a channel closed at req's next visible change. It is
+// made on demand: most requests are never streamed.
+func changedLocked(req *request) <-chan struct{} {
+	if req.changed == nil {
+		req.changed = make(chan struct{})
+	}
+	return req.changed
 }
 
 // enqueueLocked adds a new request at the tail of the queue.
 func (s *Sim) enqueueLocked(req *request) {
 	req.state = stateInQueue
 	req.ready = true
-	req.changed = make(chan struct{})
 	s.requests[req.id] = req
 	s.queue = append(s.queue, req)
 	s.dispatchLocked()
@@ -141,7 +151,9 @@ func (s *Sim) bounceLocked(req *request) {
 	req.gatewayID = uuid.NewString()
 	s.logLocked(req, "WARN", "Runner disconnected; request re-queued")
 	s.queue = slices.Insert(s.queue, 0, req)
-	notifyLocked(req)
+	for _, queued := range s.queue { // all of them moved down one place
+		notifyLocked(queued)
+	}
 	s.afterLocked(req, req.plan.runTime/2, func() {
 		req.ready = true
 		s.dispatchLocked()

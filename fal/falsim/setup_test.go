@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"iter"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -34,9 +33,9 @@ const (
 
 type testBundle struct {
 	sim     *falsim.Sim
-	url     string          // base URL of the simulator
-	hookURL string          // base URL of the webhook receiver
-	hooks   chan delivery   // webhook attempts, as the receiver got them
+	url     string           // base URL of the simulator
+	hookURL string           // base URL of the webhook receiver
+	hooks   chan delivery    // webhook attempts, as the receiver got them
 	logs    chan slog.Record // the simulator's log records
 }
 
@@ -195,11 +194,12 @@ func (b *testBundle) stream(t *testing.T, statusURL string) []statusResponse {
 	t.Helper()
 	resp := b.openStream(t, statusURL)
 	defer resp.Body.Close()
-	var events []statusResponse
-	for ev := range readEvents(t, resp.Body) {
-		events = append(events, ev)
+	events := newEventReader(resp.Body)
+	var all []statusResponse
+	for events.more(t) {
+		all = append(all, events.event)
 	}
-	return events
+	return all
 }
 
 func (b *testBundle) openStream(t *testing.T, statusURL string) *http.Response {
@@ -216,23 +216,34 @@ func (b *testBundle) openStream(t *testing.T, statusURL string) *http.Response {
 	return resp
 }
 
-// readEvents yields the data of each server-sent event in r.
-func readEvents(t *testing.T, r io.Reader) func(func(statusResponse) bool) {
-	return func(yield func(statusResponse) bool) {
-		scanner := bufio.NewScanner(r)
-		for scanner.Scan() {
-			data, ok := strings.CutPrefix(scanner.Text(), "data: ")
-			if !ok {
-				continue
-			}
-			var ev statusResponse
-			require.NoError(t, json.Unmarshal([]byte(data), &ev))
-			if !yield(ev) {
-				return
-			}
+// eventReader reads the status events of a server-sent event stream.
+type eventReader struct {
+	scanner *bufio.Scanner
+	event   statusResponse
+}
+
+func newEventReader(r io.Reader) *eventReader { return &eventReader{scanner: bufio.NewScanner(r)} }
+
+// more reads the next event into r.event and reports whether there was one.
+func (r *eventReader) more(t *testing.T) bool {
+	t.Helper()
+	for r.scanner.Scan() {
+		data, ok := strings.CutPrefix(r.scanner.Text(), "data: ")
+		if !ok {
+			continue
 		}
-		require.NoError(t, scanner.Err())
+		r.event = statusResponse{}
+		require.NoError(t, json.Unmarshal([]byte(data), &r.event))
+		return true
 	}
+	require.NoError(t, r.scanner.Err())
+	return false
+}
+
+func (r *eventReader) next(t *testing.T) statusResponse {
+	t.Helper()
+	require.True(t, r.more(t), "the stream ended early")
+	return r.event
 }
 
 // awaitCompleted waits for the request to complete and returns its final status.
@@ -345,8 +356,4 @@ func verifyDelivery(t *testing.T, jwksURL string, d delivery) {
 	require.NoError(t, err)
 	require.Len(t, sig, ed25519.SignatureSize)
 	require.True(t, ed25519.Verify(pub, []byte(msg), sig), "signature does not verify")
-}
-
-func pull(seq func(func(statusResponse) bool)) (func() (statusResponse, bool), func()) {
-	return iter.Pull(iter.Seq[statusResponse](seq))
 }

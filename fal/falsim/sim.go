@@ -130,7 +130,8 @@ func (s *Sim) afterLocked(req *request, d time.Duration, f func()) {
 		defer s.wg.Done()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		// Also true when Stop came too late, with f already waiting for s.mu.
+		// A Stop that came too late to keep this func from running still
+		// detached the timer from req.
 		if req.timer != t {
 			return
 		}

@@ -77,7 +77,7 @@ func (s *Sim) serveStream(w http.ResponseWriter, r *http.Request, req *request) 
 	for {
 		s.mu.Lock()
 		st := s.statusLocked(req, base, withLogs)
-		changed := req.changed
+		changed := changedLocked(req)
 		s.mu.Unlock()
 
 		event, err := json.Marshal(st)

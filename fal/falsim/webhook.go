@@ -108,6 +108,7 @@ func (s *Sim) deliverWithRetries(req *request, body []byte) bool {
 	for attempt := 0; ; attempt++ {
 		err := s.postWebhook(req, body)
 		if err == nil {
+			s.logger.Debug("webhook delivered", "request_id", req.id, "attempt", attempt+1)
 			return true
 		}
 		if s.ctx.Err() != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/fal/falsim"
 )
 
 // Role selects what one easel serve process runs.
@@ -31,6 +32,9 @@ type Config struct {
 	MaxInflight int
 	Workers     int
 	Role        Role
+	// Simulator configures the in-process simulator used when FAL_KEY is
+	// empty; nil means SimulatorConfig. Tests and benchmarks set it.
+	Simulator *falsim.Config
 }
 
 // DefaultDatabaseURL is DATABASE_URL's default.

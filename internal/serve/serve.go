@@ -60,14 +60,18 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	}
 
 	if cfg.FalKey == "" {
-		sim, err := falsim.Start(ctx, "127.0.0.1:0", SimulatorConfig(logger))
+		simCfg := SimulatorConfig(logger)
+		if cfg.Simulator != nil {
+			simCfg = *cfg.Simulator
+		}
+		sim, err := falsim.Start(ctx, "127.0.0.1:0", simCfg)
 		if err != nil {
 			return fmt.Errorf("start fal simulator: %w", err)
 		}
 		defer sim.Close()
 		cfg.FalKey, cfg.FalQueueURL, cfg.FalJWKSURL = SimulatorKey, sim.QueueURL(), sim.JWKSURL()
 		logger.Info("FAL_KEY is unset: using the in-process fal simulator; no request reaches fal.ai",
-			"fal_queue_url", cfg.FalQueueURL, "faults", SimulatorConfig(nil).Summary())
+			"fal_queue_url", cfg.FalQueueURL, "faults", simCfg.Summary())
 	}
 
 	falClient := fal.NewClient(fal.ClientConfig{QueueURL: cfg.FalQueueURL, Key: cfg.FalKey})
