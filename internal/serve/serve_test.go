@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/internal/serve"
 )
@@ -38,6 +40,11 @@ type testBundle struct {
 // ephemeral port.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return setupWithSimulator(t, nil)
+}
+
+func setupWithSimulator(t *testing.T, sim *falsim.Config) *testBundle {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	url := dbtest.URL(t)
 	cfg, err := serve.ConfigFromEnv(func(name string) string {
@@ -50,6 +57,7 @@ func setup(t *testing.T) *testBundle {
 		return ""
 	})
 	require.NoError(t, err)
+	cfg.Simulator = sim
 
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
@@ -245,4 +253,69 @@ func TestForgedWebhookChangesNothing(t *testing.T) {
 	require.Len(t, events, 1)
 	require.False(t, events[0].valid)
 	require.Equal(t, "bad_signature", events[0].outcome)
+}
+
+// The pipeline holds when fal misbehaves: submit errors and rate limits are
+// retried, failed requests are recorded as failed, duplicate deliveries
+// change nothing, and nothing is paid twice.
+func TestGenerationsWithSimulatorFaults(t *testing.T) {
+	t.Parallel()
+	b := setupWithSimulator(t, &falsim.Config{
+		Seed:                 11,
+		Latency:              falsim.Latency{Min: time.Millisecond, Max: 20 * time.Millisecond},
+		MaxConcurrency:       3,
+		SubmitErrorRate:      0.1,
+		RateLimitRate:        0.1,
+		FailRate:             0.2,
+		NSFWRate:             0.3,
+		BounceRate:           0.2,
+		WebhookDuplicateRate: 0.5,
+	})
+
+	const n = 12
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = b.enqueue(t, exampleInput).ID
+	}
+	var completed, failed int
+	for _, id := range ids {
+		g := b.awaitTerminal(t, id)
+		switch g.Status {
+		case "completed":
+			completed++
+			require.Len(t, g.Images, 2, "exactly the requested images, duplicates or not")
+		case "failed":
+			failed++
+			require.Empty(t, g.Images)
+		default:
+			t.Fatalf("generation %s ended %s", id, g.Status)
+		}
+	}
+	require.Positive(t, completed)
+	require.Positive(t, failed, "seed 11 fails some requests")
+
+	// Every accepted request was paid once: the simulator saw no second
+	// submission for any webhook URL, and Easel counted one per generation.
+	var statusURL string
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT fal_status_url FROM generations LIMIT 1`).Scan(&statusURL))
+	u, err := url.Parse(statusURL)
+	require.NoError(t, err)
+	resp, err := http.Get(u.Scheme + "://" + u.Host + "/_sim/stats")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var stats falsim.Stats
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&stats))
+	require.Equal(t, n, stats.Submissions, "accepted submissions")
+	require.Zero(t, stats.DuplicateSubmissions)
+	require.Positive(t, stats.RejectedSubmissions, "seed 11 answers some submits with 5xx or 429, which Easel retried")
+
+	var paid int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT sum(fal_submissions) FROM generations`).Scan(&paid))
+	require.Equal(t, n, paid)
+
+	require.Eventually(t, func() bool {
+		var duplicates int
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM webhook_events WHERE outcome = 'duplicate'`).Scan(&duplicates))
+		return duplicates > 0
+	}, 10*time.Second, 20*time.Millisecond, "the simulator's duplicate deliveries were received and recorded as duplicates")
 }
