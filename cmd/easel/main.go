@@ -22,6 +22,7 @@ commands:
   serve     API, webhook receiver and workers (--role all|api|worker)
   migrate   up | down [N] | version
   sim       the fal simulator as its own server
+  healthcheck  probe /readyz (for container healthchecks)
 
 Configuration comes from the environment (DATABASE_URL, EASEL_ADDR, FAL_KEY, ...);
 see README.md.
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		return migrateCmd(ctx, args, stdout, logger)
 	case "sim":
 		return simCmd(ctx, args, stdout, logger)
+	case "healthcheck":
+		return healthcheckCmd(ctx, args)
 	default:
 		return fmt.Errorf("%w: unknown command %q (run easel --help)", errUsage, cmd)
 	}
