@@ -1,3 +1,8 @@
-// Package api serves Easel's /v1 HTTP API: enqueueing generations and
-// reading them back.
+// Package api serves Easel's /v1 HTTP API: enqueueing generations, reading,
+// listing and cancelling them.
+//
+// Handler holds the routes; Auth (RequireKey) admits callers by API key and
+// names the client of what they enqueue; CreateKey makes keys, of which only
+// a hash is stored. ServeOpenAPI serves openapi.yaml, the document of /v1,
+// which the tests keep equal to the routes and to the responses.
 package api

@@ -5,4 +5,16 @@
 // one transaction (Enqueue), so a generation exists exactly when its job
 // does. The SubmitGeneration worker hands the stored input to fal with a
 // webhook URL that names the generation; the webhooks package finishes it.
+//
+// Money is at stake in every submission, so the worker reserves one of
+// FAL_MAX_INFLIGHT slots and counts the submission (fal_submissions) in one
+// transaction before it calls fal, classifies fal's errors (retried by
+// snoozing with backoff, or failing the generation), and on a retry first
+// uses what is known: a webhook may have finished the generation, or named
+// the request an earlier run never recorded.
+//
+// ApplyResult records fal's result however it arrives: the webhook
+// receiver, the reconciler (a periodic job on the River leader that polls
+// fal when webhooks are late and times out the hopeless) and the Canceller
+// all use it. docs/RELIABILITY.md states the guarantees that follow.
 package jobs

@@ -183,7 +183,8 @@ func runAtString(t time.Time) string {
 // insertOnlyClient inserts jobs inside callers' transactions; it has no pool
 // and runs nothing, so any process can enqueue without being a worker.
 var insertOnlyClient = sync.OnceValues(func() (*river.Client[pgx.Tx], error) {
-	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{})
+	// Its FetchCooldown spaces the insert notifications it sends.
+	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{FetchCooldown: fetchCooldown})
 	if err != nil {
 		return nil, fmt.Errorf("create River insert client: %w", err)
 	}

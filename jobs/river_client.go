@@ -3,43 +3,116 @@ package jobs
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/easelhq/easel/callbacks"
+	"github.com/easelhq/easel/metrics"
+	"github.com/easelhq/easel/store"
 )
+
+// Defaults of the Config durations, as documented for their variables.
+const (
+	DefaultPollAfter   = 2 * time.Minute
+	DefaultTimeout     = 30 * time.Minute
+	DefaultRescueAfter = time.Minute
+)
+
+// QueueReconcile is the River queue of the reconciler, apart from the
+// submissions so that a backlog waiting for a slot never delays it.
+const QueueReconcile = "reconcile"
 
 // Config configures the River client that runs Easel's workers.
 type Config struct {
-	Submitter Submitter
+	// Fal is fal's queue API.
+	Fal Fal
+
 	// PublicURL is the base URL fal calls back (EASEL_PUBLIC_URL).
 	PublicURL string
+
 	// MaxWorkers bounds concurrent submissions (EASEL_WORKERS).
 	MaxWorkers int
-	Logger     *slog.Logger
+
+	// Limits cap the generations in flight at fal (FAL_MAX_INFLIGHT,
+	// EASEL_CLIENT_MAX_INFLIGHT), across every process on the database.
+	Limits store.InflightLimits
+
+	// PollAfter is how long a submitted generation may go without a webhook
+	// before the reconciler asks fal about it, and how long a submission
+	// whose outcome was never learnt is given for its webhook before the
+	// generation is submitted again (EASEL_POLL_AFTER). Zero means
+	// DefaultPollAfter.
+	PollAfter time.Duration
+
+	// Timeout is how long after its submission fal may take to finish a
+	// generation before it is failed with ErrorCodeTimeout and cancelled at
+	// fal (EASEL_TIMEOUT). Zero means DefaultTimeout.
+	Timeout time.Duration
+
+	// RescueAfter is how long a job may run before River deems its process
+	// dead and runs it again (River's RescueStuckJobsAfter,
+	// EASEL_RESCUE_AFTER). Every job is cancelled after half of it, so that
+	// a live job is never run twice at once. Zero means DefaultRescueAfter.
+	RescueAfter time.Duration
+
+	// Callbacks delivers the callbacks owed to callers. Nil fails each
+	// attempt with callbacks.ErrNoSecret, retried, until one is configured.
+	Callbacks *callbacks.Deliverer
+	// Metrics observes job durations and callback outcomes; nil observes
+	// nothing.
+	Metrics *metrics.Metrics
+	// Middleware is added to River's worker middleware, such as tracing.
+	Middleware []rivertype.Middleware
+
+	Logger *slog.Logger
 }
 
-// NewRiverClient returns a River client that runs Easel's workers on pool.
-// Start it to work jobs; a client that is never started can still insert.
-func NewRiverClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
+	if c.MaxWorkers <= 0 {
+		c.MaxWorkers = 16
+	}
+	if c.PollAfter <= 0 {
+		c.PollAfter = DefaultPollAfter
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.RescueAfter <= 0 {
+		c.RescueAfter = DefaultRescueAfter
+	}
+	return c
+}
+
+// jobTimeout bounds every job: half of RescueAfter.
+func (c Config) jobTimeout() time.Duration { return c.RescueAfter / 2 }
+
+// NewRiverClient returns a River client that runs Easel's workers on pool,
+// with the reconciler as a periodic job of whichever client is leader.
+// Start it to work jobs; a client that is never started can still insert
+// and cancel.
+func NewRiverClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
+	cfg = cfg.withDefaults()
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, NewSubmitGenerationWorker(pool, cfg.Submitter, cfg.PublicURL, logger)); err != nil {
+	if err := river.AddWorkerSafely(workers, NewSubmitGenerationWorker(pool, cfg)); err != nil {
 		return nil, fmt.Errorf("register workers: %w", err)
 	}
-	maxWorkers := cfg.MaxWorkers
-	if maxWorkers <= 0 {
-		maxWorkers = 16
+	if err := river.AddWorkerSafely(workers, NewReconcileWorker(pool, cfg)); err != nil {
+		return nil, fmt.Errorf("register workers: %w", err)
 	}
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger:  logger,
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}},
-		Workers: workers,
-	})
+	if err := river.AddWorkerSafely(workers, NewCallbackDeliveryWorker(pool, cfg)); err != nil {
+		return nil, fmt.Errorf("register workers: %w", err)
+	}
+	riverConfig := RiverConfig(cfg, workers)
+	riverConfig.PeriodicJobs = []*river.PeriodicJob{reconcilePeriodicJob(cfg.PollAfter)}
+	client, err := river.NewClient(riverpgxv5.New(pool), riverConfig)
 	if err != nil {
 		return nil, fmt.Errorf("create River client: %w", err)
 	}

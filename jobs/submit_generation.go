@@ -2,12 +2,16 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -23,34 +27,70 @@ type SubmitGenerationArgs struct {
 // Kind is River's name for the job.
 func (SubmitGenerationArgs) Kind() string { return "submit_generation" }
 
-// InsertOpts bounds retries: a submission that keeps failing for about a day
-// of River's backoff is failed rather than retried forever.
+// InsertOpts bounds River's own retries, which only follow unexpected
+// errors (the database unreachable) and dead processes: fal's errors are
+// retried by snoozing, counted in the generation's attempts.
 func (SubmitGenerationArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: submitMaxAttempts}
 }
 
-const submitMaxAttempts = 15
+const (
+	submitMaxAttempts = 15
 
-// Submitter is the part of fal's client the worker needs.
-type Submitter interface {
-	Submit(ctx context.Context, req fal.SubmitRequest) (*fal.QueueResponse, error)
-}
+	// inflightPoll is how often a worker at FAL_MAX_INFLIGHT looks for a
+	// free slot, give or take half, for up to inflightWait before it
+	// snoozes and lets River pick the next job by priority.
+	inflightPoll = 200 * time.Millisecond
+	inflightWait = 5 * time.Second
+
+	// A generation whose client is at its own cap snoozes at once, so that
+	// other clients' generations get the worker: first for about
+	// clientCapSnooze, doubling with each snooze of its job up to
+	// clientCapSnoozeMax, so that a client's backlog costs River little
+	// however large it grows.
+	clientCapSnooze    = time.Second
+	clientCapSnoozeMax = time.Minute
+
+	// recordTimeout bounds the retries of recording fal's answer: fal has
+	// accepted the request, so it is worth waiting for the database.
+	recordTimeout = 30 * time.Second
+)
 
 // SubmitGenerationWorker sends a queued generation to fal's queue with a
 // webhook URL pointing back at Easel.
+//
+// Every run first reads what is known, with the generation locked:
+// finished, submitted or cancelled generations are left alone; a request id
+// revealed by a webhook (the run that submitted it died before recording
+// fal's answer) is adopted rather than submitted again; and a submission
+// whose outcome was never learnt gets PollAfter for its webhook before the
+// generation is submitted again. Only then is a slot of FAL_MAX_INFLIGHT
+// reserved, the submission counted and fal called. docs/RELIABILITY.md
+// states the resulting guarantee.
 type SubmitGenerationWorker struct {
 	river.WorkerDefaults[SubmitGenerationArgs]
 
-	pool      *pgxpool.Pool
-	fal       Submitter
-	publicURL string
-	logger    *slog.Logger
+	pool       *pgxpool.Pool
+	fal        Fal
+	publicURL  string
+	limits     store.InflightLimits
+	pollAfter  time.Duration
+	jobTimeout time.Duration
+	logger     *slog.Logger
 }
 
-// NewSubmitGenerationWorker returns a worker; publicURL is the base URL fal
-// can reach Easel at (EASEL_PUBLIC_URL).
-func NewSubmitGenerationWorker(pool *pgxpool.Pool, submitter Submitter, publicURL string, logger *slog.Logger) *SubmitGenerationWorker {
-	return &SubmitGenerationWorker{pool: pool, fal: submitter, publicURL: publicURL, logger: logger}
+// NewSubmitGenerationWorker returns a worker configured by cfg.
+func NewSubmitGenerationWorker(pool *pgxpool.Pool, cfg Config) *SubmitGenerationWorker {
+	cfg = cfg.withDefaults()
+	return &SubmitGenerationWorker{
+		pool:       pool,
+		fal:        cfg.Fal,
+		publicURL:  cfg.PublicURL,
+		limits:     cfg.Limits,
+		pollAfter:  cfg.PollAfter,
+		jobTimeout: cfg.jobTimeout(),
+		logger:     cfg.Logger,
+	}
 }
 
 // WebhookURL is where fal reports the outcome of generation id.
@@ -58,20 +98,23 @@ func WebhookURL(publicURL string, id uuid.UUID) string {
 	return publicURL + "/webhooks/fal/" + url.PathEscape(id.String())
 }
 
+// Timeout keeps each run well inside EASEL_RESCUE_AFTER.
+func (w *SubmitGenerationWorker) Timeout(*river.Job[SubmitGenerationArgs]) time.Duration {
+	return w.jobTimeout
+}
+
 func (w *SubmitGenerationWorker) Work(ctx context.Context, job *river.Job[SubmitGenerationArgs]) error {
 	id := job.Args.GenerationID
-	logger := w.logger.With("generation_id", id, "job_id", job.ID, "attempt", job.Attempt)
+	logger := w.logger.With("generation_id", id, "job_id", job.ID, "job_attempt", job.Attempt)
 
-	gen, err := store.MarkSubmitting(ctx, w.pool, id)
-	if errors.Is(err, store.ErrNotFound) {
-		// Already submitted, finished by an early webhook, or cancelled:
-		// submitting again would pay twice.
-		logger.Info("generation no longer queued; nothing to submit")
-		return nil
-	}
-	if err != nil {
+	gen, err := w.reserve(ctx, logger, job)
+	if gen == nil || err != nil {
+		if err != nil && !isSnooze(err) && ctx.Err() == nil && job.Attempt >= job.MaxAttempts {
+			w.giveUp(ctx, logger, id, err)
+		}
 		return err
 	}
+	logger = logger.With("attempt", gen.Attempts)
 
 	resp, err := w.fal.Submit(ctx, fal.SubmitRequest{
 		EndpointID: gen.EndpointID,
@@ -79,59 +122,208 @@ func (w *SubmitGenerationWorker) Work(ctx context.Context, job *river.Job[Submit
 		WebhookURL: WebhookURL(w.publicURL, id),
 	})
 	if err != nil {
-		return w.submitFailed(ctx, logger, job, err)
+		return w.submitFailed(ctx, logger, gen, err)
 	}
+	return w.recordSubmitted(ctx, logger, id, resp)
+}
 
-	err = store.RecordSubmitted(ctx, w.pool, id, store.Submission{
-		RequestID:        resp.RequestID,
-		GatewayRequestID: resp.GatewayRequestID,
-		StatusURL:        resp.StatusURL,
-		ResponseURL:      resp.ResponseURL,
-		CancelURL:        resp.CancelURL,
+// reserve returns the generation once a submission is reserved for it, or
+// nil when this run has nothing to submit. At FAL_MAX_INFLIGHT it waits for
+// a slot for a while, then snoozes.
+func (w *SubmitGenerationWorker) reserve(ctx context.Context, logger *slog.Logger, job *river.Job[SubmitGenerationArgs]) (*store.Generation, error) {
+	deadline := time.Now().Add(min(inflightWait, w.jobTimeout/2))
+	for {
+		gen, err := w.claim(ctx, logger, job.Args.GenerationID)
+		switch {
+		case errors.Is(err, store.ErrClientInflightLimit):
+			return nil, river.JobSnooze(clientCapBackoff(job.Metadata))
+		case errors.Is(err, store.ErrInflightLimit) && time.Now().After(deadline):
+			return nil, river.JobSnooze(jitter(inflightPoll))
+		case errors.Is(err, store.ErrInflightLimit):
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(jitter(inflightPoll)):
+			}
+		default:
+			return gen, err
+		}
+	}
+}
+
+// claim decides, with the generation locked, what this run does, and
+// reserves a submission when it is to submit.
+func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger, id uuid.UUID) (*store.Generation, error) {
+	var reserved *store.Generation
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		gen, err := store.LockGeneration(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case gen.Status != store.StatusQueued:
+			// Submitted, finished by a webhook, or cancelled: submitting
+			// again would pay twice.
+			logger.Info("generation no longer queued; nothing to submit", "status", gen.Status)
+			return nil
+
+		case gen.FalRequestID != nil:
+			// A signed webhook named fal's request before any run recorded
+			// fal's answer: that request is this generation's.
+			status, response, cancel := w.fal.RequestURLs(gen.EndpointID, *gen.FalRequestID)
+			_, err := store.AdoptSubmission(ctx, tx, id, store.Submission{
+				RequestID: *gen.FalRequestID, StatusURL: status, ResponseURL: response, CancelURL: cancel,
+			})
+			if err == nil {
+				logger.Warn("adopted the fal request a webhook revealed; not submitting again", "fal_request_id", *gen.FalRequestID)
+			}
+			return err
+
+		case gen.FalSubmissions > 0:
+			// An earlier run may have had its request accepted by fal and
+			// died before recording the answer. Its webhook names this
+			// generation, so give it time to arrive before paying again.
+			if wait := time.Until(deref(gen.SubmittingAt).Add(w.pollAfter)); wait > 0 {
+				return river.JobSnooze(wait)
+			}
+			logger.Warn("submitting again: fal's answer to an earlier submission was never recorded and no webhook came",
+				"fal_submissions", gen.FalSubmissions, "submitting_at", gen.SubmittingAt)
+		}
+
+		reserved, err = store.ReserveSubmission(ctx, tx, id, gen.Client, w.limits)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		logger.Warn("generation does not exist; nothing to submit")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return reserved, nil
+}
+
+// recordSubmitted stores fal's answer. fal has accepted the request, so the
+// answer is worth retrying for even when the job's own time is up.
+func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *slog.Logger, id uuid.UUID, resp *fal.QueueResponse) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	logger = logger.With("fal_request_id", resp.RequestID)
+
+	var gen *store.Generation
+	err := retryDB(ctx, func() error {
+		var err error
+		gen, err = store.RecordSubmitted(ctx, w.pool, id, store.Submission{
+			RequestID:        resp.RequestID,
+			GatewayRequestID: resp.GatewayRequestID,
+			StatusURL:        resp.StatusURL,
+			ResponseURL:      resp.ResponseURL,
+			CancelURL:        resp.CancelURL,
+		})
+		return err
 	})
 	if err != nil {
+		// The next run finds the submission counted and unconfirmed, and
+		// waits for its webhook before submitting again.
+		logger.Error("fal accepted the request but recording it failed", "error", err)
 		return fmt.Errorf("submit generation %s: fal accepted request %s: %w", id, resp.RequestID, err)
 	}
-	logger.Info("generation submitted to fal", "fal_request_id", resp.RequestID)
+
+	if finishedOutcome(gen) == store.OutcomeLate {
+		// Cancelled (or timed out) while the submit call was under way:
+		// nobody wants this request any more.
+		outcome, err := w.fal.Cancel(ctx, resp.CancelURL)
+		logger.Warn("generation ended during its submit call; cancelled the request at fal",
+			"status", gen.Status, "cancel_outcome", outcome, "cancel_error", err)
+		return nil
+	}
+	logger.Info("generation submitted to fal", "status", gen.Status)
 	return nil
 }
 
-// submitFailed decides between retrying (River's backoff) and failing the
+// submitFailed records a failed submit and decides between retrying (by
+// snoozing, so that River's attempts are kept for crashes) and failing the
 // generation for good.
-func (w *SubmitGenerationWorker) submitFailed(ctx context.Context, logger *slog.Logger, job *river.Job[SubmitGenerationArgs], submitErr error) error {
-	id := job.Args.GenerationID
-	code, retryable := classifySubmitError(submitErr)
-	message := submitErr.Error()
+func (w *SubmitGenerationWorker) submitFailed(ctx context.Context, logger *slog.Logger, gen *store.Generation, submitErr error) error {
+	// The job's context may be what ended the call; the record must still
+	// be written.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 
-	if retryable && job.Attempt < job.MaxAttempts {
-		logger.Warn("submit to fal failed; will retry", "error", message, "error_code", code)
-		if err := store.RecordSubmitError(ctx, w.pool, id, code, message); err != nil {
-			return errors.Join(submitErr, err)
+	f := classifySubmitError(submitErr)
+	logger = logger.With("error", submitErr.Error(), "error_code", f.code, "fal_may_have_accepted", f.mayBeAccepted)
+
+	record := store.RecordSubmitRefused
+	if f.mayBeAccepted {
+		record = store.RecordSubmitError
+	}
+	if err := record(ctx, w.pool, gen.ID, f.code, f.message); err != nil {
+		return errors.Join(fmt.Errorf("submit generation %s: %w", gen.ID, submitErr), err)
+	}
+
+	if !f.retry || gen.Attempts >= maxSubmitAttempts {
+		logger.Error("submit to fal failed; generation failed", "attempts", gen.Attempts)
+		if _, err := store.Fail(ctx, w.pool, gen.ID, f.code, f.message); err != nil {
+			return errors.Join(fmt.Errorf("submit generation %s: %w", gen.ID, submitErr), err)
 		}
-		return fmt.Errorf("submit generation %s: %w", id, submitErr)
+		return nil
 	}
-
-	logger.Error("submit to fal failed; generation failed", "error", message, "error_code", code)
-	if _, err := store.Fail(ctx, w.pool, id, code, message); err != nil {
-		return errors.Join(submitErr, err)
+	if f.mayBeAccepted {
+		// The next run waits PollAfter from this submission for its
+		// webhook before submitting again.
+		logger.Warn("submit to fal failed after sending; waiting for a webhook before submitting again")
+		return river.JobSnooze(w.pollAfter)
 	}
-	return nil
+	delay := submitBackoff(gen.Attempts, f.retryAfter)
+	logger.Warn("submit to fal failed; will retry", "retry_in", delay)
+	return river.JobSnooze(delay)
 }
 
-// classifySubmitError maps a submit error to an error code and whether a
-// later attempt may succeed. Transport errors are retryable: fal never saw
-// the request or we cannot know, and the crash-window accounting covers it.
-func classifySubmitError(err error) (code string, retryable bool) {
-	var apiErr *fal.APIError
-	if !errors.As(err, &apiErr) {
-		return "fal_unreachable", true
+// giveUp fails a generation whose job River is about to discard, so that
+// it does not stay queued forever.
+func (w *SubmitGenerationWorker) giveUp(ctx context.Context, logger *slog.Logger, id uuid.UUID, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	logger.Error("submit job out of attempts; generation failed", "error", err)
+	if _, ferr := store.Fail(ctx, w.pool, id, "submit_failed", "could not submit: "+err.Error()); ferr != nil {
+		logger.Error("fail generation", "error", ferr)
 	}
-	switch {
-	case apiErr.StatusCode == 401 || apiErr.StatusCode == 403:
-		return "fal_auth", false
-	case apiErr.Retryable():
-		return fmt.Sprintf("fal_http_%d", apiErr.StatusCode), true
-	default:
-		return "fal_rejected", false
+}
+
+// retryDB runs f until it succeeds or ctx ends, backing off from 100ms to
+// 2s: the database may be restarting.
+func retryDB(ctx context.Context, f func() error) error {
+	delay := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(jitter(delay)):
+		}
+		delay = min(2*delay, 2*time.Second)
 	}
+}
+
+// clientCapBackoff is the snooze of a job whose client is at its cap, from
+// the number of times River has snoozed it (its metadata's "snoozes").
+func clientCapBackoff(metadata []byte) time.Duration {
+	var m struct {
+		Snoozes int `json:"snoozes"`
+	}
+	_ = json.Unmarshal(metadata, &m) // no metadata: never snoozed
+	return jitter(min(clientCapSnooze<<min(max(m.Snoozes, 0), 10), clientCapSnoozeMax))
+}
+
+func isSnooze(err error) bool {
+	var snooze *river.JobSnoozeError
+	return errors.As(err, &snooze)
+}
+
+// jitter returns d give or take half, so that waiting workers spread out.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d+1)
 }

@@ -22,9 +22,11 @@ type Completion struct {
 // terminal. Call it inside a transaction so the images and the status commit
 // together.
 func Complete(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Completion) (bool, error) {
-	hasNSFW := false
+	nsfwImages := 0
 	for _, im := range c.Images {
-		hasNSFW = hasNSFW || im.NSFW
+		if im.NSFW {
+			nsfwImages++
+		}
 	}
 	timings := c.Timings
 	if len(timings) == 0 {
@@ -34,10 +36,10 @@ func Complete(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Completion) (bool,
 		UPDATE generations SET
 			status = 'completed', completed_at = now(), finished_at = now(), updated_at = now(),
 			fal_request_id = coalesce(NULLIF($2, ''), fal_request_id),
-			has_nsfw = $3, image_count = $4, inference_seconds = $5, timings = $6,
+			has_nsfw = $3 > 0, nsfw_image_count = $3, image_count = $4, inference_seconds = $5, timings = $6,
 			error_code = NULL, error_message = NULL
 		WHERE id = $1 AND finished_at IS NULL`,
-		id, c.FalRequestID, hasNSFW, len(c.Images), c.InferenceSeconds, timings)
+		id, c.FalRequestID, nsfwImages, len(c.Images), c.InferenceSeconds, timings)
 	if err != nil {
 		return false, fmt.Errorf("complete generation %s: %w", id, err)
 	}

@@ -9,15 +9,17 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// MarkSubmitting records that a submission to fal is about to start: it
-// counts the attempt and stamps submitting_at, so a crash between fal
-// accepting the request and RecordSubmitted leaves a visible trace. It returns
-// ErrNotFound unless the generation exists and is still queued (a webhook may
-// already have finished it, or it was cancelled).
+// MarkSubmitting records that a submission to fal is about to start, before
+// fal is called: it counts the attempt and the submission (fal_submissions
+// counts every request fal may have accepted, so a process that dies after
+// fal's answer and before RecordSubmitted has still counted it) and stamps
+// submitting_at. It returns ErrNotFound unless the generation exists and is
+// still queued (a webhook may already have finished it, or it was
+// cancelled). ReserveSubmission is MarkSubmitting under FAL_MAX_INFLIGHT.
 func MarkSubmitting(ctx context.Context, db DBTX, id uuid.UUID) (*Generation, error) {
 	g, err := scanGeneration(db.QueryRow(ctx, `
 		UPDATE generations
-		SET submitting_at = now(), attempts = attempts + 1, updated_at = now()
+		SET submitting_at = now(), attempts = attempts + 1, fal_submissions = fal_submissions + 1, updated_at = now()
 		WHERE id = $1 AND status = 'queued'
 		RETURNING `+generationColumns, id))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -38,40 +40,70 @@ type Submission struct {
 	CancelURL        string
 }
 
-// RecordSubmitted stores fal's ids and URLs and moves a queued generation to
-// submitted. A generation that a webhook already finished keeps its terminal
-// state and the request id it was finished with; the submission is still
-// counted in fal_submissions.
-func RecordSubmitted(ctx context.Context, db DBTX, id uuid.UUID, s Submission) error {
-	tag, err := db.Exec(ctx, `
+// RecordSubmitted stores fal's answer to the submission MarkSubmitting
+// counted: fal's ids and URLs, a confirmed submission, and the move from
+// queued to submitted. A generation that already reached a terminal state (a
+// webhook beat this call, or it was cancelled meanwhile) keeps that state and
+// the request id it finished with. It returns the generation as it now is.
+func RecordSubmitted(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (*Generation, error) {
+	return recordSubmission(ctx, db, id, s, 1)
+}
+
+// AdoptSubmission moves a queued generation to submitted with a request that
+// a signed webhook revealed before any submit call could record it (the
+// worker that made it died before recording fal's answer). It counts
+// nothing: MarkSubmitting already counted that submission.
+func AdoptSubmission(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (*Generation, error) {
+	return recordSubmission(ctx, db, id, s, 0)
+}
+
+func recordSubmission(ctx context.Context, db DBTX, id uuid.UUID, s Submission, confirmed int) (*Generation, error) {
+	g, err := scanGeneration(db.QueryRow(ctx, `
 		UPDATE generations SET
 			status = CASE WHEN status = 'queued' THEN 'submitted' ELSE status END,
 			fal_request_id = CASE WHEN finished_at IS NULL OR fal_request_id IS NULL THEN $2 ELSE fal_request_id END,
 			fal_gateway_request_id = CASE WHEN finished_at IS NULL OR fal_gateway_request_id IS NULL THEN NULLIF($3, '') ELSE fal_gateway_request_id END,
 			fal_status_url = $4, fal_response_url = $5, fal_cancel_url = $6,
 			submitted_at = coalesce(submitted_at, now()),
-			fal_submissions = fal_submissions + 1,
-			error_code = NULL, error_message = NULL,
+			fal_submissions_confirmed = fal_submissions_confirmed + $7,
+			error_code = CASE WHEN finished_at IS NULL THEN NULL ELSE error_code END,
+			error_message = CASE WHEN finished_at IS NULL THEN NULL ELSE error_message END,
 			updated_at = now()
-		WHERE id = $1`,
-		id, s.RequestID, s.GatewayRequestID, s.StatusURL, s.ResponseURL, s.CancelURL)
+		WHERE id = $1
+		RETURNING `+generationColumns,
+		id, s.RequestID, s.GatewayRequestID, s.StatusURL, s.ResponseURL, s.CancelURL, confirmed))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("record submission of generation %s: %w", id, ErrNotFound)
+	}
 	if err != nil {
-		return fmt.Errorf("record submission of generation %s: %w", id, err)
+		return nil, fmt.Errorf("record submission of generation %s: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("record submission of generation %s: %w", id, ErrNotFound)
-	}
-	return nil
+	return g, nil
 }
 
-// RecordSubmitError notes the last submit error of a generation that will be
-// retried; it never changes the status.
+// RecordSubmitError notes the last submit error of a generation, without
+// changing its status. Use it when fal may have accepted the request anyway
+// (the connection broke after sending it): the submission stays counted.
 func RecordSubmitError(ctx context.Context, db DBTX, id uuid.UUID, code, message string) error {
 	_, err := db.Exec(ctx, `
 		UPDATE generations SET error_code = $2, error_message = $3, updated_at = now()
 		WHERE id = $1 AND finished_at IS NULL`, id, code, message)
 	if err != nil {
 		return fmt.Errorf("record submit error of generation %s: %w", id, err)
+	}
+	return nil
+}
+
+// RecordSubmitRefused notes the last submit error of a generation when fal's
+// answer proves that it queued nothing (an error status without a request
+// id), and uncounts the submission MarkSubmitting counted.
+func RecordSubmitRefused(ctx context.Context, db DBTX, id uuid.UUID, code, message string) error {
+	_, err := db.Exec(ctx, `
+		UPDATE generations SET error_code = $2, error_message = $3, updated_at = now(),
+			fal_submissions = greatest(fal_submissions - 1, fal_submissions_confirmed)
+		WHERE id = $1 AND finished_at IS NULL`, id, code, message)
+	if err != nil {
+		return fmt.Errorf("record refused submit of generation %s: %w", id, err)
 	}
 	return nil
 }

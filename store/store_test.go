@@ -99,8 +99,7 @@ func TestSubmitThenComplete(t *testing.T) {
 	require.Equal(t, 1, marked.Attempts)
 	require.NotNil(t, marked.SubmittingAt)
 
-	require.NoError(t, store.RecordSubmitted(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-1", StatusURL: "s", ResponseURL: "r", CancelURL: "c"}))
-	g, err = store.GetGeneration(b.ctx, b.pool, g.ID)
+	g, err = store.RecordSubmitted(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-1", StatusURL: "s", ResponseURL: "r", CancelURL: "c"})
 	require.NoError(t, err)
 	require.Equal(t, store.StatusSubmitted, g.Status)
 	require.Equal(t, "req-1", *g.FalRequestID)
@@ -169,7 +168,8 @@ func TestRecordSubmittedAfterEarlyWebhook(t *testing.T) {
 	_, err := store.MarkSubmitting(b.ctx, b.pool, g.ID)
 	require.NoError(t, err)
 	require.True(t, b.complete(t, g.ID, store.Completion{FalRequestID: "req-1", Images: []store.Image{{URL: "u"}}}))
-	require.NoError(t, store.RecordSubmitted(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-1"}))
+	_, err = store.RecordSubmitted(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-1"})
+	require.NoError(t, err)
 
 	got, err := store.GetGeneration(b.ctx, b.pool, g.ID)
 	require.NoError(t, err)

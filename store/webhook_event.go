@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/google/uuid"
 )
@@ -13,7 +10,8 @@ import (
 // Outcomes of a received webhook, as stored in webhook_events.outcome.
 const (
 	OutcomeApplied      = "applied"       // finished the generation
-	OutcomeDuplicate    = "duplicate"     // the generation was already terminal
+	OutcomeDuplicate    = "duplicate"     // the generation had already completed
+	OutcomeLate         = "late"          // a result for a generation already cancelled or failed; kept, not applied
 	OutcomeDeferred     = "deferred"      // signed and parsed, but the result must be fetched (payload_error)
 	OutcomeBadSignature = "bad_signature" // verification failed; nothing applied
 	OutcomeMalformed    = "malformed"     // signed, but the body is not a fal webhook
@@ -31,26 +29,50 @@ type WebhookEvent struct {
 	Outcome        string
 }
 
+// MaxWebhookEvents bounds the events kept per generation. fal delivers a
+// result once, or a few times when deliveries fail; anything beyond this is
+// replayed or forged traffic, which must not grow the table without bound.
+// The event that applied a result is always kept.
+const MaxWebhookEvents = 32
+
 // InsertWebhookEvent stores a received webhook and returns its id. It
-// returns ErrNotFound when GenerationID names no generation.
+// returns ErrNotFound, writing nothing, when GenerationID names no
+// generation, and 0 without storing the event when the generation already
+// has MaxWebhookEvents events and this one applied nothing.
 func InsertWebhookEvent(ctx context.Context, db DBTX, e WebhookEvent) (int64, error) {
+	if e.GenerationID == nil {
+		return 0, fmt.Errorf("webhook event: %w", ErrNotFound)
+	}
 	if e.Headers == nil {
 		e.Headers = map[string]string{}
 	}
-	var id int64
+	var (
+		id     *int64
+		exists bool
+	)
 	err := db.QueryRow(ctx, `
-		INSERT INTO webhook_events (generation_id, fal_request_id, headers, body, body_size,
-			signature_valid, signature_error, outcome)
-		VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6, NULLIF($7, ''), $8)
-		RETURNING id`,
+		WITH target AS (
+			SELECT g.id, (SELECT count(*) FROM webhook_events w WHERE w.generation_id = g.id) AS events
+			FROM generations g WHERE g.id = $1
+		), inserted AS (
+			INSERT INTO webhook_events (generation_id, fal_request_id, headers, body, body_size,
+				signature_valid, signature_error, outcome)
+			SELECT target.id, NULLIF($2, ''), $3, $4, $5, $6, NULLIF($7, ''), $8
+			FROM target WHERE $8 = 'applied' OR target.events < $9
+			RETURNING id
+		)
+		SELECT (SELECT id FROM inserted), EXISTS (SELECT 1 FROM target)`,
 		e.GenerationID, e.FalRequestID, e.Headers, e.Body, e.BodySize, e.SignatureValid, e.SignatureError, e.Outcome,
-	).Scan(&id)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
-		return 0, fmt.Errorf("webhook event for generation %s: %w", e.GenerationID, ErrNotFound)
-	}
+		MaxWebhookEvents,
+	).Scan(&id, &exists)
 	if err != nil {
 		return 0, fmt.Errorf("insert webhook event: %w", err)
 	}
-	return id, nil
+	if !exists {
+		return 0, fmt.Errorf("webhook event for generation %s: %w", e.GenerationID, ErrNotFound)
+	}
+	if id == nil {
+		return 0, nil
+	}
+	return *id, nil
 }

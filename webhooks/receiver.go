@@ -2,7 +2,6 @@ package webhooks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
 )
 
@@ -38,12 +39,20 @@ type Verifier interface {
 type Receiver struct {
 	pool     *pgxpool.Pool
 	verifier Verifier
+	metrics  *metrics.Metrics
 	logger   *slog.Logger
 }
 
 // NewReceiver returns a Receiver.
 func NewReceiver(pool *pgxpool.Pool, verifier Verifier, logger *slog.Logger) *Receiver {
 	return &Receiver{pool: pool, verifier: verifier, logger: logger}
+}
+
+// WithMetrics makes r count webhook outcomes and observe the time to
+// complete of the generations it completes. Call it before Register.
+func (r *Receiver) WithMetrics(m *metrics.Metrics) *Receiver {
+	r.metrics = m
+	return r
 }
 
 // Register mounts the receiver on e.
@@ -84,7 +93,7 @@ func (r *Receiver) handle(c echo.Context) error {
 	if err := r.verifier.Verify(ctx, c.Request().Header, body); errors.Is(err, fal.ErrNoKeys) {
 		// Not the sender's fault: fal's keys could not be fetched. A 5xx
 		// makes fal deliver again later.
-		logger.Error("webhook not verified: no signing keys", "error", err)
+		logger.Error("webhook not verified: no signing keys", "fal_request_id", event.FalRequestID, "error", err)
 		return apierror.New(http.StatusServiceUnavailable, "keys_unavailable", "webhook signing keys are unavailable; retry later")
 	} else if err != nil {
 		event.SignatureValid = false
@@ -93,7 +102,8 @@ func (r *Receiver) handle(c echo.Context) error {
 		if len(event.Body) > rejectedBodyBytes {
 			event.Body = event.Body[:rejectedBodyBytes]
 		}
-		logger.Warn("webhook rejected: bad signature", "error", err)
+		logger.Warn("webhook rejected: bad signature", "fal_request_id", event.FalRequestID, "error", err)
+		r.metrics.WebhookReceived(store.OutcomeBadSignature)
 		if err := r.storeRejected(ctx, event); err != nil {
 			return err
 		}
@@ -111,8 +121,9 @@ func (r *Receiver) handle(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		outcome, err = r.apply(ctx, tx, gen, payload, parseErr)
-		if err != nil {
+		if parseErr != nil {
+			outcome = store.OutcomeMalformed
+		} else if outcome, err = jobs.ApplyResult(ctx, tx, gen, payload); err != nil {
 			return err
 		}
 		event.Outcome = outcome
@@ -123,6 +134,7 @@ func (r *Receiver) handle(c echo.Context) error {
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		logger.Warn("signed webhook for unknown generation", "fal_request_id", event.FalRequestID)
+		r.metrics.WebhookReceived(metrics.OutcomeUnknownGeneration)
 		return apierror.New(http.StatusNotFound, "not_found", "no generation "+id.String())
 	}
 	if err != nil {
@@ -130,66 +142,16 @@ func (r *Receiver) handle(c echo.Context) error {
 	}
 
 	logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", outcome)
+	r.metrics.WebhookReceived(outcome)
+	if outcome == store.OutcomeApplied && r.metrics != nil {
+		if gen, err := store.GetGeneration(ctx, r.pool, id); err == nil {
+			r.metrics.GenerationCompleted(gen)
+		}
+	}
 	if outcome == store.OutcomeMalformed {
 		return apierror.New(http.StatusBadRequest, "malformed", "webhook body is not a fal webhook: "+parseErr.Error())
 	}
 	return c.JSON(http.StatusOK, response{Outcome: outcome})
-}
-
-// apply finishes gen from a verified webhook and reports the outcome.
-func (r *Receiver) apply(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload *fal.WebhookPayload, parseErr error) (string, error) {
-	switch {
-	case parseErr != nil:
-		return store.OutcomeMalformed, nil
-	case gen.Status.Terminal():
-		return store.OutcomeDuplicate, nil
-	case payload.Status == fal.WebhookStatusError:
-		code, message := payload.ErrorDetail()
-		if _, err := store.Fail(ctx, tx, gen.ID, code, message); err != nil {
-			return "", err
-		}
-		return store.OutcomeApplied, nil
-	case payload.PayloadError != "" || isNull(payload.Payload):
-		// fal could not serialise the output; the reconciler fetches it.
-		return store.OutcomeDeferred, nil
-	}
-
-	completion, err := completionFrom(payload)
-	if err != nil {
-		if _, err := store.Fail(ctx, tx, gen.ID, "invalid_output", err.Error()); err != nil {
-			return "", err
-		}
-		return store.OutcomeApplied, nil
-	}
-	if _, err := store.Complete(ctx, tx, gen.ID, completion); err != nil {
-		return "", err
-	}
-	return store.OutcomeApplied, nil
-}
-
-// completionFrom turns fal's output into the rows Easel stores.
-func completionFrom(payload *fal.WebhookPayload) (store.Completion, error) {
-	out, err := fal.DecodeOutput(payload.Payload)
-	if err != nil {
-		return store.Completion{}, fmt.Errorf("decode fal output: %w", err)
-	}
-	c := store.Completion{FalRequestID: payload.RequestID, Images: make([]store.Image, len(out.Images))}
-	for i, im := range out.Images {
-		c.Images[i] = store.Image{
-			Position: i, URL: im.URL, ContentType: im.ContentType, FileName: im.FileName,
-			FileSize: im.FileSize, Width: im.Width, Height: im.Height,
-			NSFW: i < len(out.HasNSFWConcepts) && out.HasNSFWConcepts[i],
-		}
-	}
-	if len(out.Timings) > 0 {
-		if c.Timings, err = json.Marshal(out.Timings); err != nil {
-			return store.Completion{}, fmt.Errorf("encode timings: %w", err)
-		}
-		if inference, ok := out.Timings["inference"]; ok {
-			c.InferenceSeconds = &inference
-		}
-	}
-	return c, nil
 }
 
 // storeRejected keeps a failed delivery, but only for a generation that
@@ -214,9 +176,4 @@ func keptHeaders(h http.Header) map[string]string {
 		kept[name] = strings.Join(values, ", ")
 	}
 	return kept
-}
-
-func isNull(raw json.RawMessage) bool {
-	s := strings.TrimSpace(string(raw))
-	return s == "" || s == "null"
 }

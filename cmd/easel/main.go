@@ -22,6 +22,9 @@ commands:
   serve     API, webhook receiver and workers (--role all|api|worker)
   migrate   up | down [N] | version
   sim       the fal simulator as its own server
+  enqueue   enqueue a generation from the shell (--prompt, --image-url, --wait)
+  keys      create NAME | list | revoke NAME: API keys of calling services
+  bench     end-to-end benchmark against the in-process simulator (docs/BENCHMARKS.md)
   healthcheck  probe /readyz (for container healthchecks)
 
 Configuration comes from the environment (DATABASE_URL, EASEL_ADDR, FAL_KEY, ...);
@@ -62,6 +65,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		return migrateCmd(ctx, args, stdout, logger)
 	case "sim":
 		return simCmd(ctx, args, stdout, logger)
+	case "enqueue":
+		return enqueueCmd(ctx, args, stdout)
+	case "keys":
+		return keysCmd(ctx, args, stdout, logger)
+	case "bench":
+		return benchCmd(ctx, args, stdout)
 	case "healthcheck":
 		return healthcheckCmd(ctx, args)
 	default:

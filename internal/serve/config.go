@@ -7,9 +7,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/fal/falsim"
+	"github.com/easelhq/easel/jobs"
 )
 
 // Role selects what one easel serve process runs.
@@ -31,10 +35,30 @@ type Config struct {
 	FalJWKSURL  string
 	MaxInflight int
 	Workers     int
+	// ClientMaxInflight caps each client's generations in flight; 0 means
+	// only MaxInflight applies (EASEL_CLIENT_MAX_INFLIGHT).
+	ClientMaxInflight int
+	// PollAfter, Timeout and RescueAfter are EASEL_POLL_AFTER, EASEL_TIMEOUT
+	// and EASEL_RESCUE_AFTER; see jobs.Config.
+	PollAfter   time.Duration
+	Timeout     time.Duration
+	RescueAfter time.Duration
 	Role        Role
 	// Simulator configures the in-process simulator used when FAL_KEY is
 	// empty; nil means SimulatorConfig. Tests and benchmarks set it.
 	Simulator *falsim.Config
+	// CallbackSecret signs callbacks (EASEL_CALLBACK_SECRET,
+	// whsec_<base64>). Empty: callback_url is refused at enqueue.
+	CallbackSecret string
+	// AllowPrivateCallbacks lets callbacks go to loopback and private
+	// addresses (EASEL_ALLOW_PRIVATE_CALLBACKS).
+	AllowPrivateCallbacks bool
+	// Tracing exports traces over OTLP/HTTP as the standard OTEL_*
+	// variables configure; on when they name an endpoint.
+	Tracing bool
+	// TracerProvider, when set, receives the traces instead of an OTLP
+	// exporter. Tests set it.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultDatabaseURL is DATABASE_URL's default.
@@ -77,8 +101,30 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if cfg.Workers, err = positiveInt(get("EASEL_WORKERS", "16")); err != nil {
 		errs = append(errs, fmt.Errorf("EASEL_WORKERS: %w", err))
 	}
+	clientMax := get("EASEL_CLIENT_MAX_INFLIGHT", "0")
+	if cfg.ClientMaxInflight, err = strconv.Atoi(clientMax); err != nil || cfg.ClientMaxInflight < 0 {
+		errs = append(errs, fmt.Errorf("EASEL_CLIENT_MAX_INFLIGHT: %q is not a non-negative integer", clientMax))
+	}
+	for _, d := range []struct {
+		name string
+		def  time.Duration
+		dst  *time.Duration
+	}{
+		{"EASEL_POLL_AFTER", jobs.DefaultPollAfter, &cfg.PollAfter},
+		{"EASEL_TIMEOUT", jobs.DefaultTimeout, &cfg.Timeout},
+		{"EASEL_RESCUE_AFTER", jobs.DefaultRescueAfter, &cfg.RescueAfter},
+	} {
+		v := get(d.name, d.def.String())
+		if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 90s or 2m", d.name, v))
+		}
+	}
 	if err := cfg.Role.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("EASEL_ROLE: %w", err))
+	}
+	errs = append(errs, cfg.readCallbackEnv(get)...)
+	if cfg.Tracing, err = tracingFromEnv(get); err != nil {
+		errs = append(errs, err)
 	}
 	return cfg, errors.Join(errs...)
 }

@@ -21,8 +21,12 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/migrations"
+	"github.com/easelhq/easel/store"
+	"github.com/easelhq/easel/web"
 	"github.com/easelhq/easel/webhooks"
 )
 
@@ -58,6 +62,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + listener.Addr().String()
 	}
+	var auth *api.Auth
+	if cfg.Role.runsHTTPAPI() {
+		// Fails rather than serve /v1 without keys on a non-loopback address.
+		if auth, err = api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: listener.Addr(), Logger: logger}); err != nil {
+			return err
+		}
+	}
 
 	if cfg.FalKey == "" {
 		simCfg := SimulatorConfig(logger)
@@ -74,14 +85,32 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 			"fal_queue_url", cfg.FalQueueURL, "faults", simCfg.Summary())
 	}
 
+	tracerProvider, stopTracing, err := setupTracing(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	deliverer, callbackURLs, err := newCallbacks(cfg, logger)
+	if err != nil {
+		return err
+	}
+	m := metrics.New(pool, metrics.Config{MaxInflight: cfg.MaxInflight, Logger: logger})
+
 	falClient := fal.NewClient(fal.ClientConfig{QueueURL: cfg.FalQueueURL, Key: cfg.FalKey})
 	verifier := fal.NewVerifier(fal.VerifierConfig{Keys: fal.NewJWKS(fal.JWKSConfig{URL: cfg.FalJWKSURL})})
 
 	riverClient, err := jobs.NewRiverClient(pool, jobs.Config{
-		Submitter:  falClient,
-		PublicURL:  cfg.PublicURL,
-		MaxWorkers: cfg.Workers,
-		Logger:     logger,
+		Fal:         falClient,
+		PublicURL:   cfg.PublicURL,
+		MaxWorkers:  cfg.Workers,
+		Limits:      store.InflightLimits{Global: cfg.MaxInflight, PerClient: cfg.ClientMaxInflight},
+		PollAfter:   cfg.PollAfter,
+		Timeout:     cfg.Timeout,
+		RescueAfter: cfg.RescueAfter,
+		Callbacks:   deliverer,
+		Metrics:     m,
+		Middleware:  riverTracing(tracerProvider),
+		Logger:      logger,
 	})
 	if err != nil {
 		return err
@@ -91,10 +120,38 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 			return fmt.Errorf("start River: %w", err)
 		}
 		defer stopRiver(riverClient, logger)
+		dispatchCtx, stopDispatching := context.WithCancel(ctx)
+		dispatched := make(chan struct{})
+		go func() {
+			defer close(dispatched)
+			jobs.NewCallbackDispatcher(pool, riverClient, logger).Run(dispatchCtx)
+		}()
+		defer func() {
+			stopDispatching()
+			<-dispatched
+		}()
 	}
 
-	e := newEcho(pool, verifier, cfg.Role, logger)
-	server := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	canceller := jobs.NewCanceller(pool, riverClient, falClient, logger)
+	// One LISTEN connection wakes every ?wait long-poll of this process.
+	finished := notify.NewListener(pool, store.GenerationFinishedChannel, logger)
+	if cfg.Role.runsHTTPAPI() {
+		// Stopping it on shutdown also answers the waiting requests, so that
+		// they do not hold up server.Shutdown.
+		listenCtx, stopListening := context.WithCancel(ctx)
+		go finished.Run(listenCtx)
+		defer func() {
+			stopListening()
+			<-finished.Done()
+		}()
+	}
+	e := newEcho(pool, verifier, auth, canceller, finished, m, callbackURLs, cfg.Role, logger)
+	opsCtx, stopOps := context.WithCancel(ctx)
+	defer stopOps()
+	if err := mountOperations(opsCtx, e, m, riverClient, auth.RequireKey, cfg.Role, logger); err != nil {
+		return err
+	}
+	server := &http.Server{Handler: traceHTTP(e, tracerProvider), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
 	logger.Info("easel serving", "addr", listener.Addr().String(), "public_url", cfg.PublicURL, "role", string(cfg.Role))
@@ -133,7 +190,9 @@ func stopRiver(client *river.Client[pgx.Tx], logger *slog.Logger) {
 	}
 }
 
-func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, role Role, logger *slog.Logger) *echo.Echo {
+func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, canceller api.Canceller, finished *notify.Listener,
+	m *metrics.Metrics, callbackURLs api.CallbackURLChecker, role Role, logger *slog.Logger,
+) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = apierror.Handler(logger)
@@ -148,8 +207,11 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, role Role, logger *
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 	})
 	if role.runsHTTPAPI() {
-		api.NewHandler(pool, logger).Register(e.Group("/v1"))
-		webhooks.NewReceiver(pool, verifier, logger).Register(e)
+		e.GET("/openapi.yaml", api.ServeOpenAPI)
+		api.NewHandler(pool, logger).WithCanceller(canceller).WithListener(finished).WithCallbackURLs(callbackURLs).
+			Register(e.Group("/v1", auth.RequireKey))
+		webhooks.NewReceiver(pool, verifier, logger).WithMetrics(m).Register(e)
+		web.New(pool, logger, auth.RequireKey).Register(e)
 	}
 	return e
 }

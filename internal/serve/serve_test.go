@@ -45,6 +45,13 @@ func setup(t *testing.T) *testBundle {
 
 func setupWithSimulator(t *testing.T, sim *falsim.Config) *testBundle {
 	t.Helper()
+	return setupWithConfig(t, func(cfg *serve.Config) { cfg.Simulator = sim }, io.Discard)
+}
+
+// setupWithConfig is setup with the configuration changed by configure and
+// JSON logs written to logs.
+func setupWithConfig(t *testing.T, configure func(*serve.Config), logs io.Writer) *testBundle {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	url := dbtest.URL(t)
 	cfg, err := serve.ConfigFromEnv(func(name string) string {
@@ -57,11 +64,11 @@ func setupWithSimulator(t *testing.T, sim *falsim.Config) *testBundle {
 		return ""
 	})
 	require.NoError(t, err)
-	cfg.Simulator = sim
+	configure(&cfg)
 
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	go func() { done <- serve.Run(ctx, cfg, logger, func(a string) { addr <- a }) }()
 	t.Cleanup(func() {
 		cancel()

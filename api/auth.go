@@ -1,0 +1,153 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+
+	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/store"
+)
+
+// touchInterval bounds how often a key's last_used_at is written: it tells
+// people which keys are still in use, which needs no per-request precision.
+const touchInterval = time.Minute
+
+// AuthConfig configures Auth.
+type AuthConfig struct {
+	// ListenAddr is the address Easel accepts requests on. Only on a
+	// loopback address, and only while no API key was ever created, are
+	// requests without a key accepted.
+	ListenAddr net.Addr
+	Logger     *slog.Logger
+}
+
+// Auth authenticates callers by API key (`Authorization: Bearer <key>`).
+//
+// So that the one-command quick start needs no key, a server listening on a
+// loopback address is open (client "anonymous") until the first key is
+// created. Whether one exists is checked on each keyless request, not only
+// at start-up, so `easel keys create` closes a running server at once; once
+// a key has been seen the check stops for good. A revoked key still counts:
+// revoking every key locks the API rather than opening it. On any other
+// address keys are always required, and NewAuth refuses to start without one.
+//
+// A request with a key costs one lookup by the key's hash; keys are not
+// cached, so that a revocation holds from the next request on. Keys are never
+// logged.
+type Auth struct {
+	pool     *pgxpool.Pool
+	logger   *slog.Logger
+	loopback bool
+	closed   atomic.Bool // a key exists: every request needs one
+}
+
+// NewAuth returns an Auth. It fails when no key exists and ListenAddr is not
+// a loopback address, which would leave the API open to the network.
+func NewAuth(ctx context.Context, pool *pgxpool.Pool, cfg AuthConfig) (*Auth, error) {
+	a := &Auth{pool: pool, logger: cfg.Logger, loopback: isLoopback(cfg.ListenAddr)}
+	if a.logger == nil {
+		a.logger = slog.Default()
+	}
+	exists, err := store.AnyAPIKeys(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case exists:
+		a.closed.Store(true)
+	case !a.loopback:
+		return nil, fmt.Errorf("no API key exists and %s is not a loopback address, so /v1 would be open to anyone: "+
+			"create a key first with `easel keys create NAME`, or listen on 127.0.0.1", cfg.ListenAddr)
+	default:
+		a.logger.Warn("no API key exists: /v1 accepts requests without a key because Easel listens on a loopback address; "+
+			"`easel keys create NAME` creates the first key and then keys are required", "addr", cfg.ListenAddr.String())
+	}
+	return a, nil
+}
+
+// RequireKey is Echo middleware that admits a request with a valid key, or
+// with no key while the API is open, and records the caller's name for
+// ClientName. Anything else is answered 401.
+func (a *Auth) RequireKey(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		name, err := a.authenticate(c.Request().Context(), c.Request().Header.Get(echo.HeaderAuthorization))
+		var apiErr *apierror.Error
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="easel"`)
+		}
+		if err != nil {
+			return err
+		}
+		c.Set(clientKey, name)
+		return next(c)
+	}
+}
+
+func (a *Auth) authenticate(ctx context.Context, authorization string) (string, error) {
+	if authorization == "" {
+		open, err := a.open(ctx)
+		if err != nil {
+			return "", err
+		}
+		if open {
+			return AnonymousClient, nil
+		}
+		return "", unauthorized("an API key is required: send it in the header Authorization: Bearer followed by the key")
+	}
+	scheme, token, _ := strings.Cut(authorization, " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", unauthorized("the Authorization header must be Bearer followed by an API key")
+	}
+	if !wellFormedKey(token) {
+		return "", unauthorized("invalid or revoked API key")
+	}
+	key, err := store.GetActiveAPIKey(ctx, a.pool, hashKey(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", unauthorized("invalid or revoked API key")
+	}
+	if err != nil {
+		return "", fmt.Errorf("authenticate: %w", err)
+	}
+	a.closed.Store(true)
+	if key.LastUsedAt == nil || time.Since(*key.LastUsedAt) >= touchInterval {
+		if err := store.TouchAPIKey(ctx, a.pool, key.ID, touchInterval); err != nil {
+			a.logger.Warn("record API key use", "key_name", key.Name, "error", err)
+		}
+	}
+	return key.Name, nil
+}
+
+// open reports whether a request without a key is admitted.
+func (a *Auth) open(ctx context.Context) (bool, error) {
+	if !a.loopback || a.closed.Load() {
+		return false, nil
+	}
+	exists, err := store.AnyAPIKeys(ctx, a.pool)
+	if err != nil {
+		return false, fmt.Errorf("authenticate: %w", err)
+	}
+	if exists && a.closed.CompareAndSwap(false, true) {
+		a.logger.Info("an API key exists: /v1 now requires one")
+	}
+	return !exists, nil
+}
+
+func unauthorized(message string) *apierror.Error {
+	return apierror.New(http.StatusUnauthorized, "unauthorized", message)
+}
+
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}

@@ -1,0 +1,57 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/store"
+)
+
+// Canceller cancels generations; *jobs.Canceller is the implementation, and
+// its documentation says what cancelling does in each state.
+type Canceller interface {
+	Cancel(ctx context.Context, id uuid.UUID) (*store.Generation, error)
+}
+
+// WithCanceller enables POST /v1/generations/{id}/cancel, which answers 503
+// without one.
+func (h *Handler) WithCanceller(c Canceller) *Handler {
+	h.canceller = c
+	return h
+}
+
+// cancel serves POST /v1/generations/{id}/cancel: 200 with the cancelled
+// generation, 409 when it had already finished (fal may have completed it
+// as the cancel arrived), 502 when fal could not be asked.
+func (h *Handler) cancel(c echo.Context) error {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return apierror.New(http.StatusNotFound, "not_found", "no generation "+c.Param("id"))
+	}
+	if h.canceller == nil {
+		return apierror.New(http.StatusServiceUnavailable, "cancel_unavailable", "this process cannot cancel generations")
+	}
+	ctx := c.Request().Context()
+	gen, err := h.canceller.Cancel(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return apierror.New(http.StatusNotFound, "not_found", "no generation "+id.String())
+	case errors.Is(err, jobs.ErrFinished):
+		return apierror.New(http.StatusConflict, "already_finished",
+			"generation "+id.String()+" is "+string(gen.Status)+" and can no longer be cancelled")
+	case err != nil:
+		h.logger.Error("cancel generation", "generation_id", id, "error", err)
+		return apierror.New(http.StatusBadGateway, "fal_unavailable", "fal could not be asked to cancel the request; try again")
+	}
+	images, err := store.ListImages(ctx, h.pool, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, NewGeneration(gen, images))
+}

@@ -1,0 +1,191 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/api"
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/fal/falsim"
+	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/store"
+)
+
+// cancelBundle serves /v1 with a Canceller against a simulated fal.
+type cancelBundle struct {
+	ctx  context.Context
+	pool *pgxpool.Pool
+	sim  *falsim.Server
+	fal  *fal.Client
+	echo *echo.Echo
+}
+
+func setupCancel(t *testing.T, simCfg falsim.Config, withCanceller bool) *cancelBundle {
+	t.Helper()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	sim, err := falsim.Start(ctx, "127.0.0.1:0", simCfg)
+	require.NoError(t, err)
+	t.Cleanup(sim.Close)
+	falClient := fal.NewClient(fal.ClientConfig{QueueURL: sim.QueueURL(), Key: "test-key"})
+
+	logger := slog.New(slog.DiscardHandler)
+	handler := api.NewHandler(pool, logger)
+	if withCanceller {
+		riverClient, err := jobs.NewRiverClient(pool, jobs.Config{Fal: falClient, Logger: logger})
+		require.NoError(t, err)
+		handler.WithCanceller(jobs.NewCanceller(pool, riverClient, falClient, logger))
+	}
+	e := echo.New()
+	e.HTTPErrorHandler = apierror.Handler(logger)
+	handler.Register(e.Group("/v1"))
+	return &cancelBundle{ctx: ctx, pool: pool, sim: sim, fal: falClient, echo: e}
+}
+
+// queued enqueues a generation.
+func (b *cancelBundle) queued(t *testing.T) *store.Generation {
+	t.Helper()
+	var gen *store.Generation
+	require.NoError(t, pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+		enqueued, err := jobs.Enqueue(b.ctx, tx, "tests", falExampleInput, nil)
+		if err == nil {
+			gen = enqueued.Generation
+		}
+		return err
+	}))
+	return gen
+}
+
+// submitted enqueues a generation and submits it to the simulator, as the
+// worker does, without its webhook URL: no webhook ever comes.
+func (b *cancelBundle) submitted(t *testing.T) *store.Generation {
+	t.Helper()
+	gen := b.queued(t)
+	_, err := store.MarkSubmitting(b.ctx, b.pool, gen.ID)
+	require.NoError(t, err)
+	resp, err := b.fal.Submit(b.ctx, fal.SubmitRequest{EndpointID: gen.EndpointID, Input: gen.Input})
+	require.NoError(t, err)
+	gen, err = store.RecordSubmitted(b.ctx, b.pool, gen.ID, store.Submission{
+		RequestID: resp.RequestID, StatusURL: resp.StatusURL, ResponseURL: resp.ResponseURL, CancelURL: resp.CancelURL,
+	})
+	require.NoError(t, err)
+	return gen
+}
+
+func (b *cancelBundle) cancel(t *testing.T, id string) (int, []byte) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	b.echo.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/generations/"+id+"/cancel", nil))
+	return rec.Code, rec.Body.Bytes()
+}
+
+func TestCancelEndpoint(t *testing.T) {
+	t.Parallel()
+
+	running := falsim.Config{Latency: falsim.Latency{Min: time.Hour, Max: time.Hour}}
+	tests := []struct {
+		name          string
+		sim           falsim.Config
+		noCanceller   bool
+		generation    func(t *testing.T, b *cancelBundle) string
+		wantStatus    int
+		wantCode      string // error code, for errors
+		wantGenStatus store.Status
+	}{
+		{
+			name:       "queued",
+			generation: func(t *testing.T, b *cancelBundle) string { return b.queued(t).ID.String() },
+			wantStatus: http.StatusOK, wantGenStatus: store.StatusCancelled,
+		},
+		{
+			name:       "submitted and running at fal",
+			sim:        running,
+			generation: func(t *testing.T, b *cancelBundle) string { return b.submitted(t).ID.String() },
+			wantStatus: http.StatusOK, wantGenStatus: store.StatusCancelled,
+		},
+		{
+			name: "submitted but already completed at fal",
+			generation: func(t *testing.T, b *cancelBundle) string {
+				gen := b.submitted(t)
+				require.Eventually(t, func() bool { return b.sim.Sim.Stats().Completed == 1 }, 10*time.Second, 5*time.Millisecond)
+				return gen.ID.String()
+			},
+			wantStatus: http.StatusConflict, wantCode: "already_finished", wantGenStatus: store.StatusCompleted,
+		},
+		{
+			name: "finished",
+			generation: func(t *testing.T, b *cancelBundle) string {
+				gen := b.queued(t)
+				_, err := store.Fail(b.ctx, b.pool, gen.ID, "fal_rejected", "no")
+				require.NoError(t, err)
+				return gen.ID.String()
+			},
+			wantStatus: http.StatusConflict, wantCode: "already_finished", wantGenStatus: store.StatusFailed,
+		},
+		{
+			name: "fal unreachable",
+			sim:  running,
+			generation: func(t *testing.T, b *cancelBundle) string {
+				gen := b.submitted(t)
+				b.sim.Close()
+				return gen.ID.String()
+			},
+			wantStatus: http.StatusBadGateway, wantCode: "fal_unavailable", wantGenStatus: store.StatusSubmitted,
+		},
+		{
+			name:       "unknown",
+			generation: func(*testing.T, *cancelBundle) string { return "01000000-0000-7000-8000-000000000000" },
+			wantStatus: http.StatusNotFound, wantCode: "not_found",
+		},
+		{
+			name:       "not an id",
+			generation: func(*testing.T, *cancelBundle) string { return "nope" },
+			wantStatus: http.StatusNotFound, wantCode: "not_found",
+		},
+		{
+			name:        "process without a canceller",
+			noCanceller: true,
+			generation:  func(t *testing.T, b *cancelBundle) string { return b.queued(t).ID.String() },
+			wantStatus:  http.StatusServiceUnavailable, wantCode: "cancel_unavailable", wantGenStatus: store.StatusQueued,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setupCancel(t, tt.sim, !tt.noCanceller)
+			id := tt.generation(t, b)
+
+			status, body := b.cancel(t, id)
+			require.Equal(t, tt.wantStatus, status, string(body))
+			var resp struct {
+				api.Generation
+				Error *struct {
+					Code string `json:"code"`
+				} `json:"error"`
+			}
+			require.NoError(t, json.Unmarshal(body, &resp))
+			if tt.wantCode != "" {
+				require.Equal(t, tt.wantCode, resp.Error.Code)
+			} else {
+				require.Equal(t, tt.wantGenStatus, resp.Status)
+			}
+			if tt.wantGenStatus != "" {
+				var stored store.Status
+				require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT status FROM generations WHERE id = $1`, id).Scan(&stored))
+				require.Equal(t, tt.wantGenStatus, stored)
+			}
+		})
+	}
+}

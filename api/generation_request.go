@@ -1,0 +1,268 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/jobs"
+)
+
+const (
+	// MaxBodyBytes caps an enqueue request: room for one data: URI image of
+	// fal.MaxImageDataSize, base64-encoded. Larger inputs belong at a URL.
+	MaxBodyBytes = 8 << 20
+	// MaxMetadataBytes caps the caller's metadata object.
+	MaxMetadataBytes = 16 << 10
+	// maxIdempotencyKeyLen keeps keys index-friendly.
+	maxIdempotencyKeyLen = 255
+	maxCallbackURLLen    = 2048
+)
+
+// apiFields are the body fields that belong to Easel rather than to fal's
+// input.
+var apiFields = []string{"priority", "metadata", "callback_url", "run_at"}
+
+// createRequest is a valid POST /v1/generations.
+type createRequest struct {
+	input *fal.ImagePromptInput
+	opts  jobs.EnqueueOpts
+}
+
+// readCreateRequest reads and validates an enqueue request. A rejected
+// request is an *apierror.Error; an invalid body is reported with every
+// offending field at once.
+func readCreateRequest(c echo.Context) (*createRequest, error) {
+	req := c.Request()
+	if mediaType, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err != nil || mediaType != echo.MIMEApplicationJSON {
+		return nil, apierror.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, apierror.New(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body exceeds %d bytes", MaxBodyBytes))
+		}
+		return nil, apierror.New(http.StatusBadRequest, "malformed", "read request body: "+err.Error())
+	}
+
+	fields, details, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	opts, optDetails := enqueueOpts(fields)
+	opts.IdempotencyKey = req.Header.Get("Idempotency-Key")
+	if !validIdempotencyKey(opts.IdempotencyKey) {
+		optDetails = append(optDetails, apierror.Detail{Field: "Idempotency-Key",
+			Message: fmt.Sprintf("must be at most %d printable ASCII characters", maxIdempotencyKeyLen)})
+	}
+	for _, f := range apiFields {
+		delete(fields, f)
+	}
+	input, err := fal.ParseImagePromptFields(fields)
+	details = append(details, validationDetails(err)...)
+	details = append(details, optDetails...)
+	if len(details) > 0 {
+		return nil, invalidRequest(details)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse input: %w", err)
+	}
+	return &createRequest{input: input, opts: opts}, nil
+}
+
+func invalidRequest(details []apierror.Detail) *apierror.Error {
+	return &apierror.Error{Status: http.StatusUnprocessableEntity, Code: "invalid_request",
+		Message: fmt.Sprintf("%d invalid field(s)", len(details)), Details: details}
+}
+
+// validationDetails lists the fields named by a *fal.ValidationError.
+func validationDetails(err error) []apierror.Detail {
+	var invalid *fal.ValidationError
+	if !errors.As(err, &invalid) {
+		return nil
+	}
+	details := make([]apierror.Detail, len(invalid.Fields))
+	for i, fe := range invalid.Fields {
+		details[i] = apierror.Detail{Field: fe.Field, Message: fe.Message}
+	}
+	return details
+}
+
+// decodeObject splits a JSON object body into its top-level fields.
+// Malformed JSON is a 400 giving the byte offset; a repeated field, whose
+// meaning would depend on the parser, is reported as a detail.
+func decodeObject(body []byte) (map[string]json.RawMessage, []apierror.Detail, error) {
+	if err := checkJSON(body); err != nil {
+		return nil, nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, nil, apierror.New(http.StatusBadRequest, "malformed", "request body must be a JSON object")
+	}
+	fields := make(map[string]json.RawMessage)
+	details := nulDetails(body)
+	for dec.More() {
+		// The body is valid JSON, so neither call can fail, and inside an
+		// object Token yields keys as strings.
+		tok, err := dec.Token()
+		name, _ := tok.(string)
+		var value json.RawMessage
+		if err == nil {
+			err = dec.Decode(&value)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("decode valid JSON: %w", err)
+		}
+		if _, dup := fields[name]; dup {
+			details = append(details, apierror.Detail{Field: name, Message: "duplicate field"})
+		}
+		fields[name] = value
+	}
+	return fields, details, nil
+}
+
+// checkJSON reports malformed JSON with the offset, counted from 0, of the
+// first byte that makes it so (the length of the body if it ends early).
+// encoding/json's own offsets are relative to what a Decoder has scanned,
+// and so are not used.
+func checkJSON(body []byte) error {
+	if json.Valid(body) {
+		// JSON text is UTF-8 (RFC 8259), and Postgres stores nothing else.
+		for i := 0; i < len(body); {
+			r, size := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && size == 1 {
+				return apierror.New(http.StatusBadRequest, "malformed", fmt.Sprintf("malformed JSON at byte offset %d: invalid UTF-8", i))
+			}
+			i += size
+		}
+		return nil
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return apierror.New(http.StatusBadRequest, "malformed", "request body is empty; send a JSON object")
+	}
+	var syntaxErr *json.SyntaxError
+	if err := json.Unmarshal(body, new(json.RawMessage)); !errors.As(err, &syntaxErr) {
+		return apierror.New(http.StatusBadRequest, "malformed", "malformed JSON")
+	}
+	// Unmarshal counts the offending byte in Offset; at the end of the input
+	// there is none.
+	offset := syntaxErr.Offset - 1
+	if offset == int64(len(body))-1 && strings.HasPrefix(syntaxErr.Error(), "unexpected end") {
+		offset = int64(len(body))
+	}
+	return apierror.New(http.StatusBadRequest, "malformed", fmt.Sprintf("malformed JSON at byte offset %d: %v", offset, syntaxErr))
+}
+
+// nulDetails names every string and key of a valid JSON body that holds
+// U+0000: Postgres stores it neither in text nor in jsonb, and a field
+// rejected here is better than a request failed at the insert.
+func nulDetails(body []byte) []apierror.Detail {
+	if !bytes.Contains(body, []byte(`\u0000`)) {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil
+	}
+	var details []apierror.Detail
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case string:
+			if strings.ContainsRune(v, 0) {
+				details = append(details, apierror.Detail{Field: path, Message: "must not contain the NUL character (\\u0000)"})
+			}
+		case []any:
+			for i, elem := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), elem)
+			}
+		case map[string]any:
+			keys := slices.Sorted(maps.Keys(v))
+			for _, k := range keys {
+				field := k
+				if path != "" {
+					field = path + "." + k
+				}
+				if strings.ContainsRune(k, 0) {
+					details = append(details, apierror.Detail{Field: field, Message: "field name must not contain the NUL character (\\u0000)"})
+					continue
+				}
+				walk(field, v[k])
+			}
+		}
+	}
+	walk("", v)
+	return details
+}
+
+func validIdempotencyKey(key string) bool {
+	if len(key) > maxIdempotencyKeyLen {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// enqueueOpts reads Easel's own body fields, naming each invalid one. null
+// means absent, as it does for fal's fields.
+func enqueueOpts(fields map[string]json.RawMessage) (jobs.EnqueueOpts, []apierror.Detail) {
+	var opts jobs.EnqueueOpts
+	var details []apierror.Detail
+	invalid := func(field, message string) {
+		details = append(details, apierror.Detail{Field: field, Message: message})
+	}
+
+	if raw, ok := fields["priority"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &opts.Priority); err != nil || opts.Priority < 1 || opts.Priority > 4 {
+			invalid("priority", "must be an integer from 1 (highest) to 4 (lowest)")
+		}
+	}
+	if raw, ok := fields["metadata"]; ok && !isNull(raw) {
+		switch {
+		case raw[0] != '{':
+			invalid("metadata", "must be a JSON object")
+		case len(raw) > MaxMetadataBytes:
+			invalid("metadata", fmt.Sprintf("must be at most %d bytes", MaxMetadataBytes))
+		default:
+			opts.Metadata = raw
+		}
+	}
+	if raw, ok := fields["callback_url"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &opts.CallbackURL); err != nil || !isHTTPURL(opts.CallbackURL) {
+			invalid("callback_url", "must be an absolute http or https URL")
+		} else if len(opts.CallbackURL) > maxCallbackURLLen {
+			invalid("callback_url", fmt.Sprintf("must be at most %d bytes long", maxCallbackURLLen))
+		}
+	}
+	if raw, ok := fields["run_at"]; ok && !isNull(raw) {
+		var s string
+		err := json.Unmarshal(raw, &s)
+		if err == nil {
+			opts.RunAt, err = time.Parse(time.RFC3339, s)
+		}
+		if err != nil {
+			invalid("run_at", "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")
+		}
+	}
+	return opts, details
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }

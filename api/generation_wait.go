@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/internal/notify"
+	"github.com/easelhq/easel/store"
+)
+
+const (
+	// MaxWait caps ?wait on GET /v1/generations/{id}; longer waits are
+	// lowered to it, below the idle timeouts of common proxies.
+	MaxWait = 60 * time.Second
+	// WaitTimedOutHeader answers a ?wait request: "false" when the
+	// generation is terminal, "true" when the wait ended first.
+	WaitTimedOutHeader = "Easel-Wait-Timed-Out"
+)
+
+// waiter holds what long-polls need.
+type waiter struct {
+	listener *notify.Listener
+	// onWaiting, if set, is called each time a request starts waiting.
+	onWaiting func(id uuid.UUID)
+}
+
+// WithListener enables ?wait on GET /v1/generations/{id}: l must listen on
+// store.GenerationFinishedChannel. Without one, ?wait answers at once.
+func (h *Handler) WithListener(l *notify.Listener) *Handler {
+	h.wait.listener = l
+	return h
+}
+
+// getGeneration reads generation id, first long-polling until it is
+// terminal when the request has ?wait. The wait ends early when the client
+// goes away or the listener stops (the server is shutting down).
+func (h *Handler) getGeneration(c echo.Context, id uuid.UUID) (*store.Generation, error) {
+	ctx := c.Request().Context()
+	raw, ok := c.QueryParams()["wait"]
+	if !ok {
+		return store.GetGeneration(ctx, h.pool, id)
+	}
+	wait, err := parseWait(raw)
+	if err != nil {
+		return nil, err
+	}
+	gen, err := h.awaitTerminal(ctx, id, wait)
+	if err != nil {
+		return nil, err
+	}
+	c.Response().Header().Set(WaitTimedOutHeader, strconv.FormatBool(!gen.Status.Terminal()))
+	return gen, nil
+}
+
+func parseWait(values []string) (time.Duration, error) {
+	invalid := func(message string) error {
+		return invalidRequest([]apierror.Detail{{Field: "wait", Message: message}})
+	}
+	if len(values) != 1 {
+		return 0, invalid("must be given once")
+	}
+	d, err := time.ParseDuration(values[0])
+	if err != nil || d < 0 {
+		return 0, invalid("must be a duration such as 30s, at most " + MaxWait.String())
+	}
+	return min(d, MaxWait), nil
+}
+
+// awaitTerminal returns the generation once it is terminal or wait has
+// passed. It subscribes before each read, so a generation finishing between
+// the read and the wait still wakes it.
+func (h *Handler) awaitTerminal(ctx context.Context, id uuid.UUID, wait time.Duration) (*store.Generation, error) {
+	l := h.wait.listener
+	if l == nil || wait == 0 {
+		return store.GetGeneration(ctx, h.pool, id)
+	}
+	sub := l.Subscribe(id.String())
+	defer sub.Close()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		gen, err := store.GetGeneration(ctx, h.pool, id)
+		if err != nil || gen.Status.Terminal() {
+			return gen, err
+		}
+		if h.wait.onWaiting != nil {
+			h.wait.onWaiting(id)
+		}
+		select {
+		case <-sub.C:
+			continue // finished, or the listener reconnected: look again
+		case <-timer.C:
+		case <-l.Done():
+		case <-ctx.Done():
+			return nil, apierror.New(http.StatusServiceUnavailable, "client_gone", "the request ended while waiting")
+		}
+		return store.GetGeneration(ctx, h.pool, id)
+	}
+}

@@ -1,0 +1,152 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/store"
+)
+
+const (
+	// DefaultListLimit is the page size of GET /v1/generations without limit.
+	DefaultListLimit = 50
+	// MaxListLimit caps limit; larger values are lowered to it.
+	MaxListLimit = 200
+)
+
+var statuses = []store.Status{store.StatusQueued, store.StatusSubmitted, store.StatusCompleted, store.StatusFailed, store.StatusCancelled}
+
+// generationList is one page of GET /v1/generations.
+type generationList struct {
+	Data []*Generation `json:"data"`
+	// NextCursor is the cursor of the following page, null on the last.
+	NextCursor *string `json:"next_cursor"`
+}
+
+// list serves GET /v1/generations: generations newest first, filtered, one
+// page per request. Each item is the full resource, images included; the
+// images of a whole page come from one query.
+func (h *Handler) list(c echo.Context) error {
+	params, details := parseListQuery(c.QueryParams())
+	if len(details) > 0 {
+		return invalidRequest(details)
+	}
+	ctx := c.Request().Context()
+	gens, next, err := store.ListGenerations(ctx, h.pool, params)
+	if err != nil {
+		return err
+	}
+	ids := make([]uuid.UUID, len(gens))
+	for i, g := range gens {
+		ids[i] = g.ID
+	}
+	images, err := store.ListImagesOf(ctx, h.pool, ids)
+	if err != nil {
+		return err
+	}
+	page := generationList{Data: make([]*Generation, len(gens)), NextCursor: encodeCursor(next)}
+	for i, g := range gens {
+		page.Data[i] = NewGeneration(g, images[g.ID])
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+// parseListQuery reads GET /v1/generations's query, naming every invalid
+// parameter. Unknown parameters are rejected so that a misspelt filter
+// never silently lists everything.
+func parseListQuery(q url.Values) (store.ListGenerationsParams, []apierror.Detail) {
+	p := store.ListGenerationsParams{Limit: DefaultListLimit}
+	var details []apierror.Detail
+	invalid := func(field, format string, args ...any) {
+		details = append(details, apierror.Detail{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	names := make([]string, 0, len(q))
+	for name := range q {
+		if name != "" { // "?=x" or "?&": nothing a filter could be misspelt as
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names) // details in a stable order
+
+	for _, name := range names {
+		values := q[name]
+		if name != "status" && len(values) > 1 {
+			invalid(name, "must be given once")
+			continue
+		}
+		value := values[0]
+		switch name {
+		case "status":
+			for _, v := range values {
+				for s := range strings.SplitSeq(v, ",") {
+					status := store.Status(strings.TrimSpace(s))
+					if !slices.Contains(statuses, status) {
+						invalid("status", "%q is not a status; use %s (repeat it or separate by commas for several)", s, statusList())
+						continue
+					}
+					if !slices.Contains(p.Statuses, status) {
+						p.Statuses = append(p.Statuses, status)
+					}
+				}
+			}
+		case "client":
+			if value == "" {
+				invalid(name, "must not be empty")
+			}
+			p.Client = value
+		case "since", "until":
+			t, err := time.Parse(time.RFC3339Nano, value)
+			if err != nil {
+				invalid(name, "must be an RFC 3339 timestamp, e.g. 2026-01-02T15:04:05Z")
+			}
+			if name == "since" {
+				p.Since = t
+			} else {
+				p.Until = t
+			}
+		case "has_nsfw":
+			switch value {
+			case "true", "false":
+				nsfw := value == "true"
+				p.HasNSFW = &nsfw
+			default:
+				invalid(name, "must be true or false")
+			}
+		case "limit":
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 1 {
+				invalid(name, "must be an integer from 1 to %d", MaxListLimit)
+			}
+			p.Limit = min(n, MaxListLimit)
+		case "cursor":
+			cursor, err := decodeCursor(value)
+			if err != nil {
+				invalid(name, "%v", err)
+			}
+			p.After = cursor
+		default:
+			invalid(name, "unknown query parameter; filters are status, client, since, until, has_nsfw, with limit and cursor")
+		}
+	}
+	if !p.Since.IsZero() && !p.Until.IsZero() && !p.Until.After(p.Since) {
+		invalid("until", "must be after since")
+	}
+	return p, details
+}
+
+func statusList() string {
+	names := make([]string, len(statuses))
+	for i, s := range statuses {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}

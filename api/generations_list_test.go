@@ -1,0 +1,221 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/api"
+	"github.com/easelhq/easel/store"
+)
+
+type listPage struct {
+	Data       []api.Generation `json:"data"`
+	NextCursor *string          `json:"next_cursor"`
+}
+
+func (b *historyBundle) list(t *testing.T, query string) listPage {
+	t.Helper()
+	resp := b.get(b.ctx, "/v1/generations?"+query)
+	require.Equal(t, http.StatusOK, resp.status, string(resp.body))
+	var page listPage
+	require.NoError(t, json.Unmarshal(resp.body, &page))
+	require.NotNil(t, page.Data, "data is an array, never null")
+	return page
+}
+
+// listAll follows next_cursor to the end and returns the ids in order.
+func (b *historyBundle) listAll(t *testing.T, query url.Values) []uuid.UUID {
+	t.Helper()
+	var ids []uuid.UUID
+	for {
+		page := b.list(t, query.Encode())
+		for _, g := range page.Data {
+			ids = append(ids, g.ID)
+		}
+		if page.NextCursor == nil {
+			return ids
+		}
+		query.Set("cursor", *page.NextCursor)
+	}
+}
+
+// seed inserts a generation of client created at createdAt and moves it to
+// status; completed ones get images, NSFW when nsfw.
+func (b *historyBundle) seed(t *testing.T, client string, createdAt time.Time, status store.Status, nsfw bool) uuid.UUID {
+	t.Helper()
+	g, err := store.InsertGeneration(b.ctx, b.pool, store.InsertGenerationParams{
+		ID: uuid.Must(uuid.NewV7()), Client: client, EndpointID: "fal-ai/fooocus/image-prompt",
+		Input: json.RawMessage(`{"prompt":"a cat"}`), Priority: 2,
+	})
+	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, `UPDATE generations SET created_at = $2 WHERE id = $1`, g.ID, createdAt)
+	require.NoError(t, err)
+	switch status {
+	case store.StatusCompleted:
+		require.NoError(t, pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+			_, err := store.Complete(b.ctx, tx, g.ID, store.Completion{Images: []store.Image{
+				{Position: 0, URL: "https://x/" + g.ID.String() + "/0.png"},
+				{Position: 1, URL: "https://x/" + g.ID.String() + "/1.png", NSFW: nsfw},
+			}})
+			return err
+		}))
+	case store.StatusSubmitted:
+		_, err = store.RecordSubmitted(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-" + g.ID.String()})
+	case store.StatusFailed:
+		_, err = store.Fail(b.ctx, b.pool, g.ID, "fal_server_error", "500")
+	case store.StatusCancelled:
+		_, err = store.Cancel(b.ctx, b.pool, g.ID, "by client")
+	}
+	require.NoError(t, err)
+	return g.ID
+}
+
+func TestListGenerationsFiltersAPI(t *testing.T) {
+	t.Parallel()
+	b := setupHistory(t)
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(h int) time.Time { return base.Add(time.Duration(h) * time.Hour) }
+
+	clean := b.seed(t, "alpha", at(0), store.StatusCompleted, false)
+	nsfw := b.seed(t, "beta", at(1), store.StatusCompleted, true)
+	failed := b.seed(t, "alpha", at(2), store.StatusFailed, false)
+	submitted := b.seed(t, "beta", at(3), store.StatusSubmitted, false)
+	cancelled := b.seed(t, "alpha", at(4), store.StatusCancelled, false)
+	queued := b.seed(t, "alpha", at(5), store.StatusQueued, false)
+
+	tests := []struct {
+		query string
+		want  []uuid.UUID
+	}{
+		{"", []uuid.UUID{queued, cancelled, submitted, failed, nsfw, clean}},
+		{"status=completed", []uuid.UUID{nsfw, clean}},
+		{"status=queued,failed", []uuid.UUID{queued, failed}},
+		{"status=queued&status=failed&status=cancelled", []uuid.UUID{queued, cancelled, failed}},
+		{"status=failed,%20submitted&status=failed", []uuid.UUID{submitted, failed}},
+		{"client=beta", []uuid.UUID{submitted, nsfw}},
+		{"client=nobody", nil},
+		{"since=2026-03-01T14:00:00Z", []uuid.UUID{queued, cancelled, submitted, failed}},
+		{"until=2026-03-01T14:00:00Z", []uuid.UUID{nsfw, clean}},
+		{"since=2026-03-01T15:00:00%2B01:00&until=2026-03-01T15:00:00.000001Z", []uuid.UUID{submitted, failed}},
+		{"has_nsfw=true", []uuid.UUID{nsfw}},
+		{"has_nsfw=false", []uuid.UUID{clean}},
+		{"client=alpha&status=completed,failed,queued&since=2026-03-01T12:00:00Z&until=2026-03-01T16:00:00Z",
+			[]uuid.UUID{failed, clean}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			t.Parallel()
+			query, err := url.ParseQuery(tc.query)
+			require.NoError(t, err)
+			query.Set("limit", "2")
+			got := b.listAll(t, query)
+			if len(tc.want) == 0 {
+				require.Empty(t, got)
+				return
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+
+	// Each item is the full resource, images included.
+	page := b.list(t, "has_nsfw=true")
+	require.Len(t, page.Data, 1)
+	g := page.Data[0]
+	require.Equal(t, "beta", g.Client)
+	require.Equal(t, store.StatusCompleted, g.Status)
+	require.JSONEq(t, `{"prompt":"a cat"}`, string(g.Input))
+	require.Equal(t, []api.Image{
+		{URL: "https://x/" + nsfw.String() + "/0.png"},
+		{URL: "https://x/" + nsfw.String() + "/1.png", NSFW: true},
+	}, g.Images)
+	require.Nil(t, page.NextCursor)
+	require.Empty(t, b.list(t, "status=queued").Data[0].Images)
+}
+
+func TestListGenerationsLimit(t *testing.T) {
+	t.Parallel()
+	b := setupHistory(t)
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO generations (id, client, endpoint_id, input, created_at)
+		SELECT gen_random_uuid(), 'alpha', 'fal-ai/fooocus/image-prompt', '{}', now() - n * interval '1 second'
+		FROM generate_series(1, $1::int) n`, api.MaxListLimit+1)
+	require.NoError(t, err)
+
+	page := b.list(t, "")
+	require.Len(t, page.Data, api.DefaultListLimit)
+	require.NotNil(t, page.NextCursor)
+
+	page = b.list(t, "limit=100000")
+	require.Len(t, page.Data, api.MaxListLimit, "limit is capped")
+	require.NotNil(t, page.NextCursor)
+
+	page = b.list(t, "limit=200&cursor="+*page.NextCursor)
+	require.Len(t, page.Data, 1)
+	require.Nil(t, page.NextCursor)
+}
+
+func TestListGenerationsStableAcrossInsertsAPI(t *testing.T) {
+	t.Parallel()
+	b := setupHistory(t)
+	past := time.Now().Add(-time.Hour)
+	var existing []uuid.UUID
+	for i := range 5 {
+		existing = append([]uuid.UUID{b.seed(t, "alpha", past.Add(time.Duration(i)*time.Second), store.StatusQueued, false)}, existing...)
+	}
+
+	// A generation enqueued between pages sorts before page 1, so the
+	// following pages neither repeat nor skip a row.
+	var got []uuid.UUID
+	query := url.Values{"limit": {"2"}}
+	for {
+		page := b.list(t, query.Encode())
+		for _, g := range page.Data {
+			got = append(got, g.ID)
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		query.Set("cursor", *page.NextCursor)
+		b.insert(t)
+	}
+	require.Equal(t, existing, got)
+	require.Len(t, b.list(t, "limit=200").Data, len(existing)+2)
+}
+
+func TestListGenerationsInvalid(t *testing.T) {
+	t.Parallel()
+	b := setupHistory(t)
+
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"status=done", []string{"status"}},
+		{"status=queued,", []string{"status"}},
+		{"client=", []string{"client"}},
+		{"client=a&client=b", []string{"client"}},
+		{"since=yesterday", []string{"since"}},
+		{"until=2026-03-01", []string{"until"}},
+		{"since=2026-03-02T00:00:00Z&until=2026-03-01T00:00:00Z", []string{"until"}},
+		{"has_nsfw=yes", []string{"has_nsfw"}},
+		{"limit=0", []string{"limit"}},
+		{"limit=ten", []string{"limit"}},
+		{"cursor=abc", []string{"cursor"}},
+		{"statuses=queued", []string{"statuses"}},
+		{"limit=-1&has_nsfw=1&status=nope&wait=30s", []string{"has_nsfw", "limit", "status", "wait"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			t.Parallel()
+			resp := b.get(b.ctx, "/v1/generations?"+tc.query)
+			require.Equal(t, tc.want, resp.invalidFields(t))
+		})
+	}
+}

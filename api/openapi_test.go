@@ -1,0 +1,209 @@
+package api_test
+
+import (
+	"encoding/json"
+	"flag"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/fal"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated parts of openapi.yaml")
+
+func TestOpenAPIDocumentValid(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	require.Equal(t, "3.0.3", b.doc.OpenAPI)
+	require.NoError(t, b.doc.Validate(b.ctx, openapi3.EnableExamplesValidation()))
+}
+
+func TestOpenAPIServedWithoutKey(t *testing.T) {
+	t.Parallel()
+	b, err := setupWith(t, setupOpts{keys: []string{"billing"}})
+	require.NoError(t, err)
+
+	// setup itself fetched the document without a key; /v1 does need one.
+	require.NotNil(t, b.doc)
+	resp := b.do(t, http.MethodGet, "/v1/generations/"+uuid.NewString(), nil, nil)
+	require.Equal(t, http.StatusUnauthorized, resp.status)
+}
+
+// TestOpenAPIRoutes checks that every /v1 route is documented and every
+// documented operation is served.
+func TestOpenAPIRoutes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	param := regexp.MustCompile(`:(\w+)`)
+	var served []string
+	for _, r := range b.echo.Routes() {
+		if !strings.HasPrefix(r.Path, "/v1/") || r.Method == echo.RouteNotFound {
+			continue
+		}
+		served = append(served, r.Method+" "+param.ReplaceAllString(r.Path, "{$1}"))
+	}
+	var documented []string
+	for path, item := range b.doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented = append(documented, method+" "+path)
+		}
+	}
+	slices.Sort(served)
+	slices.Sort(documented)
+	require.NotEmpty(t, served)
+	require.Equal(t, documented, served)
+}
+
+// TestOpenAPIStyles keeps the styles enum equal to fal.StyleNames, in order.
+// Regenerate it with go test ./api -run TestOpenAPIStyles -update.
+func TestOpenAPIStyles(t *testing.T) {
+	t.Parallel()
+
+	if *update {
+		raw, err := os.ReadFile("openapi.yaml")
+		require.NoError(t, err)
+		const begin, end = "        # BEGIN styles\n", "        # END styles\n"
+		before, rest, ok := strings.Cut(string(raw), begin)
+		require.True(t, ok, "openapi.yaml has no %q", begin)
+		_, after, ok := strings.Cut(rest, end)
+		require.True(t, ok, "openapi.yaml has no %q", end)
+		var enum strings.Builder
+		for _, name := range fal.StyleNames() {
+			enum.WriteString("        - " + strconv.Quote(name) + "\n")
+		}
+		require.NoError(t, os.WriteFile("openapi.yaml", []byte(before+begin+enum.String()+end+after), 0o644))
+	}
+
+	doc, err := openapi3.NewLoader().LoadFromFile("openapi.yaml")
+	require.NoError(t, err)
+	var enum []string
+	for _, v := range doc.Components.Schemas["Style"].Value.Enum {
+		enum = append(enum, v.(string))
+	}
+	require.Equal(t, fal.StyleNames(), enum, "run go test ./api -run TestOpenAPIStyles -update")
+}
+
+// TestOpenAPIInputMatchesFal checks the input schema against the parser that
+// enforces it: every default is the one fal.ParseImagePromptInput applies,
+// and every enum value is one it accepts.
+func TestOpenAPIInputMatchesFal(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	schemas := b.doc.Components.Schemas
+
+	parsed, err := fal.ParseImagePromptInput([]byte(`{"image_prompt_1":{"image_url":"` + pikachuURL + `"},"loras":[{"path":"a/b"}]}`))
+	require.NoError(t, err)
+	var applied struct {
+		fields       map[string]json.RawMessage
+		imagePrompt  map[string]json.RawMessage
+		loraDefaults map[string]json.RawMessage
+	}
+	encoded, err := json.Marshal(parsed)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(encoded, &applied.fields))
+	require.NoError(t, json.Unmarshal(applied.fields["image_prompt_1"], &applied.imagePrompt))
+	var loras []map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(applied.fields["loras"], &loras))
+	applied.loraDefaults = loras[0]
+
+	checkDefaults := func(schema string, applied map[string]json.RawMessage) {
+		t.Helper()
+		for name, prop := range schemas[schema].Value.Properties {
+			if prop.Value.Default == nil {
+				continue
+			}
+			documented, err := json.Marshal(prop.Value.Default)
+			require.NoError(t, err)
+			if name == "loras" {
+				// The document shows fal's default LoRA; the parsed input above
+				// replaced it to learn a LoRA's defaults.
+				defaulted, err := fal.ParseImagePromptInput([]byte(falExampleInput))
+				require.NoError(t, err)
+				want, err := json.Marshal(defaulted.Loras)
+				require.NoError(t, err)
+				require.JSONEq(t, string(want), string(documented), "%s.%s default", schema, name)
+				continue
+			}
+			require.Contains(t, applied, name, "%s.%s", schema, name)
+			require.JSONEq(t, string(applied[name]), string(documented), "%s.%s default", schema, name)
+		}
+	}
+	checkDefaults("ImagePromptInput", applied.fields)
+	checkDefaults("ImagePrompt", applied.imagePrompt)
+	checkDefaults("LoraWeight", applied.loraDefaults)
+
+	accepts := func(fields string) {
+		t.Helper()
+		_, err := fal.ParseImagePromptInput([]byte(withImagePrompt(fields)))
+		require.NoError(t, err, fields)
+	}
+	for name, prop := range schemas["ImagePromptInput"].Value.Properties {
+		s := prop.Value
+		if s.Items != nil {
+			s = s.Items.Value
+		}
+		for _, v := range s.Enum {
+			value, err := json.Marshal(v)
+			require.NoError(t, err)
+			if prop.Value.Type.Is("array") {
+				value = []byte("[" + string(value) + "]")
+			}
+			accepts(strconv.Quote(name) + ":" + string(value))
+		}
+	}
+	for _, v := range schemas["ImagePrompt"].Value.Properties["type"].Value.Enum {
+		accepts(`"image_prompt_2":{"image_url":"` + pikachuURL + `","type":` + strconv.Quote(v.(string)) + `}`)
+	}
+}
+
+// TestOpenAPIResponses calls every operation, so that each kind of answer is
+// checked against the document (do validates every response).
+func TestOpenAPIResponses(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	g := b.enqueue(t, jsonHeader(), falExampleInput, http.StatusAccepted)
+	b.enqueue(t, jsonHeader(), withImagePrompt(`"priority":1`), http.StatusAccepted)
+
+	tests := []struct {
+		method, path string
+		wantStatus   int
+	}{
+		{http.MethodGet, "/v1/generations", http.StatusOK},
+		{http.MethodGet, "/v1/generations?status=queued&status=submitted&limit=1&client=anonymous", http.StatusOK},
+		{http.MethodGet, "/v1/generations?since=2020-01-01T00:00:00Z&until=2100-01-01T00:00:00Z&has_nsfw=false", http.StatusOK},
+		{http.MethodGet, "/v1/generations?limit=0&colour=red", http.StatusUnprocessableEntity},
+		{http.MethodGet, "/v1/generations/" + g.ID, http.StatusOK},
+		{http.MethodGet, "/v1/generations/" + g.ID + "?wait=0s", http.StatusOK},
+		{http.MethodGet, "/v1/generations/" + g.ID + "?wait=soon", http.StatusUnprocessableEntity},
+		// This handler has no Canceller.
+		{http.MethodPost, "/v1/generations/" + uuid.NewString() + "/cancel", http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		resp := b.do(t, tt.method, tt.path, nil, nil)
+		require.Equal(t, tt.wantStatus, resp.status, "%s %s: %s", tt.method, tt.path, resp.body)
+	}
+
+	resp := b.do(t, http.MethodGet, "/v1/generations?limit=1", nil, nil)
+	var page struct {
+		Data       []generation `json:"data"`
+		NextCursor *string      `json:"next_cursor"`
+	}
+	require.NoError(t, json.Unmarshal(resp.body, &page))
+	require.Len(t, page.Data, 1)
+	require.NotNil(t, page.NextCursor)
+	resp = b.do(t, http.MethodGet, "/v1/generations?limit=1&cursor="+*page.NextCursor, nil, nil)
+	require.Equal(t, http.StatusOK, resp.status)
+}

@@ -1,0 +1,185 @@
+package callbacks_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/callbacks"
+)
+
+// The test vector of the Standard Webhooks reference libraries.
+const (
+	vectorSecret    = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	vectorID        = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+	vectorTimestamp = 1614265330
+	vectorBody      = `{"test": 2432232314}`
+	vectorSignature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+)
+
+func newSigner(t *testing.T, secret string) *callbacks.Signer {
+	t.Helper()
+	s, err := callbacks.NewSigner(secret)
+	require.NoError(t, err)
+	return s
+}
+
+func TestSignMatchesStandardWebhooksVector(t *testing.T) {
+	t.Parallel()
+	s := newSigner(t, vectorSecret)
+	require.Equal(t, vectorSignature, s.Sign(vectorID, time.Unix(vectorTimestamp, 0), []byte(vectorBody)))
+}
+
+// independentSignature computes a signature from the specification alone.
+func independentSignature(t *testing.T, secret, id string, ts int64, body []byte) string {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	require.NoError(t, err)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + strconv.FormatInt(ts, 10) + "." + string(body)))
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func TestSetHeaders(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec_c2VjcmV0LWtleS1vZi10aGlydHktdHdvLWJ5dGVzISE="
+	s := newSigner(t, secret)
+	body := []byte(`{"id":"0193","status":"completed"}`)
+	ts := time.Unix(1700000000, 0)
+
+	h := http.Header{}
+	s.SetHeaders(h, "delivery-1", ts, body)
+	require.Equal(t, "delivery-1", h.Get("webhook-id"))
+	require.Equal(t, "1700000000", h.Get("webhook-timestamp"))
+	require.Equal(t, independentSignature(t, secret, "delivery-1", 1700000000, body), h.Get("webhook-signature"))
+}
+
+func TestNewSignerRejects(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, secret, wantErr string
+	}{
+		{"no prefix", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "must start with whsec_"},
+		{"not base64", "whsec_not*base64*at*all", "followed by standard base64"},
+		{"too short", "whsec_" + base64.StdEncoding.EncodeToString([]byte("short")), "24 to 64 bytes, not 5"},
+		{"too long", "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 65)), "24 to 64 bytes, not 65"},
+		{"empty", "", "must start with whsec_"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := callbacks.NewSigner(tt.secret)
+			require.ErrorContains(t, err, tt.wantErr)
+			if tt.secret != "" {
+				require.NotContains(t, err.Error(), strings.TrimPrefix(tt.secret, "whsec_"), "errors never quote the secret")
+			}
+		})
+	}
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	s := newSigner(t, vectorSecret)
+	signedAt := time.Unix(vectorTimestamp, 0)
+	valid := func() http.Header {
+		return http.Header{
+			"Webhook-Id":        {vectorID},
+			"Webhook-Timestamp": {strconv.Itoa(vectorTimestamp)},
+			"Webhook-Signature": {vectorSignature},
+		}
+	}
+	other := newSigner(t, "whsec_"+base64.StdEncoding.EncodeToString([]byte("another-key-of-24-bytes!")))
+
+	for _, tt := range []struct {
+		name    string
+		header  func() http.Header
+		body    string
+		now     time.Time
+		wantErr string
+	}{
+		{name: "valid", header: valid},
+		{name: "valid within tolerance", header: valid, now: signedAt.Add(callbacks.Tolerance)},
+		{name: "one of several signatures", header: func() http.Header {
+			h := valid()
+			h.Set("webhook-signature", "v1a,bm90LWFzeW1tZXRyaWM= v1,AAAA "+vectorSignature)
+			return h
+		}},
+		{name: "body changed", header: valid, body: `{"test": 2432232315}`, wantErr: "no v1 signature matches"},
+		{name: "id changed", header: func() http.Header {
+			h := valid()
+			h.Set("webhook-id", "msg_other")
+			return h
+		}, wantErr: "no v1 signature matches"},
+		{name: "other secret", header: func() http.Header {
+			h := valid()
+			h.Set("webhook-signature", other.Sign(vectorID, signedAt, []byte(vectorBody)))
+			return h
+		}, wantErr: "no v1 signature matches"},
+		{name: "too old", header: valid, now: signedAt.Add(callbacks.Tolerance + time.Second), wantErr: "more than 5m0s away"},
+		{name: "from the future", header: valid, now: signedAt.Add(-callbacks.Tolerance - time.Second), wantErr: "more than 5m0s away"},
+		{name: "timestamp not a number", header: func() http.Header {
+			h := valid()
+			h.Set("webhook-timestamp", "yesterday")
+			return h
+		}, wantErr: "not a Unix time"},
+		{name: "no signature", header: func() http.Header {
+			h := valid()
+			h.Del("webhook-signature")
+			return h
+		}, wantErr: "missing"},
+		{name: "signature without scheme", header: func() http.Header {
+			h := valid()
+			h.Set("webhook-signature", strings.TrimPrefix(vectorSignature, "v1,"))
+			return h
+		}, wantErr: "no v1 signature matches"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			body, now := vectorBody, signedAt
+			if tt.body != "" {
+				body = tt.body
+			}
+			if !tt.now.IsZero() {
+				now = tt.now
+			}
+			err := s.Verify(tt.header(), []byte(body), now)
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, callbacks.ErrBadSignature)
+			require.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}
+
+// Verify faces the network on the receiver's side: whatever arrives, it
+// must not panic, and it accepts exactly what Sign produced.
+func FuzzVerify(f *testing.F) {
+	f.Add(vectorID, strconv.Itoa(vectorTimestamp), vectorSignature, []byte(vectorBody))
+	f.Add("", "", "", []byte(nil))
+	f.Add("id", "-9223372036854775808", "v1,==== v1, v1a,x", []byte("{}"))
+	s, err := callbacks.NewSigner(vectorSecret)
+	require.NoError(f, err)
+	now := time.Unix(vectorTimestamp, 0)
+
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
+		h := http.Header{}
+		h.Set("webhook-id", id)
+		h.Set("webhook-timestamp", ts)
+		h.Set("webhook-signature", sig)
+		if err := s.Verify(h, body, now); err != nil {
+			require.ErrorIs(t, err, callbacks.ErrBadSignature)
+			return
+		}
+		seconds, err := strconv.ParseInt(h.Get("webhook-timestamp"), 10, 64)
+		require.NoError(t, err)
+		require.Contains(t, strings.Fields(h.Get("webhook-signature")), s.Sign(h.Get("webhook-id"), time.Unix(seconds, 0), body))
+	})
+}

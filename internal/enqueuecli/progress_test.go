@@ -1,0 +1,80 @@
+package enqueuecli
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer is written by the spinner goroutine and read by the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestProgressPlain(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	p := newProgress(&out, false, time.Now())
+	p.update(&generation{Status: "queued"})
+	p.update(&generation{Status: "queued"})
+	p.update(&generation{Status: "completed"})
+	p.close()
+
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	require.Len(t, lines, 2, "an unchanged state is printed once")
+	require.Regexp(t, `^\s+0\.\ds  queued$`, lines[0])
+	require.Regexp(t, `^\s+0\.\ds  completed: 0 image\(s\)$`, lines[1])
+}
+
+func TestProgressTerminal(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	p := newProgress(&out, true, time.Now())
+	p.update(&generation{Status: "submitted", FalRequestID: ptr("req-1")})
+	p.close()
+
+	got := out.String()
+	// The state line replaces the spinner's line, the spinner is redrawn
+	// below it, and closing erases the spinner.
+	require.True(t, strings.HasPrefix(got, "\r\x1b[K"), "%q", got)
+	require.Regexp(t, `\r\x1b\[K\s+\d+\.\ds  submitted \(fal request req-1\)\n\r\x1b\[K[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] submitted \d+\.\ds`, got)
+	require.True(t, strings.HasSuffix(got, "\r\x1b[K"), "%q", got)
+}
+
+func TestStateLine(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		g    generation
+		want string
+	}{
+		{generation{Status: "queued"}, "queued"},
+		{generation{Status: "queued", Error: &errorInfo{Code: "fal_unavailable"}}, "queued (submit failed, retrying: fal_unavailable)"},
+		{generation{Status: "submitted"}, "submitted"},
+		{generation{Status: "submitted", FalRequestID: ptr("r-1")}, "submitted (fal request r-1)"},
+		{generation{Status: "completed", Images: []image{{}, {NSFW: true}}}, "completed: 2 image(s), 1 flagged NSFW"},
+		{generation{Status: "failed", Error: &errorInfo{Code: "fal_validation", Message: "bad url"}}, "failed: fal_validation: bad url"},
+		{generation{Status: "cancelled", Error: &errorInfo{Code: "cancelled"}}, "cancelled: cancelled"},
+		{generation{Status: "failed"}, "failed"},
+	} {
+		require.Equal(t, tt.want, stateLine(&tt.g))
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

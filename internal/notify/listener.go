@@ -1,0 +1,194 @@
+// Package notify fans Postgres notifications out to waiters in one
+// process: one LISTEN connection however many requests are waiting, so a
+// thousand long-polls cost one connection rather than a thousand.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+const (
+	// pingInterval is how long the connection may sit without a notification
+	// before it is pinged: a connection silently cut (a dropped network
+	// path) would otherwise never report an error.
+	pingInterval = 30 * time.Second
+	pingTimeout  = 5 * time.Second
+	// Reconnection backs off from minBackoff, doubling up to maxBackoff.
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// Listener listens on one channel with a connection of its own and wakes
+// the subscribers of each notification's payload.
+//
+// Notifications sent while the connection is down are lost, so after every
+// (re)connection the Listener wakes all subscribers: a wake-up means "look
+// again", never "it happened".
+type Listener struct {
+	connConfig *pgx.ConnConfig
+	channel    string
+	logger     *slog.Logger
+
+	mu   sync.Mutex
+	subs map[string]map[*Subscription]struct{}
+	done chan struct{} // closed when Run returns
+}
+
+// NewListener returns a Listener on channel that connects with pool's
+// configuration but outside the pool, so it never takes a pool slot.
+func NewListener(pool *pgxpool.Pool, channel string, logger *slog.Logger) *Listener {
+	cfg := pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "easel-notify-" + channel
+	return &Listener{
+		connConfig: cfg,
+		channel:    channel,
+		logger:     logger,
+		subs:       make(map[string]map[*Subscription]struct{}),
+		done:       make(chan struct{}),
+	}
+}
+
+// Subscription receives a value on C when a notification with its key
+// arrives, when the Listener (re)connects, or when it stops. C holds at most
+// one pending wake-up.
+type Subscription struct {
+	C <-chan struct{}
+
+	c        chan struct{}
+	key      string
+	listener *Listener
+}
+
+// Subscribe starts waking the returned subscription for notifications whose
+// payload is key. Subscribe before reading the state the notification is
+// about, so that a change between the read and the wait is not missed.
+func (l *Listener) Subscribe(key string) *Subscription {
+	c := make(chan struct{}, 1)
+	s := &Subscription{C: c, c: c, key: key, listener: l}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.done:
+		s.wake() // nothing will ever wake it again
+		return s
+	default:
+	}
+	if l.subs[key] == nil {
+		l.subs[key] = make(map[*Subscription]struct{})
+	}
+	l.subs[key][s] = struct{}{}
+	return s
+}
+
+// Close stops s's wake-ups. It is safe to call more than once.
+func (s *Subscription) Close() {
+	l := s.listener
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.subs[s.key], s)
+	if len(l.subs[s.key]) == 0 {
+		delete(l.subs, s.key)
+	}
+}
+
+func (s *Subscription) wake() {
+	select {
+	case s.c <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// Done is closed once Run has returned: no notification will arrive any
+// more, and waiters should answer with what they have.
+func (l *Listener) Done() <-chan struct{} { return l.done }
+
+// Run listens until ctx is cancelled, reconnecting with backoff whenever
+// the connection fails. It may be called once.
+func (l *Listener) Run(ctx context.Context) {
+	defer func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		close(l.done)
+		l.wakeAllLocked()
+	}()
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		err := l.listen(ctx, func() { backoff = minBackoff })
+		if ctx.Err() != nil {
+			return
+		}
+		l.logger.Warn("notification listener disconnected; reconnecting", "channel", l.channel, "error", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// listen holds one connection until it fails or ctx is done, calling
+// connected once it LISTENs.
+func (l *Listener) listen(ctx context.Context, connected func()) error {
+	conn, err := pgx.ConnectConfig(ctx, l.connConfig)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+		defer cancel()
+		conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.channel}.Sanitize()); err != nil {
+		return fmt.Errorf("listen on %s: %w", l.channel, err)
+	}
+	connected()
+	l.mu.Lock()
+	l.wakeAllLocked()
+	l.mu.Unlock()
+
+	for {
+		waitCtx, cancel := context.WithTimeout(ctx, pingInterval)
+		n, err := conn.WaitForNotification(waitCtx)
+		cancel()
+		switch {
+		case err == nil:
+			l.dispatch(n.Payload)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+			err := conn.Ping(pingCtx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+		default:
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+	}
+}
+
+func (l *Listener) dispatch(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for s := range l.subs[key] {
+		s.wake()
+	}
+}
+
+func (l *Listener) wakeAllLocked() {
+	for _, subs := range l.subs {
+		for s := range subs {
+			s.wake()
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package serve_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/internal/serve"
+)
+
+func TestReliabilityConfigFromEnv(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		env     map[string]string
+		want    serve.Config // only the reliability fields are compared
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			want: serve.Config{MaxInflight: 32, PollAfter: 2 * time.Minute, Timeout: 30 * time.Minute, RescueAfter: time.Minute},
+		},
+		{
+			name: "set",
+			env: map[string]string{"FAL_MAX_INFLIGHT": "8", "EASEL_CLIENT_MAX_INFLIGHT": "3", "EASEL_POLL_AFTER": "45s",
+				"EASEL_TIMEOUT": "1h", "EASEL_RESCUE_AFTER": "90s"},
+			want: serve.Config{MaxInflight: 8, ClientMaxInflight: 3, PollAfter: 45 * time.Second, Timeout: time.Hour, RescueAfter: 90 * time.Second},
+		},
+		{name: "negative client cap", env: map[string]string{"EASEL_CLIENT_MAX_INFLIGHT": "-1"}, wantErr: `EASEL_CLIENT_MAX_INFLIGHT: "-1" is not a non-negative integer`},
+		{name: "not a duration", env: map[string]string{"EASEL_POLL_AFTER": "2"}, wantErr: `EASEL_POLL_AFTER: "2" is not a positive duration`},
+		{name: "zero timeout", env: map[string]string{"EASEL_TIMEOUT": "0s"}, wantErr: `EASEL_TIMEOUT: "0s" is not a positive duration`},
+		{name: "negative rescue", env: map[string]string{"EASEL_RESCUE_AFTER": "-1m"}, wantErr: `EASEL_RESCUE_AFTER: "-1m" is not a positive duration`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := serve.ConfigFromEnv(func(name string) string { return tt.env[name] })
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			got := serve.Config{MaxInflight: cfg.MaxInflight, ClientMaxInflight: cfg.ClientMaxInflight,
+				PollAfter: cfg.PollAfter, Timeout: cfg.Timeout, RescueAfter: cfg.RescueAfter}
+			require.Equal(t, tt.want, got)
+		})
+	}
+}

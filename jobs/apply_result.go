@@ -1,0 +1,140 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/store"
+)
+
+// ErrorCodeTimeout is the error code of a generation failed by the
+// reconciler because fal did not finish it within EASEL_TIMEOUT.
+const ErrorCodeTimeout = "timeout"
+
+// ApplyResult records fal's final answer about gen's request, in the shape
+// of fal's webhook body; the reconciler and the cancel call put a polled
+// result in the same shape, so that every way a result reaches Easel is
+// recorded by this one function. gen must be locked by tx (see
+// store.LockGeneration). It returns what the result did, as stored in
+// webhook_events.outcome:
+//
+//   - store.OutcomeApplied: gen is now completed or failed.
+//   - store.OutcomeDeferred: fal could not serialise the output
+//     (payload_error); the reconciler fetches it.
+//   - store.OutcomeDuplicate: gen had already completed, or failed by an
+//     earlier result; nothing changes.
+//   - store.OutcomeLate: gen had been cancelled or had timed out before the
+//     result came; it stays so, because a terminal state never changes.
+func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload *fal.WebhookPayload) (string, error) {
+	switch {
+	case gen.Status.Terminal():
+		return finishedOutcome(gen), nil
+	case payload.Status == fal.WebhookStatusError:
+		code, message := payload.ErrorDetail()
+		if _, err := store.Fail(ctx, tx, gen.ID, cmp.Or(code, "fal_error"), message); err != nil {
+			return "", err
+		}
+		return store.OutcomeApplied, nil
+	case payload.PayloadError != "" || isNull(payload.Payload):
+		return store.OutcomeDeferred, nil
+	}
+
+	completion, err := completionFrom(payload)
+	if err != nil {
+		if _, err := store.Fail(ctx, tx, gen.ID, "invalid_output", err.Error()); err != nil {
+			return "", err
+		}
+		return store.OutcomeApplied, nil
+	}
+	if _, err := store.Complete(ctx, tx, gen.ID, completion); err != nil {
+		return "", err
+	}
+	return store.OutcomeApplied, nil
+}
+
+// finishedOutcome names a result that arrives for a finished generation: a
+// repeat of the result it finished with, or a late one, for a generation
+// that ended without one.
+func finishedOutcome(gen *store.Generation) string {
+	if gen.Status == store.StatusCancelled ||
+		(gen.Status == store.StatusFailed && gen.ErrorCode != nil && *gen.ErrorCode == ErrorCodeTimeout) {
+		return store.OutcomeLate
+	}
+	return store.OutcomeDuplicate
+}
+
+// completionFrom turns fal's output into the rows Easel stores.
+func completionFrom(payload *fal.WebhookPayload) (store.Completion, error) {
+	out, err := fal.DecodeOutput(payload.Payload)
+	if err != nil {
+		return store.Completion{}, fmt.Errorf("decode fal output: %w", err)
+	}
+	c := store.Completion{FalRequestID: payload.RequestID, Images: make([]store.Image, len(out.Images))}
+	for i, im := range out.Images {
+		c.Images[i] = store.Image{
+			Position: i, URL: im.URL, ContentType: im.ContentType, FileName: im.FileName,
+			FileSize: im.FileSize, Width: im.Width, Height: im.Height,
+			NSFW: i < len(out.HasNSFWConcepts) && out.HasNSFWConcepts[i],
+		}
+	}
+	if len(out.Timings) > 0 {
+		if c.Timings, err = json.Marshal(out.Timings); err != nil {
+			return store.Completion{}, fmt.Errorf("encode timings: %w", err)
+		}
+		if inference, ok := out.Timings["inference"]; ok {
+			c.InferenceSeconds = &inference
+		}
+	}
+	return c, nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s == "" || s == "null"
+}
+
+// errNotFinished is returned by fetchResult while fal is still working on a
+// request.
+var errNotFinished = errors.New("fal has not finished the request")
+
+// fetchResult asks fal for the outcome of gen's request and puts it in the
+// shape of a webhook body for ApplyResult. It returns errNotFinished while
+// the request is queued or running.
+func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.WebhookPayload, error) {
+	if gen.FalRequestID == nil {
+		return nil, fmt.Errorf("fetch result of generation %s: no fal request recorded", gen.ID)
+	}
+	statusURL, responseURL, _ := client.RequestURLs(gen.EndpointID, *gen.FalRequestID)
+	statusURL, responseURL = cmp.Or(deref(gen.FalStatusURL), statusURL), cmp.Or(deref(gen.FalResponseURL), responseURL)
+	status, err := client.Status(ctx, statusURL)
+	if err != nil {
+		return nil, fmt.Errorf("fetch result of generation %s: %w", gen.ID, err)
+	}
+	if status.Status != fal.StatusCompleted {
+		return nil, errNotFinished
+	}
+
+	payload := &fal.WebhookPayload{RequestID: *gen.FalRequestID, Status: fal.WebhookStatusOK}
+	output, err := client.Result(ctx, responseURL)
+	var apiErr *fal.APIError
+	switch {
+	case err == nil:
+		payload.Payload = output
+	case status.Error != "" && errors.As(err, &apiErr):
+		// A failed request answers its result with the error it failed
+		// with: what the webhook's payload carries on ERROR.
+		payload.Status = fal.WebhookStatusError
+		payload.Payload = apiErr.Body
+		payload.Error = status.Error
+	default:
+		return nil, fmt.Errorf("fetch result of generation %s: %w", gen.ID, err)
+	}
+	return payload, nil
+}

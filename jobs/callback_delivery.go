@@ -1,0 +1,180 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/easelhq/easel/callbacks"
+	"github.com/easelhq/easel/metrics"
+	"github.com/easelhq/easel/resource"
+	"github.com/easelhq/easel/store"
+)
+
+// QueueCallbacks is the River queue of callback deliveries, apart from the
+// submissions so that slow receivers never hold up work that fal bills.
+const QueueCallbacks = "callbacks"
+
+const (
+	// callbackWorkers bounds concurrent deliveries in one process.
+	callbackWorkers = 8
+	// recordAttemptTimeout bounds recording an attempt after the job's own
+	// time may have run out.
+	recordAttemptTimeout = 10 * time.Second
+)
+
+// callbackRetryDelays are the waits after each failed attempt: short at
+// first, for a receiver that blipped, then spreading out to 23 h 51 min in
+// all, after which the delivery is abandoned: a day of trying, as the
+// Standard Webhooks guidance suggests.
+var callbackRetryDelays = []time.Duration{
+	10 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 8 * time.Hour,
+}
+
+// CallbackDeliveryArgs delivers the callback owed for a finished generation.
+type CallbackDeliveryArgs struct {
+	// DeliveryID names the callback_deliveries row; it is the webhook-id of
+	// every attempt.
+	DeliveryID   uuid.UUID `json:"delivery_id"`
+	GenerationID uuid.UUID `json:"generation_id"`
+}
+
+// Kind is River's name for the job.
+func (CallbackDeliveryArgs) Kind() string { return "callback_delivery" }
+
+// InsertOpts puts deliveries on their own queue, with one attempt more
+// than there are retry delays.
+func (CallbackDeliveryArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueCallbacks, MaxAttempts: len(callbackRetryDelays) + 1}
+}
+
+// CallbackDeliveryWorker posts a finished generation, rendered as in the
+// API, to its callback URL, signed, and records every attempt on the
+// delivery's row. A 2xx delivers it; a 4xx other than 408 and 429, or a URL
+// whose address is not allowed, abandons it (the River job is cancelled);
+// anything else is retried along callbackRetryDelays until the attempts run
+// out (the job is discarded).
+type CallbackDeliveryWorker struct {
+	river.WorkerDefaults[CallbackDeliveryArgs]
+
+	pool      *pgxpool.Pool
+	deliverer *callbacks.Deliverer
+	metrics   *metrics.Metrics
+	logger    *slog.Logger
+}
+
+// NewCallbackDeliveryWorker returns a worker that delivers with
+// cfg.Callbacks. Without one, every attempt fails with callbacks.ErrNoSecret
+// and is retried, so that deliveries resume once the secret is configured.
+func NewCallbackDeliveryWorker(pool *pgxpool.Pool, cfg Config) *CallbackDeliveryWorker {
+	cfg = cfg.withDefaults()
+	deliverer := cfg.Callbacks
+	if deliverer == nil {
+		deliverer = callbacks.NewDeliverer(nil, &callbacks.Policy{})
+	}
+	return &CallbackDeliveryWorker{pool: pool, deliverer: deliverer, metrics: cfg.Metrics, logger: cfg.Logger}
+}
+
+// NextRetry follows callbackRetryDelays, each shortened by up to a tenth at
+// random so that the deliveries a receiver missed during an outage do not
+// all come back at once.
+func (w *CallbackDeliveryWorker) NextRetry(job *river.Job[CallbackDeliveryArgs]) time.Time {
+	delay := callbackRetryDelays[min(max(job.Attempt, 1), len(callbackRetryDelays))-1]
+	return time.Now().Add(delay - rand.N(delay/10))
+}
+
+func (w *CallbackDeliveryWorker) Work(ctx context.Context, job *river.Job[CallbackDeliveryArgs]) error {
+	args := job.Args
+	logger := w.logger.With("generation_id", args.GenerationID, "callback_delivery_id", args.DeliveryID,
+		"job_id", job.ID, "attempt", job.Attempt)
+
+	delivery, err := store.GetCallbackDelivery(ctx, w.pool, args.DeliveryID)
+	if errors.Is(err, store.ErrNotFound) {
+		logger.Warn("callback delivery no longer exists; its generation was deleted")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if delivery.DeliveredAt != nil || delivery.AbandonedAt != nil {
+		return nil // a run River rescued after the attempt that ended it
+	}
+	gen, err := store.GetGeneration(ctx, w.pool, delivery.GenerationID)
+	if err != nil {
+		return err
+	}
+	if gen.FalRequestID != nil {
+		logger = logger.With("fal_request_id", *gen.FalRequestID)
+	}
+	if u, err := url.Parse(delivery.URL); err == nil {
+		// Only the host: a callback URL's query often carries the
+		// receiver's own token.
+		logger = logger.With("callback_host", u.Host)
+	}
+	images, err := store.ListImages(ctx, w.pool, gen.ID)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(resource.NewGeneration(gen, images))
+	if err != nil {
+		return fmt.Errorf("render generation %s for its callback: %w", gen.ID, err)
+	}
+
+	attempt := w.deliverer.Deliver(ctx, callbacks.Delivery{ID: delivery.ID.String(), URL: delivery.URL, Body: body})
+	outcome := callbackOutcome(attempt, job.Attempt >= job.MaxAttempts)
+	record := store.CallbackAttempt{
+		Status:    attempt.StatusCode,
+		Delivered: outcome == metrics.CallbackDelivered,
+		Abandoned: outcome != metrics.CallbackDelivered && outcome != metrics.CallbackRetrying,
+	}
+	if attempt.Err != nil {
+		record.Error = attempt.Err.Error()
+	}
+	// The attempt happened even if the job's context ran out meanwhile.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordAttemptTimeout)
+	defer cancel()
+	if err := store.RecordCallbackAttempt(recordCtx, w.pool, delivery.ID, record); err != nil {
+		return errors.Join(attempt.Err, err)
+	}
+	w.metrics.CallbackAttempted(outcome)
+
+	switch outcome {
+	case metrics.CallbackDelivered:
+		logger.Info("callback delivered", "status", attempt.StatusCode)
+		return nil
+	case metrics.CallbackRetrying:
+		logger.Warn("callback not delivered; will retry", "status", attempt.StatusCode, "error", record.Error)
+		return fmt.Errorf("deliver callback of generation %s: %w", gen.ID, attempt.Err)
+	case metrics.CallbackExhausted:
+		logger.Error("callback not delivered after a day of attempts; abandoned", "status", attempt.StatusCode, "error", record.Error)
+		return fmt.Errorf("deliver callback of generation %s: %w", gen.ID, attempt.Err)
+	default:
+		logger.Error("callback refused; abandoned", "outcome", outcome, "status", attempt.StatusCode, "error", record.Error)
+		return river.JobCancel(fmt.Errorf("deliver callback of generation %s: %w", gen.ID, attempt.Err))
+	}
+}
+
+func callbackOutcome(a callbacks.Attempt, last bool) string {
+	switch {
+	case a.Err == nil:
+		return metrics.CallbackDelivered
+	case errors.Is(a.Err, callbacks.ErrForbiddenAddress):
+		return metrics.CallbackRefused
+	case a.Permanent:
+		return metrics.CallbackRejected
+	case last:
+		return metrics.CallbackExhausted
+	default:
+		return metrics.CallbackRetrying
+	}
+}

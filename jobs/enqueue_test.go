@@ -1,0 +1,234 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/store"
+)
+
+const enqueueTestInput = `{"prompt":"a lighthouse at dusk","image_prompt_1":{"image_url":"https://example.com/ref.png","type":"PyraCanny"}}`
+
+type riverJob struct {
+	Kind        string
+	State       string
+	Priority    int
+	Args        json.RawMessage
+	ScheduledAt time.Time
+	MaxAttempts int
+}
+
+func TestEnqueue(t *testing.T) {
+	t.Parallel()
+
+	// Enqueue needs only a database: no simulator, unlike setup.
+	type enqueueBundle struct {
+		ctx  context.Context
+		pool *pgxpool.Pool
+	}
+	setupEnqueue := func(t *testing.T) *enqueueBundle {
+		t.Helper()
+		return &enqueueBundle{ctx: context.Background(), pool: dbtest.Pool(t)}
+	}
+	enqueue := func(t *testing.T, b *enqueueBundle, client string, input any, opts *jobs.EnqueueOpts) (*jobs.Enqueued, error) {
+		t.Helper()
+		var enqueued *jobs.Enqueued
+		err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+			var err error
+			enqueued, err = jobs.Enqueue(b.ctx, tx, client, input, opts)
+			return err
+		})
+		return enqueued, err
+	}
+	jobsOf := func(t *testing.T, b *enqueueBundle) []riverJob {
+		t.Helper()
+		rows, err := b.pool.Query(b.ctx, `SELECT kind, state, priority, args, scheduled_at, max_attempts FROM river_job ORDER BY id`)
+		require.NoError(t, err)
+		found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (riverJob, error) {
+			var j riverJob
+			return j, row.Scan(&j.Kind, &j.State, &j.Priority, &j.Args, &j.ScheduledAt, &j.MaxAttempts)
+		})
+		require.NoError(t, err)
+		return found
+	}
+	countGenerations := func(t *testing.T, b *enqueueBundle) int {
+		t.Helper()
+		var n int
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM generations`).Scan(&n))
+		return n
+	}
+
+	t.Run("InsertsRowAndJob", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		before := time.Now()
+		enqueued, err := enqueue(t, b, "billing", json.RawMessage(enqueueTestInput), nil)
+		require.NoError(t, err)
+		require.False(t, enqueued.Replayed)
+
+		gen := enqueued.Generation
+		require.Equal(t, store.StatusQueued, gen.Status)
+		require.Equal(t, "billing", gen.Client)
+		require.Equal(t, fal.EndpointImagePrompt, gen.EndpointID)
+		require.Equal(t, 2, gen.Priority, "default priority")
+		require.JSONEq(t, `{}`, string(gen.Metadata))
+		require.Nil(t, gen.RunAt)
+		require.Nil(t, gen.Seed)
+
+		// The stored input is the validated one, defaults applied.
+		want, err := fal.ParseImagePromptInput([]byte(enqueueTestInput))
+		require.NoError(t, err)
+		wantJSON, err := json.Marshal(want)
+		require.NoError(t, err)
+		require.JSONEq(t, string(wantJSON), string(gen.Input))
+
+		found := jobsOf(t, b)
+		require.Len(t, found, 1)
+		require.Equal(t, jobs.SubmitGenerationArgs{}.Kind(), found[0].Kind)
+		require.Equal(t, "available", found[0].State)
+		require.Equal(t, 2, found[0].Priority)
+		require.JSONEq(t, `{"generation_id":"`+gen.ID.String()+`"}`, string(found[0].Args))
+		require.False(t, found[0].ScheduledAt.After(time.Now()))
+		require.False(t, found[0].ScheduledAt.Before(before.Add(-time.Minute)))
+		require.Equal(t, 15, found[0].MaxAttempts)
+	})
+
+	t.Run("Options", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		runAt := time.Now().Add(2 * time.Hour).UTC().Truncate(time.Microsecond)
+		enqueued, err := enqueue(t, b, "billing", json.RawMessage(enqueueTestInput), &jobs.EnqueueOpts{
+			Priority:    1,
+			Metadata:    json.RawMessage(`{"order_id":"A-1042"}`),
+			CallbackURL: "https://example.com/done",
+			RunAt:       runAt,
+		})
+		require.NoError(t, err)
+
+		gen, err := store.GetGeneration(context.Background(), b.pool, enqueued.Generation.ID)
+		require.NoError(t, err)
+		require.Equal(t, 1, gen.Priority)
+		require.JSONEq(t, `{"order_id":"A-1042"}`, string(gen.Metadata))
+		require.Equal(t, "https://example.com/done", *gen.CallbackURL)
+		require.True(t, runAt.Equal(*gen.RunAt))
+
+		found := jobsOf(t, b)
+		require.Len(t, found, 1)
+		require.Equal(t, "scheduled", found[0].State)
+		require.Equal(t, 1, found[0].Priority)
+		require.True(t, runAt.Equal(found[0].ScheduledAt), "job scheduled at %s, want %s", found[0].ScheduledAt, runAt)
+	})
+
+	t.Run("InputForms", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		parsed, err := fal.ParseImagePromptInput([]byte(enqueueTestInput))
+		require.NoError(t, err)
+		var asMap map[string]any
+		require.NoError(t, json.Unmarshal([]byte(enqueueTestInput), &asMap))
+
+		var inputs []json.RawMessage
+		for _, input := range []any{enqueueTestInput, []byte(enqueueTestInput), json.RawMessage(enqueueTestInput), parsed, asMap} {
+			enqueued, err := enqueue(t, b, "billing", input, nil)
+			require.NoError(t, err, "%T", input)
+			inputs = append(inputs, enqueued.Generation.Input)
+		}
+		for _, input := range inputs[1:] {
+			require.JSONEq(t, string(inputs[0]), string(input))
+		}
+	})
+
+	t.Run("InvalidWritesNothing", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		tests := []struct {
+			name       string
+			client     string
+			input      any
+			opts       *jobs.EnqueueOpts
+			wantFields []string
+		}{
+			{name: "missing image prompt", client: "billing", input: `{"prompt":"x"}`, wantFields: []string{"image_prompt_1"}},
+			{name: "bad field", client: "billing", input: `{"num_images":9,"image_prompt_1":{"image_url":"https://example.com/a.png","weight":3}}`,
+				wantFields: []string{"num_images", "image_prompt_1.weight"}},
+			{name: "not JSON", client: "billing", input: `{"prompt":`, wantFields: []string{"prompt"}},
+			{name: "priority", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Priority: 5}, wantFields: []string{"priority"}},
+			{name: "no client", input: enqueueTestInput},
+		}
+		for _, tt := range tests {
+			_, err := enqueue(t, b, tt.client, tt.input, tt.opts)
+			require.Error(t, err, tt.name)
+			if tt.wantFields != nil {
+				var invalid *fal.ValidationError
+				require.ErrorAs(t, err, &invalid, tt.name)
+				var fields []string
+				for _, f := range invalid.Fields {
+					fields = append(fields, f.Field)
+				}
+				require.Equal(t, tt.wantFields, fields, tt.name)
+			}
+		}
+		require.Zero(t, countGenerations(t, b))
+		require.Empty(t, jobsOf(t, b))
+	})
+
+	t.Run("Idempotency", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		opts := &jobs.EnqueueOpts{IdempotencyKey: "order-1042", Metadata: json.RawMessage(`{"a":1,"b":2}`)}
+		first, err := enqueue(t, b, "billing", enqueueTestInput, opts)
+		require.NoError(t, err)
+		require.False(t, first.Replayed)
+
+		// The same request, spelled differently: defaults explicit, metadata
+		// keys reordered.
+		same, err := enqueue(t, b, "billing",
+			`{"image_prompt_1":{"type":"PyraCanny","image_url":"https://example.com/ref.png","weight":1},"prompt":"a lighthouse at dusk","num_images":1}`,
+			&jobs.EnqueueOpts{IdempotencyKey: "order-1042", Priority: 2, Metadata: json.RawMessage(`{"b":2,"a":1}`)})
+		require.NoError(t, err)
+		require.True(t, same.Replayed)
+		require.Equal(t, first.Generation.ID, same.Generation.ID)
+
+		_, err = enqueue(t, b, "billing", enqueueTestInput, &jobs.EnqueueOpts{IdempotencyKey: "order-1042", Priority: 1})
+		require.ErrorIs(t, err, jobs.ErrIdempotencyConflict)
+
+		other, err := enqueue(t, b, "shipping", enqueueTestInput, opts)
+		require.NoError(t, err, "keys are scoped per client")
+		require.False(t, other.Replayed)
+		require.NotEqual(t, first.Generation.ID, other.Generation.ID)
+
+		require.Equal(t, 2, countGenerations(t, b))
+		require.Len(t, jobsOf(t, b), 2)
+	})
+
+	t.Run("RollbackLeavesNothing", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		tx, err := b.pool.Begin(b.ctx)
+		require.NoError(t, err)
+		enqueued, err := jobs.Enqueue(b.ctx, tx, "billing", enqueueTestInput, nil)
+		require.NoError(t, err)
+		require.NoError(t, tx.Rollback(b.ctx))
+
+		_, err = store.GetGeneration(b.ctx, b.pool, enqueued.Generation.ID)
+		require.ErrorIs(t, err, store.ErrNotFound)
+		require.Empty(t, jobsOf(t, b))
+		require.NotEqual(t, uuid.Nil, enqueued.Generation.ID)
+	})
+}

@@ -1,0 +1,100 @@
+package jobs_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/migrations"
+	"github.com/easelhq/easel/store"
+)
+
+// A Go service enqueues a generation in its own transaction, next to its own
+// writes: the generation exists if and only if the transaction commits.
+func ExampleEnqueue() {
+	ctx := context.Background()
+	pool, drop := exampleDatabase(ctx) // the service's database, which Easel's migrations have set up
+	defer drop()
+
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+
+	// ... the service's own writes in tx: an order, say ...
+	enqueued, err := jobs.Enqueue(ctx, tx, "shop", `{
+		"prompt": "a ceramic mug, product photo",
+		"image_prompt_1": {"image_url": "https://example.com/mug.png", "type": "PyraCanny"}
+	}`, &jobs.EnqueueOpts{Priority: 1, IdempotencyKey: "order-1042", Metadata: []byte(`{"order_id": 1042}`)})
+	if err != nil {
+		log.Fatal(err) // a *fal.ValidationError names every invalid field
+	}
+	fmt.Println("enqueued:", enqueued.Generation.Status, "at priority", enqueued.Generation.Priority)
+	printCounts(ctx, tx, "in the transaction")
+
+	// The order fails; rolling back takes the generation and its job along.
+	if err := tx.Rollback(ctx); err != nil {
+		log.Fatal(err)
+	}
+	printCounts(ctx, pool, "after rollback")
+
+	// Output:
+	// enqueued: queued at priority 1
+	// in the transaction: 1 generation, 1 job
+	// after rollback: 0 generation, 0 job
+}
+
+func printCounts(ctx context.Context, db store.DBTX, when string) {
+	var generations, jobs int
+	err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM generations), (SELECT count(*) FROM river_job)`).Scan(&generations, &jobs)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s: %d generation, %d job\n", when, generations, jobs)
+}
+
+// exampleDatabase creates and migrates a database of the example's own, and
+// returns a pool on it and a function that drops it.
+func exampleDatabase(ctx context.Context) (*pgxpool.Pool, func()) {
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		base = dbtest.DefaultURL
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		log.Fatal(err)
+	}
+	name := "easel_example_" + strings.ToLower(rand.Text())
+	u.Path = "/" + name
+	if _, err := migrations.EnsureDatabase(ctx, u.String()); err != nil {
+		log.Fatal(err)
+	}
+	if err := migrations.Up(ctx, u.String(), nil); err != nil {
+		log.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, u.String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	return pool, func() {
+		pool.Close()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			log.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/store"
+)
+
+// reconcileBatch bounds the generations one reconciler run polls, and those
+// it times out, so that a run stays short however much is overdue.
+const reconcileBatch = 50
+
+// ReconcileArgs runs the reconciler once. The leader inserts it
+// periodically; nothing else needs to.
+type ReconcileArgs struct{}
+
+// Kind is River's name for the job.
+func (ReconcileArgs) Kind() string { return "reconcile_generations" }
+
+// InsertOpts runs the reconciler on its own queue, one at a time: a run
+// still pending or running makes the next periodic insert a no-op.
+func (ReconcileArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       QueueReconcile,
+		MaxAttempts: 1,
+		UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+			rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+		}},
+	}
+}
+
+// reconcilePeriodicJob runs the reconciler a few times per pollAfter,
+// between every second and every 30 seconds.
+func reconcilePeriodicJob(pollAfter time.Duration) *river.PeriodicJob {
+	interval := min(max(pollAfter/4, time.Second), 30*time.Second)
+	return river.NewPeriodicJob(river.PeriodicInterval(interval),
+		func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+		&river.PeriodicJobOpts{ID: ReconcileArgs{}.Kind(), RunOnStart: true})
+}
+
+// ReconcileWorker finds what webhooks did not settle. It asks fal about
+// submitted generations that had no webhook for PollAfter, or whose webhook
+// carried no result (payload_error), and records what fal answers with
+// ApplyResult, as the webhook receiver does. Generations in flight for
+// longer than Timeout are cancelled at fal and failed with
+// ErrorCodeTimeout.
+type ReconcileWorker struct {
+	river.WorkerDefaults[ReconcileArgs]
+
+	pool       *pgxpool.Pool
+	fal        Fal
+	pollAfter  time.Duration
+	timeout    time.Duration
+	jobTimeout time.Duration
+	logger     *slog.Logger
+}
+
+// NewReconcileWorker returns a worker configured by cfg.
+func NewReconcileWorker(pool *pgxpool.Pool, cfg Config) *ReconcileWorker {
+	cfg = cfg.withDefaults()
+	return &ReconcileWorker{
+		pool:       pool,
+		fal:        cfg.Fal,
+		pollAfter:  cfg.PollAfter,
+		timeout:    cfg.Timeout,
+		jobTimeout: cfg.jobTimeout(),
+		logger:     cfg.Logger,
+	}
+}
+
+// Timeout keeps each run well inside EASEL_RESCUE_AFTER.
+func (w *ReconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return w.jobTimeout }
+
+// Work times out the overdue, then polls. fal's errors about one
+// generation are logged and leave it for the next run; only database errors
+// fail the job.
+func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
+	overdue, err := store.ListTimedOut(ctx, w.pool, w.timeout, reconcileBatch)
+	if err != nil {
+		return err
+	}
+	for _, gen := range overdue {
+		if err := w.timeOut(ctx, gen); err != nil {
+			return err
+		}
+	}
+
+	due, err := store.ClaimPolls(ctx, w.pool, w.pollAfter, reconcileBatch)
+	if err != nil {
+		return err
+	}
+	for _, gen := range due {
+		if err := w.poll(ctx, gen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// poll asks fal about gen and applies its result once there is one.
+func (w *ReconcileWorker) poll(ctx context.Context, gen *store.Generation) error {
+	logger := w.logger.With("generation_id", gen.ID, "fal_request_id", deref(gen.FalRequestID))
+	payload, err := fetchResult(ctx, w.fal, gen)
+	switch {
+	case errors.Is(err, errNotFinished):
+		return nil
+	case err != nil:
+		logger.Warn("reconciler could not fetch a result from fal; will retry", "error", err)
+		return nil
+	}
+	outcome, err := applyResult(ctx, w.pool, gen.ID, payload)
+	if err != nil {
+		return err
+	}
+	logger.Info("reconciler applied fal's result", "outcome", outcome)
+	return nil
+}
+
+// timeOut cancels gen's request at fal and fails it with ErrorCodeTimeout,
+// unless fal turns out to have finished it, when its result is applied.
+func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) error {
+	logger := w.logger.With("generation_id", gen.ID, "fal_request_id", deref(gen.FalRequestID))
+	message := fmt.Sprintf("fal did not finish within EASEL_TIMEOUT (%s) of the submission", w.timeout)
+	if gen.FalRequestID == nil {
+		message = fmt.Sprintf("fal's answer to the submission was never learnt and no webhook came within EASEL_TIMEOUT (%s)", w.timeout)
+	} else {
+		cancelURL := deref(gen.FalCancelURL)
+		if cancelURL == "" {
+			_, _, cancelURL = w.fal.RequestURLs(gen.EndpointID, *gen.FalRequestID)
+		}
+		outcome, err := w.fal.Cancel(ctx, cancelURL)
+		switch {
+		case err != nil:
+			logger.Warn("could not cancel a timed out request at fal", "error", err)
+			message += "; cancelling it at fal failed: " + err.Error()
+		case outcome == fal.CancelAlreadyCompleted:
+			// It finished after all: its result wins over the timeout.
+			return w.poll(ctx, gen)
+		default:
+			message += "; cancelled at fal"
+		}
+	}
+	changed, err := store.Fail(ctx, w.pool, gen.ID, ErrorCodeTimeout, message)
+	if err != nil {
+		return err
+	}
+	if changed {
+		logger.Warn("generation timed out", "message", message)
+	}
+	return nil
+}
+
+// applyResult applies payload to generation id in a transaction of its own.
+func applyResult(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID, payload *fal.WebhookPayload) (string, error) {
+	var outcome string
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		gen, err := store.LockGeneration(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		outcome, err = ApplyResult(ctx, tx, gen, payload)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("apply fal's result to generation %s: %w", id, err)
+	}
+	return outcome, nil
+}
+
+// deref returns *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

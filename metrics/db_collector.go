@@ -1,0 +1,82 @@
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/easelhq/easel/store"
+)
+
+const (
+	// scrapeTimeout bounds the queries of one scrape: metrics must not pile
+	// load on a database that is already slow.
+	scrapeTimeout = 5 * time.Second
+	// exactCountBelow is the table size up to which generations are counted
+	// exactly by every status; see store.CountGenerationsByStatus.
+	exactCountBelow = 100_000
+)
+
+// dbCollector reads the gauges of state that all processes share from
+// Postgres at scrape time.
+type dbCollector struct {
+	db            store.DBTX
+	maxInflight   int
+	generations   *prometheus.Desc
+	inflight      *prometheus.Desc
+	inflightLimit *prometheus.Desc
+	riverJobs     *prometheus.Desc
+}
+
+func newDBCollector(db store.DBTX, maxInflight int) *dbCollector {
+	return &dbCollector{
+		db:          db,
+		maxInflight: maxInflight,
+		generations: prometheus.NewDesc("easel_generations",
+			"Generations by status. queued and submitted are exact; beyond 100k rows the finished statuses are the planner's estimate (as of the last ANALYZE).",
+			[]string{"status"}, nil),
+		inflight: prometheus.NewDesc("easel_generations_in_flight",
+			"Generations in flight at fal: unfinished, with a submission fal may have accepted.", nil, nil),
+		inflightLimit: prometheus.NewDesc("easel_generations_in_flight_limit",
+			"FAL_MAX_INFLIGHT: the most generations in flight at fal.", nil, nil),
+		riverJobs: prometheus.NewDesc("easel_river_jobs",
+			"River jobs not yet finished, by queue and state (available, pending, retryable, running, scheduled): the queue depth.",
+			[]string{"queue", "state"}, nil),
+	}
+}
+
+func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.generations
+	ch <- c.inflight
+	ch <- c.inflightLimit
+	ch <- c.riverJobs
+}
+
+func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+
+	if c.maxInflight > 0 {
+		ch <- prometheus.MustNewConstMetric(c.inflightLimit, prometheus.GaugeValue, float64(c.maxInflight))
+	}
+	if counts, err := store.CountGenerationsByStatus(ctx, c.db, exactCountBelow); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.generations, err)
+	} else {
+		for status, n := range counts {
+			ch <- prometheus.MustNewConstMetric(c.generations, prometheus.GaugeValue, float64(n), string(status))
+		}
+	}
+	if n, _, err := store.CountInflight(ctx, c.db, ""); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.inflight, err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(c.inflight, prometheus.GaugeValue, float64(n))
+	}
+	if counts, err := store.CountUnfinishedRiverJobs(ctx, c.db); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.riverJobs, err)
+	} else {
+		for _, j := range counts {
+			ch <- prometheus.MustNewConstMetric(c.riverJobs, prometheus.GaugeValue, float64(j.Count), j.Queue, j.State)
+		}
+	}
+}

@@ -1,0 +1,15 @@
+// Package metrics holds Easel's Prometheus metrics and serves them at
+// /metrics.
+//
+// Two kinds live here. Counters and histograms are observed in-process by
+// the code that sees the event: the webhook receiver (webhook outcomes, time
+// to complete), River's workers (job durations, through a worker
+// middleware) and the callback worker (callback outcomes). Gauges of state
+// shared by every process (generations by status, in flight at fal, River
+// queue depth) are read from Postgres when Prometheus scrapes, with a short
+// timeout, so that every process reports the same numbers and none has to
+// keep them up to date.
+//
+// Every method works on a nil *Metrics and does nothing, so code and tests
+// that do not care about metrics pass nil.
+package metrics

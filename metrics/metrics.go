@@ -1,0 +1,143 @@
+package metrics
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/easelhq/easel/store"
+)
+
+// OutcomeUnknownGeneration is the webhook outcome of a signed webhook whose
+// URL names no generation; the others are store's Outcome constants.
+const OutcomeUnknownGeneration = "unknown_generation"
+
+// Outcomes of a callback attempt, the values of easel_callbacks_total's
+// outcome label.
+const (
+	CallbackDelivered = "delivered" // the receiver answered 2xx
+	CallbackRetrying  = "retrying"  // failed; another attempt is scheduled
+	CallbackRejected  = "rejected"  // the receiver answered 4xx (not 408/429); abandoned
+	CallbackRefused   = "refused"   // the URL's address is not allowed; abandoned
+	CallbackExhausted = "exhausted" // failed after the last attempt of a day; abandoned
+)
+
+// Config configures Metrics.
+type Config struct {
+	// MaxInflight is FAL_MAX_INFLIGHT, exported next to the in-flight count;
+	// 0 leaves easel_generations_in_flight_limit out.
+	MaxInflight int
+	// Logger receives errors met while serving a scrape; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Metrics are Easel's metrics, in a registry of their own (with Go's
+// runtime and process metrics), so that each Easel server in a test process
+// counts only what it saw.
+type Metrics struct {
+	registry       *prometheus.Registry
+	logger         *slog.Logger
+	webhooks       *prometheus.CounterVec
+	timeToComplete prometheus.Histogram
+	jobDuration    *prometheus.HistogramVec
+	callbacks      *prometheus.CounterVec
+}
+
+// New returns Metrics whose gauges of shared state are read through db when
+// scraped.
+func New(db store.DBTX, cfg Config) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		logger:   cfg.Logger,
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "easel_webhooks_received_total",
+			Help: "fal webhooks received, by outcome (applied, duplicate, late, deferred, bad_signature, malformed, unknown_generation).",
+		}, []string{"outcome"}),
+		timeToComplete: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "easel_generation_time_to_complete_seconds",
+			Help:    "Time from a generation being due (created, or its run_at) to its completion, for generations completed by this process.",
+			Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200},
+		}),
+		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "easel_job_duration_seconds",
+			Help: "Duration of River job attempts worked by this process, by job kind and result (ok, error, cancelled, snoozed). " +
+				`kind="submit_generation" is the latency of submitting to fal.`,
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"kind", "result"}),
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "easel_callbacks_total",
+			Help: "Callback delivery attempts by outcome (delivered, retrying, rejected, refused, exhausted).",
+		}, []string{"outcome"}),
+	}
+	if m.logger == nil {
+		m.logger = slog.Default()
+	}
+	// Series that exist from the start read 0 rather than absent, which
+	// keeps rate() and alerts simple.
+	for _, o := range []string{store.OutcomeApplied, store.OutcomeDuplicate, store.OutcomeBadSignature,
+		store.OutcomeMalformed, OutcomeUnknownGeneration} {
+		m.webhooks.WithLabelValues(o)
+	}
+	for _, o := range []string{CallbackDelivered, CallbackRetrying, CallbackRejected, CallbackRefused, CallbackExhausted} {
+		m.callbacks.WithLabelValues(o)
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.webhooks, m.timeToComplete, m.jobDuration, m.callbacks,
+		newDBCollector(db, cfg.MaxInflight),
+	)
+	return m
+}
+
+// Handler serves the metrics in Prometheus' exposition formats. When the
+// database cannot be read, the scrape still answers with everything else
+// and the error is logged.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorLog:      errorLog{m.logger},
+		ErrorHandling: promhttp.ContinueOnError,
+		Timeout:       scrapeTimeout + 5*time.Second,
+	})
+}
+
+// WebhookReceived counts a webhook by outcome.
+func (m *Metrics) WebhookReceived(outcome string) {
+	if m == nil {
+		return
+	}
+	m.webhooks.WithLabelValues(outcome).Inc()
+}
+
+// GenerationCompleted observes the time to complete of g, a generation that
+// just completed.
+func (m *Metrics) GenerationCompleted(g *store.Generation) {
+	if m == nil || g.CompletedAt == nil {
+		return
+	}
+	due := g.CreatedAt
+	if g.RunAt != nil && g.RunAt.After(due) {
+		due = *g.RunAt
+	}
+	m.timeToComplete.Observe(g.CompletedAt.Sub(due).Seconds())
+}
+
+// CallbackAttempted counts one callback attempt by outcome (Callback*).
+func (m *Metrics) CallbackAttempted(outcome string) {
+	if m == nil {
+		return
+	}
+	m.callbacks.WithLabelValues(outcome).Inc()
+}
+
+type errorLog struct{ logger *slog.Logger }
+
+func (l errorLog) Println(v ...any) {
+	l.logger.Error("serve metrics", "error", fmt.Sprint(v...))
+}

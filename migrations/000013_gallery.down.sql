@@ -1,0 +1,2 @@
+DROP TABLE web_sessions;
+DROP INDEX generations_status_created_at_idx;

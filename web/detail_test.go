@@ -1,0 +1,124 @@
+package web_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/store"
+)
+
+func TestDetailCompleted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	g := b.insert(t, "a lighthouse at dusk")
+	_, err := store.MarkSubmitting(b.ctx, b.pool, g.ID)
+	require.NoError(t, err)
+	for _, e := range []store.WebhookEvent{
+		{GenerationID: &g.ID, Body: []byte("x"), BodySize: 1, SignatureError: "no key with kid", Outcome: store.OutcomeBadSignature},
+		{GenerationID: &g.ID, FalRequestID: "req-1", Body: []byte("{}"), BodySize: 2, SignatureValid: true, Outcome: store.OutcomeApplied},
+	} {
+		_, err := store.InsertWebhookEvent(b.ctx, b.pool, e)
+		require.NoError(t, err)
+	}
+	b.complete(t, g.ID,
+		store.Image{Position: 0, URL: "https://cdn.example/0.png", ContentType: "image/png", FileName: "0.png", FileSize: 18734, Width: 1024, Height: 768},
+		store.Image{Position: 1, URL: "https://cdn.example/1.png", Width: 1024, Height: 768, NSFW: true},
+	)
+
+	resp := b.page(t, "/generations/"+g.ID.String())
+	require.Equal(t, http.StatusOK, resp.status)
+	body := resp.body
+
+	require.Contains(t, body, "<h1>a lighthouse at dusk</h1>")
+	require.Contains(t, body, `<span id="status" class="badge status-completed">completed</span>`)
+	require.NotContains(t, body, "data-poll", "a finished generation is not polled")
+
+	// Every image at full size, with its dimensions and size.
+	require.Contains(t, body, `<img src="https://cdn.example/0.png" alt="Generated image 1 of 2 for the prompt “a lighthouse at dusk”" referrerpolicy="no-referrer" width="1024" height="768">`)
+	require.Contains(t, body, "1024 × 768 px · 18.3 KiB · image/png")
+	require.Equal(t, 1, count(body, `class="reveal" aria-pressed="false"`))
+
+	// The input, fal's ids, the timings.
+	require.Contains(t, body, "<dt>Seed</dt><dd>17454220438242315174</dd>")
+	require.Contains(t, body, "type PyraCanny, weight 1, stop at 1")
+	require.Contains(t, body, `<dt>Request id</dt><dd><code>req-`+g.ID.String()[:8]+`</code></dd>`)
+	require.Contains(t, body, "<dt>Inference (fal)</dt><dd>1.2 s</dd>")
+	require.Contains(t, body, "<dt>fal timing: inference</dt>")
+
+	// The timeline, in order.
+	titles := regexp.MustCompile(`</time>\s*<strong>([^<]+)</strong>`).FindAllStringSubmatch(body, -1)
+	var got []string
+	for _, m := range titles {
+		got = append(got, m[1])
+	}
+	require.Equal(t, []string{"Enqueued", "Submitting to fal", "Webhook received", "Webhook received", "Completed"}, got)
+	require.Contains(t, body, "signature invalid (no key with kid) · outcome bad_signature · 1 B")
+	require.Contains(t, body, "signature valid · outcome applied · 2 B")
+	require.Contains(t, body, "2 image(s)")
+}
+
+func TestDetailFailed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	g := b.insert(t, "")
+	_, err := store.Fail(b.ctx, b.pool, g.ID, "fal_validation", "image_prompt_1.image_url: could not fetch")
+	require.NoError(t, err)
+
+	body := b.page(t, "/generations/"+g.ID.String()).body
+	require.Contains(t, body, "<h1>Untitled generation</h1>")
+	require.Contains(t, body, `<h2 id="error-title">Error</h2>`)
+	require.Contains(t, body, "<code>fal_validation</code> image_prompt_1.image_url: could not fetch")
+	require.Contains(t, body, "<strong>Failed</strong> <span>fal_validation: image_prompt_1.image_url: could not fetch</span>")
+	require.Contains(t, body, "This generation has no images.")
+}
+
+func TestDetailPendingIsPolled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.insert(t, "soon")
+
+	body := b.page(t, "/generations/"+g.ID.String()).body
+	m := regexp.MustCompile(`data-poll="([^"]+)" data-version="([^"]+)"`).FindStringSubmatch(body)
+	require.NotNil(t, m, "a pending page carries what its script polls")
+	require.Equal(t, "/generations/"+g.ID.String()+"/state", m[1])
+	require.Contains(t, body, `<noscript><meta http-equiv="refresh" content="5"></noscript>`)
+
+	state := func() map[string]any {
+		req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url+m[1], nil)
+		require.NoError(t, err)
+		resp := b.do(t, req)
+		require.Equal(t, http.StatusOK, resp.status, resp.body)
+		var s map[string]any
+		require.NoError(t, json.Unmarshal([]byte(resp.body), &s))
+		return s
+	}
+	require.Equal(t, map[string]any{"status": "queued", "terminal": false, "version": m[2]}, state())
+
+	b.complete(t, g.ID, store.Image{URL: "https://cdn.example/0.png"})
+	s := state()
+	require.Equal(t, "completed", s["status"])
+	require.Equal(t, true, s["terminal"])
+	require.NotEqual(t, m[2], s["version"])
+}
+
+func TestDetailNotFound(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	for _, path := range []string{"/generations/0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11", "/generations/not-an-id"} {
+		resp := b.page(t, path)
+		require.Equal(t, http.StatusNotFound, resp.status)
+		require.Contains(t, resp.body, "There is no generation")
+	}
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url+"/generations/0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11/state", nil)
+	require.NoError(t, err)
+	resp := b.do(t, req)
+	require.Equal(t, http.StatusNotFound, resp.status)
+	require.JSONEq(t, `{"error": {"code": "not_found", "message": "no generation 0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11"}}`, resp.body)
+}

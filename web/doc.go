@@ -1,0 +1,32 @@
+// Package web serves Easel's gallery: GET / lists recent generations with a
+// thumbnail, status, client, time to complete and NSFW flag; GET
+// /generations/{id} shows one generation in full with a timeline of what
+// happened to it. Pages are rendered on the server with html/template; the
+// stylesheet and the one small script are embedded in the binary and served
+// from /static/, and a Content-Security-Policy forbids everything else, so
+// the gallery loads nothing from a CDN and runs no inline script.
+//
+// # Access
+//
+// The gallery shows prompts and images, so it admits exactly whom the /v1
+// API admits (the RequireKey middleware it is given): anyone while the API is
+// open (a loopback address before the first API key exists), or a request
+// carrying a valid Bearer key. Browsers cannot send a Bearer header from a
+// link, so a person signs in once at /login with an API key; Easel then
+// stores the SHA-256 of a random session token in web_sessions and hands the
+// token to the browser in an HttpOnly, SameSite=Lax cookie (Secure over
+// HTTPS). A session lasts SessionTTL and ends early when its key is revoked
+// or the person signs out. Any valid key may see every generation, as with
+// the API.
+//
+// # Live updates
+//
+// A generation's page updates by itself while the generation is pending:
+// the script polls GET /generations/{id}/state about once a second and
+// reloads the page when the state's version changes, so the timeline and
+// images are always rendered by the server. The /v1 long poll would not do:
+// it answers only when the generation finishes, so the page would miss the
+// submission and each webhook, and it wants a Bearer key where the page has
+// a session cookie. Without JavaScript, the pending page refreshes itself
+// every few seconds instead.
+package web

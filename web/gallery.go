@@ -1,0 +1,191 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/easelhq/easel/store"
+)
+
+// galleryPageSize fills a few rows of tiles on a wide screen.
+const galleryPageSize = 24
+
+var statuses = []store.Status{store.StatusQueued, store.StatusSubmitted, store.StatusCompleted, store.StatusFailed, store.StatusCancelled}
+
+type galleryPage struct {
+	chrome
+	Status  store.Status
+	Filters []filterLink
+	Items   []tile
+	Newer   string // URL of the next newer page; empty on the first page
+	Older   string // URL of the next older page; empty on the last page
+}
+
+type filterLink struct {
+	Label   string
+	URL     string
+	Current bool
+}
+
+// tile is one generation in the gallery grid.
+type tile struct {
+	ID        string
+	URL       string
+	Client    string
+	Status    store.Status
+	Prompt    string
+	CreatedAt time.Time
+	Took      string // time from enqueue to a terminal state; empty while pending
+	HasNSFW   bool
+	Images    int
+	ErrorCode string
+	Image     *store.Image
+	Alt       string
+}
+
+func (h *Handler) gallery(c echo.Context) error {
+	params, err := galleryParams(c.QueryParams())
+	if err != nil {
+		return h.renderError(c, http.StatusBadRequest, err.Error())
+	}
+	items, more, err := store.ListGallery(c.Request().Context(), h.pool, params)
+	if err != nil {
+		return h.internalError(c, err)
+	}
+	// Paging to newer rows past the newest ones leaves nothing: show the
+	// first page rather than an empty one.
+	if params.After != nil && len(items) == 0 {
+		return c.Redirect(http.StatusSeeOther, galleryURL(params.Status, "", ""))
+	}
+
+	view := galleryPage{chrome: chromeOf(c, "Generations"), Status: params.Status, Items: make([]tile, len(items))}
+	view.Filters = append(view.Filters, filterLink{Label: "All", URL: galleryURL("", "", ""), Current: params.Status == ""})
+	for _, s := range statuses {
+		view.Filters = append(view.Filters, filterLink{Label: string(s), URL: galleryURL(s, "", ""), Current: params.Status == s})
+	}
+	for i, item := range items {
+		view.Items[i] = newTile(item)
+	}
+	if len(items) > 0 {
+		newest, oldest := items[0].Cursor(), items[len(items)-1].Cursor()
+		// Going older, a cursor means newer rows exist (we came from them);
+		// going newer, more says whether newer rows are left, and the
+		// cursor row itself is older.
+		if params.Before != nil || (params.After != nil && more) {
+			view.Newer = galleryURL(params.Status, "after", encodeCursor(newest))
+		}
+		if params.After != nil || more {
+			view.Older = galleryURL(params.Status, "before", encodeCursor(oldest))
+		}
+	}
+	return h.render(c, http.StatusOK, "gallery", view)
+}
+
+func newTile(item store.GalleryItem) tile {
+	t := tile{
+		ID: item.ID.String(), URL: "/generations/" + item.ID.String(), Client: item.Client, Status: item.Status,
+		Prompt: item.Prompt, CreatedAt: item.CreatedAt, HasNSFW: item.HasNSFW, Images: item.ImageCount,
+		ErrorCode: item.ErrorCode, Image: item.FirstImage,
+	}
+	if item.FinishedAt != nil {
+		t.Took = formatDuration(item.FinishedAt.Sub(item.CreatedAt))
+	}
+	if t.Image != nil {
+		t.Alt = imageAlt(item.Prompt, 0, item.ImageCount, t.Image.NSFW)
+	}
+	return t
+}
+
+// imageAlt describes a generated image for people who cannot see it: all
+// Easel knows of its content is the prompt that asked for it.
+func imageAlt(prompt string, position, count int, nsfw bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Generated image %d of %d", position+1, count)
+	if prompt != "" {
+		fmt.Fprintf(&b, " for the prompt “%s”", prompt)
+	}
+	if nsfw {
+		b.WriteString(", flagged as possibly NSFW")
+	}
+	return b.String()
+}
+
+func galleryParams(q url.Values) (store.GalleryParams, error) {
+	p := store.GalleryParams{Status: store.Status(q.Get("status")), Limit: galleryPageSize}
+	if p.Status != "" && !validStatus(p.Status) {
+		return p, fmt.Errorf("unknown status %q", p.Status)
+	}
+	for _, dir := range []struct {
+		name string
+		dst  **store.GenerationCursor
+	}{{"before", &p.Before}, {"after", &p.After}} {
+		if v := q.Get(dir.name); v != "" {
+			cursor, err := decodeCursor(v)
+			if err != nil {
+				return p, fmt.Errorf("invalid %s: %w", dir.name, err)
+			}
+			*dir.dst = &cursor
+		}
+	}
+	if p.Before != nil && p.After != nil {
+		return p, errors.New("give before or after, not both")
+	}
+	return p, nil
+}
+
+func validStatus(s store.Status) bool {
+	for _, known := range statuses {
+		if s == known {
+			return true
+		}
+	}
+	return false
+}
+
+func galleryURL(status store.Status, dir, cursor string) string {
+	q := url.Values{}
+	if status != "" {
+		q.Set("status", string(status))
+	}
+	if dir != "" {
+		q.Set(dir, cursor)
+	}
+	if len(q) == 0 {
+		return "/"
+	}
+	return "/?" + q.Encode()
+}
+
+// A cursor in a URL is "<created_at in Unix microseconds>_<id>": exact, as
+// Postgres keeps microseconds, and short.
+func encodeCursor(c store.GenerationCursor) string {
+	return strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "_" + c.ID.String()
+}
+
+func decodeCursor(s string) (store.GenerationCursor, error) {
+	micros, id, ok := strings.Cut(s, "_")
+	if !ok {
+		return store.GenerationCursor{}, errors.New("not a page cursor")
+	}
+	us, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil {
+		return store.GenerationCursor{}, errors.New("not a page cursor")
+	}
+	parsed, err := uuid.Parse(id)
+	if err != nil {
+		return store.GenerationCursor{}, errors.New("not a page cursor")
+	}
+	at := time.UnixMicro(us)
+	if y := at.UTC().Year(); y < 1 || y > 9999 {
+		return store.GenerationCursor{}, errors.New("page cursor out of range")
+	}
+	return store.GenerationCursor{CreatedAt: at, ID: parsed}, nil
+}

@@ -1,0 +1,173 @@
+package web_test
+
+import (
+	"html"
+	"net/http"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/store"
+)
+
+func TestGallery(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	safe := b.insert(t, "a lighthouse at dusk")
+	b.complete(t, safe.ID, store.Image{URL: "https://cdn.example/safe.png", Width: 1024, Height: 768, FileSize: 2048})
+	flagged := b.insert(t, "a <b>bold</b> prompt")
+	b.complete(t, flagged.ID, store.Image{URL: "https://cdn.example/flagged.png", Width: 512, Height: 512, NSFW: true})
+	pending := b.insert(t, "still waiting")
+
+	resp := b.page(t, "/")
+	require.Equal(t, http.StatusOK, resp.status)
+	require.Contains(t, resp.header.Get("Content-Type"), "text/html")
+	require.Contains(t, resp.header.Get("Content-Security-Policy"), "script-src 'self'")
+	require.Equal(t, "no-store", resp.header.Get("Cache-Control"))
+	body := resp.body
+
+	for _, g := range []*store.Generation{safe, flagged, pending} {
+		require.Contains(t, body, `href="/generations/`+g.ID.String()+`"`)
+	}
+	require.Contains(t, body, `src="https://cdn.example/safe.png"`)
+	require.Contains(t, body, `width="1024" height="768"`)
+	require.Contains(t, body, `alt="Generated image 1 of 1 for the prompt “a lighthouse at dusk”"`)
+	require.Contains(t, body, "a &lt;b&gt;bold&lt;/b&gt; prompt", "prompts are escaped")
+	require.NotContains(t, body, "<b>bold</b>")
+
+	// Exactly one tile is blurred, with a toggle button that starts unpressed.
+	require.Equal(t, 1, count(body, `class="media nsfw"`))
+	require.Equal(t, 1, count(body, `<button type="button" class="reveal" aria-pressed="false">`))
+	require.Contains(t, body, `, flagged as possibly NSFW"`)
+	require.Equal(t, 1, count(body, `>NSFW</span>`))
+
+	require.Contains(t, body, `<span class="badge status-queued">queued</span>`)
+	require.Equal(t, 2, count(body, `<span class="badge status-completed">completed</span>`))
+	require.Contains(t, body, "<dt>Took</dt>")
+	require.Contains(t, body, `<link rel="stylesheet" href="/static/easel.css?v=`)
+	require.NotContains(t, body, "<script>", "no inline script: the CSP forbids it")
+}
+
+func TestGalleryFilterByStatus(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	done := b.insert(t, "done")
+	b.complete(t, done.ID, store.Image{URL: "https://cdn.example/done.png"})
+	failed := b.insert(t, "broken")
+	_, err := store.Fail(b.ctx, b.pool, failed.ID, "fal_rejected", "prompt refused")
+	require.NoError(t, err)
+
+	body := b.page(t, "/?status=failed").body
+	require.Contains(t, body, failed.ID.String())
+	require.NotContains(t, body, done.ID.String())
+	require.Contains(t, body, `<a href="/?status=failed" aria-current="page">failed</a>`)
+	require.Contains(t, body, "<code>fal_rejected</code>")
+
+	body = b.page(t, "/?status=cancelled").body
+	require.Contains(t, body, "No generations with status cancelled yet.")
+}
+
+func TestGalleryPagination(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	// 30 generations a second apart: a first page of 24 and a second of 6.
+	const n = 30
+	ids := make([]string, n) // newest first
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range n {
+		g := b.insert(t, "p")
+		b.setCreatedAt(t, g.ID, base.Add(time.Duration(i)*time.Second))
+		ids[n-1-i] = g.ID.String()
+	}
+	tileIDs := regexp.MustCompile(`data-id="([0-9a-f-]{36})"`)
+	idsOn := func(body string) []string {
+		var got []string
+		for _, m := range tileIDs.FindAllStringSubmatch(body, -1) {
+			got = append(got, m[1])
+		}
+		return got
+	}
+	link := func(body, rel string) string {
+		m := regexp.MustCompile(`rel="` + rel + `" href="([^"]+)"`).FindStringSubmatch(body)
+		if m == nil {
+			return ""
+		}
+		return html.UnescapeString(m[1])
+	}
+
+	first := b.page(t, "/").body
+	require.Equal(t, ids[:24], idsOn(first))
+	require.Empty(t, link(first, "prev"), "the first page has nothing newer")
+	older := link(first, "next")
+	require.NotEmpty(t, older)
+
+	second := b.page(t, older).body
+	require.Equal(t, ids[24:], idsOn(second))
+	require.Empty(t, link(second, "next"), "the last page has nothing older")
+	newer := link(second, "prev")
+	require.NotEmpty(t, newer)
+
+	back := b.page(t, newer).body
+	require.Equal(t, ids[:24], idsOn(back))
+	require.Empty(t, link(back, "prev"))
+	require.Equal(t, older, link(back, "next"))
+}
+
+func TestGalleryRejectsBadParameters(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	for _, query := range []string{
+		"status=done",
+		"before=yesterday",
+		"after=123_not-a-uuid",
+		"before=999999999999999999_0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11",
+		"before=1_0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11&after=1_0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11",
+	} {
+		t.Run(query, func(t *testing.T) {
+			t.Parallel()
+			resp := b.page(t, "/?"+query)
+			require.Equal(t, http.StatusBadRequest, resp.status)
+			require.Contains(t, resp.body, "<h1>Bad Request</h1>")
+		})
+	}
+}
+
+// Paging newer than the newest row lands on the first page instead of an
+// empty one.
+func TestGalleryAfterNewestRedirects(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.insert(t, "only")
+
+	resp := b.page(t, "/?status=queued&after=4102444800000000_0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11")
+	require.Equal(t, http.StatusSeeOther, resp.status)
+	require.Equal(t, "/?status=queued", resp.header.Get("Location"))
+}
+
+func TestStaticAssets(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	body := b.page(t, "/").body
+	m := regexp.MustCompile(`src="(/static/easel\.js\?v=[0-9a-f]+)"`).FindStringSubmatch(body)
+	require.NotNil(t, m, "the page links the versioned script")
+
+	resp := b.page(t, m[1])
+	require.Equal(t, http.StatusOK, resp.status)
+	require.Contains(t, resp.header.Get("Content-Type"), "javascript")
+	require.Equal(t, "public, max-age=31536000, immutable", resp.header.Get("Cache-Control"))
+	require.Contains(t, resp.body, "aria-pressed")
+
+	resp = b.page(t, "/static/easel.css")
+	require.Equal(t, http.StatusOK, resp.status)
+	require.Contains(t, resp.header.Get("Content-Type"), "text/css")
+	require.Equal(t, "no-cache", resp.header.Get("Cache-Control"), "an unversioned URL must be revalidated")
+
+	require.Equal(t, http.StatusNotFound, b.page(t, "/static/missing.js").status)
+}

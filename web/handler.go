@@ -1,0 +1,109 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+)
+
+// Handler serves the gallery pages.
+type Handler struct {
+	pool       *pgxpool.Pool
+	logger     *slog.Logger
+	requireKey echo.MiddlewareFunc
+	pages      *pages
+	assets     *assets
+}
+
+// New returns a Handler. requireKey is the /v1 API's authentication
+// middleware (api.Auth.RequireKey): whatever it admits, the gallery admits
+// too, and a person it turns away is sent to sign in.
+func New(pool *pgxpool.Pool, logger *slog.Logger, requireKey echo.MiddlewareFunc) *Handler {
+	a := loadAssets()
+	return &Handler{pool: pool, logger: logger, requireKey: requireKey, pages: parsePages(a), assets: a}
+}
+
+// Register mounts the gallery on e: /, /generations/{id}, /login, /logout
+// and /static/.
+func (h *Handler) Register(e *echo.Echo) {
+	e.GET("/static/:name", h.assets.serve)
+
+	g := e.Group("", securityHeaders)
+	g.GET("/login", h.loginForm)
+	g.POST("/login", h.login, sameOrigin)
+	g.POST("/logout", h.logout, sameOrigin)
+
+	private := g.Group("", h.requireSession)
+	private.GET("/", h.gallery)
+	private.GET("/generations/:id", h.detail)
+	private.GET("/generations/:id/state", h.state)
+}
+
+// securityHeaders keeps pages from loading anything but Easel's own script
+// and style, from being framed, and from being cached: they show private
+// prompts and images. Images may come from anywhere, as fal's CDN serves
+// them.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "+
+			"img-src https: http: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set(echo.HeaderCacheControl, "no-store")
+		return next(c)
+	}
+}
+
+// render writes page name with data, or an error page when rendering fails.
+// Rendering into a buffer first keeps a template error from sending half a
+// page with a 200.
+func (h *Handler) render(c echo.Context, status int, name string, data any) error {
+	var buf bytes.Buffer
+	if err := h.pages.execute(&buf, name, data); err != nil {
+		return h.internalError(c, err)
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// errorPage is the view of an error.
+type errorPage struct {
+	chrome
+	Status  int
+	Message string
+}
+
+func (h *Handler) renderError(c echo.Context, status int, message string) error {
+	return h.render(c, status, "error", errorPage{
+		chrome:  chromeOf(c, http.StatusText(status)),
+		Status:  status,
+		Message: message,
+	})
+}
+
+// internalError logs err and answers a page that hides it.
+func (h *Handler) internalError(c echo.Context, err error) error {
+	h.logger.Error("gallery request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "error", err)
+	var buf bytes.Buffer
+	view := errorPage{chrome: chromeOf(c, "Internal error"), Status: http.StatusInternalServerError,
+		Message: "Something went wrong; the server log has the details."}
+	if renderErr := h.pages.execute(&buf, "error", view); renderErr != nil {
+		return errors.Join(err, renderErr)
+	}
+	return c.HTMLBlob(http.StatusInternalServerError, buf.Bytes())
+}
+
+// chrome is what every page's frame shows.
+type chrome struct {
+	Title   string
+	Account string // the signed-in key's name; empty when not signed in
+}
+
+func chromeOf(c echo.Context, title string) chrome {
+	account, _ := c.Get(accountKey).(string)
+	return chrome{Title: title, Account: account}
+}

@@ -1,0 +1,160 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/store"
+)
+
+// SessionTTL is how long a gallery sign-in lasts.
+const SessionTTL = 12 * time.Hour
+
+const (
+	sessionCookie = "easel_session"
+	accountKey    = "easel.web.account"
+	// maxKeyLen is far above any API key's length; a longer value is not a
+	// key and costs neither a hash nor a query.
+	maxKeyLen = 256
+)
+
+// requireSession admits a request with a live session cookie, or one that
+// the API's own middleware admits (open mode, or a Bearer key). A browser
+// turned away is sent to sign in; a script gets a 401.
+func (h *Handler) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if cookie, err := c.Cookie(sessionCookie); err == nil && cookie.Value != "" {
+			key, err := store.GetWebSessionKey(c.Request().Context(), h.pool, hashToken(cookie.Value))
+			switch {
+			case err == nil:
+				c.Set(accountKey, key.Name)
+				return next(c)
+			case errors.Is(err, store.ErrNotFound): // expired, signed out, or its key revoked
+				c.SetCookie(sessionCookieOf(c, "", -1))
+			default:
+				return h.internalError(c, err)
+			}
+		}
+
+		reached := false
+		err := h.requireKey(func(c echo.Context) error {
+			reached = true
+			return next(c)
+		})(c)
+		switch {
+		case reached:
+			return err
+		case !isUnauthorized(err):
+			return h.internalError(c, err)
+		case strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/html"):
+			return c.Redirect(http.StatusSeeOther, "/login?"+url.Values{"next": {c.Request().URL.RequestURI()}}.Encode())
+		default:
+			return apierror.New(http.StatusUnauthorized, "unauthorized", "sign in at /login, or send Authorization: Bearer <key>")
+		}
+	}
+}
+
+func isUnauthorized(err error) bool {
+	var apiErr *apierror.Error
+	var httpErr *echo.HTTPError
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized ||
+		errors.As(err, &httpErr) && httpErr.Code == http.StatusUnauthorized
+}
+
+type loginPage struct {
+	chrome
+	Next  string
+	Error string
+}
+
+func (h *Handler) loginForm(c echo.Context) error {
+	return h.render(c, http.StatusOK, "login", loginPage{chrome: chromeOf(c, "Sign in"), Next: localPath(c.QueryParam("next"))})
+}
+
+func (h *Handler) login(c echo.Context) error {
+	view := loginPage{chrome: chromeOf(c, "Sign in"), Next: localPath(c.FormValue("next"))}
+	key := strings.TrimSpace(c.FormValue("key"))
+	if key == "" || len(key) > maxKeyLen {
+		view.Error = "Enter an API key."
+		return h.render(c, http.StatusUnprocessableEntity, "login", view)
+	}
+	ctx := c.Request().Context()
+	sum := sha256.Sum256([]byte(key)) // api_keys stores each key's SHA-256
+	apiKey, err := store.GetActiveAPIKey(ctx, h.pool, sum[:])
+	if errors.Is(err, store.ErrNotFound) {
+		h.logger.Info("gallery sign-in refused", "remote_addr", c.RealIP())
+		view.Error = "That key is not valid, or it was revoked."
+		return h.render(c, http.StatusUnauthorized, "login", view)
+	}
+	if err != nil {
+		return h.internalError(c, err)
+	}
+
+	token := rand.Text()
+	if err := store.InsertWebSession(ctx, h.pool, hashToken(token), apiKey.ID, time.Now().Add(SessionTTL)); err != nil {
+		return h.internalError(c, err)
+	}
+	h.logger.Info("gallery sign-in", "key_name", apiKey.Name, "remote_addr", c.RealIP())
+	c.SetCookie(sessionCookieOf(c, token, int(SessionTTL/time.Second)))
+	return c.Redirect(http.StatusSeeOther, view.Next)
+}
+
+func (h *Handler) logout(c echo.Context) error {
+	if cookie, err := c.Cookie(sessionCookie); err == nil && cookie.Value != "" {
+		if err := store.DeleteWebSession(c.Request().Context(), h.pool, hashToken(cookie.Value)); err != nil {
+			return h.internalError(c, err)
+		}
+	}
+	c.SetCookie(sessionCookieOf(c, "", -1))
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// sessionCookieOf returns the session cookie holding token for maxAge
+// seconds; a negative maxAge deletes it. Lax keeps it off cross-site POSTs
+// while links into the gallery from chat or mail still work.
+func sessionCookieOf(c echo.Context, token string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.Scheme() == "https",
+	}
+}
+
+// hashToken is how a session token is stored: the token is random, so a
+// plain SHA-256 suffices to make a copy of the table useless.
+func hashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// localPath returns next when it is a path on this server, and "/"
+// otherwise, so that the sign-in form cannot be made to redirect elsewhere.
+func localPath(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil ||
+		!strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// crossOrigin turns away state-changing requests that a browser made on
+// behalf of another site (Sec-Fetch-Site / Origin), the CSRF defence of the
+// sign-in and sign-out forms.
+var crossOrigin = http.NewCrossOriginProtection()
+
+func sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := crossOrigin.Check(c.Request()); err != nil {
+			return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
+		}
+		return next(c)
+	}
+}

@@ -1,0 +1,147 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/store"
+)
+
+const personKey = "easel_person_key_0123456789"
+
+func (b *testBundle) postForm(t *testing.T, path string, form url.Values, origin string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodPost, b.url+path, strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	return b.do(t, req)
+}
+
+func TestGalleryAdmitsWhomTheAPIAdmits(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.insert(t, "private")
+	b.open.Store(false)
+
+	tests := []struct {
+		name       string
+		path       string
+		header     http.Header
+		wantStatus int
+		wantHeader string // Location for redirects
+	}{
+		{"browser without session", "/generations/" + g.ID.String() + "?x=1", http.Header{"Accept": {"text/html"}},
+			http.StatusSeeOther, "/login?next=%2Fgenerations%2F" + g.ID.String() + "%3Fx%3D1"},
+		{"script without key", "/generations/" + g.ID.String() + "/state", http.Header{}, http.StatusUnauthorized, ""},
+		{"bad session cookie", "/", http.Header{"Accept": {"text/html"}, "Cookie": {"easel_session=forged"}}, http.StatusSeeOther, "/login?next=%2F"},
+		{"bearer key", "/", http.Header{"Authorization": {"Bearer " + bearerKey}}, http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url+tt.path, nil)
+			require.NoError(t, err)
+			req.Header = tt.header
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, tt.wantStatus, resp.StatusCode)
+			if tt.wantHeader != "" {
+				require.Equal(t, tt.wantHeader, resp.Header.Get("Location"))
+			}
+		})
+	}
+}
+
+func TestSignInAndOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.open.Store(false)
+	b.createKey(t, "people", personKey)
+
+	resp := b.page(t, "/login?next=/%3Fstatus%3Dfailed")
+	require.Equal(t, http.StatusOK, resp.status)
+	require.Contains(t, resp.body, `<label for="key">API key</label>`)
+	require.Contains(t, resp.body, `name="next" value="/?status=failed"`)
+
+	resp = b.postForm(t, "/login", url.Values{"key": {"easel_wrong"}, "next": {"/"}}, "")
+	require.Equal(t, http.StatusUnauthorized, resp.status)
+	require.Contains(t, resp.body, `role="alert">That key is not valid, or it was revoked.`)
+	require.Contains(t, resp.body, `aria-invalid="true"`)
+
+	resp = b.postForm(t, "/login", url.Values{"key": {" " + personKey + " "}, "next": {"/?status=failed"}}, b.url)
+	require.Equal(t, http.StatusSeeOther, resp.status)
+	require.Equal(t, "/?status=failed", resp.header.Get("Location"))
+	cookie := resp.header.Get("Set-Cookie")
+	require.Contains(t, cookie, "easel_session=")
+	require.Contains(t, cookie, "HttpOnly")
+	require.Contains(t, cookie, "SameSite=Lax")
+	require.Contains(t, cookie, "Max-Age=43200")
+	require.NotContains(t, cookie, personKey, "the cookie holds a session token, never the key")
+
+	resp = b.page(t, "/")
+	require.Equal(t, http.StatusOK, resp.status)
+	require.Contains(t, resp.body, "Signed in with key <strong>people</strong>")
+
+	resp = b.postForm(t, "/logout", nil, b.url)
+	require.Equal(t, http.StatusSeeOther, resp.status)
+	require.Equal(t, "/login", resp.header.Get("Location"))
+	var sessions int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM web_sessions`).Scan(&sessions))
+	require.Zero(t, sessions)
+	require.Equal(t, http.StatusSeeOther, b.page(t, "/").status, "signed out")
+}
+
+func TestRevokingTheKeyEndsTheSession(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.open.Store(false)
+	b.createKey(t, "people", personKey)
+
+	require.Equal(t, http.StatusSeeOther, b.postForm(t, "/login", url.Values{"key": {personKey}}, "").status)
+	require.Equal(t, http.StatusOK, b.page(t, "/").status)
+
+	_, err := store.RevokeAPIKey(b.ctx, b.pool, "people")
+	require.NoError(t, err)
+	resp := b.page(t, "/")
+	require.Equal(t, http.StatusSeeOther, resp.status)
+	require.Contains(t, resp.header.Get("Set-Cookie"), "Max-Age=0", "the dead session's cookie is cleared")
+
+	resp = b.postForm(t, "/login", url.Values{"key": {personKey}}, "")
+	require.Equal(t, http.StatusUnauthorized, resp.status, "a revoked key cannot sign in")
+}
+
+func TestSignInRedirectsOnlyWithinEasel(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.open.Store(false)
+	b.createKey(t, "people", personKey)
+
+	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)", ""} {
+		t.Run(next, func(t *testing.T) {
+			t.Parallel()
+			resp := b.postForm(t, "/login", url.Values{"key": {personKey}, "next": {next}}, "")
+			require.Equal(t, http.StatusSeeOther, resp.status)
+			require.Equal(t, "/", resp.header.Get("Location"))
+		})
+	}
+}
+
+func TestSignInRefusesCrossOriginPosts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.createKey(t, "people", personKey)
+
+	for _, path := range []string{"/login", "/logout"} {
+		resp := b.postForm(t, path, url.Values{"key": {personKey}}, "https://evil.example")
+		require.Equal(t, http.StatusForbidden, resp.status, path)
+	}
+}

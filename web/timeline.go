@@ -1,0 +1,115 @@
+package web
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/easelhq/easel/store"
+)
+
+// maxTimelineWebhooks bounds the webhooks one page lists; fal sends one or
+// two, so more means someone is flooding the endpoint, and the first ones
+// tell the story.
+const maxTimelineWebhooks = 100
+
+// timelineEntry is one thing that happened to a generation.
+type timelineEntry struct {
+	At     time.Time
+	Title  string
+	Detail string
+	Tone   string // "ok", "bad" or "" (neutral): the entry's colour and icon
+}
+
+// buildTimeline merges the generation's own timestamps with the webhooks it
+// received, in the order they happened. The row keeps only the latest
+// submission attempt, so retries show as one "submitting" entry that counts
+// them.
+func buildTimeline(g *store.Generation, webhooks []store.ReceivedWebhook) []timelineEntry {
+	entries := []timelineEntry{{
+		At: g.CreatedAt, Title: "Enqueued",
+		Detail: fmt.Sprintf("by client %s, priority %d", g.Client, g.Priority),
+	}}
+	if g.RunAt != nil && g.RunAt.After(g.CreatedAt) {
+		entries = append(entries, timelineEntry{At: *g.RunAt, Title: "Scheduled to start"})
+	}
+	if g.SubmittingAt != nil {
+		detail := "calling fal's queue API"
+		if g.Attempts > 1 {
+			detail = fmt.Sprintf("attempt %d; earlier attempts did not reach a result", g.Attempts)
+		}
+		entries = append(entries, timelineEntry{At: *g.SubmittingAt, Title: "Submitting to fal", Detail: detail})
+	}
+	if g.SubmittedAt != nil {
+		detail := "fal accepted the request"
+		if g.FalRequestID != nil {
+			detail = "fal request " + *g.FalRequestID
+		}
+		entries = append(entries, timelineEntry{At: *g.SubmittedAt, Title: "Submitted to fal", Detail: detail, Tone: "ok"})
+	}
+	for _, w := range webhooks {
+		entries = append(entries, webhookEntry(w))
+	}
+	if g.FinishedAt != nil {
+		entries = append(entries, finishedEntry(g))
+	}
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].At.Before(entries[j].At) })
+	return entries
+}
+
+func webhookEntry(w store.ReceivedWebhook) timelineEntry {
+	e := timelineEntry{At: w.ReceivedAt, Title: "Webhook received"}
+	var parts []string
+	if w.SignatureValid {
+		parts = append(parts, "signature valid")
+	} else {
+		e.Tone = "bad"
+		sig := "signature invalid"
+		if w.SignatureError != "" {
+			sig += " (" + w.SignatureError + ")"
+		}
+		parts = append(parts, sig)
+	}
+	parts = append(parts, "outcome "+w.Outcome, formatBytes(int64(w.BodySize)))
+	if w.SignatureValid && w.Outcome == store.OutcomeApplied {
+		e.Tone = "ok"
+	}
+	e.Detail = strings.Join(parts, " · ")
+	return e
+}
+
+func finishedEntry(g *store.Generation) timelineEntry {
+	e := timelineEntry{At: *g.FinishedAt}
+	switch g.Status {
+	case store.StatusCompleted:
+		e.Title, e.Tone = "Completed", "ok"
+		if g.ImageCount != nil {
+			e.Detail = fmt.Sprintf("%d image(s)", *g.ImageCount)
+		}
+	case store.StatusCancelled:
+		e.Title, e.Tone = "Cancelled", "bad"
+		e.Detail = deref(g.ErrorMessage)
+	default:
+		e.Title, e.Tone = "Failed", "bad"
+		e.Detail = joinNonEmpty(": ", deref(g.ErrorCode), deref(g.ErrorMessage))
+	}
+	return e
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var kept []string
+	for _, p := range parts {
+		if p != "" {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, sep)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,73 @@
+package webhooks_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/webhooks"
+)
+
+// benchWebhookBody completes a generation with one image.
+const benchWebhookBody = `{"error": null, "gateway_request_id": "req-1", "payload": {"has_nsfw_concepts": [false], "images": [` +
+	`{"content_type": "image/png", "file_name": "a.png", "file_size": 10, "height": 64, "url": "https://cdn.example/a.png", "width": 32}], ` +
+	`"seed": 17454220438242315174, "timings": {"inference": 2.5}}, "request_id": "req-1", "status": "OK"}`
+
+// BenchmarkReceiverApply is one OK webhook through the receiver, without
+// the network: verify the signature, then lock the generation, complete it
+// with its image and store the event in one transaction.
+func BenchmarkReceiverApply(b *testing.B) {
+	pool := dbtest.Pool(b)
+	ctx := context.Background()
+	pub, key, err := ed25519.GenerateKey(nil)
+	require.NoError(b, err)
+	logger := slog.New(slog.DiscardHandler)
+	e := echo.New()
+	e.HTTPErrorHandler = apierror.Handler(logger)
+	webhooks.NewReceiver(pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{pub}}), logger).Register(e)
+
+	// Every delivery needs a generation of its own to complete.
+	ids := make([]uuid.UUID, 0, b.N)
+	const batch = 500
+	for len(ids) < b.N {
+		require.NoError(b, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			for range min(batch, b.N-len(ids)) {
+				enqueued, err := jobs.Enqueue(ctx, tx, "bench", `{"image_prompt_1": {"image_url": "https://example.com/a.png"}}`, nil)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, enqueued.Generation.ID)
+			}
+			return nil
+		}))
+	}
+	body := []byte(benchWebhookBody)
+	header := fal.SignWebhook(key, "req-1", "user-1", time.Now(), body)
+	header.Set("Content-Type", "application/json")
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, id := range ids {
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/webhooks/fal/"+id.String(), bytes.NewReader(body))
+		req.Header = header.Clone()
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("webhook for %s: %d %s", id, rec.Code, rec.Body)
+		}
+	}
+}
