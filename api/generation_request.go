@@ -26,7 +26,7 @@ const (
 	// fal.MaxImageDataSize, base64-encoded. Larger inputs belong at a URL.
 	MaxBodyBytes = 8 << 20
 	// MaxMetadataBytes caps the caller's metadata object.
-	MaxMetadataBytes = 16 << 10
+	MaxMetadataBytes = jobs.MaxMetadataBytes
 	// maxIdempotencyKeyLen keeps keys index-friendly.
 	maxIdempotencyKeyLen = 255
 	maxCallbackURLLen    = 2048

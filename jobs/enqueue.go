@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -64,8 +66,8 @@ func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *Enq
 	if priority == 0 {
 		priority = 2
 	}
-	if priority < 1 || priority > 4 {
-		return nil, &fal.ValidationError{Fields: []fal.FieldError{{Field: "priority", Message: "must be an integer from 1 (highest) to 4 (lowest)"}}}
+	if invalid := validateOpts(priority, opts); len(invalid) > 0 {
+		return nil, &fal.ValidationError{Fields: invalid}
 	}
 	parsed, err := parseInput(input)
 	if err != nil {
@@ -74,6 +76,10 @@ func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *Enq
 	encoded, err := json.Marshal(parsed)
 	if err != nil {
 		return nil, fmt.Errorf("enqueue: encode input: %w", err)
+	}
+	if bytes.Contains(encoded, []byte(`\u0000`)) {
+		// Postgres text and jsonb cannot hold NUL.
+		return nil, &fal.ValidationError{Fields: []fal.FieldError{{Field: "input", Message: "must not contain the NUL character (\\u0000)"}}}
 	}
 
 	params := store.InsertGenerationParams{
@@ -114,6 +120,29 @@ func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *Enq
 		return nil, fmt.Errorf("enqueue generation %s: insert job: %w", gen.ID, err)
 	}
 	return &Enqueued{Generation: gen}, nil
+}
+
+// MaxMetadataBytes caps the caller's metadata object.
+const MaxMetadataBytes = 16 << 10
+
+// validateOpts checks what the HTTP API also checks, for Go callers.
+func validateOpts(priority int, opts *EnqueueOpts) []fal.FieldError {
+	var invalid []fal.FieldError
+	if priority < 1 || priority > 4 {
+		invalid = append(invalid, fal.FieldError{Field: "priority", Message: "must be an integer from 1 (highest) to 4 (lowest)"})
+	}
+	if len(opts.Metadata) > 0 {
+		var m map[string]any
+		switch {
+		case !utf8.Valid(opts.Metadata) || json.Unmarshal(opts.Metadata, &m) != nil || m == nil:
+			invalid = append(invalid, fal.FieldError{Field: "metadata", Message: "must be a JSON object"})
+		case len(opts.Metadata) > MaxMetadataBytes:
+			invalid = append(invalid, fal.FieldError{Field: "metadata", Message: fmt.Sprintf("must be at most %d bytes", MaxMetadataBytes)})
+		case bytes.Contains(opts.Metadata, []byte(`\u0000`)):
+			invalid = append(invalid, fal.FieldError{Field: "metadata", Message: "must not contain the NUL character (\\u0000)"})
+		}
+	}
+	return invalid
 }
 
 func parseInput(input any) (*fal.ImagePromptInput, error) {

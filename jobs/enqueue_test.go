@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,6 +168,14 @@ func TestEnqueue(t *testing.T) {
 				wantFields: []string{"num_images", "image_prompt_1.weight"}},
 			{name: "not JSON", client: "billing", input: `{"prompt":`, wantFields: []string{"prompt"}},
 			{name: "priority", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Priority: 5}, wantFields: []string{"priority"}},
+			{name: "metadata not an object", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`[1]`)}, wantFields: []string{"metadata"}},
+			{name: "metadata too large", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"` + strings.Repeat("x", jobs.MaxMetadataBytes) + `"}`)}, wantFields: []string{"metadata"}},
+			{name: "metadata not UTF-8", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage("{\"k\":\"\xff\"}")}, wantFields: []string{"metadata"}},
+			{name: "metadata with NUL", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"a\u0000"}`)}, wantFields: []string{"metadata"}},
+			{name: "NUL in prompt", client: "billing", input: `{"prompt":"a\u0000b","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, wantFields: []string{"input"}},
+			{name: "bad priority and metadata together", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Priority: -1, Metadata: json.RawMessage(`"x"`)}, wantFields: []string{"priority", "metadata"}},
 			{name: "no client", input: enqueueTestInput},
 		}
 		for _, tt := range tests {
