@@ -15,6 +15,8 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./fal
 	go test -run '^$$' -fuzz '^FuzzParseImagePromptInput$$' -fuzztime $(FUZZTIME) ./fal
 	go test -run '^$$' -fuzz '^FuzzCreateGeneration$$' -fuzztime $(FUZZTIME) ./api
+	go test -run '^$$' -fuzz '^FuzzParseListQuery$$' -fuzztime $(FUZZTIME) ./api
+	go test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./api
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./callbacks
 	go test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./callbacks
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,9 +27,7 @@ import (
 // notify.Listener that wakes long-polls. Several on one database stand for
 // several processes.
 type historyBundle struct {
-	ctx      context.Context
-	pool     *pgxpool.Pool
-	echo     *echo.Echo
+	*testBundle
 	listener *notify.Listener
 	stop     context.CancelFunc
 	// waiting receives a generation's id each time a request starts
@@ -70,35 +69,39 @@ func setupHistoryOn(t *testing.T, url string) *historyBundle {
 		t.Fatal("listener never listened")
 	}
 
-	b := &historyBundle{ctx: context.Background(), pool: pool, echo: echo.New(), listener: listener, stop: stop,
-		waiting: make(chan uuid.UUID, 100)}
+	b := &historyBundle{testBundle: &testBundle{ctx: context.Background(), pool: pool, echo: echo.New()},
+		listener: listener, stop: stop, waiting: make(chan uuid.UUID, 100)}
 	b.echo.HTTPErrorHandler = apierror.Handler(logger)
+	b.echo.GET("/openapi.yaml", api.ServeOpenAPI)
 	h := api.NewHandler(pool, logger).WithListener(listener)
 	api.OnWaiting(h, func(id uuid.UUID) { b.waiting <- id })
 	h.Register(b.echo.Group("/v1"))
+	b.doc = loadOpenAPI(t, b.testBundle)
+	b.router, err = legacy.NewRouter(b.doc)
+	require.NoError(t, err)
 	return b
 }
 
-type historyResponse struct {
-	status int
-	header http.Header
-	body   []byte
+// get serves GET path within ctx and checks the answer against openapi.yaml.
+func (b *historyBundle) get(t *testing.T, ctx context.Context, path string) response {
+	t.Helper()
+	resp := <-b.getAsync(ctx, path)
+	b.checkOpenAPI(t, http.MethodGet, path, nil, nil, resp)
+	return resp
 }
 
-func (b *historyBundle) get(ctx context.Context, path string) historyResponse {
-	rec := httptest.NewRecorder()
-	b.echo.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, path, nil))
-	return historyResponse{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
-}
-
-// getAsync serves path in the background.
-func (b *historyBundle) getAsync(ctx context.Context, path string) <-chan historyResponse {
-	done := make(chan historyResponse, 1)
-	go func() { done <- b.get(ctx, path) }()
+// getAsync serves GET path in the background, without checks.
+func (b *historyBundle) getAsync(ctx context.Context, path string) <-chan response {
+	done := make(chan response, 1)
+	go func() {
+		rec := httptest.NewRecorder()
+		b.echo.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, path, nil))
+		done <- response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	}()
 	return done
 }
 
-func (r historyResponse) generation(t *testing.T) api.Generation {
+func decodeGeneration(t *testing.T, r response) api.Generation {
 	t.Helper()
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
 	var g api.Generation
@@ -107,37 +110,35 @@ func (r historyResponse) generation(t *testing.T) api.Generation {
 }
 
 // invalidFields returns the fields a 422 names.
-func (r historyResponse) invalidFields(t *testing.T) []string {
+func invalidFields(t *testing.T, r response) []string {
 	t.Helper()
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, string(r.body))
-	var body struct{ Error apierror.Error }
-	require.NoError(t, json.Unmarshal(r.body, &body))
-	require.Equal(t, "invalid_request", body.Error.Code)
-	fields := make([]string, len(body.Error.Details))
-	for i, d := range body.Error.Details {
-		fields[i] = d.Field
-	}
-	return fields
+	e := r.errorBody(t)
+	require.Equal(t, "invalid_request", e.Code)
+	return e.fields()
 }
 
 func (b *historyBundle) insert(t *testing.T) uuid.UUID {
 	t.Helper()
 	g, err := store.InsertGeneration(b.ctx, b.pool, store.InsertGenerationParams{
 		ID: uuid.Must(uuid.NewV7()), Client: "alpha", EndpointID: "fal-ai/fooocus/image-prompt",
-		Input: json.RawMessage(`{"prompt":"a cat"}`), Priority: 2,
+		Input: json.RawMessage(falDefaultedExample), Priority: 2,
 	})
 	require.NoError(t, err)
 	return g.ID
 }
 
-func awaitResponse(t *testing.T, done <-chan historyResponse) historyResponse {
+// awaitResponse waits for a getAsync of path and checks the answer
+// against openapi.yaml.
+func (b *historyBundle) awaitResponse(t *testing.T, path string, done <-chan response) response {
 	t.Helper()
 	select {
 	case r := <-done:
+		b.checkOpenAPI(t, http.MethodGet, path, nil, nil, r)
 		return r
 	case <-time.After(30 * time.Second):
 		t.Fatal("long-poll did not answer")
-		return historyResponse{}
+		return response{}
 	}
 }
 
@@ -156,7 +157,8 @@ func TestGetGenerationWaitWokenFromAnotherConnection(t *testing.T) {
 	b := setupHistory(t)
 	id := b.insert(t)
 
-	done := b.getAsync(b.ctx, "/v1/generations/"+id.String()+"?wait=60s")
+	path := "/v1/generations/" + id.String() + "?wait=60s"
+	done := b.getAsync(b.ctx, path)
 	awaitWaiting(t, b, id)
 
 	// Another process finishes it through its own connection.
@@ -169,8 +171,8 @@ func TestGetGenerationWaitWokenFromAnotherConnection(t *testing.T) {
 		return err
 	}))
 
-	resp := awaitResponse(t, done)
-	g := resp.generation(t)
+	resp := b.awaitResponse(t, path, done)
+	g := decodeGeneration(t, resp)
 	require.Equal(t, store.StatusCompleted, g.Status)
 	require.Len(t, g.Images, 1)
 	require.Equal(t, "false", resp.header.Get(api.WaitTimedOutHeader))
@@ -192,9 +194,12 @@ func TestGetGenerationWaitAcrossProcesses(t *testing.T) {
 	_, err := store.Fail(second.ctx, second.pool, id, "fal_validation", "bad image")
 	require.NoError(t, err)
 
-	for _, done := range []<-chan historyResponse{fromFirst, fromSecond} {
-		resp := awaitResponse(t, done)
-		g := resp.generation(t)
+	for _, p := range []struct {
+		b    *historyBundle
+		done <-chan response
+	}{{first, fromFirst}, {second, fromSecond}} {
+		resp := p.b.awaitResponse(t, path, p.done)
+		g := decodeGeneration(t, resp)
 		require.Equal(t, store.StatusFailed, g.Status)
 		require.Equal(t, &api.ErrorInfo{Code: "fal_validation", Message: "bad image"}, g.Error)
 		require.Equal(t, "false", resp.header.Get(api.WaitTimedOutHeader))
@@ -206,8 +211,8 @@ func TestGetGenerationWaitTimesOut(t *testing.T) {
 	b := setupHistory(t)
 	id := b.insert(t)
 
-	resp := b.get(b.ctx, "/v1/generations/"+id.String()+"?wait=20ms")
-	require.Equal(t, store.StatusQueued, resp.generation(t).Status)
+	resp := b.get(t, b.ctx, "/v1/generations/"+id.String()+"?wait=20ms")
+	require.Equal(t, store.StatusQueued, decodeGeneration(t, resp).Status)
 	require.Equal(t, "true", resp.header.Get(api.WaitTimedOutHeader))
 }
 
@@ -218,17 +223,17 @@ func TestGetGenerationWaitAnswersTerminalAtOnce(t *testing.T) {
 	_, err := store.Cancel(b.ctx, b.pool, id, "by client")
 	require.NoError(t, err)
 
-	resp := b.get(b.ctx, "/v1/generations/"+id.String()+"?wait=60s")
-	require.Equal(t, store.StatusCancelled, resp.generation(t).Status)
+	resp := b.get(t, b.ctx, "/v1/generations/"+id.String()+"?wait=60s")
+	require.Equal(t, store.StatusCancelled, decodeGeneration(t, resp).Status)
 	require.Equal(t, "false", resp.header.Get(api.WaitTimedOutHeader))
 	require.Empty(t, b.waiting, "never waited")
 
 	// Without wait nothing changes: no header either.
-	resp = b.get(b.ctx, "/v1/generations/"+id.String())
-	require.Equal(t, store.StatusCancelled, resp.generation(t).Status)
+	resp = b.get(t, b.ctx, "/v1/generations/"+id.String())
+	require.Equal(t, store.StatusCancelled, decodeGeneration(t, resp).Status)
 	require.Empty(t, resp.header.Values(api.WaitTimedOutHeader))
 
-	resp = b.get(b.ctx, "/v1/generations/"+uuid.NewString()+"?wait=60s")
+	resp = b.get(t, b.ctx, "/v1/generations/"+uuid.NewString()+"?wait=60s")
 	require.Equal(t, http.StatusNotFound, resp.status)
 }
 
@@ -237,12 +242,13 @@ func TestGetGenerationWaitEndsWhenListenerStops(t *testing.T) {
 	b := setupHistory(t)
 	id := b.insert(t)
 
-	done := b.getAsync(b.ctx, "/v1/generations/"+id.String()+"?wait=60s")
+	path := "/v1/generations/" + id.String() + "?wait=60s"
+	done := b.getAsync(b.ctx, path)
 	awaitWaiting(t, b, id)
 	b.stop() // the server shutting down
 
-	resp := awaitResponse(t, done)
-	require.Equal(t, store.StatusQueued, resp.generation(t).Status)
+	resp := b.awaitResponse(t, path, done)
+	require.Equal(t, store.StatusQueued, decodeGeneration(t, resp).Status)
 	require.Equal(t, "true", resp.header.Get(api.WaitTimedOutHeader))
 }
 
@@ -252,12 +258,14 @@ func TestGetGenerationWaitEndsWhenClientLeaves(t *testing.T) {
 	id := b.insert(t)
 
 	ctx, cancel := context.WithCancel(b.ctx)
-	done := b.getAsync(ctx, "/v1/generations/"+id.String()+"?wait=60s")
+	path := "/v1/generations/" + id.String() + "?wait=60s"
+	done := b.getAsync(ctx, path)
 	awaitWaiting(t, b, id)
 	cancel()
 
-	resp := awaitResponse(t, done)
+	resp := b.awaitResponse(t, path, done)
 	require.Equal(t, http.StatusServiceUnavailable, resp.status)
+	require.Equal(t, "client_gone", resp.errorBody(t).Code)
 }
 
 func TestGetGenerationWaitInvalid(t *testing.T) {
@@ -268,8 +276,8 @@ func TestGetGenerationWaitInvalid(t *testing.T) {
 	for _, query := range []string{"wait=soon", "wait=30", "wait=-1s", "wait=", "wait=1s&wait=2s"} {
 		t.Run(query, func(t *testing.T) {
 			t.Parallel()
-			resp := b.get(b.ctx, "/v1/generations/"+id.String()+"?"+query)
-			require.Equal(t, []string{"wait"}, resp.invalidFields(t))
+			resp := b.get(t, b.ctx, "/v1/generations/"+id.String()+"?"+query)
+			require.Equal(t, []string{"wait"}, invalidFields(t, resp))
 		})
 	}
 }

@@ -22,7 +22,7 @@ type listPage struct {
 
 func (b *historyBundle) list(t *testing.T, query string) listPage {
 	t.Helper()
-	resp := b.get(b.ctx, "/v1/generations?"+query)
+	resp := b.get(t, b.ctx, "/v1/generations?"+query)
 	require.Equal(t, http.StatusOK, resp.status, string(resp.body))
 	var page listPage
 	require.NoError(t, json.Unmarshal(resp.body, &page))
@@ -52,7 +52,7 @@ func (b *historyBundle) seed(t *testing.T, client string, createdAt time.Time, s
 	t.Helper()
 	g, err := store.InsertGeneration(b.ctx, b.pool, store.InsertGenerationParams{
 		ID: uuid.Must(uuid.NewV7()), Client: client, EndpointID: "fal-ai/fooocus/image-prompt",
-		Input: json.RawMessage(`{"prompt":"a cat"}`), Priority: 2,
+		Input: json.RawMessage(falDefaultedExample), Priority: 2,
 	})
 	require.NoError(t, err)
 	_, err = b.pool.Exec(b.ctx, `UPDATE generations SET created_at = $2 WHERE id = $1`, g.ID, createdAt)
@@ -130,7 +130,7 @@ func TestListGenerationsFiltersAPI(t *testing.T) {
 	g := page.Data[0]
 	require.Equal(t, "beta", g.Client)
 	require.Equal(t, store.StatusCompleted, g.Status)
-	require.JSONEq(t, `{"prompt":"a cat"}`, string(g.Input))
+	require.JSONEq(t, falDefaultedExample, string(g.Input))
 	require.Equal(t, []api.Image{
 		{URL: "https://x/" + nsfw.String() + "/0.png"},
 		{URL: "https://x/" + nsfw.String() + "/1.png", NSFW: true},
@@ -144,8 +144,8 @@ func TestListGenerationsLimit(t *testing.T) {
 	b := setupHistory(t)
 	_, err := b.pool.Exec(b.ctx, `
 		INSERT INTO generations (id, client, endpoint_id, input, created_at)
-		SELECT gen_random_uuid(), 'alpha', 'fal-ai/fooocus/image-prompt', '{}', now() - n * interval '1 second'
-		FROM generate_series(1, $1::int) n`, api.MaxListLimit+1)
+		SELECT gen_random_uuid(), 'alpha', 'fal-ai/fooocus/image-prompt', $2, now() - n * interval '1 second'
+		FROM generate_series(1, $1::int) n`, api.MaxListLimit+1, falDefaultedExample)
 	require.NoError(t, err)
 
 	page := b.list(t, "")
@@ -214,8 +214,8 @@ func TestListGenerationsInvalid(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
 			t.Parallel()
-			resp := b.get(b.ctx, "/v1/generations?"+tc.query)
-			require.Equal(t, tc.want, resp.invalidFields(t))
+			resp := b.get(t, b.ctx, "/v1/generations?"+tc.query)
+			require.Equal(t, tc.want, invalidFields(t, resp))
 		})
 	}
 }

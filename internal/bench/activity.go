@@ -83,7 +83,7 @@ func sampleActivity(ctx context.Context, adminURL, dbName string) (*Activity, er
 			if state == "active" {
 				statements[oneLine(query)]++
 			} else {
-				statements["("+state+" after) "+oneLine(query)]++
+				statements[state+", after: "+oneLine(query)]++
 			}
 			return nil
 		})
@@ -111,9 +111,9 @@ func topShares(counts map[string]int, samples int) []Share {
 // oneLine collapses a statement's whitespace and cuts it to a readable length.
 func oneLine(query string) string {
 	s := strings.Join(strings.Fields(query), " ")
-	const maxLen = 100
-	if len(s) > maxLen {
-		s = s[:maxLen] + "…"
+	const maxLen = 80
+	if r := []rune(s); len(r) > maxLen {
+		s = string(r[:maxLen]) + "…"
 	}
 	return s
 }

@@ -125,7 +125,7 @@ func (l *Listener) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		l.logger.Warn("notification listener disconnected; reconnecting", "channel", l.channel, "error", err, "backoff", backoff)
+		l.logger.Warn("notification listener failed; reconnecting", "channel", l.channel, "error", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return
