@@ -1,9 +1,9 @@
 # The test command README.md gives is `make test`.
 FUZZTIME ?= 3s
 
-.PHONY: test fuzz build chaos
+.PHONY: test fuzz build chaos chromium
 
-test:
+test: chromium
 	go vet ./...
 	go test -race -count=1 ./...
 	$(MAKE) fuzz
@@ -19,6 +19,11 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./api
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./callbacks
 	go test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./callbacks
+
+# The gallery's browser test (web/browser_test.go) drives Debian's Chromium.
+chromium:
+	@test -x /usr/bin/chromium || { echo "make: installing Debian's chromium for the gallery's browser test" >&2; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q chromium; }
 
 build:
 	go build -o bin/easel ./cmd/easel
