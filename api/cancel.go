@@ -42,6 +42,10 @@ func (h *Handler) cancel(c echo.Context) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return apierror.New(http.StatusNotFound, "not_found", "no generation "+id.String())
+	case errors.Is(err, jobs.ErrFinished) && !gen.Status.Terminal():
+		// fal's result could not be fetched yet; the reconciler records it.
+		return apierror.New(http.StatusConflict, "already_finished",
+			"fal had already completed generation "+id.String()+"; its result will be recorded shortly")
 	case errors.Is(err, jobs.ErrFinished):
 		return apierror.New(http.StatusConflict, "already_finished",
 			"generation "+id.String()+" is "+string(gen.Status)+" and can no longer be cancelled")

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
@@ -25,11 +25,10 @@ import (
 
 // cancelBundle serves /v1 with a Canceller against a simulated fal.
 type cancelBundle struct {
-	ctx  context.Context
-	pool *pgxpool.Pool
-	sim  *falsim.Server
-	fal  *fal.Client
-	echo *echo.Echo
+	*testBundle
+	sim     *falsim.Server
+	fal     *fal.Client
+	handler *api.Handler
 }
 
 func setupCancel(t *testing.T, simCfg falsim.Config, withCanceller bool) *cancelBundle {
@@ -50,8 +49,11 @@ func setupCancel(t *testing.T, simCfg falsim.Config, withCanceller bool) *cancel
 	}
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
+	e.GET("/openapi.yaml", api.ServeOpenAPI)
 	handler.Register(e.Group("/v1"))
-	return &cancelBundle{ctx: ctx, pool: pool, sim: sim, fal: falClient, echo: e}
+	b := &cancelBundle{testBundle: &testBundle{ctx: ctx, pool: pool, echo: e}, sim: sim, fal: falClient, handler: handler}
+	b.loadOpenAPI(t)
+	return b
 }
 
 // queued enqueues a generation.
@@ -84,11 +86,12 @@ func (b *cancelBundle) submitted(t *testing.T) *store.Generation {
 	return gen
 }
 
+// cancel asks to cancel generation id; the answer is checked against
+// openapi.yaml.
 func (b *cancelBundle) cancel(t *testing.T, id string) (int, []byte) {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	b.echo.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/generations/"+id+"/cancel", nil))
-	return rec.Code, rec.Body.Bytes()
+	resp := b.do(t, http.MethodPost, "/v1/generations/"+id+"/cancel", nil, nil)
+	return resp.status, resp.body
 }
 
 func TestCancelEndpoint(t *testing.T) {
@@ -99,9 +102,11 @@ func TestCancelEndpoint(t *testing.T) {
 		name          string
 		sim           falsim.Config
 		noCanceller   bool
+		canceller     func(b *cancelBundle) api.Canceller // replaces the jobs.Canceller
 		generation    func(t *testing.T, b *cancelBundle) string
 		wantStatus    int
 		wantCode      string // error code, for errors
+		wantMessage   string // part of the error message
 		wantGenStatus store.Status
 	}{
 		{
@@ -123,6 +128,17 @@ func TestCancelEndpoint(t *testing.T) {
 				return gen.ID.String()
 			},
 			wantStatus: http.StatusConflict, wantCode: "already_finished", wantGenStatus: store.StatusCompleted,
+			wantMessage: "is completed and can no longer be cancelled",
+		},
+		{
+			name: "completed at fal, result not fetched yet",
+			sim:  running,
+			// As jobs.Canceller answers when fal's result cannot be fetched
+			// after fal refused the cancel as ALREADY_COMPLETED.
+			canceller:  func(b *cancelBundle) api.Canceller { return finishedAtFal{b.pool} },
+			generation: func(t *testing.T, b *cancelBundle) string { return b.submitted(t).ID.String() },
+			wantStatus: http.StatusConflict, wantCode: "already_finished", wantGenStatus: store.StatusSubmitted,
+			wantMessage: "fal had already completed generation",
 		},
 		{
 			name: "finished",
@@ -165,6 +181,9 @@ func TestCancelEndpoint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := setupCancel(t, tt.sim, !tt.noCanceller)
+			if tt.canceller != nil {
+				b.handler.WithCanceller(tt.canceller(b))
+			}
 			id := tt.generation(t, b)
 
 			status, body := b.cancel(t, id)
@@ -172,12 +191,14 @@ func TestCancelEndpoint(t *testing.T) {
 			var resp struct {
 				api.Generation
 				Error *struct {
-					Code string `json:"code"`
+					Code    string `json:"code"`
+					Message string `json:"message"`
 				} `json:"error"`
 			}
 			require.NoError(t, json.Unmarshal(body, &resp))
 			if tt.wantCode != "" {
 				require.Equal(t, tt.wantCode, resp.Error.Code)
+				require.Contains(t, resp.Error.Message, tt.wantMessage)
 			} else {
 				require.Equal(t, tt.wantGenStatus, resp.Status)
 			}
@@ -188,4 +209,17 @@ func TestCancelEndpoint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// finishedAtFal answers as jobs.Canceller does when fal had completed the
+// request but its result could not be fetched yet: the generation as
+// stored, still submitted, and jobs.ErrFinished.
+type finishedAtFal struct{ pool *pgxpool.Pool }
+
+func (f finishedAtFal) Cancel(ctx context.Context, id uuid.UUID) (*store.Generation, error) {
+	gen, err := store.GetGeneration(ctx, f.pool, id)
+	if err != nil {
+		return nil, err
+	}
+	return gen, jobs.ErrFinished
 }

@@ -23,6 +23,7 @@ type Handler struct {
 	canceller    Canceller          // see WithCanceller
 	callbackURLs CallbackURLChecker // see WithCallbackURLs
 	wait         waiter             // see WithListener
+	maxPending   int                // see WithMaxPending
 }
 
 // NewHandler returns a Handler.
@@ -48,6 +49,7 @@ func (h *Handler) create(c echo.Context) error {
 	}
 	req := c.Request()
 	client := ClientName(c)
+	parsed.opts.MaxPending = h.maxPending
 	var enqueued *jobs.Enqueued
 	err = pgx.BeginFunc(req.Context(), h.pool, func(tx pgx.Tx) error {
 		var err error
@@ -57,6 +59,9 @@ func (h *Handler) create(c echo.Context) error {
 	if errors.Is(err, jobs.ErrIdempotencyConflict) {
 		return apierror.New(http.StatusConflict, "idempotency_conflict",
 			"Idempotency-Key was already used with a different request")
+	}
+	if errors.Is(err, jobs.ErrTooManyPending) {
+		return h.tooManyPending(c, client)
 	}
 	if details := validationDetails(err); len(details) > 0 {
 		return invalidRequest(details)

@@ -44,6 +44,8 @@ type setupOpts struct {
 	listenAddr net.Addr
 	// keys are created before Auth starts, so the API starts closed.
 	keys []string
+	// maxPending is the handler's EASEL_CLIENT_MAX_PENDING; 0 means no cap.
+	maxPending int
 }
 
 // setup assembles /v1 and /openapi.yaml as easel serve does, on a database
@@ -75,13 +77,21 @@ func setupWith(t testing.TB, opts setupOpts) (*testBundle, error) {
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
 	e.GET("/openapi.yaml", api.ServeOpenAPI)
-	api.NewHandler(pool, logger).Register(e.Group("/v1", auth.RequireKey))
+	api.NewHandler(pool, logger).WithMaxPending(opts.maxPending).Register(e.Group("/v1", auth.RequireKey))
 
 	b := &testBundle{ctx: ctx, pool: pool, echo: e}
+	b.loadOpenAPI(t)
+	return b, nil
+}
+
+// loadOpenAPI fetches the document b.echo serves, as a client would, and
+// routes requests by it.
+func (b *testBundle) loadOpenAPI(t testing.TB) {
+	t.Helper()
 	b.doc = loadOpenAPI(t, b)
+	var err error
 	b.router, err = legacy.NewRouter(b.doc)
 	require.NoError(t, err)
-	return b, nil
 }
 
 // loadOpenAPI fetches the served document, as a client would.

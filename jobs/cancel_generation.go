@@ -105,6 +105,7 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 	}
 	outcome, err := c.fal.Cancel(ctx, cancelURL)
 	if err != nil {
+		logger.Warn("could not cancel the request at fal; generation unchanged", "error", err)
 		return nil, fmt.Errorf("cancel generation %s: %w", gen.ID, err)
 	}
 

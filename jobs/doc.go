@@ -3,8 +3,11 @@
 //
 // A generation is enqueued by inserting its row and a SubmitGeneration job in
 // one transaction (Enqueue), so a generation exists exactly when its job
-// does. The SubmitGeneration worker hands the stored input to fal with a
-// webhook URL that names the generation; the webhooks package finishes it.
+// does. EnqueueOpts.MaxPending caps a client's unfinished generations, so
+// that a flood of enqueues is refused (ErrTooManyPending) before it grows
+// the database. The SubmitGeneration worker hands the stored input to fal
+// with a webhook URL that names the generation; the webhooks package
+// finishes it.
 //
 // Money is at stake in every submission, so the worker reserves one of
 // FAL_MAX_INFLIGHT slots and counts the submission (fal_submissions) in one

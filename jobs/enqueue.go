@@ -35,6 +35,14 @@ type EnqueueOpts struct {
 	IdempotencyKey string
 	// RunAt schedules the submission to fal; zero means now.
 	RunAt time.Time
+	// MaxPending, when positive, caps the client's unfinished (queued or
+	// submitted) generations: at the cap Enqueue inserts nothing and
+	// returns ErrTooManyPending, except for an idempotent replay, which is
+	// answered as always. Zero means no cap. The HTTP API sets it from
+	// EASEL_CLIENT_MAX_PENDING; a Go service enqueueing in its own
+	// transactions is trusted code and opts in by setting it. See
+	// ErrTooManyPending for how far concurrent enqueues can overshoot it.
+	MaxPending int
 }
 
 // Enqueued is the result of Enqueue.
@@ -98,6 +106,12 @@ func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *Enq
 	}
 	if opts.IdempotencyKey != "" {
 		params.RequestHash = requestHash(encoded, priority, opts)
+	}
+
+	if opts.MaxPending > 0 {
+		if enqueued, err := checkPending(ctx, tx, client, params.RequestHash, opts); enqueued != nil || err != nil {
+			return enqueued, err
+		}
 	}
 
 	gen, err := store.InsertGeneration(ctx, tx, params)

@@ -225,6 +225,48 @@ func TestEnqueue(t *testing.T) {
 		require.Len(t, jobsOf(t, b), 2)
 	})
 
+	t.Run("MaxPending", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		capped := func(key string) *jobs.EnqueueOpts {
+			return &jobs.EnqueueOpts{MaxPending: 2, IdempotencyKey: key}
+		}
+		first, err := enqueue(t, b, "billing", enqueueTestInput, capped("a"))
+		require.NoError(t, err)
+		_, err = enqueue(t, b, "billing", enqueueTestInput, capped(""))
+		require.NoError(t, err)
+
+		_, err = enqueue(t, b, "billing", enqueueTestInput, capped(""))
+		require.ErrorIs(t, err, jobs.ErrTooManyPending)
+		require.ErrorContains(t, err, "client billing: 2 unfinished generations")
+		_, err = enqueue(t, b, "billing", enqueueTestInput, capped("new key"))
+		require.ErrorIs(t, err, jobs.ErrTooManyPending, "a new idempotency key is new work")
+
+		replayed, err := enqueue(t, b, "billing", enqueueTestInput, capped("a"))
+		require.NoError(t, err, "a replay is answered at the cap")
+		require.True(t, replayed.Replayed)
+		require.Equal(t, first.Generation.ID, replayed.Generation.ID)
+		_, err = enqueue(t, b, "billing", enqueueTestInput, &jobs.EnqueueOpts{MaxPending: 2, IdempotencyKey: "a", Priority: 1})
+		require.ErrorIs(t, err, jobs.ErrIdempotencyConflict, "so is a conflict")
+
+		_, err = enqueue(t, b, "shipping", enqueueTestInput, capped(""))
+		require.NoError(t, err, "the cap is per client")
+		_, err = enqueue(t, b, "billing", enqueueTestInput, nil)
+		require.NoError(t, err, "no cap unless asked for")
+
+		// A finished generation frees its place.
+		_, err = store.Fail(b.ctx, b.pool, first.Generation.ID, "x", "y")
+		require.NoError(t, err)
+		_, err = enqueue(t, b, "billing", enqueueTestInput, &jobs.EnqueueOpts{MaxPending: 3})
+		require.NoError(t, err)
+		_, err = enqueue(t, b, "billing", enqueueTestInput, &jobs.EnqueueOpts{MaxPending: 3})
+		require.ErrorIs(t, err, jobs.ErrTooManyPending)
+
+		require.Equal(t, 5, countGenerations(t, b))
+		require.Len(t, jobsOf(t, b), 5, "a refused enqueue inserts no job")
+	})
+
 	t.Run("RollbackLeavesNothing", func(t *testing.T) {
 		t.Parallel()
 		b := setupEnqueue(t)

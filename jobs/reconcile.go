@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
 )
 
@@ -64,6 +65,7 @@ type ReconcileWorker struct {
 	pollAfter  time.Duration
 	timeout    time.Duration
 	jobTimeout time.Duration
+	metrics    *metrics.Metrics
 	logger     *slog.Logger
 }
 
@@ -76,6 +78,7 @@ func NewReconcileWorker(pool *pgxpool.Pool, cfg Config) *ReconcileWorker {
 		pollAfter:  cfg.PollAfter,
 		timeout:    cfg.Timeout,
 		jobTimeout: cfg.jobTimeout(),
+		metrics:    cfg.Metrics,
 		logger:     cfg.Logger,
 	}
 }
@@ -111,7 +114,7 @@ func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 
 // poll asks fal about gen and applies its result once there is one.
 func (w *ReconcileWorker) poll(ctx context.Context, gen *store.Generation) error {
-	logger := w.logger.With("generation_id", gen.ID, "fal_request_id", deref(gen.FalRequestID))
+	logger := withFalRequest(w.logger.With("generation_id", gen.ID), gen)
 	payload, err := fetchResult(ctx, w.fal, gen)
 	switch {
 	case errors.Is(err, errNotFinished):
@@ -125,13 +128,23 @@ func (w *ReconcileWorker) poll(ctx context.Context, gen *store.Generation) error
 		return err
 	}
 	logger.Info("reconciler applied fal's result", "outcome", outcome)
+	if outcome == store.OutcomeApplied && w.metrics != nil {
+		// As the webhook receiver does: a generation the reconciler
+		// completes counts in the time to complete too.
+		finished, err := store.GetGeneration(ctx, w.pool, gen.ID)
+		if err != nil {
+			logger.Warn("read generation for metrics", "error", err)
+			return nil
+		}
+		w.metrics.GenerationCompleted(finished)
+	}
 	return nil
 }
 
 // timeOut cancels gen's request at fal and fails it with ErrorCodeTimeout,
 // unless fal turns out to have finished it, when its result is applied.
 func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) error {
-	logger := w.logger.With("generation_id", gen.ID, "fal_request_id", deref(gen.FalRequestID))
+	logger := withFalRequest(w.logger.With("generation_id", gen.ID), gen)
 	message := fmt.Sprintf("fal did not finish within EASEL_TIMEOUT (%s) of the submission", w.timeout)
 	if gen.FalRequestID == nil {
 		message = fmt.Sprintf("fal's answer to the submission was never learnt and no webhook came within EASEL_TIMEOUT (%s)", w.timeout)

@@ -1,6 +1,10 @@
 package jobs_test
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +12,7 @@ import (
 
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
 )
 
@@ -30,6 +35,56 @@ func TestReconcilerCompletesWhenWebhookIsLost(t *testing.T) {
 
 	b.reconcile(t)
 	require.Len(t, b.images(t, gen.ID), 2, "a finished generation is not polled again")
+}
+
+// A generation the reconciler completes counts in the time-to-complete
+// histogram, as one a webhook completes does; a failed one does not.
+func TestReconcilerObservesTimeToComplete(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name      string
+		sim       falsim.Config
+		wantCount float64
+	}{
+		{name: "completed", sim: falsim.Config{WebhookDropRate: 1}, wantCount: 1},
+		{name: "failed", sim: falsim.Config{FailRate: 1, WebhookDropRate: 1}, wantCount: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, tt.sim)
+			m := metrics.New(b.pool, metrics.Config{Logger: b.cfg.Logger})
+			b.cfg.Metrics, b.cfg.PollAfter = m, time.Nanosecond
+			gen := b.enqueue(t, "tests")
+			require.NoError(t, b.submit(t, gen.ID))
+			b.awaitCompletedAtFal(t, 1)
+
+			b.reconcile(t)
+			require.True(t, b.generation(t, gen.ID).Status.Terminal())
+			require.Equal(t, tt.wantCount, scrape(t, m)["easel_generation_time_to_complete_seconds_count"])
+		})
+	}
+}
+
+// scrape returns the samples m serves by series, such as
+// `easel_generations{status="queued"}`.
+func scrape(t *testing.T, m *metrics.Metrics) map[string]float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	samples := map[string]float64{}
+	for line := range strings.Lines(rec.Body.String()) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		require.NoError(t, err, line)
+		samples[line[:i]] = v
+	}
+	return samples
 }
 
 // A payload_error webhook carries no output; the reconciler fetches it

@@ -63,7 +63,8 @@ type Config struct {
 	// Callbacks delivers the callbacks owed to callers. Nil fails each
 	// attempt with callbacks.ErrNoSecret, retried, until one is configured.
 	Callbacks *callbacks.Deliverer
-	// Metrics observes job durations and callback outcomes; nil observes
+	// Metrics observes job durations, callback outcomes and the time to
+	// complete of the generations the reconciler completes; nil observes
 	// nothing.
 	Metrics *metrics.Metrics
 	// Middleware is added to River's worker middleware, such as tracing.

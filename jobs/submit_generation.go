@@ -164,7 +164,7 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 		case gen.Status != store.StatusQueued:
 			// Submitted, finished by a webhook, or cancelled: submitting
 			// again would pay twice.
-			logger.Info("generation no longer queued; nothing to submit", "status", gen.Status)
+			withFalRequest(logger, gen).Info("generation no longer queued; nothing to submit", "status", gen.Status)
 			return nil
 
 		case gen.FalRequestID != nil:
@@ -252,6 +252,11 @@ func (w *SubmitGenerationWorker) submitFailed(ctx context.Context, logger *slog.
 
 	f := classifySubmitError(submitErr)
 	logger = logger.With("error", submitErr.Error(), "error_code", f.code, "fal_may_have_accepted", f.mayBeAccepted)
+	var apiErr *fal.APIError
+	if errors.As(submitErr, &apiErr) && apiErr.RequestID != "" {
+		// fal named a request in its error answer: it may exist, and bill.
+		logger = logger.With("fal_request_id", apiErr.RequestID)
+	}
 
 	record := store.RecordSubmitRefused
 	if f.mayBeAccepted {

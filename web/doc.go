@@ -17,7 +17,9 @@
 // token to the browser in an HttpOnly, SameSite=Lax cookie (Secure over
 // HTTPS). A session lasts SessionTTL and ends early when its key is revoked
 // or the person signs out. Any valid key may see every generation, as with
-// the API.
+// the API. RequireSession, the middleware that admits all this, also guards
+// River UI at /riverui/, so that one sign-in opens both; a request the
+// cookie admits may change something only from Easel's own origin.
 //
 // # Live updates
 //

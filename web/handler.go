@@ -37,7 +37,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	g.POST("/login", h.login, sameOrigin)
 	g.POST("/logout", h.logout, sameOrigin)
 
-	private := g.Group("", h.requireSession)
+	private := g.Group("", h.RequireSession)
 	private.GET("/", h.gallery)
 	private.GET("/generations/:id", h.detail)
 	private.GET("/generations/:id/state", h.state)

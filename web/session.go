@@ -26,15 +26,26 @@ const (
 	maxKeyLen = 256
 )
 
-// requireSession admits a request with a live session cookie, or one that
-// the API's own middleware admits (open mode, or a Bearer key). A browser
-// turned away is sent to sign in; a script gets a 401.
-func (h *Handler) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
+// RequireSession is Echo middleware that admits a request with a live
+// session cookie, or one that the API's own middleware admits (open mode,
+// or a Bearer key). A browser turned away is sent to sign in; a script gets
+// a 401. It guards the gallery, and other pages people open in a browser,
+// such as River UI, so that one sign-in opens them all.
+//
+// A browser sends the cookie whichever page made the request, and
+// SameSite=Lax still sends it from a sibling subdomain (same site, other
+// origin), so a request admitted by the cookie that is not a GET, HEAD or
+// OPTIONS must come from Easel's own origin: River UI's cancel, retry and
+// delete are such requests. Others are refused with 403.
+func (h *Handler) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if cookie, err := c.Cookie(sessionCookie); err == nil && cookie.Value != "" {
 			key, err := store.GetWebSessionKey(c.Request().Context(), h.pool, hashToken(cookie.Value))
 			switch {
 			case err == nil:
+				if err := crossOrigin.Check(c.Request()); err != nil {
+					return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
+				}
 				c.Set(accountKey, key.Name)
 				return next(c)
 			case errors.Is(err, store.ErrNotFound): // expired, signed out, or its key revoked

@@ -145,3 +145,42 @@ func TestSignInRefusesCrossOriginPosts(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, resp.status, path)
 	}
 }
+
+func TestRequireSessionGuardsOtherPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.open.Store(false)
+	b.createKey(t, "people", personKey)
+
+	// Signed out: a browser is sent to sign in, a script gets a 401.
+	resp := b.page(t, "/elsewhere/jobs")
+	require.Equal(t, http.StatusSeeOther, resp.status)
+	require.Equal(t, "/login?next=%2Felsewhere%2Fjobs", resp.header.Get("Location"))
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodPost, b.url+"/elsewhere/api/cancel", nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, b.do(t, req).status)
+
+	require.Equal(t, http.StatusSeeOther, b.postForm(t, "/login", url.Values{"key": {personKey}}, "").status)
+	for _, tt := range []struct {
+		name       string
+		method     string
+		origin     string
+		wantStatus int
+	}{
+		{"page", http.MethodGet, "", http.StatusOK},
+		{"same-origin change", http.MethodPost, b.url, http.StatusOK},
+		{"change without Origin (not a browser)", http.MethodPost, "", http.StatusOK},
+		{"cross-origin change", http.MethodPost, "https://evil.example", http.StatusForbidden},
+		{"cross-origin page", http.MethodGet, "https://evil.example", http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req, err := http.NewRequestWithContext(b.ctx, tt.method, b.url+"/elsewhere/api/cancel", nil)
+			require.NoError(t, err)
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
+			require.Equal(t, tt.wantStatus, b.do(t, req).status)
+		})
+	}
+}

@@ -55,7 +55,10 @@ func setup(t *testing.T) *testBundle {
 	logger := slog.New(slog.DiscardHandler)
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
-	web.New(b.pool, logger, requireKey).Register(e)
+	gallery := web.New(b.pool, logger, requireKey)
+	gallery.Register(e)
+	// Another page behind the gallery's sign-in, as River UI is.
+	e.Any("/elsewhere/*", func(c echo.Context) error { return c.String(http.StatusOK, "elsewhere") }, gallery.RequireSession)
 	server := httptest.NewServer(e)
 	t.Cleanup(server.Close)
 	b.url = server.URL

@@ -105,7 +105,7 @@ func (r *Receiver) handle(c echo.Context) error {
 		logger.Warn("webhook rejected: bad signature", "fal_request_id", event.FalRequestID, "error", err)
 		r.metrics.WebhookReceived(store.OutcomeBadSignature)
 		if err := r.storeRejected(ctx, event); err != nil {
-			return err
+			return r.notRecorded(logger, event, err)
 		}
 		return apierror.New(http.StatusUnauthorized, "bad_signature", "webhook signature did not verify")
 	}
@@ -138,7 +138,7 @@ func (r *Receiver) handle(c echo.Context) error {
 		return apierror.New(http.StatusNotFound, "not_found", "no generation "+id.String())
 	}
 	if err != nil {
-		return fmt.Errorf("webhook for generation %s: %w", id, err)
+		return r.notRecorded(logger, event, err)
 	}
 
 	logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", outcome)
@@ -152,6 +152,14 @@ func (r *Receiver) handle(c echo.Context) error {
 		return apierror.New(http.StatusBadRequest, "malformed", "webhook body is not a fal webhook: "+parseErr.Error())
 	}
 	return c.JSON(http.StatusOK, response{Outcome: outcome})
+}
+
+// notRecorded logs a delivery that could not be recorded, naming its
+// generation and fal request as every line about them does, and answers a
+// 500, so that fal delivers it again.
+func (r *Receiver) notRecorded(logger *slog.Logger, event store.WebhookEvent, err error) error {
+	logger.Error("webhook not recorded; fal will deliver it again", "fal_request_id", event.FalRequestID, "error", err)
+	return apierror.New(http.StatusInternalServerError, "internal", "internal error; see the server log")
 }
 
 // storeRejected keeps a failed delivery, but only for a generation that

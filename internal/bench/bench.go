@@ -134,9 +134,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 	cfg.progress("anchor: River no-op jobs (%d jobs, at most %s)", cfg.N, cfg.AnchorDuration)
-	anchorCfg := serveCfg
-	anchorCfg.DatabaseURL = db.url
-	if res.RiverNoopJobsPerSec, err = measureRiver(ctx, anchorCfg, cfg.N, cfg.AnchorDuration, cfg.Logger); err != nil {
+	if res.RiverNoopJobsPerSec, err = measureRiver(ctx, db.url, serveCfg.Workers, cfg.N, cfg.AnchorDuration, cfg.Logger); err != nil {
 		return nil, err
 	}
 
@@ -162,7 +160,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 func serverVersion(ctx context.Context, dbURL string) (string, error) {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
-		return "", fmt.Errorf("connect to %s: %w", "the bench database", err)
+		return "", fmt.Errorf("connect to the bench database: %w", err)
 	}
 	defer conn.Close(ctx)
 	var v string

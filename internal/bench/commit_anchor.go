@@ -11,8 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// commitAnchorConns is how many connections commit at once: enough to keep
-// the WAL flush busy with group commit, as the pipeline's pool does.
+// commitAnchorConns is how many connections commit at once: enough for
+// group commit to share each WAL flush among many transactions, the best
+// any number of Easel processes could hope for on this server.
 const commitAnchorConns = 50
 
 // measureCommits returns how many single-row INSERT transactions per second

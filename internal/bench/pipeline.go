@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,22 +55,30 @@ type pipeline struct {
 	apiKey string
 }
 
-func runPipeline(ctx context.Context, cfg Config, db *database, serveCfg serve.Config, res *Result) (err error) {
+// runPipeline runs the load and the idle probes through a fresh easel serve
+// and fills in res's pipeline figures.
+func runPipeline(ctx context.Context, cfg Config, db *database, serveCfg serve.Config, res *Result) error {
 	probes := idleProbes(cfg.N)
 	p := &pipeline{cfg: cfg, db: db, serve: serveCfg, timer: newWebhookTimer(2 * cfg.Concurrency)}
+	var err error
 	if p.apiKey, err = createAPIKey(ctx, db.url); err != nil {
 		return err
 	}
 
 	// Everything easel serve does but what makes it a benchmark: its own
 	// database, an ephemeral loopback port, the simulator with no latency
-	// and a timed webhook sender, and an in-flight cap that never binds.
+	// and a timed webhook sender, and caps that never bind on one client's
+	// burst, though every request still pays for checking them.
 	p.serve.DatabaseURL = db.url
 	p.serve.Addr = "127.0.0.1:0"
 	p.serve.PublicURL = ""
 	p.serve.FalKey = ""
 	p.serve.Role = serve.RoleAll
-	p.serve.MaxInflight = max(p.serve.MaxInflight, cfg.N+probes)
+	for _, limit := range []*int{&p.serve.MaxInflight, &p.serve.ClientMaxInflight, &p.serve.ClientMaxPending} {
+		if *limit > 0 { // 0 is no cap
+			*limit = max(*limit, cfg.N+probes)
+		}
+	}
 	if cfg.NoInflightCap {
 		p.serve.MaxInflight, p.serve.ClientMaxInflight = 0, 0
 	}
@@ -135,7 +145,7 @@ func startServe(ctx context.Context, cfg serve.Config, logger *slog.Logger) (*se
 	case <-s.done:
 		stop()
 		if s.err == nil {
-			return nil, "", fmt.Errorf("easel serve stopped before it was ready: %w", context.Cause(ctx))
+			return nil, "", errors.New("easel serve stopped before it was ready")
 		}
 		return nil, "", s.err
 	}
@@ -172,29 +182,12 @@ func (p *pipeline) load(ctx context.Context, res *Result) error {
 
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	defer cancelLoad()
-	var (
-		next, enqueued atomic.Int64
-		wg             sync.WaitGroup
-		errOnce        sync.Once
-		loadErr        error
-		latencies      = make([][]time.Duration, p.cfg.Concurrency)
-	)
 	start := time.Now()
-	for c := range p.cfg.Concurrency {
-		wg.Go(func() {
-			for next.Add(1) <= int64(n) {
-				d, err := p.enqueue(loadCtx, loadBody)
-				if err != nil {
-					errOnce.Do(func() { loadErr = err })
-					cancelLoad()
-					return
-				}
-				latencies[c] = append(latencies[c], d)
-				enqueued.Add(1)
-			}
-		})
-	}
-	defer wg.Wait()
+	clients := p.startClients(loadCtx, cancelLoad, n)
+	defer func() {
+		cancelLoad()
+		_ = clients.wait() // no client outlives load; errors are returned below
+	}()
 	type ack struct {
 		at  time.Time
 		err error
@@ -213,25 +206,25 @@ func (p *pipeline) load(ctx context.Context, res *Result) error {
 		select {
 		case r := <-recorded:
 			if r.err != nil {
-				wg.Wait() // loadErr, if any, says why
-				return cmp.Or(loadErr, r.err)
+				return cmp.Or(clients.wait(), r.err) // a client's error says why
 			}
 			end = r.at
 		case now := <-ticker.C:
 			acked, failed := p.timer.acked()
 			p.cfg.progress("pipeline: %d/%d enqueued, %d recorded (%.0f/s), %d webhook deliveries failed",
-				enqueued.Load(), n, acked, float64(acked-lastAcked)/progressInterval.Seconds(), failed)
+				clients.enqueued.Load(), n, acked, float64(acked-lastAcked)/progressInterval.Seconds(), failed)
 			if acked != lastAcked {
 				lastAcked, lastChange = acked, now
 			} else if now.Sub(lastChange) > stallTimeout {
 				cancelLoad()
-				wg.Wait()
-				return cmp.Or(loadErr, fmt.Errorf("pipeline stalled: %d of %d generations recorded, none in the last %s; %d webhook deliveries failed",
+				return cmp.Or(clients.wait(), fmt.Errorf("pipeline stalled: %d of %d generations recorded, none in the last %s; %d webhook deliveries failed",
 					acked, n, stallTimeout, failed))
 			}
 		}
 	}
-	wg.Wait()
+	if err := clients.wait(); err != nil {
+		return err
+	}
 	stopActivity()
 	sample := <-activity
 	if sample.err != nil {
@@ -240,16 +233,50 @@ func (p *pipeline) load(ctx context.Context, res *Result) error {
 	res.DatabaseActivity = sample.activity
 
 	res.E2EGenerationsPerSec = float64(n) / end.Sub(start).Seconds()
-	var all []time.Duration
-	for _, l := range latencies {
-		all = append(all, l...)
-	}
+	all := slices.Concat(clients.latencies...)
 	res.EnqueueP50Ms, res.EnqueueP99Ms = percentileMs(all, 0.50), percentileMs(all, 0.99)
 	webhooks := p.timer.latenciesOf(0, n)
 	res.WebhookP50Ms, res.WebhookP99Ms = percentileMs(webhooks, 0.50), percentileMs(webhooks, 0.99)
 	_, res.WebhookFailures = p.timer.acked()
 	p.cfg.progress("pipeline: %d generations in %s", n, end.Sub(start).Round(time.Millisecond))
 	return nil
+}
+
+// clients are the goroutines that enqueue the load.
+type clients struct {
+	wg        sync.WaitGroup
+	enqueued  atomic.Int64
+	errOnce   sync.Once
+	err       error
+	latencies [][]time.Duration // per client
+}
+
+// startClients enqueues n generations from Concurrency goroutines. The first
+// error cancels the others.
+func (p *pipeline) startClients(ctx context.Context, cancel context.CancelFunc, n int) *clients {
+	c := &clients{latencies: make([][]time.Duration, p.cfg.Concurrency)}
+	var next atomic.Int64
+	for i := range p.cfg.Concurrency {
+		c.wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				d, err := p.enqueue(ctx, loadBody)
+				if err != nil {
+					c.errOnce.Do(func() { c.err = err })
+					cancel()
+					return
+				}
+				c.latencies[i] = append(c.latencies[i], d)
+				c.enqueued.Add(1)
+			}
+		})
+	}
+	return c
+}
+
+// wait waits for every client to stop and returns the first error.
+func (c *clients) wait() error {
+	c.wg.Wait()
+	return c.err
 }
 
 // probe enqueues count generations one at a time, each once the previous one

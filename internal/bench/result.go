@@ -62,7 +62,8 @@ type QueryTiming struct {
 	// Ms is the median wall time of several runs after a warm-up.
 	Ms float64 `json:"ms"`
 	// IndexUsed reports whether the plan reads any index; Indexes names
-	// them and SeqScans the tables it reads whole.
+	// them and SeqScans the tables it reads whole. All are empty when
+	// auto_explain could not be loaded.
 	IndexUsed bool     `json:"index_used"`
 	Indexes   []string `json:"indexes"`
 	SeqScans  []string `json:"seq_scans"`
@@ -110,9 +111,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if r.HistoryRows > 0 {
 		fmt.Fprintf(tw, "\nhistory (%d generations seeded by COPY in %.1f s)\n", r.HistoryRows, r.HistorySeedSeconds)
 		for _, q := range r.Queries {
-			plan := "no index: " + strings.Join(q.SeqScans, ", ")
-			if q.IndexUsed {
+			plan := "plan unknown" // auto_explain could not be loaded
+			switch {
+			case q.IndexUsed:
 				plan = "index: " + strings.Join(q.Indexes, ", ")
+			case len(q.SeqScans) > 0:
+				plan = "no index: " + strings.Join(q.SeqScans, ", ")
 			}
 			row(q.Kind+" "+q.Name, "%.1f ms\t%s", q.Ms, plan)
 		}

@@ -10,7 +10,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/easelhq/easel/internal/serve"
 	"github.com/easelhq/easel/jobs"
 )
 
@@ -23,12 +22,12 @@ type noopWorker struct{ river.WorkerDefaults[noopArgs] }
 func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil }
 
 // measureRiver returns how many no-op jobs per second River completes with
-// the configuration and pool easel serve would use with cfg
-// (jobs.RiverConfig, pgxpool's defaults): n jobs are inserted first, then a
-// client works them for at most d. Its ceiling is what River's fetch loop
-// allows, whatever the work costs.
-func measureRiver(ctx context.Context, cfg serve.Config, n int, d time.Duration, logger *slog.Logger) (float64, error) {
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+// the configuration and pool easel serve uses (jobs.RiverConfig with
+// maxWorkers, pgxpool's defaults): n jobs are inserted first, then a client
+// works them for at most d. Its ceiling is what River's fetch loop allows,
+// whatever the work costs.
+func measureRiver(ctx context.Context, dbURL string, maxWorkers, n int, d time.Duration, logger *slog.Logger) (float64, error) {
+	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
 		return 0, fmt.Errorf("River anchor: connect: %w", err)
 	}
@@ -40,7 +39,7 @@ func measureRiver(ctx context.Context, cfg serve.Config, n int, d time.Duration,
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, noopWorker{})
-	client, err := river.NewClient(riverpgxv5.New(pool), jobs.RiverConfig(jobs.Config{MaxWorkers: cfg.Workers, Logger: logger}, workers))
+	client, err := river.NewClient(riverpgxv5.New(pool), jobs.RiverConfig(jobs.Config{MaxWorkers: maxWorkers, Logger: logger}, workers))
 	if err != nil {
 		return 0, fmt.Errorf("River anchor: create client: %w", err)
 	}

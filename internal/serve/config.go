@@ -38,6 +38,10 @@ type Config struct {
 	// ClientMaxInflight caps each client's generations in flight; 0 means
 	// only MaxInflight applies (EASEL_CLIENT_MAX_INFLIGHT).
 	ClientMaxInflight int
+	// ClientMaxPending caps each client's unfinished (queued or submitted)
+	// generations at enqueue over HTTP; 0 means no cap
+	// (EASEL_CLIENT_MAX_PENDING). See jobs.ErrTooManyPending.
+	ClientMaxPending int
 	// PollAfter, Timeout and RescueAfter are EASEL_POLL_AFTER, EASEL_TIMEOUT
 	// and EASEL_RESCUE_AFTER; see jobs.Config.
 	PollAfter   time.Duration
@@ -63,6 +67,10 @@ type Config struct {
 
 // DefaultDatabaseURL is DATABASE_URL's default.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/easel?sslmode=disable"
+
+// DefaultClientMaxPending is EASEL_CLIENT_MAX_PENDING's default: far above
+// any honest backlog, far below what fills a disk.
+const DefaultClientMaxPending = 10000
 
 // ConfigFromEnv reads the variables of DESIGN.md through getenv. A bad value
 // yields an error naming the variable.
@@ -104,6 +112,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	clientMax := get("EASEL_CLIENT_MAX_INFLIGHT", "0")
 	if cfg.ClientMaxInflight, err = strconv.Atoi(clientMax); err != nil || cfg.ClientMaxInflight < 0 {
 		errs = append(errs, fmt.Errorf("EASEL_CLIENT_MAX_INFLIGHT: %q is not a non-negative integer", clientMax))
+	}
+	maxPending := get("EASEL_CLIENT_MAX_PENDING", strconv.Itoa(DefaultClientMaxPending))
+	if cfg.ClientMaxPending, err = strconv.Atoi(maxPending); err != nil || cfg.ClientMaxPending < 0 {
+		errs = append(errs, fmt.Errorf("EASEL_CLIENT_MAX_PENDING: %q is not a non-negative integer", maxPending))
 	}
 	for _, d := range []struct {
 		name string

@@ -19,10 +19,12 @@ const riverUIPrefix = "/riverui"
 // mountOperations serves /metrics in every role, for Prometheus, like the
 // health endpoints without authentication: it shows counts, nothing else.
 // With the HTTP API it also serves River UI at /riverui/, behind
-// requireKey, the API's own authentication: the UI can cancel, retry and
-// delete jobs.
+// requireSession, the gallery's sign-in (web.Handler.RequireSession): a
+// browser session or what the API admits, since the UI can cancel, retry
+// and delete jobs and is opened in a browser, which cannot send a Bearer
+// key.
 func mountOperations(ctx context.Context, e *echo.Echo, m *metrics.Metrics, riverClient *river.Client[pgx.Tx],
-	requireKey echo.MiddlewareFunc, role Role, logger *slog.Logger,
+	requireSession echo.MiddlewareFunc, role Role, logger *slog.Logger,
 ) error {
 	e.GET("/metrics", echo.WrapHandler(m.Handler()))
 	if !role.runsHTTPAPI() {
@@ -41,7 +43,7 @@ func mountOperations(ctx context.Context, e *echo.Echo, m *metrics.Metrics, rive
 		return fmt.Errorf("start River UI: %w", err)
 	}
 	handler := echo.WrapHandler(ui)
-	e.Any(riverUIPrefix, handler, requireKey)
-	e.Any(riverUIPrefix+"/*", handler, requireKey)
+	e.Any(riverUIPrefix, handler, requireSession)
+	e.Any(riverUIPrefix+"/*", handler, requireSession)
 	return nil
 }

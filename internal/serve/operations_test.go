@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,15 +90,51 @@ func TestRiverUI(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, string(body))
 	require.Contains(t, string(body), `"data"`)
 
-	// Once a key exists, River UI wants one, as /v1 does.
+	// Once a key exists, River UI wants one, as /v1 does, or the gallery's
+	// browser session.
 	key, _, err := api.CreateKey(b.ctx, b.pool, "operations")
 	require.NoError(t, err)
+	session := b.signIn(t, key)
 	for _, path := range []string{"/riverui/", "/riverui/api/jobs?state=available"} {
 		status, _ = b.do(t, http.MethodGet, path, nil, nil)
 		require.Equal(t, http.StatusUnauthorized, status, path)
 		status, _ = b.do(t, http.MethodGet, path, http.Header{"Authorization": {"Bearer " + key}}, nil)
 		require.Equal(t, http.StatusOK, status, path)
+		status, _ = b.do(t, http.MethodGet, path, http.Header{"Cookie": {session.String()}}, nil)
+		require.Equal(t, http.StatusOK, status, path)
 	}
+
+	// A browser without a session is sent to sign in.
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.baseURL+"/riverui/", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/login?next=%2Friverui%2F", resp.Header.Get("Location"))
+
 	status, _ = b.do(t, http.MethodGet, "/metrics", nil, nil)
 	require.Equal(t, http.StatusOK, status, "metrics stay open to the scraper")
+}
+
+// signIn signs in to the gallery with key, as a person would, and returns
+// the session cookie.
+func (b *testBundle) signIn(t *testing.T, key string) *http.Cookie {
+	t.Helper()
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodPost, b.baseURL+"/login",
+		strings.NewReader(url.Values{"key": {key}}.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	for _, c := range resp.Cookies() {
+		if c.Name == "easel_session" {
+			return &http.Cookie{Name: c.Name, Value: c.Value}
+		}
+	}
+	t.Fatal("signing in set no session cookie")
+	return nil
 }

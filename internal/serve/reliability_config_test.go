@@ -19,15 +19,22 @@ func TestReliabilityConfigFromEnv(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			want: serve.Config{MaxInflight: 32, PollAfter: 2 * time.Minute, Timeout: 30 * time.Minute, RescueAfter: time.Minute},
+			want: serve.Config{MaxInflight: 32, ClientMaxPending: 10000, PollAfter: 2 * time.Minute, Timeout: 30 * time.Minute, RescueAfter: time.Minute},
 		},
 		{
 			name: "set",
-			env: map[string]string{"FAL_MAX_INFLIGHT": "8", "EASEL_CLIENT_MAX_INFLIGHT": "3", "EASEL_POLL_AFTER": "45s",
-				"EASEL_TIMEOUT": "1h", "EASEL_RESCUE_AFTER": "90s"},
-			want: serve.Config{MaxInflight: 8, ClientMaxInflight: 3, PollAfter: 45 * time.Second, Timeout: time.Hour, RescueAfter: 90 * time.Second},
+			env: map[string]string{"FAL_MAX_INFLIGHT": "8", "EASEL_CLIENT_MAX_INFLIGHT": "3", "EASEL_CLIENT_MAX_PENDING": "500",
+				"EASEL_POLL_AFTER": "45s", "EASEL_TIMEOUT": "1h", "EASEL_RESCUE_AFTER": "90s"},
+			want: serve.Config{MaxInflight: 8, ClientMaxInflight: 3, ClientMaxPending: 500, PollAfter: 45 * time.Second,
+				Timeout: time.Hour, RescueAfter: 90 * time.Second},
+		},
+		{
+			name: "no pending cap",
+			env:  map[string]string{"EASEL_CLIENT_MAX_PENDING": "0"},
+			want: serve.Config{MaxInflight: 32, PollAfter: 2 * time.Minute, Timeout: 30 * time.Minute, RescueAfter: time.Minute},
 		},
 		{name: "negative client cap", env: map[string]string{"EASEL_CLIENT_MAX_INFLIGHT": "-1"}, wantErr: `EASEL_CLIENT_MAX_INFLIGHT: "-1" is not a non-negative integer`},
+		{name: "bad pending cap", env: map[string]string{"EASEL_CLIENT_MAX_PENDING": "lots"}, wantErr: `EASEL_CLIENT_MAX_PENDING: "lots" is not a non-negative integer`},
 		{name: "not a duration", env: map[string]string{"EASEL_POLL_AFTER": "2"}, wantErr: `EASEL_POLL_AFTER: "2" is not a positive duration`},
 		{name: "zero timeout", env: map[string]string{"EASEL_TIMEOUT": "0s"}, wantErr: `EASEL_TIMEOUT: "0s" is not a positive duration`},
 		{name: "negative rescue", env: map[string]string{"EASEL_RESCUE_AFTER": "-1m"}, wantErr: `EASEL_RESCUE_AFTER: "-1m" is not a positive duration`},
@@ -40,7 +47,7 @@ func TestReliabilityConfigFromEnv(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			got := serve.Config{MaxInflight: cfg.MaxInflight, ClientMaxInflight: cfg.ClientMaxInflight,
+			got := serve.Config{MaxInflight: cfg.MaxInflight, ClientMaxInflight: cfg.ClientMaxInflight, ClientMaxPending: cfg.ClientMaxPending,
 				PollAfter: cfg.PollAfter, Timeout: cfg.Timeout, RescueAfter: cfg.RescueAfter}
 			require.Equal(t, tt.want, got)
 		})

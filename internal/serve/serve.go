@@ -145,10 +145,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 			<-finished.Done()
 		}()
 	}
-	e := newEcho(pool, verifier, auth, canceller, finished, m, callbackURLs, cfg.Role, logger)
+	// The gallery's sign-in also opens River UI in a browser.
+	gallery := web.New(pool, logger, auth.RequireKey)
+	e := newEcho(pool, verifier, auth, gallery, canceller, finished, m, callbackURLs, cfg, logger)
 	opsCtx, stopOps := context.WithCancel(ctx)
 	defer stopOps()
-	if err := mountOperations(opsCtx, e, m, riverClient, auth.RequireKey, cfg.Role, logger); err != nil {
+	if err := mountOperations(opsCtx, e, m, riverClient, gallery.RequireSession, cfg.Role, logger); err != nil {
 		return err
 	}
 	server := &http.Server{Handler: traceHTTP(e, tracerProvider), ReadHeaderTimeout: 10 * time.Second}
@@ -190,8 +192,8 @@ func stopRiver(client *river.Client[pgx.Tx], logger *slog.Logger) {
 	}
 }
 
-func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, canceller api.Canceller, finished *notify.Listener,
-	m *metrics.Metrics, callbackURLs api.CallbackURLChecker, role Role, logger *slog.Logger,
+func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gallery *web.Handler, canceller api.Canceller,
+	finished *notify.Listener, m *metrics.Metrics, callbackURLs api.CallbackURLChecker, cfg Config, logger *slog.Logger,
 ) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -206,12 +208,12 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, can
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 	})
-	if role.runsHTTPAPI() {
+	if cfg.Role.runsHTTPAPI() {
 		e.GET("/openapi.yaml", api.ServeOpenAPI)
 		api.NewHandler(pool, logger).WithCanceller(canceller).WithListener(finished).WithCallbackURLs(callbackURLs).
-			Register(e.Group("/v1", auth.RequireKey))
+			WithMaxPending(cfg.ClientMaxPending).Register(e.Group("/v1", auth.RequireKey))
 		webhooks.NewReceiver(pool, verifier, logger).WithMetrics(m).Register(e)
-		web.New(pool, logger, auth.RequireKey).Register(e)
+		gallery.Register(e)
 	}
 	return e
 }

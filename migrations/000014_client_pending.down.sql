@@ -1,0 +1,1 @@
+DROP INDEX generations_pending_client_idx;

@@ -1,0 +1,94 @@
+package webhooks_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/webhooks"
+)
+
+// A delivery that cannot be recorded is answered 500, so that fal delivers
+// it again, and logged with its generation and fal request.
+func TestUnrecordedWebhookIsLoggedWithItsIDs(t *testing.T) {
+	t.Parallel()
+	pub, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), key: key}
+	e := echo.New()
+	e.HTTPErrorHandler = apierror.Handler(logger)
+	webhooks.NewReceiver(b.pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{pub}}), logger).Register(e)
+	b.server = httptest.NewServer(e)
+	t.Cleanup(b.server.Close)
+
+	gen := b.enqueue(t)
+	_, err = b.pool.Exec(b.ctx, `
+		CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON webhook_events FOR EACH ROW EXECUTE FUNCTION refuse()`)
+	require.NoError(t, err)
+
+	for _, tt := range []struct {
+		name    string
+		headers http.Header
+	}{
+		{name: "signed", headers: b.signed(okBody)},
+		{name: "bad signature", headers: fal.SignWebhook(key, "req-1", "user-1", time.Now(), []byte("another body"))},
+	} {
+		d := b.deliver(t, "/webhooks/fal/"+gen.ID.String(), []byte(okBody), tt.headers)
+		require.Equal(t, delivery{status: http.StatusInternalServerError, code: "internal"}, d, tt.name)
+	}
+
+	var failures int
+	for line := range strings.Lines(logs.String()) {
+		var entry struct {
+			Level        string `json:"level"`
+			Msg          string `json:"msg"`
+			GenerationID string `json:"generation_id"`
+			FalRequestID string `json:"fal_request_id"`
+			Error        string `json:"error"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+		require.Equal(t, gen.ID.String(), entry.GenerationID, line)
+		require.Equal(t, "req-1", entry.FalRequestID, line)
+		if entry.Level == "ERROR" {
+			require.Equal(t, "webhook not recorded; fal will deliver it again", entry.Msg)
+			require.Contains(t, entry.Error, "disk full")
+			failures++
+		}
+	}
+	require.Equal(t, 2, failures)
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
