@@ -29,8 +29,8 @@ build:
 	go build -o bin/easel ./cmd/easel
 
 # The full chaos run of docs/RELIABILITY.md: 1,000 generations through three
-# `easel serve` processes while one is SIGKILLed every few seconds, the
-# webhook receiver goes down and Postgres restarts (pg_ctlcluster 15 main:
-# every user of that server notices). `make test` runs a short version.
+# `easel serve` processes while they are SIGKILLed 15 times, the webhook
+# receiver goes down and Postgres restarts (pg_ctlcluster 15 main: every
+# user of that server notices). `make test` runs a short version.
 chaos:
 	go test -count=1 -v -timeout 30m -run '^TestChaos$$' ./internal/chaos -args -chaos.full -chaos.report=$(CURDIR)/chaos-report.json

@@ -28,7 +28,8 @@ func (h *Handler) WithCanceller(c Canceller) *Handler {
 
 // cancel serves POST /v1/generations/{id}/cancel: 200 with the cancelled
 // generation, 409 when it had already finished (fal may have completed it
-// as the cancel arrived), 502 when fal could not be asked.
+// as the cancel arrived), 502 when fal could not be asked; the database's
+// errors are the error handler's (503 when it is unreachable).
 func (h *Handler) cancel(c echo.Context) error {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
@@ -49,9 +50,11 @@ func (h *Handler) cancel(c echo.Context) error {
 	case errors.Is(err, jobs.ErrFinished):
 		return apierror.New(http.StatusConflict, "already_finished",
 			"generation "+id.String()+" is "+string(gen.Status)+" and can no longer be cancelled")
-	case err != nil:
+	case errors.Is(err, jobs.ErrFalUnavailable):
 		h.logger.Error("cancel generation", "generation_id", id, "error", err)
 		return apierror.New(http.StatusBadGateway, "fal_unavailable", "fal could not be asked to cancel the request; try again")
+	case err != nil:
+		return err
 	}
 	images, err := store.ListImages(ctx, h.pool, id)
 	if err != nil {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -161,6 +162,13 @@ func TestCancelEndpoint(t *testing.T) {
 			wantStatus: http.StatusBadGateway, wantCode: "fal_unavailable", wantGenStatus: store.StatusSubmitted,
 		},
 		{
+			name: "database error",
+			// Not fal's: a 500, never fal_unavailable.
+			canceller:  func(*cancelBundle) api.Canceller { return failingCanceller{errors.New("deadlock detected")} },
+			generation: func(t *testing.T, b *cancelBundle) string { return b.queued(t).ID.String() },
+			wantStatus: http.StatusInternalServerError, wantCode: "internal", wantGenStatus: store.StatusQueued,
+		},
+		{
 			name:       "unknown",
 			generation: func(*testing.T, *cancelBundle) string { return "01000000-0000-7000-8000-000000000000" },
 			wantStatus: http.StatusNotFound, wantCode: "not_found",
@@ -222,4 +230,11 @@ func (f finishedAtFal) Cancel(ctx context.Context, id uuid.UUID) (*store.Generat
 		return nil, err
 	}
 	return gen, jobs.ErrFinished
+}
+
+// failingCanceller fails every cancel with err.
+type failingCanceller struct{ err error }
+
+func (f failingCanceller) Cancel(context.Context, uuid.UUID) (*store.Generation, error) {
+	return nil, f.err
 }

@@ -77,9 +77,13 @@ func (h *Handler) create(c echo.Context) error {
 	} else {
 		h.logger.Info("generation enqueued", "generation_id", gen.ID, "client", client)
 	}
-	images, err := store.ListImages(req.Context(), h.pool, gen.ID)
-	if err != nil {
-		return err
+	var images []store.Image
+	if enqueued.Replayed {
+		// A replay answers with the generation as it is now, images and
+		// all; a new generation has none yet, so it costs no query.
+		if images, err = store.ListImages(req.Context(), h.pool, gen.ID); err != nil {
+			return err
+		}
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/generations/"+gen.ID.String())
 	return c.JSON(status, NewGeneration(gen, images))

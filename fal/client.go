@@ -66,6 +66,10 @@ type ClientConfig struct {
 	HTTPClient *http.Client
 }
 
+// maxIdleConnsPerHost is above the workers a process usually runs
+// (EASEL_WORKERS, 16 by default), so that each keeps its connection.
+const maxIdleConnsPerHost = 64
+
 // Client talks to fal's queue REST API. It is safe for concurrent use.
 type Client struct {
 	base       *url.URL
@@ -79,7 +83,12 @@ type Client struct {
 func NewClient(cfg ClientConfig) *Client {
 	c := &Client{key: cfg.Key, httpClient: cfg.HTTPClient}
 	if c.httpClient == nil {
-		c.httpClient = &http.Client{Timeout: time.Minute}
+		// http.DefaultTransport keeps 2 idle connections per host: with
+		// more workers than that, most submits would open (and handshake)
+		// a new connection to fal's one host.
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = maxIdleConnsPerHost
+		c.httpClient = &http.Client{Timeout: time.Minute, Transport: transport}
 	}
 
 	raw := cfg.QueueURL

@@ -22,8 +22,10 @@ const ErrorCodeTimeout = "timeout"
 // of fal's webhook body; the reconciler and the cancel call put a polled
 // result in the same shape, so that every way a result reaches Easel is
 // recorded by this one function. gen must be locked by tx (see
-// store.LockGeneration). It returns what the result did, as stored in
-// webhook_events.outcome:
+// store.LockGeneration), and payload's request must be one that may be
+// gen's: the reconciler and the cancel call ask fal about gen's own request,
+// and the webhook receiver checks with store.MatchWebhookRequest. It returns
+// what the result did, as stored in webhook_events.outcome:
 //
 //   - store.OutcomeApplied: gen is now completed or failed.
 //   - store.OutcomeDeferred: fal could not serialise the output

@@ -27,9 +27,6 @@ const QueueCallbacks = "callbacks"
 const (
 	// callbackWorkers bounds concurrent deliveries in one process.
 	callbackWorkers = 8
-	// recordAttemptTimeout bounds recording an attempt after the job's own
-	// time may have run out.
-	recordAttemptTimeout = 10 * time.Second
 )
 
 // callbackRetryDelays are the waits after each failed attempt: short at
@@ -70,7 +67,10 @@ type CallbackDeliveryWorker struct {
 	pool      *pgxpool.Pool
 	deliverer *callbacks.Deliverer
 	metrics   *metrics.Metrics
-	logger    *slog.Logger
+	// recordTimeout bounds recording an attempt after the job's own time
+	// may have run out.
+	recordTimeout time.Duration
+	logger        *slog.Logger
 }
 
 // NewCallbackDeliveryWorker returns a worker that delivers with
@@ -82,7 +82,7 @@ func NewCallbackDeliveryWorker(pool *pgxpool.Pool, cfg Config) *CallbackDelivery
 	if deliverer == nil {
 		deliverer = callbacks.NewDeliverer(nil, &callbacks.Policy{})
 	}
-	return &CallbackDeliveryWorker{pool: pool, deliverer: deliverer, metrics: cfg.Metrics, logger: cfg.Logger}
+	return &CallbackDeliveryWorker{pool: pool, deliverer: deliverer, metrics: cfg.Metrics, recordTimeout: cfg.recordTimeout(), logger: cfg.Logger}
 }
 
 // NextRetry follows callbackRetryDelays, each shortened by up to a tenth at
@@ -141,7 +141,7 @@ func (w *CallbackDeliveryWorker) Work(ctx context.Context, job *river.Job[Callba
 		record.Error = attempt.Err.Error()
 	}
 	// The attempt happened even if the job's context ran out meanwhile.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordAttemptTimeout)
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 	defer cancel()
 	if err := store.RecordCallbackAttempt(recordCtx, w.pool, delivery.ID, record); err != nil {
 		return errors.Join(attempt.Err, err)

@@ -20,6 +20,11 @@ import (
 // before it could be cancelled.
 var ErrFinished = errors.New("generation already finished")
 
+// ErrFalUnavailable is wrapped, with the fal client's error, by the error
+// Canceller.Cancel returns when fal could not be asked to cancel a request:
+// unreachable, or answering with an error. Other errors are the database's.
+var ErrFalUnavailable = errors.New("fal could not be asked to cancel")
+
 // Canceller cancels generations.
 type Canceller struct {
 	pool   *pgxpool.Pool
@@ -53,8 +58,8 @@ func NewCanceller(pool *pgxpool.Pool, riverClient *river.Client[pgx.Tx], client 
 // as a webhook event with outcome "late" and never changes it.
 //
 // It returns an error wrapping store.ErrNotFound for an unknown id, and one
-// wrapping the fal client's error when fal could not be asked; the
-// generation is then unchanged.
+// wrapping ErrFalUnavailable and the fal client's error when fal could not
+// be asked; the generation is then unchanged.
 func (c *Canceller) Cancel(ctx context.Context, id uuid.UUID) (*store.Generation, error) {
 	var (
 		gen       *store.Generation
@@ -106,7 +111,7 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 	outcome, err := c.fal.Cancel(ctx, cancelURL)
 	if err != nil {
 		logger.Warn("could not cancel the request at fal; generation unchanged", "error", err)
-		return nil, fmt.Errorf("cancel generation %s: %w", gen.ID, err)
+		return nil, fmt.Errorf("cancel generation %s: %w: %w", gen.ID, ErrFalUnavailable, err)
 	}
 
 	if outcome == fal.CancelAlreadyCompleted {

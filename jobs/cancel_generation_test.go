@@ -96,6 +96,7 @@ func TestCancelWhenFalIsUnreachable(t *testing.T) {
 	b.sim.Close()
 
 	_, err := b.canceller(t).Cancel(b.ctx, gen.ID)
+	require.ErrorIs(t, err, jobs.ErrFalUnavailable)
 	require.ErrorContains(t, err, "connection refused")
 	require.Equal(t, before, b.generation(t, gen.ID), "unchanged: the cancel can be retried")
 }

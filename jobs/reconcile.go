@@ -19,8 +19,21 @@ import (
 )
 
 // reconcileBatch bounds the generations one reconciler run polls, and those
-// it times out, so that a run stays short however much is overdue.
+// it times out or fails for a lost job, so that a run stays short however
+// much is overdue.
 const reconcileBatch = 50
+
+// ErrorCodeJobLost is the error code of a generation failed by the
+// reconciler because its submit job no longer exists (cancelled or deleted
+// in River UI, or discarded) and it was never submitted: nothing would ever
+// submit it. Failing it, rather than inserting a new job, leaves the
+// decision to submit again, and pay, to whoever enqueued it.
+const ErrorCodeJobLost = "job_lost"
+
+// jobLostMessage is the error message of a generation failed with
+// ErrorCodeJobLost.
+const jobLostMessage = "its submit_generation job was cancelled, deleted or discarded in River before it submitted anything; " +
+	"nothing was sent to fal: enqueue it again"
 
 // ReconcileArgs runs the reconciler once. The leader inserts it
 // periodically; nothing else needs to.
@@ -56,7 +69,8 @@ func reconcilePeriodicJob(pollAfter time.Duration) *river.PeriodicJob {
 // carried no result (payload_error), and records what fal answers with
 // ApplyResult, as the webhook receiver does. Generations in flight for
 // longer than Timeout are cancelled at fal and failed with
-// ErrorCodeTimeout.
+// ErrorCodeTimeout. Queued generations due for longer than PollAfter whose
+// submit job is gone are failed with ErrorCodeJobLost.
 type ReconcileWorker struct {
 	river.WorkerDefaults[ReconcileArgs]
 
@@ -86,9 +100,9 @@ func NewReconcileWorker(pool *pgxpool.Pool, cfg Config) *ReconcileWorker {
 // Timeout keeps each run well inside EASEL_RESCUE_AFTER.
 func (w *ReconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return w.jobTimeout }
 
-// Work times out the overdue, then polls. fal's errors about one
-// generation are logged and leave it for the next run; only database errors
-// fail the job.
+// Work times out the overdue, fails the stranded, then polls. fal's errors
+// about one generation are logged and leave it for the next run; only
+// database errors fail the job.
 func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
 	overdue, err := store.ListTimedOut(ctx, w.pool, w.timeout, reconcileBatch)
 	if err != nil {
@@ -98,6 +112,16 @@ func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 		if err := w.timeOut(ctx, gen); err != nil {
 			return err
 		}
+	}
+
+	stranded, err := store.FailJobless(ctx, w.pool, SubmitGenerationArgs{}.Kind(), w.pollAfter, reconcileBatch,
+		ErrorCodeJobLost, jobLostMessage)
+	if err != nil {
+		return err
+	}
+	for _, id := range stranded {
+		w.logger.Error("generation failed: its submit job is gone and it was never submitted",
+			"generation_id", id, "error_code", ErrorCodeJobLost)
 	}
 
 	due, err := store.ClaimPolls(ctx, w.pool, w.pollAfter, reconcileBatch)

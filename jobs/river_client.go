@@ -95,6 +95,12 @@ func (c Config) withDefaults() Config {
 // jobTimeout bounds every job: half of RescueAfter.
 func (c Config) jobTimeout() time.Duration { return c.RescueAfter / 2 }
 
+// recordTimeout bounds recording what a job did after its own time may have
+// run out (fal accepted a request, a callback was attempted): a quarter of
+// RescueAfter, so that a job's timeout and its record together end before
+// River deems the job stuck and runs it again.
+func (c Config) recordTimeout() time.Duration { return c.RescueAfter / 4 }
+
 // NewRiverClient returns a River client that runs Easel's workers on pool,
 // with the reconciler as a periodic job of whichever client is leader.
 // Start it to work jobs; a client that is never started can still insert

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,6 +47,9 @@ type testBundle struct {
 	delivered chan struct{}
 	// holdWebhooks makes the receiver wait while a test holds it.
 	holdWebhooks *sync.Mutex
+	// key signs webhooks as fal does, for the requests of any account: the
+	// receiver trusts it as it trusts the simulator's.
+	key ed25519.PrivateKey
 }
 
 // setup starts the simulator with simCfg and a receiver for its webhooks.
@@ -63,11 +67,14 @@ func setup(t *testing.T, simCfg falsim.Config) *testBundle {
 	require.NoError(t, err)
 	t.Cleanup(sim.Close)
 
+	pub, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+
 	logger := slog.New(slog.DiscardHandler)
-	b := &testBundle{ctx: ctx, url: url, pool: pool, sim: sim, delivered: make(chan struct{}, 1000), holdWebhooks: new(sync.Mutex)}
+	b := &testBundle{ctx: ctx, url: url, pool: pool, sim: sim, delivered: make(chan struct{}, 1000), holdWebhooks: new(sync.Mutex), key: key}
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
-	webhooks.NewReceiver(pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{sim.Sim.PublicKey()}}), logger).Register(e)
+	webhooks.NewReceiver(pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{sim.Sim.PublicKey(), pub}}), logger).Register(e)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.holdWebhooks.Lock()
 		b.holdWebhooks.Unlock() // only waits while a test holds webhooks back

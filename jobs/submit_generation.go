@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -50,10 +51,6 @@ const (
 	// however large it grows.
 	clientCapSnooze    = time.Second
 	clientCapSnoozeMax = time.Minute
-
-	// recordTimeout bounds the retries of recording fal's answer: fal has
-	// accepted the request, so it is worth waiting for the database.
-	recordTimeout = 30 * time.Second
 )
 
 // SubmitGenerationWorker sends a queued generation to fal's queue with a
@@ -62,11 +59,12 @@ const (
 // Every run first reads what is known, with the generation locked:
 // finished, submitted or cancelled generations are left alone; a request id
 // revealed by a webhook (the run that submitted it died before recording
-// fal's answer) is adopted rather than submitted again; and a submission
-// whose outcome was never learnt gets PollAfter for its webhook before the
-// generation is submitted again. Only then is a slot of FAL_MAX_INFLIGHT
-// reserved, the submission counted and fal called. docs/RELIABILITY.md
-// states the resulting guarantee.
+// fal's answer) is adopted rather than submitted again, once fal confirms
+// that it is a request of Easel's account; and a submission whose outcome
+// was never learnt gets PollAfter for its webhook before the generation is
+// submitted again. Only then is a slot of FAL_MAX_INFLIGHT reserved, the
+// submission counted and fal called. docs/RELIABILITY.md states the
+// resulting guarantee.
 type SubmitGenerationWorker struct {
 	river.WorkerDefaults[SubmitGenerationArgs]
 
@@ -76,20 +74,24 @@ type SubmitGenerationWorker struct {
 	limits     store.InflightLimits
 	pollAfter  time.Duration
 	jobTimeout time.Duration
-	logger     *slog.Logger
+	// recordTimeout bounds recording fal's answer once the call is over:
+	// fal has accepted the request, so it is worth waiting for the database.
+	recordTimeout time.Duration
+	logger        *slog.Logger
 }
 
 // NewSubmitGenerationWorker returns a worker configured by cfg.
 func NewSubmitGenerationWorker(pool *pgxpool.Pool, cfg Config) *SubmitGenerationWorker {
 	cfg = cfg.withDefaults()
 	return &SubmitGenerationWorker{
-		pool:       pool,
-		fal:        cfg.Fal,
-		publicURL:  cfg.PublicURL,
-		limits:     cfg.Limits,
-		pollAfter:  cfg.PollAfter,
-		jobTimeout: cfg.jobTimeout(),
-		logger:     cfg.Logger,
+		pool:          pool,
+		fal:           cfg.Fal,
+		publicURL:     cfg.PublicURL,
+		limits:        cfg.Limits,
+		pollAfter:     cfg.PollAfter,
+		jobTimeout:    cfg.jobTimeout(),
+		recordTimeout: cfg.recordTimeout(),
+		logger:        cfg.Logger,
 	}
 }
 
@@ -132,9 +134,16 @@ func (w *SubmitGenerationWorker) Work(ctx context.Context, job *river.Job[Submit
 // a slot for a while, then snoozes.
 func (w *SubmitGenerationWorker) reserve(ctx context.Context, logger *slog.Logger, job *river.Job[SubmitGenerationArgs]) (*store.Generation, error) {
 	deadline := time.Now().Add(min(inflightWait, w.jobTimeout/2))
+	var revealed *revealedRequest
 	for {
 		gen, err := w.claim(ctx, logger, job.Args.GenerationID)
 		switch {
+		case errors.As(err, &revealed):
+			// Adopted, or else claimed again: forgotten, or changed
+			// meanwhile.
+			if adopted, err := w.confirmRevealed(ctx, logger, job.Args.GenerationID, revealed); adopted || err != nil {
+				return nil, err
+			}
 		case errors.Is(err, store.ErrClientInflightLimit):
 			return nil, river.JobSnooze(clientCapBackoff(job.Metadata))
 		case errors.Is(err, store.ErrInflightLimit) && time.Now().After(deadline):
@@ -169,21 +178,19 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 
 		case gen.FalRequestID != nil:
 			// A signed webhook named fal's request before any run recorded
-			// fal's answer: that request is this generation's.
-			status, response, cancel := w.fal.RequestURLs(gen.EndpointID, *gen.FalRequestID)
-			_, err := store.AdoptSubmission(ctx, tx, id, store.Submission{
-				RequestID: *gen.FalRequestID, StatusURL: status, ResponseURL: response, CancelURL: cancel,
-			})
-			if err == nil {
-				logger.Warn("adopted the fal request a webhook revealed; not submitting again", "fal_request_id", *gen.FalRequestID)
-			}
-			return err
+			// fal's answer. It is adopted once fal confirms it, outside
+			// this transaction: never call fal with the row locked.
+			return &revealedRequest{endpointID: gen.EndpointID, requestID: *gen.FalRequestID}
 
 		case gen.FalSubmissions > 0:
 			// An earlier run may have had its request accepted by fal and
 			// died before recording the answer. Its webhook names this
 			// generation, so give it time to arrive before paying again.
-			if wait := time.Until(deref(gen.SubmittingAt).Add(w.pollAfter)); wait > 0 {
+			wait, err := store.SubmissionWait(ctx, tx, id, w.pollAfter)
+			if err != nil {
+				return err
+			}
+			if wait > 0 {
 				return river.JobSnooze(wait)
 			}
 			logger.Warn("submitting again: fal's answer to an earlier submission was never recorded and no webhook came",
@@ -203,10 +210,68 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 	return reserved, nil
 }
 
+// revealedRequestRetry is about how long a run waits to ask fal again about
+// a request a webhook revealed, when fal could not be asked.
+const revealedRequestRetry = 5 * time.Second
+
+// revealedRequest is claim's answer for a queued generation whose fal request
+// only a webhook named: confirm it with fal before adopting it.
+type revealedRequest struct {
+	endpointID, requestID string
+}
+
+func (r *revealedRequest) Error() string {
+	return "fal request " + r.requestID + " was named by a webhook and is not confirmed"
+}
+
+// confirmRevealed asks fal, with Easel's key, about a request that only a
+// webhook named, and adopts it when fal knows it. fal signs every account's
+// webhooks with the same keys and the signature does not cover the URL, so
+// the request may be another account's: fal answers 404, 401 or 403 about
+// those, and such a request is forgotten, the generation going on as if no
+// webhook had come. It reports whether the request was adopted; when fal
+// cannot be asked it neither adopts nor forgets, and snoozes.
+func (w *SubmitGenerationWorker) confirmRevealed(ctx context.Context, logger *slog.Logger, id uuid.UUID, r *revealedRequest) (bool, error) {
+	logger = logger.With("fal_request_id", r.requestID)
+	statusURL, responseURL, cancelURL := w.fal.RequestURLs(r.endpointID, r.requestID)
+	_, err := w.fal.Status(ctx, statusURL)
+	var apiErr *fal.APIError
+	switch {
+	case errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusNotFound ||
+		apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden):
+		forgotten, err := store.ForgetRequest(ctx, w.pool, id, r.requestID)
+		if err != nil {
+			return false, fmt.Errorf("submit generation %s: %w", id, err)
+		}
+		if forgotten {
+			logger.Warn("a signed webhook named a fal request unknown to Easel's fal account; not adopting it",
+				"fal_status", apiErr.StatusCode)
+		}
+		return false, nil
+	case err != nil:
+		logger.Warn("could not ask fal about the request a webhook named; will ask again", "error", err)
+		return false, river.JobSnooze(jitter(revealedRequestRetry))
+	}
+
+	_, err = store.AdoptSubmission(ctx, w.pool, id, store.Submission{
+		RequestID: r.requestID, StatusURL: statusURL, ResponseURL: responseURL, CancelURL: cancelURL,
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		// Cancelled, finished or given another request meanwhile: claim
+		// decides again.
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("submit generation %s: %w", id, err)
+	}
+	logger.Warn("adopted the fal request a webhook revealed; not submitting again")
+	return true, nil
+}
+
 // recordSubmitted stores fal's answer. fal has accepted the request, so the
 // answer is worth retrying for even when the job's own time is up.
 func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *slog.Logger, id uuid.UUID, resp *fal.QueueResponse) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 	defer cancel()
 	logger = logger.With("fal_request_id", resp.RequestID)
 
@@ -229,12 +294,14 @@ func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *sl
 		return fmt.Errorf("submit generation %s: fal accepted request %s: %w", id, resp.RequestID, err)
 	}
 
-	if finishedOutcome(gen) == store.OutcomeLate {
-		// Cancelled (or timed out) while the submit call was under way:
-		// nobody wants this request any more.
+	if gen.Status.Terminal() && (finishedOutcome(gen) == store.OutcomeLate || deref(gen.FalRequestID) != resp.RequestID) {
+		// Cancelled (or timed out) while the submit call was under way, or
+		// finished by another request (an earlier submission whose answer
+		// was lost): nobody wants this one, and fal bills it if it runs.
 		outcome, err := w.fal.Cancel(ctx, resp.CancelURL)
 		logger.Warn("generation ended during its submit call; cancelled the request at fal",
-			"status", gen.Status, "cancel_outcome", outcome, "cancel_error", err)
+			"status", gen.Status, "finished_with_fal_request_id", deref(gen.FalRequestID),
+			"cancel_outcome", outcome, "cancel_error", err)
 		return nil
 	}
 	logger.Info("generation submitted to fal", "status", gen.Status)
@@ -247,7 +314,7 @@ func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *sl
 func (w *SubmitGenerationWorker) submitFailed(ctx context.Context, logger *slog.Logger, gen *store.Generation, submitErr error) error {
 	// The job's context may be what ended the call; the record must still
 	// be written.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 	defer cancel()
 
 	f := classifySubmitError(submitErr)
@@ -287,7 +354,7 @@ func (w *SubmitGenerationWorker) submitFailed(ctx context.Context, logger *slog.
 // giveUp fails a generation whose job River is about to discard, so that
 // it does not stay queued forever.
 func (w *SubmitGenerationWorker) giveUp(ctx context.Context, logger *slog.Logger, id uuid.UUID, err error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 	defer cancel()
 	logger.Error("submit job out of attempts; generation failed", "error", err)
 	if _, ferr := store.Fail(ctx, w.pool, id, "submit_failed", "could not submit: "+err.Error()); ferr != nil {

@@ -198,8 +198,8 @@ func TestLostAnswerWithoutWebhookIsSubmittedAgain(t *testing.T) {
 }
 
 // A webhook that could not be applied (payload_error) still names fal's
-// request: the retried job adopts it instead of submitting again, and the
-// reconciler fetches the result.
+// request: the retried job adopts it, once fal confirms it, instead of
+// submitting again, and the reconciler fetches the result.
 func TestRequestRevealedByWebhookIsAdopted(t *testing.T) {
 	t.Parallel()
 	b := setup(t, falsim.Config{PayloadErrorRate: 1})
@@ -219,6 +219,8 @@ func TestRequestRevealedByWebhookIsAdopted(t *testing.T) {
 	require.Equal(t, store.StatusSubmitted, adopted.Status)
 	require.Equal(t, got.FalRequestID, adopted.FalRequestID)
 	require.Equal(t, 1, b.sim.Sim.Stats().Submissions)
+	submissions, confirmed := b.accounting(t, gen.ID)
+	require.Equal(t, [2]int{1, 1}, [2]int{submissions, confirmed}, "fal confirmed the request when asked")
 
 	b.reconcile(t)
 	require.Equal(t, store.StatusCompleted, b.generation(t, gen.ID).Status)

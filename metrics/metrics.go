@@ -14,8 +14,9 @@ import (
 )
 
 // OutcomeUnknownGeneration is the webhook outcome of a signed webhook whose
-// URL names no generation; the others are store's Outcome constants.
-const OutcomeUnknownGeneration = "unknown_generation"
+// URL names no generation. Webhook outcomes are store's Outcome constants;
+// this one is kept here for existing callers.
+const OutcomeUnknownGeneration = store.OutcomeUnknownGeneration
 
 // Outcomes of a callback attempt, the values of easel_callbacks_total's
 // outcome label.
@@ -57,7 +58,7 @@ func New(db store.DBTX, cfg Config) *Metrics {
 		logger:   cfg.Logger,
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "easel_webhooks_received_total",
-			Help: "fal webhooks received, by outcome (applied, duplicate, late, deferred, bad_signature, malformed, unknown_generation).",
+			Help: "fal webhooks received, by outcome (applied, duplicate, late, deferred, mismatched_request, bad_signature, malformed, unknown_generation).",
 		}, []string{"outcome"}),
 		timeToComplete: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "easel_generation_time_to_complete_seconds",
@@ -81,7 +82,7 @@ func New(db store.DBTX, cfg Config) *Metrics {
 	// Series that exist from the start read 0 rather than absent, which
 	// keeps rate() and alerts simple.
 	for _, o := range []string{store.OutcomeApplied, store.OutcomeDuplicate, store.OutcomeBadSignature,
-		store.OutcomeMalformed, OutcomeUnknownGeneration} {
+		store.OutcomeMalformed, store.OutcomeMismatchedRequest, store.OutcomeUnknownGeneration} {
 		m.webhooks.WithLabelValues(o)
 	}
 	for _, o := range []string{CallbackDelivered, CallbackRetrying, CallbackRejected, CallbackRefused, CallbackExhausted} {

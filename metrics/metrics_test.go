@@ -119,6 +119,7 @@ func TestObservedMetrics(t *testing.T) {
 
 	s := scrape(t, m.Handler())
 	require.Equal(t, 0.0, s[`easel_webhooks_received_total{outcome="unknown_generation"}`], "known outcomes start at 0")
+	require.Contains(t, s, `easel_webhooks_received_total{outcome="mismatched_request"}`, "known outcomes start at 0")
 	require.Equal(t, 0.0, s[`easel_callbacks_total{outcome="delivered"}`])
 
 	m.WebhookReceived(store.OutcomeApplied)

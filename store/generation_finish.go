@@ -96,7 +96,8 @@ func finish(ctx context.Context, db DBTX, id uuid.UUID, status Status, code, mes
 }
 
 // NoteWebhook stamps last_webhook_at, and records fal's request id when the
-// webhook beat the submit call's own record of it.
+// webhook beat the submit call's own record of it. Pass only a request that
+// MatchWebhookRequest accepted, or "" to record none.
 func NoteWebhook(ctx context.Context, db DBTX, id uuid.UUID, falRequestID string) error {
 	_, err := db.Exec(ctx, `
 		UPDATE generations SET last_webhook_at = now(),

@@ -137,12 +137,14 @@ func TestSubmissionAccounting(t *testing.T) {
 	s, c = counts()
 	require.Equal(t, [2]int{1, 0}, [2]int{s, c}, "kept when fal may have accepted it")
 
-	// A webhook revealed the request: adopting it counts nothing more.
+	// A webhook revealed the request and fal confirmed it: adopting it
+	// confirms the submission, counting nothing more.
+	require.NoError(t, store.NoteWebhook(b.ctx, b.pool, g.ID, "req-1"))
 	gen, err := store.AdoptSubmission(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-1", StatusURL: "s", ResponseURL: "r", CancelURL: "c"})
 	require.NoError(t, err)
 	require.Equal(t, store.StatusSubmitted, gen.Status)
 	require.Equal(t, "req-1", *gen.FalRequestID)
 	require.Nil(t, gen.ErrorCode)
 	s, c = counts()
-	require.Equal(t, [2]int{1, 0}, [2]int{s, c})
+	require.Equal(t, [2]int{1, 1}, [2]int{s, c})
 }

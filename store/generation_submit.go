@@ -44,34 +44,30 @@ type Submission struct {
 // counted: fal's ids and URLs, a confirmed submission, and the move from
 // queued to submitted. A generation that already reached a terminal state (a
 // webhook beat this call, or it was cancelled meanwhile) keeps that state and
-// the request id it finished with. It returns the generation as it now is.
+// the request, ids and URLs it finished with: the caller compares the
+// returned FalRequestID with s.RequestID to tell whether s is a request
+// nobody needs. It returns the generation as it now is.
 func RecordSubmitted(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (*Generation, error) {
-	return recordSubmission(ctx, db, id, s, 1)
-}
-
-// AdoptSubmission moves a queued generation to submitted with a request that
-// a signed webhook revealed before any submit call could record it (the
-// worker that made it died before recording fal's answer). It counts
-// nothing: MarkSubmitting already counted that submission.
-func AdoptSubmission(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (*Generation, error) {
-	return recordSubmission(ctx, db, id, s, 0)
-}
-
-func recordSubmission(ctx context.Context, db DBTX, id uuid.UUID, s Submission, confirmed int) (*Generation, error) {
+	// A finished generation's request is the one it finished with, and its
+	// ids and URLs must stay that request's; one that ended without a
+	// request (it was cancelled during the call) takes this one, so that
+	// its late result can still be found.
 	g, err := scanGeneration(db.QueryRow(ctx, `
 		UPDATE generations SET
 			status = CASE WHEN status = 'queued' THEN 'submitted' ELSE status END,
 			fal_request_id = CASE WHEN finished_at IS NULL OR fal_request_id IS NULL THEN $2 ELSE fal_request_id END,
-			fal_gateway_request_id = CASE WHEN finished_at IS NULL OR fal_gateway_request_id IS NULL THEN NULLIF($3, '') ELSE fal_gateway_request_id END,
-			fal_status_url = $4, fal_response_url = $5, fal_cancel_url = $6,
+			fal_gateway_request_id = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN NULLIF($3, '') ELSE fal_gateway_request_id END,
+			fal_status_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $4 ELSE fal_status_url END,
+			fal_response_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $5 ELSE fal_response_url END,
+			fal_cancel_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $6 ELSE fal_cancel_url END,
 			submitted_at = coalesce(submitted_at, now()),
-			fal_submissions_confirmed = fal_submissions_confirmed + $7,
+			fal_submissions_confirmed = fal_submissions_confirmed + 1,
 			error_code = CASE WHEN finished_at IS NULL THEN NULL ELSE error_code END,
 			error_message = CASE WHEN finished_at IS NULL THEN NULL ELSE error_message END,
 			updated_at = now()
 		WHERE id = $1
 		RETURNING `+generationColumns,
-		id, s.RequestID, s.GatewayRequestID, s.StatusURL, s.ResponseURL, s.CancelURL, confirmed))
+		id, s.RequestID, s.GatewayRequestID, s.StatusURL, s.ResponseURL, s.CancelURL))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("record submission of generation %s: %w", id, ErrNotFound)
 	}
@@ -79,6 +75,49 @@ func recordSubmission(ctx context.Context, db DBTX, id uuid.UUID, s Submission, 
 		return nil, fmt.Errorf("record submission of generation %s: %w", id, err)
 	}
 	return g, nil
+}
+
+// AdoptSubmission moves a queued generation to submitted with s, the
+// request a signed webhook named (NoteWebhook) before any submit call could
+// record fal's answer: the worker that made it died first. Adopt only a
+// request that fal, asked with Easel's key, knows: a webhook may carry
+// another account's request. Adopting it confirms one of the submissions
+// MarkSubmitting counted. It returns ErrNotFound, changing nothing, unless
+// the generation is still queued with s.RequestID as its request.
+func AdoptSubmission(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (*Generation, error) {
+	g, err := scanGeneration(db.QueryRow(ctx, `
+		UPDATE generations SET
+			status = 'submitted',
+			fal_status_url = $3, fal_response_url = $4, fal_cancel_url = $5,
+			submitted_at = coalesce(submitted_at, now()),
+			fal_submissions_confirmed = fal_submissions_confirmed + 1,
+			error_code = NULL, error_message = NULL,
+			updated_at = now()
+		WHERE id = $1 AND status = 'queued' AND fal_request_id = $2
+		RETURNING `+generationColumns,
+		id, s.RequestID, s.StatusURL, s.ResponseURL, s.CancelURL))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("queued generation %s with fal request %s: %w", id, s.RequestID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("adopt fal request %s for generation %s: %w", s.RequestID, id, err)
+	}
+	return g, nil
+}
+
+// ForgetRequest clears the request a webhook named for a queued generation
+// (NoteWebhook) when fal, asked with Easel's key, does not know it: it is
+// another account's, and the generation goes on as if no webhook had come.
+// It reports false, changing nothing, unless the generation is still queued
+// with requestID as its request.
+func ForgetRequest(ctx context.Context, db DBTX, id uuid.UUID, requestID string) (bool, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE generations SET fal_request_id = NULL, updated_at = now()
+		WHERE id = $1 AND status = 'queued' AND fal_request_id = $2`, id, requestID)
+	if err != nil {
+		return false, fmt.Errorf("forget fal request %s of generation %s: %w", requestID, id, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // RecordSubmitError notes the last submit error of a generation, without

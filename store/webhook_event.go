@@ -15,6 +15,17 @@ const (
 	OutcomeDeferred     = "deferred"      // signed and parsed, but the result must be fetched (payload_error)
 	OutcomeBadSignature = "bad_signature" // verification failed; nothing applied
 	OutcomeMalformed    = "malformed"     // signed, but the body is not a fal webhook
+
+	// OutcomeMismatchedRequest is a signed delivery for a fal request that
+	// is not the generation's (see MatchWebhookRequest). fal signs every
+	// account's webhooks with the same keys and the signature does not
+	// cover the URL, so this is another account's request, or a replay of
+	// another generation's result, sent to this generation's URL. Nothing
+	// is applied.
+	OutcomeMismatchedRequest = "mismatched_request"
+	// OutcomeUnknownGeneration is a signed delivery whose URL names no
+	// generation, stored with a null generation_id.
+	OutcomeUnknownGeneration = "unknown_generation"
 )
 
 // WebhookEvent is one received webhook.

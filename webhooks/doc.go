@@ -7,8 +7,21 @@
 // for polled results too. A generation in a terminal state never changes
 // again: a repeated delivery is stored with outcome "duplicate", a result
 // for a generation already cancelled or timed out with outcome "late", and
-// both are answered 200 so fal stops retrying. At most
-// store.MaxWebhookEvents events are kept per generation, and none for a
-// generation that does not exist, so forged or replayed traffic cannot grow
-// the table without bound.
+// both are answered 200 so fal stops retrying.
+//
+// A valid signature proves that fal sent the body, not that it was sent to
+// this URL: fal signs every account's webhooks with the same keys and the
+// signature does not cover the URL. A signed delivery is therefore applied
+// only when its body reports on the request the signature names and that
+// request may be the generation's (store.MatchWebhookRequest); otherwise it
+// is stored with outcome "mismatched_request", changes nothing and is
+// answered 200. A request a webhook names before any submit recorded fal's
+// answer is adopted by the submit worker only once fal, asked with Easel's
+// key, knows it.
+//
+// Growth is bounded: at most store.MaxWebhookEvents events are kept per
+// generation, a signed delivery for a generation that does not exist is
+// kept (first 4 KiB, outcome "unknown_generation", answered 200 so that fal
+// stops retrying) at most store.MaxWebhookEvents times per fal request, and
+// an unsigned one for such a generation is not kept at all.
 package webhooks

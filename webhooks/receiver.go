@@ -25,8 +25,9 @@ const (
 	// MaxBodyBytes caps a webhook body. fal's image-prompt results are a few
 	// KiB (image URLs, not image data); 1 MiB leaves room for error payloads.
 	MaxBodyBytes = 1 << 20
-	// rejectedBodyBytes is how much of a body that failed verification is
-	// kept: enough to debug, too little for forged traffic to fill the disk.
+	// rejectedBodyBytes is how much of a body that failed verification, or
+	// names no generation, is kept: enough to debug, too little for forged
+	// or replayed traffic to fill the disk.
 	rejectedBodyBytes = 4 << 10
 )
 
@@ -99,9 +100,7 @@ func (r *Receiver) handle(c echo.Context) error {
 		event.SignatureValid = false
 		event.SignatureError = err.Error()
 		event.Outcome = store.OutcomeBadSignature
-		if len(event.Body) > rejectedBodyBytes {
-			event.Body = event.Body[:rejectedBodyBytes]
-		}
+		event.Body = event.Body[:min(len(event.Body), rejectedBodyBytes)]
 		logger.Warn("webhook rejected: bad signature", "fal_request_id", event.FalRequestID, "error", err)
 		r.metrics.WebhookReceived(store.OutcomeBadSignature)
 		if err := r.storeRejected(ctx, event); err != nil {
@@ -114,6 +113,7 @@ func (r *Receiver) handle(c echo.Context) error {
 	if parseErr == nil {
 		event.FalRequestID = payload.RequestID
 	}
+	signedRequestID := c.Request().Header.Get("X-Fal-Webhook-Request-Id")
 
 	var outcome string
 	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
@@ -121,27 +121,36 @@ func (r *Receiver) handle(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if parseErr != nil {
-			outcome = store.OutcomeMalformed
-		} else if outcome, err = jobs.ApplyResult(ctx, tx, gen, payload); err != nil {
+		if outcome, err = apply(ctx, tx, gen, signedRequestID, payload, parseErr); err != nil {
 			return err
 		}
 		event.Outcome = outcome
 		if _, err := store.InsertWebhookEvent(ctx, tx, event); err != nil {
 			return err
 		}
-		return store.NoteWebhook(ctx, tx, id, event.FalRequestID)
+		switch outcome {
+		case store.OutcomeMismatchedRequest:
+			// Not this generation's request: the generation learns
+			// nothing from it.
+			return nil
+		case store.OutcomeMalformed:
+			return store.NoteWebhook(ctx, tx, id, "")
+		}
+		return store.NoteWebhook(ctx, tx, id, payload.RequestID)
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		logger.Warn("signed webhook for unknown generation", "fal_request_id", event.FalRequestID)
-		r.metrics.WebhookReceived(metrics.OutcomeUnknownGeneration)
-		return apierror.New(http.StatusNotFound, "not_found", "no generation "+id.String())
+		return r.unknownGeneration(c, logger, event)
 	}
 	if err != nil {
 		return r.notRecorded(logger, event, err)
 	}
 
-	logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", outcome)
+	if outcome == store.OutcomeMismatchedRequest {
+		logger.Warn("signed webhook for a fal request that is not the generation's; nothing applied",
+			"fal_request_id", event.FalRequestID, "signed_fal_request_id", signedRequestID)
+	} else {
+		logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", outcome)
+	}
 	r.metrics.WebhookReceived(outcome)
 	if outcome == store.OutcomeApplied && r.metrics != nil {
 		if gen, err := store.GetGeneration(ctx, r.pool, id); err == nil {
@@ -152,6 +161,43 @@ func (r *Receiver) handle(c echo.Context) error {
 		return apierror.New(http.StatusBadRequest, "malformed", "webhook body is not a fal webhook: "+parseErr.Error())
 	}
 	return c.JSON(http.StatusOK, response{Outcome: outcome})
+}
+
+// apply records what a signed delivery says about gen, locked by tx, and
+// returns its outcome. fal signs every account's webhooks with the same keys
+// and the signature does not cover the URL, so a result is applied only for
+// a request that may be gen's (store.MatchWebhookRequest), and only when the
+// body reports on the request the signature names.
+func apply(ctx context.Context, tx pgx.Tx, gen *store.Generation, signedRequestID string, payload *fal.WebhookPayload, parseErr error) (string, error) {
+	if parseErr != nil {
+		return store.OutcomeMalformed, nil
+	}
+	if payload.RequestID != signedRequestID {
+		return store.OutcomeMismatchedRequest, nil
+	}
+	match, err := store.MatchWebhookRequest(ctx, tx, gen.ID, payload.RequestID)
+	if err != nil {
+		return "", err
+	}
+	if !match {
+		return store.OutcomeMismatchedRequest, nil
+	}
+	return jobs.ApplyResult(ctx, tx, gen, payload)
+}
+
+// unknownGeneration keeps a signed delivery whose URL names no generation,
+// its body cut as a rejected one's is, and answers 200: no retry can make
+// the generation exist, so fal had better stop delivering it.
+func (r *Receiver) unknownGeneration(c echo.Context, logger *slog.Logger, event store.WebhookEvent) error {
+	event.GenerationID = nil
+	event.Outcome = store.OutcomeUnknownGeneration
+	event.Body = event.Body[:min(len(event.Body), rejectedBodyBytes)]
+	if _, err := store.InsertUnknownGenerationWebhookEvent(c.Request().Context(), r.pool, event); err != nil {
+		return r.notRecorded(logger, event, err)
+	}
+	logger.Warn("signed webhook for unknown generation", "fal_request_id", event.FalRequestID)
+	r.metrics.WebhookReceived(store.OutcomeUnknownGeneration)
+	return c.JSON(http.StatusOK, response{Outcome: store.OutcomeUnknownGeneration})
 }
 
 // notRecorded logs a delivery that could not be recorded, naming its

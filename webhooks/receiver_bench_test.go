@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,8 +30,9 @@ const benchWebhookBody = `{"error": null, "gateway_request_id": "req-1", "payloa
 	`"seed": 17454220438242315174, "timings": {"inference": 2.5}}, "request_id": "req-1", "status": "OK"}`
 
 // BenchmarkReceiverApply is one OK webhook through the receiver, without
-// the network: verify the signature, then lock the generation, complete it
-// with its image and store the event in one transaction.
+// the network: verify the signature, then lock the generation, match the
+// request to it, complete it with its image and store the event in one
+// transaction.
 func BenchmarkReceiverApply(b *testing.B) {
 	pool := dbtest.Pool(b)
 	ctx := context.Background()
@@ -55,15 +58,23 @@ func BenchmarkReceiverApply(b *testing.B) {
 			return nil
 		}))
 	}
-	body := []byte(benchWebhookBody)
-	header := fal.SignWebhook(key, "req-1", "user-1", time.Now(), body)
-	header.Set("Content-Type", "application/json")
+	// Each with its submission under way and a request of its own, as fal
+	// reports on it.
+	_, err = pool.Exec(ctx, `UPDATE generations SET fal_submissions = 1`)
+	require.NoError(b, err)
+	bodies, headers := make([][]byte, len(ids)), make([]http.Header, len(ids))
+	for i := range ids {
+		requestID := fmt.Sprintf("req-%d", i)
+		bodies[i] = []byte(strings.ReplaceAll(benchWebhookBody, `"req-1"`, `"`+requestID+`"`))
+		headers[i] = fal.SignWebhook(key, requestID, "user-1", time.Now(), bodies[i])
+		headers[i].Set("Content-Type", "application/json")
+	}
 
 	b.ReportAllocs()
 	b.ResetTimer()
-	for _, id := range ids {
-		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/webhooks/fal/"+id.String(), bytes.NewReader(body))
-		req.Header = header.Clone()
+	for i, id := range ids {
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/webhooks/fal/"+id.String(), bytes.NewReader(bodies[i]))
+		req.Header = headers[i]
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {

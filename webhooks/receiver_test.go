@@ -52,8 +52,20 @@ func setupWithKeys(t *testing.T, key ed25519.PrivateKey, keys fal.KeySource) *te
 	return &testBundle{ctx: context.Background(), pool: pool, server: server, key: key}
 }
 
-// enqueue creates a queued generation (never worked: no River client runs).
+// enqueue creates a generation whose submission is under way, as the submit
+// worker leaves it just before calling fal: still queued, the submission
+// counted, fal's answer not recorded. A webhook may beat that answer. No
+// River client runs.
 func (b *testBundle) enqueue(t *testing.T) *store.Generation {
+	t.Helper()
+	gen := b.enqueueUnsubmitted(t)
+	gen, err := store.MarkSubmitting(b.ctx, b.pool, gen.ID)
+	require.NoError(t, err)
+	return gen
+}
+
+// enqueueUnsubmitted creates a queued generation that was never submitted.
+func (b *testBundle) enqueueUnsubmitted(t *testing.T) *store.Generation {
 	t.Helper()
 	var gen *store.Generation
 	require.NoError(t, pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
@@ -203,7 +215,8 @@ func TestRejectedWebhooks(t *testing.T) {
 		{"missing signature", path, okBody, noSignature, delivery{status: 401, code: "bad_signature"}, "bad_signature"},
 		{"signed but malformed", path, malformed, b.signed(malformed), delivery{status: 400, code: "malformed"}, "malformed"},
 		{"not a generation id", "/webhooks/fal/not-a-uuid", okBody, b.signed(okBody), delivery{status: 404, code: "not_found"}, ""},
-		{"unknown generation", "/webhooks/fal/01000000-0000-7000-8000-000000000000", okBody, b.signed(okBody), delivery{status: 404, code: "not_found"}, ""},
+		{"unknown generation, wrong key", unknownPath, okBody, fal.SignWebhook(otherKey, "req-1", "user-1", time.Now(), []byte(okBody)), delivery{status: 401, code: "bad_signature"}, ""},
+		{"unknown generation, no signature", unknownPath, okBody, noSignature, delivery{status: 401, code: "bad_signature"}, ""},
 	}
 	for _, tt := range tests {
 		require.Equal(t, tt.want, b.deliver(t, tt.path, []byte(tt.body), tt.header.Clone()), tt.name)
@@ -215,8 +228,11 @@ func TestRejectedWebhooks(t *testing.T) {
 	require.Equal(t, []string{"bad_signature", "bad_signature", "bad_signature", "bad_signature", "malformed"}, outcomes)
 	var total int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM webhook_events`).Scan(&total))
-	require.Equal(t, 5, total, "deliveries for unknown generations store nothing")
+	require.Equal(t, 5, total, "deliveries that fail verification for unknown generations store nothing")
 }
+
+// unknownPath is the webhook URL of a generation that does not exist.
+const unknownPath = "/webhooks/fal/01000000-0000-7000-8000-000000000000"
 
 func TestRejectedBodyIsTruncated(t *testing.T) {
 	t.Parallel()

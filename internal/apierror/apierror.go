@@ -33,8 +33,9 @@ func New(status int, code, message string) *Error {
 }
 
 // Handler is an echo.HTTPErrorHandler writing the JSON shape for *Error,
-// Echo's own errors (404, 405, 413 ...) and, as a 500 that hides internals,
-// anything else.
+// Echo's own errors (404, 405, 413 ...), the database being unreachable
+// (503 database_unavailable, with Retry-After) and, as a 500 that hides
+// internals, anything else.
 func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
@@ -46,9 +47,15 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 		case errors.As(err, &apiErr):
 		case errors.As(err, &httpErr):
 			apiErr = fromEcho(httpErr)
+		case isDatabaseUnavailable(err):
+			logger.Warn("request failed: database unavailable", "method", c.Request().Method, "path", c.Path(), "error", err)
+			apiErr = databaseUnavailable()
 		default:
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "error", err)
 			apiErr = New(http.StatusInternalServerError, "internal", "internal error; see the server log")
+		}
+		if apiErr.Code == "database_unavailable" {
+			c.Response().Header().Set("Retry-After", retryAfterSeconds())
 		}
 		body := map[string]*Error{"error": apiErr}
 		if c.Request().Method == http.MethodHead {

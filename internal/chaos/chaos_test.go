@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"slices"
 	"sync"
 	"testing"
@@ -29,27 +27,30 @@ var (
 	reportPath = flag.String("chaos.report", "", "write the run's figures as JSON to this file")
 )
 
-// scenario is one chaos run; times count from the start of the load.
+// scenario is one chaos run. Its disruptions are set off by submissions
+// that fal accepted, not by the clock (see disruptions_test.go).
 type scenario struct {
-	generations       int
-	load              time.Duration // the enqueues are spread over it
-	killEvery         time.Duration // while the load lasts
-	minKills          int
-	receiverDownAt    time.Duration
-	receiverDownFor   time.Duration
-	restartPostgresAt time.Duration // zero: Postgres is not restarted
-	drain             time.Duration // most the run may take to settle after the load
+	generations          int
+	load                 time.Duration // the enqueues are spread over it
+	kills                int           // SIGKILLs of the worker processes
+	killEvery            int           // kill n once n*killEvery submissions were accepted
+	receiverDownAfter    int           // submissions before the receiver goes down
+	receiverRefusals     int           // deliveries it refuses before it is back up
+	restartPostgresAfter int           // submissions before Postgres restarts; zero: it does not
+	drain                time.Duration // most the run may take to settle after the load
 }
 
 var (
+	// The short run's kills come early, so that the submit jobs they strand
+	// are rescued (River's rescuer runs every 30 seconds) while the rest of
+	// the load goes on: it lasts about 30 seconds instead of a minute.
 	shortScenario = scenario{
-		generations: 200, load: 8 * time.Second, killEvery: 2 * time.Second, minKills: 3,
-		receiverDownAt: 3 * time.Second, receiverDownFor: 2 * time.Second, drain: 2 * time.Minute,
+		generations: 200, load: 8 * time.Second, kills: 4, killEvery: 10,
+		receiverDownAfter: 50, receiverRefusals: 10, drain: 2 * time.Minute,
 	}
 	fullScenario = scenario{
-		generations: 1000, load: 45 * time.Second, killEvery: 3 * time.Second, minKills: 10,
-		receiverDownAt: 10 * time.Second, receiverDownFor: 8 * time.Second,
-		restartPostgresAt: 25 * time.Second, drain: 10 * time.Minute,
+		generations: 1000, load: 45 * time.Second, kills: 15, killEvery: 50,
+		receiverDownAfter: 200, receiverRefusals: 30, restartPostgresAfter: 500, drain: 10 * time.Minute,
 	}
 )
 
@@ -86,7 +87,7 @@ type Report struct {
 	Crashes          []string       `json:"crashes"`
 	PostgresRestarts int            `json:"postgres_restarts"`
 	ReceiverDown     string         `json:"receiver_down"`
-	WebhooksRefused  int64          `json:"webhooks_refused_while_down"`
+	WebhooksRefused  int            `json:"webhooks_refused_while_down"`
 	Sim              falsim.Stats   `json:"sim"`
 	DuplicateEvents  int            `json:"duplicate_webhook_events"`
 	LateEvents       int            `json:"late_webhook_events"`
@@ -108,6 +109,11 @@ func TestChaos(t *testing.T) {
 	if *fullRun {
 		sc = fullScenario
 	}
+	// Every generation is submitted at least once, so the submissions that
+	// set the disruptions off all come while generations remain to submit.
+	for _, mark := range []int{sc.kills * sc.killEvery, sc.receiverDownAfter, sc.restartPostgresAfter} {
+		require.Less(t, mark, sc.generations, "a disruption must come before the last submission")
+	}
 	started := time.Now()
 	dir := t.TempDir()
 	bin := buildEasel(t, dir)
@@ -117,7 +123,7 @@ func TestChaos(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 
-	simURL := startSim(t, dir, bin, simFlags)
+	sim := startSim(t, dir, bin, simFlags)
 	apiAddr, workerAddr, allAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	proxy := newReceiverProxy("http://"+apiAddr, "http://"+allAddr)
 	proxyServer := httptest.NewServer(proxy)
@@ -127,8 +133,8 @@ func TestChaos(t *testing.T) {
 		"DATABASE_URL=" + dbURL,
 		"EASEL_PUBLIC_URL=" + proxyServer.URL,
 		"FAL_KEY=chaos-key",
-		"FAL_QUEUE_URL=" + simURL,
-		"FAL_JWKS_URL=" + simURL + "/.well-known/jwks.json",
+		"FAL_QUEUE_URL=" + sim.url,
+		"FAL_JWKS_URL=" + sim.url + "/.well-known/jwks.json",
 		fmt.Sprintf("FAL_MAX_INFLIGHT=%d", maxInflight),
 		fmt.Sprintf("EASEL_WORKERS=%d", workers),
 		"EASEL_POLL_AFTER=2s",
@@ -147,64 +153,45 @@ func TestChaos(t *testing.T) {
 		p.awaitReady(t)
 	}
 
-	load := newLoadClient("http://"+apiAddr, "http://"+allAddr)
-	loadCtx, cancelLoad := context.WithTimeout(ctx, sc.load+sc.drain)
-	defer cancelLoad()
-	loadDone := make(chan error, 1)
-	go func() { loadDone <- load.run(loadCtx, sc.generations, sc.load) }()
+	// The deadline only turns a run that cannot finish into a failure.
+	runCtx, cancelRun := context.WithTimeout(ctx, sc.load+sc.drain)
+	var chaos sync.WaitGroup
+	defer func() {
+		cancelRun()
+		chaos.Wait()
+	}()
 
-	// The chaos, while the load lasts.
+	load := newLoadClient("http://"+apiAddr, "http://"+allAddr)
+	loadDone := make(chan error, 1)
+	go func() { loadDone <- load.run(runCtx, sc.generations, sc.load) }()
+
+	// The chaos, set off by the load's progress; each ends once it has
+	// happened in full.
 	var (
-		chaos            sync.WaitGroup
-		postgresRestarts int
-		postgresErr      error
+		killErr, outageErr, postgresErr error
+		receiverDown                    time.Duration
+		postgresRestarts                int
 	)
-	stopChaos := make(chan struct{})
-	chaos.Go(func() {
-		ticker := time.NewTicker(sc.killEvery)
-		defer ticker.Stop()
-		for n := 1; ; n++ {
-			select {
-			case <-stopChaos:
-				return
-			case <-ticker.C:
-			}
-			victim := workerProc
-			if n%4 == 0 {
-				victim = allProc // API, webhooks and workers at once
-			}
-			victim.kill()
-		}
-	})
-	receiverDown := time.AfterFunc(sc.receiverDownAt, func() { proxy.down.Store(true) })
-	receiverUp := time.AfterFunc(sc.receiverDownAt+sc.receiverDownFor, func() { proxy.down.Store(false) })
-	defer receiverDown.Stop()
-	defer receiverUp.Stop()
-	if sc.restartPostgresAt > 0 {
+	chaos.Go(func() { killErr = killWorkers(runCtx, sim, sc, workerProc, allProc) })
+	chaos.Go(func() { receiverDown, outageErr = receiverOutage(runCtx, sim, sc, proxy) })
+	if sc.restartPostgresAfter > 0 {
 		chaos.Go(func() {
-			select {
-			case <-stopChaos:
-				return
-			case <-time.After(sc.restartPostgresAt):
+			if postgresErr = restartPostgres(runCtx, sim, sc); postgresErr == nil {
+				postgresRestarts++
 			}
-			out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart").CombinedOutput()
-			if err != nil {
-				postgresErr = fmt.Errorf("restart Postgres: %w: %s", err, out)
-				return
-			}
-			postgresRestarts++
 		})
 	}
 
 	require.NoError(t, <-loadDone, "every generation is eventually accepted")
-	close(stopChaos)
 	chaos.Wait()
+	require.NoError(t, killErr)
+	require.NoError(t, outageErr)
 	require.NoError(t, postgresErr)
-	t.Logf("load done %s after the start; waiting for every generation to finish", time.Since(started).Round(time.Second))
+	t.Logf("load and chaos done %s after the start; waiting for every generation to finish", time.Since(started).Round(time.Second))
 
 	awaitSettled(t, ctx, dbURL, sc.drain)
 
-	rep := check(t, ctx, pool, sc, load, simURL)
+	rep := check(t, ctx, pool, sc, load, sim)
 	rep.Kills = map[string]int{}
 	for _, p := range []*process{apiProc, workerProc, allProc} {
 		kills, crashes := p.counts()
@@ -212,14 +199,18 @@ func TestChaos(t *testing.T) {
 		rep.Crashes = append(rep.Crashes, crashes...)
 	}
 	rep.PostgresRestarts = postgresRestarts
-	rep.ReceiverDown = sc.receiverDownFor.String()
-	rep.WebhooksRefused = proxy.refused.Load()
+	rep.ReceiverDown = receiverDown.Round(time.Millisecond).String()
+	rep.WebhooksRefused = proxy.refusals()
 	rep.EnqueueRetries = load.retries.Load()
 	rep.Elapsed = time.Since(started).Round(time.Second).String()
 
+	// Every disruption happened in full: the chaos goroutines end only then.
 	totalKills := rep.Kills["worker"] + rep.Kills["all"]
-	require.GreaterOrEqual(t, totalKills, sc.minKills, "the worker processes were killed while the load lasted")
-	require.Positive(t, rep.WebhooksRefused, "the receiver was down while webhooks came")
+	require.Equal(t, sc.kills, totalKills, "the worker processes were killed while generations remained to submit")
+	require.Equal(t, sc.receiverRefusals, rep.WebhooksRefused, "the receiver was down while webhooks came")
+	if sc.restartPostgresAfter > 0 {
+		require.Equal(t, 1, postgresRestarts, "Postgres restarted while generations remained to submit")
+	}
 	// Every extra paid submission is an unconfirmed one: its answer was
 	// lost to a kill (or to the database restarting as it was recorded),
 	// and each kill or restart can lose at most one per worker slot.
@@ -261,7 +252,7 @@ func awaitSettled(t *testing.T, ctx context.Context, dbURL string, timeout time.
 
 // check asserts the guarantees on the settled database and returns the
 // figures of the run.
-func check(t *testing.T, ctx context.Context, pool *pgxpool.Pool, sc scenario, load *loadClient, simURL string) *Report {
+func check(t *testing.T, ctx context.Context, pool *pgxpool.Pool, sc scenario, load *loadClient, sim *simulator) *Report {
 	t.Helper()
 	rep := &Report{Generations: sc.generations, ByStatus: map[string]int{}, PaidHistogram: map[int]int{}, UnconfirmedBy: map[string]int{}}
 
@@ -349,10 +340,8 @@ func check(t *testing.T, ctx context.Context, pool *pgxpool.Pool, sc scenario, l
 		SELECT count(*) FILTER (WHERE outcome = 'duplicate'), count(*) FILTER (WHERE outcome = 'late')
 		FROM webhook_events`).Scan(&rep.DuplicateEvents, &rep.LateEvents))
 
-	resp, err := http.Get(simURL + "/_sim/stats")
+	rep.Sim, err = sim.stats(ctx)
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&rep.Sim))
 	rep.ExtraPaid = rep.Sim.DuplicateSubmissions
 	require.LessOrEqual(t, rep.Sim.MaxInProgress, maxInflight, "fal never ran more than FAL_MAX_INFLIGHT at once")
 	require.GreaterOrEqual(t, rep.FalSubmissions, rep.Sim.Submissions, "every submission fal accepted was counted")

@@ -1,8 +1,10 @@
 // Package chaos holds Easel's chaos test: real `easel serve` processes
 // (the built binary, three of them with mixed roles) on one database,
-// against `easel sim` injecting faults, while a worker process is killed
-// with SIGKILL and restarted every few seconds, the webhook receiver goes
-// down for a while and, in the full run, Postgres restarts.
+// against `easel sim` injecting faults, while worker processes are killed
+// with SIGKILL and restarted, the webhook receiver goes down and, in the
+// full run, Postgres restarts. These disruptions are set off by the number
+// of submissions fal has accepted rather than by the clock, and each
+// happens in full, so that a slow or a fast machine runs the same chaos.
 //
 // It checks the guarantees of docs/RELIABILITY.md: every accepted request
 // ends in a terminal state, a completed generation has exactly its images,

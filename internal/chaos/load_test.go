@@ -15,6 +15,11 @@ import (
 	"github.com/google/uuid"
 )
 
+// enqueueRetryDelay is how long the client waits before sending a refused
+// or failed enqueue again, to the next API process, as a calling service
+// would back off.
+const enqueueRetryDelay = 100 * time.Millisecond
+
 // numImages is how many images generation i asks for.
 func numImages(i int) int { return 1 + i%4 }
 
@@ -85,7 +90,7 @@ func (l *loadClient) enqueue(ctx context.Context, i int) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("enqueue generation %d: %w (last error: %w)", i, ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(enqueueRetryDelay):
 		}
 	}
 }

@@ -1,10 +1,8 @@
 package chaos
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -50,8 +48,17 @@ func baseEnv() []string {
 	return env
 }
 
+// crashRestartDelay is the pause before a crashed process is restarted,
+// as systemd's RestartSec would make it: a process that cannot start (the
+// database is restarting) is not respawned in a tight loop. Kills restart
+// at once, and no assertion depends on it.
+const crashRestartDelay = time.Second
+
+// readyPollInterval is how often ready probes /readyz.
+const readyPollInterval = 100 * time.Millisecond
+
 // process is one `easel` child, restarted whenever it exits until stop:
-// at once after a kill, after a pause after a crash.
+// at once after a kill, after crashRestartDelay after a crash.
 type process struct {
 	name string
 	addr string // listen address of serve processes
@@ -122,7 +129,7 @@ func (p *process) supervise(started chan<- error) {
 			return
 		}
 		if !killed {
-			time.Sleep(time.Second) // a crashed process is restarted after a pause, as by systemd
+			time.Sleep(crashRestartDelay)
 		}
 	}
 }
@@ -169,47 +176,52 @@ func (p *process) counts() (kills int, crashes []string) {
 	return p.kills, append([]string(nil), p.crashes...)
 }
 
-// awaitReady waits until a serve process answers /readyz.
+// awaitReady waits until a serve process is ready.
 func (p *process) awaitReady(t *testing.T) {
 	t.Helper()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + p.addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 100*time.Millisecond, "%s never became ready; log:\n%s", p.name, tail(p.log.Name(), 20))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, p.ready(ctx), "log:\n%s", tail(p.log.Name(), 20))
 }
 
-// startSim runs `easel sim` on a free port and returns its base URL.
-func startSim(t *testing.T, dir, bin string, flags []string) string {
-	t.Helper()
-	log, err := os.Create(filepath.Join(dir, "sim.log"))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, append([]string{"sim", "--addr", "127.0.0.1:0"}, flags...)...)
-	cmd.Env, cmd.Stderr = baseEnv(), log
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		_ = log.Close()
-	})
-
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		fmt.Fprintln(log, lines.Text())
-		if _, url, ok := strings.Cut(lines.Text(), "fal simulator listening on "); ok {
-			go func() { _, _ = io.Copy(log, stdout) }()
-			return strings.TrimSpace(url)
+// ready waits until a serve process answers /readyz: its HTTP server is
+// up, which `easel serve` starts only once River runs, and so is its
+// database. The process cannot tell the test; polling it is the only way.
+func (p *process) ready(ctx context.Context) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	ticker := time.NewTicker(readyPollInterval)
+	defer ticker.Stop()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/readyz", nil)
+		if err != nil {
+			return fmt.Errorf("probe %s: %w", p.name, err)
+		}
+		if resp, err := client.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s never became ready: %w", p.name, ctx.Err())
+		case <-ticker.C:
 		}
 	}
-	t.Fatalf("easel sim printed no address; log:\n%s", tail(log.Name(), 20))
-	return ""
+}
+
+// killWhenReady waits until the process is ready, so that the kill hits a
+// process running workers rather than one still starting, then SIGKILLs it.
+func (p *process) killWhenReady(ctx context.Context) error {
+	for {
+		if err := p.ready(ctx); err != nil {
+			return err
+		}
+		if p.kill() {
+			return nil
+		}
+		// It exited between answering and the kill: await its successor.
+	}
 }
 
 // tail returns the last n lines of a file.

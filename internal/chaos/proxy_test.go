@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -14,20 +15,67 @@ import (
 type receiverProxy struct {
 	backends []string // base URLs
 	client   *http.Client
+	next     atomic.Uint64
 
-	next      atomic.Uint64
-	down      atomic.Bool
-	forwarded atomic.Int64
-	refused   atomic.Int64
+	mu sync.Mutex
+	// An outage lasts a number of refused deliveries rather than a time, so
+	// that every run has them however fast the machine delivers.
+	refusalsLeft int
+	backUp       chan struct{} // closed when the outage ends
+	refused      int           // deliveries refused during outages
 }
 
 func newReceiverProxy(backends ...string) *receiverProxy {
 	return &receiverProxy{backends: backends, client: &http.Client{Timeout: 10 * time.Second}}
 }
 
+// outage takes the receiver down until it has refused n deliveries. The
+// channel it returns is closed when the receiver is back up.
+func (p *receiverProxy) outage(n int) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refusalsLeft, p.backUp = n, make(chan struct{})
+	if n <= 0 {
+		close(p.backUp)
+	}
+	return p.backUp
+}
+
+// endOutage brings the receiver back up however many refusals were left.
+func (p *receiverProxy) endOutage() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refusalsLeft > 0 {
+		p.refusalsLeft = 0
+		close(p.backUp)
+	}
+}
+
+// refusals returns how many deliveries outages refused.
+func (p *receiverProxy) refusals() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
+}
+
+// refuse reports whether the receiver is down, counting the delivery as
+// refused if it is; the last refusal of an outage ends it.
+func (p *receiverProxy) refuse() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refusalsLeft == 0 {
+		return false
+	}
+	p.refused++
+	p.refusalsLeft--
+	if p.refusalsLeft == 0 {
+		close(p.backUp)
+	}
+	return true
+}
+
 func (p *receiverProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p.down.Load() {
-		p.refused.Add(1)
+	if p.refuse() {
 		http.Error(w, "receiver down", http.StatusServiceUnavailable)
 		return
 	}
@@ -54,9 +102,7 @@ func (p *receiverProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
 		_ = resp.Body.Close()
-		p.forwarded.Add(1)
 		return
 	}
-	p.refused.Add(1)
 	http.Error(w, "no receiver reachable", http.StatusBadGateway)
 }

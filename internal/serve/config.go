@@ -29,7 +29,11 @@ const (
 type Config struct {
 	DatabaseURL string
 	Addr        string
-	PublicURL   string // empty: http://<listen address>
+	// PublicURL is the base URL fal calls back (EASEL_PUBLIC_URL). Run
+	// accepts it empty only while fal is local (no FalKey, or FalQueueURL
+	// on loopback) and Role is not RoleWorker, and then uses its own
+	// listener's address.
+	PublicURL   string
 	FalKey      string // empty: run the in-process simulator
 	FalQueueURL string
 	FalJWKSURL  string
@@ -131,6 +135,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 90s or 2m", d.name, v))
 		}
 	}
+	errs = append(errs, cfg.checkDurations()...)
 	if err := cfg.Role.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("EASEL_ROLE: %w", err))
 	}

@@ -38,6 +38,22 @@ func TestReliabilityConfigFromEnv(t *testing.T) {
 		{name: "not a duration", env: map[string]string{"EASEL_POLL_AFTER": "2"}, wantErr: `EASEL_POLL_AFTER: "2" is not a positive duration`},
 		{name: "zero timeout", env: map[string]string{"EASEL_TIMEOUT": "0s"}, wantErr: `EASEL_TIMEOUT: "0s" is not a positive duration`},
 		{name: "negative rescue", env: map[string]string{"EASEL_RESCUE_AFTER": "-1m"}, wantErr: `EASEL_RESCUE_AFTER: "-1m" is not a positive duration`},
+		{
+			name: "timeout just above twice poll after",
+			env:  map[string]string{"EASEL_POLL_AFTER": "10s", "EASEL_TIMEOUT": "21s", "EASEL_RESCUE_AFTER": "5s"},
+			want: serve.Config{MaxInflight: 32, ClientMaxPending: 10000, PollAfter: 10 * time.Second, Timeout: 21 * time.Second, RescueAfter: 5 * time.Second},
+		},
+		{
+			name:    "timeout twice poll after",
+			env:     map[string]string{"EASEL_POLL_AFTER": "10m", "EASEL_TIMEOUT": "20m"},
+			wantErr: "EASEL_TIMEOUT: 20m0s must be more than twice EASEL_POLL_AFTER (10m0s)",
+		},
+		{
+			name:    "timeout below the default poll after",
+			env:     map[string]string{"EASEL_TIMEOUT": "3m"},
+			wantErr: "EASEL_TIMEOUT: 3m0s must be more than twice EASEL_POLL_AFTER (2m0s)",
+		},
+		{name: "rescue below the floor", env: map[string]string{"EASEL_RESCUE_AFTER": "4s"}, wantErr: "EASEL_RESCUE_AFTER: 4s is below the minimum of 5s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

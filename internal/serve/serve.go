@@ -33,12 +33,23 @@ import (
 // SimulatorKey is the FAL_KEY Easel uses against its in-process simulator.
 const SimulatorKey = "easel-simulator:not-a-secret"
 
-// shutdownTimeout bounds how long in-flight requests and jobs get to finish.
+// shutdownTimeout bounds each step of a shutdown: in-flight requests
+// finishing, then running jobs finishing, then, if they did not, running
+// jobs returning once cancelled.
 const shutdownTimeout = 15 * time.Second
 
 // Run serves until ctx is cancelled, then shuts down gracefully. ready, if
 // not nil, receives the listener's address once requests are accepted.
+//
+// A shutdown first stops the HTTP server, which finishes the requests under
+// way; then River, which lets running jobs finish, so that a submission fal
+// is answering gets its answer recorded, and cancels them only if they
+// outlast shutdownTimeout; then the in-process simulator and the database
+// pool.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr string)) error {
+	if err := cfg.checkPublicURL(); err != nil {
+		return err
+	}
 	if created, err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	} else if created {
@@ -60,7 +71,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	}
 	defer listener.Close()
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + listener.Addr().String()
+		// fal is local (checkPublicURL): it reaches this listener.
+		cfg.PublicURL = listenerURL(listener.Addr())
 	}
 	var auth *api.Auth
 	if cfg.Role.runsHTTPAPI() {
@@ -75,7 +87,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		if cfg.Simulator != nil {
 			simCfg = *cfg.Simulator
 		}
-		sim, err := falsim.Start(ctx, "127.0.0.1:0", simCfg)
+		// It closes when its context ends; a shutdown closes it last
+		// instead, once the jobs calling it have finished.
+		sim, err := falsim.Start(context.WithoutCancel(ctx), "127.0.0.1:0", simCfg)
 		if err != nil {
 			return fmt.Errorf("start fal simulator: %w", err)
 		}
@@ -116,9 +130,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		return err
 	}
 	if cfg.Role.runsWorkers() {
-		if err := riverClient.Start(ctx); err != nil {
+		// River cancels its running jobs when Start's context ends; the
+		// shutdown stops it gracefully instead.
+		if err := riverClient.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("start River: %w", err)
 		}
+		// After a shutdown it has stopped already, and this returns at once.
 		defer stopRiver(riverClient, logger)
 		dispatchCtx, stopDispatching := context.WithCancel(ctx)
 		dispatched := make(chan struct{})
@@ -166,11 +183,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
+	logger.Info("shutting down: finishing the HTTP requests under way")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("http shutdown", "error", err)
+	}
+	if cfg.Role.runsWorkers() {
+		logger.Info("shutting down: HTTP server stopped; letting running jobs finish")
+		stopRiver(riverClient, logger)
 	}
 	return nil
 }
@@ -184,11 +205,20 @@ func SimulatorConfig(logger *slog.Logger) falsim.Config {
 	}
 }
 
+// stopRiver lets running jobs finish for shutdownTimeout, then cancels
+// those still running and waits as long again for them to return.
 func stopRiver(client *river.Client[pgx.Tx], logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := client.Stop(ctx); err != nil {
-		logger.Warn("stop River", "error", err)
+	err := client.Stop(ctx)
+	if err == nil {
+		return
+	}
+	logger.Warn("jobs still running at the end of the shutdown timeout; cancelling them", "timeout", shutdownTimeout, "error", err)
+	ctx, cancel = context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := client.StopAndCancel(ctx); err != nil {
+		logger.Error("cancelled jobs did not return; exiting anyway", "error", err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,9 +32,12 @@ const exampleInput = `{"prompt": "a pikachu in a field", "num_images": 2, "image
 	"image_url": "https://storage.googleapis.com/falserverless/model_tests/fooocus/Pikachu.webp"}}`
 
 type testBundle struct {
-	ctx     context.Context
+	ctx     context.Context // serve's; cancelled by shutdown
 	baseURL string
 	pool    *pgxpool.Pool
+	// shutdown cancels serve's context, as SIGTERM does, and returns what
+	// Run returned. Later calls return the same.
+	shutdown func() error
 }
 
 // setup runs a whole easel serve (in-process simulator, real Postgres) on an
@@ -70,22 +74,24 @@ func setupWithConfig(t *testing.T, configure func(*serve.Config), logs io.Writer
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	go func() { done <- serve.Run(ctx, cfg, logger, func(a string) { addr <- a }) }()
-	t.Cleanup(func() {
+	shutdown := sync.OnceValue(func() error {
 		cancel()
-		require.NoError(t, <-done)
+		return <-done
 	})
+	t.Cleanup(func() { require.NoError(t, shutdown()) })
 
 	var base string
 	select {
 	case a := <-addr:
 		base = "http://" + a
 	case err := <-done:
+		done <- err // for shutdown
 		t.Fatalf("serve exited before it was ready: %v", err)
 	}
-	pool, err := pgxpool.New(ctx, url)
+	pool, err := pgxpool.New(context.Background(), url)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	return &testBundle{ctx: ctx, baseURL: base, pool: pool}
+	return &testBundle{ctx: ctx, baseURL: base, pool: pool, shutdown: shutdown}
 }
 
 type generation struct {

@@ -1,0 +1,103 @@
+package apierror_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"syscall"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/internal/apierror"
+)
+
+// connectError is what pgx returns when Postgres refuses connections.
+func connectError(t *testing.T) error {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().(*net.TCPAddr)
+	require.NoError(t, ln.Close())
+	_, err = pgconn.Connect(context.Background(), fmt.Sprintf("postgres://postgres@127.0.0.1:%d/easel?sslmode=disable&connect_timeout=5", addr.Port))
+	var connectErr *pgconn.ConnectError
+	require.ErrorAs(t, err, &connectErr)
+	return err
+}
+
+func TestHandler(t *testing.T) {
+	t.Parallel()
+
+	refused := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	for _, tt := range []struct {
+		name           string
+		err            error
+		wantStatus     int
+		wantCode       string
+		wantRetryAfter string
+	}{
+		{name: "api error", err: apierror.New(http.StatusConflict, "already_finished", "done"), wantStatus: http.StatusConflict, wantCode: "already_finished"},
+		{name: "echo error", err: echo.ErrNotFound, wantStatus: http.StatusNotFound, wantCode: "not_found"},
+		{name: "unexpected", err: errors.New("boom"), wantStatus: http.StatusInternalServerError, wantCode: "internal"},
+		{name: "query error", err: fmt.Errorf("get: %w", &pgconn.PgError{Code: "23505"}), wantStatus: http.StatusInternalServerError, wantCode: "internal"},
+		{
+			name: "database refuses connections", err: fmt.Errorf("authenticate: %w", connectError(t)),
+			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+		},
+		{
+			name: "database shutting down", err: &pgconn.PgError{Code: "57P01"},
+			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+		},
+		{
+			name: "connection failure", err: &pgconn.PgError{Code: "08006"},
+			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+		},
+		{
+			name: "too many connections", err: &pgconn.PgError{Code: "53300"},
+			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+		},
+		{
+			name: "connection reset", err: fmt.Errorf("list: %w", refused),
+			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+		},
+		{
+			name: "no connection before the deadline", err: fmt.Errorf("acquire: %w", context.DeadlineExceeded),
+			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+		},
+		{
+			// Another service over HTTP, not the database.
+			name: "http call failed", err: &url.Error{Op: "Put", URL: "https://queue.fal.run/x", Err: refused},
+			wantStatus: http.StatusInternalServerError, wantCode: "internal",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := echo.New()
+			rec := httptest.NewRecorder()
+			c := e.NewContext(httptest.NewRequest(http.MethodGet, "/v1/generations", nil), rec)
+
+			apierror.Handler(slog.New(slog.DiscardHandler))(tt.err, c)
+
+			require.Equal(t, tt.wantStatus, rec.Code)
+			require.Equal(t, tt.wantRetryAfter, rec.Header().Get("Retry-After"))
+			var body struct {
+				Error struct {
+					Code    string `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+			require.Equal(t, tt.wantCode, body.Error.Code)
+			require.NotEmpty(t, body.Error.Message)
+			require.NotContains(t, rec.Body.String(), "postgres", "database details stay in the log")
+		})
+	}
+}

@@ -1,0 +1,61 @@
+package apierror
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// databaseRetryAfter is the Retry-After of a database_unavailable answer:
+// Postgres restarts, and pools reconnect, within seconds.
+const databaseRetryAfter = 5 * time.Second
+
+// databaseUnavailable is Handler's answer to every error that means the
+// database could not be reached.
+func databaseUnavailable() *Error {
+	return New(http.StatusServiceUnavailable, "database_unavailable", "the database is unreachable; retry later")
+}
+
+// isDatabaseUnavailable reports whether err means the database could not be
+// reached or went away, rather than that a query was wrong: the request may
+// succeed if retried.
+func isDatabaseUnavailable(err error) bool {
+	var (
+		connectErr *pgconn.ConnectError
+		pgErr      *pgconn.PgError
+		// pgconn's own errors about a connection (receive failed, closed,
+		// busy, timed out) say whether a retry is safe; only they do.
+		connErr interface{ SafeToRetry() bool }
+		opErr   *net.OpError
+		urlErr  *url.Error
+	)
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &connErr), pgconn.Timeout(err):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08 is connection exceptions; 57P the server shutting
+		// down, crashed, starting or ending the session; 53300 too many
+		// connections.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300"
+	case errors.As(err, &urlErr):
+		// An HTTP call to another service (fal) failed, not the database.
+		return false
+	case errors.As(err, &opErr), errors.Is(err, io.ErrUnexpectedEOF):
+		// A write to a connection the server closed.
+		return true
+	case errors.Is(err, context.DeadlineExceeded):
+		// The pool had no connection to give before the request's deadline.
+		return true
+	}
+	return false
+}
+
+func retryAfterSeconds() string { return strconv.Itoa(int(databaseRetryAfter / time.Second)) }

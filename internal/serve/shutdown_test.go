@@ -1,0 +1,116 @@
+package serve_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/fal/falsim"
+	"github.com/easelhq/easel/internal/serve"
+)
+
+// holdingFal is fal's queue API, a simulator's, with each submission held
+// until release is closed.
+type holdingFal struct {
+	sim     *url.URL
+	held    chan struct{} // receives each submission as it arrives
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *holdingFal) releaseHeld() { h.once.Do(func() { close(h.release) }) }
+
+func (h *holdingFal) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method == http.MethodPost {
+		h.held <- struct{}{}
+		select {
+		case <-h.release:
+		case <-req.Context().Done():
+			return // Easel gave up on its submit call
+		}
+	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(h.sim) }}
+	proxy.ServeHTTP(w, req)
+}
+
+// logWatcher is a JSON log destination that closes seen once a record
+// with message msg is written.
+type logWatcher struct {
+	msg  string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *logWatcher) Write(p []byte) (int, error) {
+	var record struct {
+		Msg string `json:"msg"`
+	}
+	if json.Unmarshal(p, &record) == nil && record.Msg == w.msg {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+// A shutdown lets a submission fal is answering finish: fal's answer is
+// recorded, and nothing is recorded as an error that could make Easel pay
+// for the generation again.
+func TestShutdownFinishesSubmissionInFlight(t *testing.T) {
+	t.Parallel()
+	sim, err := falsim.Start(context.Background(), "127.0.0.1:0", falsim.Config{})
+	require.NoError(t, err)
+	t.Cleanup(sim.Close)
+	simURL, err := url.Parse(sim.QueueURL())
+	require.NoError(t, err)
+	queue := &holdingFal{sim: simURL, held: make(chan struct{}, 1), release: make(chan struct{})}
+	queueServer := httptest.NewServer(queue)
+	t.Cleanup(queueServer.Close)
+	t.Cleanup(queue.releaseHeld) // before the server closes, which waits for held requests
+
+	stopping := &logWatcher{msg: "shutting down: HTTP server stopped; letting running jobs finish", seen: make(chan struct{})}
+	b := setupWithConfig(t, func(cfg *serve.Config) {
+		cfg.FalKey, cfg.FalQueueURL, cfg.FalJWKSURL = "shutdown-test-key", queueServer.URL, sim.JWKSURL()
+	}, stopping)
+
+	g := b.enqueue(t, exampleInput)
+	select {
+	case <-queue.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the generation was never submitted")
+	}
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- b.shutdown() }()
+	select {
+	case <-stopping.seen:
+	case err := <-stopped:
+		t.Fatalf("serve returned while its submission was held: %v", err)
+	}
+	queue.releaseHeld()
+	require.NoError(t, <-stopped)
+
+	var (
+		status            string
+		errorCode         *string
+		submissions       int
+		confirmed         int
+		falRequestIDIsSet bool
+	)
+	require.NoError(t, b.pool.QueryRow(context.Background(),
+		`SELECT status, error_code, fal_submissions, fal_submissions_confirmed, fal_request_id IS NOT NULL FROM generations WHERE id = $1`, g.ID).
+		Scan(&status, &errorCode, &submissions, &confirmed, &falRequestIDIsSet))
+	// fal's webhook found the HTTP server stopped; the next process gets it.
+	require.Equal(t, "submitted", status)
+	require.Nil(t, errorCode, "the submit call was not cut short")
+	require.Equal(t, 1, submissions)
+	require.Equal(t, 1, confirmed)
+	require.True(t, falRequestIDIsSet)
+	require.Equal(t, 1, sim.Sim.Stats().Submissions)
+}
