@@ -65,8 +65,8 @@ func TestReserveSubmission(t *testing.T) {
 	require.Equal(t, 2, got.FalSubmissions)
 }
 
-// Reservations from many connections at once never exceed the cap: the
-// advisory lock serialises count and mark across processes.
+// Reservations from many connections at once never exceed the cap: each
+// takes a slot row, and a slot has one holder whichever process claims it.
 func TestReserveSubmissionConcurrently(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -109,6 +109,67 @@ func TestReserveSubmissionConcurrently(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(context.Background(),
 		`SELECT count(*) FROM generations WHERE finished_at IS NULL AND fal_submissions > 0`).Scan(&inflight))
 	require.Equal(t, limit, inflight)
+}
+
+// Every way a generation stops being in flight frees its slots, through
+// the trigger of migration 000016 rather than each caller.
+func TestInflightSlotReleased(t *testing.T) {
+	t.Parallel()
+	limits := store.InflightLimits{Global: 1, PerClient: 1}
+
+	for _, tc := range []struct {
+		name    string
+		release func(b *testBundle, t *testing.T, id uuid.UUID)
+	}{
+		{"completed", func(b *testBundle, t *testing.T, id uuid.UUID) {
+			require.True(t, b.complete(t, id, store.Completion{FalRequestID: "req-1"}))
+		}},
+		{"failed", func(b *testBundle, t *testing.T, id uuid.UUID) {
+			_, err := store.Fail(b.ctx, b.pool, id, "fal_error", "boom")
+			require.NoError(t, err)
+		}},
+		{"cancelled", func(b *testBundle, t *testing.T, id uuid.UUID) {
+			_, err := store.Cancel(b.ctx, b.pool, id, "by the client")
+			require.NoError(t, err)
+		}},
+		{"refused by fal", func(b *testBundle, t *testing.T, id uuid.UUID) {
+			require.NoError(t, store.RecordSubmitRefused(b.ctx, b.pool, id, "fal_rate_limited", "HTTP 429"))
+		}},
+		{"deleted", func(b *testBundle, t *testing.T, id uuid.UUID) {
+			_, err := b.pool.Exec(b.ctx, `DELETE FROM generations WHERE id = $1`, id)
+			require.NoError(t, err)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			first, second := b.insertFor(t, "a"), b.insertFor(t, "a")
+			require.NoError(t, b.reserve(t, b.pool, first, limits))
+			require.ErrorIs(t, b.reserve(t, b.pool, second, limits), store.ErrInflightLimit)
+
+			tc.release(b, t, first.ID)
+			require.NoError(t, b.reserve(t, b.pool, second, limits))
+		})
+	}
+}
+
+// Slots are created when a cap first needs them, so raising a cap takes
+// effect at once, and a process with a lower cap uses only its own share.
+func TestInflightSlotsFollowTheCap(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	gens := []*store.Generation{b.insertFor(t, "a"), b.insertFor(t, "a"), b.insertFor(t, "a")}
+
+	require.NoError(t, b.reserve(t, b.pool, gens[0], store.InflightLimits{Global: 1}))
+	require.ErrorIs(t, b.reserve(t, b.pool, gens[1], store.InflightLimits{Global: 1}), store.ErrInflightLimit)
+	require.NoError(t, b.reserve(t, b.pool, gens[1], store.InflightLimits{Global: 2}))
+	require.ErrorIs(t, b.reserve(t, b.pool, gens[2], store.InflightLimits{Global: 2}), store.ErrInflightLimit)
+	require.ErrorIs(t, b.reserve(t, b.pool, gens[2], store.InflightLimits{Global: 1}), store.ErrInflightLimit)
+
+	var slots, held int
+	require.NoError(t, b.pool.QueryRow(b.ctx,
+		`SELECT count(*), count(generation_id) FROM inflight_slots WHERE scope = ''`).Scan(&slots, &held))
+	require.Equal(t, [2]int{2, 2}, [2]int{slots, held})
 }
 
 func TestSubmissionAccounting(t *testing.T) {
