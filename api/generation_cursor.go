@@ -37,7 +37,10 @@ func encodeCursor(c *store.GenerationCursor) *string {
 
 func decodeCursor(s string) (*store.GenerationCursor, error) {
 	b, err := cursorEncoding.DecodeString(s)
-	if err != nil || len(b) != cursorLen || b[0] != cursorVersion {
+	// Only what encodeCursor writes is a cursor: the decoder skips \r and
+	// \n, and two spellings of one position would make cursors comparable
+	// by neither bytes nor meaning.
+	if err != nil || len(b) != cursorLen || b[0] != cursorVersion || cursorEncoding.EncodeToString(b) != s {
 		return nil, errBadCursor
 	}
 	id, err := uuid.FromBytes(b[9:])
