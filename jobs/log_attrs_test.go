@@ -1,17 +1,16 @@
 package jobs_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal/falsim"
+	"github.com/easelhq/easel/internal/logtest"
 )
 
 // Every line about a generation names it and, once fal has named it, the
@@ -20,7 +19,7 @@ import (
 func TestLogLinesNameTheFalRequest(t *testing.T) {
 	t.Parallel()
 	b := setup(t, falsim.Config{WebhookDropRate: 1})
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	b.cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	gen := b.enqueue(t, "tests")
 
@@ -48,22 +47,4 @@ func TestLogLinesNameTheFalRequest(t *testing.T) {
 		"generation no longer queued; nothing to submit",
 		"reconciler applied fal's result",
 	}, messages)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

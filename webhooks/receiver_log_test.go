@@ -1,7 +1,6 @@
 package webhooks_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/webhooks"
 )
 
@@ -28,7 +27,7 @@ func TestUnrecordedWebhookIsLoggedWithItsIDs(t *testing.T) {
 	t.Parallel()
 	pub, key, err := ed25519.GenerateKey(nil)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), key: key}
 	e := echo.New()
@@ -73,22 +72,4 @@ func TestUnrecordedWebhookIsLoggedWithItsIDs(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, failures)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,36 +1,17 @@
 package enqueuecli
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/easelhq/easel/internal/logtest"
 	"github.com/stretchr/testify/require"
 )
 
-// syncBuffer is written by the spinner goroutine and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestProgressPlain(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out logtest.Buffer
 	p := newProgress(&out, false, time.Now())
 	p.update(&generation{Status: "queued"})
 	p.update(&generation{Status: "queued"})
@@ -45,7 +26,7 @@ func TestProgressPlain(t *testing.T) {
 
 func TestProgressTerminal(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out logtest.Buffer
 	p := newProgress(&out, true, time.Now())
 	p.update(&generation{Status: "submitted", FalRequestID: ptr("req-1")})
 	p.close()

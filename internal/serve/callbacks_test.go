@@ -1,8 +1,6 @@
 package serve_test
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,13 +10,13 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal/falsim"
+	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/internal/serve"
 )
 
@@ -40,35 +38,13 @@ func withField(t *testing.T, object, name string, value any) string {
 	return string(out)
 }
 
-// syncBuffer collects the logs of a running server.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the JSON log lines whose msg is msg.
-func (b *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
+// logLines returns the JSON log lines whose msg is msg.
+func logLines(t *testing.T, logs *logtest.Buffer, msg string) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
+	for raw := range strings.Lines(logs.String()) {
 		var line map[string]any
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &line))
+		require.NoError(t, json.Unmarshal([]byte(raw), &line))
 		if line["msg"] == msg {
 			out = append(out, line)
 		}
@@ -96,7 +72,7 @@ func TestCallbackAfterGeneration(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(receiver.Close)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	b := setupWithConfig(t, func(cfg *serve.Config) {
 		cfg.Simulator = fastSimulator()
 		cfg.CallbackSecret = testCallbackSecret
@@ -151,7 +127,7 @@ func TestCallbackAfterGeneration(t *testing.T) {
 
 	// Its log line names the generation and fal's request, and keeps the
 	// caller's token out.
-	lines := logs.lines(t, "callback delivered")
+	lines := logLines(t, logs, "callback delivered")
 	require.Len(t, lines, 1)
 	require.Equal(t, g.ID, lines[0]["generation_id"])
 	require.Equal(t, callback["fal_request_id"], lines[0]["fal_request_id"])
