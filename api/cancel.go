@@ -10,6 +10,7 @@ import (
 
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
 )
 
@@ -60,5 +61,5 @@ func (h *Handler) cancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, NewGeneration(gen, images))
+	return c.JSON(http.StatusOK, resource.NewGeneration(gen, images))
 }

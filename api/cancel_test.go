@@ -21,6 +21,7 @@ import (
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
 )
 
@@ -197,7 +198,7 @@ func TestCancelEndpoint(t *testing.T) {
 			status, body := b.cancel(t, id)
 			require.Equal(t, tt.wantStatus, status, string(body))
 			var resp struct {
-				api.Generation
+				resource.Generation
 				Error *struct {
 					Code    string `json:"code"`
 					Message string `json:"message"`

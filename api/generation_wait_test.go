@@ -20,6 +20,7 @@ import (
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/internal/notify"
+	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
 )
 
@@ -101,10 +102,10 @@ func (b *historyBundle) getAsync(ctx context.Context, path string) <-chan respon
 	return done
 }
 
-func decodeGeneration(t *testing.T, r response) api.Generation {
+func decodeGeneration(t *testing.T, r response) resource.Generation {
 	t.Helper()
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
-	var g api.Generation
+	var g resource.Generation
 	require.NoError(t, json.Unmarshal(r.body, &g))
 	return g
 }
@@ -201,7 +202,7 @@ func TestGetGenerationWaitAcrossProcesses(t *testing.T) {
 		resp := p.b.awaitResponse(t, path, p.done)
 		g := decodeGeneration(t, resp)
 		require.Equal(t, store.StatusFailed, g.Status)
-		require.Equal(t, &api.ErrorInfo{Code: "fal_validation", Message: "bad image"}, g.Error)
+		require.Equal(t, &resource.ErrorInfo{Code: "fal_validation", Message: "bad image"}, g.Error)
 		require.Equal(t, "false", resp.header.Get(api.WaitTimedOutHeader))
 	}
 }

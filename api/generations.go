@@ -13,6 +13,7 @@ import (
 
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
 )
 
@@ -86,7 +87,7 @@ func (h *Handler) create(c echo.Context) error {
 		}
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/generations/"+gen.ID.String())
-	return c.JSON(status, NewGeneration(gen, images))
+	return c.JSON(status, resource.NewGeneration(gen, images))
 }
 
 func (h *Handler) get(c echo.Context) error {
@@ -106,5 +107,5 @@ func (h *Handler) get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, NewGeneration(gen, images))
+	return c.JSON(http.StatusOK, resource.NewGeneration(gen, images))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
 )
 
@@ -27,7 +28,7 @@ var statuses = []store.Status{store.StatusQueued, store.StatusSubmitted, store.S
 
 // generationList is one page of GET /v1/generations.
 type generationList struct {
-	Data []*Generation `json:"data"`
+	Data []*resource.Generation `json:"data"`
 	// NextCursor is the cursor of the following page, null on the last.
 	NextCursor *string `json:"next_cursor"`
 }
@@ -53,9 +54,9 @@ func (h *Handler) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page := generationList{Data: make([]*Generation, len(gens)), NextCursor: encodeCursor(next)}
+	page := generationList{Data: make([]*resource.Generation, len(gens)), NextCursor: encodeCursor(next)}
 	for i, g := range gens {
-		page.Data[i] = NewGeneration(g, images[g.ID])
+		page.Data[i] = resource.NewGeneration(g, images[g.ID])
 	}
 	return c.JSON(http.StatusOK, page)
 }

@@ -12,12 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/api"
+	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
 )
 
 type listPage struct {
-	Data       []api.Generation `json:"data"`
-	NextCursor *string          `json:"next_cursor"`
+	Data       []resource.Generation `json:"data"`
+	NextCursor *string               `json:"next_cursor"`
 }
 
 func (b *historyBundle) list(t *testing.T, query string) listPage {
@@ -131,7 +132,7 @@ func TestListGenerationsFiltersAPI(t *testing.T) {
 	require.Equal(t, "beta", g.Client)
 	require.Equal(t, store.StatusCompleted, g.Status)
 	require.JSONEq(t, falDefaultedExample, string(g.Input))
-	require.Equal(t, []api.Image{
+	require.Equal(t, []resource.Image{
 		{URL: "https://x/" + nsfw.String() + "/0.png"},
 		{URL: "https://x/" + nsfw.String() + "/1.png", NSFW: true},
 	}, g.Images)
