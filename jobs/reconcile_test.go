@@ -1,16 +1,13 @@
 package jobs_test
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal/falsim"
+	"github.com/easelhq/easel/internal/metricstest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
@@ -61,30 +58,9 @@ func TestReconcilerObservesTimeToComplete(t *testing.T) {
 
 			b.reconcile(t)
 			require.True(t, b.generation(t, gen.ID).Status.Terminal())
-			require.Equal(t, tt.wantCount, scrape(t, m)["easel_generation_time_to_complete_seconds_count"])
+			require.Equal(t, tt.wantCount, metricstest.Scrape(t, m.Handler())["easel_generation_time_to_complete_seconds_count"])
 		})
 	}
-}
-
-// scrape returns the samples m serves by series, such as
-// `easel_generations{status="queued"}`.
-func scrape(t *testing.T, m *metrics.Metrics) map[string]float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	require.Equal(t, http.StatusOK, rec.Code)
-	samples := map[string]float64{}
-	for line := range strings.Lines(rec.Body.String()) {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		require.NoError(t, err, line)
-		samples[line[:i]] = v
-	}
-	return samples
 }
 
 // A payload_error webhook carries no output; the reconciler fetches it

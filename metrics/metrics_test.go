@@ -1,17 +1,12 @@
 package metrics_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/metricstest"
 	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
 )
@@ -43,29 +39,6 @@ func setup(t *testing.T) *testBundle {
 		metrics: metrics.New(pool, metrics.Config{MaxInflight: 7, Logger: slog.New(slog.NewJSONHandler(logs, nil))}),
 		logs:    logs,
 	}
-}
-
-// scrape returns every sample of the text exposition by series, such as
-// `easel_generations{status="queued"}`.
-func scrape(t *testing.T, h http.Handler) map[string]float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	require.Equal(t, http.StatusOK, rec.Code)
-	samples := map[string]float64{}
-	sc := bufio.NewScanner(rec.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		require.NoError(t, err, line)
-		samples[line[:i]] = v
-	}
-	require.NoError(t, sc.Err())
-	return samples
 }
 
 func (b *testBundle) insert(t *testing.T) *store.Generation {
@@ -94,7 +67,7 @@ func TestDatabaseGauges(t *testing.T) {
 		VALUES ('{}', 'submit_generation', 1, 'default', 'available'), ('{}', 'callback_delivery', 1, 'callbacks', 'retryable')`)
 	require.NoError(t, err)
 
-	s := scrape(t, b.metrics.Handler())
+	s := metricstest.Scrape(t, b.metrics.Handler())
 	for series, want := range map[string]float64{
 		`easel_generations{status="queued"}`:                    2,
 		`easel_generations{status="submitted"}`:                 1,
@@ -117,7 +90,7 @@ func TestObservedMetrics(t *testing.T) {
 	b := setup(t)
 	m := b.metrics
 
-	s := scrape(t, m.Handler())
+	s := metricstest.Scrape(t, m.Handler())
 	require.Equal(t, 0.0, s[`easel_webhooks_received_total{outcome="unknown_generation"}`], "known outcomes start at 0")
 	require.Contains(t, s, `easel_webhooks_received_total{outcome="mismatched_request"}`, "known outcomes start at 0")
 	require.Equal(t, 0.0, s[`easel_callbacks_total{outcome="delivered"}`])
@@ -140,7 +113,7 @@ func TestObservedMetrics(t *testing.T) {
 	require.ErrorIs(t, mw.Work(b.ctx, &rivertype.JobRow{Kind: "submit_generation"}, func(context.Context) error { return boom }), boom)
 	require.Error(t, mw.Work(b.ctx, &rivertype.JobRow{Kind: "callback_delivery"}, func(context.Context) error { return river.JobCancel(boom) }))
 
-	s = scrape(t, m.Handler())
+	s = metricstest.Scrape(t, m.Handler())
 	for series, want := range map[string]float64{
 		`easel_webhooks_received_total{outcome="applied"}`:                                  2,
 		`easel_webhooks_received_total{outcome="bad_signature"}`:                            1,
@@ -170,7 +143,7 @@ func TestScrapeWithDatabaseDown(t *testing.T) {
 	b.metrics.WebhookReceived(store.OutcomeApplied)
 	b.pool.Close()
 
-	s := scrape(t, b.metrics.Handler())
+	s := metricstest.Scrape(t, b.metrics.Handler())
 	require.Equal(t, 1.0, s[`easel_webhooks_received_total{outcome="applied"}`])
 	require.NotContains(t, s, `easel_generations{status="queued"}`)
 	logged, err := io.ReadAll(b.logs)

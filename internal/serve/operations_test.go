@@ -1,12 +1,9 @@
 package serve_test
 
 import (
-	"bufio"
-	"bytes"
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/api"
+	"github.com/easelhq/easel/internal/metricstest"
 	"github.com/easelhq/easel/internal/serve"
 )
 
@@ -24,19 +22,7 @@ func (b *testBundle) metrics(t *testing.T) map[string]float64 {
 	t.Helper()
 	status, body := b.do(t, http.MethodGet, "/metrics", nil, nil)
 	require.Equal(t, http.StatusOK, status, string(body))
-	samples := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		require.NoError(t, err, line)
-		samples[line[:i]] = v
-	}
-	return samples
+	return metricstest.Samples(t, string(body))
 }
 
 func TestMetricsAfterGeneration(t *testing.T) {
