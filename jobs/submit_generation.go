@@ -163,6 +163,9 @@ func (w *SubmitGenerationWorker) reserve(ctx context.Context, logger *slog.Logge
 // claim decides, with the generation locked, what this run does, and
 // reserves a submission when it is to submit.
 func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger, id uuid.UUID) (*store.Generation, error) {
+	if gen, err := store.ReserveFirstSubmission(ctx, w.pool, id, w.limits); gen != nil || err != nil {
+		return gen, err
+	}
 	var reserved *store.Generation
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		gen, err := store.LockGeneration(ctx, tx, id)

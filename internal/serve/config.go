@@ -39,6 +39,9 @@ type Config struct {
 	FalJWKSURL  string
 	MaxInflight int
 	Workers     int
+	// DBMaxConns is the connection pool's size (EASEL_DB_MAX_CONNS); 0
+	// means DefaultDBMaxConns(Workers).
+	DBMaxConns int
 	// ClientMaxInflight caps each client's generations in flight; 0 means
 	// only MaxInflight applies (EASEL_CLIENT_MAX_INFLIGHT).
 	ClientMaxInflight int
@@ -112,6 +115,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if cfg.Workers, err = positiveInt(get("EASEL_WORKERS", "16")); err != nil {
 		errs = append(errs, fmt.Errorf("EASEL_WORKERS: %w", err))
+	}
+	dbConns := get("EASEL_DB_MAX_CONNS", "0")
+	if cfg.DBMaxConns, err = strconv.Atoi(dbConns); err != nil || cfg.DBMaxConns < 0 {
+		errs = append(errs, fmt.Errorf("EASEL_DB_MAX_CONNS: %q is not a non-negative integer", dbConns))
 	}
 	clientMax := get("EASEL_CLIENT_MAX_INFLIGHT", "0")
 	if cfg.ClientMaxInflight, err = strconv.Atoi(clientMax); err != nil || cfg.ClientMaxInflight < 0 {

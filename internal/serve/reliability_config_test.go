@@ -33,6 +33,12 @@ func TestReliabilityConfigFromEnv(t *testing.T) {
 			env:  map[string]string{"EASEL_CLIENT_MAX_PENDING": "0"},
 			want: serve.Config{MaxInflight: 32, PollAfter: 2 * time.Minute, Timeout: 30 * time.Minute, RescueAfter: time.Minute},
 		},
+		{
+			name: "pool size",
+			env:  map[string]string{"EASEL_DB_MAX_CONNS": "50"},
+			want: serve.Config{MaxInflight: 32, ClientMaxPending: 10000, PollAfter: 2 * time.Minute, Timeout: 30 * time.Minute, RescueAfter: time.Minute, DBMaxConns: 50},
+		},
+		{name: "bad pool size", env: map[string]string{"EASEL_DB_MAX_CONNS": "-3"}, wantErr: `EASEL_DB_MAX_CONNS: "-3" is not a non-negative integer`},
 		{name: "negative client cap", env: map[string]string{"EASEL_CLIENT_MAX_INFLIGHT": "-1"}, wantErr: `EASEL_CLIENT_MAX_INFLIGHT: "-1" is not a non-negative integer`},
 		{name: "bad pending cap", env: map[string]string{"EASEL_CLIENT_MAX_PENDING": "lots"}, wantErr: `EASEL_CLIENT_MAX_PENDING: "lots" is not a non-negative integer`},
 		{name: "not a duration", env: map[string]string{"EASEL_POLL_AFTER": "2"}, wantErr: `EASEL_POLL_AFTER: "2" is not a positive duration`},
@@ -64,7 +70,7 @@ func TestReliabilityConfigFromEnv(t *testing.T) {
 			}
 			require.NoError(t, err)
 			got := serve.Config{MaxInflight: cfg.MaxInflight, ClientMaxInflight: cfg.ClientMaxInflight, ClientMaxPending: cfg.ClientMaxPending,
-				PollAfter: cfg.PollAfter, Timeout: cfg.Timeout, RescueAfter: cfg.RescueAfter}
+				PollAfter: cfg.PollAfter, Timeout: cfg.Timeout, RescueAfter: cfg.RescueAfter, DBMaxConns: cfg.DBMaxConns}
 			require.Equal(t, tt.want, got)
 		})
 	}

@@ -38,6 +38,15 @@ const SimulatorKey = "easel-simulator:not-a-secret"
 // jobs returning once cancelled.
 const shutdownTimeout = 15 * time.Second
 
+// DefaultDBMaxConns is EASEL_DB_MAX_CONNS's default for a process with
+// workers River workers: one connection per worker, which holds it across
+// its short transactions, and some for HTTP requests and River's own
+// maintenance. pgxpool's default, max(4, CPUs), had 16 workers and every
+// HTTP request share 4 connections. At today's throughput the two measured
+// alike (docs/BENCHMARKS.md); the larger pool keeps the pool from becoming
+// the limit as statements get cheaper.
+func DefaultDBMaxConns(workers int) int { return workers + 8 }
+
 // Run serves until ctx is cancelled, then shuts down gracefully. ready, if
 // not nil, receives the listener's address once requests are accepted.
 //
@@ -59,7 +68,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		return err
 	}
 
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	poolCfg.MaxConns = int32(cfg.DBMaxConns)
+	if poolCfg.MaxConns == 0 {
+		poolCfg.MaxConns = int32(DefaultDBMaxConns(cfg.Workers))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("connect to database: %w", err)
 	}
