@@ -25,6 +25,7 @@ type Handler struct {
 	callbackURLs CallbackURLChecker // see WithCallbackURLs
 	wait         waiter             // see WithListener
 	maxPending   int                // see WithMaxPending
+	pending      *jobs.PendingCache // see WithMaxPending
 }
 
 // NewHandler returns a Handler.
@@ -51,6 +52,7 @@ func (h *Handler) create(c echo.Context) error {
 	req := c.Request()
 	client := ClientName(c)
 	parsed.opts.MaxPending = h.maxPending
+	parsed.opts.PendingCache = h.pending
 	var enqueued *jobs.Enqueued
 	err = pgx.BeginFunc(req.Context(), h.pool, func(tx pgx.Tx) error {
 		var err error

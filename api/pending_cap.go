@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/jobs"
 )
 
 // pendingRetryAfter is the Retry-After of a 429 too_many_pending. A client
@@ -20,8 +21,13 @@ const pendingRetryAfter = time.Minute
 // generations at n (EASEL_CLIENT_MAX_PENDING): an enqueue beyond it is a
 // 429 too_many_pending, except for an idempotent replay. Zero, the default,
 // means no cap. See jobs.ErrTooManyPending.
+//
+// The count of a client's unfinished generations reads up to n rows, so
+// the handler reuses one for up to a second while it shows room (see
+// jobs.PendingCache) instead of counting in every enqueue.
 func (h *Handler) WithMaxPending(n int) *Handler {
 	h.maxPending = n
+	h.pending = &jobs.PendingCache{}
 	return h
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -46,6 +47,8 @@ type setupOpts struct {
 	keys []string
 	// maxPending is the handler's EASEL_CLIENT_MAX_PENDING; 0 means no cap.
 	maxPending int
+	// now, when set, is the clock of the pending cap's cache.
+	now func() time.Time
 }
 
 // setup assembles /v1 and /openapi.yaml as easel serve does, on a database
@@ -77,7 +80,11 @@ func setupWith(t testing.TB, opts setupOpts) (*testBundle, error) {
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
 	e.GET("/openapi.yaml", api.ServeOpenAPI)
-	api.NewHandler(pool, logger).WithMaxPending(opts.maxPending).Register(e.Group("/v1", auth.RequireKey))
+	h := api.NewHandler(pool, logger).WithMaxPending(opts.maxPending)
+	if opts.now != nil {
+		api.SetPendingClock(h, opts.now)
+	}
+	h.Register(e.Group("/v1", auth.RequireKey))
 
 	b := &testBundle{ctx: ctx, pool: pool, echo: e}
 	b.loadOpenAPI(t)

@@ -43,6 +43,10 @@ type EnqueueOpts struct {
 	// transactions is trusted code and opts in by setting it. See
 	// ErrTooManyPending for how far concurrent enqueues can overshoot it.
 	MaxPending int
+	// PendingCache, when set, lets the MaxPending check skip counting the
+	// client's unfinished generations while an earlier count shows room;
+	// nil counts in every Enqueue. See PendingCache.
+	PendingCache *PendingCache
 }
 
 // Enqueued is the result of Enqueue.

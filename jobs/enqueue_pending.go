@@ -22,6 +22,16 @@ import (
 // processes' pools. An exact cap would need a lock per client held until
 // each enqueueing transaction commits, serialising a client's enqueues,
 // which costs far more than a few rows over a cap of thousands.
+//
+// With EnqueueOpts.PendingCache (the HTTP API's), a process reuses its last
+// exact count of a client for up to PendingCacheTTL (a second), adding the
+// enqueues it let through since. That count does not see what other
+// processes enqueue after it, so on top of the n-1 above the client can end
+// up over the cap by as many enqueues as other processes accepted for it in
+// the TTL before its latest one: at most their enqueue rate for one second.
+// With a single process that adds nothing. A refusal always rests on an
+// exact count, but one up to a TTL old: a client whose generations finish
+// can be refused for up to a TTL longer than without a cache.
 var ErrTooManyPending = errors.New("client has too many unfinished generations")
 
 // checkPending enforces opts.MaxPending before anything is inserted, and
@@ -29,11 +39,11 @@ var ErrTooManyPending = errors.New("client has too many unfinished generations")
 // enqueue that succeeded is still answered as a replay: the cap limits new
 // work, not answers about work already accepted.
 func checkPending(ctx context.Context, tx pgx.Tx, client string, requestHash []byte, opts *EnqueueOpts) (*Enqueued, error) {
-	n, err := store.CountPending(ctx, tx, client, opts.MaxPending)
+	n, room, err := hasRoom(ctx, tx, client, opts)
 	if err != nil {
-		return nil, fmt.Errorf("enqueue: %w", err)
+		return nil, err
 	}
-	if n < opts.MaxPending {
+	if room {
 		return nil, nil
 	}
 	if opts.IdempotencyKey != "" {
@@ -43,4 +53,24 @@ func checkPending(ctx context.Context, tx pgx.Tx, client string, requestHash []b
 		}
 	}
 	return nil, fmt.Errorf("enqueue for client %s: %d unfinished generations: %w", client, n, ErrTooManyPending)
+}
+
+// hasRoom says whether client is under opts.MaxPending, with n its count of
+// unfinished generations (or opts.PendingCache's estimate of it).
+func hasRoom(ctx context.Context, tx pgx.Tx, client string, opts *EnqueueOpts) (n int, room bool, err error) {
+	cache := opts.PendingCache
+	var ticket *pendingTicket
+	if cache != nil {
+		if n, room, ticket = cache.admit(client, opts.MaxPending); ticket == nil {
+			return n, room, nil
+		}
+	}
+	n, err = store.CountPending(ctx, tx, client, opts.MaxPending)
+	if ticket != nil {
+		cache.counted(ticket, opts.MaxPending, n, err == nil)
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("enqueue: %w", err)
+	}
+	return n, n < opts.MaxPending, nil
 }
