@@ -21,6 +21,12 @@ const (
 	// WaitTimedOutHeader answers a ?wait request: "false" when the
 	// generation is terminal, "true" when the wait ended first.
 	WaitTimedOutHeader = "Easel-Wait-Timed-Out"
+	// waitRecheck is how often a waiting request reads its generation
+	// again without being woken: an announcement is lost when the process
+	// that finished the generation dies before sending it, or the send
+	// fails, and this bounds what that costs the request. Each waiting
+	// request reads once per period, so it is not shorter.
+	waitRecheck = 2 * time.Second
 )
 
 // waiter holds what long-polls need.
@@ -74,7 +80,8 @@ func parseWait(values []string) (time.Duration, error) {
 
 // awaitTerminal returns the generation once it is terminal or wait has
 // passed. It subscribes before each read, so a generation finishing between
-// the read and the wait still wakes it.
+// the read and the wait still wakes it; it also reads again every
+// waitRecheck, so a lost announcement delays the answer by at most that.
 func (h *Handler) awaitTerminal(ctx context.Context, id uuid.UUID, wait time.Duration) (*store.Generation, error) {
 	l := h.wait.listener
 	if l == nil || wait == 0 {
@@ -84,6 +91,8 @@ func (h *Handler) awaitTerminal(ctx context.Context, id uuid.UUID, wait time.Dur
 	defer sub.Close()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	recheck := time.NewTicker(waitRecheck)
+	defer recheck.Stop()
 	for {
 		gen, err := store.GetGeneration(ctx, h.pool, id)
 		if err != nil || gen.Status.Terminal() {
@@ -95,6 +104,8 @@ func (h *Handler) awaitTerminal(ctx context.Context, id uuid.UUID, wait time.Dur
 		select {
 		case <-sub.C:
 			continue // finished, or the listener reconnected: look again
+		case <-recheck.C:
+			continue
 		case <-timer.C:
 		case <-l.Done():
 		case <-ctx.Done():

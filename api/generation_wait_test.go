@@ -25,12 +25,14 @@ import (
 )
 
 // historyBundle is /v1 as one easel serve process assembles it, with the
-// notify.Listener that wakes long-polls. Several on one database stand for
-// several processes.
+// notify.Listener that wakes long-polls and the notify.Publisher its
+// finishing paths announce with. Several on one database stand for several
+// processes.
 type historyBundle struct {
 	*testBundle
-	listener *notify.Listener
-	stop     context.CancelFunc
+	listener  *notify.Listener
+	publisher *notify.Publisher
+	stop      context.CancelFunc
 	// waiting receives a generation's id each time a request starts
 	// waiting for it.
 	waiting chan uuid.UUID
@@ -71,7 +73,8 @@ func setupHistoryOn(t *testing.T, url string) *historyBundle {
 	}
 
 	b := &historyBundle{testBundle: &testBundle{ctx: context.Background(), pool: pool, echo: echo.New()},
-		listener: listener, stop: stop, waiting: make(chan uuid.UUID, 100)}
+		listener: listener, stop: stop, waiting: make(chan uuid.UUID, 100),
+		publisher: notify.NewPublisher(pool, store.GenerationFinishedChannel, logger)}
 	b.echo.HTTPErrorHandler = apierror.Handler(logger)
 	b.echo.GET("/openapi.yaml", api.ServeOpenAPI)
 	h := api.NewHandler(pool, logger).WithListener(listener)
@@ -162,7 +165,8 @@ func TestGetGenerationWaitWokenFromAnotherConnection(t *testing.T) {
 	done := b.getAsync(b.ctx, path)
 	awaitWaiting(t, b, id)
 
-	// Another process finishes it through its own connection.
+	// Another process finishes it through its own connection, then
+	// announces it.
 	other, err := pgx.Connect(b.ctx, b.pool.Config().ConnString())
 	require.NoError(t, err)
 	defer other.Close(b.ctx)
@@ -171,6 +175,7 @@ func TestGetGenerationWaitWokenFromAnotherConnection(t *testing.T) {
 			Images: []store.Image{{URL: "https://x/1.png", NSFW: true}}})
 		return err
 	}))
+	b.publisher.Publish(id.String())
 
 	resp := b.awaitResponse(t, path, done)
 	g := decodeGeneration(t, resp)
@@ -194,6 +199,7 @@ func TestGetGenerationWaitAcrossProcesses(t *testing.T) {
 	// The second process fails it; both processes' waiters wake.
 	_, err := store.Fail(second.ctx, second.pool, id, "fal_validation", "bad image")
 	require.NoError(t, err)
+	second.publisher.Publish(id.String())
 
 	for _, p := range []struct {
 		b    *historyBundle
@@ -205,6 +211,25 @@ func TestGetGenerationWaitAcrossProcesses(t *testing.T) {
 		require.Equal(t, &resource.ErrorInfo{Code: "fal_validation", Message: "bad image"}, g.Error)
 		require.Equal(t, "false", resp.header.Get(api.WaitTimedOutHeader))
 	}
+}
+
+// The process that finished the generation died before announcing it (or
+// the announcement was lost): the request reads it again within
+// waitRecheck rather than at the end of its wait.
+func TestGetGenerationWaitRereadsWithoutAnnouncement(t *testing.T) {
+	t.Parallel()
+	b := setupHistory(t)
+	id := b.insert(t)
+
+	path := "/v1/generations/" + id.String() + "?wait=60s"
+	done := b.getAsync(b.ctx, path)
+	awaitWaiting(t, b, id)
+	_, err := store.Cancel(b.ctx, b.pool, id, "by client") // and nothing published
+	require.NoError(t, err)
+
+	resp := b.awaitResponse(t, path, done) // within 30s, half the wait
+	require.Equal(t, store.StatusCancelled, decodeGeneration(t, resp).Status)
+	require.Equal(t, "false", resp.header.Get(api.WaitTimedOutHeader))
 }
 
 func TestGetGenerationWaitTimesOut(t *testing.T) {

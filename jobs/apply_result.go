@@ -19,54 +19,71 @@ import (
 const ErrorCodeTimeout = "timeout"
 
 // ApplyResult records fal's final answer about gen's request, in the shape
-// of fal's webhook body; the reconciler and the cancel call put a polled
-// result in the same shape, so that every way a result reaches Easel is
-// recorded by this one function. gen must be locked by tx (see
-// store.LockGeneration), and payload's request must be one that may be
-// gen's: the reconciler and the cancel call ask fal about gen's own request,
-// and the webhook receiver checks with store.MatchWebhookRequest. It returns
-// what the result did, as stored in webhook_events.outcome:
-//
-//   - store.OutcomeApplied: gen is now completed or failed.
-//   - store.OutcomeDeferred: fal could not serialise the output
-//     (payload_error); the reconciler fetches it.
-//   - store.OutcomeDuplicate: gen had already completed, or failed by an
-//     earlier result; nothing changes.
-//   - store.OutcomeLate: gen had been cancelled or had timed out before the
-//     result came; it stays so, because a terminal state never changes.
+// of fal's webhook body, as DecideResult decides; the reconciler and the
+// cancel call put a polled result in that shape. gen must be locked by tx
+// (see store.LockGeneration), and payload's request must be one that may be
+// gen's: the reconciler and the cancel call ask fal about gen's own request.
+// It returns DecideResult's outcome.
 func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload *fal.WebhookPayload) (string, error) {
+	outcome, finish := DecideResult(gen.Status, gen.ErrorCode, payload)
 	switch {
-	case gen.Status.Terminal():
-		return finishedOutcome(gen), nil
-	case payload.Status == fal.WebhookStatusError:
-		code, message := payload.ErrorDetail()
-		if _, err := store.Fail(ctx, tx, gen.ID, cmp.Or(code, "fal_error"), message); err != nil {
+	case finish == nil:
+	case finish.Completion != nil:
+		if _, err := store.Complete(ctx, tx, gen.ID, *finish.Completion); err != nil {
 			return "", err
 		}
-		return store.OutcomeApplied, nil
+	default:
+		if _, err := store.Fail(ctx, tx, gen.ID, finish.ErrorCode, finish.ErrorMessage); err != nil {
+			return "", err
+		}
+	}
+	return outcome, nil
+}
+
+// DecideResult decides what fal's final answer does to the generation
+// whose request payload reports on, given the status (and error code) the
+// generation has under its lock: every result, polled or delivered by
+// webhook, is decided here. It returns the outcome, as stored in
+// webhook_events.outcome, and for store.OutcomeApplied how the generation
+// finishes, which the caller writes (ApplyResult; the webhook receiver
+// writes it with the delivery, store.RecordWebhook):
+//
+//   - store.OutcomeApplied: the generation completes or fails.
+//   - store.OutcomeDeferred: fal could not serialise the output
+//     (payload_error); the reconciler fetches it.
+//   - store.OutcomeDuplicate: the generation had already completed, or
+//     failed by an earlier result; nothing changes.
+//   - store.OutcomeLate: the generation had been cancelled or had timed
+//     out before the result came; it stays so, because a terminal state
+//     never changes.
+func DecideResult(status store.Status, errorCode *string, payload *fal.WebhookPayload) (string, *store.Finish) {
+	switch {
+	case status.Terminal():
+		return finishedOutcomeOf(status, errorCode), nil
+	case payload.Status == fal.WebhookStatusError:
+		code, message := payload.ErrorDetail()
+		return store.OutcomeApplied, &store.Finish{ErrorCode: cmp.Or(code, "fal_error"), ErrorMessage: message}
 	case payload.PayloadError != "" || isNull(payload.Payload):
 		return store.OutcomeDeferred, nil
 	}
 
 	completion, err := completionFrom(payload)
 	if err != nil {
-		if _, err := store.Fail(ctx, tx, gen.ID, "invalid_output", err.Error()); err != nil {
-			return "", err
-		}
-		return store.OutcomeApplied, nil
+		return store.OutcomeApplied, &store.Finish{ErrorCode: "invalid_output", ErrorMessage: err.Error()}
 	}
-	if _, err := store.Complete(ctx, tx, gen.ID, completion); err != nil {
-		return "", err
-	}
-	return store.OutcomeApplied, nil
+	return store.OutcomeApplied, &store.Finish{Completion: &completion}
 }
 
 // finishedOutcome names a result that arrives for a finished generation: a
 // repeat of the result it finished with, or a late one, for a generation
 // that ended without one.
 func finishedOutcome(gen *store.Generation) string {
-	if gen.Status == store.StatusCancelled ||
-		(gen.Status == store.StatusFailed && gen.ErrorCode != nil && *gen.ErrorCode == ErrorCodeTimeout) {
+	return finishedOutcomeOf(gen.Status, gen.ErrorCode)
+}
+
+func finishedOutcomeOf(status store.Status, errorCode *string) string {
+	if status == store.StatusCancelled ||
+		(status == store.StatusFailed && errorCode != nil && *errorCode == ErrorCodeTimeout) {
 		return store.OutcomeLate
 	}
 	return store.OutcomeDuplicate

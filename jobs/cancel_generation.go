@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/store"
 )
 
@@ -27,10 +28,11 @@ var ErrFalUnavailable = errors.New("fal could not be asked to cancel")
 
 // Canceller cancels generations.
 type Canceller struct {
-	pool   *pgxpool.Pool
-	river  *river.Client[pgx.Tx]
-	fal    Fal
-	logger *slog.Logger
+	pool      *pgxpool.Pool
+	river     *river.Client[pgx.Tx]
+	fal       Fal
+	publisher *notify.Publisher
+	logger    *slog.Logger
 }
 
 // NewCanceller returns a Canceller. riverClient need not be started: it
@@ -39,7 +41,15 @@ func NewCanceller(pool *pgxpool.Pool, riverClient *river.Client[pgx.Tx], client 
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Canceller{pool: pool, river: riverClient, fal: client, logger: logger}
+	return &Canceller{pool: pool, river: riverClient, fal: client, logger: logger,
+		publisher: notify.NewPublisher(pool, store.GenerationFinishedChannel, logger)}
+}
+
+// WithPublisher makes c announce the generations it finishes with p, the
+// process's one, rather than with a publisher of its own.
+func (c *Canceller) WithPublisher(p *notify.Publisher) *Canceller {
+	c.publisher = p
+	return c
 }
 
 // Cancel cancels generation id and returns it as it then is.
@@ -93,6 +103,7 @@ func (c *Canceller) Cancel(ctx context.Context, id uuid.UUID) (*store.Generation
 
 	switch {
 	case cancelled:
+		c.publisher.Publish(id.String())
 		c.logger.Info("generation cancelled", "generation_id", id, "message", deref(gen.ErrorMessage))
 		return gen, nil
 	case gen.Status.Terminal():
@@ -121,7 +132,7 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 			logger.Warn("fal had already completed the request; its result could not be fetched yet", "error", err)
 			return gen, ErrFinished
 		}
-		applied, err := applyResult(ctx, c.pool, gen.ID, payload)
+		applied, err := applyResult(ctx, c.pool, c.publisher, gen.ID, payload)
 		if err != nil {
 			return nil, err
 		}
@@ -141,6 +152,7 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 		// A webhook finished it while fal was being asked.
 		return c.reload(ctx, gen.ID, ErrFinished)
 	}
+	c.publisher.Publish(gen.ID.String())
 	logger.Info("generation cancelled", "cancel_outcome", outcome)
 	return c.reload(ctx, gen.ID, nil)
 }

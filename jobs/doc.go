@@ -16,8 +16,9 @@
 // uses what is known: a webhook may have finished the generation, or named
 // the request an earlier run never recorded.
 //
-// ApplyResult records fal's result however it arrives: the webhook
+// DecideResult decides fal's result however it arrives: the webhook
 // receiver, the reconciler (a periodic job on the River leader that polls
 // fal when webhooks are late and times out the hopeless) and the Canceller
-// all use it. docs/RELIABILITY.md states the guarantees that follow.
+// (the last two through ApplyResult) all use it. docs/RELIABILITY.md states
+// the guarantees that follow.
 package jobs

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,7 +92,8 @@ func TestClientInflightCap(t *testing.T) {
 }
 
 // listenFinished returns a function that waits for the next generation to
-// finish and returns its id.
+// be announced as finished and returns its id. An announcement may name
+// several generations; they are returned one by one.
 func (b *testBundle) listenFinished(t *testing.T) func(t *testing.T) uuid.UUID {
 	t.Helper()
 	conn, err := pgx.Connect(b.ctx, b.url)
@@ -99,12 +101,20 @@ func (b *testBundle) listenFinished(t *testing.T) func(t *testing.T) uuid.UUID {
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	_, err = conn.Exec(b.ctx, "LISTEN "+store.GenerationFinishedChannel)
 	require.NoError(t, err)
+	var announced []uuid.UUID
 	return func(t *testing.T) uuid.UUID {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-		defer cancel()
-		n, err := conn.WaitForNotification(ctx)
-		require.NoError(t, err, "no generation finished")
-		return uuid.MustParse(n.Payload)
+		if len(announced) == 0 {
+			ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+			defer cancel()
+			n, err := conn.WaitForNotification(ctx)
+			require.NoError(t, err, "no generation finished")
+			for id := range strings.SplitSeq(n.Payload, ",") {
+				announced = append(announced, uuid.MustParse(id))
+			}
+		}
+		id := announced[0]
+		announced = announced[1:]
+		return id
 	}
 }

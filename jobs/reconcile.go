@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
 )
@@ -80,6 +81,7 @@ type ReconcileWorker struct {
 	timeout    time.Duration
 	jobTimeout time.Duration
 	metrics    *metrics.Metrics
+	publisher  *notify.Publisher
 	logger     *slog.Logger
 }
 
@@ -93,6 +95,7 @@ func NewReconcileWorker(pool *pgxpool.Pool, cfg Config) *ReconcileWorker {
 		timeout:    cfg.Timeout,
 		jobTimeout: cfg.jobTimeout(),
 		metrics:    cfg.Metrics,
+		publisher:  cfg.publisher(pool),
 		logger:     cfg.Logger,
 	}
 }
@@ -120,6 +123,7 @@ func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 		return err
 	}
 	for _, id := range stranded {
+		w.publisher.Publish(id.String())
 		w.logger.Error("generation failed: its submit job is gone and it was never submitted",
 			"generation_id", id, "error_code", ErrorCodeJobLost)
 	}
@@ -147,7 +151,7 @@ func (w *ReconcileWorker) poll(ctx context.Context, gen *store.Generation) error
 		logger.Warn("reconciler could not fetch a result from fal; will retry", "error", err)
 		return nil
 	}
-	outcome, err := applyResult(ctx, w.pool, gen.ID, payload)
+	outcome, err := applyResult(ctx, w.pool, w.publisher, gen.ID, payload)
 	if err != nil {
 		return err
 	}
@@ -194,13 +198,16 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 		return err
 	}
 	if changed {
+		w.publisher.Publish(gen.ID.String())
 		logger.Warn("generation timed out", "message", message)
 	}
 	return nil
 }
 
-// applyResult applies payload to generation id in a transaction of its own.
-func applyResult(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID, payload *fal.WebhookPayload) (string, error) {
+// applyResult applies payload to generation id in a transaction of its own,
+// and announces the generation with publisher once that has committed, when
+// the result finished it.
+func applyResult(ctx context.Context, pool *pgxpool.Pool, publisher *notify.Publisher, id uuid.UUID, payload *fal.WebhookPayload) (string, error) {
 	var outcome string
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		gen, err := store.LockGeneration(ctx, tx, id)
@@ -212,6 +219,9 @@ func applyResult(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID, payload 
 	})
 	if err != nil {
 		return "", fmt.Errorf("apply fal's result to generation %s: %w", id, err)
+	}
+	if outcome == store.OutcomeApplied {
+		publisher.Publish(id.String())
 	}
 	return outcome, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/easelhq/easel/callbacks"
+	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
 )
@@ -69,6 +70,12 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Middleware is added to River's worker middleware, such as tracing.
 	Middleware []rivertype.Middleware
+	// Publisher announces, on store.GenerationFinishedChannel, each
+	// generation the workers finish, once it has committed; share the
+	// process's one, so that its announcements are batched together. Nil
+	// gives the workers one of their own on their pool: a generation is
+	// never finished unannounced.
+	Publisher *notify.Publisher
 
 	Logger *slog.Logger
 }
@@ -92,6 +99,14 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// publisher returns c.Publisher, or else a new one on pool.
+func (c Config) publisher(pool *pgxpool.Pool) *notify.Publisher {
+	if c.Publisher != nil {
+		return c.Publisher
+	}
+	return notify.NewPublisher(pool, store.GenerationFinishedChannel, c.Logger)
+}
+
 // jobTimeout bounds every job: half of RescueAfter.
 func (c Config) jobTimeout() time.Duration { return c.RescueAfter / 2 }
 
@@ -107,6 +122,7 @@ func (c Config) recordTimeout() time.Duration { return c.RescueAfter / 4 }
 // and cancel.
 func NewRiverClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	cfg = cfg.withDefaults()
+	cfg.Publisher = cfg.publisher(pool) // one for all the workers
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, NewSubmitGenerationWorker(pool, cfg)); err != nil {
 		return nil, fmt.Errorf("register workers: %w", err)

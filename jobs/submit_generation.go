@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/store"
 )
 
@@ -77,6 +78,7 @@ type SubmitGenerationWorker struct {
 	// recordTimeout bounds recording fal's answer once the call is over:
 	// fal has accepted the request, so it is worth waiting for the database.
 	recordTimeout time.Duration
+	publisher     *notify.Publisher
 	logger        *slog.Logger
 }
 
@@ -91,6 +93,7 @@ func NewSubmitGenerationWorker(pool *pgxpool.Pool, cfg Config) *SubmitGeneration
 		pollAfter:     cfg.PollAfter,
 		jobTimeout:    cfg.jobTimeout(),
 		recordTimeout: cfg.recordTimeout(),
+		publisher:     cfg.publisher(pool),
 		logger:        cfg.Logger,
 	}
 }
@@ -338,8 +341,12 @@ func (w *SubmitGenerationWorker) submitFailed(ctx context.Context, logger *slog.
 
 	if !f.retry || gen.Attempts >= maxSubmitAttempts {
 		logger.Error("submit to fal failed; generation failed", "attempts", gen.Attempts)
-		if _, err := store.Fail(ctx, w.pool, gen.ID, f.code, f.message); err != nil {
+		changed, err := store.Fail(ctx, w.pool, gen.ID, f.code, f.message)
+		if err != nil {
 			return errors.Join(fmt.Errorf("submit generation %s: %w", gen.ID, submitErr), err)
+		}
+		if changed {
+			w.publisher.Publish(gen.ID.String())
 		}
 		return nil
 	}
@@ -360,8 +367,10 @@ func (w *SubmitGenerationWorker) giveUp(ctx context.Context, logger *slog.Logger
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 	defer cancel()
 	logger.Error("submit job out of attempts; generation failed", "error", err)
-	if _, ferr := store.Fail(ctx, w.pool, id, "submit_failed", "could not submit: "+err.Error()); ferr != nil {
+	if changed, ferr := store.Fail(ctx, w.pool, id, "submit_failed", "could not submit: "+err.Error()); ferr != nil {
 		logger.Error("fail generation", "error", ferr)
+	} else if changed {
+		w.publisher.Publish(id.String())
 	}
 }
 

@@ -17,11 +17,24 @@ type Completion struct {
 	Timings          json.RawMessage
 }
 
-// Complete moves an unfinished generation to completed and inserts its
-// images. It reports false, changing nothing, when the generation is already
-// terminal. Call it inside a transaction so the images and the status commit
-// together.
-func Complete(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Completion) (bool, error) {
+// Finish is how a result finishes a generation: completed with Completion
+// when it is not nil, else failed with ErrorCode and ErrorMessage.
+type Finish struct {
+	Completion   *Completion
+	ErrorCode    string
+	ErrorMessage string
+}
+
+// completedSet completes a generation with $3 to $6 of completionArgs. It
+// leaves fal_request_id ($2) to the statement, because the webhook's
+// statement also notes the delivery's request (see RecordWebhook).
+const completedSet = `status = 'completed', completed_at = now(), finished_at = now(), updated_at = now(),
+	has_nsfw = $3 > 0, nsfw_image_count = $3, image_count = $4, inference_seconds = $5, timings = $6,
+	error_code = NULL, error_message = NULL`
+
+// completionArgs are $1 to $6 of a statement that completes generation id
+// with c using completedSet: $2 is the request that produced c.
+func completionArgs(id uuid.UUID, c *Completion) []any {
 	nsfwImages := 0
 	for _, im := range c.Images {
 		if im.NSFW {
@@ -32,14 +45,39 @@ func Complete(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Completion) (bool,
 	if len(timings) == 0 {
 		timings = nil
 	}
+	return []any{id, c.FalRequestID, nsfwImages, len(c.Images), c.InferenceSeconds, timings}
+}
+
+// insertImages inserts images for generation $1 in one statement: columns
+// as arrays, unnested server-side. imageArgs gives its arguments.
+const insertImages = `
+	INSERT INTO generation_images (generation_id, position, url, content_type, file_name, file_size, width, height, nsfw)
+	SELECT $1, u.position, u.url, NULLIF(u.content_type, ''), NULLIF(u.file_name, ''),
+		NULLIF(u.file_size, 0), NULLIF(u.width, 0), NULLIF(u.height, 0), u.nsfw
+	FROM unnest($2::smallint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[], $8::int[], $9::bool[])
+		AS u(position, url, content_type, file_name, file_size, width, height, nsfw)`
+
+func imageArgs(id uuid.UUID, images []Image) []any {
+	n := len(images)
+	positions, urls, types, names := make([]int32, n), make([]string, n), make([]string, n), make([]string, n)
+	sizes, widths, heights, nsfw := make([]int64, n), make([]int32, n), make([]int32, n), make([]bool, n)
+	for i, im := range images {
+		positions[i], urls[i], types[i], names[i] = int32(im.Position), im.URL, im.ContentType, im.FileName
+		sizes[i], widths[i], heights[i], nsfw[i] = im.FileSize, int32(im.Width), int32(im.Height), im.NSFW
+	}
+	return []any{id, positions, urls, types, names, sizes, widths, heights, nsfw}
+}
+
+// Complete moves an unfinished generation to completed and inserts its
+// images. It reports false, changing nothing, when the generation is already
+// terminal. Call it inside a transaction so the images and the status commit
+// together.
+func Complete(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Completion) (bool, error) {
 	tag, err := tx.Exec(ctx, `
-		UPDATE generations SET
-			status = 'completed', completed_at = now(), finished_at = now(), updated_at = now(),
-			fal_request_id = coalesce(NULLIF($2, ''), fal_request_id),
-			has_nsfw = $3 > 0, nsfw_image_count = $3, image_count = $4, inference_seconds = $5, timings = $6,
-			error_code = NULL, error_message = NULL
+		UPDATE generations SET `+completedSet+`,
+			fal_request_id = coalesce(NULLIF($2, ''), fal_request_id)
 		WHERE id = $1 AND finished_at IS NULL`,
-		id, c.FalRequestID, nsfwImages, len(c.Images), c.InferenceSeconds, timings)
+		completionArgs(id, &c)...)
 	if err != nil {
 		return false, fmt.Errorf("complete generation %s: %w", id, err)
 	}
@@ -49,23 +87,7 @@ func Complete(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Completion) (bool,
 	if len(c.Images) == 0 {
 		return true, nil
 	}
-
-	// One statement for all images: columns as arrays, unnested server-side.
-	n := len(c.Images)
-	positions, urls, types, names := make([]int32, n), make([]string, n), make([]string, n), make([]string, n)
-	sizes, widths, heights, nsfw := make([]int64, n), make([]int32, n), make([]int32, n), make([]bool, n)
-	for i, im := range c.Images {
-		positions[i], urls[i], types[i], names[i] = int32(im.Position), im.URL, im.ContentType, im.FileName
-		sizes[i], widths[i], heights[i], nsfw[i] = im.FileSize, int32(im.Width), int32(im.Height), im.NSFW
-	}
-	_, err = tx.Exec(ctx, `
-		INSERT INTO generation_images (generation_id, position, url, content_type, file_name, file_size, width, height, nsfw)
-		SELECT $1, u.position, u.url, NULLIF(u.content_type, ''), NULLIF(u.file_name, ''),
-			NULLIF(u.file_size, 0), NULLIF(u.width, 0), NULLIF(u.height, 0), u.nsfw
-		FROM unnest($2::smallint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[], $8::int[], $9::bool[])
-			AS u(position, url, content_type, file_name, file_size, width, height, nsfw)`,
-		id, positions, urls, types, names, sizes, widths, heights, nsfw)
-	if err != nil {
+	if _, err := tx.Exec(ctx, insertImages, imageArgs(id, c.Images)...); err != nil {
 		return false, fmt.Errorf("insert images of generation %s: %w", id, err)
 	}
 	return true, nil
@@ -84,10 +106,13 @@ func Cancel(ctx context.Context, db DBTX, id uuid.UUID, message string) (bool, e
 	return finish(ctx, db, id, StatusCancelled, "cancelled", message)
 }
 
+// finishedSet ends a generation in status $2 with error code $3 and message
+// $4.
+const finishedSet = `status = $2, finished_at = now(), updated_at = now(), error_code = $3, error_message = $4`
+
 func finish(ctx context.Context, db DBTX, id uuid.UUID, status Status, code, message string) (bool, error) {
 	tag, err := db.Exec(ctx, `
-		UPDATE generations SET status = $2, finished_at = now(), updated_at = now(),
-			error_code = $3, error_message = $4
+		UPDATE generations SET `+finishedSet+`
 		WHERE id = $1 AND finished_at IS NULL`, id, status, code, message)
 	if err != nil {
 		return false, fmt.Errorf("mark generation %s %s: %w", id, status, err)
@@ -95,15 +120,19 @@ func finish(ctx context.Context, db DBTX, id uuid.UUID, status Status, code, mes
 	return tag.RowsAffected() == 1, nil
 }
 
+// noteWebhook stamps generation $1's last_webhook_at and records fal
+// request $2 when the generation records none.
+const noteWebhook = `
+	UPDATE generations SET last_webhook_at = now(),
+		fal_request_id = coalesce(fal_request_id, NULLIF($2, ''))
+	WHERE id = $1`
+
 // NoteWebhook stamps last_webhook_at, and records fal's request id when the
 // webhook beat the submit call's own record of it. Pass only a request that
-// MatchWebhookRequest accepted, or "" to record none.
+// may be the generation's (WebhookTarget.RequestMatches), or "" to record
+// none.
 func NoteWebhook(ctx context.Context, db DBTX, id uuid.UUID, falRequestID string) error {
-	_, err := db.Exec(ctx, `
-		UPDATE generations SET last_webhook_at = now(),
-			fal_request_id = coalesce(fal_request_id, NULLIF($2, ''))
-		WHERE id = $1`, id, falRequestID)
-	if err != nil {
+	if _, err := db.Exec(ctx, noteWebhook, id, falRequestID); err != nil {
 		return fmt.Errorf("note webhook for generation %s: %w", id, err)
 	}
 	return nil

@@ -1,7 +1,10 @@
 package store
 
-// GenerationFinishedChannel is the Postgres notification channel on which a
-// trigger on generations announces each generation reaching a terminal
-// state, with its id as the payload. Like any NOTIFY it is sent when the
-// finishing transaction commits, to listeners in every process.
+// GenerationFinishedChannel is the Postgres notification channel on which
+// Easel announces generations reaching a terminal state: the code that
+// finishes them publishes their ids once its transaction has committed,
+// several to a notification, comma-separated (notify.Publisher). An
+// announcement is a wake-up, not a record: a process that dies between the
+// commit and the send never sends it, so listeners must also look again
+// now and then.
 const GenerationFinishedChannel = "easel_generation_finished"

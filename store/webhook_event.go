@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // Outcomes of a received webhook, as stored in webhook_events.outcome.
@@ -17,7 +18,7 @@ const (
 	OutcomeMalformed    = "malformed"     // signed, but the body is not a fal webhook
 
 	// OutcomeMismatchedRequest is a signed delivery for a fal request that
-	// is not the generation's (see MatchWebhookRequest). fal signs every
+	// is not the generation's (see LockWebhookTarget). fal signs every
 	// account's webhooks with the same keys and the signature does not
 	// cover the URL, so this is another account's request, or a replay of
 	// another generation's result, sent to this generation's URL. Nothing
@@ -54,29 +55,39 @@ func InsertWebhookEvent(ctx context.Context, db DBTX, e WebhookEvent) (int64, er
 	if e.GenerationID == nil {
 		return 0, fmt.Errorf("webhook event: %w", ErrNotFound)
 	}
-	if e.Headers == nil {
-		e.Headers = map[string]string{}
+	return scanInsertedWebhookEvent(db.QueryRow(ctx, insertWebhookEvent, e.insertArgs()...), e)
+}
+
+// insertWebhookEvent is InsertWebhookEvent's statement; insertArgs gives
+// its arguments and scanInsertedWebhookEvent reads its answer.
+const insertWebhookEvent = `
+	WITH target AS (
+		SELECT g.id, (SELECT count(*) FROM webhook_events w WHERE w.generation_id = g.id) AS events
+		FROM generations g WHERE g.id = $1
+	), inserted AS (
+		INSERT INTO webhook_events (generation_id, fal_request_id, headers, body, body_size,
+			signature_valid, signature_error, outcome)
+		SELECT target.id, NULLIF($2, ''), $3, $4, $5, $6, NULLIF($7, ''), $8
+		FROM target WHERE $8 = 'applied' OR target.events < $9
+		RETURNING id
+	)
+	SELECT (SELECT id FROM inserted), EXISTS (SELECT 1 FROM target)`
+
+func (e WebhookEvent) insertArgs() []any {
+	headers := e.Headers
+	if headers == nil {
+		headers = map[string]string{}
 	}
+	return []any{e.GenerationID, e.FalRequestID, headers, e.Body, e.BodySize, e.SignatureValid, e.SignatureError, e.Outcome,
+		MaxWebhookEvents}
+}
+
+func scanInsertedWebhookEvent(row pgx.Row, e WebhookEvent) (int64, error) {
 	var (
 		id     *int64
 		exists bool
 	)
-	err := db.QueryRow(ctx, `
-		WITH target AS (
-			SELECT g.id, (SELECT count(*) FROM webhook_events w WHERE w.generation_id = g.id) AS events
-			FROM generations g WHERE g.id = $1
-		), inserted AS (
-			INSERT INTO webhook_events (generation_id, fal_request_id, headers, body, body_size,
-				signature_valid, signature_error, outcome)
-			SELECT target.id, NULLIF($2, ''), $3, $4, $5, $6, NULLIF($7, ''), $8
-			FROM target WHERE $8 = 'applied' OR target.events < $9
-			RETURNING id
-		)
-		SELECT (SELECT id FROM inserted), EXISTS (SELECT 1 FROM target)`,
-		e.GenerationID, e.FalRequestID, e.Headers, e.Body, e.BodySize, e.SignatureValid, e.SignatureError, e.Outcome,
-		MaxWebhookEvents,
-	).Scan(&id, &exists)
-	if err != nil {
+	if err := row.Scan(&id, &exists); err != nil {
 		return 0, fmt.Errorf("insert webhook event: %w", err)
 	}
 	if !exists {

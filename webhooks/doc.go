@@ -3,7 +3,7 @@
 // Every delivery that names an existing generation is stored in
 // webhook_events, whether or not its signature held, in the same
 // transaction that applies it, so the history explains every state change.
-// Results are recorded by jobs.ApplyResult, the code the reconciler uses
+// Results are decided by jobs.DecideResult, the code the reconciler uses
 // for polled results too. A generation in a terminal state never changes
 // again: a repeated delivery is stored with outcome "duplicate", a result
 // for a generation already cancelled or timed out with outcome "late", and
@@ -13,11 +13,11 @@
 // this URL: fal signs every account's webhooks with the same keys and the
 // signature does not cover the URL. A signed delivery is therefore applied
 // only when its body reports on the request the signature names and that
-// request may be the generation's (store.MatchWebhookRequest); otherwise it
-// is stored with outcome "mismatched_request", changes nothing and is
-// answered 200. A request a webhook names before any submit recorded fal's
-// answer is adopted by the submit worker only once fal, asked with Easel's
-// key, knows it.
+// request may be the generation's (store.WebhookTarget.RequestMatches);
+// otherwise it is stored with outcome "mismatched_request", changes nothing
+// and is answered 200. A request a webhook names before any submit
+// recorded fal's answer is adopted by the submit worker only once fal,
+// asked with Easel's key, knows it.
 //
 // Growth is bounded: at most store.MaxWebhookEvents events are kept per
 // generation, a signed delivery for a generation that does not exist is

@@ -10,12 +10,12 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
@@ -41,12 +41,23 @@ type Receiver struct {
 	pool     *pgxpool.Pool
 	verifier Verifier
 	metrics  *metrics.Metrics
-	logger   *slog.Logger
+	// publisher announces the generations r finishes (WithPublisher).
+	publisher *notify.Publisher
+	logger    *slog.Logger
 }
 
 // NewReceiver returns a Receiver.
 func NewReceiver(pool *pgxpool.Pool, verifier Verifier, logger *slog.Logger) *Receiver {
-	return &Receiver{pool: pool, verifier: verifier, logger: logger}
+	return &Receiver{pool: pool, verifier: verifier, logger: logger,
+		publisher: notify.NewPublisher(pool, store.GenerationFinishedChannel, logger)}
+}
+
+// WithPublisher makes r announce the generations it finishes with p, the
+// process's one, rather than with a publisher of its own. Call it before
+// Register.
+func (r *Receiver) WithPublisher(p *notify.Publisher) *Receiver {
+	r.publisher = p
+	return r
 }
 
 // WithMetrics makes r count webhook outcomes and observe the time to
@@ -115,34 +126,17 @@ func (r *Receiver) handle(c echo.Context) error {
 	}
 	signedRequestID := c.Request().Header.Get("X-Fal-Webhook-Request-Id")
 
-	var outcome string
-	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		gen, err := store.LockGeneration(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if outcome, err = apply(ctx, tx, gen, signedRequestID, payload, parseErr); err != nil {
-			return err
-		}
-		event.Outcome = outcome
-		if _, err := store.InsertWebhookEvent(ctx, tx, event); err != nil {
-			return err
-		}
-		switch outcome {
-		case store.OutcomeMismatchedRequest:
-			// Not this generation's request: the generation learns
-			// nothing from it.
-			return nil
-		case store.OutcomeMalformed:
-			return store.NoteWebhook(ctx, tx, id, "")
-		}
-		return store.NoteWebhook(ctx, tx, id, payload.RequestID)
-	})
+	outcome, finished, err := r.record(ctx, id, event, signedRequestID, payload, parseErr)
 	if errors.Is(err, store.ErrNotFound) {
 		return r.unknownGeneration(c, logger, event)
 	}
 	if err != nil {
 		return r.notRecorded(logger, event, err)
+	}
+	// Committed: outcome is what the delivery did to generation id, and
+	// finished is non-nil exactly when it finished the generation.
+	if finished != nil {
+		r.publisher.Publish(id.String())
 	}
 
 	if outcome == store.OutcomeMismatchedRequest {
@@ -152,10 +146,10 @@ func (r *Receiver) handle(c echo.Context) error {
 		logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", outcome)
 	}
 	r.metrics.WebhookReceived(outcome)
-	if outcome == store.OutcomeApplied && r.metrics != nil {
-		if gen, err := store.GetGeneration(ctx, r.pool, id); err == nil {
-			r.metrics.GenerationCompleted(gen)
-		}
+	if finished != nil {
+		r.metrics.GenerationCompleted(&store.Generation{
+			ID: id, CreatedAt: finished.CreatedAt, RunAt: finished.RunAt, CompletedAt: finished.CompletedAt,
+		})
 	}
 	if outcome == store.OutcomeMalformed {
 		return apierror.New(http.StatusBadRequest, "malformed", "webhook body is not a fal webhook: "+parseErr.Error())
@@ -163,26 +157,51 @@ func (r *Receiver) handle(c echo.Context) error {
 	return c.JSON(http.StatusOK, response{Outcome: outcome})
 }
 
-// apply records what a signed delivery says about gen, locked by tx, and
-// returns its outcome. fal signs every account's webhooks with the same keys
-// and the signature does not cover the URL, so a result is applied only for
-// a request that may be gen's (store.MatchWebhookRequest), and only when the
-// body reports on the request the signature names.
-func apply(ctx context.Context, tx pgx.Tx, gen *store.Generation, signedRequestID string, payload *fal.WebhookPayload, parseErr error) (string, error) {
-	if parseErr != nil {
-		return store.OutcomeMalformed, nil
-	}
-	if payload.RequestID != signedRequestID {
-		return store.OutcomeMismatchedRequest, nil
-	}
-	match, err := store.MatchWebhookRequest(ctx, tx, gen.ID, payload.RequestID)
+// record stores a signed delivery at generation id's URL and applies what
+// it says, in one transaction of three round trips: begin and lock, write,
+// commit. It returns the delivery's outcome and, when it finished the
+// generation, when that was. The error wraps store.ErrNotFound when the
+// generation does not exist.
+func (r *Receiver) record(ctx context.Context, id uuid.UUID, event store.WebhookEvent, signedRequestID string,
+	payload *fal.WebhookPayload, parseErr error,
+) (string, *store.Finished, error) {
+	tx, target, err := store.LockWebhookTarget(ctx, r.pool, id, signedRequestID)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	if !match {
-		return store.OutcomeMismatchedRequest, nil
+	// A no-op once committed.
+	defer func() { _ = tx.Rollback(ctx) }()
+
+	var write store.WebhookWrite
+	event.Outcome, write = decide(target, signedRequestID, payload, parseErr)
+	write.Event = event
+	finished, err := store.RecordWebhook(ctx, tx, id, write)
+	if err != nil {
+		return "", nil, err
 	}
-	return jobs.ApplyResult(ctx, tx, gen, payload)
+	if err := tx.Commit(ctx); err != nil {
+		return "", nil, fmt.Errorf("record webhook of generation %s: commit: %w", id, err)
+	}
+	return event.Outcome, finished, nil
+}
+
+// decide returns the outcome of a signed delivery at target's URL and what
+// it writes. fal signs every account's webhooks with the same keys and the
+// signature does not cover the URL, so a result is applied only for a
+// request that may be the target's (store.WebhookTarget.RequestMatches),
+// and only when the body reports on the request the signature names.
+func decide(target *store.WebhookTarget, signedRequestID string, payload *fal.WebhookPayload, parseErr error) (string, store.WebhookWrite) {
+	switch {
+	case parseErr != nil:
+		// The body names no request to note.
+		return store.OutcomeMalformed, store.WebhookWrite{Noted: true}
+	case payload.RequestID != signedRequestID || !target.RequestMatches:
+		// Not this generation's request: the generation learns nothing
+		// from it.
+		return store.OutcomeMismatchedRequest, store.WebhookWrite{}
+	}
+	outcome, finish := jobs.DecideResult(target.Status, target.ErrorCode, payload)
+	return outcome, store.WebhookWrite{Noted: true, RequestID: payload.RequestID, Finish: finish}
 }
 
 // unknownGeneration keeps a signed delivery whose URL names no generation,

@@ -1,6 +1,9 @@
-// Package notify fans Postgres notifications out to waiters in one
-// process: one LISTEN connection however many requests are waiting, so a
-// thousand long-polls cost one connection rather than a thousand.
+// Package notify carries wake-ups between processes over Postgres
+// LISTEN/NOTIFY. A Publisher sends keys once the transactions they are
+// about have committed, batched into few notifications; a Listener fans
+// them out to waiters in one process: one LISTEN connection however many
+// requests are waiting, so a thousand long-polls cost one connection
+// rather than a thousand.
 package notify
 
 import (
@@ -8,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,8 +72,9 @@ type Subscription struct {
 }
 
 // Subscribe starts waking the returned subscription for notifications whose
-// payload is key. Subscribe before reading the state the notification is
-// about, so that a change between the read and the wait is not missed.
+// payload is key, or names it among others, comma-separated. Subscribe
+// before reading the state the notification is about, so that a change
+// between the read and the wait is not missed.
 func (l *Listener) Subscribe(key string) *Subscription {
 	c := make(chan struct{}, 1)
 	s := &Subscription{C: c, c: c, key: key, listener: l}
@@ -177,11 +182,15 @@ func (l *Listener) listen(ctx context.Context, connected func()) error {
 	}
 }
 
-func (l *Listener) dispatch(key string) {
+// dispatch wakes the subscribers of each key of payload: Publisher joins
+// the keys of a batch with commas.
+func (l *Listener) dispatch(payload string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for s := range l.subs[key] {
-		s.wake()
+	for key := range strings.SplitSeq(payload, ",") {
+		for s := range l.subs[key] {
+			s.wake()
+		}
 	}
 }
 

@@ -81,6 +81,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		return fmt.Errorf("connect to database: %w", err)
 	}
 	defer pool.Close()
+	// Announces every generation this process finishes, so that those
+	// finished within a few milliseconds share a notification; what it
+	// still holds at shutdown is sent before the pool closes.
+	publisher := notify.NewPublisher(pool, store.GenerationFinishedChannel, logger)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		_ = publisher.Flush(ctx)
+	}()
 
 	listener, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -141,6 +150,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		Callbacks:   deliverer,
 		Metrics:     m,
 		Middleware:  riverTracing(tracerProvider),
+		Publisher:   publisher,
 		Logger:      logger,
 	})
 	if err != nil {
@@ -166,7 +176,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		}()
 	}
 
-	canceller := jobs.NewCanceller(pool, riverClient, falClient, logger)
+	canceller := jobs.NewCanceller(pool, riverClient, falClient, logger).WithPublisher(publisher)
 	// One LISTEN connection wakes every ?wait long-poll of this process.
 	finished := notify.NewListener(pool, store.GenerationFinishedChannel, logger)
 	if cfg.Role.runsHTTPAPI() {
@@ -181,7 +191,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	}
 	// The gallery's sign-in also opens River UI in a browser.
 	gallery := web.New(pool, logger, auth.RequireKey)
-	e := newEcho(pool, verifier, auth, gallery, canceller, finished, m, callbackURLs, cfg, logger)
+	e := newEcho(pool, verifier, auth, gallery, canceller, finished, publisher, m, callbackURLs, cfg, logger)
 	opsCtx, stopOps := context.WithCancel(ctx)
 	defer stopOps()
 	if err := mountOperations(opsCtx, e, m, riverClient, gallery.RequireSession, cfg.Role, logger); err != nil {
@@ -240,7 +250,7 @@ func stopRiver(client *river.Client[pgx.Tx], logger *slog.Logger) {
 }
 
 func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gallery *web.Handler, canceller api.Canceller,
-	finished *notify.Listener, m *metrics.Metrics, callbackURLs api.CallbackURLChecker, cfg Config, logger *slog.Logger,
+	finished *notify.Listener, publisher *notify.Publisher, m *metrics.Metrics, callbackURLs api.CallbackURLChecker, cfg Config, logger *slog.Logger,
 ) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -259,7 +269,7 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gal
 		e.GET("/openapi.yaml", api.ServeOpenAPI)
 		api.NewHandler(pool, logger).WithCanceller(canceller).WithListener(finished).WithCallbackURLs(callbackURLs).
 			WithMaxPending(cfg.ClientMaxPending).Register(e.Group("/v1", auth.RequireKey))
-		webhooks.NewReceiver(pool, verifier, logger).WithMetrics(m).Register(e)
+		webhooks.NewReceiver(pool, verifier, logger).WithMetrics(m).WithPublisher(publisher).Register(e)
 		gallery.Register(e)
 	}
 	return e

@@ -9,7 +9,7 @@ import (
 )
 
 // TestGetGenerationWaitEndToEnd long-polls a generation from enqueue to
-// completion: the webhook's transaction wakes the request through NOTIFY.
+// completion: the receiver announces the finished generation after its commit.
 func TestGetGenerationWaitEndToEnd(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// WebhookWrite is what a signed delivery writes about the generation its
+// URL names.
+type WebhookWrite struct {
+	// Event is the delivery, stored as InsertWebhookEvent stores it.
+	Event WebhookEvent
+	// Noted stamps the generation's last_webhook_at and records RequestID
+	// as its fal request when it records none ("" records none), as
+	// NoteWebhook does. A delivery for another generation's request is
+	// not noted.
+	Noted     bool
+	RequestID string
+	// Finish, for a noted delivery, finishes the generation, which must be
+	// unfinished, with the delivery's result.
+	Finish *Finish
+}
+
+// Finished is when a generation that RecordWebhook finished was due and
+// completed: what metrics.GenerationCompleted observes.
+type Finished struct {
+	CreatedAt   time.Time
+	RunAt       *time.Time
+	CompletedAt *time.Time // nil when the result failed it
+}
+
+// RecordWebhook writes w about generation id, which tx has locked
+// (LockWebhookTarget), in one round trip: at most one UPDATE of the
+// generation, so that its finish and its note make one row version of a
+// table with many indexes, then the images of a completion and the event.
+// It returns the generation's times when w finished it, else nil.
+func RecordWebhook(ctx context.Context, tx pgx.Tx, id uuid.UUID, w WebhookWrite) (*Finished, error) {
+	if w.Finish != nil && !w.Noted {
+		return nil, fmt.Errorf("record webhook of generation %s: a delivery that finishes it must be noted", id)
+	}
+	var (
+		b        pgx.Batch
+		finished *Finished
+	)
+	scanFinished := func(row pgx.Row) error {
+		var f Finished
+		err := row.Scan(&f.CreatedAt, &f.RunAt, &f.CompletedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// The caller's lock on an unfinished generation rules this
+			// out; the error makes the caller roll back the images and
+			// event the batch wrote after it.
+			return errors.New("finish: it had already finished")
+		}
+		if err != nil {
+			return fmt.Errorf("finish: %w", err)
+		}
+		finished = &f
+		return nil
+	}
+	switch {
+	case w.Finish != nil && w.Finish.Completion != nil:
+		// The note's coalesce follows the completion's, as NoteWebhook
+		// after Complete would.
+		c := w.Finish.Completion
+		b.Queue(`
+			UPDATE generations SET `+completedSet+`, last_webhook_at = now(),
+				fal_request_id = coalesce(NULLIF($2, ''), fal_request_id, NULLIF($7, ''))
+			WHERE id = $1 AND finished_at IS NULL
+			RETURNING created_at, run_at, completed_at`,
+			append(completionArgs(id, c), w.RequestID)...).QueryRow(scanFinished)
+		if len(c.Images) > 0 {
+			b.Queue(insertImages, imageArgs(id, c.Images)...)
+		}
+	case w.Finish != nil:
+		b.Queue(`
+			UPDATE generations SET `+finishedSet+`, last_webhook_at = now(),
+				fal_request_id = coalesce(fal_request_id, NULLIF($5, ''))
+			WHERE id = $1 AND finished_at IS NULL
+			RETURNING created_at, run_at, completed_at`,
+			id, StatusFailed, w.Finish.ErrorCode, w.Finish.ErrorMessage, w.RequestID).QueryRow(scanFinished)
+	case w.Noted:
+		b.Queue(noteWebhook, id, w.RequestID)
+	}
+	event := w.Event
+	event.GenerationID = &id
+	b.Queue(insertWebhookEvent, event.insertArgs()...).QueryRow(func(row pgx.Row) error {
+		_, err := scanInsertedWebhookEvent(row, event)
+		return err
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, fmt.Errorf("record webhook of generation %s: %w", id, err)
+	}
+	return finished, nil
+}
