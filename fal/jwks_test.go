@@ -16,25 +16,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/internal/clocktest"
 )
-
-// testClock is a settable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // jwksServer serves a key set that tests can rotate or break.
 type jwksServer struct {
@@ -63,7 +47,7 @@ func jwksOf(keys ...ed25519.PrivateKey) string {
 }
 
 type jwksTestBundle struct {
-	clock  *testClock
+	clock  *clocktest.Clock
 	jwks   *JWKS
 	key    ed25519.PrivateKey // served initially
 	server *jwksServer
@@ -85,7 +69,7 @@ func setupJWKS(t *testing.T) *jwksTestBundle {
 	}))
 	t.Cleanup(server.Close)
 
-	clock := &testClock{now: time.Unix(1760000000, 0)}
+	clock := clocktest.At(time.Unix(1760000000, 0))
 	return &jwksTestBundle{
 		clock: clock,
 		jwks: NewJWKS(JWKSConfig{

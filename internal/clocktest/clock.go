@@ -14,9 +14,10 @@ type Clock struct {
 }
 
 // New returns a Clock that reads a fixed instant until advanced.
-func New() *Clock {
-	return &Clock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
+func New() *Clock { return At(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
+
+// At returns a Clock that reads t until advanced.
+func At(t time.Time) *Clock { return &Clock{now: t} }
 
 // Now is the clock's time; pass the method value where a func() time.Time
 // is wanted.
