@@ -43,7 +43,7 @@ func TestRun(t *testing.T) {
 	for _, key := range []string{
 		"raw_commits_per_s", "river_noop_jobs_per_s", "e2e_generations_per_s", "commit_bound_ratio",
 		"enqueue_p50_ms", "enqueue_p99_ms", "enqueue_to_submitted_p50_ms", "webhook_p50_ms", "webhook_p99_ms",
-		"complete_p99_ms", "commits_per_generation", "peak_rss_mb",
+		"complete_p99_ms", "commits_per_generation", "peak_rss_mb", "burst_enqueue_to_submitted_max_ms",
 	} {
 		require.Contains(t, got, key)
 		require.Greater(t, got[key], 0.0, key)

@@ -27,6 +27,7 @@ import (
 var (
 	loadBody  = []byte(`{"prompt": "a lighthouse at dusk, oil painting", "image_prompt_1": {"image_url": "https://example.com/reference.png"}, "metadata": {"bench": "load"}}`)
 	probeBody = []byte(`{"prompt": "a lighthouse at dusk, oil painting", "image_prompt_1": {"image_url": "https://example.com/reference.png"}, "metadata": {"bench": "idle"}}`)
+	burstBody = []byte(`{"prompt": "a lighthouse at dusk, oil painting", "image_prompt_1": {"image_url": "https://example.com/reference.png"}, "metadata": {"bench": "burst"}}`)
 )
 
 const (
@@ -41,6 +42,15 @@ const (
 // load, each after the previous one was recorded, to measure latency on an
 // idle system.
 func idleProbes(n int) int { return max(10, min(50, n/100)) }
+
+// After the idle probes, burstCount bursts of burstSize concurrent
+// enqueues, each burst once the previous one was recorded: what a service
+// enqueueing a few images at once sees. Enqueues close together share one
+// River insert notification, so this is where a slow fetch poll shows.
+const (
+	burstCount = 10
+	burstSize  = 3
+)
 
 // pipeline runs the whole of Easel in this process: easel serve (HTTP API,
 // River workers, webhook receiver) against the in-process simulator at zero
@@ -58,7 +68,7 @@ type pipeline struct {
 // runPipeline runs the load and the idle probes through a fresh easel serve
 // and fills in res's pipeline figures.
 func runPipeline(ctx context.Context, cfg Config, db *database, serveCfg serve.Config, res *Result) error {
-	probes := idleProbes(cfg.N)
+	probes := idleProbes(cfg.N) + burstCount*burstSize
 	p := &pipeline{cfg: cfg, db: db, serve: serveCfg, timer: newWebhookTimer(2 * cfg.Concurrency)}
 	var err error
 	if p.apiKey, err = createAPIKey(ctx, db.url); err != nil {
@@ -103,7 +113,10 @@ func runPipeline(ctx context.Context, cfg Config, db *database, serveCfg serve.C
 	if err := p.load(ctx, res); err != nil {
 		return err
 	}
-	if err := p.probe(ctx, probes); err != nil {
+	if err := p.probe(ctx, idleProbes(cfg.N)); err != nil {
+		return err
+	}
+	if err := p.bursts(ctx, cfg.N+idleProbes(cfg.N)); err != nil {
 		return err
 	}
 	if err := srv.shutdown(); err != nil {
@@ -296,6 +309,33 @@ func (p *pipeline) probe(ctx context.Context, count int) error {
 	return nil
 }
 
+// bursts enqueues burstCount bursts of burstSize generations at once, each
+// burst once the previous one was recorded; done generations were recorded
+// before the first.
+func (p *pipeline) bursts(ctx context.Context, done int) error {
+	ctx, cancel := context.WithTimeout(ctx, burstCount*stallTimeout)
+	defer cancel()
+	for i := range burstCount {
+		errs := make(chan error, burstSize)
+		for range burstSize {
+			go func() {
+				_, err := p.enqueue(ctx, burstBody)
+				errs <- err
+			}()
+		}
+		for range burstSize {
+			if err := <-errs; err != nil {
+				return err
+			}
+		}
+		if _, err := p.timer.waitAcked(ctx, done+(i+1)*burstSize); err != nil {
+			return fmt.Errorf("idle burst %d of %d: wait for its webhooks: %w", i+1, burstCount, err)
+		}
+	}
+	p.cfg.progress("pipeline: %d idle bursts of %d recorded", burstCount, burstSize)
+	return nil
+}
+
 // enqueue posts one generation and returns how long Easel took to accept it.
 func (p *pipeline) enqueue(ctx context.Context, body []byte) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
@@ -333,7 +373,8 @@ func (p *pipeline) readTimings(ctx context.Context, res *Result) error {
 		SELECT metadata->>'bench', count(*), count(*) FILTER (WHERE status = 'completed'),
 			coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM submitted_at - created_at)::float8), 0) * 1000,
 			coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)::float8), 0) * 1000,
-			coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)::float8), 0) * 1000
+			coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)::float8), 0) * 1000,
+			coalesce(max(extract(epoch FROM submitted_at - created_at)::float8), 0) * 1000
 		FROM generations GROUP BY 1`)
 	if err != nil {
 		return fmt.Errorf("read generation timings: %w", err)
@@ -342,8 +383,9 @@ func (p *pipeline) readTimings(ctx context.Context, res *Result) error {
 		phase                           string
 		total, completed                int
 		submitted, complete, complete99 float64
+		submittedMax                    float64
 	)
-	_, err = pgx.ForEachRow(rows, []any{&phase, &total, &completed, &submitted, &complete, &complete99}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&phase, &total, &completed, &submitted, &complete, &complete99, &submittedMax}, func() error {
 		switch phase {
 		case "load":
 			res.Completed, res.Failed = completed, total-completed
@@ -352,6 +394,8 @@ func (p *pipeline) readTimings(ctx context.Context, res *Result) error {
 		case "idle":
 			res.EnqueueToSubmittedP50Ms = submitted
 			res.IdleCompleteP50Ms = complete
+		case "burst":
+			res.BurstEnqueueToSubmittedMaxMs = submittedMax
 		}
 		return nil
 	})

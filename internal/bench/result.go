@@ -29,21 +29,24 @@ type Result struct {
 	E2EGenerationsPerSec float64 `json:"e2e_generations_per_s"`
 	// CommitBoundRatio is e2e × 3 ÷ raw commits: 1 would mean the pipeline
 	// runs as fast as three bare commits per generation allow.
-	CommitBoundRatio              float64   `json:"commit_bound_ratio"`
-	CommitsPerGeneration          float64   `json:"commits_per_generation"`
-	EnqueueP50Ms                  float64   `json:"enqueue_p50_ms"`
-	EnqueueP99Ms                  float64   `json:"enqueue_p99_ms"`
-	EnqueueToSubmittedP50Ms       float64   `json:"enqueue_to_submitted_p50_ms"` // idle probes
-	LoadedEnqueueToSubmittedP50Ms float64   `json:"loaded_enqueue_to_submitted_p50_ms"`
-	WebhookP50Ms                  float64   `json:"webhook_p50_ms"`
-	WebhookP99Ms                  float64   `json:"webhook_p99_ms"`
-	CompleteP50Ms                 float64   `json:"complete_p50_ms"`
-	CompleteP99Ms                 float64   `json:"complete_p99_ms"`
-	IdleCompleteP50Ms             float64   `json:"idle_complete_p50_ms"`
-	Completed                     int       `json:"completed"`
-	Failed                        int       `json:"failed"`
-	WebhookFailures               int       `json:"webhook_failures"`
-	DatabaseActivity              *Activity `json:"database_activity"`
+	CommitBoundRatio              float64 `json:"commit_bound_ratio"`
+	CommitsPerGeneration          float64 `json:"commits_per_generation"`
+	EnqueueP50Ms                  float64 `json:"enqueue_p50_ms"`
+	EnqueueP99Ms                  float64 `json:"enqueue_p99_ms"`
+	EnqueueToSubmittedP50Ms       float64 `json:"enqueue_to_submitted_p50_ms"` // idle probes
+	LoadedEnqueueToSubmittedP50Ms float64 `json:"loaded_enqueue_to_submitted_p50_ms"`
+	WebhookP50Ms                  float64 `json:"webhook_p50_ms"`
+	WebhookP99Ms                  float64 `json:"webhook_p99_ms"`
+	CompleteP50Ms                 float64 `json:"complete_p50_ms"`
+	CompleteP99Ms                 float64 `json:"complete_p99_ms"`
+	IdleCompleteP50Ms             float64 `json:"idle_complete_p50_ms"`
+	// BurstEnqueueToSubmittedMaxMs is the slowest submission of the idle
+	// bursts of concurrent enqueues.
+	BurstEnqueueToSubmittedMaxMs float64   `json:"burst_enqueue_to_submitted_max_ms"`
+	Completed                    int       `json:"completed"`
+	Failed                       int       `json:"failed"`
+	WebhookFailures              int       `json:"webhook_failures"`
+	DatabaseActivity             *Activity `json:"database_activity"`
 
 	// History; empty when skipped.
 	HistoryRows        int                `json:"history_rows"`
@@ -95,6 +98,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("webhook send → ack p50 / p99", "%.1f / %.1f ms", r.WebhookP50Ms, r.WebhookP99Ms)
 	row("enqueue → completed p50 / p99", "%.1f / %.1f ms", r.CompleteP50Ms, r.CompleteP99Ms)
 	row("enqueue → completed p50, idle", "%.1f ms", r.IdleCompleteP50Ms)
+	row(fmt.Sprintf("enqueue → submitted max, %d idle bursts of %d", burstCount, burstSize), "%.1f ms", r.BurstEnqueueToSubmittedMaxMs)
 	row("completed / failed / failed webhook deliveries", "%d / %d / %d", r.Completed, r.Failed, r.WebhookFailures)
 
 	if a := r.DatabaseActivity; a != nil {
