@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +30,27 @@ type AuthConfig struct {
 	// requests without a key accepted.
 	ListenAddr net.Addr
 	Logger     *slog.Logger
+	// KeyCacheTTL, when positive, lets Auth admit a key it found valid less
+	// than this long ago without looking it up again, so that a busy caller
+	// costs one lookup per TTL instead of one per request. A revoked key
+	// then keeps working for up to this long on a process that admitted it
+	// just before. Zero looks every key up. easel serve uses
+	// DefaultKeyCacheTTL.
+	KeyCacheTTL time.Duration
+	// Now, when set, replaces time.Now for the cache: tests move time by
+	// hand.
+	Now func() time.Time
 }
+
+// DefaultKeyCacheTTL is how long easel serve trusts a key it looked up:
+// revoking a key takes effect within it. A lookup per request was a round
+// trip and a transaction of its own in every enqueue, about 7% of
+// throughput in easel bench (docs/BENCHMARKS.md).
+const DefaultKeyCacheTTL = time.Second
+
+// keyCacheSweep is the size at which the key cache drops expired entries.
+// Only valid keys are cached, so it holds at most the keys in use.
+const keyCacheSweep = 1024
 
 // Auth authenticates callers by API key (`Authorization: Bearer <key>`).
 //
@@ -41,22 +62,37 @@ type AuthConfig struct {
 // revoking every key locks the API rather than opening it. On any other
 // address keys are always required, and NewAuth refuses to start without one.
 //
-// A request with a key costs one lookup by the key's hash; keys are not
-// cached, so that a revocation holds from the next request on. Keys are never
-// logged.
+// A request with a key costs one lookup by the key's hash, unless the key
+// was found valid less than AuthConfig.KeyCacheTTL ago. Keys are never
+// logged, and the cache holds only their hashes.
 type Auth struct {
 	pool     *pgxpool.Pool
 	logger   *slog.Logger
 	loopback bool
 	closed   atomic.Bool // a key exists: every request needs one
+
+	keyTTL time.Duration
+	now    func() time.Time
+	mu     sync.Mutex
+	keys   map[string]cachedKey // by SHA-256 of the key
+}
+
+// cachedKey is a key found valid, and when.
+type cachedKey struct {
+	name string
+	at   time.Time
 }
 
 // NewAuth returns an Auth. It fails when no key exists and ListenAddr is not
 // a loopback address, which would leave the API open to the network.
 func NewAuth(ctx context.Context, pool *pgxpool.Pool, cfg AuthConfig) (*Auth, error) {
-	a := &Auth{pool: pool, logger: cfg.Logger, loopback: isLoopback(cfg.ListenAddr)}
+	a := &Auth{pool: pool, logger: cfg.Logger, loopback: isLoopback(cfg.ListenAddr),
+		keyTTL: cfg.KeyCacheTTL, now: cfg.Now, keys: make(map[string]cachedKey)}
 	if a.logger == nil {
 		a.logger = slog.Default()
+	}
+	if a.now == nil {
+		a.now = time.Now
 	}
 	exists, err := store.AnyAPIKeys(ctx, pool)
 	if err != nil {
@@ -112,7 +148,11 @@ func (a *Auth) authenticate(ctx context.Context, authorization string) (string, 
 	if !wellFormedKey(token) {
 		return "", unauthorized("invalid or revoked API key")
 	}
-	key, err := store.GetActiveAPIKey(ctx, a.pool, hashKey(token))
+	hash := hashKey(token)
+	if name, ok := a.cached(hash); ok {
+		return name, nil
+	}
+	key, err := store.GetActiveAPIKey(ctx, a.pool, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", unauthorized("invalid or revoked API key")
 	}
@@ -125,7 +165,40 @@ func (a *Auth) authenticate(ctx context.Context, authorization string) (string, 
 			a.logger.Warn("record API key use", "key_name", key.Name, "error", err)
 		}
 	}
+	a.cache(hash, key.Name)
 	return key.Name, nil
+}
+
+// cached returns the name of the key with hash if it was found valid less
+// than keyTTL ago.
+func (a *Auth) cached(hash []byte) (string, bool) {
+	if a.keyTTL <= 0 {
+		return "", false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k, ok := a.keys[string(hash)]
+	if !ok || a.now().Sub(k.at) >= a.keyTTL {
+		return "", false
+	}
+	return k.name, true
+}
+
+func (a *Auth) cache(hash []byte, name string) {
+	if a.keyTTL <= 0 {
+		return
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.keys) >= keyCacheSweep {
+		for h, k := range a.keys {
+			if now.Sub(k.at) >= a.keyTTL {
+				delete(a.keys, h)
+			}
+		}
+	}
+	a.keys[string(hash)] = cachedKey{name: name, at: now}
 }
 
 // open reports whether a request without a key is admitted.

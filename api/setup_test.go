@@ -47,8 +47,11 @@ type setupOpts struct {
 	keys []string
 	// maxPending is the handler's EASEL_CLIENT_MAX_PENDING; 0 means no cap.
 	maxPending int
-	// now, when set, is the clock of the pending cap's cache.
+	// now, when set, is the clock of the pending cap's cache and of the
+	// key cache.
 	now func() time.Time
+	// keyCacheTTL is Auth's KeyCacheTTL; 0 looks every key up.
+	keyCacheTTL time.Duration
 }
 
 // setup assembles /v1 and /openapi.yaml as easel serve does, on a database
@@ -72,7 +75,7 @@ func setupWith(t testing.TB, opts setupOpts) (*testBundle, error) {
 		opts.listenAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
 	}
 	logger := slog.New(slog.DiscardHandler)
-	auth, err := api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: opts.listenAddr, Logger: logger})
+	auth, err := api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: opts.listenAddr, Logger: logger, KeyCacheTTL: opts.keyCacheTTL, Now: opts.now})
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "revoked API key %q (%s…); requests with it now get 401\n", k.Name, k.Prefix)
+		fmt.Fprintf(stdout, "revoked API key %q (%s…); requests with it get 401 within a second\n", k.Name, k.Prefix)
 		return nil
 	}
 }

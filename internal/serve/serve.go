@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	var auth *api.Auth
 	if cfg.Role.runsHTTPAPI() {
 		// Fails rather than serve /v1 without keys on a non-loopback address.
-		if auth, err = api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: listener.Addr(), Logger: logger}); err != nil {
+		if auth, err = api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: listener.Addr(), Logger: logger, KeyCacheTTL: api.DefaultKeyCacheTTL}); err != nil {
 			return err
 		}
 	}
