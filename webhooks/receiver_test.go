@@ -21,6 +21,7 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/store"
 	"github.com/easelhq/easel/webhooks"
@@ -31,6 +32,8 @@ type testBundle struct {
 	pool   *pgxpool.Pool
 	server *httptest.Server
 	key    ed25519.PrivateKey
+	// publisher announces what the receiver finishes.
+	publisher *notify.Publisher
 }
 
 func setup(t *testing.T) *testBundle {
@@ -46,10 +49,11 @@ func setupWithKeys(t *testing.T, key ed25519.PrivateKey, keys fal.KeySource) *te
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
-	webhooks.NewReceiver(pool, fal.NewVerifier(fal.VerifierConfig{Keys: keys}), logger).Register(e)
+	publisher := notify.NewPublisher(pool, store.GenerationFinishedChannel, logger)
+	webhooks.NewReceiver(pool, fal.NewVerifier(fal.VerifierConfig{Keys: keys}), logger).WithPublisher(publisher).Register(e)
 	server := httptest.NewServer(e)
 	t.Cleanup(server.Close)
-	return &testBundle{ctx: context.Background(), pool: pool, server: server, key: key}
+	return &testBundle{ctx: context.Background(), pool: pool, server: server, key: key, publisher: publisher}
 }
 
 // enqueue creates a generation whose submission is under way, as the submit
