@@ -44,8 +44,7 @@ func ReserveFirstSubmission(ctx context.Context, db DBTX, id uuid.UUID, limits I
 				FOR UPDATE SKIP LOCKED)
 			RETURNING slot
 		)
-		UPDATE generations
-		SET submitting_at = now(), attempts = attempts + 1, fal_submissions = fal_submissions + 1, updated_at = now()
+		UPDATE generations SET `+markSubmittingSet+`
 		WHERE id = (SELECT id FROM gen) AND EXISTS (SELECT FROM claimed)
 		RETURNING `+generationColumns, id, globalScope, limits.Global))
 	if errors.Is(err, pgx.ErrNoRows) {

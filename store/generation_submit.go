@@ -9,6 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// markSubmittingSet counts an attempt and a submission fal may accept, and
+// stamps submitting_at: what every path that is about to call fal writes.
+const markSubmittingSet = `submitting_at = now(), attempts = attempts + 1, fal_submissions = fal_submissions + 1, updated_at = now()`
+
 // MarkSubmitting records that a submission to fal is about to start, before
 // fal is called: it counts the attempt and the submission (fal_submissions
 // counts every request fal may have accepted, so a process that dies after
@@ -18,8 +22,7 @@ import (
 // cancelled). ReserveSubmission is MarkSubmitting under FAL_MAX_INFLIGHT.
 func MarkSubmitting(ctx context.Context, db DBTX, id uuid.UUID) (*Generation, error) {
 	g, err := scanGeneration(db.QueryRow(ctx, `
-		UPDATE generations
-		SET submitting_at = now(), attempts = attempts + 1, fal_submissions = fal_submissions + 1, updated_at = now()
+		UPDATE generations SET `+markSubmittingSet+`
 		WHERE id = $1 AND status = 'queued'
 		RETURNING `+generationColumns, id))
 	if errors.Is(err, pgx.ErrNoRows) {
