@@ -2,12 +2,11 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // WebhookWrite is what a signed delivery writes about the generation its
@@ -34,12 +33,14 @@ type Finished struct {
 	CompletedAt *time.Time // nil when the result failed it
 }
 
-// RecordWebhook writes w about generation id, which tx has locked
-// (LockWebhookTarget), in one round trip: at most one UPDATE of the
-// generation, so that its finish and its note make one row version of a
-// table with many indexes, then the images of a completion and the event.
-// It returns the generation's times when w finished it, else nil.
-func RecordWebhook(ctx context.Context, tx pgx.Tx, id uuid.UUID, w WebhookWrite) (*Finished, error) {
+// Record writes w about the generation tx locked and commits, in one round
+// trip: at most one UPDATE of the generation, so that its finish and its
+// note make one row version of a table with many indexes, then the images
+// of a completion, the event, and the COMMIT. It returns the generation's
+// times when w finished it, else nil. On error nothing is committed; the
+// caller still closes tx.
+func (tx *WebhookTx) Record(ctx context.Context, w WebhookWrite) (*Finished, error) {
+	id := tx.id
 	if w.Finish != nil && !w.Noted {
 		return nil, fmt.Errorf("record webhook of generation %s: a delivery that finishes it must be noted", id)
 	}
@@ -49,19 +50,18 @@ func RecordWebhook(ctx context.Context, tx pgx.Tx, id uuid.UUID, w WebhookWrite)
 	)
 	scanFinished := func(row pgx.Row) error {
 		var f Finished
-		err := row.Scan(&f.CreatedAt, &f.RunAt, &f.CompletedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// The caller's lock on an unfinished generation rules this
-			// out; the error makes the caller roll back the images and
-			// event the batch wrote after it.
-			return errors.New("finish: it had already finished")
-		}
-		if err != nil {
+		if err := row.Scan(&f.CreatedAt, &f.RunAt, &f.CompletedAt); err != nil {
 			return fmt.Errorf("finish: %w", err)
 		}
 		finished = &f
 		return nil
 	}
+	// The finishing UPDATE has no "WHERE finished_at IS NULL": the COMMIT
+	// is already on its way, so a Go-side check of the answer would come
+	// too late to stop it. The database refuses to finish a finished
+	// generation instead (trigger generations_terminal_never_changes),
+	// which fails the statement and skips the rest, COMMIT included. The
+	// caller's lock on an unfinished generation rules that out anyway.
 	switch {
 	case w.Finish != nil && w.Finish.Completion != nil:
 		// The note's coalesce follows the completion's, as NoteWebhook
@@ -70,7 +70,7 @@ func RecordWebhook(ctx context.Context, tx pgx.Tx, id uuid.UUID, w WebhookWrite)
 		b.Queue(`
 			UPDATE generations SET `+completedSet+`, last_webhook_at = now(),
 				fal_request_id = coalesce(NULLIF($2, ''), fal_request_id, NULLIF($7, ''))
-			WHERE id = $1 AND finished_at IS NULL
+			WHERE id = $1
 			RETURNING created_at, run_at, completed_at`,
 			append(completionArgs(id, c), w.RequestID)...).QueryRow(scanFinished)
 		if len(c.Images) > 0 {
@@ -80,7 +80,7 @@ func RecordWebhook(ctx context.Context, tx pgx.Tx, id uuid.UUID, w WebhookWrite)
 		b.Queue(`
 			UPDATE generations SET `+finishedSet+`, last_webhook_at = now(),
 				fal_request_id = coalesce(fal_request_id, NULLIF($5, ''))
-			WHERE id = $1 AND finished_at IS NULL
+			WHERE id = $1
 			RETURNING created_at, run_at, completed_at`,
 			id, StatusFailed, w.Finish.ErrorCode, w.Finish.ErrorMessage, w.RequestID).QueryRow(scanFinished)
 	case w.Noted:
@@ -92,7 +92,15 @@ func RecordWebhook(ctx context.Context, tx pgx.Tx, id uuid.UUID, w WebhookWrite)
 		_, err := scanInsertedWebhookEvent(row, event)
 		return err
 	})
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+	b.Queue("commit").Exec(func(tag pgconn.CommandTag) error {
+		// A transaction that failed answers its COMMIT with ROLLBACK; the
+		// pipeline skips the COMMIT after a failed statement anyway.
+		if tag.String() != "COMMIT" {
+			return fmt.Errorf("commit: answered %q", tag.String())
+		}
+		return nil
+	})
+	if err := tx.conn.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, fmt.Errorf("record webhook of generation %s: %w", id, err)
 	}
 	return finished, nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // WebhookTarget is what a signed delivery needs to know of the generation
@@ -33,23 +34,33 @@ type WebhookTarget struct {
 	RequestMatches bool
 }
 
-// batchSender is satisfied by *pgxpool.Pool and *pgx.Conn.
-type batchSender interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+// WebhookTx is the transaction that records a signed delivery: it begins
+// with the generation locked (LockWebhookTarget) and ends with Record, whose
+// COMMIT travels with its writes, so a delivery costs two round trips. It
+// holds a pool connection of its own rather than a pgx.Tx because a COMMIT
+// sent inside a batch would leave a pgx.Tx believing it was still open.
+type WebhookTx struct {
+	conn *pgxpool.Conn
+	id   uuid.UUID
 }
 
-// LockWebhookTarget begins a transaction on db and locks generation id in
-// it, as LockGeneration does, reading only what a webhook needs and whether
-// fal request requestID may be the generation's; the BEGIN travels with
-// the lock, so this costs one round trip. The caller must commit or roll
-// back the transaction. On error there is none, and the error wraps
+// LockWebhookTarget begins a transaction on a connection of pool and locks
+// generation id in it, as LockGeneration does, reading only what a webhook
+// needs and whether fal request requestID may be the generation's; the
+// BEGIN travels with the lock, so this costs one round trip. The caller
+// must Close the transaction. On error there is none, and the error wraps
 // ErrNotFound when the generation does not exist.
-func LockWebhookTarget(ctx context.Context, db batchSender, id uuid.UUID, requestID string) (pgx.Tx, *WebhookTarget, error) {
+func LockWebhookTarget(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID, requestID string) (*WebhookTx, *WebhookTarget, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock generation %s for its webhook: %w", id, err)
+	}
+	tx := &WebhookTx{conn: conn, id: id}
 	var (
 		b      pgx.Batch
 		target WebhookTarget
 	)
-	b.BeginTx(pgx.TxOptions{})
+	b.Queue("begin")
 	// Only g is locked: other generations are read for the replay check,
 	// not held.
 	b.Queue(`
@@ -63,19 +74,27 @@ func LockWebhookTarget(ctx context.Context, db batchSender, id uuid.UUID, reques
 		FOR UPDATE OF g`, id, requestID).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&target.Status, &target.ErrorCode, &target.RequestMatches)
 	})
-	br := db.SendBatch(ctx, &b)
-	err := br.Close()
-	tx := br.Tx()
-	if err == nil {
-		return tx, &target, nil
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
+		tx.Close(ctx)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, nil, fmt.Errorf("generation %s: %w", id, ErrNotFound)
+		}
+		return nil, nil, fmt.Errorf("lock generation %s for its webhook: %w", id, err)
 	}
-	// Rolling back also returns a pool's connection; a transaction whose
-	// BEGIN failed is already closed.
-	if rbErr := tx.Rollback(ctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
-		err = errors.Join(err, rbErr)
+	return tx, &target, nil
+}
+
+// Close rolls tx back unless Record committed it, and returns its
+// connection to the pool. It is safe to call more than once.
+func (tx *WebhookTx) Close(ctx context.Context) {
+	if tx.conn == nil {
+		return
 	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil, fmt.Errorf("generation %s: %w", id, ErrNotFound)
+	if pg := tx.conn.Conn().PgConn(); !pg.IsClosed() && pg.TxStatus() != 'I' {
+		// Should the rollback fail, Release closes a connection left in a
+		// transaction, and the server rolls back when it goes.
+		_, _ = tx.conn.Exec(context.WithoutCancel(ctx), "rollback")
 	}
-	return nil, nil, fmt.Errorf("lock generation %s for its webhook: %w", id, err)
+	tx.conn.Release()
+	tx.conn = nil
 }

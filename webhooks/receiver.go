@@ -158,7 +158,7 @@ func (r *Receiver) handle(c echo.Context) error {
 }
 
 // record stores a signed delivery at generation id's URL and applies what
-// it says, in one transaction of three round trips: begin and lock, write,
+// it says, in one transaction of two round trips: begin and lock; write and
 // commit. It returns the delivery's outcome and, when it finished the
 // generation, when that was. The error wraps store.ErrNotFound when the
 // generation does not exist.
@@ -169,18 +169,14 @@ func (r *Receiver) record(ctx context.Context, id uuid.UUID, event store.Webhook
 	if err != nil {
 		return "", nil, err
 	}
-	// A no-op once committed.
-	defer func() { _ = tx.Rollback(ctx) }()
+	defer tx.Close(ctx)
 
 	var write store.WebhookWrite
 	event.Outcome, write = decide(target, signedRequestID, payload, parseErr)
 	write.Event = event
-	finished, err := store.RecordWebhook(ctx, tx, id, write)
+	finished, err := tx.Record(ctx, write)
 	if err != nil {
 		return "", nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return "", nil, fmt.Errorf("record webhook of generation %s: commit: %w", id, err)
 	}
 	return event.Outcome, finished, nil
 }
