@@ -38,7 +38,7 @@ var apiFields = []string{"priority", "metadata", "callback_url", "run_at"}
 
 // createRequest is a valid POST /v1/generations.
 type createRequest struct {
-	input *fal.ImagePromptInput
+	input *jobs.Input // validated, so not parsed again when enqueued
 	opts  jobs.EnqueueOpts
 }
 
@@ -72,7 +72,7 @@ func readCreateRequest(c echo.Context) (*createRequest, error) {
 	for _, f := range apiFields {
 		delete(fields, f)
 	}
-	input, err := fal.ParseImagePromptFields(fields)
+	input, err := jobs.ParseInput(fields)
 	details = append(details, validationDetails(err)...)
 	details = append(details, optDetails...)
 	if len(details) > 0 {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
@@ -53,12 +52,7 @@ func (h *Handler) create(c echo.Context) error {
 	client := ClientName(c)
 	parsed.opts.MaxPending = h.maxPending
 	parsed.opts.PendingCache = h.pending
-	var enqueued *jobs.Enqueued
-	err = pgx.BeginFunc(req.Context(), h.pool, func(tx pgx.Tx) error {
-		var err error
-		enqueued, err = jobs.Enqueue(req.Context(), tx, client, parsed.input, &parsed.opts)
-		return err
-	})
+	enqueued, err := jobs.EnqueuePool(req.Context(), h.pool, client, parsed.input, &parsed.opts)
 	if errors.Is(err, jobs.ErrIdempotencyConflict) {
 		return apierror.New(http.StatusConflict, "idempotency_conflict",
 			"Idempotency-Key was already used with a different request")

@@ -2,8 +2,8 @@
 // services use.
 //
 // A generation is enqueued by inserting its row and a SubmitGeneration job in
-// one transaction (Enqueue), so a generation exists exactly when its job
-// does. EnqueueOpts.MaxPending caps a client's unfinished generations, so
+// one transaction (Enqueue, in the caller's; EnqueuePool, in one of its
+// own), so a generation exists exactly when its job does. EnqueueOpts.MaxPending caps a client's unfinished generations, so
 // that a flood of enqueues is refused (ErrTooManyPending) before it grows
 // the database. The SubmitGeneration worker hands the stored input to fal
 // with a webhook URL that names the generation; the webhooks package

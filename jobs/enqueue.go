@@ -62,12 +62,30 @@ type Enqueued struct {
 var ErrIdempotencyConflict = errors.New("idempotency key was already used with a different request")
 
 // Enqueue validates input (a fal-ai/fooocus/image-prompt input: a JSON
-// document, json.RawMessage, or anything that marshals to one) and, inside
-// the caller's transaction, inserts a queued generation for client and the
-// River job that will submit it. Nothing is visible to Easel until tx
-// commits; a rollback leaves nothing behind. Invalid input returns a
+// document, json.RawMessage, anything that marshals to one, or an *Input
+// from ParseInput, which is not validated again) and, inside the caller's
+// transaction, inserts a queued generation for client and the River job
+// that will submit it. Nothing is visible to Easel until tx commits; a
+// rollback leaves nothing behind. Invalid input returns a
 // *fal.ValidationError and writes nothing.
 func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *EnqueueOpts) (*Enqueued, error) {
+	e, err := newEnqueue(client, input, opts)
+	if err != nil {
+		return nil, err
+	}
+	return e.write(ctx, tx, func() pgx.Tx { return tx })
+}
+
+// enqueue is an Enqueue whose arguments are valid, ready to write.
+type enqueue struct {
+	client string
+	opts   *EnqueueOpts
+	params store.InsertGenerationParams
+}
+
+// newEnqueue validates an Enqueue's arguments without touching the
+// database.
+func newEnqueue(client string, input any, opts *EnqueueOpts) (*enqueue, error) {
 	if opts == nil {
 		opts = &EnqueueOpts{}
 	}
@@ -85,11 +103,7 @@ func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *Enq
 	if err != nil {
 		return nil, err
 	}
-	encoded, err := json.Marshal(parsed)
-	if err != nil {
-		return nil, fmt.Errorf("enqueue: encode input: %w", err)
-	}
-	if bytes.Contains(encoded, []byte(`\u0000`)) {
+	if bytes.Contains(parsed.encoded, []byte(`\u0000`)) {
 		// Postgres text and jsonb cannot hold NUL.
 		return nil, &fal.ValidationError{Fields: []fal.FieldError{{Field: "input", Message: "must not contain the NUL character (\\u0000)"}}}
 	}
@@ -98,29 +112,34 @@ func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *Enq
 		ID:             uuid.Must(uuid.NewV7()),
 		Client:         client,
 		EndpointID:     fal.EndpointImagePrompt,
-		Input:          encoded,
+		Input:          parsed.encoded,
 		Priority:       priority,
 		Metadata:       opts.Metadata,
 		CallbackURL:    opts.CallbackURL,
 		IdempotencyKey: opts.IdempotencyKey,
 		RunAt:          opts.RunAt,
 	}
-	if parsed.Seed != nil {
-		params.Seed = strconv.FormatUint(*parsed.Seed, 10)
+	if parsed.seed != nil {
+		params.Seed = strconv.FormatUint(*parsed.seed, 10)
 	}
 	if opts.IdempotencyKey != "" {
-		params.RequestHash = requestHash(encoded, priority, opts)
+		params.RequestHash = requestHash(parsed.encoded, priority, opts)
 	}
+	return &enqueue{client: client, opts: opts, params: params}, nil
+}
 
-	if opts.MaxPending > 0 {
-		if enqueued, err := checkPending(ctx, tx, client, params.RequestHash, opts); enqueued != nil || err != nil {
+// write inserts the generation and its job with db, which is tx() or runs
+// in it; tx() is called only once db has run a statement.
+func (e *enqueue) write(ctx context.Context, db store.DBTX, tx func() pgx.Tx) (*Enqueued, error) {
+	if e.opts.MaxPending > 0 {
+		if enqueued, err := checkPending(ctx, db, e.client, e.params.RequestHash, e.opts); enqueued != nil || err != nil {
 			return enqueued, err
 		}
 	}
 
-	gen, err := store.InsertGeneration(ctx, tx, params)
+	gen, err := store.InsertGeneration(ctx, db, e.params)
 	if errors.Is(err, store.ErrIdempotencyKeyTaken) {
-		return replay(ctx, tx, client, opts.IdempotencyKey, params.RequestHash)
+		return replay(ctx, db, e.client, e.opts.IdempotencyKey, e.params.RequestHash)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("enqueue: %w", err)
@@ -130,11 +149,11 @@ func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *Enq
 	if err != nil {
 		return nil, err
 	}
-	insertOpts := &river.InsertOpts{Priority: priority}
-	if !opts.RunAt.IsZero() {
-		insertOpts.ScheduledAt = opts.RunAt
+	insertOpts := &river.InsertOpts{Priority: e.params.Priority}
+	if !e.opts.RunAt.IsZero() {
+		insertOpts.ScheduledAt = e.opts.RunAt
 	}
-	if _, err := inserter.InsertTx(ctx, tx, SubmitGenerationArgs{GenerationID: gen.ID}, insertOpts); err != nil {
+	if _, err := inserter.InsertTx(ctx, tx(), SubmitGenerationArgs{GenerationID: gen.ID}, insertOpts); err != nil {
 		return nil, fmt.Errorf("enqueue generation %s: insert job: %w", gen.ID, err)
 	}
 	return &Enqueued{Generation: gen}, nil
@@ -163,9 +182,38 @@ func validateOpts(priority int, opts *EnqueueOpts) []fal.FieldError {
 	return invalid
 }
 
-func parseInput(input any) (*fal.ImagePromptInput, error) {
+// Input is a fal-ai/fooocus/image-prompt input that ParseInput validated,
+// with every default applied, in the JSON encoding Easel stores and sends to
+// fal. Enqueue takes it without validating it again.
+type Input struct {
+	seed    *uint64
+	encoded []byte
+}
+
+// ParseInput validates input as Enqueue does, for a caller that validates
+// before it writes: the HTTP API answers an invalid request before it
+// touches the database. Besides what Enqueue takes, input may be a JSON
+// object already split into its fields (map[string]json.RawMessage). Invalid
+// input returns a *fal.ValidationError. Enqueue still refuses an input
+// holding U+0000, which Postgres cannot store.
+func ParseInput(input any) (*Input, error) {
+	return parseInput(input)
+}
+
+func parseInput(input any) (*Input, error) {
 	var raw []byte
 	switch v := input.(type) {
+	case *Input:
+		if v == nil || v.encoded == nil {
+			// Its fields are unexported: this one did not come from
+			// ParseInput, and nothing vouches for it.
+			return nil, &fal.ValidationError{Fields: []fal.FieldError{{Message: "a jobs.Input must come from jobs.ParseInput"}}}
+		}
+		return v, nil
+	case map[string]json.RawMessage:
+		// Parsing the fields directly means what marshalling them and
+		// parsing the object would, without the round trip.
+		return newInput(fal.ParseImagePromptFields(v))
 	case json.RawMessage:
 		raw = v
 	case []byte:
@@ -178,11 +226,22 @@ func parseInput(input any) (*fal.ImagePromptInput, error) {
 			return nil, fmt.Errorf("enqueue: encode input: %w", err)
 		}
 	}
-	return fal.ParseImagePromptInput(raw)
+	return newInput(fal.ParseImagePromptInput(raw))
 }
 
-func replay(ctx context.Context, tx pgx.Tx, client, key string, hash []byte) (*Enqueued, error) {
-	gen, err := store.GetGenerationByIdempotencyKey(ctx, tx, client, key)
+func newInput(parsed *fal.ImagePromptInput, err error) (*Input, error) {
+	if err != nil {
+		return nil, err
+	}
+	encoded, err := json.Marshal(parsed)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: encode input: %w", err)
+	}
+	return &Input{seed: parsed.Seed, encoded: encoded}, nil
+}
+
+func replay(ctx context.Context, db store.DBTX, client, key string, hash []byte) (*Enqueued, error) {
+	gen, err := store.GetGenerationByIdempotencyKey(ctx, db, client, key)
 	if err != nil {
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}

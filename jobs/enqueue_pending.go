@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/easelhq/easel/store"
 )
 
@@ -38,8 +36,8 @@ var ErrTooManyPending = errors.New("client has too many unfinished generations")
 // returns nil, nil when the client has room. At the cap, a retry of an
 // enqueue that succeeded is still answered as a replay: the cap limits new
 // work, not answers about work already accepted.
-func checkPending(ctx context.Context, tx pgx.Tx, client string, requestHash []byte, opts *EnqueueOpts) (*Enqueued, error) {
-	n, room, err := hasRoom(ctx, tx, client, opts)
+func checkPending(ctx context.Context, db store.DBTX, client string, requestHash []byte, opts *EnqueueOpts) (*Enqueued, error) {
+	n, room, err := hasRoom(ctx, db, client, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +45,7 @@ func checkPending(ctx context.Context, tx pgx.Tx, client string, requestHash []b
 		return nil, nil
 	}
 	if opts.IdempotencyKey != "" {
-		enqueued, err := replay(ctx, tx, client, opts.IdempotencyKey, requestHash)
+		enqueued, err := replay(ctx, db, client, opts.IdempotencyKey, requestHash)
 		if !errors.Is(err, store.ErrNotFound) {
 			return enqueued, err
 		}
@@ -57,7 +55,7 @@ func checkPending(ctx context.Context, tx pgx.Tx, client string, requestHash []b
 
 // hasRoom says whether client is under opts.MaxPending, with n its count of
 // unfinished generations (or opts.PendingCache's estimate of it).
-func hasRoom(ctx context.Context, tx pgx.Tx, client string, opts *EnqueueOpts) (n int, room bool, err error) {
+func hasRoom(ctx context.Context, db store.DBTX, client string, opts *EnqueueOpts) (n int, room bool, err error) {
 	cache := opts.PendingCache
 	var ticket *pendingTicket
 	if cache != nil {
@@ -65,7 +63,7 @@ func hasRoom(ctx context.Context, tx pgx.Tx, client string, opts *EnqueueOpts) (
 			return n, room, nil
 		}
 	}
-	n, err = store.CountPending(ctx, tx, client, opts.MaxPending)
+	n, err = store.CountPending(ctx, db, client, opts.MaxPending)
 	if ticket != nil {
 		cache.counted(ticket, opts.MaxPending, n, err == nil)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,9 +30,35 @@ type riverJob struct {
 	MaxAttempts int
 }
 
+// enqueueFunc enqueues a generation in a transaction of its own.
+type enqueueFunc func(ctx context.Context, pool *pgxpool.Pool, client string, input any, opts *jobs.EnqueueOpts) (*jobs.Enqueued, error)
+
+// enqueueInTx is Enqueue in a transaction the caller begins and commits.
+func enqueueInTx(ctx context.Context, pool *pgxpool.Pool, client string, input any, opts *jobs.EnqueueOpts) (*jobs.Enqueued, error) {
+	var enqueued *jobs.Enqueued
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var err error
+		enqueued, err = jobs.Enqueue(ctx, tx, client, input, opts)
+		return err
+	})
+	return enqueued, err
+}
+
+// Enqueue in a caller's transaction and EnqueuePool in one of its own
+// behave alike.
 func TestEnqueue(t *testing.T) {
 	t.Parallel()
+	t.Run("InCallersTx", func(t *testing.T) {
+		t.Parallel()
+		testEnqueue(t, enqueueInTx)
+	})
+	t.Run("EnqueuePool", func(t *testing.T) {
+		t.Parallel()
+		testEnqueue(t, jobs.EnqueuePool)
+	})
+}
 
+func testEnqueue(t *testing.T, enqueueWith enqueueFunc) {
 	// Enqueue needs only a database: no simulator, unlike setup.
 	type enqueueBundle struct {
 		ctx  context.Context
@@ -43,12 +70,8 @@ func TestEnqueue(t *testing.T) {
 	}
 	enqueue := func(t *testing.T, b *enqueueBundle, client string, input any, opts *jobs.EnqueueOpts) (*jobs.Enqueued, error) {
 		t.Helper()
-		var enqueued *jobs.Enqueued
-		err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
-			var err error
-			enqueued, err = jobs.Enqueue(b.ctx, tx, client, input, opts)
-			return err
-		})
+		enqueued, err := enqueueWith(b.ctx, b.pool, client, input, opts)
+		require.Zero(t, b.pool.Stat().AcquiredConns(), "the connection is back in the pool, whatever the outcome")
 		return enqueued, err
 	}
 	jobsOf := func(t *testing.T, b *enqueueBundle) []riverJob {
@@ -141,8 +164,15 @@ func TestEnqueue(t *testing.T) {
 		var asMap map[string]any
 		require.NoError(t, json.Unmarshal([]byte(enqueueTestInput), &asMap))
 
+		var fields map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(enqueueTestInput), &fields))
+		validated, err := jobs.ParseInput(enqueueTestInput)
+		require.NoError(t, err)
+		validatedFields, err := jobs.ParseInput(fields)
+		require.NoError(t, err)
+
 		var inputs []json.RawMessage
-		for _, input := range []any{enqueueTestInput, []byte(enqueueTestInput), json.RawMessage(enqueueTestInput), parsed, asMap} {
+		for _, input := range []any{enqueueTestInput, []byte(enqueueTestInput), json.RawMessage(enqueueTestInput), parsed, asMap, fields, validated, validatedFields} {
 			enqueued, err := enqueue(t, b, "billing", input, nil)
 			require.NoError(t, err, "%T", input)
 			inputs = append(inputs, enqueued.Generation.Input)
@@ -177,6 +207,14 @@ func TestEnqueue(t *testing.T) {
 			{name: "bad priority and metadata together", client: "billing", input: enqueueTestInput,
 				opts: &jobs.EnqueueOpts{Priority: -1, Metadata: json.RawMessage(`"x"`)}, wantFields: []string{"priority", "metadata"}},
 			{name: "no client", input: enqueueTestInput},
+			// Only ParseInput vouches for an *Input; a NUL it let through
+			// is still refused.
+			{name: "Input not from ParseInput", client: "billing", input: &jobs.Input{}, wantFields: []string{""}},
+			{name: "nil Input", client: "billing", input: (*jobs.Input)(nil), wantFields: []string{""}},
+			{name: "parsed input with NUL", client: "billing", input: mustParseInput(t, `{"prompt":"a\u0000b","image_prompt_1":{"image_url":"https://example.com/a.png"}}`), wantFields: []string{"input"}},
+			// Postgres refuses it in the insert, after the BEGIN: the
+			// transaction is rolled back.
+			{name: "NUL in client", client: "bill\x00ing", input: enqueueTestInput},
 		}
 		for _, tt := range tests {
 			_, err := enqueue(t, b, tt.client, tt.input, tt.opts)
@@ -282,4 +320,69 @@ func TestEnqueue(t *testing.T) {
 		require.Empty(t, jobsOf(t, b))
 		require.NotEqual(t, uuid.Nil, enqueued.Generation.ID)
 	})
+}
+
+func mustParseInput(t *testing.T, input string) *jobs.Input {
+	t.Helper()
+	parsed, err := jobs.ParseInput(input)
+	require.NoError(t, err)
+	return parsed
+}
+
+// roundTripCounter counts what a connection sends to the server and waits
+// for: each statement sent alone, each batch, each statement prepared. It
+// leaves out River's notification of new jobs, which its insert adds at
+// most once per FetchCooldown and queue, whatever the enqueue.
+type roundTripCounter struct{ n atomic.Int64 }
+
+func (c *roundTripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if !strings.HasPrefix(data.SQL, "-- name: PGNotifyMany ") {
+		c.n.Add(1)
+	}
+	return ctx
+}
+func (*roundTripCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *roundTripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (*roundTripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (*roundTripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (c *roundTripCounter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (*roundTripCounter) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// EnqueuePool sends its BEGIN with its first statement: a new generation
+// costs three round trips, one fewer than a transaction begun first.
+func TestEnqueuePoolRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(dbtest.URL(t))
+	require.NoError(t, err)
+	counter := &roundTripCounter{}
+	cfg.ConnConfig.Tracer = counter
+	cfg.MaxConns = 1 // one connection, whose statements the first enqueue prepares
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+
+	roundTrips := func(enqueue enqueueFunc, opts *jobs.EnqueueOpts) int64 {
+		t.Helper()
+		before := counter.n.Load()
+		_, err := enqueue(ctx, pool, "billing", enqueueTestInput, opts)
+		require.NoError(t, err)
+		return counter.n.Load() - before
+	}
+	keyed := &jobs.EnqueueOpts{IdempotencyKey: "order-1042"}
+	capped := &jobs.EnqueueOpts{MaxPending: 100}
+	for _, opts := range []*jobs.EnqueueOpts{nil, keyed, keyed, capped} {
+		roundTrips(enqueueInTx, opts) // prepares the statements, the replay's too
+	}
+
+	require.EqualValues(t, 4, roundTrips(enqueueInTx, nil), "begin, insert, job, commit")
+	require.EqualValues(t, 3, roundTrips(jobs.EnqueuePool, nil), "begin with the insert, job, commit")
+	require.EqualValues(t, 3, roundTrips(jobs.EnqueuePool, keyed), "a replay: begin with the insert, the generation, commit")
+	require.EqualValues(t, 4, roundTrips(jobs.EnqueuePool, capped), "begin with the pending count, insert, job, commit")
 }

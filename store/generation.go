@@ -81,12 +81,15 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanGeneration(row scanner) (*Generation, error) {
 	var g Generation
-	err := row.Scan(&g.ID, &g.Client, &g.Status, &g.EndpointID, &g.Input, &g.Priority, &g.Metadata,
-		&g.CallbackURL, &g.IdempotencyKey, &g.RequestHash, &g.Seed, &g.FalRequestID,
-		&g.FalGatewayRequestID, &g.FalStatusURL, &g.FalResponseURL, &g.FalCancelURL, &g.CreatedAt,
-		&g.UpdatedAt, &g.RunAt, &g.SubmittingAt, &g.SubmittedAt, &g.CompletedAt, &g.FinishedAt,
-		&g.Attempts, &g.FalSubmissions, &g.LastWebhookAt, &g.ErrorCode, &g.ErrorMessage, &g.HasNSFW,
-		&g.ImageCount, &g.InferenceSeconds, &g.Timings)
+	// The jsonb columns are scanned as *[]byte: pgx copies their bytes (nil
+	// for NULL), where a *json.RawMessage would go through json.Unmarshal,
+	// which validates and copies text Postgres has just produced.
+	err := row.Scan(&g.ID, &g.Client, &g.Status, &g.EndpointID, (*[]byte)(&g.Input), &g.Priority,
+		(*[]byte)(&g.Metadata), &g.CallbackURL, &g.IdempotencyKey, &g.RequestHash, &g.Seed,
+		&g.FalRequestID, &g.FalGatewayRequestID, &g.FalStatusURL, &g.FalResponseURL, &g.FalCancelURL,
+		&g.CreatedAt, &g.UpdatedAt, &g.RunAt, &g.SubmittingAt, &g.SubmittedAt, &g.CompletedAt,
+		&g.FinishedAt, &g.Attempts, &g.FalSubmissions, &g.LastWebhookAt, &g.ErrorCode, &g.ErrorMessage,
+		&g.HasNSFW, &g.ImageCount, &g.InferenceSeconds, (*[]byte)(&g.Timings))
 	if err != nil {
 		return nil, err
 	}
