@@ -37,8 +37,8 @@ type Finished struct {
 // trip: at most one UPDATE of the generation, so that its finish and its
 // note make one row version of a table with many indexes, then the images
 // of a completion, the event, and the COMMIT. It returns the generation's
-// times when w finished it, else nil. On error nothing is committed; the
-// caller still closes tx.
+// times when w finished it, else nil. When the database refuses a
+// statement nothing is committed; either way the caller still closes tx.
 func (tx *WebhookTx) Record(ctx context.Context, w WebhookWrite) (*Finished, error) {
 	id := tx.id
 	if w.Finish != nil && !w.Noted {
