@@ -54,6 +54,39 @@ func ExampleEnqueue() {
 	// after rollback: 0 generation, 0 job
 }
 
+// A service with nothing else to write enqueues in a transaction of
+// EnqueuePool's own, validating the input first with ParseInput, so that a
+// bad request is refused before anything touches the database and the
+// input is not parsed twice.
+func ExampleEnqueuePool() {
+	ctx := context.Background()
+	pool, drop := exampleDatabase(ctx)
+	defer drop()
+
+	if _, err := jobs.ParseInput(`{"prompt": "a mug", "image_prompt_1": {"image_url": "not a url"}}`); err != nil {
+		fmt.Println("refused:", err)
+	}
+
+	input, err := jobs.ParseInput(`{
+		"prompt": "a ceramic mug, product photo",
+		"image_prompt_1": {"image_url": "https://example.com/mug.png"}
+	}`)
+	if err != nil {
+		log.Fatal(err)
+	}
+	enqueued, err := jobs.EnqueuePool(ctx, pool, "shop", input, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("enqueued:", enqueued.Generation.Status)
+	printCounts(ctx, pool, "committed")
+
+	// Output:
+	// refused: invalid input: image_prompt_1.image_url: must be an absolute http(s) URL or a base64 data: URI
+	// enqueued: queued
+	// committed: 1 generation, 1 job
+}
+
 func printCounts(ctx context.Context, db store.DBTX, when string) {
 	var generations, jobs int
 	err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM generations), (SELECT count(*) FROM river_job)`).Scan(&generations, &jobs)
