@@ -81,6 +81,8 @@ type enqueue struct {
 	client string
 	opts   *EnqueueOpts
 	params store.InsertGenerationParams
+	// inserter is the River client that inserts the job.
+	inserter func() (*river.Client[pgx.Tx], error)
 }
 
 // newEnqueue validates an Enqueue's arguments without touching the
@@ -125,7 +127,7 @@ func newEnqueue(client string, input any, opts *EnqueueOpts) (*enqueue, error) {
 	if opts.IdempotencyKey != "" {
 		params.RequestHash = requestHash(parsed.encoded, priority, opts)
 	}
-	return &enqueue{client: client, opts: opts, params: params}, nil
+	return &enqueue{client: client, opts: opts, params: params, inserter: insertOnlyClient}, nil
 }
 
 // write inserts the generation and its job with db, which is tx() or runs
@@ -145,7 +147,7 @@ func (e *enqueue) write(ctx context.Context, db store.DBTX, tx func() pgx.Tx) (*
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}
 
-	inserter, err := insertOnlyClient()
+	inserter, err := e.inserter()
 	if err != nil {
 		return nil, err
 	}
