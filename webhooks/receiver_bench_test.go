@@ -72,6 +72,7 @@ func BenchmarkReceiverApply(b *testing.B) {
 
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := dbtest.StartCPUMeter(ctx, b, pool)
 	for i, id := range ids {
 		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/webhooks/fal/"+id.String(), bytes.NewReader(bodies[i]))
 		req.Header = headers[i]
@@ -81,4 +82,5 @@ func BenchmarkReceiverApply(b *testing.B) {
 			b.Fatalf("webhook for %s: %d %s", id, rec.Code, rec.Body)
 		}
 	}
+	cpu.Report(b)
 }
