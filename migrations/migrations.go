@@ -41,9 +41,21 @@ func Up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
 	}
 	defer m.Close()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		// golang-migrate reports a newer schema as a missing file.
+		if version, _, verr := m.Version(); verr == nil {
+			if latest, lerr := Latest(); lerr == nil && version > latest {
+				return fmt.Errorf("migrate up: %w", SchemaNewerError(version, latest))
+			}
+		}
 		return fmt.Errorf("migrate up: %w", err)
 	}
 	return nil
+}
+
+// SchemaNewerError explains that the database's schema, at version, is newer
+// than latest, this binary's newest migration; it wraps ErrSchemaNewer.
+func SchemaNewerError(version, latest uint) error {
+	return fmt.Errorf("%w: the database is at schema version %d, this binary knows versions up to %d; run the easel that migrated it, or a newer one", ErrSchemaNewer, version, latest)
 }
 
 // Down reverts the newest steps migrations.
@@ -103,35 +115,54 @@ func Latest() (uint, error) {
 	}
 }
 
+// ErrNoDatabase means the database named in DATABASE_URL does not exist.
+var ErrNoDatabase = errors.New("database does not exist")
+
+// ErrSchemaNewer means the database's schema is newer than this binary's
+// newest migration: a newer Easel migrated it, and this one may not
+// understand it.
+var ErrSchemaNewer = errors.New("schema is newer than this easel binary")
+
 // EnsureDatabase creates the database named in databaseURL if it does not
-// exist yet, connecting to the server's "postgres" database to do so.
+// exist yet. It connects to that database first, and connects to the
+// server's "postgres" maintenance database, to create it, only when the
+// server says it does not exist: a role allowed only on its own database can
+// still start, and an existing database is never touched.
 func EnsureDatabase(ctx context.Context, databaseURL string) (created bool, err error) {
-	cfg, err := pgx.ParseConfig(databaseURL)
-	if err != nil {
-		return false, fmt.Errorf("parse DATABASE_URL: %w", err)
-	}
-	name := cfg.Database
-	if name == "" || name == "postgres" {
-		return false, nil
-	}
-	adminURL, err := withDatabase(databaseURL, "postgres")
+	return ensureDatabase(ctx, databaseURL, "")
+}
+
+// ensureDatabase is EnsureDatabase creating a missing database through
+// maintenanceURL, or, when it is empty, through databaseURL's server's
+// "postgres" database. Tests point maintenanceURL somewhere unreachable to
+// show that an existing database needs no maintenance connection.
+func ensureDatabase(ctx context.Context, databaseURL, maintenanceURL string) (created bool, err error) {
+	name, err := DatabaseName(databaseURL)
 	if err != nil {
 		return false, err
 	}
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return false, fmt.Errorf("connect to create database %q: %w", name, err)
-	}
-	defer conn.Close(ctx)
-
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-		return false, fmt.Errorf("look up database %q: %w", name, err)
-	}
-	if exists {
+	if name == "" || name == "postgres" {
 		return false, nil
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	conn, err := connect(ctx, databaseURL, name)
+	if err == nil {
+		conn.Close(ctx)
+		return false, nil
+	}
+	if !errors.Is(err, ErrNoDatabase) {
+		return false, err
+	}
+	if maintenanceURL == "" {
+		if maintenanceURL, err = withDatabase(databaseURL, "postgres"); err != nil {
+			return false, err
+		}
+	}
+	admin, err := pgx.Connect(ctx, maintenanceURL)
+	if err != nil {
+		return false, fmt.Errorf("database %q does not exist; connect to the postgres database to create it: %w", name, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: another process won the race
 			return false, nil
@@ -139,6 +170,69 @@ func EnsureDatabase(ctx context.Context, databaseURL string) (created bool, err 
 		return false, fmt.Errorf("create database %q: %w", name, err)
 	}
 	return true, nil
+}
+
+// DatabaseName is the database databaseURL names; empty means the server's
+// default, the user's name.
+func DatabaseName(databaseURL string) (string, error) {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return "", fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	return cfg.Database, nil
+}
+
+// connect connects to databaseURL, whose database is name; its error wraps
+// ErrNoDatabase when the server says that database does not exist.
+func connect(ctx context.Context, databaseURL, name string) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name
+		return nil, fmt.Errorf("database %q: %w", name, ErrNoDatabase)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to database %q: %w", name, err)
+	}
+	return conn, nil
+}
+
+// CurrentVersion reports the schema version and whether a failed migration
+// left it dirty, as Version does, but changes nothing: Version's
+// golang-migrate driver creates its schema_migrations table when it is
+// missing, and commands that only check the schema must leave a database
+// that is not Easel's as they found it. Version 0 means no Easel schema. When
+// the database does not exist, the error wraps ErrNoDatabase.
+func CurrentVersion(ctx context.Context, databaseURL string) (version uint, dirty bool, err error) {
+	name, err := DatabaseName(databaseURL)
+	if err != nil {
+		return 0, false, err
+	}
+	conn, err := connect(ctx, databaseURL, name)
+	if err != nil {
+		return 0, false, err
+	}
+	defer conn.Close(ctx)
+	// golang-migrate's table lives in the connection's current schema, which
+	// to_regclass searches too.
+	var hasTable bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&hasTable); err != nil {
+		return 0, false, fmt.Errorf("look for schema_migrations in database %q: %w", name, err)
+	}
+	if !hasTable {
+		return 0, false, nil
+	}
+	var v int64
+	err = conn.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read schema version of database %q: %w", name, err)
+	}
+	if v < 0 { // golang-migrate's "no version", recorded when a first migration failed
+		return 0, dirty, nil
+	}
+	return uint(v), dirty, nil
 }
 
 // withDatabase swaps the database of a URL or keyword/value connection string.

@@ -12,10 +12,10 @@ import (
 	"github.com/easelhq/easel/internal/bench"
 )
 
-func benchCmd(ctx context.Context, args []string, stdout io.Writer) error {
+func benchCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	cfg := bench.Config{
-		Getenv:   os.Getenv,
+		Getenv:   getenv,
 		Progress: os.Stderr,
 		Logger:   slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
@@ -30,8 +30,8 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: bench takes no arguments", errUsage)
+	if err := noArgs("bench", fs); err != nil {
+		return err
 	}
 	if cfg.N < 1 || cfg.Concurrency < 1 || cfg.HistoryRows < 1 {
 		return fmt.Errorf("%w: --n, --concurrency and --history-rows must be positive", errUsage)

@@ -9,12 +9,12 @@ import (
 	"github.com/easelhq/easel/internal/enqueuecli"
 )
 
-func enqueueCmd(ctx context.Context, args []string, stdout io.Writer) error {
+func enqueueCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
 	err := enqueuecli.Run(ctx, args, enqueuecli.Env{
 		Stdin:    os.Stdin,
 		Stdout:   stdout,
 		Stderr:   os.Stderr,
-		Getenv:   os.Getenv,
+		Getenv:   getenv,
 		Terminal: isTerminal(os.Stderr) && os.Getenv("TERM") != "dumb",
 	})
 	if errors.Is(err, enqueuecli.ErrInvalidInput) {

@@ -6,43 +6,53 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/easelhq/easel/api"
-	"github.com/easelhq/easel/internal/serve"
 	"github.com/easelhq/easel/migrations"
 	"github.com/easelhq/easel/store"
 )
 
 const keysUsage = "easel keys create NAME | list | revoke NAME"
 
-func keysCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
-	if len(args) == 0 {
+const keysHelp = "usage: " + keysUsage + `
+
+  create NAME  create an API key for the calling service NAME and print it, once
+  list         list the keys: names, prefixes, created, last used, revoked
+  revoke NAME  revoke NAME's active key; requests with it get 401 within a second
+
+The database is DATABASE_URL's (default postgres://postgres@127.0.0.1:5432/easel).
+It must exist, with Easel's schema at this binary's version: run easel migrate
+up (or easel serve) first. Only create, on a database with no schema yet (a
+fresh install), applies the schema itself.
+`
+
+func keysCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, logger *slog.Logger) error {
+	words, err := parseWords("keys", keysHelp, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(words) == 0 {
 		return fmt.Errorf("%w: %s", errUsage, keysUsage)
 	}
-	sub, args := args[0], args[1:]
-	wantArgs := map[string]int{"create": 1, "list": 0, "revoke": 1}
-	n, ok := wantArgs[sub]
+	sub, words := words[0], words[1:]
+	wantWords := map[string]int{"create": 1, "list": 0, "revoke": 1}
+	n, ok := wantWords[sub]
 	if !ok {
 		return fmt.Errorf("%w: unknown keys command %q (%s)", errUsage, sub, keysUsage)
 	}
-	if len(args) != n {
-		return fmt.Errorf("%w: %s", errUsage, keysUsage)
+	if len(words) < n {
+		return fmt.Errorf("%w: easel keys %s NAME: missing NAME", errUsage, sub)
+	}
+	if len(words) > n {
+		return unexpectedArg("keys "+sub, words[n])
 	}
 
-	databaseURL := os.Getenv("DATABASE_URL")
-	if databaseURL == "" {
-		databaseURL = serve.DefaultDatabaseURL
-	}
-	// Creating the first key may come before the first serve.
-	if _, err := migrations.EnsureDatabase(ctx, databaseURL); err != nil {
-		return err
-	}
-	if err := migrations.Up(ctx, databaseURL, logger); err != nil {
+	databaseURL := databaseURL(getenv)
+	if err := checkKeysSchema(ctx, databaseURL, sub == "create", logger); err != nil {
 		return err
 	}
 	conn, err := pgx.Connect(ctx, databaseURL)
@@ -53,19 +63,65 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 
 	switch sub {
 	case "create":
-		return createKey(ctx, conn, stdout, args[0])
+		return createKey(ctx, conn, stdout, words[0])
 	case "list":
 		return listKeys(ctx, conn, stdout)
 	default:
-		k, err := store.RevokeAPIKey(ctx, conn, args[0])
+		k, err := store.RevokeAPIKey(ctx, conn, words[0])
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no active API key is named %q (see easel keys list)", args[0])
+			return fmt.Errorf("no active API key is named %q (see easel keys list)", words[0])
 		}
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "revoked API key %q (%s…); requests with it get 401 within a second\n", k.Name, k.Prefix)
 		return nil
+	}
+}
+
+// checkKeysSchema makes sure the keys commands find Easel's schema at this
+// binary's version. It never creates a database, so that a mistyped
+// DATABASE_URL fails instead of answering from a new, empty one, and never
+// migrates a database that has a schema, which is the operator's call (easel
+// migrate up) and not a side effect of managing keys. Only create, when
+// migrateFresh, applies the schema to a database that has none: on a fresh
+// Docker install the Postgres image has created the database, and the first
+// key comes before the first easel serve. A schema newer than this binary is
+// refused, as easel serve refuses it.
+func checkKeysSchema(ctx context.Context, databaseURL string, migrateFresh bool, logger *slog.Logger) error {
+	name, err := migrations.DatabaseName(databaseURL)
+	if err != nil {
+		return err
+	}
+	version, dirty, err := migrations.CurrentVersion(ctx, databaseURL)
+	if errors.Is(err, migrations.ErrNoDatabase) {
+		return fmt.Errorf("database %q does not exist: check DATABASE_URL, or create and migrate it first with easel migrate up (or easel serve)", name)
+	}
+	if err != nil {
+		return err
+	}
+	latest, err := migrations.Latest()
+	if err != nil {
+		return err
+	}
+	switch {
+	case dirty:
+		return fmt.Errorf("database %q: schema version %d is dirty, a migration failed halfway (see easel migrate version)", name, version)
+	case version == latest:
+		return nil
+	case version > latest:
+		return fmt.Errorf("database %q: %w", name, migrations.SchemaNewerError(version, latest))
+	case version == 0 && migrateFresh:
+		logger.Info("database has no Easel schema yet; migrating it before creating the first key", "database", name)
+		if err := migrations.Up(ctx, databaseURL, logger); err != nil {
+			return err
+		}
+		logger.Info("migrated database", "database", name, "version", latest)
+		return nil
+	case version == 0:
+		return fmt.Errorf("database %q has no Easel schema: check DATABASE_URL, or migrate it first with easel migrate up (or easel serve)", name)
+	default:
+		return fmt.Errorf("database %q is at schema version %d, older than this binary's %d: run easel migrate up first (easel keys does not migrate a database in use)", name, version, latest)
 	}
 }
 

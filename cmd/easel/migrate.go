@@ -5,50 +5,73 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 
-	"github.com/easelhq/easel/internal/serve"
 	"github.com/easelhq/easel/migrations"
 )
 
-func migrateCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: easel migrate up | down [N] | version", errUsage)
+const migrateUsage = "easel migrate up | down [N] | version"
+
+const migrateHelp = "usage: " + migrateUsage + `
+
+  up        create the database if it is missing, then apply every pending migration
+  down [N]  revert the newest N migrations (default 1)
+  version   print the schema version and the newest this binary knows
+
+The database is DATABASE_URL's (default postgres://postgres@127.0.0.1:5432/easel).
+`
+
+func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, logger *slog.Logger) error {
+	words, err := parseWords("migrate", migrateHelp, args, stdout)
+	if err != nil {
+		return err
 	}
-	databaseURL := os.Getenv("DATABASE_URL")
-	if databaseURL == "" {
-		databaseURL = serve.DefaultDatabaseURL
+	if len(words) == 0 {
+		return fmt.Errorf("%w: %s", errUsage, migrateUsage)
 	}
-	switch args[0] {
+	sub, words := words[0], words[1:]
+	maxWords := map[string]int{"up": 0, "down": 1, "version": 0}
+	n, ok := maxWords[sub]
+	if !ok {
+		return fmt.Errorf("%w: unknown migrate command %q (%s)", errUsage, sub, migrateUsage)
+	}
+	if len(words) > n {
+		return unexpectedArg("migrate "+sub, words[n])
+	}
+
+	databaseURL := databaseURL(getenv)
+	switch sub {
 	case "up":
 		created, err := migrations.EnsureDatabase(ctx, databaseURL)
 		if err != nil {
 			return err
 		}
 		if created {
-			fmt.Fprintln(stdout, "created database")
+			name, err := migrations.DatabaseName(databaseURL)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "created database %q\n", name)
 		}
 		if err := migrations.Up(ctx, databaseURL, logger); err != nil {
 			return err
 		}
 	case "down":
 		steps := 1
-		if len(args) > 1 {
-			n, err := strconv.Atoi(args[1])
+		if len(words) > 0 {
+			n, err := strconv.Atoi(words[0])
 			if err != nil || n < 1 {
-				return fmt.Errorf("%w: migrate down N: N must be a positive integer, got %q", errUsage, args[1])
+				return fmt.Errorf("%w: migrate down N: N must be a positive integer, got %q", errUsage, words[0])
 			}
 			steps = n
 		}
 		if err := migrations.Down(ctx, databaseURL, logger, steps); err != nil {
 			return err
 		}
-	case "version":
-	default:
-		return fmt.Errorf("%w: unknown migrate command %q (up, down, version)", errUsage, args[0])
 	}
-	version, dirty, err := migrations.Version(ctx, databaseURL)
+	// CurrentVersion, unlike Version, leaves a database without Easel's
+	// schema as it is: "easel migrate version" only looks.
+	version, dirty, err := migrations.CurrentVersion(ctx, databaseURL)
 	if err != nil {
 		return err
 	}

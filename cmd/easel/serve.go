@@ -5,13 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/easelhq/easel/internal/serve"
 )
 
-func serveCmd(ctx context.Context, args []string, logger *slog.Logger) error {
-	cfg, err := serve.ConfigFromEnv(os.Getenv)
+func serveCmd(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger) error {
+	cfg, err := serve.ConfigFromEnv(getenv)
 	if err != nil {
 		return err
 	}
@@ -20,6 +19,9 @@ func serveCmd(ctx context.Context, args []string, logger *slog.Logger) error {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address; env EASEL_ADDR")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err := noArgs("serve", fs); err != nil {
+		return err
 	}
 	return serve.Run(ctx, cfg, logger, nil)
 }

@@ -17,6 +17,9 @@ func simCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
+	if err := noArgs("sim", fs); err != nil {
+		return err
+	}
 	cfg.Logger = logger
 	return falsim.Run(ctx, *addr, *cfg, stdout)
 }

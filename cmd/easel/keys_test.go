@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/migrations"
+)
+
+// database states the keys commands meet, each returning a database URL.
+var (
+	missingDB = func(t *testing.T) string {
+		t.Helper()
+		ctx := context.Background()
+		admin, err := pgx.Connect(ctx, dbtest.DefaultURL)
+		require.NoError(t, err)
+		name := "easel_keys_" + strings.ToLower(rand.Text())
+		t.Cleanup(func() {
+			// In case the command wrongly created it.
+			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			admin.Close(ctx)
+		})
+		return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
+	}
+	emptyDB = func(t *testing.T) string {
+		t.Helper()
+		url := missingDB(t)
+		_, err := migrations.EnsureDatabase(context.Background(), url)
+		require.NoError(t, err)
+		return url
+	}
+	currentDB = func(t *testing.T) string { t.Helper(); return dbtest.URL(t) }
+	olderDB   = func(t *testing.T) string {
+		t.Helper()
+		url := dbtest.URL(t)
+		require.NoError(t, migrations.Down(context.Background(), url, nil, 1))
+		return url
+	}
+	newerDB = func(t *testing.T) string {
+		t.Helper()
+		url := dbtest.URL(t)
+		latest, err := migrations.Latest()
+		require.NoError(t, err)
+		conn, err := pgx.Connect(context.Background(), url)
+		require.NoError(t, err)
+		defer conn.Close(context.Background())
+		_, err = conn.Exec(context.Background(), `UPDATE schema_migrations SET version = $1`, latest+1)
+		require.NoError(t, err)
+		return url
+	}
+)
+
+func TestKeysNeverCreateTheDatabaseAndMigrateOnlyAFreshOneOnCreate(t *testing.T) {
+	t.Parallel()
+
+	latest, err := migrations.Latest()
+	require.NoError(t, err)
+
+	tests := []struct {
+		name       string
+		db         func(t *testing.T) string
+		args       []string
+		wantErr    string // empty: succeeds
+		wantStdout string
+		migrates   bool // from no schema to the latest
+	}{
+		{name: "list, missing database", db: missingDB, args: []string{"list"}, wantErr: "does not exist: check DATABASE_URL, or create and migrate it first with easel migrate up (or easel serve)"},
+		{name: "revoke, missing database", db: missingDB, args: []string{"revoke", "billing"}, wantErr: "does not exist"},
+		{name: "create, missing database", db: missingDB, args: []string{"create", "billing"}, wantErr: "does not exist"},
+		{name: "list, no schema", db: emptyDB, args: []string{"list"}, wantErr: "has no Easel schema: check DATABASE_URL, or migrate it first with easel migrate up (or easel serve)"},
+		{name: "revoke, no schema", db: emptyDB, args: []string{"revoke", "billing"}, wantErr: "has no Easel schema"},
+		{name: "create, no schema: a fresh install", db: emptyDB, args: []string{"create", "billing"}, wantStdout: `Created API key "billing"`, migrates: true},
+		{name: "list, older schema", db: olderDB, args: []string{"list"}, wantErr: "older than this binary's"},
+		{name: "revoke, older schema", db: olderDB, args: []string{"revoke", "billing"}, wantErr: "older than this binary's"},
+		{name: "create, older schema", db: olderDB, args: []string{"create", "billing"}, wantErr: "run easel migrate up first"},
+		{name: "list, newer schema", db: newerDB, args: []string{"list"}, wantErr: migrations.ErrSchemaNewer.Error()},
+		{name: "create, newer schema", db: newerDB, args: []string{"create", "billing"}, wantErr: migrations.ErrSchemaNewer.Error()},
+		{name: "list, current schema", db: currentDB, args: []string{"list"}, wantStdout: "no API keys"},
+		{name: "create, current schema", db: currentDB, args: []string{"create", "billing"}, wantStdout: `Created API key "billing"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			ctx := context.Background()
+			url := tt.db(t)
+			name, err := migrations.DatabaseName(url)
+			require.NoError(t, err)
+			versionBefore, _, errBefore := migrations.CurrentVersion(ctx, url)
+
+			var stdout bytes.Buffer
+			var logs syncBuffer
+			getenv := func(k string) string {
+				if k == "DATABASE_URL" {
+					return url
+				}
+				return ""
+			}
+			err = keysCmd(ctx, append([]string(nil), tt.args...), &stdout, getenv, slog.New(slog.NewTextHandler(&logs, nil)))
+
+			versionAfter, _, errAfter := migrations.CurrentVersion(ctx, url)
+			if errBefore != nil {
+				require.ErrorIs(t, errBefore, migrations.ErrNoDatabase)
+				require.ErrorIs(t, errAfter, migrations.ErrNoDatabase, "the database must not be created")
+			} else {
+				require.NoError(t, errAfter)
+			}
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				require.ErrorContains(t, err, `database "`+name+`"`)
+				require.ErrorContains(t, err, tt.wantErr)
+				require.Equal(t, 1, exitCode(err, &bytes.Buffer{}))
+			} else {
+				require.NoError(t, err)
+				require.Contains(t, stdout.String(), tt.wantStdout)
+			}
+			if tt.migrates {
+				require.Zero(t, versionBefore)
+				require.Equal(t, latest, versionAfter)
+				require.Contains(t, logs.String(), "database has no Easel schema yet; migrating it")
+				require.Contains(t, logs.String(), name)
+			} else {
+				require.Equal(t, versionBefore, versionAfter, "the schema must not change")
+				require.NotContains(t, logs.String(), "migrat")
+			}
+		})
+	}
+}
+
+func TestKeysCreateListRevoke(t *testing.T) {
+	t.Parallel()
+
+	url := dbtest.URL(t)
+	env := map[string]string{"DATABASE_URL": url}
+	ctx := context.Background()
+
+	code, stdout, stderr := easel(t, ctx, env, "keys", "create", "billing")
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, "easel_")
+
+	code, stdout, stderr = easel(t, ctx, env, "keys", "list")
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, "billing")
+
+	code, stdout, stderr = easel(t, ctx, env, "keys", "revoke", "billing")
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, `revoked API key "billing"`)
+
+	code, _, stderr = easel(t, ctx, env, "keys", "revoke", "billing")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, `no active API key is named "billing"`)
+}
+
+// syncBuffer is a bytes.Buffer that golang-migrate's goroutines may log to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

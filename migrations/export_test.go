@@ -1,0 +1,5 @@
+package migrations
+
+// EnsureDatabaseVia exposes ensureDatabase, whose maintenance connection
+// tests redirect.
+var EnsureDatabaseVia = ensureDatabase
