@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"log/slog"
 	"slices"
 	"time"
 
@@ -23,7 +24,7 @@ func RiverConfig(cfg Config, workers *river.Workers) *river.Config {
 	cfg = cfg.withDefaults()
 	return &river.Config{
 		FetchCooldown: fetchCooldown,
-		Logger:        cfg.Logger,
+		Logger:        slog.New(newRiverLogHandler(cfg.Logger.Handler())),
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: cfg.MaxWorkers},
 			QueueReconcile:     {MaxWorkers: 1},

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/easelhq/easel/store"
 )
@@ -17,6 +19,18 @@ const (
 	// exactly by every status; see store.CountGenerationsByStatus.
 	exactCountBelow = 100_000
 )
+
+// riverQueues are the queues of jobs.RiverConfig, whose depth reads 0
+// rather than absent when empty. They are spelled out because jobs imports
+// metrics; jobs' TestRiverConfigQueuesHaveMetrics keeps the two in step.
+var riverQueues = []string{river.QueueDefault, "callbacks", "reconcile"}
+
+// riverUnfinishedStates are the states store.CountUnfinishedRiverJobs
+// counts.
+var riverUnfinishedStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+	rivertype.JobStateRunning, rivertype.JobStateScheduled,
+}
 
 // dbCollector reads the gauges of state that all processes share from
 // Postgres at scrape time.
@@ -63,6 +77,7 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	if counts, err := store.CountGenerationsByStatus(ctx, c.db, exactCountBelow); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.generations, err)
 	} else {
+		// counts holds every status, 0 when none, so none goes missing.
 		for status, n := range counts {
 			ch <- prometheus.MustNewConstMetric(c.generations, prometheus.GaugeValue, float64(n), string(status))
 		}
@@ -75,8 +90,21 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	if counts, err := store.CountUnfinishedRiverJobs(ctx, c.db); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.riverJobs, err)
 	} else {
+		// Every known queue and state is reported, 0 when empty, so that a
+		// queue that drains reads 0 rather than "no data"; a queue or state
+		// met only in the rows is reported too.
+		type queueState struct{ queue, state string }
+		depth := make(map[queueState]int64, len(riverQueues)*len(riverUnfinishedStates))
+		for _, q := range riverQueues {
+			for _, s := range riverUnfinishedStates {
+				depth[queueState{q, string(s)}] = 0
+			}
+		}
 		for _, j := range counts {
-			ch <- prometheus.MustNewConstMetric(c.riverJobs, prometheus.GaugeValue, float64(j.Count), j.Queue, j.State)
+			depth[queueState{j.Queue, j.State}] = j.Count
+		}
+		for k, n := range depth {
+			ch <- prometheus.MustNewConstMetric(c.riverJobs, prometheus.GaugeValue, float64(n), k.queue, k.state)
 		}
 	}
 }

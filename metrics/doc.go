@@ -8,7 +8,9 @@
 // shared by every process (generations by status, in flight at fal, River
 // queue depth) are read from Postgres when Prometheus scrapes, with a short
 // timeout, so that every process reports the same numbers and none has to
-// keep them up to date.
+// keep them up to date. The process's own database pool (connections,
+// and acquires waiting for one) is read from pgxpool's statistics at
+// scrape time too.
 //
 // Every method works on a nil *Metrics and does nothing, so code and tests
 // that do not care about metrics pass nil.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -36,6 +37,10 @@ type Config struct {
 	// Logger receives errors met while serving a scrape; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Pool is this process's database pool, whose connections and waits
+	// for a connection are exported as easel_db_pool_*; nil leaves those
+	// metrics out.
+	Pool *pgxpool.Pool
 }
 
 // Metrics are Easel's metrics, in a registry of their own (with Go's
@@ -94,6 +99,9 @@ func New(db store.DBTX, cfg Config) *Metrics {
 		m.webhooks, m.timeToComplete, m.jobDuration, m.callbacks,
 		newDBCollector(db, cfg.MaxInflight),
 	)
+	if cfg.Pool != nil {
+		m.registry.MustRegister(newPoolCollector(cfg.Pool))
+	}
 	return m
 }
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,4 +165,129 @@ func TestNilMetricsDoNothing(t *testing.T) {
 		return nil
 	}))
 	require.True(t, called)
+}
+
+// Gauges of an empty queue or status read 0 rather than disappearing, so
+// that dashboards show 0 rather than "no data" once the work is done.
+func TestGaugesReadZeroWhenEmpty(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var jobID int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		INSERT INTO river_job (args, kind, max_attempts, queue, state, scheduled_at)
+		VALUES ('{}', 'submit_generation', 1, 'default', 'scheduled', now() + interval '1 hour')
+		RETURNING id`).Scan(&jobID))
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO river_job (args, kind, max_attempts, queue, state)
+		VALUES ('{}', 'other', 1, 'elsewhere', 'available')`)
+	require.NoError(t, err)
+
+	s := metricstest.Scrape(t, b.metrics.Handler())
+	require.Equal(t, 1.0, s[`easel_river_jobs{queue="default",state="scheduled"}`])
+	require.Equal(t, 1.0, s[`easel_river_jobs{queue="elsewhere",state="available"}`], "a queue met only in the rows is reported too")
+
+	_, err = b.pool.Exec(b.ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = now() WHERE id = $1`, jobID)
+	require.NoError(t, err)
+	s = metricstest.Scrape(t, b.metrics.Handler())
+	for _, queue := range []string{"default", "callbacks", "reconcile"} {
+		for _, state := range []string{"available", "scheduled", "retryable", "running", "pending"} {
+			series := `easel_river_jobs{queue="` + queue + `",state="` + state + `"}`
+			require.Contains(t, s, series)
+			require.Equal(t, 0.0, s[series], series)
+		}
+	}
+	for _, status := range []string{"queued", "submitted", "completed", "failed", "cancelled"} {
+		series := `easel_generations{status="` + status + `"}`
+		require.Contains(t, s, series)
+		require.Equal(t, 0.0, s[series], series)
+	}
+}
+
+func TestPoolMetrics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(dbtest.URL(t))
+	require.NoError(t, err)
+	cfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	// The gauges read from Postgres go through a pool of their own, so that
+	// scrapes neither wait for pool's connections nor count in its stats.
+	m := metrics.New(dbtest.Pool(t), metrics.Config{Pool: pool})
+
+	held := make([]*pgxpool.Conn, 0, 2)
+	for range 2 {
+		c, err := pool.Acquire(ctx)
+		require.NoError(t, err)
+		held = append(held, c)
+	}
+	before := metricstest.Scrape(t, m.Handler())
+	for series, want := range map[string]float64{
+		`easel_db_pool_connections{state="acquired"}`:     2,
+		`easel_db_pool_connections{state="idle"}`:         0,
+		`easel_db_pool_connections{state="constructing"}`: 0,
+		`easel_db_pool_max_connections`:                   2,
+		`easel_db_pool_acquires_total`:                    2,
+		`easel_db_pool_canceled_acquires_total`:           0,
+	} {
+		require.Contains(t, before, series)
+		require.Equal(t, want, before[series], series)
+	}
+
+	// With every connection held, one more acquire has to wait for one to
+	// be released.
+	acquired := make(chan error, 1)
+	go acquireWaiting(ctx, pool, acquired)
+	require.Eventually(t, func() bool { return goroutineBlockedIn("metrics_test.acquireWaiting", "(*Weighted).Acquire") },
+		10*time.Second, time.Millisecond, "the acquire waits for a connection")
+	held[0].Release()
+	require.NoError(t, <-acquired)
+	held[1].Release()
+
+	// An acquire given up before it gets a connection is counted apart.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = pool.Acquire(cancelled)
+	require.ErrorIs(t, err, context.Canceled)
+
+	after := metricstest.Scrape(t, m.Handler())
+	require.Equal(t, before[`easel_db_pool_acquire_waits_total`]+1, after[`easel_db_pool_acquire_waits_total`])
+	require.Greater(t, after[`easel_db_pool_acquire_wait_seconds_total`], before[`easel_db_pool_acquire_wait_seconds_total`])
+	require.Equal(t, 3.0, after[`easel_db_pool_acquires_total`])
+	require.Equal(t, 1.0, after[`easel_db_pool_canceled_acquires_total`])
+	require.Equal(t, 0.0, after[`easel_db_pool_connections{state="acquired"}`])
+	require.Equal(t, 2.0, after[`easel_db_pool_connections{state="idle"}`])
+}
+
+// acquireWaiting acquires a connection from pool, releases it, and sends
+// the error to done. It is named so that goroutineBlockedIn can find it.
+func acquireWaiting(ctx context.Context, pool *pgxpool.Pool, done chan<- error) {
+	c, err := pool.Acquire(ctx)
+	if err == nil {
+		c.Release()
+	}
+	done <- err
+}
+
+// goroutineBlockedIn reports whether a goroutine's stack holds both fn and
+// blockedIn: pgxpool has no count of waiting acquires, and releasing a
+// connection before the acquire waits would hand it over without a wait.
+func goroutineBlockedIn(fn, blockedIn string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, fn) && strings.Contains(g, blockedIn) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPoolMetricsNeedAPool(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := metricstest.Scrape(t, b.metrics.Handler())
+	require.NotContains(t, s, `easel_db_pool_max_connections`)
+	require.Contains(t, s, `easel_generations_in_flight`)
 }
