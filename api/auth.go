@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,7 +30,11 @@ type AuthConfig struct {
 	// loopback address, and only while no API key was ever created, are
 	// requests without a key accepted.
 	ListenAddr net.Addr
-	Logger     *slog.Logger
+	// ConfiguredAddr, when set, is the address Easel was told to listen on
+	// (EASEL_ADDR), which messages name: the listener's own address can
+	// read differently ([::]:8080 for 0.0.0.0:8080).
+	ConfiguredAddr string
+	Logger         *slog.Logger
 	// KeyCacheTTL, when positive, lets Auth admit a key it found valid less
 	// than this long ago without looking it up again, so that a busy caller
 	// costs one lookup per TTL instead of one per request. A revoked key
@@ -103,12 +108,31 @@ func NewAuth(ctx context.Context, pool *pgxpool.Pool, cfg AuthConfig) (*Auth, er
 		a.closed.Store(true)
 	case !a.loopback:
 		return nil, fmt.Errorf("no API key exists and %s is not a loopback address, so /v1 would be open to anyone: "+
-			"create a key first with `easel keys create NAME`, or listen on 127.0.0.1", cfg.ListenAddr)
+			"create a key first with `easel keys create NAME`, or listen on 127.0.0.1", describeAddr(cfg))
 	default:
 		a.logger.Warn("no API key exists: /v1 accepts requests without a key because Easel listens on a loopback address; "+
-			"`easel keys create NAME` creates the first key and then keys are required", "addr", cfg.ListenAddr.String())
+			"`easel keys create NAME` creates the first key and then keys are required", "addr", describeAddr(cfg))
 	}
 	return a, nil
+}
+
+// describeAddr names the address Easel listens on as its operator gave it,
+// if known, saying "all interfaces" for an unspecified host, and the
+// listener's address when it reads differently otherwise (a host name, or
+// port 0).
+func describeAddr(cfg AuthConfig) string {
+	listening := "<nil>"
+	if cfg.ListenAddr != nil {
+		listening = cfg.ListenAddr.String()
+	}
+	name := cmp.Or(cfg.ConfiguredAddr, listening)
+	if tcp, ok := cfg.ListenAddr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return name + " (all interfaces)"
+	}
+	if name != listening {
+		return name + " (listening on " + listening + ")"
+	}
+	return name
 }
 
 // RequireKey is Echo middleware that admits a request with a valid key, or

@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"context"
 	"crypto/sha256"
+	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/api"
+	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/store"
 )
 
@@ -182,4 +185,28 @@ func lastUsed(t *testing.T, b *testBundle, name string) string {
 		return ""
 	}
 	return *at
+}
+
+// TestAuthRefusalNamesConfiguredAddr: the refusal names the address as the
+// operator set it, not as the listener reads it back ([::] for 0.0.0.0).
+func TestAuthRefusalNamesConfiguredAddr(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+
+	tests := []struct {
+		listen     net.Addr
+		configured string
+		want       string
+	}{
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 18082}, "0.0.0.0:18082", "0.0.0.0:18082 (all interfaces) is not a loopback address"},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 18082}, ":18082", ":18082 (all interfaces) is not a loopback address"},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 18082}, "", "[::]:18082 (all interfaces) is not a loopback address"},
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 8080}, "easel.internal:8080", "easel.internal:8080 (listening on 192.0.2.10:8080) is not a loopback address"},
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 8080}, "192.0.2.10:8080", "192.0.2.10:8080 is not a loopback address"},
+	}
+	for _, tt := range tests {
+		_, err := api.NewAuth(context.Background(), pool, api.AuthConfig{ListenAddr: tt.listen, ConfiguredAddr: tt.configured,
+			Logger: slog.New(slog.DiscardHandler)})
+		require.ErrorContains(t, err, "no API key exists and "+tt.want+", so /v1 would be open to anyone", tt.configured)
+	}
 }

@@ -16,7 +16,10 @@ type CallbackURLChecker interface {
 }
 
 // WithCallbackURLs makes the handler refuse callback URLs that c refuses,
-// beyond their syntax, which is always checked.
+// beyond their syntax, which jobs.CheckCallbackURLSyntax always checks, for
+// Go callers too. What c decides (easel serve's refuses every URL without a
+// callback secret, and private addresses unless allowed) depends on this
+// process's configuration, so only the HTTP API applies it at enqueue.
 func (h *Handler) WithCallbackURLs(c CallbackURLChecker) *Handler {
 	h.callbackURLs = c
 	return h

@@ -32,6 +32,9 @@ func (h *Handler) WithCanceller(c Canceller) *Handler {
 // as the cancel arrived), 502 when fal could not be asked; the database's
 // errors are the error handler's (503 when it is unreachable).
 func (h *Handler) cancel(c echo.Context) error {
+	if details := unknownQueryParams(c.QueryParams(), "cancelling takes none"); len(details) > 0 {
+		return invalidRequest(details)
+	}
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
 		return apierror.New(http.StatusNotFound, "not_found", "no generation "+c.Param("id"))

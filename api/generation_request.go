@@ -27,10 +27,10 @@ const (
 	MaxBodyBytes = 8 << 20
 	// MaxMetadataBytes caps the caller's metadata object.
 	MaxMetadataBytes = jobs.MaxMetadataBytes
-	// maxIdempotencyKeyLen keeps keys index-friendly.
-	maxIdempotencyKeyLen = 255
-	maxCallbackURLLen    = 2048
 )
+
+// idempotencyKeyHeader carries EnqueueOpts.IdempotencyKey.
+const idempotencyKeyHeader = "Idempotency-Key"
 
 // apiFields are the body fields that belong to Easel rather than to fal's
 // input.
@@ -64,17 +64,32 @@ func readCreateRequest(c echo.Context) (*createRequest, error) {
 		return nil, err
 	}
 	opts, optDetails := enqueueOpts(fields)
-	opts.IdempotencyKey = req.Header.Get("Idempotency-Key")
-	if !validIdempotencyKey(opts.IdempotencyKey) {
-		optDetails = append(optDetails, apierror.Detail{Field: "Idempotency-Key",
-			Message: fmt.Sprintf("must be at most %d printable ASCII characters", maxIdempotencyKeyLen)})
+	switch keys := req.Header.Values(idempotencyKeyHeader); len(keys) {
+	case 0:
+	case 1:
+		opts.IdempotencyKey = keys[0]
+	default:
+		// Which one a retry would send is anyone's guess.
+		optDetails = append(optDetails, apierror.Detail{Field: idempotencyKeyHeader, Message: "must be given once"})
 	}
+	// What Enqueue would refuse in the options is reported now, with the
+	// rest, but not twice: a field already named (metadata.k for a NUL in
+	// it) is not named again.
+	for _, d := range validationDetails(opts.Validate()) {
+		if !named(details, d.Field) && !named(optDetails, d.Field) {
+			optDetails = append(optDetails, d)
+		}
+	}
+	slices.SortStableFunc(optDetails, func(a, b apierror.Detail) int {
+		return optionOrder(a.Field) - optionOrder(b.Field)
+	})
 	for _, f := range apiFields {
 		delete(fields, f)
 	}
 	input, err := jobs.ParseInput(fields)
 	details = append(details, validationDetails(err)...)
 	details = append(details, optDetails...)
+	details = append(details, unknownQueryParams(req.URL.Query(), "POST /v1/generations takes none")...)
 	if len(details) > 0 {
 		return nil, invalidRequest(details)
 	}
@@ -209,20 +224,29 @@ func nulDetails(body []byte) []apierror.Detail {
 	return details
 }
 
-func validIdempotencyKey(key string) bool {
-	if len(key) > maxIdempotencyKeyLen {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		if key[i] < 0x20 || key[i] > 0x7e {
-			return false
+// named reports whether details name field or a part of it.
+func named(details []apierror.Detail, field string) bool {
+	for _, d := range details {
+		if d.Field == field || strings.HasPrefix(d.Field, field+".") || strings.HasPrefix(d.Field, field+"[") {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
-// enqueueOpts reads Easel's own body fields, naming each invalid one. null
-// means absent, as it does for fal's fields.
+// optionOrder orders the details of Easel's own fields as the body lists
+// them, then the header.
+func optionOrder(field string) int {
+	if i := slices.Index(apiFields, field); i >= 0 {
+		return i
+	}
+	return len(apiFields)
+}
+
+// enqueueOpts reads Easel's own body fields, naming each one of the wrong
+// JSON type. null means absent, as it does for fal's fields. What their
+// values may be is EnqueueOpts.Validate's to say, as for Go callers, but
+// for priority: 0 means the default to Enqueue, and is refused here.
 func enqueueOpts(fields map[string]json.RawMessage) (jobs.EnqueueOpts, []apierror.Detail) {
 	var opts jobs.EnqueueOpts
 	var details []apierror.Detail
@@ -233,23 +257,15 @@ func enqueueOpts(fields map[string]json.RawMessage) (jobs.EnqueueOpts, []apierro
 	if raw, ok := fields["priority"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &opts.Priority); err != nil || opts.Priority < 1 || opts.Priority > 4 {
 			invalid("priority", "must be an integer from 1 (highest) to 4 (lowest)")
+			opts.Priority = 0
 		}
 	}
 	if raw, ok := fields["metadata"]; ok && !isNull(raw) {
-		switch {
-		case raw[0] != '{':
-			invalid("metadata", "must be a JSON object")
-		case len(raw) > MaxMetadataBytes:
-			invalid("metadata", fmt.Sprintf("must be at most %d bytes", MaxMetadataBytes))
-		default:
-			opts.Metadata = raw
-		}
+		opts.Metadata = raw // Validate refuses anything but an object
 	}
 	if raw, ok := fields["callback_url"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &opts.CallbackURL); err != nil || !isHTTPURL(opts.CallbackURL) {
+		if err := json.Unmarshal(raw, &opts.CallbackURL); err != nil {
 			invalid("callback_url", "must be an absolute http or https URL")
-		} else if len(opts.CallbackURL) > maxCallbackURLLen {
-			invalid("callback_url", fmt.Sprintf("must be at most %d bytes long", maxCallbackURLLen))
 		}
 	}
 	if raw, ok := fields["run_at"]; ok && !isNull(raw) {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -72,11 +73,20 @@ func parseWait(values []string) (time.Duration, error) {
 		return 0, invalid("must be given once")
 	}
 	d, err := time.ParseDuration(values[0])
-	if err != nil || d < 0 {
-		return 0, invalid("must be a duration such as 30s, at most " + MaxWait.String())
+	switch {
+	case err != nil && durationSyntax.MatchString(values[0]):
+		// Beyond time.Duration's 2562047h: read, it would be lowered to
+		// MaxWait, but it cannot be read.
+		return 0, invalid("is too long to read; waits longer than " + MaxWait.String() + " are lowered to it, so ask for " + MaxWait.String())
+	case err != nil || d < 0:
+		return 0, invalid("must be a duration of zero or more such as 30s; longer waits are lowered to " + MaxWait.String())
 	}
 	return min(d, MaxWait), nil
 }
+
+// durationSyntax matches what time.ParseDuration reads, sign aside: a
+// value it refuses anyway is too large for a time.Duration.
+var durationSyntax = regexp.MustCompile(`^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
 
 // awaitTerminal returns the generation once it is terminal or wait has
 // passed. It subscribes before each read, so a generation finishing between

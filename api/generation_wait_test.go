@@ -328,3 +328,35 @@ func TestParseWaitCaps(t *testing.T) {
 		require.Equal(t, tc.want, got, tc.value)
 	}
 }
+
+// TestQueryMessagesStateTheRule: the messages of wait and limit say what is
+// accepted, larger values being lowered rather than refused.
+func TestQueryMessagesStateTheRule(t *testing.T) {
+	t.Parallel()
+	b := setupHistory(t)
+	id := b.insert(t)
+
+	tests := []struct {
+		path, field, want string
+	}{
+		{"/v1/generations/" + id.String() + "?wait=abc", "wait", "must be a duration of zero or more such as 30s; longer waits are lowered to 1m0s"},
+		{"/v1/generations/" + id.String() + "?wait=-1s", "wait", "must be a duration of zero or more such as 30s; longer waits are lowered to 1m0s"},
+		{"/v1/generations/" + id.String() + "?wait=9999999999h", "wait", "is too long to read; waits longer than 1m0s are lowered to it, so ask for 1m0s"},
+		{"/v1/generations?limit=0", "limit", "must be a positive integer; values above 200 are lowered to 200"},
+		{"/v1/generations?limit=ten", "limit", "must be a positive integer; values above 200 are lowered to 200"},
+		{"/v1/generations?limit=-99999999999999999999", "limit", "must be a positive integer; values above 200 are lowered to 200"},
+		{"/v1/generations?limit=99999999999999999999", "limit", "is too large to read; values above 200 are lowered to it, so ask for 200"},
+	}
+	for _, tt := range tests {
+		resp := b.get(t, b.ctx, tt.path)
+		require.Equal(t, []string{tt.field}, invalidFields(t, resp), tt.path)
+		require.Equal(t, tt.want, resp.errorBody(t).Details[0].Message, tt.path)
+	}
+
+	// What the messages promise; a terminal generation is answered at once.
+	_, err := store.Fail(b.ctx, b.pool, id, "test", "finished")
+	require.NoError(t, err)
+	resp := b.get(t, b.ctx, "/v1/generations/"+id.String()+"?wait=90s&")
+	require.Equal(t, http.StatusOK, resp.status, string(resp.body))
+	require.Equal(t, http.StatusOK, b.get(t, b.ctx, "/v1/generations?limit=1000").status)
+}

@@ -32,14 +32,6 @@ func NewHandler(pool *pgxpool.Pool, logger *slog.Logger) *Handler {
 	return &Handler{pool: pool, logger: logger}
 }
 
-// Register mounts the /v1 routes on g.
-func (h *Handler) Register(g *echo.Group) {
-	g.POST("/generations", h.create)
-	g.GET("/generations", h.list)
-	g.GET("/generations/:id", h.get)
-	g.POST("/generations/:id/cancel", h.cancel)
-}
-
 func (h *Handler) create(c echo.Context) error {
 	parsed, err := readCreateRequest(c)
 	if err != nil {
@@ -87,6 +79,9 @@ func (h *Handler) create(c echo.Context) error {
 }
 
 func (h *Handler) get(c echo.Context) error {
+	if details := unknownQueryParams(c.QueryParams(), "the only one is wait", "wait"); len(details) > 0 {
+		return invalidRequest(details)
+	}
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
 		return apierror.New(http.StatusNotFound, "not_found", "no generation "+c.Param("id"))

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -124,8 +125,11 @@ func parseListQuery(q url.Values) (store.ListGenerationsParams, []apierror.Detai
 			}
 		case "limit":
 			n, err := strconv.Atoi(value)
-			if err != nil || n < 1 {
-				invalid(name, "must be an integer from 1 to %d", MaxListLimit)
+			switch {
+			case errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(value, "-"):
+				invalid(name, "is too large to read; values above %d are lowered to it, so ask for %d", MaxListLimit, MaxListLimit)
+			case err != nil || n < 1:
+				invalid(name, "must be a positive integer; values above %d are lowered to %d", MaxListLimit, MaxListLimit)
 			}
 			p.Limit = min(n, MaxListLimit)
 		case "cursor":

@@ -199,17 +199,40 @@ func TestCreateGenerationRejects(t *testing.T) {
 		{name: "Idempotency-Key too long", header: jsonHeader("Idempotency-Key", repeat("k", 256)), body: falExampleInput, wantFields: []string{"Idempotency-Key"}},
 		{name: "Idempotency-Key not ASCII", header: jsonHeader("Idempotency-Key", "clé"), body: falExampleInput, wantFields: []string{"Idempotency-Key"}},
 		{name: "Idempotency-Key not UTF-8", header: jsonHeader("Idempotency-Key", "\x98"), body: falExampleInput, wantFields: []string{"Idempotency-Key"}},
+		{name: "Idempotency-Key twice", header: http.Header{echo.HeaderContentType: {echo.MIMEApplicationJSON}, "Idempotency-Key": {"a", "b"}},
+			body: falExampleInput, wantFields: []string{"Idempotency-Key"}},
+		// Checked by package jobs, for Go callers too; without a
+		// CallbackURLChecker (this handler has none) they still apply.
+		{name: "callback_url with user info", body: withImagePrompt(`"callback_url":"https://user:pass@example.com/done"`), wantFields: []string{"callback_url"}},
+		{name: "callback_url with fragment", body: withImagePrompt(`"callback_url":"https://example.com/done#top"`), wantFields: []string{"callback_url"}},
+		{name: "callback_url port 0", body: withImagePrompt(`"callback_url":"https://example.com:0/done"`), wantFields: []string{"callback_url"}},
+		{name: "callback_url a number", body: withImagePrompt(`"callback_url":1`), wantFields: []string{"callback_url"}},
+		{name: "run_at in year 9999", body: withImagePrompt(`"run_at":"9999-12-31T23:59:59Z"`), wantFields: []string{"run_at"}},
+		{name: "run_at 400 days ahead", body: withImagePrompt(`"run_at":"` + time.Now().AddDate(0, 0, 400).UTC().Format(time.RFC3339) + `"`), wantFields: []string{"run_at"}},
 
 		// Postgres stores no U+0000, wherever it is.
 		{name: "NUL in prompt", body: withImagePrompt(`"prompt":"a\u0000b"`), wantFields: []string{"prompt"}},
 		{name: "NUL in image URL", body: `{"image_prompt_1":{"image_url":"https://example.com/\u0000.png"}}`, wantFields: []string{"image_prompt_1.image_url", "image_prompt_1.image_url"}},
 		{name: "NUL in metadata", body: withImagePrompt(`"metadata":{"k":["ok","x\u0000"],"\u0000":1}`), wantFields: []string{"metadata.\x00", "metadata.k[1]"}},
 
+		// Nor an unpaired UTF-16 surrogate escape in jsonb, which
+		// encoding/json reads as U+FFFD but Postgres refuses.
+		{name: "lone high surrogate in a metadata key", body: withImagePrompt(`"metadata":{"\ud800":1}`), wantFields: []string{"metadata"}},
+		{name: "lone high surrogate in a metadata value", body: withImagePrompt(`"metadata":{"k":"\ud800"}`), wantFields: []string{"metadata"}},
+		{name: "lone low surrogate in metadata", body: withImagePrompt(`"metadata":{"k":["\udc00"]}`), wantFields: []string{"metadata"}},
+		{name: "lone surrogate and NUL in metadata", body: withImagePrompt(`"metadata":{"k":"\u0000","j":"\ud800"}`), wantFields: []string{"metadata.k"}},
+
 		// Every invalid field at once: fal's in schema order, then Easel's.
 		{
 			name:       "many at once",
 			body:       `{"num_images":9,"image_prompt_1":{"image_url":"x","weight":3},"image_prompt_2":{"image_url":"` + pikachuURL + `","weight":2.5},"priority":7,"metadata":[],"colour":"red","prompt":"a","prompt":"b"}`,
 			wantFields: []string{"prompt", "num_images", "image_prompt_1.image_url", "image_prompt_1.weight", "image_prompt_2.weight", "colour", "priority", "metadata"},
+		},
+		{
+			name:       "every option at once",
+			header:     jsonHeader("Idempotency-Key", "é"),
+			body:       `{"image_prompt_1":{"image_url":"x"},"run_at":"9999-01-01T00:00:00Z","callback_url":"https://a@example.com/","metadata":{"\udfff":1},"priority":0}`,
+			wantFields: []string{"image_prompt_1.image_url", "priority", "metadata", "callback_url", "run_at", "Idempotency-Key"},
 		},
 
 		// Malformed bodies: 400 with the byte offset.
@@ -258,4 +281,66 @@ func TestCreateGenerationRejects(t *testing.T) {
 			require.Zero(t, jobs, "a rejected request inserted a River job")
 		})
 	}
+}
+
+// TestCreateGenerationEdgesAccepted sends what is valid near the limits
+// the rejections above test: each is stored, and none fails in Postgres.
+func TestCreateGenerationEdgesAccepted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	// A surrogate pair is one character, which jsonb takes.
+	g := b.enqueue(t, jsonHeader(), withImagePrompt(`"metadata":{"\ud83d\ude00":"\uD83D\uDE00","lit":"\\ud800"}`), http.StatusAccepted)
+	require.JSONEq(t, `{"😀":"😀","lit":"\\ud800"}`, string(g.Metadata))
+
+	// In fal's input a lone surrogate is read as U+FFFD, and the input is
+	// stored as Easel encodes it: no escape reaches jsonb.
+	g = b.enqueue(t, jsonHeader(), withImagePrompt(`"prompt":"a\ud800b\udc00","negative_prompt":"\ud83d\ude00"`), http.StatusAccepted)
+	var prompt, negative string
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT input->>'prompt', input->>'negative_prompt' FROM generations WHERE id = $1`, g.ID).Scan(&prompt, &negative))
+	require.Equal(t, "a\uFFFDb\uFFFD", prompt)
+	require.Equal(t, "😀", negative)
+
+	// A run_at in the past means now; one just inside the horizon is kept.
+	g = b.enqueue(t, jsonHeader(), withImagePrompt(`"run_at":"2001-01-01T00:00:00Z"`), http.StatusAccepted)
+	var state string
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT state FROM river_job WHERE args->>'generation_id' = $1`, g.ID).Scan(&state))
+	require.Equal(t, "available", state)
+	b.enqueue(t, jsonHeader(), withImagePrompt(`"run_at":"`+time.Now().AddDate(0, 0, 360).UTC().Format(time.RFC3339)+`"`), http.StatusAccepted)
+
+	// The longest idempotency key.
+	b.enqueue(t, jsonHeader("Idempotency-Key", repeat("~", 255)), falExampleInput, http.StatusAccepted)
+}
+
+// TestUnknownQueryParameters: every endpoint refuses a query parameter it
+// does not read, as the list always has, and writes nothing.
+func TestUnknownQueryParameters(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.enqueue(t, jsonHeader(), falExampleInput, http.StatusAccepted)
+
+	tests := []struct {
+		method, path string
+		body         []byte
+		wantFields   []string
+		wantInMsg    string
+	}{
+		{http.MethodGet, "/v1/generations/" + g.ID + "?foo=1", nil, []string{"foo"}, "the only one is wait"},
+		{http.MethodGet, "/v1/generations/" + g.ID + "?wait=0s&waitt=1s&a=1", nil, []string{"a", "waitt"}, "the only one is wait"},
+		{http.MethodGet, "/v1/generations/" + uuid.NewString() + "?foo=1", nil, []string{"foo"}, "the only one is wait"},
+		{http.MethodPost, "/v1/generations?priority=1", []byte(falExampleInput), []string{"priority"}, "takes none"},
+		{http.MethodPost, "/v1/generations?dry_run=true", []byte(`{"prompt":1}`), []string{"prompt", "image_prompt_1", "dry_run"}, ""},
+		{http.MethodPost, "/v1/generations/" + g.ID + "/cancel?force=true", nil, []string{"force"}, "takes none"},
+	}
+	for _, tt := range tests {
+		resp := b.do(t, tt.method, tt.path, jsonHeader(), tt.body)
+		require.Equal(t, tt.wantFields, invalidFields(t, resp), "%s %s", tt.method, tt.path)
+		require.Contains(t, resp.errorBody(t).Details[len(tt.wantFields)-1].Message, tt.wantInMsg)
+	}
+	// An empty name is no parameter, as in the list.
+	require.Equal(t, http.StatusOK, b.do(t, http.MethodGet, "/v1/generations/"+g.ID+"?&=x", nil, nil).status)
+
+	generations, jobs := b.counts(t)
+	require.Equal(t, 1, generations)
+	require.Equal(t, 1, jobs)
 }

@@ -3,7 +3,12 @@
 //
 // A generation is enqueued by inserting its row and a SubmitGeneration job in
 // one transaction (Enqueue, in the caller's; EnqueuePool, in one of its
-// own), so a generation exists exactly when its job does. EnqueueOpts.MaxPending caps a client's unfinished generations, so
+// own), so a generation exists exactly when its job does. Enqueue refuses,
+// as the HTTP API does, invalid input and options (EnqueueOpts.Validate),
+// writing nothing; only the HTTP API applies what depends on its own
+// configuration: whether callbacks can be signed, and which addresses a
+// callback URL may point at, which the deliveries check again on every
+// connection. EnqueueOpts.MaxPending caps a client's unfinished generations, so
 // that a flood of enqueues is refused (ErrTooManyPending) before it grows
 // the database. The SubmitGeneration worker hands the stored input to fal
 // with a webhook URL that names the generation; the webhooks package

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -25,15 +23,25 @@ import (
 type EnqueueOpts struct {
 	// Priority from 1 (highest) to 4 (lowest), as in River; 0 means 2.
 	Priority int
-	// Metadata is any JSON object, stored and returned with the generation.
+	// Metadata is any JSON object of at most MaxMetadataBytes, stored and
+	// returned with the generation. Postgres's jsonb refuses \u0000 and
+	// unpaired UTF-16 surrogate escapes (\ud800), so Enqueue does too.
 	Metadata json.RawMessage
-	// CallbackURL receives the generation when it finishes.
+	// CallbackURL receives the generation when it finishes: an absolute
+	// http or https URL without user info or fragment (see
+	// CheckCallbackURLSyntax). Which addresses it may reach is decided by
+	// the processes that deliver callbacks, on every connection; unlike
+	// the HTTP API, Enqueue cannot refuse a private address up front, nor
+	// a URL while the workers have no EASEL_CALLBACK_SECRET (its
+	// deliveries are then retried until they have one, for up to a day).
 	CallbackURL string
 	// IdempotencyKey makes retried enqueues safe: the same key with the same
 	// request returns the first generation; with a different request,
-	// ErrIdempotencyConflict.
+	// ErrIdempotencyConflict. At most MaxIdempotencyKeyLen printable ASCII
+	// characters, as in the HTTP header.
 	IdempotencyKey string
-	// RunAt schedules the submission to fal; zero means now.
+	// RunAt schedules the submission to fal; zero or a time in the past
+	// means now, and at most MaxRunAtAhead from now is accepted.
 	RunAt time.Time
 	// MaxPending, when positive, caps the client's unfinished (queued or
 	// submitted) generations: at the cap Enqueue inserts nothing and
@@ -66,8 +74,8 @@ var ErrIdempotencyConflict = errors.New("idempotency key was already used with a
 // from ParseInput, which is not validated again) and, inside the caller's
 // transaction, inserts a queued generation for client and the River job
 // that will submit it. Nothing is visible to Easel until tx commits; a
-// rollback leaves nothing behind. Invalid input returns a
-// *fal.ValidationError and writes nothing.
+// rollback leaves nothing behind. Invalid input or options (see
+// EnqueueOpts.Validate) return a *fal.ValidationError and write nothing.
 func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *EnqueueOpts) (*Enqueued, error) {
 	e, err := newEnqueue(client, input, opts)
 	if err != nil {
@@ -98,14 +106,16 @@ func newEnqueue(client string, input any, opts *EnqueueOpts) (*enqueue, error) {
 	if priority == 0 {
 		priority = 2
 	}
-	if invalid := validateOpts(priority, opts); len(invalid) > 0 {
+	if invalid := validateOpts(priority, opts, time.Now()); len(invalid) > 0 {
 		return nil, &fal.ValidationError{Fields: invalid}
 	}
 	parsed, err := parseInput(input)
 	if err != nil {
 		return nil, err
 	}
-	if bytes.Contains(parsed.encoded, []byte(`\u0000`)) {
+	// json.Marshal writes no lone surrogate (it writes U+FFFD, as
+	// encoding/json reads one), so only a NUL can be found here.
+	if jsonbEscapeProblem(parsed.encoded) == escapeNUL {
 		// Postgres text and jsonb cannot hold NUL.
 		return nil, &fal.ValidationError{Fields: []fal.FieldError{{Field: "input", Message: "must not contain the NUL character (\\u0000)"}}}
 	}
@@ -152,36 +162,16 @@ func (e *enqueue) write(ctx context.Context, db store.DBTX, tx func() pgx.Tx) (*
 		return nil, err
 	}
 	insertOpts := &river.InsertOpts{Priority: e.params.Priority}
-	if !e.opts.RunAt.IsZero() {
+	if e.opts.RunAt.After(time.Now()) {
+		// A job scheduled in the past would still wait for River's
+		// scheduler, up to 5 s, to become available: a past run_at means
+		// now.
 		insertOpts.ScheduledAt = e.opts.RunAt
 	}
 	if _, err := inserter.InsertTx(ctx, tx(), SubmitGenerationArgs{GenerationID: gen.ID}, insertOpts); err != nil {
 		return nil, fmt.Errorf("enqueue generation %s: insert job: %w", gen.ID, err)
 	}
 	return &Enqueued{Generation: gen}, nil
-}
-
-// MaxMetadataBytes caps the caller's metadata object.
-const MaxMetadataBytes = 16 << 10
-
-// validateOpts checks what the HTTP API also checks, for Go callers.
-func validateOpts(priority int, opts *EnqueueOpts) []fal.FieldError {
-	var invalid []fal.FieldError
-	if priority < 1 || priority > 4 {
-		invalid = append(invalid, fal.FieldError{Field: "priority", Message: "must be an integer from 1 (highest) to 4 (lowest)"})
-	}
-	if len(opts.Metadata) > 0 {
-		var m map[string]any
-		switch {
-		case !utf8.Valid(opts.Metadata) || json.Unmarshal(opts.Metadata, &m) != nil || m == nil:
-			invalid = append(invalid, fal.FieldError{Field: "metadata", Message: "must be a JSON object"})
-		case len(opts.Metadata) > MaxMetadataBytes:
-			invalid = append(invalid, fal.FieldError{Field: "metadata", Message: fmt.Sprintf("must be at most %d bytes", MaxMetadataBytes)})
-		case bytes.Contains(opts.Metadata, []byte(`\u0000`)):
-			invalid = append(invalid, fal.FieldError{Field: "metadata", Message: "must not contain the NUL character (\\u0000)"})
-		}
-	}
-	return invalid
 }
 
 // Input is a fal-ai/fooocus/image-prompt input that ParseInput validated,

@@ -209,6 +209,49 @@ func testEnqueue(t *testing.T, enqueueWith enqueueFunc) {
 			{name: "NUL in prompt", client: "billing", input: `{"prompt":"a\u0000b","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, wantFields: []string{"input"}},
 			{name: "bad priority and metadata together", client: "billing", input: enqueueTestInput,
 				opts: &jobs.EnqueueOpts{Priority: -1, Metadata: json.RawMessage(`"x"`)}, wantFields: []string{"priority", "metadata"}},
+			// Postgres's jsonb refuses what encoding/json reads as U+FFFD.
+			{name: "metadata lone high surrogate in a key", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"\ud800":1}`)}, wantFields: []string{"metadata"}},
+			{name: "metadata lone high surrogate in a value", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ud800"}`)}, wantFields: []string{"metadata"}},
+			{name: "metadata lone low surrogate", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\udc00"}`)}, wantFields: []string{"metadata"}},
+			{name: "metadata high surrogate before a non-surrogate", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\uD83D\u0041"}`)}, wantFields: []string{"metadata"}},
+			{name: "metadata surrogates in the wrong order", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ude00\ud83d"}`)}, wantFields: []string{"metadata"}},
+			// What the HTTP API refuses, Enqueue refuses too.
+			{name: "callback_url not http", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{CallbackURL: "ftp://example.com/done"}, wantFields: []string{"callback_url"}},
+			{name: "callback_url relative", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{CallbackURL: "/done"}, wantFields: []string{"callback_url"}},
+			{name: "callback_url with user info", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://user:pass@example.com/done"}, wantFields: []string{"callback_url"}},
+			{name: "callback_url with fragment", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com/done#x"}, wantFields: []string{"callback_url"}},
+			{name: "callback_url port 0", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com:0/done"}, wantFields: []string{"callback_url"}},
+			{name: "callback_url port too large", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com:65536/done"}, wantFields: []string{"callback_url"}},
+			{name: "callback_url too long", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com/" + strings.Repeat("a", 2048)}, wantFields: []string{"callback_url"}},
+			// Postgres text refuses it (SQLSTATE 22021).
+			{name: "callback_url not UTF-8", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com/\xff"}, wantFields: []string{"callback_url"}},
+			{name: "idempotency key too long", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{IdempotencyKey: strings.Repeat("k", jobs.MaxIdempotencyKeyLen+1)}, wantFields: []string{"Idempotency-Key"}},
+			{name: "idempotency key not ASCII", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{IdempotencyKey: "clé"}, wantFields: []string{"Idempotency-Key"}},
+			{name: "idempotency key with a control character", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{IdempotencyKey: "a\nb"}, wantFields: []string{"Idempotency-Key"}},
+			{name: "run_at in year 9999", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{RunAt: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}, wantFields: []string{"run_at"}},
+			{name: "run_at a day past the horizon", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{RunAt: time.Now().Add(jobs.MaxRunAtAhead + 24*time.Hour)}, wantFields: []string{"run_at"}},
+			{name: "every option at once", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Priority: 9, Metadata: json.RawMessage(`{"k":"\udfff"}`), CallbackURL: "x", IdempotencyKey: "\x00",
+					RunAt: time.Now().Add(2 * jobs.MaxRunAtAhead)},
+				wantFields: []string{"priority", "metadata", "callback_url", "run_at", "Idempotency-Key"}},
 			{name: "no client", input: enqueueTestInput},
 			// Only ParseInput vouches for an *Input; a NUL it let through
 			// is still refused.
@@ -234,6 +277,48 @@ func testEnqueue(t *testing.T, enqueueWith enqueueFunc) {
 		}
 		require.Zero(t, countGenerations(t, b))
 		require.Empty(t, jobsOf(t, b))
+	})
+
+	// What jsonb and the limits do take is accepted.
+	t.Run("EdgesAccepted", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		enqueued, err := enqueue(t, b, "billing", enqueueTestInput, &jobs.EnqueueOpts{
+			// A surrogate pair is one character, U+1F600; an escaped
+			// backslash before u0000 is the six characters \u0000.
+			Metadata:       json.RawMessage(`{"\ud83d\ude00":"\uD83D\uDE00","literal":"\\u0000\\ud800"}`),
+			CallbackURL:    "https://example.com:8443/done?token=a",
+			IdempotencyKey: strings.Repeat("~", jobs.MaxIdempotencyKeyLen),
+			RunAt:          time.Now().Add(jobs.MaxRunAtAhead - time.Hour),
+		})
+		require.NoError(t, err)
+		require.JSONEq(t, `{"😀":"😀","literal":"\\u0000\\ud800"}`, string(enqueued.Generation.Metadata))
+
+		// A time in the past means now: the job is available at once.
+		before := time.Now()
+		enqueued, err = enqueue(t, b, "billing", enqueueTestInput, &jobs.EnqueueOpts{RunAt: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)})
+		require.NoError(t, err)
+		var state string
+		var scheduledAt time.Time
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT state, scheduled_at FROM river_job WHERE args->>'generation_id' = $1`,
+			enqueued.Generation.ID.String()).Scan(&state, &scheduledAt))
+		require.Equal(t, "available", state)
+		require.False(t, scheduledAt.After(time.Now()), "scheduled at %s", scheduledAt)
+		require.False(t, scheduledAt.Before(before.Add(-time.Minute)), "scheduled at %s, not at run_at", scheduledAt)
+
+		// encoding/json reads a lone surrogate in the input as U+FFFD, and
+		// the input is stored as Easel encodes it, so jsonb takes it.
+		enqueued, err = enqueue(t, b, "billing", `{"prompt":"a\ud800b\udc00","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, nil)
+		require.NoError(t, err)
+		var prompt string
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT input->>'prompt' FROM generations WHERE id = $1`, enqueued.Generation.ID).Scan(&prompt))
+		require.Equal(t, "a\uFFFDb\uFFFD", prompt)
+		// So is a backslash before u0000 in the input, which is no NUL.
+		enqueued, err = enqueue(t, b, "billing", `{"prompt":"\\u0000","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, nil)
+		require.NoError(t, err)
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT input->>'prompt' FROM generations WHERE id = $1`, enqueued.Generation.ID).Scan(&prompt))
+		require.Equal(t, `\u0000`, prompt)
 	})
 
 	t.Run("Idempotency", func(t *testing.T) {
@@ -397,4 +482,46 @@ func TestEnqueuePoolRoundTrips(t *testing.T) {
 	require.EqualValues(t, 3, roundTrips(jobs.EnqueuePool, nil), "begin with the insert, job, commit")
 	require.EqualValues(t, 3, roundTrips(jobs.EnqueuePool, keyed), "a replay: begin with the insert, the generation, commit")
 	require.EqualValues(t, 4, roundTrips(jobs.EnqueuePool, capped), "begin with the pending count, insert, job, commit")
+}
+
+// TestEnqueueOptsValidate checks the messages Validate gives, which the
+// HTTP API shows as they are.
+func TestEnqueueOptsValidate(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		opts jobs.EnqueueOpts
+		want []fal.FieldError // nil: valid
+	}{
+		{name: "zero", opts: jobs.EnqueueOpts{}},
+		{name: "surrogate pair", opts: jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ud83d\ude00"}`)}},
+		{name: "lone surrogate", opts: jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ud800"}`)},
+			want: []fal.FieldError{{Field: "metadata", Message: `must not contain an unpaired UTF-16 surrogate escape such as \ud800`}}},
+		{name: "high surrogate at the end of a key", opts: jobs.EnqueueOpts{Metadata: json.RawMessage(`{"\ud800":1}`)},
+			want: []fal.FieldError{{Field: "metadata", Message: `must not contain an unpaired UTF-16 surrogate escape such as \ud800`}}},
+		{name: "NUL", opts: jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\u0000"}`)},
+			want: []fal.FieldError{{Field: "metadata", Message: `must not contain the NUL character (\u0000)`}}},
+		{name: "callback user info", opts: jobs.EnqueueOpts{CallbackURL: "http://a:b@example.com/"},
+			want: []fal.FieldError{{Field: "callback_url", Message: "must not contain a user name or password"}}},
+		{name: "callback fragment", opts: jobs.EnqueueOpts{CallbackURL: "http://example.com/#f"},
+			want: []fal.FieldError{{Field: "callback_url", Message: "must not contain a fragment"}}},
+		{name: "run_at", opts: jobs.EnqueueOpts{RunAt: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
+			want: []fal.FieldError{{Field: "run_at", Message: "must be at most 365 days from now; a time in the past means now"}}},
+		{name: "idempotency key", opts: jobs.EnqueueOpts{IdempotencyKey: "é"},
+			want: []fal.FieldError{{Field: "Idempotency-Key", Message: "must be at most 255 printable ASCII characters"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.opts.Validate()
+			if tt.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			var invalid *fal.ValidationError
+			require.ErrorAs(t, err, &invalid)
+			require.Equal(t, tt.want, invalid.Fields)
+		})
+	}
 }
