@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -65,6 +66,15 @@ type Config struct {
 	// UserID is sent as X-Fal-Webhook-User-Id. Empty means "falsim-user".
 	UserID string
 
+	// FilesURL is the base URL of the image URLs in results, an absolute
+	// http(s) URL: an image is at FilesURL/{W}x{H}/{variant}/{name}, the
+	// path FilesHandler serves. Empty means the simulator's own /files/ at
+	// the address the submitting client reached it at. Set it when whoever
+	// loads the images, later or elsewhere, cannot count on that address:
+	// easel serve points it at its own listener, so that stored URLs
+	// outlive the simulator's ephemeral loopback port.
+	FilesURL string
+
 	// Logger receives the simulator's logs. Nil discards them.
 	Logger *slog.Logger
 
@@ -90,6 +100,7 @@ func (c Config) withDefaults() Config {
 	if c.UserID == "" {
 		c.UserID = defaultUserID
 	}
+	c.FilesURL = strings.TrimRight(c.FilesURL, "/")
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -117,27 +128,62 @@ func (c Config) validate() error {
 		{"WebhookDuplicateRate", c.WebhookDuplicateRate},
 	}
 	for _, r := range rates {
-		// Written to reject NaN too.
-		if !(r.v >= 0 && r.v <= 1) {
-			errs = append(errs, fmt.Errorf("%s %v is outside [0, 1]", r.name, r.v))
+		if err := checkRate(r.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %w", r.name, err))
 		}
 	}
 	if err := c.Latency.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("Latency: %w", err))
 	}
-	if c.MaxConcurrency < 0 {
-		errs = append(errs, fmt.Errorf("MaxConcurrency %d is negative", c.MaxConcurrency))
+	if err := checkNotNegative(c.MaxConcurrency); err != nil {
+		errs = append(errs, fmt.Errorf("MaxConcurrency %w", err))
 	}
-	if c.WebhookDelay < 0 {
-		errs = append(errs, fmt.Errorf("WebhookDelay %s is negative", c.WebhookDelay))
+	if err := checkNotNegative(c.WebhookDelay); err != nil {
+		errs = append(errs, fmt.Errorf("WebhookDelay %w", err))
 	}
-	if c.WebhookTimeout < 0 {
-		errs = append(errs, fmt.Errorf("WebhookTimeout %s is negative", c.WebhookTimeout))
+	if err := checkNotNegative(c.WebhookTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("WebhookTimeout %w", err))
 	}
-	if !(c.TimeScale >= 0) {
-		errs = append(errs, fmt.Errorf("TimeScale %v is negative", c.TimeScale))
+	if err := checkNotNegative(c.TimeScale); err != nil {
+		errs = append(errs, fmt.Errorf("TimeScale %w", err))
+	}
+	if err := checkFilesURL(c.FilesURL); err != nil {
+		errs = append(errs, fmt.Errorf("FilesURL %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// The checks below are shared by Config's validation and the flags, which
+// prefix their errors with the field's or the flag's name.
+
+func checkRate(v float64) error {
+	// Written to reject NaN too.
+	if !(v >= 0 && v <= 1) {
+		return fmt.Errorf("%v is outside [0, 1]", v)
+	}
+	return nil
+}
+
+func checkNotNegative[T int | float64 | time.Duration](v T) error {
+	if v != v {
+		return errors.New("NaN is not a number")
+	}
+	if v < 0 {
+		return fmt.Errorf("%v is negative", v)
+	}
+	return nil
+}
+
+// checkFilesURL accepts "", which means the default.
+func checkFilesURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q is not an http(s) URL without query or fragment", raw)
+	}
+	return nil
 }
 
 // Summary describes the simulator's behaviour on one line, for start-up logs.

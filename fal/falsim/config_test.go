@@ -26,6 +26,9 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		{"negative concurrency", falsim.Config{MaxConcurrency: -1}, "MaxConcurrency"},
 		{"negative delay", falsim.Config{WebhookDelay: -time.Second}, "WebhookDelay"},
 		{"negative time scale", falsim.Config{TimeScale: -1}, "TimeScale"},
+		{"relative files URL", falsim.Config{FilesURL: "/_sim/files"}, `FilesURL "/_sim/files" is not an http(s) URL`},
+		{"files URL with a query", falsim.Config{FilesURL: "http://127.0.0.1:8080/files?x=1"}, "FilesURL"},
+		{"rate message names the field", falsim.Config{FailRate: 2}, "FailRate 2 is outside [0, 1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +88,7 @@ func TestRegisterFlags(t *testing.T) {
 			"--submit-error-rate=0.1", "--rate-limit-rate=0.2", "--fail-rate=0.3", "--payload-error-rate=0.4",
 			"--bounce-rate=0.5", "--nsfw-rate=0.6", "--webhook-drop-rate=0.7", "--webhook-duplicate-rate=0.8",
 			"--webhook-delay=1s", "--webhook-timeout=2s", "--webhook-retries=3", "--time-scale=100", "--user-id=u",
+			"--files-url=http://127.0.0.1:8080/_sim/files",
 		}))
 		require.Equal(t, falsim.Config{
 			Seed:                 5,
@@ -102,16 +106,36 @@ func TestRegisterFlags(t *testing.T) {
 			WebhookRetries:       3,
 			TimeScale:            100,
 			UserID:               "u",
+			FilesURL:             "http://127.0.0.1:8080/_sim/files",
 		}, *cfg)
 	})
 
-	t.Run("bad latency", func(t *testing.T) {
-		t.Parallel()
-		fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-		fs.SetOutput(discard{})
-		falsim.RegisterFlags(fs)
-		require.ErrorContains(t, fs.Parse([]string{"--latency=2s..1s"}), "maximum is below minimum")
-	})
+	// A bad value fails the parse, before New, with an error naming the
+	// flag rather than Config's field.
+	for _, tt := range []struct {
+		arg, wantErr string
+	}{
+		{"--latency=2s..1s", `invalid value "2s..1s" for flag -latency: parse latency "2s..1s": maximum is below minimum`},
+		{"--fail-rate=2", `invalid value "2" for flag -fail-rate: 2 is outside [0, 1]`},
+		{"--nsfw-rate=-0.5", `invalid value "-0.5" for flag -nsfw-rate: -0.5 is outside [0, 1]`},
+		{"--submit-error-rate=NaN", `invalid value "NaN" for flag -submit-error-rate: NaN is outside [0, 1]`},
+		{"--webhook-drop-rate=often", `invalid value "often" for flag -webhook-drop-rate: not a number`},
+		{"--max-concurrency=-1", `invalid value "-1" for flag -max-concurrency: -1 is negative`},
+		{"--webhook-delay=-1s", `invalid value "-1s" for flag -webhook-delay: -1s is negative`},
+		{"--webhook-timeout=soon", `invalid value "soon" for flag -webhook-timeout: not a duration such as 500ms or 2s`},
+		{"--time-scale=-60", `invalid value "-60" for flag -time-scale: -60 is negative`},
+		{"--time-scale=NaN", `invalid value "NaN" for flag -time-scale: NaN is not a number`},
+		{"--files-url=127.0.0.1:8080", `invalid value "127.0.0.1:8080" for flag -files-url: "127.0.0.1:8080" is not an http(s) URL without query or fragment`},
+	} {
+		t.Run(tt.arg, func(t *testing.T) {
+			t.Parallel()
+			fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+			fs.SetOutput(discard{})
+			falsim.RegisterFlags(fs)
+			err := fs.Parse([]string{tt.arg})
+			require.EqualError(t, err, tt.wantErr)
+		})
+	}
 }
 
 type discard struct{}

@@ -12,13 +12,24 @@
 //	GET  /{owner}/{app}/requests/{id}[/response]                             result, with x-fal-request-id
 //	PUT  /{owner}/{app}/requests/{id}/cancel                                 202 / 400 / 404
 //	GET  /.well-known/jwks.json                                              the webhook signing key
-//	GET  /files/{W}x{H}/{variant}/{name}.png                                 generated images
+//	GET  /files/{W}x{H}/{variant}/{name}.{png,jpeg,webp}                     generated images
 //	GET  /_sim/stats                                                         counters (see Stats)
 //
 // Status, result and cancel accept the owner/app form that fal returns as well
 // as the full endpoint id. Queue API routes require `Authorization: Key ...`
 // (any non-empty key). URLs in responses and outputs are built from the Host
 // the client used, so they work on an ephemeral port and behind a fixed address.
+// Image URLs are built on Config.FilesURL instead when it is set; FilesHandler
+// serves the files on another server, as `easel serve` does on its own
+// listener so that stored URLs outlive the simulator's port.
+//
+// # Images
+//
+// Images are gradients, or black where the safety checker blanks an NSFW
+// one, in the input's output_format: jpeg (fal's default), png or webp
+// (lossless), with the matching content_type and file name extension.
+// Everything that shapes a file is in its path, so files are rendered on
+// demand, identically by any Sim, before or after a restart.
 //
 // # Lifecycle
 //
@@ -32,8 +43,9 @@
 // error_type client_cancelled (HTTP 499 on the result) and sends no webhook;
 // fal does not document either, so Easel must not rely on one.
 //
-// Validation happens at completion, as on fal: an input without image_prompt_1
-// or with num_images outside 1..4 completes with a 422 {"detail": [...]} error.
+// Validation happens at completion, as on fal: an input without image_prompt_1,
+// with num_images outside 1..4 or with an output_format other than png, jpeg
+// and webp completes with a 422 {"detail": [...]} error.
 //
 // # Webhooks
 //

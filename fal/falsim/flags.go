@@ -1,7 +1,11 @@
 package falsim
 
 import (
+	"errors"
 	"flag"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -9,6 +13,9 @@ import (
 // they fill in when fs is parsed. Unlike the zero Config, the defaults make a
 // realistic account: a few seconds per generation, two at a time, as on a new
 // fal account.
+//
+// Parsing checks each value as New would, so that a bad one fails the parse
+// with an error naming the flag rather than Config's field.
 func RegisterFlags(fs *flag.FlagSet) *Config {
 	cfg := &Config{
 		Latency:        Latency{Min: time.Second, Max: 4 * time.Second},
@@ -17,21 +24,86 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 		WebhookRetries: defaultWebhookRetries,
 		TimeScale:      1,
 	}
+	rate := func(p *float64, name, usage string) {
+		fs.Var(&checkedValue[float64]{p: p, parse: parseFloat, check: checkRate}, name, usage)
+	}
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the fault and latency choices and of the webhook signing key; the same seed replays the same run")
 	fs.Var(&cfg.Latency, "latency", `run time of each request (IN_PROGRESS, reported as inference time): uniform "MIN..MAX" such as "200ms..2s", fixed such as "1s", or "0" for instant`)
-	fs.IntVar(&cfg.MaxConcurrency, "max-concurrency", cfg.MaxConcurrency, "most requests IN_PROGRESS at once; the rest wait IN_QUEUE (0 = unlimited)")
-	fs.Float64Var(&cfg.SubmitErrorRate, "submit-error-rate", 0, "fraction of submits answered with a 5xx and not queued")
-	fs.Float64Var(&cfg.RateLimitRate, "rate-limit-rate", 0, "fraction of submits answered 429 with Retry-After and not queued")
-	fs.Float64Var(&cfg.FailRate, "fail-rate", 0, "fraction of requests that complete with a 422 ERROR result")
-	fs.Float64Var(&cfg.PayloadErrorRate, "payload-error-rate", 0, `fraction of webhooks sent with "payload": null and a payload_error (result stays pollable)`)
-	fs.Float64Var(&cfg.BounceRate, "bounce-rate", 0, "fraction of requests that go IN_PROGRESS -> IN_QUEUE once, as when fal retries a failed runner")
-	fs.Float64Var(&cfg.NSFWRate, "nsfw-rate", 0, "fraction of images flagged in has_nsfw_concepts")
-	fs.Float64Var(&cfg.WebhookDropRate, "webhook-drop-rate", 0, "fraction of webhooks never delivered (the result stays pollable)")
-	fs.Float64Var(&cfg.WebhookDuplicateRate, "webhook-duplicate-rate", 0, "fraction of webhooks delivered a second time after being acknowledged")
-	fs.DurationVar(&cfg.WebhookDelay, "webhook-delay", 0, "delay between completion and the first webhook attempt")
-	fs.DurationVar(&cfg.WebhookTimeout, "webhook-timeout", cfg.WebhookTimeout, "timeout of each webhook attempt")
+	fs.Var(&checkedValue[int]{p: &cfg.MaxConcurrency, parse: parseInt, check: checkNotNegative[int]},
+		"max-concurrency", "most requests IN_PROGRESS at once; the rest wait IN_QUEUE (0 = unlimited)")
+	rate(&cfg.SubmitErrorRate, "submit-error-rate", "`fraction` of submits answered with a 5xx and not queued")
+	rate(&cfg.RateLimitRate, "rate-limit-rate", "`fraction` of submits answered 429 with Retry-After and not queued")
+	rate(&cfg.FailRate, "fail-rate", "`fraction` of requests that complete with a 422 ERROR result")
+	rate(&cfg.PayloadErrorRate, "payload-error-rate", "`fraction` of webhooks sent with \"payload\": null and a payload_error (result stays pollable)")
+	rate(&cfg.BounceRate, "bounce-rate", "`fraction` of requests that go IN_PROGRESS -> IN_QUEUE once, as when fal retries a failed runner")
+	rate(&cfg.NSFWRate, "nsfw-rate", "`fraction` of images flagged in has_nsfw_concepts")
+	rate(&cfg.WebhookDropRate, "webhook-drop-rate", "`fraction` of webhooks never delivered (the result stays pollable)")
+	rate(&cfg.WebhookDuplicateRate, "webhook-duplicate-rate", "`fraction` of webhooks delivered a second time after being acknowledged")
+	fs.Var(&checkedValue[time.Duration]{p: &cfg.WebhookDelay, parse: parseDuration, check: checkNotNegative[time.Duration]},
+		"webhook-delay", "`delay` between completion and the first webhook attempt")
+	fs.Var(&checkedValue[time.Duration]{p: &cfg.WebhookTimeout, parse: parseDuration, check: checkNotNegative[time.Duration]},
+		"webhook-timeout", "`timeout` of each webhook attempt")
 	fs.IntVar(&cfg.WebhookRetries, "webhook-retries", cfg.WebhookRetries, "retries of a failed webhook delivery, spaced like fal's (10 over about 2h); negative = none")
-	fs.Float64Var(&cfg.TimeScale, "time-scale", cfg.TimeScale, "divides the webhook retry schedule only: 3600 replays fal's 2h of retries in about 2s")
+	fs.Var(&checkedValue[float64]{p: &cfg.TimeScale, parse: parseFloat, check: checkNotNegative[float64]},
+		"time-scale", "divides the webhook retry schedule only: 3600 replays fal's 2h of retries in about 2s")
 	fs.StringVar(&cfg.UserID, "user-id", defaultUserID, "value of X-Fal-Webhook-User-Id")
+	fs.Var(&checkedValue[string]{p: &cfg.FilesURL, parse: parseString, check: checkFilesURL},
+		"files-url", "base `URL` of the image URLs in results, where clients load the images (URL/{W}x{H}/{variant}/{name}); empty = /files/ at the address each client used")
 	return cfg
 }
+
+// checkedValue is a flag.Value that refuses what check refuses. The flag
+// package then reports the value and the flag's name.
+type checkedValue[T any] struct {
+	p     *T
+	parse func(string) (T, error)
+	check func(T) error
+}
+
+func (v *checkedValue[T]) String() string {
+	// The flag package calls String on a zero checkedValue to tell whether
+	// a flag's default is its zero value.
+	if v == nil || v.p == nil {
+		var zero T
+		return fmt.Sprint(zero)
+	}
+	return fmt.Sprint(*v.p)
+}
+
+func (v *checkedValue[T]) Set(s string) error {
+	x, err := v.parse(s)
+	if err != nil {
+		return err
+	}
+	if err := v.check(x); err != nil {
+		return err
+	}
+	*v.p = x
+	return nil
+}
+
+func parseFloat(s string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return 0, errors.New("not a number")
+	}
+	return f, nil
+}
+
+func parseInt(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, errors.New("not an integer")
+	}
+	return n, nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, errors.New("not a duration such as 500ms or 2s")
+	}
+	return d, nil
+}
+
+func parseString(s string) (string, error) { return s, nil }

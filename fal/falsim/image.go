@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,24 +30,53 @@ var gradients = [][2]color.RGBA{
 // blackVariant is the image fal's safety checker substitutes for an NSFW one.
 var blackVariant = len(gradients)
 
+// imageFormat is a value of the model's output_format, which is also the
+// extension of the files in that format.
+type imageFormat string
+
+const (
+	formatJPEG imageFormat = "jpeg"
+	formatPNG  imageFormat = "png"
+	formatWebP imageFormat = "webp"
+)
+
+// defaultFormat is output_format's default on fal.
+const defaultFormat = formatJPEG
+
+// imageFormats are output_format's values, in the order of fal's schema.
+var imageFormats = []imageFormat{formatPNG, formatJPEG, formatWebP}
+
+func (f imageFormat) contentType() string { return "image/" + string(f) }
+
+// jpegQuality is the quality of the JPEG files. Encoding is deterministic,
+// so a file's bytes, and the file_size reported before it is fetched, never
+// change.
+const jpegQuality = 90
+
 // imageFile identifies one generated image. Everything needed to render it is
 // in its URL path, so files stay servable across restarts of the simulator.
 type imageFile struct {
 	width, height int
 	variant       int
-	name          string
+	format        imageFormat
+	name          string // with the format's extension
 }
 
-func (f imageFile) key() imageKey { return imageKey{f.width, f.height, f.variant} }
+func (f imageFile) key() imageKey { return imageKey{f.width, f.height, f.variant, f.format} }
 
+// path is the file's path below the files base URL (Config.FilesURL).
 func (f imageFile) path() string {
-	return fmt.Sprintf("/files/%dx%d/%d/%s", f.width, f.height, f.variant, f.name)
+	return fmt.Sprintf("/%dx%d/%d/%s", f.width, f.height, f.variant, f.name)
 }
 
-type imageKey struct{ width, height, variant int }
+type imageKey struct {
+	width, height, variant int
+	format                 imageFormat
+}
 
-// imageCache holds encoded PNGs by size and variant: every request of the
-// same size shares the bytes, so file_size is known before a file is fetched.
+// imageCache holds encoded images by size, variant and format: every request
+// of the same size and format shares the bytes, so file_size is known before
+// a file is fetched.
 type imageCache struct {
 	mu    sync.Mutex
 	byKey map[imageKey][]byte
@@ -62,7 +93,7 @@ func (c *imageCache) get(k imageKey) ([]byte, error) {
 	if b, ok := c.byKey[k]; ok {
 		return b, nil
 	}
-	b, err := renderPNG(k)
+	b, err := renderImage(k)
 	if err != nil {
 		return nil, err
 	}
@@ -73,9 +104,10 @@ func (c *imageCache) get(k imageKey) ([]byte, error) {
 	return b, nil
 }
 
-// renderPNG draws a vertical gradient, or a black image for blackVariant.
-// A paletted image with constant rows keeps encoding cheap at full size.
-func renderPNG(k imageKey) ([]byte, error) {
+// renderImage draws a vertical gradient, or a black image for blackVariant,
+// and encodes it in k's format. Every row is one colour, one of a palette
+// of at most 256, which keeps encoding cheap at full size.
+func renderImage(k imageKey) ([]byte, error) {
 	var palette color.Palette
 	if k.variant == blackVariant {
 		palette = color.Palette{color.RGBA{0, 0, 0, 0xff}}
@@ -87,41 +119,112 @@ func renderPNG(k imageKey) ([]byte, error) {
 			palette[i] = color.RGBA{mix(top.R, bottom.R), mix(top.G, bottom.G), mix(top.B, bottom.B), 0xff}
 		}
 	}
-	img := image.NewPaletted(image.Rect(0, 0, k.width, k.height), palette)
-	for y := range k.height {
-		shade := uint8(y * (len(palette) - 1) / max(k.height-1, 1))
-		row := img.Pix[y*img.Stride : y*img.Stride+k.width]
-		for x := range row {
-			row[x] = shade
-		}
+	shades := make([]uint8, k.height)
+	for y := range shades {
+		shades[y] = uint8(y * (len(palette) - 1) / max(k.height-1, 1))
 	}
+
 	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(&buf, img); err != nil {
-		return nil, fmt.Errorf("encode %dx%d png: %w", k.width, k.height, err)
+	switch k.format {
+	case formatPNG:
+		img := image.NewPaletted(image.Rect(0, 0, k.width, k.height), palette)
+		for y, shade := range shades {
+			row := img.Pix[y*img.Stride : y*img.Stride+k.width]
+			for x := range row {
+				row[x] = shade
+			}
+		}
+		enc := png.Encoder{CompressionLevel: png.BestSpeed}
+		if err := enc.Encode(&buf, img); err != nil {
+			return nil, fmt.Errorf("encode %dx%d png: %w", k.width, k.height, err)
+		}
+	case formatJPEG:
+		// YCbCr is the encoder's own colour space: no conversion per pixel.
+		img := image.NewYCbCr(image.Rect(0, 0, k.width, k.height), image.YCbCrSubsampleRatio420)
+		for y, shade := range shades {
+			c := palette[shade].(color.RGBA)
+			luma, cb, cr := color.RGBToYCbCr(c.R, c.G, c.B)
+			fill(img.Y[y*img.YStride:y*img.YStride+k.width], luma)
+			if y%2 == 0 {
+				cy := y / 2
+				fill(img.Cb[cy*img.CStride:(cy+1)*img.CStride], cb)
+				fill(img.Cr[cy*img.CStride:(cy+1)*img.CStride], cr)
+			}
+		}
+		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: jpegQuality}); err != nil {
+			return nil, fmt.Errorf("encode %dx%d jpeg: %w", k.width, k.height, err)
+		}
+	case formatWebP:
+		rows := make([]color.RGBA, k.height)
+		for y, shade := range shades {
+			rows[y] = palette[shade].(color.RGBA)
+		}
+		buf.Write(encodeRowsWebP(k.width, rows))
+	default:
+		return nil, fmt.Errorf("render %dx%d image: unknown format %q", k.width, k.height, k.format)
 	}
 	return buf.Bytes(), nil
 }
 
-// serveFile serves GET /files/{size}/{variant}/{name}.
+func fill(b []byte, v byte) {
+	for i := range b {
+		b[i] = v
+	}
+}
+
+// FilesHandler serves the generated images, GET /{W}x{H}/{variant}/{name}
+// below the base URL of the files (Config.FilesURL). The simulator's own
+// Handler serves them under /files/; mount this one, with the prefix
+// stripped, to serve them from another server, as easel serve does.
+//
+// A file is rendered from its path alone, so the handler of any Sim serves
+// every file any Sim ever returned.
+func (s *Sim) FilesHandler() http.Handler { return http.HandlerFunc(s.serveFile) }
+
+// serveFile serves GET /{size}/{variant}/{name}.{format}.
 func (s *Sim) serveFile(w http.ResponseWriter, r *http.Request) {
-	width, height, ok := parseSize(r.PathValue("size"))
-	variant, err := strconv.Atoi(r.PathValue("variant"))
-	name := r.PathValue("name")
-	if !ok || err != nil || variant < 0 || variant > blackVariant || !strings.HasSuffix(name, ".png") {
+	if !allowMethod(w, r, http.MethodGet) {
+		return
+	}
+	k, ok := parseFilePath(r.URL.Path)
+	if !ok {
 		writeJSON(w, http.StatusNotFound, detailBody{Detail: "File not found"})
 		return
 	}
-	b, err := s.images.get(imageKey{width, height, variant})
+	b, err := s.images.get(k)
 	if err != nil {
 		s.logger.Error("render image", "path", r.URL.Path, "error", err)
 		writeJSON(w, http.StatusInternalServerError, detailBody{Detail: "Internal server error"})
 		return
 	}
-	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Content-Type", k.format.contentType())
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)
 	}
+}
+
+// parseFilePath parses the path of an imageFile.
+func parseFilePath(p string) (imageKey, bool) {
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	if len(parts) != 3 {
+		return imageKey{}, false
+	}
+	width, height, ok := parseSize(parts[0])
+	variant, err := strconv.Atoi(parts[1])
+	base, ext, dotted := cutLast(parts[2], ".")
+	format := imageFormat(ext)
+	if !ok || err != nil || variant < 0 || variant > blackVariant || !dotted || base == "" || !slices.Contains(imageFormats, format) {
+		return imageKey{}, false
+	}
+	return imageKey{width, height, variant, format}, true
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
 }

@@ -2,10 +2,16 @@ package falsim_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	stdimage "image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,30 +28,47 @@ func TestImages(t *testing.T) {
 		input         string
 		width, height int
 		count         int
+		format        string // output_format: the extension and image/<format>
 		wantNSFW      bool
 		wantBlack     bool
 	}{
 		{
-			name:  "defaults",
+			name:  "defaults: jpeg, as fal",
 			input: validInput,
-			width: 1024, height: 1024, count: 1,
+			width: 1024, height: 1024, count: 1, format: "jpeg",
 		},
 		{
-			name:  "aspect ratio and count",
-			input: `{"image_prompt_1": {}, "aspect_ratio": "832x1216", "num_images": 2}`,
-			width: 832, height: 1216, count: 2,
+			name:  "aspect ratio, count and png",
+			input: `{"image_prompt_1": {}, "aspect_ratio": "832x1216", "num_images": 2, "output_format": "png"}`,
+			width: 832, height: 1216, count: 2, format: "png",
 		},
 		{
-			name:  "nsfw blanked by the safety checker",
+			name:  "webp",
+			input: `{"image_prompt_1": {}, "aspect_ratio": "640x320", "output_format": "webp"}`,
+			width: 640, height: 320, count: 1, format: "webp",
+		},
+		{
+			name:  "explicit jpeg",
+			input: `{"image_prompt_1": {}, "aspect_ratio": "320x640", "output_format": "jpeg"}`,
+			width: 320, height: 640, count: 1, format: "jpeg",
+		},
+		{
+			name:  "nsfw blanked by the safety checker, png",
 			cfg:   falsim.Config{NSFWRate: 1},
-			input: `{"image_prompt_1": {}, "aspect_ratio": "640x320", "num_images": 3}`,
-			width: 640, height: 320, count: 3, wantNSFW: true, wantBlack: true,
+			input: `{"image_prompt_1": {}, "aspect_ratio": "640x320", "num_images": 3, "output_format": "png"}`,
+			width: 640, height: 320, count: 3, format: "png", wantNSFW: true, wantBlack: true,
+		},
+		{
+			name:  "nsfw blanked by the safety checker, jpeg",
+			cfg:   falsim.Config{NSFWRate: 1},
+			input: `{"image_prompt_1": {}, "aspect_ratio": "640x320"}`,
+			width: 640, height: 320, count: 1, format: "jpeg", wantNSFW: true, wantBlack: true,
 		},
 		{
 			name:  "nsfw kept without the safety checker",
 			cfg:   falsim.Config{NSFWRate: 1},
 			input: `{"image_prompt_1": {}, "aspect_ratio": "320x640", "enable_safety_checker": false}`,
-			width: 320, height: 640, count: 1, wantNSFW: true,
+			width: 320, height: 640, count: 1, format: "jpeg", wantNSFW: true,
 		},
 	}
 	for _, tt := range tests {
@@ -60,25 +83,114 @@ func TestImages(t *testing.T) {
 			require.Len(t, out.HasNSFWConcepts, tt.count)
 			for i, img := range out.Images {
 				require.Equal(t, tt.wantNSFW, out.HasNSFWConcepts[i])
-				require.Equal(t, "image/png", img.ContentType)
+				require.Equal(t, "image/"+tt.format, img.ContentType)
 				require.Equal(t, tt.width, img.Width)
 				require.Equal(t, tt.height, img.Height)
 				require.Equal(t, path.Base(img.URL), img.FileName)
+				require.True(t, strings.HasSuffix(img.FileName, "."+tt.format), img.FileName)
 				require.Contains(t, img.URL, b.url+"/files/")
 
 				resp, body := doRequest(t, http.MethodGet, img.URL, "", "")
 				require.Equal(t, http.StatusOK, resp.StatusCode)
-				require.Equal(t, "image/png", resp.Header.Get("Content-Type"))
+				require.Equal(t, img.ContentType, resp.Header.Get("Content-Type"))
 				require.Len(t, body, img.FileSize)
-				decoded, err := png.Decode(bytes.NewReader(body))
-				require.NoError(t, err)
-				require.Equal(t, tt.width, decoded.Bounds().Dx())
-				require.Equal(t, tt.height, decoded.Bounds().Dy())
-				r, g, bl, _ := decoded.At(tt.width/2, tt.height/2).RGBA()
-				isBlack := r == 0 && g == 0 && bl == 0
-				require.Equal(t, tt.wantBlack, isBlack, "pixel %v", color.RGBA64{uint16(r), uint16(g), uint16(bl), 0xffff})
+				width, height, black := decodeImage(t, tt.format, body)
+				require.Equal(t, tt.width, width)
+				require.Equal(t, tt.height, height)
+				if black != nil {
+					require.Equal(t, tt.wantBlack, *black)
+				}
 			}
 		})
+	}
+}
+
+// decodeImage checks that body is an image in format and returns its size
+// and whether its centre is black. The standard library has no WebP decoder:
+// for "webp" it reads the size from the VP8L header and returns black nil.
+func decodeImage(t *testing.T, format string, body []byte) (width, height int, black *bool) {
+	t.Helper()
+	var (
+		img stdimage.Image
+		err error
+	)
+	switch format {
+	case "png":
+		img, err = png.Decode(bytes.NewReader(body))
+	case "jpeg":
+		img, err = jpeg.Decode(bytes.NewReader(body))
+	case "webp":
+		w, h := webpSize(t, body)
+		return w, h, nil
+	default:
+		t.Fatalf("unknown format %q", format)
+	}
+	require.NoError(t, err)
+	r, g, bl, _ := img.At(img.Bounds().Dx()/2, img.Bounds().Dy()/2).RGBA()
+	// JPEG's quantization may leave a black image a shade above zero.
+	const darkest = 4 << 8
+	isBlack := r < darkest && g < darkest && bl < darkest
+	require.Equal(t, format, imageFormat(t, body), "the bytes match the content type")
+	return img.Bounds().Dx(), img.Bounds().Dy(), &isBlack
+}
+
+// imageFormat is the format stdimage.DecodeConfig recognises in body.
+func imageFormat(t *testing.T, body []byte) string {
+	t.Helper()
+	_, format, err := stdimage.DecodeConfig(bytes.NewReader(body))
+	require.NoError(t, err)
+	return format
+}
+
+// webpSize checks the RIFF and VP8L headers of a lossless WebP file (RFC
+// 9649) and returns the image's size.
+func webpSize(t *testing.T, body []byte) (width, height int) {
+	t.Helper()
+	require.GreaterOrEqual(t, len(body), 25)
+	require.Equal(t, "RIFF", string(body[0:4]))
+	require.Equal(t, len(body)-8, int(binary.LittleEndian.Uint32(body[4:8])), "RIFF size")
+	require.Equal(t, "WEBPVP8L", string(body[8:16]))
+	chunk := int(binary.LittleEndian.Uint32(body[16:20]))
+	require.Equal(t, len(body)-20, chunk+chunk%2, "VP8L chunk size, padded to even")
+	require.Equal(t, byte(0x2f), body[20], "VP8L signature")
+	header := binary.LittleEndian.Uint32(body[21:25])
+	require.Zero(t, header>>29, "VP8L version")
+	return int(header&0x3fff) + 1, int(header>>14&0x3fff) + 1
+}
+
+// With FilesURL set, image URLs point there, and FilesHandler mounted below
+// it serves them, from any Sim: files are rendered from their path alone, so
+// a URL outlives the simulator that returned it.
+func TestFilesURL(t *testing.T) {
+	t.Parallel()
+
+	serveFiles := func(sim *falsim.Sim) *httptest.Server {
+		mux := http.NewServeMux()
+		mux.Handle("/_sim/files/", http.StripPrefix("/_sim/files", sim.FilesHandler()))
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		return srv
+	}
+
+	b := setup(t, falsim.Config{FilesURL: "http://easel.example:8080/_sim/files/"}, setupOpts{})
+	sr := b.submit(t, `{"image_prompt_1": {}, "aspect_ratio": "256x128", "num_images": 2, "output_format": "png"}`, "")
+	b.awaitCompleted(t, sr.StatusURL)
+	out := b.result(t, sr.ResponseURL)
+	require.Len(t, out.Images, 2)
+
+	other, err := falsim.New(falsim.Config{})
+	require.NoError(t, err)
+	t.Cleanup(other.Close)
+	for _, img := range out.Images {
+		require.True(t, strings.HasPrefix(img.URL, "http://easel.example:8080/_sim/files/256x128/"), img.URL)
+		u, err := url.Parse(img.URL)
+		require.NoError(t, err)
+		for _, srv := range []*httptest.Server{serveFiles(b.sim), serveFiles(other)} {
+			resp, body := doRequest(t, http.MethodGet, srv.URL+u.Path, "", "")
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Equal(t, "image/png", resp.Header.Get("Content-Type"))
+			require.Len(t, body, img.FileSize)
+		}
 	}
 }
 
@@ -87,13 +199,41 @@ func TestFilesRejectBadPaths(t *testing.T) {
 
 	b := setup(t, falsim.Config{}, setupOpts{})
 	for _, p := range []string{
-		"/files/1024x1024/0/a.jpeg",
+		"/files/1024x1024/0/a.gif",
+		"/files/1024x1024/0/a.JPEG",
+		"/files/1024x1024/0/a",
+		"/files/1024x1024/0/.png",
 		"/files/1024/0/a.png",
 		"/files/99999x1024/0/a.png",
 		"/files/1024x1024/99/a.png",
 		"/files/1024x1024/-1/a.png",
+		"/files/1024x1024/0/a.png/b",
+		"/files/1024x1024/a.png",
 	} {
 		resp, _ := doRequest(t, http.MethodGet, b.url+p, "", "")
 		require.Equal(t, http.StatusNotFound, resp.StatusCode, p)
+	}
+
+	resp, _ := doRequest(t, http.MethodPut, httptest.NewServer(b.sim.FilesHandler()).URL+"/64x64/0/a.png", "", "")
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
+
+// The colour at the centre of each variant's image is the same in every
+// lossless format; JPEG's is close.
+func TestFormatsDrawTheSameImage(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, falsim.Config{}, setupOpts{})
+	get := func(name string) stdimage.Image {
+		resp, body := doRequest(t, http.MethodGet, b.url+"/files/128x256/3/"+name, "", "")
+		require.Equal(t, http.StatusOK, resp.StatusCode, name)
+		img, _, err := stdimage.Decode(bytes.NewReader(body))
+		require.NoError(t, err, name)
+		return img
+	}
+	want := color.RGBAModel.Convert(get("a.png").At(64, 128)).(color.RGBA)
+	got := color.RGBAModel.Convert(get("a.jpeg").At(64, 128)).(color.RGBA)
+	for _, pair := range [][2]uint8{{want.R, got.R}, {want.G, got.G}, {want.B, got.B}} {
+		require.InDelta(t, pair[0], pair[1], 6, "png %v, jpeg %v", want, got)
 	}
 }

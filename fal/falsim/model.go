@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,6 +22,7 @@ type modelInput struct {
 	width, height int
 	numImages     int
 	safetyChecker bool
+	format        imageFormat
 }
 
 // errorDetail is one item of fal's 422 {"detail": [...]} model error body.
@@ -53,7 +55,7 @@ var modelFailures = []errorDetail{
 // parseInput validates body, a JSON object, the way the model would at the
 // start of its run. Only the fields the simulator uses are checked.
 func parseInput(body []byte) (modelInput, []errorDetail) {
-	in := modelInput{width: defaultSize, height: defaultSize, numImages: 1, safetyChecker: true}
+	in := modelInput{width: defaultSize, height: defaultSize, numImages: 1, safetyChecker: true, format: defaultFormat}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return in, []errorDetail{newErrorDetail("model_attributes_type", "Input should be a valid dictionary or object to extract fields from")}
@@ -106,12 +108,34 @@ func parseInput(body []byte) (modelInput, []errorDetail) {
 		}
 	}
 
+	if raw, ok := present("output_format"); ok {
+		var f string
+		if json.Unmarshal(raw, &f) == nil && slices.Contains(imageFormats, imageFormat(f)) {
+			in.format = imageFormat(f)
+		} else {
+			invalid(formatError(), raw)
+		}
+	}
+
 	if raw, ok := present("enable_safety_checker"); ok {
 		if json.Unmarshal(raw, &in.safetyChecker) != nil {
 			invalid(newErrorDetail("bool_parsing", "Input should be a valid boolean", "enable_safety_checker"), raw)
 		}
 	}
 	return in, details
+}
+
+// formatError is pydantic's error for a value outside an enum, as fal
+// words it for output_format.
+func formatError() errorDetail {
+	quoted := make([]string, len(imageFormats))
+	for i, f := range imageFormats {
+		quoted[i] = "'" + string(f) + "'"
+	}
+	expected := strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
+	d := newErrorDetail("enum", "Input should be "+expected, "output_format")
+	d.Ctx = map[string]any{"expected": expected}
+	return d
 }
 
 // parseSize parses "WxH" with both sides plain decimal numbers in
@@ -182,8 +206,8 @@ type output struct {
 }
 
 // buildOutcome runs the simulated model for request id. Image URLs are built
-// on baseURL, the address the client reached the simulator at.
-func (s *Sim) buildOutcome(id, baseURL string, body []byte, p plan) (*outcome, error) {
+// on filesURL, the base URL of the files.
+func (s *Sim) buildOutcome(id, filesURL string, body []byte, p plan) (*outcome, error) {
 	seconds := math.Round(p.runTime.Seconds()*1000) / 1000
 	in, details := parseInput(body)
 	if len(details) == 0 && p.fail {
@@ -208,16 +232,16 @@ func (s *Sim) buildOutcome(id, baseURL string, body []byte, p plan) (*outcome, e
 		if nsfw && in.safetyChecker {
 			variant = blackVariant
 		}
-		f := imageFile{width: in.width, height: in.height, variant: variant, name: fmt.Sprintf("%s-%d.png", id, i)}
-		png, err := s.images.get(f.key())
+		f := imageFile{width: in.width, height: in.height, variant: variant, format: in.format, name: fmt.Sprintf("%s-%d.%s", id, i, in.format)}
+		encoded, err := s.images.get(f.key())
 		if err != nil {
 			return nil, fmt.Errorf("render image %d of request %s: %w", i, id, err)
 		}
 		out.Images[i] = outputImage{
-			URL:         baseURL + f.path(),
-			ContentType: "image/png",
+			URL:         filesURL + f.path(),
+			ContentType: f.format.contentType(),
 			FileName:    f.name,
-			FileSize:    len(png),
+			FileSize:    len(encoded),
 			Width:       in.width,
 			Height:      in.height,
 		}

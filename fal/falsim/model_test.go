@@ -19,42 +19,64 @@ func TestParseInput(t *testing.T) {
 		{
 			name: "defaults",
 			body: `{"image_prompt_1": {"image_url": "https://example.com/a.png"}}`,
-			want: modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true},
+			want: modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true, format: "jpeg"},
 		},
 		{
 			name: "explicit fields",
-			body: `{"image_prompt_1": {}, "aspect_ratio": "832x1216", "num_images": 3, "enable_safety_checker": false}`,
-			want: modelInput{width: 832, height: 1216, numImages: 3, safetyChecker: false},
+			body: `{"image_prompt_1": {}, "aspect_ratio": "832x1216", "num_images": 3, "enable_safety_checker": false, "output_format": "png"}`,
+			want: modelInput{width: 832, height: 1216, numImages: 3, safetyChecker: false, format: "png"},
+		},
+		{
+			name: "webp",
+			body: `{"image_prompt_1": {}, "output_format": "webp"}`,
+			want: modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true, format: "webp"},
+		},
+		{
+			name: "null output format is the default",
+			body: `{"image_prompt_1": {}, "output_format": null}`,
+			want: modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true, format: "jpeg"},
+		},
+		{
+			name:      "output format outside the enum",
+			body:      `{"image_prompt_1": {}, "output_format": "gif"}`,
+			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true, format: "jpeg"},
+			wantTypes: []string{"enum"},
+		},
+		{
+			name:      "output format in capitals",
+			body:      `{"image_prompt_1": {}, "output_format": "PNG"}`,
+			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true, format: "jpeg"},
+			wantTypes: []string{"enum"},
 		},
 		{
 			name:      "missing image prompt",
 			body:      `{"prompt": "a cat"}`,
-			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true},
+			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true, format: "jpeg"},
 			wantTypes: []string{"missing"},
 		},
 		{
 			name:      "null image prompt",
 			body:      `{"image_prompt_1": null}`,
-			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true},
+			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true, format: "jpeg"},
 			wantTypes: []string{"missing"},
 		},
 		{
 			name:      "num_images out of range and bad aspect ratio",
 			body:      `{"image_prompt_1": {}, "num_images": 5, "aspect_ratio": "square"}`,
-			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true},
+			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true, format: "jpeg"},
 			wantTypes: []string{"less_than_equal", "value_error"},
 		},
 		{
 			name:      "num_images zero",
 			body:      `{"image_prompt_1": {}, "num_images": 0}`,
-			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true},
+			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true, format: "jpeg"},
 			wantTypes: []string{"greater_than_equal"},
 		},
 		{
 			name:      "wrong types",
-			body:      `{"image_prompt_1": "x", "num_images": "two", "enable_safety_checker": 1}`,
-			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true},
-			wantTypes: []string{"model_attributes_type", "int_parsing", "bool_parsing"},
+			body:      `{"image_prompt_1": "x", "num_images": "two", "enable_safety_checker": 1, "output_format": 1}`,
+			want:      modelInput{width: 1024, height: 1024, numImages: 1, safetyChecker: true, format: "jpeg"},
+			wantTypes: []string{"model_attributes_type", "int_parsing", "enum", "bool_parsing"},
 		},
 	}
 	for _, tt := range tests {
@@ -73,10 +95,24 @@ func TestParseInput(t *testing.T) {
 	}
 }
 
+// The error for a bad output_format is pydantic's for an enum, as fal's
+// other validation errors are.
+func TestOutputFormatError(t *testing.T) {
+	t.Parallel()
+
+	_, details := parseInput([]byte(`{"image_prompt_1": {}, "output_format": "gif"}`))
+	require.Len(t, details, 1)
+	require.Equal(t, []string{"body", "output_format"}, details[0].Loc)
+	require.Equal(t, "Input should be 'png', 'jpeg' or 'webp'", details[0].Msg)
+	require.Equal(t, map[string]any{"expected": "'png', 'jpeg' or 'webp'"}, details[0].Ctx)
+	require.JSONEq(t, `"gif"`, string(details[0].Input))
+}
+
 func FuzzParseInput(f *testing.F) {
 	f.Add([]byte(`{"image_prompt_1": {}, "aspect_ratio": "832x1216", "num_images": 3}`))
 	f.Add([]byte(`{"num_images": -1, "aspect_ratio": "0x0"}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"image_prompt_1": {}, "output_format": "webp"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		in, details := parseInput(body)
 		require.GreaterOrEqual(t, in.numImages, 1)
@@ -85,6 +121,7 @@ func FuzzParseInput(f *testing.F) {
 		require.LessOrEqual(t, in.width, maxSize)
 		require.GreaterOrEqual(t, in.height, minSize)
 		require.LessOrEqual(t, in.height, maxSize)
+		require.Contains(t, imageFormats, in.format)
 		for _, d := range details {
 			require.NotEmpty(t, d.Type)
 			require.NotEmpty(t, d.Msg)

@@ -98,6 +98,15 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
+// filesURL is the base URL of the image URLs in results, given base, the
+// simulator's address as the client reached it.
+func (s *Sim) filesURL(base string) string {
+	if s.cfg.FilesURL != "" {
+		return s.cfg.FilesURL
+	}
+	return base + "/files"
+}
+
 // requestURLs are the response, status and cancel URLs of a request.
 func requestURLs(base, appID, id string) (response, status, cancel string) {
 	response = base + "/" + appID + "/requests/" + id

@@ -78,7 +78,7 @@ func New(cfg Config) (*Sim, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/jwks.json", s.serveJWKS)
-	mux.HandleFunc("GET /files/{size}/{variant}/{name}", s.serveFile)
+	mux.Handle("GET /files/", http.StripPrefix("/files", s.FilesHandler()))
 	mux.HandleFunc("GET /_sim/stats", s.serveStats)
 	mux.HandleFunc("/", s.serveQueue)
 	s.handler = mux

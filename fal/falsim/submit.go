@@ -62,7 +62,7 @@ func (s *Sim) serveSubmit(w http.ResponseWriter, r *http.Request, segments []str
 
 	id := uuid.NewString()
 	base := baseURL(r)
-	out, err := s.buildOutcome(id, base, body, p)
+	out, err := s.buildOutcome(id, s.filesURL(base), body, p)
 	if err != nil {
 		s.logger.Error("simulate model run", "request_id", id, "error", err)
 		writeJSON(w, http.StatusInternalServerError, detailBody{Detail: "Internal server error"})

@@ -30,7 +30,7 @@ func TestWebhookDelivery(t *testing.T) {
 	require.InDelta(t, time.Now().Unix(), timestamp, 300, "within the window receivers accept")
 
 	// fal's bodies come from Python: sorted keys, spaced separators.
-	require.Regexp(t, `^\{"error": null, "gateway_request_id": "[0-9a-f-]{36}", "payload": \{"has_nsfw_concepts": \[false\], "images": \[\{"content_type": "image/png", `, string(d.body))
+	require.Regexp(t, `^\{"error": null, "gateway_request_id": "[0-9a-f-]{36}", "payload": \{"has_nsfw_concepts": \[false\], "images": \[\{"content_type": "image/jpeg", `, string(d.body))
 	wb := decodeWebhook(t, d)
 	require.Equal(t, sr.RequestID, wb.RequestID)
 	require.Equal(t, sr.RequestID, wb.GatewayRequestID)

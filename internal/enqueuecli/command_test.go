@@ -126,7 +126,7 @@ func TestEnqueueAndWait(t *testing.T) {
 	urls := strings.Fields(r.stdout)
 	require.Len(t, urls, 2)
 	for _, u := range urls {
-		require.True(t, strings.HasPrefix(u, "http://127.0.0.1:") && strings.HasSuffix(u, ".png"), u)
+		require.True(t, strings.HasPrefix(u, b.baseURL+"/_sim/files/") && strings.HasSuffix(u, ".jpeg"), u)
 	}
 
 	// stderr tells the story in plain lines: no spinner off a terminal.

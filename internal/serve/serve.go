@@ -59,10 +59,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	if err := cfg.checkPublicURL(); err != nil {
 		return err
 	}
+	var simCfg falsim.Config
+	if cfg.FalKey == "" {
+		simCfg = SimulatorConfig(logger)
+		if cfg.Simulator != nil {
+			simCfg = *cfg.Simulator
+		}
+		// Said first, before the database is created and migrated, so that
+		// nobody mistakes a local run for one that pays fal.
+		logger.Info("FAL_KEY is unset: using the in-process fal simulator; no request reaches fal.ai", "faults", simCfg.Summary())
+	}
 	if created, err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	} else if created {
-		logger.Info("created database")
+		name, _ := migrations.DatabaseName(cfg.DatabaseURL) // parsed already
+		logger.Info("created database", "database", name)
 	}
 	if err := migrations.Up(ctx, cfg.DatabaseURL, logger); err != nil {
 		return err
@@ -103,15 +114,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	var auth *api.Auth
 	if cfg.Role.runsHTTPAPI() {
 		// Fails rather than serve /v1 without keys on a non-loopback address.
-		if auth, err = api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: listener.Addr(), Logger: logger, KeyCacheTTL: api.DefaultKeyCacheTTL}); err != nil {
+		if auth, err = api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: listener.Addr(), ConfiguredAddr: cfg.Addr, Logger: logger, KeyCacheTTL: api.DefaultKeyCacheTTL}); err != nil {
 			return err
 		}
 	}
 
+	// simFiles serves the simulator's images on this listener.
+	var simFiles http.Handler
 	if cfg.FalKey == "" {
-		simCfg := SimulatorConfig(logger)
-		if cfg.Simulator != nil {
-			simCfg = *cfg.Simulator
+		// The simulator's own port is loopback and new at every start, so
+		// image URLs on it would die with the process and never reach a
+		// browser outside a container. They point at this listener
+		// instead, as users reach it: the files are rendered from their
+		// paths, so a URL stored before a restart still loads after it.
+		if simCfg.FilesURL == "" {
+			simCfg.FilesURL = cfg.PublicURL + SimulatorFilesPath
 		}
 		// It closes when its context ends; a shutdown closes it last
 		// instead, once the jobs calling it have finished.
@@ -121,8 +138,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		}
 		defer sim.Close()
 		cfg.FalKey, cfg.FalQueueURL, cfg.FalJWKSURL = SimulatorKey, sim.QueueURL(), sim.JWKSURL()
-		logger.Info("FAL_KEY is unset: using the in-process fal simulator; no request reaches fal.ai",
-			"fal_queue_url", cfg.FalQueueURL, "faults", simCfg.Summary())
+		simFiles = http.StripPrefix(SimulatorFilesPath, sim.Sim.FilesHandler())
+		logger.Info("fal simulator started", "fal_queue_url", cfg.FalQueueURL, "files_url", simCfg.FilesURL)
 	}
 
 	tracerProvider, stopTracing, err := setupTracing(ctx, cfg, logger)
@@ -134,7 +151,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	if err != nil {
 		return err
 	}
-	m := metrics.New(pool, metrics.Config{MaxInflight: cfg.MaxInflight, Logger: logger})
+	m := metrics.New(pool, metrics.Config{MaxInflight: cfg.MaxInflight, Logger: logger, Pool: pool})
 
 	falClient := fal.NewClient(fal.ClientConfig{QueueURL: cfg.FalQueueURL, Key: cfg.FalKey})
 	verifier := fal.NewVerifier(fal.VerifierConfig{Keys: fal.NewJWKS(fal.JWKSConfig{URL: cfg.FalJWKSURL})})
@@ -191,7 +208,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	}
 	// The gallery's sign-in also opens River UI in a browser.
 	gallery := web.New(pool, logger, auth.RequireKey)
-	e := newEcho(pool, verifier, auth, gallery, canceller, finished, publisher, m, callbackURLs, cfg, logger)
+	e := newEcho(pool, verifier, auth, gallery, canceller, finished, publisher, m, callbackURLs, simFiles, cfg, logger)
 	opsCtx, stopOps := context.WithCancel(ctx)
 	defer stopOps()
 	if err := mountOperations(opsCtx, e, m, riverClient, gallery.RequireSession, cfg.Role, logger); err != nil {
@@ -223,6 +240,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	return nil
 }
 
+// SimulatorFilesPath is where easel serve serves the images of its
+// in-process simulator, below EASEL_PUBLIC_URL.
+const SimulatorFilesPath = "/_sim/files"
+
 // SimulatorConfig is the in-process simulator easel serve starts without
 // FAL_KEY: fault-free, with enough latency to watch a generation progress.
 func SimulatorConfig(logger *slog.Logger) falsim.Config {
@@ -250,7 +271,8 @@ func stopRiver(client *river.Client[pgx.Tx], logger *slog.Logger) {
 }
 
 func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gallery *web.Handler, canceller api.Canceller,
-	finished *notify.Listener, publisher *notify.Publisher, m *metrics.Metrics, callbackURLs api.CallbackURLChecker, cfg Config, logger *slog.Logger,
+	finished *notify.Listener, publisher *notify.Publisher, m *metrics.Metrics, callbackURLs api.CallbackURLChecker,
+	simFiles http.Handler, cfg Config, logger *slog.Logger,
 ) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -265,6 +287,12 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gal
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 	})
+	if simFiles != nil {
+		// Public, as fal's file URLs are: the gallery's <img> tags load
+		// them without credentials. Every role serves them: the URLs name
+		// EASEL_PUBLIC_URL, whichever process that reaches.
+		e.Match([]string{http.MethodGet, http.MethodHead}, SimulatorFilesPath+"/*", echo.WrapHandler(simFiles))
+	}
 	if cfg.Role.runsHTTPAPI() {
 		e.GET("/openapi.yaml", api.ServeOpenAPI)
 		api.NewHandler(pool, logger).WithCanceller(canceller).WithListener(finished).WithCallbackURLs(callbackURLs).

@@ -8,12 +8,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"image/png"
+	"image"
+	_ "image/jpeg" // image.DecodeConfig of the simulator's images
+	_ "image/png"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,20 +59,33 @@ func setupWithSimulator(t *testing.T, sim *falsim.Config) *testBundle {
 // JSON logs written to logs.
 func setupWithConfig(t *testing.T, configure func(*serve.Config), logs io.Writer) *testBundle {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	url := dbtest.URL(t)
+	cfg := testConfig(t, dbtest.URL(t))
+	configure(&cfg)
+	return start(t, cfg, logs)
+}
+
+// testConfig is the configuration of an easel serve on databaseURL and an
+// ephemeral port, with the in-process simulator.
+func testConfig(t *testing.T, databaseURL string) serve.Config {
+	t.Helper()
 	cfg, err := serve.ConfigFromEnv(func(name string) string {
 		switch name {
 		case "DATABASE_URL":
-			return url
+			return databaseURL
 		case "EASEL_ADDR":
 			return "127.0.0.1:0"
 		}
 		return ""
 	})
 	require.NoError(t, err)
-	configure(&cfg)
+	return cfg
+}
 
+// start runs easel serve with cfg until the test ends or the bundle's
+// shutdown is called.
+func start(t *testing.T, cfg serve.Config, logs io.Writer) *testBundle {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
@@ -88,7 +104,7 @@ func setupWithConfig(t *testing.T, configure func(*serve.Config), logs io.Writer
 		done <- err // for shutdown
 		t.Fatalf("serve exited before it was ready: %v", err)
 	}
-	pool, err := pgxpool.New(context.Background(), url)
+	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return &testBundle{ctx: ctx, baseURL: base, pool: pool, shutdown: shutdown}
@@ -200,15 +216,20 @@ func TestGenerationEndToEnd(t *testing.T) {
 		require.EqualValues(t, want["height"], im.Height)
 		require.Equal(t, delivered.Payload.HasNSFWConcepts[i], im.NSFW)
 
-		// And the URL serves a real PNG of that size.
+		// And the URL, on Easel's own listener, serves a real image of that
+		// size, in fal's default format.
+		require.True(t, strings.HasPrefix(im.URL, b.baseURL+"/_sim/files/"), im.URL)
+		require.Equal(t, "image/jpeg", im.ContentType)
 		resp, err := http.Get(im.URL)
 		require.NoError(t, err)
 		raw, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		require.NoError(t, err)
+		require.Equal(t, im.ContentType, resp.Header.Get("Content-Type"))
 		require.Len(t, raw, int(im.FileSize))
-		cfg, err := png.DecodeConfig(bytes.NewReader(raw))
+		cfg, format, err := image.DecodeConfig(bytes.NewReader(raw))
 		require.NoError(t, err)
+		require.Equal(t, "jpeg", format)
 		require.Equal(t, im.Width, cfg.Width)
 		require.Equal(t, im.Height, cfg.Height)
 	}
