@@ -39,9 +39,11 @@ var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-
-	code := exitCode(run(ctx, os.Args[1:], os.Stdout, os.Getenv, logger), os.Stderr)
+	logger, err := newLogger(os.Getenv, os.Stderr)
+	if err == nil {
+		err = run(ctx, os.Args[1:], os.Stdout, os.Getenv, logger)
+	}
+	code := exitCode(err, os.Stderr)
 	stop()
 	os.Exit(code)
 }

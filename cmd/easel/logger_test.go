@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestNewLoggerLevel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		level     string
+		wantDebug bool
+		wantInfo  bool
+	}{
+		{level: "", wantInfo: true},
+		{level: "debug", wantDebug: true, wantInfo: true},
+		{level: "DEBUG", wantDebug: true, wantInfo: true},
+		{level: "info", wantInfo: true},
+		{level: "warn"},
+		{level: "error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.level, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			logger, err := newLogger(func(string) string { return tt.level }, &buf)
+			require.NoError(t, err)
+			require.Equal(t, tt.wantDebug, logger.Enabled(context.Background(), -4), "debug")
+			require.Equal(t, tt.wantInfo, logger.Enabled(context.Background(), 0), "info")
+			logger.Error("boom")
+			require.Contains(t, buf.String(), `"msg":"boom"`, "errors are always logged, as JSON")
+		})
+	}
+}
+
+func TestNewLoggerRefusesUnknownLevel(t *testing.T) {
+	t.Parallel()
+	_, err := newLogger(func(string) string { return "verbose" }, &bytes.Buffer{})
+	require.ErrorIs(t, err, errUsage)
+	require.ErrorContains(t, err, `EASEL_LOG_LEVEL "verbose": must be debug, info, warn or error`)
+}
