@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -101,6 +103,10 @@ func newEnqueue(client string, input any, opts *EnqueueOpts) (*enqueue, error) {
 	}
 	if client == "" {
 		return nil, errors.New("enqueue: client name is required")
+	}
+	if !utf8.ValidString(client) || strings.ContainsRune(client, 0) {
+		// Postgres text cannot hold either.
+		return nil, &fal.ValidationError{Fields: []fal.FieldError{{Field: "client", Message: "must be UTF-8 text without the NUL character"}}}
 	}
 	priority := opts.Priority
 	if priority == 0 {

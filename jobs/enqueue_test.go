@@ -200,6 +200,8 @@ func testEnqueue(t *testing.T, enqueueWith enqueueFunc) {
 			{name: "bad field", client: "billing", input: `{"num_images":9,"image_prompt_1":{"image_url":"https://example.com/a.png","weight":3}}`,
 				wantFields: []string{"num_images", "image_prompt_1.weight"}},
 			{name: "not JSON", client: "billing", input: `{"prompt":`, wantFields: []string{"prompt"}},
+			{name: "client with NUL", client: "bill\x00ing", input: enqueueTestInput, wantFields: []string{"client"}},
+			{name: "client not UTF-8", client: "bill\xffing", input: enqueueTestInput, wantFields: []string{"client"}},
 			{name: "priority", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Priority: 5}, wantFields: []string{"priority"}},
 			{name: "metadata not an object", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`[1]`)}, wantFields: []string{"metadata"}},
 			{name: "metadata too large", client: "billing", input: enqueueTestInput,
