@@ -16,7 +16,7 @@ type CallbackURLChecker interface {
 }
 
 // WithCallbackURLs makes the handler refuse callback URLs that c refuses,
-// beyond their syntax, which jobs.CheckCallbackURLSyntax always checks, for
+// beyond their syntax, which callbacks.CheckURLSyntax always checks, for
 // Go callers too. What c decides (easel serve's refuses every URL without a
 // callback secret, and private addresses unless allowed) depends on this
 // process's configuration, so only the HTTP API applies it at enqueue.

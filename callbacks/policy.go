@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxURLLength bounds a callback URL.
@@ -38,22 +40,9 @@ type Policy struct {
 // lookup that fails for a reason other than the name not existing is let
 // through, since Policy.Client checks every address again when it connects.
 func (p *Policy) CheckURL(ctx context.Context, rawURL string) error {
-	if len(rawURL) > MaxURLLength {
-		return fmt.Errorf("must be at most %d bytes", MaxURLLength)
-	}
-	u, err := url.Parse(rawURL)
-	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
-		return errors.New("must be an absolute http or https URL")
-	case u.User != nil:
-		return errors.New("must not contain a user name or password")
-	case u.Fragment != "":
-		return errors.New("must not contain a fragment")
-	}
-	if port := u.Port(); port != "" {
-		if _, err := net.LookupPort("tcp", port); err != nil || port == "0" {
-			return fmt.Errorf("has an invalid port %q", port)
-		}
+	u, err := CheckURLSyntax(rawURL)
+	if err != nil {
+		return err
 	}
 	if p.AllowPrivate {
 		return nil
@@ -156,4 +145,32 @@ func Public(ip netip.Addr) bool {
 		}
 	}
 	return true
+}
+
+// CheckURLSyntax parses rawURL and reports why it cannot be a callback URL
+// whatever the addresses allowed: too long, not UTF-8, not an absolute
+// http(s) URL, with user info, a fragment or an invalid port. The error
+// reads well after "callback_url ".
+func CheckURLSyntax(rawURL string) (*url.URL, error) {
+	if len(rawURL) > MaxURLLength {
+		return nil, fmt.Errorf("must be at most %d bytes", MaxURLLength)
+	}
+	if !utf8.ValidString(rawURL) {
+		return nil, errors.New("must be valid UTF-8")
+	}
+	u, err := url.Parse(rawURL)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+		return nil, errors.New("must be an absolute http or https URL")
+	case u.User != nil:
+		return nil, errors.New("must not contain a user name or password")
+	case u.Fragment != "":
+		return nil, errors.New("must not contain a fragment")
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("has an invalid port %q", port)
+		}
+	}
+	return u, nil
 }

@@ -31,7 +31,7 @@ type EnqueueOpts struct {
 	Metadata json.RawMessage
 	// CallbackURL receives the generation when it finishes: an absolute
 	// http or https URL without user info or fragment (see
-	// CheckCallbackURLSyntax). Which addresses it may reach is decided by
+	// callbacks.CheckURLSyntax). Which addresses it may reach is decided by
 	// the processes that deliver callbacks, on every connection; unlike
 	// the HTTP API, Enqueue cannot refuse a private address up front, nor
 	// a URL while the workers have no EASEL_CALLBACK_SECRET (its

@@ -2,9 +2,7 @@ package jobs
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -61,7 +59,7 @@ func validateOpts(priority int, opts *EnqueueOpts, now time.Time) []fal.FieldErr
 		}
 	}
 	if opts.CallbackURL != "" {
-		if err := CheckCallbackURLSyntax(opts.CallbackURL); err != nil {
+		if _, err := callbacks.CheckURLSyntax(opts.CallbackURL); err != nil {
 			add("callback_url", err.Error())
 		}
 	}
@@ -155,39 +153,6 @@ func hex4(raw []byte, at int) (rune, bool) {
 	}
 	n, err := strconv.ParseUint(string(raw[at:at+4]), 16, 16)
 	return rune(n), err == nil
-}
-
-// CheckCallbackURLSyntax reports why rawURL cannot be a callback URL
-// wherever it is given, or nil: it must be valid UTF-8 of at most
-// callbacks.MaxURLLength bytes, an absolute http or https URL, without a
-// user name, password or fragment, and with a valid port if it has one.
-// The error reads well after "callback_url ". Which addresses a callback may
-// reach depends on the delivering process's configuration
-// (EASEL_ALLOW_PRIVATE_CALLBACKS): the HTTP API checks it when the URL is
-// given (callbacks.Policy.CheckURL), and every delivery checks it again on
-// connecting.
-func CheckCallbackURLSyntax(rawURL string) error {
-	if len(rawURL) > callbacks.MaxURLLength {
-		return fmt.Errorf("must be at most %d bytes", callbacks.MaxURLLength)
-	}
-	if !utf8.ValidString(rawURL) {
-		return errors.New("must be valid UTF-8")
-	}
-	u, err := url.Parse(rawURL)
-	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
-		return errors.New("must be an absolute http or https URL")
-	case u.User != nil:
-		return errors.New("must not contain a user name or password")
-	case u.Fragment != "":
-		return errors.New("must not contain a fragment")
-	}
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("has an invalid port %q", port)
-		}
-	}
-	return nil
 }
 
 // validIdempotencyKey admits keys of at most MaxIdempotencyKeyLen printable
