@@ -164,7 +164,10 @@ func ensureDatabase(ctx context.Context, databaseURL, maintenanceURL string) (cr
 	defer admin.Close(ctx)
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: another process won the race
+		// Another process won the race: duplicate_database when its CREATE
+		// had committed, a unique violation on pg_database's name when
+		// both inserted the catalog row at once.
+		if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || (pgErr.Code == "23505" && pgErr.ConstraintName == "pg_database_datname_index")) {
 			return false, nil
 		}
 		return false, fmt.Errorf("create database %q: %w", name, err)

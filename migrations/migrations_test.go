@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -57,6 +58,35 @@ func TestEnsureDatabaseCreatesMissingDatabase(t *testing.T) {
 	created, err = migrations.EnsureDatabase(ctx, url)
 	require.NoError(t, err)
 	require.False(t, created, "second call finds the database")
+}
+
+// Processes started together on a missing database (an API and a worker)
+// all start: exactly one creates it, the others find it.
+func TestEnsureDatabaseConcurrently(t *testing.T) {
+	t.Parallel()
+
+	ctx := context.Background()
+	url := missingDatabase(t)
+
+	const processes = 8
+	results := make(chan error, processes)
+	var created atomic.Int32
+	start := make(chan struct{})
+	for range processes {
+		go func() {
+			<-start
+			c, err := migrations.EnsureDatabase(ctx, url)
+			if c {
+				created.Add(1)
+			}
+			results <- err
+		}()
+	}
+	close(start)
+	for range processes {
+		require.NoError(t, <-results)
+	}
+	require.EqualValues(t, 1, created.Load(), "one process created it")
 }
 
 // unreachable is a maintenance connection that always fails, as it does for

@@ -12,7 +12,7 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	level := slog.LevelInfo
 	if v := getenv("EASEL_LOG_LEVEL"); v != "" {
 		if err := level.UnmarshalText([]byte(v)); err != nil {
-			return nil, fmt.Errorf("%w: EASEL_LOG_LEVEL %q: must be debug, info, warn or error", errUsage, v)
+			return nil, fmt.Errorf("EASEL_LOG_LEVEL %q: must be debug, info, warn or error", v)
 		}
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil

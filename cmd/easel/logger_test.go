@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,6 +40,6 @@ func TestNewLoggerLevel(t *testing.T) {
 func TestNewLoggerRefusesUnknownLevel(t *testing.T) {
 	t.Parallel()
 	_, err := newLogger(func(string) string { return "verbose" }, &bytes.Buffer{})
-	require.ErrorIs(t, err, errUsage)
-	require.ErrorContains(t, err, `EASEL_LOG_LEVEL "verbose": must be debug, info, warn or error`)
+	require.EqualError(t, err, `EASEL_LOG_LEVEL "verbose": must be debug, info, warn or error`)
+	require.Equal(t, 1, exitCode(err, io.Discard), "a bad setting, as for every other variable")
 }
