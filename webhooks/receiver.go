@@ -126,7 +126,8 @@ func (r *Receiver) handle(c echo.Context) error {
 	}
 	signedRequestID := c.Request().Header.Get("X-Fal-Webhook-Request-Id")
 
-	outcome, finished, err := r.record(ctx, id, event, signedRequestID, payload, parseErr)
+	write, finished, err := r.record(ctx, id, event, signedRequestID, payload, parseErr)
+	outcome := write.Event.Outcome
 	if errors.Is(err, store.ErrNotFound) {
 		return r.unknownGeneration(c, logger, event)
 	}
@@ -145,6 +146,12 @@ func (r *Receiver) handle(c echo.Context) error {
 	} else {
 		logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", outcome)
 	}
+	if finished != nil && write.Finish.Completion == nil {
+		// fal's failures (content policy, unreadable image, ...) are
+		// explained here as well as in the row.
+		logger.Info("generation failed at fal", "fal_request_id", event.FalRequestID,
+			"error_code", write.Finish.ErrorCode, "error_message", write.Finish.ErrorMessage)
+	}
 	r.metrics.WebhookReceived(outcome)
 	if finished != nil {
 		r.metrics.GenerationCompleted(&store.Generation{
@@ -159,15 +166,16 @@ func (r *Receiver) handle(c echo.Context) error {
 
 // record stores a signed delivery at generation id's URL and applies what
 // it says, in one transaction of two round trips: begin and lock; write and
-// commit. It returns the delivery's outcome and, when it finished the
-// generation, when that was. The error wraps store.ErrNotFound when the
-// generation does not exist.
+// commit. It returns what it wrote (the delivery's outcome is
+// write.Event.Outcome) and, when it finished the generation, when that
+// was. The error wraps store.ErrNotFound when the generation does not
+// exist.
 func (r *Receiver) record(ctx context.Context, id uuid.UUID, event store.WebhookEvent, signedRequestID string,
 	payload *fal.WebhookPayload, parseErr error,
-) (string, *store.Finished, error) {
+) (store.WebhookWrite, *store.Finished, error) {
 	tx, target, err := store.LockWebhookTarget(ctx, r.pool, id, signedRequestID)
 	if err != nil {
-		return "", nil, err
+		return store.WebhookWrite{}, nil, err
 	}
 	defer tx.Close(ctx)
 
@@ -176,9 +184,9 @@ func (r *Receiver) record(ctx context.Context, id uuid.UUID, event store.Webhook
 	write.Event = event
 	finished, err := tx.Record(ctx, write)
 	if err != nil {
-		return "", nil, err
+		return store.WebhookWrite{}, nil, err
 	}
-	return event.Outcome, finished, nil
+	return write, finished, nil
 }
 
 // decide returns the outcome of a signed delivery at target's URL and what

@@ -73,3 +73,41 @@ func TestUnrecordedWebhookIsLoggedWithItsIDs(t *testing.T) {
 	}
 	require.Equal(t, 2, failures)
 }
+
+// fal's failure of a generation is explained in the log, not only in its
+// row: which generation, which request, fal's error code and message.
+func TestFailedGenerationIsLogged(t *testing.T) {
+	t.Parallel()
+	pub, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	logs := &logtest.Buffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), key: key}
+	e := echo.New()
+	e.HTTPErrorHandler = apierror.Handler(logger)
+	webhooks.NewReceiver(b.pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{pub}}), logger).Register(e)
+	b.server = httptest.NewServer(e)
+	t.Cleanup(b.server.Close)
+
+	failed, completed := b.enqueue(t), b.enqueue(t)
+	body := `{"error": "Invalid status code: 422", "gateway_request_id": "req-1", "payload": {"detail": [{"loc": ["body", "image_prompt_1"], ` +
+		`"msg": "Image contains inappropriate content", "type": "content_policy_violation"}]}, "request_id": "req-1", "status": "ERROR"}`
+	require.Equal(t, delivery{status: 200, outcome: "applied"}, b.deliver(t, "/webhooks/fal/"+failed.ID.String(), []byte(body), b.signed(body)))
+	ok := strings.ReplaceAll(okBody, "req-1", "req-2")
+	require.Equal(t, delivery{status: 200, outcome: "applied"},
+		b.deliver(t, "/webhooks/fal/"+completed.ID.String(), []byte(ok), fal.SignWebhook(key, "req-2", "user-1", time.Now(), []byte(ok))))
+
+	var failures []map[string]any
+	for line := range strings.Lines(logs.String()) {
+		var entry map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+		if entry["msg"] == "generation failed at fal" {
+			failures = append(failures, entry)
+		}
+	}
+	require.Len(t, failures, 1, "only the failed generation: %s", logs.String())
+	require.Equal(t, failed.ID.String(), failures[0]["generation_id"])
+	require.Equal(t, "req-1", failures[0]["fal_request_id"])
+	require.Equal(t, "content_policy_violation", failures[0]["error_code"])
+	require.Contains(t, failures[0]["error_message"], "inappropriate content")
+}
