@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -42,4 +44,14 @@ func TestNewLoggerRefusesUnknownLevel(t *testing.T) {
 	_, err := newLogger(func(string) string { return "verbose" }, &bytes.Buffer{})
 	require.EqualError(t, err, `EASEL_LOG_LEVEL "verbose": must be debug, info, warn or error`)
 	require.Equal(t, 1, exitCode(err, io.Discard), "a bad setting, as for every other variable")
+}
+
+func TestNewLoggerWritesDurationsAsText(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	logger, err := newLogger(func(string) string { return "" }, &buf)
+	require.NoError(t, err)
+	logger.Warn("will retry", "retry_in", 1500*time.Millisecond, slog.Group("job", "took", 2*time.Minute))
+	require.Contains(t, buf.String(), `"retry_in":"1.5s"`)
+	require.Contains(t, buf.String(), `"job":{"took":"2m0s"}`)
 }
