@@ -187,10 +187,18 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 			logger.Warn("could not cancel a timed out request at fal", "error", err)
 			message += "; cancelling it at fal failed: " + err.Error()
 		case outcome == fal.CancelAlreadyCompleted:
-			// It finished after all: its result wins over the timeout.
+			// It finished after all: its result wins over the timeout. Until
+			// the result can be fetched the generation stays submitted, and
+			// the next run asks again, rather than failing a paid result.
 			return w.poll(ctx, gen)
-		default:
+		case outcome == fal.CancelRequested:
 			message += "; cancelled at fal"
+		case outcome == fal.CancelNotFound:
+			// fal forgets requests (a restart, an expired request id):
+			// saying "cancelled" would claim a cancel that never happened.
+			message += "; fal did not know the request, so nothing was cancelled there"
+		default:
+			message += fmt.Sprintf("; fal answered the cancel with %q", outcome)
 		}
 	}
 	changed, err := store.Fail(ctx, w.pool, gen.ID, ErrorCodeTimeout, message)

@@ -1,9 +1,16 @@
 package jobs_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal/falsim"
@@ -95,56 +102,148 @@ func TestReconcilerRecordsFailedRequest(t *testing.T) {
 	require.Empty(t, b.images(t, gen.ID))
 }
 
-func TestReconcilerTimesOut(t *testing.T) {
+// A generation in flight for longer than EASEL_TIMEOUT is cancelled at fal,
+// and its error message says what fal made of the cancel.
+func TestReconcilerTimesOutByCancelOutcome(t *testing.T) {
 	t.Parallel()
+	const timedOut = "fal did not finish within EASEL_TIMEOUT (1ns) of the submission; "
+	running := falsim.Config{Latency: falsim.Latency{Min: time.Hour, Max: time.Hour}}
 
-	t.Run("running at fal: cancelled there and failed", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t, falsim.Config{Latency: falsim.Latency{Min: time.Hour, Max: time.Hour}})
-		gen := b.enqueue(t, "tests")
-		require.NoError(t, b.submit(t, gen.ID))
+	for _, tt := range []struct {
+		name string
+		sim  falsim.Config
+		// atFal changes fal once the request is submitted.
+		atFal       func(t *testing.T, b *testBundle)
+		wantStatus  store.Status
+		wantMessage *regexp.Regexp // nil: no error message
+	}{
+		{
+			name:        "cancel requested",
+			sim:         running,
+			atFal:       func(*testing.T, *testBundle) {},
+			wantStatus:  store.StatusFailed,
+			wantMessage: regexp.MustCompile(`^` + regexp.QuoteMeta(timedOut+"cancelled at fal") + `$`),
+		},
+		{
+			name: "already completed: its result wins",
+			sim:  falsim.Config{WebhookDropRate: 1},
+			atFal: func(t *testing.T, b *testBundle) {
+				b.awaitCompletedAtFal(t, 1)
+			},
+			wantStatus: store.StatusCompleted,
+		},
+		{
+			name:        "not found: fal restarted and forgot it",
+			sim:         running,
+			atFal:       restartSim,
+			wantStatus:  store.StatusFailed,
+			wantMessage: regexp.MustCompile(`^` + regexp.QuoteMeta(timedOut+"fal did not know the request, so nothing was cancelled there") + `$`),
+		},
+		{
+			name:        "cancel call failed: fal unreachable",
+			sim:         running,
+			atFal:       func(_ *testing.T, b *testBundle) { b.sim.Close() },
+			wantStatus:  store.StatusFailed,
+			wantMessage: regexp.MustCompile(`^` + regexp.QuoteMeta(timedOut+"cancelling it at fal failed: ") + `.*connection refused`),
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, tt.sim)
+			gen := b.enqueue(t, "tests")
+			require.NoError(t, b.submit(t, gen.ID))
+			tt.atFal(t, b)
 
-		b.reconcile(t)
-		require.Equal(t, store.StatusSubmitted, b.generation(t, gen.ID).Status, "not before EASEL_TIMEOUT")
+			b.reconcile(t)
+			require.Equal(t, store.StatusSubmitted, b.generation(t, gen.ID).Status, "not before EASEL_TIMEOUT")
 
-		b.cfg.Timeout = time.Nanosecond
-		b.reconcile(t)
-		got := b.generation(t, gen.ID)
-		require.Equal(t, store.StatusFailed, got.Status)
-		require.Equal(t, "timeout", *got.ErrorCode)
-		require.Contains(t, *got.ErrorMessage, "cancelled at fal")
-		require.Equal(t, "client_cancelled", b.falStatus(t, got).ErrorType)
-	})
+			b.cfg.Timeout = time.Nanosecond
+			b.reconcile(t)
+			got := b.generation(t, gen.ID)
+			require.Equal(t, tt.wantStatus, got.Status)
+			if tt.wantMessage == nil {
+				require.Nil(t, got.ErrorMessage)
+				require.Len(t, b.images(t, gen.ID), 2)
+				return
+			}
+			require.Equal(t, "timeout", *got.ErrorCode)
+			require.Regexp(t, tt.wantMessage, *got.ErrorMessage)
+		})
+	}
+}
 
-	t.Run("completed at fal: its result wins", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t, falsim.Config{WebhookDropRate: 1})
-		b.cfg.Timeout = time.Nanosecond
-		gen := b.enqueue(t, "tests")
-		require.NoError(t, b.submit(t, gen.ID))
-		b.awaitCompletedAtFal(t, 1)
+// The cancel reaches fal: the request is cancelled there, not only failed
+// in Easel.
+func TestReconcilerTimeoutCancelsAtFal(t *testing.T) {
+	t.Parallel()
+	b := setup(t, falsim.Config{Latency: falsim.Latency{Min: time.Hour, Max: time.Hour}})
+	b.cfg.Timeout = time.Nanosecond
+	gen := b.enqueue(t, "tests")
+	require.NoError(t, b.submit(t, gen.ID))
 
-		b.reconcile(t)
-		require.Equal(t, store.StatusCompleted, b.generation(t, gen.ID).Status)
-		require.Len(t, b.images(t, gen.ID), 2)
-	})
+	b.reconcile(t)
+	got := b.generation(t, gen.ID)
+	require.Equal(t, store.StatusFailed, got.Status)
+	require.Equal(t, "client_cancelled", b.falStatus(t, got).ErrorType)
+}
 
-	t.Run("submission never confirmed: failed", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t, falsim.Config{})
-		b.cfg.Timeout = time.Nanosecond
-		orphan := b.enqueue(t, "tests")
-		_, err := store.MarkSubmitting(b.ctx, b.pool, orphan.ID) // and the worker died
-		require.NoError(t, err)
-		waiting := b.enqueue(t, "tests")
+// A timed out request fal had already completed, but whose result cannot
+// be fetched yet, stays submitted: the next run fetches and applies it
+// rather than failing a result that was paid for.
+func TestReconcilerTimeoutRetriesUnfetchedResult(t *testing.T) {
+	t.Parallel()
+	b := setup(t, falsim.Config{WebhookDropRate: 1})
+	b.cfg.Timeout = time.Nanosecond
+	gen := b.enqueue(t, "tests")
+	require.NoError(t, b.submit(t, gen.ID))
+	b.awaitCompletedAtFal(t, 1)
 
-		b.reconcile(t)
-		got := b.generation(t, orphan.ID)
-		require.Equal(t, store.StatusFailed, got.Status)
-		require.Equal(t, "timeout", *got.ErrorCode)
-		require.Contains(t, *got.ErrorMessage, "never learnt")
-		require.Equal(t, store.StatusQueued, b.generation(t, waiting.ID).Status, "a generation never submitted does not time out")
-	})
+	unavailable := b.cfg
+	unavailable.Fal = resultUnavailable{b.fal}
+	require.NoError(t, jobs.NewReconcileWorker(b.pool, unavailable).Work(b.ctx, &river.Job[jobs.ReconcileArgs]{JobRow: &rivertype.JobRow{ID: 2}}))
+	got := b.generation(t, gen.ID)
+	require.Equal(t, store.StatusSubmitted, got.Status)
+	require.Nil(t, got.ErrorMessage)
+
+	b.reconcile(t)
+	require.Equal(t, store.StatusCompleted, b.generation(t, gen.ID).Status)
+	require.Len(t, b.images(t, gen.ID), 2)
+}
+
+func TestReconcilerTimesOutUnconfirmedSubmission(t *testing.T) {
+	t.Parallel()
+	b := setup(t, falsim.Config{})
+	b.cfg.Timeout = time.Nanosecond
+	orphan := b.enqueue(t, "tests")
+	_, err := store.MarkSubmitting(b.ctx, b.pool, orphan.ID) // and the worker died
+	require.NoError(t, err)
+	waiting := b.enqueue(t, "tests")
+
+	b.reconcile(t)
+	got := b.generation(t, orphan.ID)
+	require.Equal(t, store.StatusFailed, got.Status)
+	require.Equal(t, "timeout", *got.ErrorCode)
+	require.Contains(t, *got.ErrorMessage, "never learnt")
+	require.Equal(t, store.StatusQueued, b.generation(t, waiting.ID).Status, "a generation never submitted does not time out")
+}
+
+// restartSim replaces the simulator with a new one on the same address,
+// which knows none of the old one's requests, as after a restart of fal's
+// side.
+func restartSim(t *testing.T, b *testBundle) {
+	t.Helper()
+	b.sim.Close()
+	sim, err := falsim.Start(b.ctx, strings.TrimPrefix(b.sim.URL, "http://"), falsim.Config{})
+	require.NoError(t, err)
+	t.Cleanup(sim.Close)
+	b.sim = sim
+}
+
+// resultUnavailable is fal whose results cannot be fetched.
+type resultUnavailable struct{ jobs.Fal }
+
+func (resultUnavailable) Result(context.Context, string) (json.RawMessage, error) {
+	return nil, errors.New("fal result: temporarily unavailable")
 }
 
 // A result that arrives after the generation timed out is kept as a late

@@ -29,6 +29,16 @@ const (
 	CallbackExhausted = "exhausted" // failed after the last attempt of a day; abandoned
 )
 
+// webhookOutcomes are every value of easel_webhooks_received_total's
+// outcome label: store's Outcome constants, as README lists them.
+var webhookOutcomes = []string{
+	store.OutcomeApplied, store.OutcomeDuplicate, store.OutcomeLate, store.OutcomeDeferred,
+	store.OutcomeMismatchedRequest, store.OutcomeBadSignature, store.OutcomeMalformed, store.OutcomeUnknownGeneration,
+}
+
+// callbackOutcomes are every value of easel_callbacks_total's outcome label.
+var callbackOutcomes = []string{CallbackDelivered, CallbackRetrying, CallbackRejected, CallbackRefused, CallbackExhausted}
+
 // Config configures Metrics.
 type Config struct {
 	// MaxInflight is FAL_MAX_INFLIGHT, exported next to the in-flight count;
@@ -85,12 +95,14 @@ func New(db store.DBTX, cfg Config) *Metrics {
 		m.logger = slog.Default()
 	}
 	// Series that exist from the start read 0 rather than absent, which
-	// keeps rate() and alerts simple.
-	for _, o := range []string{store.OutcomeApplied, store.OutcomeDuplicate, store.OutcomeBadSignature,
-		store.OutcomeMalformed, store.OutcomeMismatchedRequest, store.OutcomeUnknownGeneration} {
+	// keeps rate() and alerts simple: a series born at 1 loses its first
+	// increment to rate() and increase(). Job kinds are the jobs package's,
+	// which imports this one, so easel_job_duration_seconds gets its result
+	// series per kind at the kind's first attempt (see workerMiddleware).
+	for _, o := range webhookOutcomes {
 		m.webhooks.WithLabelValues(o)
 	}
-	for _, o := range []string{CallbackDelivered, CallbackRetrying, CallbackRejected, CallbackRefused, CallbackExhausted} {
+	for _, o := range callbackOutcomes {
 		m.callbacks.WithLabelValues(o)
 	}
 	m.registry.MustRegister(

@@ -137,6 +137,65 @@ func TestObservedMetrics(t *testing.T) {
 	}
 }
 
+// Every known outcome reads 0 from the first scrape, so that rate() sees an
+// outcome's first occurrence and alerts on it need no absent().
+func TestFreshScrapeHasEveryOutcomeAtZero(t *testing.T) {
+	t.Parallel()
+	s := metricstest.Scrape(t, setup(t).metrics.Handler())
+
+	for _, series := range []string{
+		`easel_webhooks_received_total{outcome="` + store.OutcomeApplied + `"}`,
+		`easel_webhooks_received_total{outcome="` + store.OutcomeDuplicate + `"}`,
+		`easel_webhooks_received_total{outcome="` + store.OutcomeLate + `"}`,
+		`easel_webhooks_received_total{outcome="` + store.OutcomeDeferred + `"}`,
+		`easel_webhooks_received_total{outcome="` + store.OutcomeMismatchedRequest + `"}`,
+		`easel_webhooks_received_total{outcome="` + store.OutcomeBadSignature + `"}`,
+		`easel_webhooks_received_total{outcome="` + store.OutcomeMalformed + `"}`,
+		`easel_webhooks_received_total{outcome="` + store.OutcomeUnknownGeneration + `"}`,
+		`easel_callbacks_total{outcome="` + metrics.CallbackDelivered + `"}`,
+		`easel_callbacks_total{outcome="` + metrics.CallbackRetrying + `"}`,
+		`easel_callbacks_total{outcome="` + metrics.CallbackRejected + `"}`,
+		`easel_callbacks_total{outcome="` + metrics.CallbackRefused + `"}`,
+		`easel_callbacks_total{outcome="` + metrics.CallbackExhausted + `"}`,
+	} {
+		require.Contains(t, s, series)
+		require.Equal(t, 0.0, s[series], series)
+	}
+	require.Len(t, seriesOf(s, "easel_webhooks_received_total{"), 8, "the outcomes README lists, no more")
+	require.Len(t, seriesOf(s, "easel_callbacks_total{"), 5)
+}
+
+// A job kind's first attempt creates its series for every result, so that
+// its first error, cancel or snooze counts in rate() from 0.
+func TestJobDurationHasEveryResultOnceKindRan(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.Empty(t, seriesOf(metricstest.Scrape(t, b.metrics.Handler()), "easel_job_duration_seconds_count{"),
+		"the kinds are not known before they run")
+
+	require.NoError(t, b.metrics.WorkerMiddleware().Work(b.ctx, &rivertype.JobRow{Kind: "submit_generation"},
+		func(context.Context) error { return nil }))
+
+	s := metricstest.Scrape(t, b.metrics.Handler())
+	for result, want := range map[string]float64{"ok": 1, "error": 0, "cancelled": 0, "snoozed": 0} {
+		series := `easel_job_duration_seconds_count{kind="submit_generation",result="` + result + `"}`
+		require.Contains(t, s, series)
+		require.Equal(t, want, s[series], series)
+	}
+	require.Len(t, seriesOf(s, "easel_job_duration_seconds_count{"), 4, "only the kind that ran")
+}
+
+// seriesOf returns the series of samples that start with prefix.
+func seriesOf(samples map[string]float64, prefix string) []string {
+	var series []string
+	for name := range samples {
+		if strings.HasPrefix(name, prefix) {
+			series = append(series, name)
+		}
+	}
+	return series
+}
+
 // A scrape while the database is down still serves what the process
 // counted, and logs what it could not read.
 func TestScrapeWithDatabaseDown(t *testing.T) {

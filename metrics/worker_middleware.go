@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,12 +22,32 @@ func (m *Metrics) WorkerMiddleware() rivertype.WorkerMiddleware {
 	return &workerMiddleware{duration: m.jobDuration}
 }
 
+// Results of a job attempt, the values of easel_job_duration_seconds'
+// result label.
+const (
+	jobOK        = "ok"
+	jobError     = "error"
+	jobCancelled = "cancelled"
+	jobSnoozed   = "snoozed"
+)
+
+var jobResults = []string{jobOK, jobError, jobCancelled, jobSnoozed}
+
 type workerMiddleware struct {
 	river.MiddlewareDefaults
 	duration *prometheus.HistogramVec
+	// kinds holds the job kinds whose result series exist.
+	kinds sync.Map
 }
 
 func (w *workerMiddleware) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	if _, seen := w.kinds.LoadOrStore(job.Kind, struct{}{}); !seen {
+		// A kind's first error then counts in rate() from 0, as the
+		// series New creates do.
+		for _, result := range jobResults {
+			w.duration.WithLabelValues(job.Kind, result)
+		}
+	}
 	start := time.Now()
 	err := doInner(ctx)
 	w.duration.WithLabelValues(job.Kind, jobResult(err)).Observe(time.Since(start).Seconds())
@@ -38,12 +59,12 @@ func jobResult(err error) string {
 	var snooze *rivertype.JobSnoozeError
 	switch {
 	case err == nil:
-		return "ok"
+		return jobOK
 	case errors.As(err, &cancel):
-		return "cancelled"
+		return jobCancelled
 	case errors.As(err, &snooze):
-		return "snoozed"
+		return jobSnoozed
 	default:
-		return "error"
+		return jobError
 	}
 }

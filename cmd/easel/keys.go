@@ -1,11 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -63,7 +67,7 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(s
 
 	switch sub {
 	case "create":
-		return createKey(ctx, conn, stdout, words[0])
+		return createKey(ctx, conn, stdout, words[0], apiBaseURL(getenv))
 	case "list":
 		return listKeys(ctx, conn, stdout)
 	default:
@@ -125,7 +129,31 @@ func checkKeysSchema(ctx context.Context, databaseURL string, migrateFresh bool,
 	}
 }
 
-func createKey(ctx context.Context, conn *pgx.Conn, stdout io.Writer, name string) error {
+// defaultAddr is EASEL_ADDR's default, as internal/serve has it.
+const defaultAddr = "127.0.0.1:8080"
+
+// apiBaseURL is the base URL at which easel serve, run with the same
+// environment, is reached: EASEL_PUBLIC_URL when set, else the listen
+// address EASEL_ADDR as a process on this host dials it. It mirrors
+// internal/serve's listenerURL, which is unexported and needs a live
+// listener: an empty or unspecified host (0.0.0.0, ::) becomes 127.0.0.1.
+func apiBaseURL(getenv func(string) string) string {
+	if public := strings.TrimRight(strings.TrimSpace(getenv("EASEL_PUBLIC_URL")), "/"); public != "" {
+		return public
+	}
+	addr := cmp.Or(strings.TrimSpace(getenv("EASEL_ADDR")), defaultAddr)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		// easel serve refuses it too; show what was configured.
+		return "http://" + addr
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func createKey(ctx context.Context, conn *pgx.Conn, stdout io.Writer, name, baseURL string) error {
 	key, k, err := api.CreateKey(ctx, conn, name)
 	if errors.Is(err, store.ErrAPIKeyNameTaken) {
 		return fmt.Errorf("an active API key is already named %q: revoke it first (easel keys revoke %s), or choose another name", name, name)
@@ -139,10 +167,10 @@ func createKey(ctx context.Context, conn *pgx.Conn, stdout io.Writer, name strin
 
 Send it with every /v1 request:
 
-    curl -H 'Authorization: Bearer %s' http://127.0.0.1:8080/v1/generations/<id>
+    curl -H 'Authorization: Bearer %s' %s/v1/generations/<id>
 
 Generations enqueued with it have client %q. From now on every /v1 request needs a key.
-`, k.Name, key, key, k.Name)
+`, k.Name, key, key, baseURL, k.Name)
 	return nil
 }
 

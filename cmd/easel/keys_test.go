@@ -140,12 +140,13 @@ func TestKeysCreateListRevoke(t *testing.T) {
 	t.Parallel()
 
 	url := dbtest.URL(t)
-	env := map[string]string{"DATABASE_URL": url}
+	env := map[string]string{"DATABASE_URL": url, "EASEL_ADDR": "127.0.0.1:18093"}
 	ctx := context.Background()
 
 	code, stdout, stderr := easel(t, ctx, env, "keys", "create", "billing")
 	require.Zero(t, code, stderr)
 	require.Contains(t, stdout, "easel_")
+	require.Contains(t, stdout, " http://127.0.0.1:18093/v1/generations/<id>\n", "the example curl reaches the configured address")
 
 	code, stdout, stderr = easel(t, ctx, env, "keys", "list")
 	require.Zero(t, code, stderr)
@@ -158,6 +159,37 @@ func TestKeysCreateListRevoke(t *testing.T) {
 	code, _, stderr = easel(t, ctx, env, "keys", "revoke", "billing")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, `no active API key is named "billing"`)
+}
+
+// The example curl of keys create uses the address easel serve is reached
+// at with the same environment.
+func TestAPIBaseURL(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{name: "defaults", env: map[string]string{}, want: "http://127.0.0.1:8080"},
+		{name: "EASEL_ADDR", env: map[string]string{"EASEL_ADDR": "127.0.0.1:18093"}, want: "http://127.0.0.1:18093"},
+		{name: "EASEL_ADDR on every IPv4 interface", env: map[string]string{"EASEL_ADDR": "0.0.0.0:18093"}, want: "http://127.0.0.1:18093"},
+		{name: "EASEL_ADDR on every interface", env: map[string]string{"EASEL_ADDR": "[::]:18093"}, want: "http://127.0.0.1:18093"},
+		{name: "EASEL_ADDR without a host", env: map[string]string{"EASEL_ADDR": ":18093"}, want: "http://127.0.0.1:18093"},
+		{name: "EASEL_ADDR named host", env: map[string]string{"EASEL_ADDR": "easel.internal:80"}, want: "http://easel.internal:80"},
+		{name: "EASEL_ADDR IPv6", env: map[string]string{"EASEL_ADDR": "[::1]:18093"}, want: "http://[::1]:18093"},
+		{name: "EASEL_ADDR blank", env: map[string]string{"EASEL_ADDR": "  "}, want: "http://127.0.0.1:8080"},
+		{
+			name: "EASEL_PUBLIC_URL wins, without its trailing slash",
+			env:  map[string]string{"EASEL_PUBLIC_URL": "https://easel.example.com/", "EASEL_ADDR": "0.0.0.0:18093"},
+			want: "https://easel.example.com",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, apiBaseURL(func(k string) string { return tt.env[k] }))
+		})
+	}
 }
 
 // syncBuffer is a bytes.Buffer that golang-migrate's goroutines may log to.
