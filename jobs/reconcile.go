@@ -156,14 +156,22 @@ func (w *ReconcileWorker) poll(ctx context.Context, gen *store.Generation) error
 		return err
 	}
 	logger.Info("reconciler applied fal's result", "outcome", outcome)
-	if outcome == store.OutcomeApplied && w.metrics != nil {
-		// As the webhook receiver does: a generation the reconciler
-		// completes counts in the time to complete too.
-		finished, err := store.GetGeneration(ctx, w.pool, gen.ID)
-		if err != nil {
-			logger.Warn("read generation for metrics", "error", err)
-			return nil
-		}
+	if outcome != store.OutcomeApplied {
+		return nil
+	}
+	finished, err := store.GetGeneration(ctx, w.pool, gen.ID)
+	if err != nil {
+		logger.Warn("read the generation the reconciler finished", "error", err)
+		return nil
+	}
+	if finished.Status == store.StatusFailed {
+		// As the webhook receiver does: fal's failures are explained in
+		// the log as well as in the row.
+		logger.Info("generation failed at fal", "error_code", deref(finished.ErrorCode), "error_message", deref(finished.ErrorMessage))
+	}
+	if w.metrics != nil {
+		// A generation the reconciler completes counts in the time to
+		// complete too.
 		w.metrics.GenerationCompleted(finished)
 	}
 	return nil

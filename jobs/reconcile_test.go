@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal/falsim"
+	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/internal/metricstest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/metrics"
@@ -89,6 +91,8 @@ func TestReconcilerRecordsFailedRequest(t *testing.T) {
 	t.Parallel()
 	b := setup(t, falsim.Config{FailRate: 1, WebhookDropRate: 1})
 	b.cfg.PollAfter = time.Nanosecond
+	logs := &logtest.Buffer{}
+	b.cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	gen := b.enqueue(t, "tests")
 	require.NoError(t, b.submit(t, gen.ID))
 	b.awaitCompletedAtFal(t, 1)
@@ -100,6 +104,20 @@ func TestReconcilerRecordsFailedRequest(t *testing.T) {
 		"the code a webhook would have given: the first validation error's type")
 	require.NotEmpty(t, *got.ErrorMessage)
 	require.Empty(t, b.images(t, gen.ID))
+
+	// The failure is explained in the log too.
+	var logged bool
+	for line := range strings.Lines(logs.String()) {
+		var entry map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+		if entry["msg"] == "generation failed at fal" {
+			require.Equal(t, gen.ID.String(), entry["generation_id"])
+			require.Equal(t, *got.ErrorCode, entry["error_code"])
+			require.Equal(t, *got.ErrorMessage, entry["error_message"])
+			logged = true
+		}
+	}
+	require.True(t, logged, logs.String())
 }
 
 // A generation in flight for longer than EASEL_TIMEOUT is cancelled at fal,
