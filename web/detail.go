@@ -66,7 +66,9 @@ type errorView struct {
 func (h *Handler) detail(c echo.Context) error {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
-		return h.renderError(c, http.StatusNotFound, "There is no generation "+c.Param("id")+".")
+		// Quoted, escaped as Go does: the id is whatever the URL held, NUL
+		// and invalid UTF-8 included.
+		return h.renderError(c, http.StatusNotFound, fmt.Sprintf("There is no generation %q.", c.Param("id")))
 	}
 	ctx := c.Request().Context()
 	g, err := store.GetGeneration(ctx, h.pool, id)
@@ -74,15 +76,15 @@ func (h *Handler) detail(c echo.Context) error {
 		return h.renderError(c, http.StatusNotFound, "There is no generation "+id.String()+".")
 	}
 	if err != nil {
-		return h.internalError(c, err)
+		return h.serverError(c, err)
 	}
 	images, err := store.ListImages(ctx, h.pool, id)
 	if err != nil {
-		return h.internalError(c, err)
+		return h.serverError(c, err)
 	}
 	webhooks, err := store.ListReceivedWebhooks(ctx, h.pool, id, maxTimelineWebhooks+1)
 	if err != nil {
-		return h.internalError(c, err)
+		return h.serverError(c, err)
 	}
 	view := newDetailPage(g, images, webhooks)
 	view.chrome = chromeOf(c, "Generation "+id.String())
@@ -201,7 +203,7 @@ type generationState struct {
 func (h *Handler) state(c echo.Context) error {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
-		return echo.NewHTTPError(http.StatusNotFound, "no generation "+c.Param("id"))
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no generation %q", c.Param("id")))
 	}
 	g, err := store.GetGeneration(c.Request().Context(), h.pool, id)
 	if errors.Is(err, store.ErrNotFound) {

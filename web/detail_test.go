@@ -116,9 +116,30 @@ func TestDetailNotFound(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, resp.status)
 		require.Contains(t, resp.body, "There is no generation")
 	}
-	req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url+"/generations/0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11/state", nil)
+	// An id that is not one is quoted with Go's escapes, never echoed raw:
+	// a NUL would show as U+FFFD, and a terminal escape would reach the
+	// page.
+	for path, want := range map[string]string{
+		"/generations/not-an-id": "There is no generation &#34;not-an-id&#34;.",
+		"/generations/%00":       `There is no generation &#34;\x00&#34;.`,
+		"/generations/red%1B%07": `There is no generation &#34;red\x1b\a&#34;.`,
+	} {
+		resp := b.page(t, path)
+		require.Equal(t, http.StatusNotFound, resp.status)
+		require.Contains(t, resp.body, want)
+		require.NotContains(t, resp.body, "\uFFFD")
+		require.NotContains(t, resp.body, "\x00")
+		require.NotContains(t, resp.body, "\x1b")
+	}
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url+"/generations/%00/state", nil)
 	require.NoError(t, err)
 	resp := b.do(t, req)
+	require.Equal(t, http.StatusNotFound, resp.status)
+	require.JSONEq(t, `{"error": {"code": "not_found", "message": "no generation \"\\x00\""}}`, resp.body)
+
+	req, err = http.NewRequestWithContext(b.ctx, http.MethodGet, b.url+"/generations/0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11/state", nil)
+	require.NoError(t, err)
+	resp = b.do(t, req)
 	require.Equal(t, http.StatusNotFound, resp.status)
 	require.JSONEq(t, `{"error": {"code": "not_found", "message": "no generation 0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11"}}`, resp.body)
 }

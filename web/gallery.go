@@ -3,8 +3,10 @@ package web
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,13 +54,13 @@ type tile struct {
 }
 
 func (h *Handler) gallery(c echo.Context) error {
-	params, err := galleryParams(c.QueryParams())
-	if err != nil {
-		return h.renderError(c, http.StatusBadRequest, err.Error())
+	params, problems := galleryParams(c.QueryParams())
+	if len(problems) > 0 {
+		return h.renderError(c, http.StatusBadRequest, "The gallery cannot show this address:", problems...)
 	}
 	items, more, err := store.ListGallery(c.Request().Context(), h.pool, params)
 	if err != nil {
-		return h.internalError(c, err)
+		return h.serverError(c, err)
 	}
 	// Paging to newer rows past the newest ones leaves nothing: show the
 	// first page rather than an empty one.
@@ -118,36 +120,95 @@ func imageAlt(prompt string, position, count int, nsfw bool) string {
 	return b.String()
 }
 
-func galleryParams(q url.Values) (store.GalleryParams, error) {
-	p := store.GalleryParams{Status: store.Status(q.Get("status")), Limit: galleryPageSize}
-	if p.Status != "" && !validStatus(p.Status) {
-		return p, fmt.Errorf("unknown status %q", p.Status)
-	}
-	for _, dir := range []struct {
-		name string
-		dst  **store.GenerationCursor
-	}{{"before", &p.Before}, {"after", &p.After}} {
-		if v := q.Get(dir.name); v != "" {
-			cursor, err := decodeCursor(v)
-			if err != nil {
-				return p, fmt.Errorf("invalid %s: %w", dir.name, err)
+// galleryParameters are the query parameters the gallery takes: the status
+// chips' filter and the pager's cursors.
+const galleryParameters = "status, before and after"
+
+// apiOnlyParameters are GET /v1/generations parameters that the gallery's
+// query (store.ListGallery) does not offer; a person who tries one is told
+// where it works.
+var apiOnlyParameters = []string{"client", "since", "until", "has_nsfw", "limit", "cursor"}
+
+// galleryParams reads the gallery's query, returning one line per problem.
+// Parameters it does not take are refused, as /v1 refuses them, so that a
+// misspelt filter never shows every generation.
+func galleryParams(q url.Values) (store.GalleryParams, []string) {
+	p := store.GalleryParams{Limit: galleryPageSize}
+	var problems []string
+	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for _, name := range slices.Sorted(maps.Keys(q)) { // problems in a stable order
+		values := q[name]
+		switch {
+		case name == "": // "?=x" or "?&": nothing a filter could be misspelt as
+		case name == "status":
+			statuses, bad := parseStatuses(values)
+			problems = append(problems, bad...)
+			switch {
+			case len(statuses) > 1:
+				// store.ListGallery filters on one status: its index scan
+				// walks one (status, created_at, id) range in order.
+				problem("status: the gallery shows one status at a time; GET /v1/generations?status=%s lists several",
+					joinStatuses(statuses))
+			case len(statuses) == 1:
+				p.Status = statuses[0]
 			}
-			*dir.dst = &cursor
+		case name == "before" || name == "after":
+			if len(values) > 1 {
+				problem("%s: give it once", name)
+				continue
+			}
+			if values[0] == "" {
+				continue
+			}
+			cursor, err := decodeCursor(values[0])
+			if err != nil {
+				problem("%s: %v", name, err)
+				continue
+			}
+			if name == "before" {
+				p.Before = &cursor
+			} else {
+				p.After = &cursor
+			}
+		case slices.Contains(apiOnlyParameters, name):
+			problem("%s: only GET /v1/generations takes it; the gallery takes %s", name, galleryParameters)
+		default:
+			problem("%q: unknown parameter; the gallery takes %s", name, galleryParameters)
 		}
 	}
 	if p.Before != nil && p.After != nil {
-		return p, errors.New("give before or after, not both")
+		problem("give before or after, not both")
 	}
-	return p, nil
+	return p, problems
 }
 
-func validStatus(s store.Status) bool {
-	for _, known := range statuses {
-		if s == known {
-			return true
+// parseStatuses reads status as GET /v1/generations does: repeated, or
+// separated by commas, each one a known status. It returns the distinct
+// statuses in the order given, and a problem for each unknown one.
+func parseStatuses(values []string) ([]store.Status, []string) {
+	var chosen []store.Status
+	var problems []string
+	for _, v := range values {
+		for s := range strings.SplitSeq(v, ",") {
+			status := store.Status(strings.TrimSpace(s))
+			if !slices.Contains(statuses, status) {
+				problems = append(problems, fmt.Sprintf("status: %q is not a status; use one of %s", s, joinStatuses(statuses)))
+				continue
+			}
+			if !slices.Contains(chosen, status) {
+				chosen = append(chosen, status)
+			}
 		}
 	}
-	return false
+	return chosen, problems
+}
+
+func joinStatuses(list []store.Status) string {
+	names := make([]string, len(list))
+	for i, s := range list {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ",")
 }
 
 func galleryURL(status store.Status, dir, cursor string) string {

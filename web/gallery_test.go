@@ -118,22 +118,90 @@ func TestGalleryPagination(t *testing.T) {
 	require.Equal(t, older, link(back, "next"))
 }
 
+// TestGalleryRejectsBadParameters: whatever the gallery does not take or
+// cannot read is refused with a 400 naming each problem, as /v1 refuses it,
+// so that a misspelt filter never shows every generation.
 func TestGalleryRejectsBadParameters(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
-	for _, query := range []string{
-		"status=done",
-		"before=yesterday",
-		"after=123_not-a-uuid",
-		"before=999999999999999999_0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11",
-		"before=1_0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11&after=1_0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11",
+	const takes = "; the gallery takes status, before and after"
+	const cursor = "1_0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11"
+	for _, tt := range []struct {
+		query string
+		want  []string // each line of the page's list of problems
+	}{
+		{"status=done", []string{`status: "done" is not a status; use one of queued,submitted,completed,failed,cancelled`}},
+		{"status=", []string{`status: "" is not a status`}},
+		{"status=failed,nope", []string{`status: "nope" is not a status`}},
+		{"status=failed&status=cancelled", []string{
+			"status: the gallery shows one status at a time; GET /v1/generations?status=failed,cancelled lists several"}},
+		{"status=failed,cancelled", []string{
+			"status: the gallery shows one status at a time; GET /v1/generations?status=failed,cancelled lists several"}},
+		{"client=other", []string{"client: only GET /v1/generations takes it" + takes}},
+		{"limit=5", []string{"limit: only GET /v1/generations takes it" + takes}},
+		{"has_nsfw=true", []string{"has_nsfw: only GET /v1/generations takes it" + takes}},
+		{"foo=bar", []string{`"foo": unknown parameter` + takes}},
+		{"Status=failed", []string{`"Status": unknown parameter` + takes}},
+		{"foo=1&status=failed&bar=2&client=x", []string{
+			`"bar": unknown parameter`, "client: only GET /v1/generations takes it", `"foo": unknown parameter`}},
+		{"before=yesterday", []string{"before: not a page cursor"}},
+		{"after=123_not-a-uuid", []string{"after: not a page cursor"}},
+		{"before=999999999999999999_0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11", []string{"before: page cursor out of range"}},
+		{"before=" + cursor + "&before=" + cursor, []string{"before: give it once"}},
+		{"before=" + cursor + "&after=" + cursor, []string{"give before or after, not both"}},
 	} {
-		t.Run(query, func(t *testing.T) {
+		t.Run(tt.query, func(t *testing.T) {
 			t.Parallel()
-			resp := b.page(t, "/?"+query)
+			resp := b.page(t, "/?"+tt.query)
 			require.Equal(t, http.StatusBadRequest, resp.status)
 			require.Contains(t, resp.body, "<h1>Bad Request</h1>")
+			require.Contains(t, resp.body, "The gallery cannot show this address:")
+			items := regexp.MustCompile(`<li>([^<]*)</li>`).FindAllStringSubmatch(resp.body, -1)
+			require.Len(t, items, len(tt.want), resp.body)
+			for i, want := range tt.want {
+				require.Contains(t, html.UnescapeString(items[i][1]), want)
+			}
+		})
+	}
+}
+
+// TestGalleryStatusForms: status is read as /v1 reads it, repeated or
+// separated by commas, as long as it names one status; parameters that name
+// nothing are ignored, as /v1 ignores them.
+func TestGalleryStatusForms(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	done := b.insert(t, "done")
+	b.complete(t, done.ID, store.Image{URL: "https://cdn.example/done.png"})
+	failed := b.insert(t, "broken")
+	_, err := store.Fail(b.ctx, b.pool, failed.ID, "fal_rejected", "prompt refused")
+	require.NoError(t, err)
+
+	for _, tt := range []struct {
+		query      string
+		wantFailed bool // only the failed generation is listed
+	}{
+		{"status=failed", true},
+		{"status=failed,failed", true},
+		{"status=failed&status=failed", true},
+		{"status=%20failed%20", true},
+		{"status=failed&before=", true},
+		{"=x", false},
+		{"&", false},
+	} {
+		t.Run(tt.query, func(t *testing.T) {
+			t.Parallel()
+			resp := b.page(t, "/?"+tt.query)
+			require.Equal(t, http.StatusOK, resp.status, resp.body)
+			require.Contains(t, resp.body, failed.ID.String())
+			if tt.wantFailed {
+				require.NotContains(t, resp.body, done.ID.String())
+				require.Contains(t, resp.body, `<a href="/?status=failed" aria-current="page">failed</a>`)
+			} else {
+				require.Contains(t, resp.body, done.ID.String())
+			}
 		})
 	}
 }

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+
+	"github.com/easelhq/easel/internal/apierror"
 )
 
 // Handler serves the gallery pages.
@@ -65,7 +69,7 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 func (h *Handler) render(c echo.Context, status int, name string, data any) error {
 	var buf bytes.Buffer
 	if err := h.pages.execute(&buf, name, data); err != nil {
-		return h.internalError(c, err)
+		return h.serverError(c, err)
 	}
 	return c.HTMLBlob(status, buf.Bytes())
 }
@@ -75,26 +79,63 @@ type errorPage struct {
 	chrome
 	Status  int
 	Message string
+	Details []string // one line per problem, under Message
 }
 
-func (h *Handler) renderError(c echo.Context, status int, message string) error {
+func (h *Handler) renderError(c echo.Context, status int, message string, details ...string) error {
 	return h.render(c, status, "error", errorPage{
 		chrome:  chromeOf(c, http.StatusText(status)),
 		Status:  status,
 		Message: message,
+		Details: details,
 	})
 }
 
-// internalError logs err and answers a page that hides it.
-func (h *Handler) internalError(c echo.Context, err error) error {
-	h.logger.Error("gallery request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "error", err)
+// serverError logs err and answers a page that hides it: a 503 with
+// Retry-After when the database could not be reached, as /v1 answers then
+// (and logged as a warning, as /v1 logs it: an outage of Postgres is not a
+// bug in Easel, and the request may succeed when retried), and a 500
+// otherwise.
+func (h *Handler) serverError(c echo.Context, err error) error {
+	req := c.Request()
+	status, title, message := http.StatusInternalServerError, "Internal error", "Something went wrong; the server log has the details."
+	if retryAfter, ok := databaseUnavailable(c, err); ok {
+		h.logger.Warn("gallery request failed: database unavailable", "method", req.Method, "path", req.URL.Path, "error", err)
+		c.Response().Header().Set("Retry-After", retryAfter)
+		status, title = http.StatusServiceUnavailable, "Database unavailable"
+		message = "Easel cannot reach its database, so this page cannot be shown right now. Retry in a few seconds."
+	} else {
+		h.logger.Error("gallery request failed", "method", req.Method, "path", req.URL.Path, "error", err)
+	}
 	var buf bytes.Buffer
-	view := errorPage{chrome: chromeOf(c, "Internal error"), Status: http.StatusInternalServerError,
-		Message: "Something went wrong; the server log has the details."}
+	view := errorPage{chrome: chromeOf(c, title), Status: status, Message: message}
 	if renderErr := h.pages.execute(&buf, "error", view); renderErr != nil {
 		return errors.Join(err, renderErr)
 	}
-	return c.HTMLBlob(http.StatusInternalServerError, buf.Bytes())
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// databaseUnavailable reports whether /v1 would answer err with 503
+// database_unavailable, and the Retry-After it would send with it. apierror
+// keeps that classification (which errors of pgx, the network and the
+// context mean that Postgres is unreachable) to itself, so its Handler is
+// asked, on a response that is thrown away, rather than the gallery keeping
+// a second copy that would drift from the API's.
+func databaseUnavailable(c echo.Context, err error) (retryAfter string, ok bool) {
+	rec := httptest.NewRecorder()
+	apierror.Handler(discardLogger)(err, c.Echo().NewContext(c.Request(), rec))
+	retryAfter = rec.Header().Get("Retry-After")
+	return retryAfter, rec.Code == http.StatusServiceUnavailable && retryAfter != ""
+}
+
+// discardLogger silences databaseUnavailable's probe: serverError logs the
+// error itself.
+var discardLogger = slog.New(slog.DiscardHandler)
+
+// wantsHTML reports whether the request is a browser's asking for a page
+// rather than a script's (the detail page's poll, River UI's API calls).
+func wantsHTML(c echo.Context) bool {
+	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/html")
 }
 
 // chrome is what every page's frame shows.

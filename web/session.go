@@ -51,7 +51,7 @@ func (h *Handler) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			case errors.Is(err, store.ErrNotFound): // expired, signed out, or its key revoked
 				c.SetCookie(sessionCookieOf(c, "", -1))
 			default:
-				return h.internalError(c, err)
+				return h.guardError(c, err)
 			}
 		}
 
@@ -64,13 +64,24 @@ func (h *Handler) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		case reached:
 			return err
 		case !isUnauthorized(err):
-			return h.internalError(c, err)
-		case strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/html"):
+			return h.guardError(c, err)
+		case wantsHTML(c):
 			return c.Redirect(http.StatusSeeOther, "/login?"+url.Values{"next": {c.Request().URL.RequestURI()}}.Encode())
 		default:
 			return apierror.New(http.StatusUnauthorized, "unauthorized", "sign in at /login, or send Authorization: Bearer <key>")
 		}
 	}
+}
+
+// guardError answers a request RequireSession could not decide on, the
+// database being unreachable above all: a browser gets a page, and a script
+// the API's JSON error, which the server's error handler (apierror.Handler)
+// writes and logs.
+func (h *Handler) guardError(c echo.Context, err error) error {
+	if wantsHTML(c) {
+		return h.serverError(c, err)
+	}
+	return err
 }
 
 func isUnauthorized(err error) bool {
@@ -106,12 +117,12 @@ func (h *Handler) login(c echo.Context) error {
 		return h.render(c, http.StatusUnauthorized, "login", view)
 	}
 	if err != nil {
-		return h.internalError(c, err)
+		return h.serverError(c, err)
 	}
 
 	token := rand.Text()
 	if err := store.InsertWebSession(ctx, h.pool, hashToken(token), apiKey.ID, time.Now().Add(SessionTTL)); err != nil {
-		return h.internalError(c, err)
+		return h.serverError(c, err)
 	}
 	h.logger.Info("gallery sign-in", "key_name", apiKey.Name, "remote_addr", c.RealIP())
 	c.SetCookie(sessionCookieOf(c, token, int(SessionTTL/time.Second)))
@@ -121,7 +132,7 @@ func (h *Handler) login(c echo.Context) error {
 func (h *Handler) logout(c echo.Context) error {
 	if cookie, err := c.Cookie(sessionCookie); err == nil && cookie.Value != "" {
 		if err := store.DeleteWebSession(c.Request().Context(), h.pool, hashToken(cookie.Value)); err != nil {
-			return h.internalError(c, err)
+			return h.serverError(c, err)
 		}
 	}
 	c.SetCookie(sessionCookieOf(c, "", -1))
