@@ -50,11 +50,17 @@ func readCreateRequest(c echo.Context) (*createRequest, error) {
 	if mediaType, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err != nil || mediaType != echo.MIMEApplicationJSON {
 		return nil, apierror.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
 	}
+	tooLarge := apierror.New(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body exceeds %d bytes", MaxBodyBytes))
+	// A declared length over the limit is refused before the body is read,
+	// and so before net/http answers Expect: 100-continue, which it does
+	// on the first read: the client need not send what will be refused.
+	if req.ContentLength > MaxBodyBytes {
+		return nil, tooLarge
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, MaxBodyBytes))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, apierror.New(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body exceeds %d bytes", MaxBodyBytes))
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, tooLarge
 		}
 		return nil, apierror.New(http.StatusBadRequest, "malformed", "read request body: "+err.Error())
 	}

@@ -3,10 +3,13 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,6 +285,38 @@ func TestCreateGenerationRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateGenerationDeclaredTooLarge: a Content-Length over the limit is
+// refused before the body is read, so that net/http, which answers
+// Expect: 100-continue on the first read, never invites the body.
+func TestCreateGenerationDeclaredTooLarge(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	body := &unreadBody{}
+	req := newRequest(http.MethodPost, "/v1/generations", jsonHeader("Expect", "100-continue"), nil)
+	req.Body, req.ContentLength = body, api.MaxBodyBytes+1
+	rec := httptest.NewRecorder()
+	b.echo.ServeHTTP(rec, req)
+
+	resp := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.status, string(resp.body))
+	require.Equal(t, "too_large", resp.errorBody(t).Code)
+	require.False(t, body.read.Load(), "the body was read")
+	generations, jobs := b.counts(t)
+	require.Zero(t, generations)
+	require.Zero(t, jobs)
+}
+
+// unreadBody records whether anything read it.
+type unreadBody struct{ read atomic.Bool }
+
+func (b *unreadBody) Read([]byte) (int, error) {
+	b.read.Store(true)
+	return 0, io.ErrUnexpectedEOF
+}
+
+func (b *unreadBody) Close() error { return nil }
 
 // TestCreateGenerationEdgesAccepted sends what is valid near the limits
 // the rejections above test: each is stored, and none fails in Postgres.

@@ -3,7 +3,9 @@ package api_test
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -17,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated parts of openapi.yaml")
@@ -41,19 +44,31 @@ func TestOpenAPIServedWithoutKey(t *testing.T) {
 }
 
 // TestOpenAPIRoutes checks that every /v1 route is documented and every
-// documented operation is served.
+// documented operation is served. HEAD, served wherever GET is, is
+// described once in info.description rather than as operations.
 func TestOpenAPIRoutes(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
 	param := regexp.MustCompile(`:(\w+)`)
-	var served []string
+	var served, gets, heads []string
 	for _, r := range b.echo.Routes() {
 		if !strings.HasPrefix(r.Path, "/v1/") || r.Method == echo.RouteNotFound {
 			continue
 		}
+		switch r.Method {
+		case http.MethodHead:
+			heads = append(heads, r.Path)
+			continue
+		case http.MethodGet:
+			gets = append(gets, r.Path)
+		}
 		served = append(served, r.Method+" "+param.ReplaceAllString(r.Path, "{$1}"))
 	}
+	slices.Sort(gets)
+	slices.Sort(heads)
+	require.Equal(t, gets, heads, "HEAD is served exactly where GET is")
+	require.Contains(t, b.doc.Info.Description, "Every path that answers GET also answers HEAD")
 	var documented []string
 	for path, item := range b.doc.Paths.Map() {
 		for method := range item.Operations() {
@@ -206,4 +221,61 @@ func TestOpenAPIResponses(t *testing.T) {
 	require.NotNil(t, page.NextCursor)
 	resp = b.do(t, http.MethodGet, "/v1/generations?limit=1&cursor="+*page.NextCursor, nil, nil)
 	require.Equal(t, http.StatusOK, resp.status)
+}
+
+// TestOpenAPIExamplesAccepted sends every example of the document to the
+// server, which must accept it: the schema alone cannot tell that a run_at
+// is too far ahead, say. Path parameters name a finished generation, so
+// that a wait example answers at once.
+func TestOpenAPIExamplesAccepted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	finished := b.enqueue(t, jsonHeader(), falExampleInput, http.StatusAccepted)
+	_, err := store.Cancel(b.ctx, b.pool, uuid.MustParse(finished.ID), "by client")
+	require.NoError(t, err)
+
+	var bodies, params int
+	for path, item := range b.doc.Paths.Map() {
+		path = strings.ReplaceAll(path, "{id}", finished.ID)
+		require.NotContains(t, path, "{", "a path parameter this test cannot fill")
+		for method, op := range item.Operations() {
+			if op.RequestBody != nil {
+				for mediaType, content := range op.RequestBody.Value.Content {
+					for name, example := range content.Examples {
+						body, err := json.Marshal(example.Value.Value)
+						require.NoError(t, err)
+						resp := b.do(t, method, path, http.Header{echo.HeaderContentType: {mediaType}}, body)
+						require.Less(t, resp.status, 300, "%s %s example %s: %s", method, path, name, resp.body)
+						bodies++
+					}
+				}
+			}
+			query := url.Values{}
+			for _, p := range op.Parameters {
+				example := p.Value.Example
+				if example == nil && p.Value.Schema != nil {
+					example = p.Value.Schema.Value.Example
+				}
+				if example == nil {
+					continue
+				}
+				require.Equal(t, "query", p.Value.In, "%s %s: an example of a %s parameter this test cannot send", method, path, p.Value.In)
+				values, ok := example.([]any)
+				if !ok {
+					values = []any{example}
+				}
+				for _, v := range values {
+					query.Add(p.Value.Name, fmt.Sprint(v))
+				}
+			}
+			if len(query) > 0 {
+				target := path + "?" + query.Encode()
+				resp := b.do(t, method, target, nil, nil)
+				require.Less(t, resp.status, 300, "%s %s: %s", method, target, resp.body)
+				params++
+			}
+		}
+	}
+	require.GreaterOrEqual(t, bodies, 2, "the enqueue examples")
+	require.GreaterOrEqual(t, params, 2, "the list and wait examples")
 }

@@ -14,12 +14,29 @@ type route struct {
 	handler      echo.HandlerFunc
 }
 
+// routes serves every GET for HEAD too (RFC 9110 §9.3.2), through asGet.
 func (h *Handler) routes() []route {
 	return []route{
 		{http.MethodPost, "/generations", h.create},
 		{http.MethodGet, "/generations", h.list},
+		{http.MethodHead, "/generations", asGet(h.list)},
 		{http.MethodGet, "/generations/:id", h.get},
+		{http.MethodHead, "/generations/:id", asGet(h.get)},
 		{http.MethodPost, "/generations/:id/cancel", h.cancel},
+	}
+}
+
+// asGet answers a HEAD request as the GET it mirrors: next and the error
+// handler see a copy of the request that says GET, so they answer with
+// GET's status and headers, Content-Type included; net/http, whose own
+// request still says HEAD, drops the body. (easel serve turns HEAD into
+// GET before routing, so these routes serve api.Handler used on its own.)
+func asGet(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request().WithContext(c.Request().Context()) // a copy
+		req.Method = http.MethodGet
+		c.SetRequest(req)
+		return next(c)
 	}
 }
 

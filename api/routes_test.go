@@ -3,6 +3,7 @@ package api_test
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -16,8 +17,8 @@ import (
 
 // TestWrongMethod: a known path asked with a method it does not serve is
 // 405 method_not_allowed with Allow, also behind the group middleware whose
-// catch-all made it a 404; OPTIONS is answered 204 with Allow; an unknown
-// path stays 404.
+// catch-all made it a 404; OPTIONS is answered 204 with Allow, HEAD
+// wherever GET is; an unknown path stays 404.
 func TestWrongMethod(t *testing.T) {
 	t.Parallel()
 
@@ -32,14 +33,17 @@ func TestWrongMethod(t *testing.T) {
 		wantStatus   int
 		wantAllow    string
 	}{
-		{http.MethodDelete, "/v1/generations/" + id, http.StatusMethodNotAllowed, "OPTIONS, GET"},
-		{http.MethodPut, "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, POST, GET"},
-		{http.MethodDelete, "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, POST, GET"},
+		{http.MethodDelete, "/v1/generations/" + id, http.StatusMethodNotAllowed, "OPTIONS, GET, HEAD"},
+		{http.MethodPut, "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, POST, GET, HEAD"},
+		{http.MethodDelete, "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, POST, GET, HEAD"},
 		{http.MethodGet, "/v1/generations/" + id + "/cancel", http.StatusMethodNotAllowed, "OPTIONS, POST"},
-		{http.MethodPost, "/v1/generations/" + id, http.StatusMethodNotAllowed, "OPTIONS, GET"},
-		{"PURGE", "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, POST, GET"},
-		{http.MethodOptions, "/v1/generations", http.StatusNoContent, "OPTIONS, POST, GET"},
+		{http.MethodHead, "/v1/generations/" + id + "/cancel", http.StatusMethodNotAllowed, "OPTIONS, POST"},
+		{http.MethodPost, "/v1/generations/" + id, http.StatusMethodNotAllowed, "OPTIONS, GET, HEAD"},
+		{"PURGE", "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, POST, GET, HEAD"},
+		{http.MethodOptions, "/v1/generations", http.StatusNoContent, "OPTIONS, POST, GET, HEAD"},
 		{http.MethodOptions, "/v1/generations/" + id + "/cancel", http.StatusNoContent, "OPTIONS, POST"},
+		{http.MethodHead, "/v1/generations/" + id, http.StatusNotFound, ""},
+		{http.MethodHead, "/v1/generations", http.StatusOK, ""},
 		{http.MethodDelete, "/v1/generation", http.StatusNotFound, ""},
 		{http.MethodGet, "/v1/generations/" + id + "/cancel/now", http.StatusNotFound, ""},
 		{http.MethodDelete, "/v1/generations/", http.StatusNotFound, ""},
@@ -50,10 +54,15 @@ func TestWrongMethod(t *testing.T) {
 			resp := serveOn(e, tt.method, tt.path)
 			require.Equal(t, tt.wantStatus, resp.status, "%s: %s %s: %s", name, tt.method, tt.path, resp.body)
 			require.Equal(t, tt.wantAllow, resp.header.Get(echo.HeaderAllow), "%s: %s %s", name, tt.method, tt.path)
-			switch tt.wantStatus {
-			case http.StatusMethodNotAllowed:
+			switch {
+			case tt.method == http.MethodHead:
+				// net/http drops the body; the recorder keeps it.
+			case tt.wantStatus == http.StatusMethodNotAllowed:
 				require.Equal(t, "method_not_allowed", resp.errorBody(t).Code)
-			case http.StatusNotFound:
+				// As openapi.yaml documents it on the path's operations.
+				allowed := strings.Split(tt.wantAllow, ", ")[1]
+				withAuth.checkResponse(t, withAuth.validationInput(t, allowed, tt.path, nil, nil), resp)
+			case tt.wantStatus == http.StatusNotFound:
 				require.Equal(t, "not_found", resp.errorBody(t).Code)
 			}
 		}
@@ -69,4 +78,24 @@ func TestWrongMethod(t *testing.T) {
 func serveOn(e *echo.Echo, method, path string) response {
 	b := &testBundle{echo: e}
 	return b.serve(method, path, nil, nil)
+}
+
+// TestHeadLikeGet: HEAD answers what GET answers, headers included.
+func TestHeadLikeGet(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.enqueue(t, jsonHeader(), falExampleInput, http.StatusAccepted)
+
+	for _, path := range []string{
+		"/v1/generations",
+		"/v1/generations?limit=1",
+		"/v1/generations/" + g.ID,
+		"/v1/generations/" + uuid.NewString(),
+		"/v1/generations?colour=red",
+	} {
+		get := b.serve(http.MethodGet, path, nil, nil)
+		head := b.serve(http.MethodHead, path, nil, nil)
+		require.Equal(t, get.status, head.status, path)
+		require.Equal(t, get.header.Get(echo.HeaderContentType), head.header.Get(echo.HeaderContentType), path)
+	}
 }

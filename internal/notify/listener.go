@@ -125,12 +125,29 @@ func (l *Listener) Run(ctx context.Context) {
 		l.wakeAllLocked()
 	}()
 	backoff := minBackoff
+	// When the connection was lost, and how many connections were tried
+	// since: one line says when it is back, so that the last line about
+	// the listener says whether it is up. Durations are logged as text
+	// ("1.5s"), where a JSON handler would write integer nanoseconds.
+	var downSince time.Time
+	attempts := 0
 	for ctx.Err() == nil {
-		err := l.listen(ctx, func() { backoff = minBackoff })
+		err := l.listen(ctx, func() {
+			if attempts > 0 {
+				l.logger.Info("notification listener reconnected", "channel", l.channel,
+					"down_for", time.Since(downSince).Round(time.Millisecond).String(), "attempts", attempts)
+			}
+			backoff, attempts = minBackoff, 0
+		})
 		if ctx.Err() != nil {
 			return
 		}
-		l.logger.Warn("notification listener failed; reconnecting", "channel", l.channel, "error", err, "backoff", backoff)
+		if attempts == 0 {
+			downSince = time.Now()
+		}
+		attempts++
+		l.logger.Warn("notification listener failed; reconnecting", "channel", l.channel, "error", err,
+			"retry_in", backoff.String(), "failures", attempts)
 		select {
 		case <-ctx.Done():
 			return

@@ -2,14 +2,20 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/internal/notify"
 )
 
@@ -33,8 +39,14 @@ func setup(t *testing.T) *testBundle {
 // on the same database would.
 func setupOn(t *testing.T, pool *pgxpool.Pool) *testBundle {
 	t.Helper()
+	return setupLogged(t, pool, io.Discard)
+}
+
+// setupLogged is setupOn with the Listener's JSON log lines written to logs.
+func setupLogged(t *testing.T, pool *pgxpool.Pool, logs io.Writer) *testBundle {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
-	l := notify.NewListener(pool, channel, slog.New(slog.DiscardHandler))
+	l := notify.NewListener(pool, channel, slog.New(slog.NewJSONHandler(logs, nil)))
 	go l.Run(ctx)
 	t.Cleanup(func() {
 		stop()
@@ -120,12 +132,10 @@ func TestSubscriptionClose(t *testing.T) {
 	requireNotWoken(t, closed)
 }
 
-func TestListenerReconnects(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	s := b.subscribe(t, "a")
-
-	// Kill the Listener's connection from another session.
+// killListenerConnection ends the Listener's connection from another
+// session.
+func (b *testBundle) killListenerConnection(t *testing.T) {
+	t.Helper()
 	var terminated int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `
 		SELECT count(*) FROM (
@@ -133,6 +143,14 @@ func TestListenerReconnects(t *testing.T) {
 			WHERE datname = current_database() AND application_name = $1
 		) t`, "easel-notify-"+channel).Scan(&terminated))
 	require.Equal(t, 1, terminated)
+}
+
+func TestListenerReconnects(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := b.subscribe(t, "a")
+
+	b.killListenerConnection(t)
 
 	// Whatever was sent meanwhile is lost, so reconnecting wakes everyone;
 	// after that the new connection delivers again.
@@ -170,4 +188,92 @@ func TestListenerStopWakesEveryone(t *testing.T) {
 	late := b.listener.Subscribe("a")
 	defer late.Close()
 	awaitWake(t, late)
+}
+
+// logLines returns the JSON log lines of logs with message msg.
+func logLines(t *testing.T, logs *logtest.Buffer, msg string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for line := range strings.Lines(logs.String()) {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+		if m["msg"] == msg {
+			lines = append(lines, m)
+		}
+	}
+	return lines
+}
+
+// requireDuration requires line[key] to be a duration written as text
+// ("100ms"), not as integer nanoseconds.
+func requireDuration(t *testing.T, line map[string]any, key string) time.Duration {
+	t.Helper()
+	text, ok := line[key].(string)
+	require.True(t, ok, "%s is %#v, not text", key, line[key])
+	d, err := time.ParseDuration(text)
+	require.NoError(t, err)
+	return d
+}
+
+// TestListenerLogsRecovery: each failure is a warning with its backoff as
+// text, and once the Listener listens again one line says so, with how long
+// it was down and after how many attempts, so that the last line about it
+// tells whether it is up.
+func TestListenerLogsRecovery(t *testing.T) {
+	t.Parallel()
+	const failed, reconnected = "notification listener failed; reconnecting", "notification listener reconnected"
+	logs := &logtest.Buffer{}
+	b := setupLogged(t, dbtest.Pool(t), logs)
+	require.Empty(t, logLines(t, logs, failed))
+	require.Empty(t, logLines(t, logs, reconnected), "the first connection is no recovery")
+
+	// Killed, it comes back at the first attempt.
+	b.killListenerConnection(t)
+	require.Eventually(t, func() bool { return len(logLines(t, logs, reconnected)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	warnings := logLines(t, logs, failed)
+	require.Len(t, warnings, 1)
+	require.Equal(t, "WARN", warnings[0]["level"])
+	require.Equal(t, float64(1), warnings[0]["failures"])
+	require.Equal(t, 100*time.Millisecond, requireDuration(t, warnings[0], "retry_in"))
+	back := logLines(t, logs, reconnected)[0]
+	require.Equal(t, "INFO", back["level"])
+	require.Equal(t, channel, back["channel"])
+	require.Equal(t, float64(1), back["attempts"])
+	requireDuration(t, back, "down_for")
+
+	// Killed while the database refuses connections, it fails until they
+	// are allowed again, backing off.
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dbtest.DefaultURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { admin.Close(ctx) })
+	var database string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT current_database()`).Scan(&database))
+	allowConnections := func(allow bool) {
+		_, err := admin.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s WITH ALLOW_CONNECTIONS %t`, pgx.Identifier{database}.Sanitize(), allow))
+		require.NoError(t, err)
+	}
+	allowConnections(false)
+	t.Cleanup(func() { allowConnections(true) })
+	b.killListenerConnection(t) // from a pool connection opened before
+	require.Eventually(t, func() bool { return len(logLines(t, logs, failed)) >= 3 }, 10*time.Second, 10*time.Millisecond)
+	allowConnections(true)
+	require.Eventually(t, func() bool { return len(logLines(t, logs, reconnected)) == 2 }, 10*time.Second, 10*time.Millisecond)
+
+	warnings = logLines(t, logs, failed)[1:]
+	for i, w := range warnings {
+		require.Equal(t, float64(i+1), w["failures"])
+		require.Equal(t, min(100*time.Millisecond<<i, 5*time.Second), requireDuration(t, w, "retry_in"))
+	}
+	back = logLines(t, logs, reconnected)[1]
+	require.Equal(t, float64(len(warnings)), back["attempts"])
+	// Down from the first failure to the reconnection: at least the
+	// backoffs waited in between.
+	var waited time.Duration
+	for _, w := range warnings {
+		waited += requireDuration(t, w, "retry_in")
+	}
+	require.GreaterOrEqual(t, requireDuration(t, back, "down_for"), waited-time.Millisecond)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	require.Contains(t, lines[len(lines)-1], reconnected, "the last line says the listener is up")
 }

@@ -214,7 +214,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	if err := mountOperations(opsCtx, e, m, riverClient, gallery.RequireSession, cfg.Role, logger); err != nil {
 		return err
 	}
-	server := &http.Server{Handler: traceHTTP(e, tracerProvider), ReadHeaderTimeout: 10 * time.Second}
+	server := &http.Server{Handler: traceHTTP(e, headAsGet(e), tracerProvider), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
 	logger.Info("easel serving", "addr", listener.Addr().String(), "public_url", cfg.PublicURL, "role", string(cfg.Role))
@@ -262,7 +262,7 @@ func stopRiver(client *river.Client[pgx.Tx], logger *slog.Logger) {
 	if err == nil {
 		return
 	}
-	logger.Warn("jobs still running at the end of the shutdown timeout; cancelling them", "timeout", shutdownTimeout, "error", err)
+	logger.Warn("jobs still running at the end of the shutdown timeout; cancelling them", "timeout", shutdownTimeout.String(), "error", err)
 	ctx, cancel = context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := client.StopAndCancel(ctx); err != nil {
@@ -300,5 +300,7 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gal
 		webhooks.NewReceiver(pool, verifier, logger).WithMetrics(m).WithPublisher(publisher).Register(e)
 		gallery.Register(e)
 	}
+	// After the gallery, whose catch-all it replaces.
+	answerWrongMethods(e)
 	return e
 }

@@ -16,8 +16,9 @@ import (
 	"github.com/easelhq/easel/internal/serve"
 )
 
-// A request continues its caller's trace in a span named after its route,
-// and River's jobs are spans too; health and metrics endpoints are not.
+// A request continues its caller's trace in a span named after its route
+// (and the method the client sent), and River's jobs are spans too; health
+// and metrics endpoints are not.
 func TestTracing(t *testing.T) {
 	t.Parallel()
 	recorder := tracetest.NewSpanRecorder()
@@ -35,13 +36,14 @@ func TestTracing(t *testing.T) {
 	require.Equal(t, "completed", b.awaitTerminal(t, g.ID).Status)
 	b.do(t, http.MethodGet, "/metrics", nil, nil)
 	b.do(t, http.MethodGet, "/healthz", nil, nil)
+	b.do(t, http.MethodHead, "/v1/generations/"+g.ID, nil, nil) // answered as GET, named as sent
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var names []string
 		for _, s := range recorder.Ended() {
 			names = append(names, s.Name())
 		}
-		for _, want := range []string{"POST /v1/generations", "GET /v1/generations/:id", "POST /webhooks/fal/:id", "river.work/submit_generation"} {
+		for _, want := range []string{"POST /v1/generations", "GET /v1/generations/:id", "POST /webhooks/fal/:id", "HEAD /v1/generations/:id", "river.work/submit_generation"} {
 			assert.Contains(c, names, want)
 		}
 	}, 10*time.Second, 20*time.Millisecond)
