@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -99,7 +98,7 @@ func (h *Handler) renderError(c echo.Context, status int, message string, detail
 func (h *Handler) serverError(c echo.Context, err error) error {
 	req := c.Request()
 	status, title, message := http.StatusInternalServerError, "Internal error", "Something went wrong; the server log has the details."
-	if retryAfter, ok := databaseUnavailable(c, err); ok {
+	if retryAfter, ok := apierror.DatabaseUnavailable(err); ok {
 		h.logger.Warn("gallery request failed: database unavailable", "method", req.Method, "path", req.URL.Path, "error", err)
 		c.Response().Header().Set("Retry-After", retryAfter)
 		status, title = http.StatusServiceUnavailable, "Database unavailable"
@@ -114,23 +113,6 @@ func (h *Handler) serverError(c echo.Context, err error) error {
 	}
 	return c.HTMLBlob(status, buf.Bytes())
 }
-
-// databaseUnavailable reports whether /v1 would answer err with 503
-// database_unavailable, and the Retry-After it would send with it. apierror
-// keeps that classification (which errors of pgx, the network and the
-// context mean that Postgres is unreachable) to itself, so its Handler is
-// asked, on a response that is thrown away, rather than the gallery keeping
-// a second copy that would drift from the API's.
-func databaseUnavailable(c echo.Context, err error) (retryAfter string, ok bool) {
-	rec := httptest.NewRecorder()
-	apierror.Handler(discardLogger)(err, c.Echo().NewContext(c.Request(), rec))
-	retryAfter = rec.Header().Get("Retry-After")
-	return retryAfter, rec.Code == http.StatusServiceUnavailable && retryAfter != ""
-}
-
-// discardLogger silences databaseUnavailable's probe: serverError logs the
-// error itself.
-var discardLogger = slog.New(slog.DiscardHandler)
 
 // wantsHTML reports whether the request is a browser's asking for a page
 // rather than a script's (the detail page's poll, River UI's API calls).

@@ -84,6 +84,11 @@ func (r *Receiver) handle(c echo.Context) error {
 	}
 	logger := r.logger.With("generation_id", id)
 
+	// A declared length over the limit is refused before the body is read,
+	// and so before net/http answers Expect: 100-continue.
+	if c.Request().ContentLength > MaxBodyBytes {
+		return apierror.New(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("webhook body exceeds %d bytes", MaxBodyBytes))
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

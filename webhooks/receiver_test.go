@@ -1,12 +1,15 @@
 package webhooks_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -285,5 +288,26 @@ func TestUnavailableKeysAskForRedelivery(t *testing.T) {
 	require.Equal(t, delivery{status: 503, code: "keys_unavailable"}, d, "fal retries a 5xx; the delivery is not lost")
 	got, _, outcomes := b.generation(t, gen)
 	require.Equal(t, store.StatusQueued, got.Status)
+	require.Empty(t, outcomes)
+}
+
+// A delivery declaring more than MaxBodyBytes is refused before its body is
+// read: the sender waiting on Expect: 100-continue gets 413, not 100.
+func TestDeclaredOversizedBodyIsRefusedUnread(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	gen := b.enqueue(t)
+
+	conn, err := net.Dial("tcp", b.server.Listener.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	_, err = fmt.Fprintf(conn, "POST /webhooks/fal/%s HTTP/1.1\r\nHost: easel\r\nContent-Type: application/json\r\n"+
+		"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n", gen.ID, webhooks.MaxBodyBytes+1)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	_, _, outcomes := b.generation(t, gen)
 	require.Empty(t, outcomes)
 }

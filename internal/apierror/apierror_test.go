@@ -101,3 +101,33 @@ func TestHandler(t *testing.T) {
 		})
 	}
 }
+
+// DatabaseUnavailable agrees with Handler, for pages that answer in their
+// own format.
+func TestDatabaseUnavailable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		err    error
+		wantOK bool
+	}{
+		{name: "connection refused", err: fmt.Errorf("list: %w", connectError(t)), wantOK: true},
+		{name: "the API's own answer", err: apierror.New(http.StatusServiceUnavailable, "database_unavailable", "down"), wantOK: true},
+		{name: "another API error", err: apierror.New(http.StatusNotFound, "not_found", "no such thing")},
+		{name: "an Echo error", err: echo.ErrNotFound},
+		{name: "a bug", err: errors.New("nil map")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			retryAfter, ok := apierror.DatabaseUnavailable(tt.err)
+			require.Equal(t, tt.wantOK, ok)
+
+			rec := httptest.NewRecorder()
+			e := echo.New()
+			apierror.Handler(slog.New(slog.DiscardHandler))(tt.err, e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec))
+			require.Equal(t, tt.wantOK, rec.Code == http.StatusServiceUnavailable, "as Handler answers")
+			require.Equal(t, rec.Header().Get("Retry-After"), retryAfter)
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/labstack/echo/v4"
 )
 
 // databaseRetryAfter is the Retry-After of a database_unavailable answer:
@@ -59,3 +60,25 @@ func isDatabaseUnavailable(err error) bool {
 }
 
 func retryAfterSeconds() string { return strconv.Itoa(int(databaseRetryAfter / time.Second)) }
+
+// DatabaseUnavailable reports whether Handler answers err with 503
+// database_unavailable, and the Retry-After it sends with it, for pages
+// that answer in their own format (the gallery) what the API answers then.
+func DatabaseUnavailable(err error) (retryAfter string, ok bool) {
+	var (
+		apiErr  *Error
+		httpErr *echo.HTTPError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		ok = apiErr.Code == "database_unavailable"
+	case errors.As(err, &httpErr):
+		ok = false
+	default:
+		ok = isDatabaseUnavailable(err)
+	}
+	if !ok {
+		return "", false
+	}
+	return retryAfterSeconds(), true
+}
