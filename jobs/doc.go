@@ -3,7 +3,9 @@
 //
 // A generation is enqueued by inserting its row and a SubmitGeneration job in
 // one transaction (Enqueue, in the caller's; EnqueuePool, in one of its
-// own), so a generation exists exactly when its job does. Enqueue refuses,
+// own), so a generation exists exactly when its job does. EnqueuePool also
+// wakes the workers after its commit (fetchWakeup), so that no job of a
+// burst waits for River's poll. Enqueue refuses,
 // as the HTTP API does, invalid input and options (EnqueueOpts.Validate),
 // writing nothing; only the HTTP API applies what depends on its own
 // configuration: whether callbacks can be signed, and which addresses a

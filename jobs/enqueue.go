@@ -285,12 +285,18 @@ func runAtString(t time.Time) string {
 }
 
 // insertOnlyClient inserts jobs inside callers' transactions; it has no pool
-// and runs nothing, so any process can enqueue without being a worker.
+// and runs nothing, so any process can enqueue without being a worker. Its
+// FetchCooldown spaces the insert notifications it sends.
 var insertOnlyClient = sync.OnceValues(func() (*river.Client[pgx.Tx], error) {
-	// Its FetchCooldown spaces the insert notifications it sends.
-	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{FetchCooldown: fetchCooldown})
+	return newInsertClient(fetchCooldown)
+})
+
+// newInsertClient returns a River client that only inserts, sending an
+// insert notification at most once per cooldown and queue.
+func newInsertClient(cooldown time.Duration) (*river.Client[pgx.Tx], error) {
+	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{FetchCooldown: cooldown, FetchPollInterval: max(cooldown, time.Second)})
 	if err != nil {
 		return nil, fmt.Errorf("create River insert client: %w", err)
 	}
 	return c, nil
-})
+}

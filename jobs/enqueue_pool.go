@@ -43,7 +43,7 @@ func EnqueuePool(ctx context.Context, pool *pgxpool.Pool, client string, input a
 		return nil, fmt.Errorf("enqueue: commit: %w", err)
 	}
 	if !enqueued.Replayed && !e.opts.RunAt.After(time.Now()) {
-		fetchWakeupFor(pool).wake()
+		wakeWorkers(pool)
 	}
 	return enqueued, nil
 }

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -24,6 +23,10 @@ const (
 	submitWakePayload = `{"queue": "` + river.QueueDefault + `"}`
 )
 
+// wakeupSendTimeout bounds one notification: one not sent in time costs the
+// jobs it announces a wait for River's poll, not an enqueue its connection.
+const wakeupSendTimeout = time.Second
+
 // fetchWakeup sends River's insert notification for the submit queue after
 // enqueues have committed, at most once per fetchCooldown: the first of a
 // burst at once, the rest of the burst together once the cooldown is over.
@@ -35,40 +38,45 @@ const (
 // a second. Sent after the commit, a notification cannot come too early,
 // and a committing enqueue no longer holds Postgres's notification lock
 // through its WAL flush.
+//
+// A fetchWakeup lives only while it has notifications to send: once idle,
+// it leaves fetchWakeups, so that the pools of a process that opens many
+// (tests) are not held forever, and the next enqueue makes a new one.
 type fetchWakeup struct {
+	pool   *pgxpool.Pool
 	exec   riverdriver.Executor
 	window time.Duration
 
 	mu sync.Mutex
-	// busy is true while a wake-up is being sent or its window runs; again
-	// records that enqueues committed meanwhile and need one more.
-	busy, again bool
+	// again records that enqueues committed while a notification was being
+	// sent or its window ran; done that this fetchWakeup went idle and left
+	// fetchWakeups.
+	again, done bool
 }
 
-// fetchWakeups holds one fetchWakeup per pool that EnqueuePool was given.
+// fetchWakeups holds the busy fetchWakeup of each pool.
 var fetchWakeups sync.Map // *pgxpool.Pool → *fetchWakeup
 
-func fetchWakeupFor(pool *pgxpool.Pool) *fetchWakeup {
-	if w, ok := fetchWakeups.Load(pool); ok {
-		return w.(*fetchWakeup)
+// wakeWorkers asks for a notification on pool's database; it never blocks.
+func wakeWorkers(pool *pgxpool.Pool) {
+	for {
+		if v, ok := fetchWakeups.Load(pool); ok {
+			w := v.(*fetchWakeup)
+			w.mu.Lock()
+			done := w.done
+			w.again = true
+			w.mu.Unlock()
+			if !done {
+				return
+			}
+			// It went idle between Load and Lock, and has left the map.
+		}
+		fresh := &fetchWakeup{pool: pool, exec: riverpgxv5.New(pool).GetExecutor(), window: fetchCooldown}
+		if _, loaded := fetchWakeups.LoadOrStore(pool, fresh); !loaded {
+			go fresh.run()
+			return
+		}
 	}
-	w, _ := fetchWakeups.LoadOrStore(pool, &fetchWakeup{
-		exec:   riverpgxv5.New(pool).GetExecutor(),
-		window: fetchCooldown,
-	})
-	return w.(*fetchWakeup)
-}
-
-// wake asks for a notification; it never blocks.
-func (w *fetchWakeup) wake() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.busy {
-		w.again = true
-		return
-	}
-	w.busy = true
-	go w.run()
 }
 
 func (w *fetchWakeup) run() {
@@ -77,7 +85,8 @@ func (w *fetchWakeup) run() {
 		time.Sleep(w.window)
 		w.mu.Lock()
 		if !w.again {
-			w.busy = false
+			w.done = true
+			fetchWakeups.CompareAndDelete(w.pool, w)
 			w.mu.Unlock()
 			return
 		}
@@ -87,12 +96,12 @@ func (w *fetchWakeup) run() {
 }
 
 func (w *fetchWakeup) send() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), wakeupSendTimeout)
 	defer cancel()
 	err := w.exec.NotifyMany(ctx, &riverdriver.NotifyManyParams{Topic: riverInsertTopic, Payload: []string{submitWakePayload}})
 	if err != nil {
-		// The workers' poll finds the jobs anyway, within a second.
-		slog.Default().DebugContext(ctx, "River insert notification not sent; workers will find the jobs when they poll", "error", err)
+		slog.Default().WarnContext(ctx, "could not wake the workers after an enqueue; they will find its job when they poll River, within a second",
+			"error", err)
 	}
 }
 
@@ -101,10 +110,5 @@ func (w *fetchWakeup) send() {
 // FetchCooldown, which spaces the notifications it sends, lets it send one
 // in its life.
 var quietInsertClient = sync.OnceValues(func() (*river.Client[pgx.Tx], error) {
-	const never = 100 * 365 * 24 * time.Hour
-	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{FetchCooldown: never, FetchPollInterval: never})
-	if err != nil {
-		return nil, fmt.Errorf("create River insert client: %w", err)
-	}
-	return c, nil
+	return newInsertClient(100 * 365 * 24 * time.Hour)
 })

@@ -52,21 +52,29 @@ func TestEnqueuePoolWakesWorkersAfterCommit(t *testing.T) {
 
 	const bursts, perBurst = 10, 3
 	for range bursts {
-		ids := make(chan uuid.UUID, perBurst)
+		type result struct {
+			id  uuid.UUID
+			err error
+		}
+		results := make(chan result, perBurst)
 		var wg sync.WaitGroup
 		for range perBurst {
 			wg.Go(func() {
 				enqueued, err := jobs.EnqueuePool(ctx, pool, "billing", enqueueTestInput, nil)
-				require.NoError(t, err)
-				ids <- enqueued.Generation.ID
+				if err != nil {
+					results <- result{err: err}
+					return
+				}
+				results <- result{id: enqueued.Generation.ID}
 			})
 		}
 		wg.Wait()
-		close(ids)
+		close(results)
 
 		want := map[uuid.UUID]bool{}
-		for id := range ids {
-			want[id] = true
+		for r := range results {
+			require.NoError(t, r.err)
+			want[r.id] = true
 		}
 		for len(want) > 0 {
 			select {

@@ -41,6 +41,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	logger, err := newLogger(os.Getenv, os.Stderr)
 	if err == nil {
+		// Packages without a logger of their own (jobs.EnqueuePool's
+		// wake-up of the workers) log through the default.
+		slog.SetDefault(logger)
 		err = run(ctx, os.Args[1:], os.Stdout, os.Getenv, logger)
 	}
 	code := exitCode(err, os.Stderr)
