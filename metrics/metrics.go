@@ -109,12 +109,31 @@ func New(db store.DBTX, cfg Config) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.webhooks, m.timeToComplete, m.jobDuration, m.callbacks,
-		newDBCollector(db, cfg.MaxInflight),
 	)
+	var shared []prometheus.Collector
 	if cfg.Pool != nil {
-		m.registry.MustRegister(newPoolCollector(cfg.Pool))
+		shared = append(shared, newPoolCollector(cfg.Pool))
 	}
+	// The pool is read before the gauges' queries acquire from it, in one
+	// collector: a registry runs collectors concurrently, and the scrape's
+	// own connection would otherwise count as acquired or not by chance.
+	m.registry.MustRegister(inOrder(append(shared, newDBCollector(db, cfg.MaxInflight))))
 	return m
+}
+
+// inOrder collects its collectors one after the other.
+type inOrder []prometheus.Collector
+
+func (c inOrder) Describe(ch chan<- *prometheus.Desc) {
+	for _, col := range c {
+		col.Describe(ch)
+	}
+}
+
+func (c inOrder) Collect(ch chan<- prometheus.Metric) {
+	for _, col := range c {
+		col.Collect(ch)
+	}
 }
 
 // Handler serves the metrics in Prometheus' exposition formats. When the

@@ -271,8 +271,8 @@ func TestPoolMetrics(t *testing.T) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	// The gauges read from Postgres go through a pool of their own, so that
-	// scrapes neither wait for pool's connections nor count in its stats.
+	// The gauges read from Postgres go through another pool here, so that
+	// the counts below are the test's alone.
 	m := metrics.New(dbtest.Pool(t), metrics.Config{Pool: pool})
 
 	held := make([]*pgxpool.Conn, 0, 2)
@@ -349,4 +349,17 @@ func TestPoolMetricsNeedAPool(t *testing.T) {
 	s := metricstest.Scrape(t, b.metrics.Handler())
 	require.NotContains(t, s, `easel_db_pool_max_connections`)
 	require.Contains(t, s, `easel_generations_in_flight`)
+}
+
+// easel serve reads the gauges through the pool it reports: the pool is
+// read first, so the scrape's own connection never counts as acquired.
+func TestPoolMetricsLeaveOutTheScrape(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	m := metrics.New(pool, metrics.Config{Pool: pool, MaxInflight: 32})
+	for range 20 {
+		got := metricstest.Scrape(t, m.Handler())
+		require.Zero(t, got[`easel_db_pool_connections{state="acquired"}`])
+		require.Contains(t, got, `easel_generations_in_flight`, "the gauges were read through the pool")
+	}
 }

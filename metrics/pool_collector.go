@@ -8,7 +8,9 @@ import (
 // poolCollector reports this process's database connection pool, read from
 // pgxpool.Stat at scrape time, so that an operator can tell whether
 // EASEL_DB_MAX_CONNS is too small: acquires waiting for a connection while
-// every connection is acquired.
+// every connection is acquired. Its counters include the scrape's own
+// queries of the gauges in dbCollector, a few acquires per scrape; its
+// gauges are read before them.
 type poolCollector struct {
 	pool          *pgxpool.Pool
 	connections   *prometheus.Desc
