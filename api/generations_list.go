@@ -25,8 +25,6 @@ const (
 	MaxListLimit = 200
 )
 
-var statuses = []store.Status{store.StatusQueued, store.StatusSubmitted, store.StatusCompleted, store.StatusFailed, store.StatusCancelled}
-
 // generationList is one page of GET /v1/generations.
 type generationList struct {
 	Data []*resource.Generation `json:"data"`
@@ -88,17 +86,10 @@ func parseListQuery(q url.Values) (store.ListGenerationsParams, []apierror.Detai
 		value := values[0]
 		switch name {
 		case "status":
-			for _, v := range values {
-				for s := range strings.SplitSeq(v, ",") {
-					status := store.Status(strings.TrimSpace(s))
-					if !slices.Contains(statuses, status) {
-						invalid("status", "%q is not a status; use %s (repeat it or separate by commas for several)", s, statusList())
-						continue
-					}
-					if !slices.Contains(p.Statuses, status) {
-						p.Statuses = append(p.Statuses, status)
-					}
-				}
+			var unknown []string
+			p.Statuses, unknown = store.ParseStatuses(values)
+			for _, s := range unknown {
+				invalid("status", "%q is not a status; use %s (repeat it or separate by commas for several)", s, statusList())
 			}
 		case "client":
 			if value == "" {
@@ -149,9 +140,5 @@ func parseListQuery(q url.Values) (store.ListGenerationsParams, []apierror.Detai
 }
 
 func statusList() string {
-	names := make([]string, len(statuses))
-	for i, s := range statuses {
-		names[i] = string(s)
-	}
-	return strings.Join(names, ", ")
+	return strings.ReplaceAll(store.JoinStatuses(store.Statuses), ",", ", ")
 }

@@ -42,7 +42,7 @@ func FuzzParseListQuery(f *testing.F) {
 		require.GreaterOrEqual(t, p.Limit, 1)
 		require.LessOrEqual(t, p.Limit, MaxListLimit)
 		for _, s := range p.Statuses {
-			require.Contains(t, statuses, s)
+			require.Contains(t, store.Statuses, s)
 		}
 		require.Len(t, p.Statuses, len(slices.Compact(slices.Sorted(slices.Values(p.Statuses)))))
 		if p.After != nil {

@@ -20,8 +20,6 @@ import (
 // galleryPageSize fills a few rows of tiles on a wide screen.
 const galleryPageSize = 24
 
-var statuses = []store.Status{store.StatusQueued, store.StatusSubmitted, store.StatusCompleted, store.StatusFailed, store.StatusCancelled}
-
 type galleryPage struct {
 	chrome
 	Status  store.Status
@@ -70,7 +68,7 @@ func (h *Handler) gallery(c echo.Context) error {
 
 	view := galleryPage{chrome: chromeOf(c, "Generations"), Status: params.Status, Items: make([]tile, len(items))}
 	view.Filters = append(view.Filters, filterLink{Label: "All", URL: galleryURL("", "", ""), Current: params.Status == ""})
-	for _, s := range statuses {
+	for _, s := range store.Statuses {
 		view.Filters = append(view.Filters, filterLink{Label: string(s), URL: galleryURL(s, "", ""), Current: params.Status == s})
 	}
 	for i, item := range items {
@@ -141,14 +139,16 @@ func galleryParams(q url.Values) (store.GalleryParams, []string) {
 		switch {
 		case name == "": // "?=x" or "?&": nothing a filter could be misspelt as
 		case name == "status":
-			statuses, bad := parseStatuses(values)
-			problems = append(problems, bad...)
+			statuses, unknown := store.ParseStatuses(values)
+			for _, s := range unknown {
+				problem("status: %q is not a status; use one of %s", s, store.JoinStatuses(store.Statuses))
+			}
 			switch {
 			case len(statuses) > 1:
 				// store.ListGallery filters on one status: its index scan
 				// walks one (status, created_at, id) range in order.
 				problem("status: the gallery shows one status at a time; GET /v1/generations?status=%s lists several",
-					joinStatuses(statuses))
+					store.JoinStatuses(statuses))
 			case len(statuses) == 1:
 				p.Status = statuses[0]
 			}
@@ -180,35 +180,6 @@ func galleryParams(q url.Values) (store.GalleryParams, []string) {
 		problem("give before or after, not both")
 	}
 	return p, problems
-}
-
-// parseStatuses reads status as GET /v1/generations does: repeated, or
-// separated by commas, each one a known status. It returns the distinct
-// statuses in the order given, and a problem for each unknown one.
-func parseStatuses(values []string) ([]store.Status, []string) {
-	var chosen []store.Status
-	var problems []string
-	for _, v := range values {
-		for s := range strings.SplitSeq(v, ",") {
-			status := store.Status(strings.TrimSpace(s))
-			if !slices.Contains(statuses, status) {
-				problems = append(problems, fmt.Sprintf("status: %q is not a status; use one of %s", s, joinStatuses(statuses)))
-				continue
-			}
-			if !slices.Contains(chosen, status) {
-				chosen = append(chosen, status)
-			}
-		}
-	}
-	return chosen, problems
-}
-
-func joinStatuses(list []store.Status) string {
-	names := make([]string, len(list))
-	for i, s := range list {
-		names[i] = string(s)
-	}
-	return strings.Join(names, ",")
 }
 
 func galleryURL(status store.Status, dir, cursor string) string {
