@@ -151,7 +151,7 @@ func (r *Receiver) handle(c echo.Context) error {
 	} else {
 		logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", outcome)
 	}
-	if finished != nil && write.Finish.Completion == nil {
+	if finished != nil && write.Finish != nil && write.Finish.Completion == nil {
 		// fal's failures (content policy, unreadable image, ...) are
 		// explained here as well as in the row.
 		logger.Info("generation failed at fal", "fal_request_id", event.FalRequestID,
