@@ -66,7 +66,7 @@ func setupDatabaseDown(t *testing.T, auth, key bool) (*testBundle, string) {
 	e.HTTPErrorHandler = apierror.Handler(logger)
 	e.GET("/openapi.yaml", api.ServeOpenAPI)
 	api.NewHandler(pool, logger).WithCanceller(jobs.NewCanceller(pool, riverClient, falClient, logger)).
-		Register(e.Group("/v1", middleware...))
+		Register(e.Group("/v1"), middleware...)
 	b := &testBundle{ctx: ctx, pool: pool, echo: e}
 	b.loadOpenAPI(t)
 

@@ -16,9 +16,8 @@ import (
 )
 
 // TestWrongMethod: a known path asked with a method it does not serve is
-// 405 method_not_allowed with Allow, also behind the group middleware whose
-// catch-all made it a 404; OPTIONS is answered 204 with Allow, HEAD
-// wherever GET is; an unknown path stays 404.
+// 405 method_not_allowed with Allow, also behind Auth.RequireKey; OPTIONS is
+// answered 204 with Allow, HEAD wherever GET is; an unknown path stays 404.
 func TestWrongMethod(t *testing.T) {
 	t.Parallel()
 
@@ -34,13 +33,13 @@ func TestWrongMethod(t *testing.T) {
 		wantAllow    string
 	}{
 		{http.MethodDelete, "/v1/generations/" + id, http.StatusMethodNotAllowed, "OPTIONS, GET, HEAD"},
-		{http.MethodPut, "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, POST, GET, HEAD"},
-		{http.MethodDelete, "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, POST, GET, HEAD"},
+		{http.MethodPut, "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, GET, HEAD, POST"},
+		{http.MethodDelete, "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, GET, HEAD, POST"},
 		{http.MethodGet, "/v1/generations/" + id + "/cancel", http.StatusMethodNotAllowed, "OPTIONS, POST"},
 		{http.MethodHead, "/v1/generations/" + id + "/cancel", http.StatusMethodNotAllowed, "OPTIONS, POST"},
 		{http.MethodPost, "/v1/generations/" + id, http.StatusMethodNotAllowed, "OPTIONS, GET, HEAD"},
-		{"PURGE", "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, POST, GET, HEAD"},
-		{http.MethodOptions, "/v1/generations", http.StatusNoContent, "OPTIONS, POST, GET, HEAD"},
+		{"PURGE", "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, GET, HEAD, POST"},
+		{http.MethodOptions, "/v1/generations", http.StatusNoContent, "OPTIONS, GET, HEAD, POST"},
 		{http.MethodOptions, "/v1/generations/" + id + "/cancel", http.StatusNoContent, "OPTIONS, POST"},
 		{http.MethodHead, "/v1/generations/" + id, http.StatusNotFound, ""},
 		{http.MethodHead, "/v1/generations", http.StatusOK, ""},
@@ -68,11 +67,21 @@ func TestWrongMethod(t *testing.T) {
 		}
 	}
 
-	// Behind auth, a caller without a valid key learns nothing more.
+	// Behind auth, a caller without a valid key learns what routing tells
+	// and openapi.yaml, which is public, documents: Echo answers a request
+	// no route takes before any route's middleware runs. A route itself
+	// still wants the key.
 	closed, err := setupWith(t, setupOpts{keys: []string{"billing"}})
 	require.NoError(t, err)
 	resp := serveOn(closed.echo, http.MethodDelete, "/v1/generations/"+id)
-	require.Equal(t, http.StatusUnauthorized, resp.status)
+	require.Equal(t, http.StatusMethodNotAllowed, resp.status)
+	require.Equal(t, "OPTIONS, GET, HEAD", resp.header.Get(echo.HeaderAllow))
+	require.Equal(t, http.StatusNotFound, serveOn(closed.echo, http.MethodGet, "/v1/nothing").status)
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		resp = serveOn(closed.echo, method, "/v1/generations/"+id)
+		require.Equal(t, http.StatusUnauthorized, resp.status, method)
+		require.Equal(t, "application/json", resp.header.Get(echo.HeaderContentType), method)
+	}
 }
 
 func serveOn(e *echo.Echo, method, path string) response {

@@ -87,7 +87,7 @@ func setupWith(t testing.TB, opts setupOpts) (*testBundle, error) {
 	if opts.now != nil {
 		api.SetPendingClock(h, opts.now)
 	}
-	h.Register(e.Group("/v1", auth.RequireKey))
+	h.Register(e.Group("/v1"), auth.RequireKey)
 
 	b := &testBundle{ctx: ctx, pool: pool, echo: e}
 	b.loadOpenAPI(t)

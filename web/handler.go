@@ -31,19 +31,24 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, requireKey echo.MiddlewareFunc
 }
 
 // Register mounts the gallery on e: /, /generations/{id}, /login, /logout
-// and /static/.
+// and /static/, every GET for HEAD too (RFC 9110 §9.3.2): Echo writes GET's
+// status and headers, and net/http drops the body.
+//
+// The middleware goes on each route rather than on a group: a group with
+// middleware adds a catch-all route for every path under its prefix, here
+// "", which would answer 404 where Echo answers a known path asked with
+// another method 405 with Allow (OPTIONS: 204 with Allow).
 func (h *Handler) Register(e *echo.Echo) {
-	e.GET("/static/:name", h.assets.serve)
+	getHead := []string{http.MethodGet, http.MethodHead}
+	e.Match(getHead, "/static/:name", h.assets.serve)
 
-	g := e.Group("", securityHeaders)
-	g.GET("/login", h.loginForm)
-	g.POST("/login", h.login, sameOrigin)
-	g.POST("/logout", h.logout, sameOrigin)
+	e.Match(getHead, "/login", h.loginForm, securityHeaders)
+	e.POST("/login", h.login, securityHeaders, sameOrigin)
+	e.POST("/logout", h.logout, securityHeaders, sameOrigin)
 
-	private := g.Group("", h.RequireSession)
-	private.GET("/", h.gallery)
-	private.GET("/generations/:id", h.detail)
-	private.GET("/generations/:id/state", h.state)
+	e.Match(getHead, "/", h.gallery, securityHeaders, h.RequireSession)
+	e.Match(getHead, "/generations/:id", h.detail, securityHeaders, h.RequireSession)
+	e.Match(getHead, "/generations/:id/state", h.state, securityHeaders, h.RequireSession)
 }
 
 // securityHeaders keeps pages from loading anything but Easel's own script

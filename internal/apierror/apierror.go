@@ -57,13 +57,9 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 		if apiErr.Code == "database_unavailable" {
 			c.Response().Header().Set("Retry-After", retryAfterSeconds())
 		}
-		body := map[string]*Error{"error": apiErr}
-		if c.Request().Method == http.MethodHead {
-			err = c.NoContent(apiErr.Status)
-		} else {
-			err = c.JSON(apiErr.Status, body)
-		}
-		if err != nil {
+		// Written for HEAD too, whose body net/http drops, so that HEAD
+		// gets GET's headers, Content-Type included.
+		if err := c.JSON(apiErr.Status, map[string]*Error{"error": apiErr}); err != nil {
 			logger.Warn("write error response", "error", err)
 		}
 	}

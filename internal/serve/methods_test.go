@@ -121,7 +121,7 @@ func TestWrongMethod(t *testing.T) {
 		{http.MethodHead, "/webhooks/fal/" + id, http.StatusMethodNotAllowed, "OPTIONS, POST"},
 		{http.MethodPost, "/_sim/files/64x64/0/a.png", http.StatusMethodNotAllowed, "OPTIONS, GET, HEAD"},
 		{http.MethodPost, "/static/x.css", http.StatusMethodNotAllowed, "OPTIONS, GET, HEAD"},
-		{http.MethodDelete, "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, POST, GET, HEAD"},
+		{http.MethodDelete, "/v1/generations", http.StatusMethodNotAllowed, "OPTIONS, GET, HEAD, POST"},
 		{http.MethodOptions, "/healthz", http.StatusNoContent, "OPTIONS, GET, HEAD"},
 		{http.MethodOptions, "/webhooks/fal/" + id, http.StatusNoContent, "OPTIONS, POST"},
 		{http.MethodGet, "/nothing", http.StatusNotFound, ""},

@@ -26,7 +26,7 @@ const riverUIPrefix = "/riverui"
 func mountOperations(ctx context.Context, e *echo.Echo, m *metrics.Metrics, riverClient *river.Client[pgx.Tx],
 	requireSession echo.MiddlewareFunc, role Role, logger *slog.Logger,
 ) error {
-	e.GET("/metrics", echo.WrapHandler(m.Handler()))
+	e.Match(getHead, "/metrics", echo.WrapHandler(m.Handler()))
 	if !role.runsHTTPAPI() {
 		return nil
 	}

@@ -214,7 +214,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	if err := mountOperations(opsCtx, e, m, riverClient, gallery.RequireSession, cfg.Role, logger); err != nil {
 		return err
 	}
-	server := &http.Server{Handler: traceHTTP(e, headAsGet(e), tracerProvider), ReadHeaderTimeout: 10 * time.Second}
+	server := &http.Server{Handler: traceHTTP(e, tracerProvider), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
 	logger.Info("easel serving", "addr", listener.Addr().String(), "public_url", cfg.PublicURL, "role", string(cfg.Role))
@@ -278,8 +278,13 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gal
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = apierror.Handler(logger)
 
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.GET("/readyz", func(c echo.Context) error {
+	// Every GET is served for HEAD too (RFC 9110 §9.3.2; load balancers
+	// probe with it): Echo writes GET's status and headers, and net/http
+	// drops the body. Middleware goes on routes, never on a group: a group
+	// with middleware adds a catch-all route, which would answer 404 where
+	// Echo answers a known path asked with another method 405 with Allow.
+	e.Match(getHead, "/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.Match(getHead, "/readyz", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := pool.Ping(ctx); err != nil {
@@ -291,16 +296,17 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gal
 		// Public, as fal's file URLs are: the gallery's <img> tags load
 		// them without credentials. Every role serves them: the URLs name
 		// EASEL_PUBLIC_URL, whichever process that reaches.
-		e.Match([]string{http.MethodGet, http.MethodHead}, SimulatorFilesPath+"/*", echo.WrapHandler(simFiles))
+		e.Match(getHead, SimulatorFilesPath+"/*", echo.WrapHandler(simFiles))
 	}
 	if cfg.Role.runsHTTPAPI() {
-		e.GET("/openapi.yaml", api.ServeOpenAPI)
+		e.Match(getHead, "/openapi.yaml", api.ServeOpenAPI)
 		api.NewHandler(pool, logger).WithCanceller(canceller).WithListener(finished).WithCallbackURLs(callbackURLs).
-			WithMaxPending(cfg.ClientMaxPending).Register(e.Group("/v1", auth.RequireKey))
+			WithMaxPending(cfg.ClientMaxPending).Register(e.Group("/v1"), auth.RequireKey)
 		webhooks.NewReceiver(pool, verifier, logger).WithMetrics(m).WithPublisher(publisher).Register(e)
 		gallery.Register(e)
 	}
-	// After the gallery, whose catch-all it replaces.
-	answerWrongMethods(e)
 	return e
 }
+
+// getHead are the methods of a route serving GET.
+var getHead = []string{http.MethodGet, http.MethodHead}

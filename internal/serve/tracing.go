@@ -102,25 +102,25 @@ func riverTracing(tp trace.TracerProvider) []rivertype.Middleware {
 	})}
 }
 
-// traceHTTP makes a server span of every request to h, which serves e,
-// but the health and metrics endpoints, continuing the caller's trace, and
-// names it after the Echo route ("POST /v1/generations/:id/cancel"), as the
-// semantic conventions ask. It returns h itself without a tracer provider.
-func traceHTTP(e *echo.Echo, h http.Handler, tp trace.TracerProvider) http.Handler {
+// traceHTTP makes a server span of every request to e but the health and
+// metrics endpoints, continuing the caller's trace, and names it after the
+// Echo route ("POST /v1/generations/:id/cancel"), as the semantic
+// conventions ask. It returns e itself without a tracer provider.
+func traceHTTP(e *echo.Echo, tp trace.TracerProvider) http.Handler {
 	if tp == nil {
-		return h
+		return e
 	}
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if route := c.Path(); route != "" {
 				span := trace.SpanFromContext(c.Request().Context())
-				span.SetName(requestMethod(c.Request()) + " " + route)
+				span.SetName(c.Request().Method + " " + route)
 				span.SetAttributes(attribute.String("http.route", route))
 			}
 			return next(c)
 		}
 	})
-	return otelhttp.NewHandler(h, "http.server",
+	return otelhttp.NewHandler(e, "http.server",
 		otelhttp.WithTracerProvider(tp),
 		otelhttp.WithPropagators(propagator),
 		otelhttp.WithFilter(func(r *http.Request) bool {

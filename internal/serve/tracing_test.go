@@ -36,7 +36,7 @@ func TestTracing(t *testing.T) {
 	require.Equal(t, "completed", b.awaitTerminal(t, g.ID).Status)
 	b.do(t, http.MethodGet, "/metrics", nil, nil)
 	b.do(t, http.MethodGet, "/healthz", nil, nil)
-	b.do(t, http.MethodHead, "/v1/generations/"+g.ID, nil, nil) // answered as GET, named as sent
+	b.do(t, http.MethodHead, "/v1/generations/"+g.ID, nil, nil) // named as sent
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var names []string
