@@ -26,8 +26,10 @@
 // # Images
 //
 // Images are gradients, or black where the safety checker blanks an NSFW
-// one, in the input's output_format: jpeg (fal's default), png or webp
-// (lossless), with the matching content_type and file name extension.
+// one, in the input's output_format: jpeg (fal's default), png or webp, with
+// the matching content_type and file name extension. A webp image is lossless
+// and of one colour, the gradient's middle, which keeps the simulator's own
+// encoder to a few dozen lines and its files to a few dozen bytes.
 // Everything that shapes a file is in its path, so files are rendered on
 // demand, identically by any Sim, before or after a restart.
 //

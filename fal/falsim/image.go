@@ -78,35 +78,72 @@ type imageKey struct {
 // of the same size and format shares the bytes, so file_size is known before
 // a file is fetched.
 type imageCache struct {
-	mu    sync.Mutex
-	byKey map[imageKey][]byte
+	// render is renderImage; tests replace it to hold a render in flight.
+	render func(imageKey) ([]byte, error)
+
+	mu sync.Mutex
+	// Renders run outside mu, so that a large one does not stall every
+	// request for another key; rendering de-duplicates concurrent gets of
+	// one key.
+	byKey     map[imageKey][]byte
+	rendering map[imageKey]*inflightRender
+}
+
+type inflightRender struct {
+	done chan struct{} // closed when b and err are set
+	b    []byte
+	err  error
 }
 
 // maxCachedImages bounds the cache; sizes are client-chosen.
 const maxCachedImages = 64
 
-func newImageCache() *imageCache { return &imageCache{byKey: make(map[imageKey][]byte)} }
+func newImageCache() *imageCache {
+	return &imageCache{
+		render:    renderImage,
+		byKey:     make(map[imageKey][]byte),
+		rendering: make(map[imageKey]*inflightRender),
+	}
+}
 
 func (c *imageCache) get(k imageKey) ([]byte, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if b, ok := c.byKey[k]; ok {
+		c.mu.Unlock()
 		return b, nil
 	}
-	b, err := renderImage(k)
-	if err != nil {
-		return nil, err
+	if r, ok := c.rendering[k]; ok {
+		c.mu.Unlock()
+		<-r.done
+		return r.b, r.err
 	}
-	if len(c.byKey) >= maxCachedImages {
-		clear(c.byKey)
-	}
-	c.byKey[k] = b
-	return b, nil
+	r := &inflightRender{done: make(chan struct{})}
+	c.rendering[k] = r
+	c.mu.Unlock()
+
+	// Deferred so that the waiters are released even if render panics.
+	r.err = fmt.Errorf("render %dx%d %s image: renderer panicked", k.width, k.height, k.format)
+	defer func() {
+		c.mu.Lock()
+		delete(c.rendering, k)
+		if r.err == nil {
+			if len(c.byKey) >= maxCachedImages {
+				clear(c.byKey)
+			}
+			c.byKey[k] = r.b
+		}
+		c.mu.Unlock()
+		close(r.done)
+	}()
+	r.b, r.err = c.render(k)
+	return r.b, r.err
 }
 
 // renderImage draws a vertical gradient, or a black image for blackVariant,
 // and encodes it in k's format. Every row is one colour, one of a palette
-// of at most 256, which keeps encoding cheap at full size.
+// of at most 256, which keeps encoding cheap at full size. A WebP image is
+// the palette's middle colour throughout, since only a solid colour keeps
+// the simulator's WebP encoder minimal.
 func renderImage(k imageKey) ([]byte, error) {
 	var palette color.Palette
 	if k.variant == blackVariant {
@@ -155,11 +192,8 @@ func renderImage(k imageKey) ([]byte, error) {
 			return nil, fmt.Errorf("encode %dx%d jpeg: %w", k.width, k.height, err)
 		}
 	case formatWebP:
-		rows := make([]color.RGBA, k.height)
-		for y, shade := range shades {
-			rows[y] = palette[shade].(color.RGBA)
-		}
-		buf.Write(encodeRowsWebP(k.width, rows))
+		// One colour, the gradient's middle, codes in zero bits per pixel.
+		buf.Write(encodeSolidWebP(k.width, k.height, palette[len(palette)/2].(color.RGBA)))
 	default:
 		return nil, fmt.Errorf("render %dx%d image: unknown format %q", k.width, k.height, k.format)
 	}

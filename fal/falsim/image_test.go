@@ -3,6 +3,7 @@ package falsim_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	stdimage "image"
 	"image/color"
 	"image/jpeg"
@@ -65,6 +66,12 @@ func TestImages(t *testing.T) {
 			width: 640, height: 320, count: 1, format: "jpeg", wantNSFW: true, wantBlack: true,
 		},
 		{
+			name:  "nsfw blanked by the safety checker, webp",
+			cfg:   falsim.Config{NSFWRate: 1},
+			input: `{"image_prompt_1": {}, "aspect_ratio": "640x320", "output_format": "webp"}`,
+			width: 640, height: 320, count: 1, format: "webp", wantNSFW: true, wantBlack: true,
+		},
+		{
 			name:  "nsfw kept without the safety checker",
 			cfg:   falsim.Config{NSFWRate: 1},
 			input: `{"image_prompt_1": {}, "aspect_ratio": "320x640", "enable_safety_checker": false}`,
@@ -97,9 +104,7 @@ func TestImages(t *testing.T) {
 				width, height, black := decodeImage(t, tt.format, body)
 				require.Equal(t, tt.width, width)
 				require.Equal(t, tt.height, height)
-				if black != nil {
-					require.Equal(t, tt.wantBlack, *black)
-				}
+				require.Equal(t, tt.wantBlack, black)
 			}
 		})
 	}
@@ -107,8 +112,8 @@ func TestImages(t *testing.T) {
 
 // decodeImage checks that body is an image in format and returns its size
 // and whether its centre is black. The standard library has no WebP decoder:
-// for "webp" it reads the size from the VP8L header and returns black nil.
-func decodeImage(t *testing.T, format string, body []byte) (width, height int, black *bool) {
+// for "webp" it reads the size and colour from the VP8L headers.
+func decodeImage(t *testing.T, format string, body []byte) (width, height int, black bool) {
 	t.Helper()
 	var (
 		img stdimage.Image
@@ -121,7 +126,7 @@ func decodeImage(t *testing.T, format string, body []byte) (width, height int, b
 		img, err = jpeg.Decode(bytes.NewReader(body))
 	case "webp":
 		w, h := webpSize(t, body)
-		return w, h, nil
+		return w, h, solidWebPColour(t, body) == color.RGBA{0, 0, 0, 0xff}
 	default:
 		t.Fatalf("unknown format %q", format)
 	}
@@ -129,9 +134,8 @@ func decodeImage(t *testing.T, format string, body []byte) (width, height int, b
 	r, g, bl, _ := img.At(img.Bounds().Dx()/2, img.Bounds().Dy()/2).RGBA()
 	// JPEG's quantization may leave a black image a shade above zero.
 	const darkest = 4 << 8
-	isBlack := r < darkest && g < darkest && bl < darkest
 	require.Equal(t, format, imageFormat(t, body), "the bytes match the content type")
-	return img.Bounds().Dx(), img.Bounds().Dy(), &isBlack
+	return img.Bounds().Dx(), img.Bounds().Dy(), r < darkest && g < darkest && bl < darkest
 }
 
 // imageFormat is the format stdimage.DecodeConfig recognises in body.
@@ -218,22 +222,82 @@ func TestFilesRejectBadPaths(t *testing.T) {
 	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 }
 
-// The colour at the centre of each variant's image is the same in every
-// lossless format; JPEG's is close.
+// The file route is public on easel serve's listener, and a file is rendered
+// on request: it serves only the sizes an input's aspect_ratio may ask for.
+func TestFilesSizeBounds(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, falsim.Config{}, setupOpts{})
+	for _, tt := range []struct {
+		size string
+		want int
+	}{
+		{"64x64", http.StatusOK},
+		{"4096x64", http.StatusOK},
+		{"64x4096", http.StatusOK},
+		{"4096x4096", http.StatusOK},
+		{"4097x64", http.StatusNotFound},
+		{"64x4097", http.StatusNotFound},
+		{"63x64", http.StatusNotFound},
+		{"64x63", http.StatusNotFound},
+		{"0x64", http.StatusNotFound},
+		{"16384x16384", http.StatusNotFound},
+	} {
+		resp, body := doRequest(t, http.MethodGet, b.url+"/files/"+tt.size+"/0/a.webp", "", "")
+		require.Equal(t, tt.want, resp.StatusCode, tt.size)
+		if tt.want == http.StatusOK {
+			require.Equal(t, "image/webp", resp.Header.Get("Content-Type"))
+			width, height := webpSize(t, body)
+			require.Equal(t, tt.size, fmt.Sprintf("%dx%d", width, height))
+		}
+	}
+}
+
+// The colour at the centre of each variant's image is the same in png and
+// in webp, whose image is that colour throughout; JPEG's is close.
 func TestFormatsDrawTheSameImage(t *testing.T) {
 	t.Parallel()
 
 	b := setup(t, falsim.Config{}, setupOpts{})
-	get := func(name string) stdimage.Image {
+	get := func(name string) []byte {
 		resp, body := doRequest(t, http.MethodGet, b.url+"/files/128x256/3/"+name, "", "")
 		require.Equal(t, http.StatusOK, resp.StatusCode, name)
-		img, _, err := stdimage.Decode(bytes.NewReader(body))
-		require.NoError(t, err, name)
-		return img
+		return body
 	}
-	want := color.RGBAModel.Convert(get("a.png").At(64, 128)).(color.RGBA)
-	got := color.RGBAModel.Convert(get("a.jpeg").At(64, 128)).(color.RGBA)
+	decode := func(name string) color.RGBA {
+		img, _, err := stdimage.Decode(bytes.NewReader(get(name)))
+		require.NoError(t, err, name)
+		return color.RGBAModel.Convert(img.At(64, 128)).(color.RGBA)
+	}
+	want := decode("a.png")
+	got := decode("a.jpeg")
 	for _, pair := range [][2]uint8{{want.R, got.R}, {want.G, got.G}, {want.B, got.B}} {
 		require.InDelta(t, pair[0], pair[1], 6, "png %v, jpeg %v", want, got)
 	}
+	require.Equal(t, want, solidWebPColour(t, get("a.webp")))
+}
+
+// solidWebPColour reads the colour of a one-colour lossless WebP image: the
+// symbol of each of its single-symbol prefix codes (RFC 9649, 3.7.2.1.1).
+func solidWebPColour(t *testing.T, body []byte) color.RGBA {
+	t.Helper()
+	webpSize(t, body)
+	pos := 8 + 14 + 14 + 1 + 3 // past signature, size, alpha hint and version
+	read := func(n int) uint8 {
+		var v uint8
+		for i := range n {
+			bit := body[20+(pos+i)/8] >> ((pos + i) % 8) & 1
+			v |= bit << i
+		}
+		pos += n
+		return v
+	}
+	require.Zero(t, read(3), "transform, color cache and meta prefix code bits")
+	var c [4]uint8 // green, red, blue, alpha
+	for i := range c {
+		require.Equal(t, uint8(1), read(1), "a simple code")
+		require.Zero(t, read(1), "of one symbol")
+		c[i] = read(1 + 7*int(read(1)))
+	}
+	return color.RGBA{R: c[1], G: c[0], B: c[2], A: c[3]}
 }
