@@ -5,11 +5,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
@@ -27,27 +25,11 @@ import (
 func setupDatabaseDown(t *testing.T, auth, key bool) (*testBundle, string) {
 	t.Helper()
 	ctx := context.Background()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	refusing := closed.Addr().String()
-	require.NoError(t, closed.Close())
-
-	cfg, err := pgxpool.ParseConfig(dbtest.URL(t))
-	require.NoError(t, err)
-	var down atomic.Bool
-	var dialer net.Dialer
-	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if down.Load() {
-			addr = refusing
-		}
-		return dialer.DialContext(ctx, network, addr)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, goDown, refusing := dbtest.UnreachablePool(t)
 
 	var apiKey string
 	if key {
+		var err error
 		apiKey, _, err = api.CreateKey(ctx, pool, "billing")
 		require.NoError(t, err)
 	}
@@ -70,8 +52,7 @@ func setupDatabaseDown(t *testing.T, auth, key bool) (*testBundle, string) {
 	b := &testBundle{ctx: ctx, pool: pool, echo: e}
 	b.loadOpenAPI(t)
 
-	down.Store(true)
-	pool.Reset()
+	goDown()
 	return b, apiKey
 }
 

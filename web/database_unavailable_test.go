@@ -10,11 +10,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
@@ -48,24 +46,7 @@ const (
 func setupDatabaseDown(t *testing.T, cred credential) (*testBundle, http.Header, *logtest.Buffer) {
 	t.Helper()
 	ctx := context.Background()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	refusing := closed.Addr().String()
-	require.NoError(t, closed.Close())
-
-	cfg, err := pgxpool.ParseConfig(dbtest.URL(t))
-	require.NoError(t, err)
-	var down atomic.Bool
-	var dialer net.Dialer
-	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if down.Load() {
-			addr = refusing
-		}
-		return dialer.DialContext(ctx, network, addr)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, goDown, _ := dbtest.UnreachablePool(t)
 
 	var logs logtest.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
@@ -104,8 +85,7 @@ func setupDatabaseDown(t *testing.T, cred credential) (*testBundle, http.Header,
 		require.Equal(t, http.StatusOK, b.do(t, req).status)
 	}
 
-	down.Store(true)
-	pool.Reset()
+	goDown()
 	return b, header, &logs
 }
 
