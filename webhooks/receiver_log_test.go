@@ -21,10 +21,9 @@ import (
 	"github.com/easelhq/easel/webhooks"
 )
 
-// A delivery that cannot be recorded is answered 500, so that fal delivers
-// it again, and logged with its generation and fal request.
-func TestUnrecordedWebhookIsLoggedWithItsIDs(t *testing.T) {
-	t.Parallel()
+// setupLogged is setup with the receiver's log, as JSON lines.
+func setupLogged(t *testing.T) (*testBundle, *logtest.Buffer) {
+	t.Helper()
 	pub, key, err := ed25519.GenerateKey(nil)
 	require.NoError(t, err)
 	logs := &logtest.Buffer{}
@@ -35,9 +34,18 @@ func TestUnrecordedWebhookIsLoggedWithItsIDs(t *testing.T) {
 	webhooks.NewReceiver(b.pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{pub}}), logger).Register(e)
 	b.server = httptest.NewServer(e)
 	t.Cleanup(b.server.Close)
+	return b, logs
+}
+
+// A delivery that cannot be recorded is answered 500, so that fal delivers
+// it again, and logged with its generation and fal request.
+func TestUnrecordedWebhookIsLoggedWithItsIDs(t *testing.T) {
+	t.Parallel()
+	b, logs := setupLogged(t)
+	key := b.key
 
 	gen := b.enqueue(t)
-	_, err = b.pool.Exec(b.ctx, `
+	_, err := b.pool.Exec(b.ctx, `
 		CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
 		CREATE TRIGGER refuse BEFORE INSERT ON webhook_events FOR EACH ROW EXECUTE FUNCTION refuse()`)
 	require.NoError(t, err)
@@ -78,16 +86,8 @@ func TestUnrecordedWebhookIsLoggedWithItsIDs(t *testing.T) {
 // row: which generation, which request, fal's error code and message.
 func TestFailedGenerationIsLogged(t *testing.T) {
 	t.Parallel()
-	pub, key, err := ed25519.GenerateKey(nil)
-	require.NoError(t, err)
-	logs := &logtest.Buffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), key: key}
-	e := echo.New()
-	e.HTTPErrorHandler = apierror.Handler(logger)
-	webhooks.NewReceiver(b.pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{pub}}), logger).Register(e)
-	b.server = httptest.NewServer(e)
-	t.Cleanup(b.server.Close)
+	b, logs := setupLogged(t)
+	key := b.key
 
 	failed, completed := b.enqueue(t), b.enqueue(t)
 	body := `{"error": "Invalid status code: 422", "gateway_request_id": "req-1", "payload": {"detail": [{"loc": ["body", "image_prompt_1"], ` +
