@@ -74,24 +74,6 @@ func Down(ctx context.Context, databaseURL string, logger *slog.Logger, steps in
 	return nil
 }
 
-// Version reports the schema version and whether a failed migration left it
-// dirty. Version 0 means no migration has been applied.
-func Version(ctx context.Context, databaseURL string) (version uint, dirty bool, err error) {
-	m, err := newMigrate(databaseURL, nil)
-	if err != nil {
-		return 0, false, err
-	}
-	defer m.Close()
-	version, dirty, err = m.Version()
-	if errors.Is(err, migrate.ErrNilVersion) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("migrate version: %w", err)
-	}
-	return version, dirty, nil
-}
-
 // Latest is the version of the newest embedded migration.
 func Latest() (uint, error) {
 	src, err := iofs.New(files, ".")

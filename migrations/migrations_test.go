@@ -23,13 +23,13 @@ func TestUpDownRoundTrip(t *testing.T) {
 
 	latest, err := migrations.Latest()
 	require.NoError(t, err)
-	version, dirty, err := migrations.Version(ctx, url)
+	version, dirty, err := migrations.CurrentVersion(ctx, url)
 	require.NoError(t, err)
 	require.False(t, dirty)
 	require.Equal(t, latest, version)
 
 	require.NoError(t, migrations.Down(ctx, url, nil, int(latest)))
-	version, _, err = migrations.Version(ctx, url)
+	version, _, err = migrations.CurrentVersion(ctx, url)
 	require.NoError(t, err)
 	require.Zero(t, version)
 	require.Empty(t, tables(t, url), "down must remove every table but golang-migrate's own")

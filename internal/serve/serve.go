@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		// instead, as users reach it: the files are rendered from their
 		// paths, so a URL stored before a restart still loads after it.
 		if simCfg.FilesURL == "" {
-			simCfg.FilesURL = cfg.PublicURL + SimulatorFilesPath
+			simCfg.FilesURL = cfg.PublicURL + simulatorFilesPath
 		}
 		// It closes when its context ends; a shutdown closes it last
 		// instead, once the jobs calling it have finished.
@@ -138,7 +138,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		}
 		defer sim.Close()
 		cfg.FalKey, cfg.FalQueueURL, cfg.FalJWKSURL = SimulatorKey, sim.QueueURL(), sim.JWKSURL()
-		simFiles = http.StripPrefix(SimulatorFilesPath, sim.Sim.FilesHandler())
+		simFiles = http.StripPrefix(simulatorFilesPath, sim.Sim.FilesHandler())
 		logger.Info("fal simulator started", "fal_queue_url", cfg.FalQueueURL, "files_url", simCfg.FilesURL)
 	}
 
@@ -240,9 +240,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	return nil
 }
 
-// SimulatorFilesPath is where easel serve serves the images of its
+// simulatorFilesPath is where easel serve serves the images of its
 // in-process simulator, below EASEL_PUBLIC_URL.
-const SimulatorFilesPath = "/_sim/files"
+const simulatorFilesPath = "/_sim/files"
 
 // SimulatorConfig is the in-process simulator easel serve starts without
 // FAL_KEY: fault-free, with enough latency to watch a generation progress.
@@ -296,7 +296,7 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gal
 		// Public, as fal's file URLs are: the gallery's <img> tags load
 		// them without credentials. Every role serves them: the URLs name
 		// EASEL_PUBLIC_URL, whichever process that reaches.
-		e.Match(getHead, SimulatorFilesPath+"/*", echo.WrapHandler(simFiles))
+		e.Match(getHead, simulatorFilesPath+"/*", echo.WrapHandler(simFiles))
 	}
 	if cfg.Role.runsHTTPAPI() {
 		e.Match(getHead, "/openapi.yaml", api.ServeOpenAPI)
