@@ -122,7 +122,9 @@ func (p *process) supervise(started chan<- error) {
 		stopping, killed := p.stopping, p.killRequested
 		p.killRequested, p.current = false, nil
 		if !stopping && !killed {
-			p.crashes = append(p.crashes, fmt.Sprintf("%s exited: %v", p.name, err))
+			// Its last line says why (easel prints a fatal error last), so
+			// that the report explains every exit.
+			p.crashes = append(p.crashes, fmt.Sprintf("%s exited: %v: %s", p.name, err, tail(p.log.Name(), 1)))
 		}
 		p.mu.Unlock()
 		if stopping {
