@@ -69,6 +69,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		// nobody mistakes a local run for one that pays fal.
 		logger.Info("FAL_KEY is unset: using the in-process fal simulator; no request reaches fal.ai", "faults", simCfg.Summary())
 	}
+	if err := waitForDatabase(ctx, connectTo(cfg.DatabaseURL), logger, databaseStartWait, 100*time.Millisecond); err != nil {
+		return err
+	}
 	if created, err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	} else if created {
