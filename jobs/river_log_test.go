@@ -3,12 +3,18 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/jobs"
 )
 
@@ -50,4 +56,42 @@ func TestRiverLogger(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingArgs is a job whose first attempt fails.
+type failingArgs struct{}
+
+func (failingArgs) Kind() string { return "easel_test_failing" }
+
+type failingWorker struct {
+	river.WorkerDefaults[failingArgs]
+}
+
+func (failingWorker) Work(context.Context, *river.Job[failingArgs]) error {
+	return errors.New("the receiver is down")
+}
+
+// The messages kept at Info are River's own: a real client's start and a
+// real job's failure reach the log, so a River upgrade that renames them
+// fails here rather than silencing them.
+func TestRiverLoggerKeepsRealMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var buf logtest.Buffer
+	workers := river.NewWorkers()
+	river.AddWorker(workers, failingWorker{})
+	cfg := jobs.RiverConfig(jobs.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))}, workers)
+	pool := dbtest.Pool(t)
+	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
+	require.NoError(t, err)
+	require.NoError(t, client.Start(ctx))
+	t.Cleanup(func() { require.NoError(t, client.Stop(context.Background())) })
+
+	_, err = client.Insert(ctx, failingArgs{}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return strings.Contains(buf.String(), "Job errored; retrying")
+	}, 30*time.Second, 10*time.Millisecond, "the job's failure is logged at Info")
+	require.Contains(t, buf.String(), "River client started")
+	require.NotContains(t, buf.String(), "Producer job counts")
 }
