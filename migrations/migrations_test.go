@@ -2,7 +2,6 @@ package migrations_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -49,7 +48,7 @@ func TestEnsureDatabaseCreatesMissingDatabase(t *testing.T) {
 	t.Parallel()
 
 	ctx := context.Background()
-	url := missingDatabase(t)
+	url := dbtest.MissingURL(t)
 
 	created, err := migrations.EnsureDatabase(ctx, url)
 	require.NoError(t, err)
@@ -66,7 +65,7 @@ func TestEnsureDatabaseConcurrently(t *testing.T) {
 	t.Parallel()
 
 	ctx := context.Background()
-	url := missingDatabase(t)
+	url := dbtest.MissingURL(t)
 
 	const processes = 8
 	results := make(chan error, processes)
@@ -110,13 +109,13 @@ func TestEnsureDatabaseConnectsToMaintenanceOnlyWhenMissing(t *testing.T) {
 		},
 		{
 			name:        "missing database is created through the maintenance database",
-			url:         missingDatabase,
+			url:         func(t *testing.T) string { return dbtest.MissingURL(t) },
 			maintenance: dbtest.DefaultURL,
 			wantCreated: true,
 		},
 		{
 			name:        "missing database and unreachable maintenance database",
-			url:         missingDatabase,
+			url:         func(t *testing.T) string { return dbtest.MissingURL(t) },
 			maintenance: unreachable,
 			wantErr:     []string{"does not exist", "connect to the postgres database to create it", "nouser"},
 		},
@@ -125,7 +124,7 @@ func TestEnsureDatabaseConnectsToMaintenanceOnlyWhenMissing(t *testing.T) {
 			url: func(t *testing.T) string {
 				// Dropped at the end should EnsureDatabase wrongly create it
 				// through the maintenance database.
-				return strings.Replace(missingDatabase(t), ":5432/", ":1/", 1) + "&connect_timeout=2"
+				return strings.Replace(dbtest.MissingURL(t), ":5432/", ":1/", 1) + "&connect_timeout=2"
 			},
 			maintenance: dbtest.DefaultURL,
 			wantErr:     []string{"connect to database", "127.0.0.1:1"},
@@ -208,7 +207,7 @@ func TestCurrentVersionChangesNothing(t *testing.T) {
 func TestCurrentVersionOfMissingDatabase(t *testing.T) {
 	t.Parallel()
 
-	url := missingDatabase(t)
+	url := dbtest.MissingURL(t)
 	_, _, err := migrations.CurrentVersion(context.Background(), url)
 	require.ErrorIs(t, err, migrations.ErrNoDatabase)
 	name, nerr := migrations.DatabaseName(url)
@@ -233,25 +232,10 @@ func TestUpRefusesNewerSchema(t *testing.T) {
 	require.ErrorContains(t, err, fmt.Sprintf("schema version %d", latest+1))
 }
 
-// missingDatabase returns the URL of a database that does not exist, and
-// drops it when the test ends in case the test created it.
-func missingDatabase(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dbtest.DefaultURL)
-	require.NoError(t, err)
-	name := "easel_ensure_" + strings.ToLower(rand.Text())
-	t.Cleanup(func() {
-		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		admin.Close(ctx)
-	})
-	return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
-}
-
 // emptyDatabase returns the URL of a new database without Easel's schema.
 func emptyDatabase(t *testing.T) string {
 	t.Helper()
-	url := missingDatabase(t)
+	url := dbtest.MissingURL(t)
 	created, err := migrations.EnsureDatabase(context.Background(), url)
 	require.NoError(t, err)
 	require.True(t, created)

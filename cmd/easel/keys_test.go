@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 
@@ -18,20 +16,8 @@ import (
 
 // database states the keys commands meet, each returning a database URL.
 var (
-	missingDB = func(t *testing.T) string {
-		t.Helper()
-		ctx := context.Background()
-		admin, err := pgx.Connect(ctx, dbtest.DefaultURL)
-		require.NoError(t, err)
-		name := "easel_keys_" + strings.ToLower(rand.Text())
-		t.Cleanup(func() {
-			// In case the command wrongly created it.
-			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			admin.Close(ctx)
-		})
-		return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
-	}
-	emptyDB = func(t *testing.T) string {
+	missingDB = func(t *testing.T) string { return dbtest.MissingURL(t) }
+	emptyDB   = func(t *testing.T) string {
 		t.Helper()
 		url := missingDB(t)
 		_, err := migrations.EnsureDatabase(context.Background(), url)
