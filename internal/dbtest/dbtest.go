@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/migrations"
+	"github.com/easelhq/easel/store"
 )
 
 // DefaultURL is where tests expect Postgres unless TEST_DATABASE_URL says
@@ -32,10 +33,13 @@ func URL(t testing.TB) string {
 }
 
 // Pool returns a pool on a new, migrated database that is dropped when the
-// test ends.
+// test ends. Its connections register store's types, as easel serve's do.
 func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), URL(t))
+	cfg, err := pgxpool.ParseConfig(URL(t))
+	require.NoError(t, err)
+	cfg.AfterConnect = store.RegisterTypes
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return pool

@@ -90,6 +90,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	if poolCfg.MaxConns == 0 {
 		poolCfg.MaxConns = int32(DefaultDBMaxConns(cfg.Workers))
 	}
+	poolCfg.AfterConnect = store.RegisterTypes
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("connect to database: %w", err)
