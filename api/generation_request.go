@@ -260,21 +260,21 @@ func enqueueOpts(fields map[string]json.RawMessage) (jobs.EnqueueOpts, []apierro
 		details = append(details, apierror.Detail{Field: field, Message: message})
 	}
 
-	if raw, ok := fields["priority"]; ok && !isNull(raw) {
+	if raw, ok := fields["priority"]; ok && !isNullLiteral(raw) {
 		if err := json.Unmarshal(raw, &opts.Priority); err != nil || opts.Priority < 1 || opts.Priority > 4 {
 			invalid("priority", "must be an integer from 1 (highest) to 4 (lowest)")
 			opts.Priority = 0
 		}
 	}
-	if raw, ok := fields["metadata"]; ok && !isNull(raw) {
+	if raw, ok := fields["metadata"]; ok && !isNullLiteral(raw) {
 		opts.Metadata = raw // Validate refuses anything but an object
 	}
-	if raw, ok := fields["callback_url"]; ok && !isNull(raw) {
+	if raw, ok := fields["callback_url"]; ok && !isNullLiteral(raw) {
 		if err := json.Unmarshal(raw, &opts.CallbackURL); err != nil {
 			invalid("callback_url", "must be an absolute http or https URL")
 		}
 	}
-	if raw, ok := fields["run_at"]; ok && !isNull(raw) {
+	if raw, ok := fields["run_at"]; ok && !isNullLiteral(raw) {
 		var s string
 		err := json.Unmarshal(raw, &s)
 		if err == nil {
@@ -287,4 +287,7 @@ func enqueueOpts(fields map[string]json.RawMessage) (jobs.EnqueueOpts, []apierro
 	return opts, details
 }
 
-func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+// isNullLiteral reports whether raw is exactly the JSON literal null. The
+// values of a decoded object carry no surrounding whitespace and are never
+// empty, so unlike a raw body from elsewhere this needs no trimming.
+func isNullLiteral(raw json.RawMessage) bool { return string(raw) == "null" }

@@ -82,7 +82,7 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.generations, prometheus.GaugeValue, float64(n), string(status))
 		}
 	}
-	if n, _, err := store.CountInflight(ctx, c.db, ""); err != nil {
+	if n, err := store.CountInflight(ctx, c.db); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.inflight, err)
 	} else {
 		ch <- prometheus.MustNewConstMetric(c.inflight, prometheus.GaugeValue, float64(n))

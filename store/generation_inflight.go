@@ -120,19 +120,14 @@ func tryClaimSlot(ctx context.Context, tx pgx.Tx, scope string, id uuid.UUID, li
 	return true, nil
 }
 
-// CountInflight returns the number of generations in flight at fal, in all
-// and for client.
-func CountInflight(ctx context.Context, db DBTX, client string) (global, ofClient int, err error) {
-	return countInflight(ctx, db, uuid.Nil, client)
-}
-
-func countInflight(ctx context.Context, db DBTX, except uuid.UUID, client string) (global, ofClient int, err error) {
-	err = db.QueryRow(ctx, `
-		SELECT count(*), count(*) FILTER (WHERE client = $2)
-		FROM generations
-		WHERE finished_at IS NULL AND fal_submissions > 0 AND id <> $1`, except, client).Scan(&global, &ofClient)
+// CountInflight returns the number of generations in flight at fal.
+func CountInflight(ctx context.Context, db DBTX) (int, error) {
+	var n int
+	err := db.QueryRow(ctx, `
+		SELECT count(*) FROM generations
+		WHERE finished_at IS NULL AND fal_submissions > 0`).Scan(&n)
 	if err != nil {
-		return 0, 0, fmt.Errorf("count generations in flight: %w", err)
+		return 0, fmt.Errorf("count generations in flight: %w", err)
 	}
-	return global, ofClient, nil
+	return n, nil
 }

@@ -11,8 +11,8 @@ import (
 // Outcomes of a received webhook, as stored in webhook_events.outcome.
 const (
 	OutcomeApplied      = "applied"       // finished the generation
-	OutcomeDuplicate    = "duplicate"     // the generation had already completed
-	OutcomeLate         = "late"          // a result for a generation already cancelled or failed; kept, not applied
+	OutcomeDuplicate    = "duplicate"     // a repeat for a generation that already finished with a result
+	OutcomeLate         = "late"          // a result for a generation that ended without one first (cancelled, timed out, result_unavailable); kept, not applied
 	OutcomeDeferred     = "deferred"      // signed and parsed, but the result must be fetched (payload_error)
 	OutcomeBadSignature = "bad_signature" // verification failed; nothing applied
 	OutcomeMalformed    = "malformed"     // signed, but the body is not a fal webhook

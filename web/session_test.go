@@ -1,6 +1,9 @@
 package web_test
 
 import (
+	"bufio"
+	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -98,6 +101,54 @@ func TestSignInAndOut(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM web_sessions`).Scan(&sessions))
 	require.Zero(t, sessions)
 	require.Equal(t, http.StatusSeeOther, b.page(t, "/").status, "signed out")
+}
+
+func TestSignInLogsTheConnectionsAddress(t *testing.T) {
+	t.Parallel()
+	const forwardedFor, realIP = "203.0.113.7", "198.51.100.9"
+	tests := []struct {
+		name       string
+		key        string
+		wantStatus int
+		wantMsg    string
+	}{
+		{"signed in", personKey, http.StatusSeeOther, "gallery sign-in"},
+		{"refused", "easel_wrong", http.StatusUnauthorized, "gallery sign-in refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.open.Store(false)
+			b.createKey(t, "people", personKey)
+
+			req, err := http.NewRequestWithContext(b.ctx, http.MethodPost, b.url+"/login", strings.NewReader(url.Values{"key": {tt.key}}.Encode()))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", forwardedFor)
+			req.Header.Set("X-Real-IP", realIP)
+			require.Equal(t, tt.wantStatus, b.do(t, req).status)
+
+			// The handler logs before it answers, so the line is there.
+			var lines []map[string]any
+			scanner := bufio.NewScanner(strings.NewReader(b.logs.String()))
+			for scanner.Scan() {
+				var line map[string]any
+				require.NoError(t, json.Unmarshal(scanner.Bytes(), &line), scanner.Text())
+				if line["msg"] == tt.wantMsg {
+					lines = append(lines, line)
+				}
+			}
+			require.Len(t, lines, 1, b.logs.String())
+			addr, ok := lines[0]["remote_addr"].(string)
+			require.True(t, ok, "remote_addr is a string: %v", lines[0])
+			host, _, err := net.SplitHostPort(addr)
+			require.NoError(t, err, addr)
+			require.Equal(t, "127.0.0.1", host, "the test server's client connects from loopback")
+			require.NotContains(t, b.logs.String(), forwardedFor)
+			require.NotContains(t, b.logs.String(), realIP)
+		})
+	}
 }
 
 func TestRevokingTheKeyEndsTheSession(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/store"
 	"github.com/easelhq/easel/web"
 )
@@ -35,6 +36,7 @@ type testBundle struct {
 	url    string
 	open   *atomic.Bool // whether the stand-in API middleware admits keyless requests
 	client *http.Client // keeps cookies, never follows redirects
+	logs   *logtest.Buffer
 }
 
 // setup serves the gallery on a test server. The API's auth middleware is
@@ -42,7 +44,7 @@ type testBundle struct {
 // "open" or with the Bearer key, and answers 401 otherwise.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), open: &atomic.Bool{}}
+	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), open: &atomic.Bool{}, logs: &logtest.Buffer{}}
 	b.open.Store(true)
 	requireKey := func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -52,7 +54,7 @@ func setup(t *testing.T) *testBundle {
 			return apierror.New(http.StatusUnauthorized, "unauthorized", "an API key is required")
 		}
 	}
-	logger := slog.New(slog.DiscardHandler)
+	logger := slog.New(slog.NewJSONHandler(b.logs, nil))
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
 	gallery := web.New(b.pool, logger, requireKey)

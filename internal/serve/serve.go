@@ -218,7 +218,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	if err := mountOperations(opsCtx, e, m, riverClient, gallery.RequireSession, cfg.Role, logger); err != nil {
 		return err
 	}
-	server := &http.Server{Handler: traceHTTP(e, tracerProvider), ReadHeaderTimeout: 10 * time.Second}
+	server := newHTTPServer(traceHTTP(e, tracerProvider), defaultHTTPTimeouts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
 	logger.Info("easel serving", "addr", listener.Addr().String(), "public_url", cfg.PublicURL, "role", string(cfg.Role))
@@ -242,6 +242,37 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		stopRiver(riverClient, logger)
 	}
 	return nil
+}
+
+// httpTimeouts bound how long a client may hold a connection of the HTTP
+// server without getting on with it.
+type httpTimeouts struct {
+	readHeader time.Duration
+	// read covers a whole request, body included: without it a client
+	// could trickle a POST /v1/generations body (api.MaxBodyBytes) or a
+	// webhook's (webhooks.MaxBodyBytes) a byte at a time and hold a
+	// connection and a goroutine for ever.
+	read time.Duration
+	// idle closes keep-alive connections nobody sends on, each of which
+	// holds a file descriptor. Zero would mean read's value; longer lets a
+	// caller that enqueues or polls every minute or so keep reusing its
+	// connections.
+	idle time.Duration
+}
+
+// defaultHTTPTimeouts are easel serve's. read lets an 8 MiB body arrive
+// at under 300 KB/s, far slower than any backend calling Easel.
+//
+// There is no write timeout: net/http's runs from the end of a request's
+// headers to the end of its response, so it caps the handler's whole run,
+// and GET /v1/generations/{id}?wait= holds a request for up to api.MaxWait
+// by design. A value above it would have to track MaxWait, and would only
+// stop clients that stop reading a response too large for the socket
+// buffers, which few of Easel's are.
+var defaultHTTPTimeouts = httpTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second, idle: 120 * time.Second}
+
+func newHTTPServer(handler http.Handler, t httpTimeouts) *http.Server {
+	return &http.Server{Handler: handler, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, IdleTimeout: t.idle}
 }
 
 // simulatorFilesPath is where easel serve serves the images of its
