@@ -9,12 +9,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
 // maxDetailLen bounds APIError.Detail and ErrorDetail messages: a list of
 // validation errors can be long, and these end up in logs and table rows.
 const maxDetailLen = 512
+
+// maxErrorTypeLen bounds APIError.ErrorType, which fal keeps to short
+// identifiers such as "runner_scheduling_failure".
+const maxErrorTypeLen = 64
 
 // APIError is a non-2xx answer from fal's queue API.
 type APIError struct {
@@ -73,23 +78,29 @@ func (e *APIError) Retryable() bool {
 
 // newAPIError builds the error for resp, whose body has been read into body.
 // key is removed from the body so that a server echoing it cannot leak it
-// into logs or the database.
+// into logs or the database; it is removed again from what the body says
+// once decoded, where JSON escapes can no longer hide it.
 func newAPIError(op string, resp *http.Response, body []byte, key string) *APIError {
 	if key != "" {
-		body = bytes.ReplaceAll(body, []byte(key), []byte("[REDACTED]"))
+		body = bytes.ReplaceAll(body, []byte(key), []byte(redacted))
 	}
-	summary := summarizeError(body)
+	raw := decodeErrorBody(body)
+	raw.errorType = cmp.Or(raw.errorType, resp.Header.Get("X-Fal-Error-Type"))
+	summary := raw.tidy(key)
 	return &APIError{
 		Op:          op,
 		StatusCode:  resp.StatusCode,
 		Detail:      summary.message,
 		Body:        body,
-		ErrorType:   cmp.Or(summary.errorType, resp.Header.Get("X-Fal-Error-Type")),
+		ErrorType:   summary.errorType,
 		RetryAfter:  parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		TimeoutType: resp.Header.Get("X-Fal-Request-Timeout-Type"),
 		RequestID:   resp.Header.Get("X-Fal-Request-Id"),
 	}
 }
+
+// redacted stands for a removed secret.
+const redacted = "[REDACTED]"
 
 // parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
 func parseRetryAfter(value string, now time.Time) time.Duration {
@@ -117,15 +128,22 @@ type errorSummary struct {
 	message string
 }
 
-// summarizeError reads an error body: {"detail": "..."} or
+// summarizeError reads an error body (see decodeErrorBody) into one-line,
+// bounded fields.
+func summarizeError(body []byte) errorSummary {
+	return decodeErrorBody(body).tidy("")
+}
+
+// decodeErrorBody reads an error body: {"detail": "..."} or
 // {"detail": [{"loc": [...], "msg": "...", "type": "..."}]}, with an optional
 // error_type. A body that is not JSON is summarised as text, so that a proxy's
-// "Bad Gateway" page still says something.
-func summarizeError(body []byte) errorSummary {
+// "Bad Gateway" page still says something. The fields are as fal wrote them:
+// tidy them before use.
+func decodeErrorBody(body []byte) errorSummary {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		text, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
-		return errorSummary{message: truncateDetail(text)}
+		return errorSummary{message: text}
 	}
 
 	var s errorSummary
@@ -145,8 +163,24 @@ func summarizeError(body []byte) errorSummary {
 	default:
 		s.message = string(detail)
 	}
-	s.message = truncateDetail(s.message)
 	return s
+}
+
+// tidy makes each field one line of valid UTF-8 without NUL, bounded, so that
+// it can go into a log line and a Postgres text column. secret, unless empty,
+// is redacted first, so that truncation cannot leave part of it.
+func (s errorSummary) tidy(secret string) errorSummary {
+	hide := func(v string) string {
+		if secret == "" {
+			return v
+		}
+		return strings.ReplaceAll(v, secret, redacted)
+	}
+	return errorSummary{
+		errorType: oneLine(hide(s.errorType), maxErrorTypeLen),
+		code:      oneLine(hide(s.code), maxErrorTypeLen),
+		message:   oneLine(hide(s.message), maxDetailLen),
+	}
 }
 
 // summarizeDetailItems returns the first item's type and "field: msg" for
@@ -193,14 +227,29 @@ func locPath(loc []json.RawMessage) string {
 	return strings.Join(parts, ".")
 }
 
-// truncateDetail shortens s to maxDetailLen bytes without splitting a rune.
+// truncateDetail makes s a detail message: one line of at most maxDetailLen
+// bytes (see oneLine).
 func truncateDetail(s string) string {
-	if len(s) <= maxDetailLen {
+	return oneLine(s, maxDetailLen)
+}
+
+// oneLine returns s as valid UTF-8 with every control or space character,
+// line breaks and NUL included, turned into a space, trimmed, and shortened
+// to maxLen bytes plus "…" without splitting a rune.
+func oneLine(s string, maxLen int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
+	s = strings.TrimSpace(s)
+	if len(s) <= maxLen {
 		return s
 	}
-	cut := maxDetailLen
+	cut := maxLen
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + "…"
+	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + "…"
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -215,28 +216,80 @@ func parseJWKS(data []byte) ([]ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("decode key set: %w", err)
 	}
 
-	var keys []ed25519.PublicKey
-	for _, raw := range set.Keys {
-		var jwk struct {
-			Kty string `json:"kty"`
-			Crv string `json:"crv"`
-			X   string `json:"x"`
-		}
-		if json.Unmarshal(raw, &jwk) != nil ||
-			jwk.Kty != "" && jwk.Kty != "OKP" ||
-			jwk.Crv != "" && jwk.Crv != "Ed25519" {
+	var (
+		keys    []ed25519.PublicKey
+		skipped []string
+	)
+	for i, raw := range set.Keys {
+		key, err := parseJWK(raw)
+		if err != nil {
+			skipped = append(skipped, fmt.Sprintf("keys[%d]: %v", i, err))
 			continue
 		}
-		key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(jwk.X, "="))
-		if err != nil || len(key) != ed25519.PublicKeySize {
-			continue
-		}
-		keys = append(keys, ed25519.PublicKey(key))
+		keys = append(keys, key)
 	}
 	if len(keys) == 0 {
 		// Taking an empty set would reject every webhook until the next
 		// fetch; keeping the old keys is safer.
-		return nil, errors.New("key set has no Ed25519 keys")
+		return nil, noKeysError(skipped)
 	}
 	return keys, nil
+}
+
+// parseJWK returns the Ed25519 key of one key set entry, or why it is not one.
+func parseJWK(raw json.RawMessage) (ed25519.PublicKey, error) {
+	var jwk struct {
+		Kty string `json:"kty"`
+		Crv string `json:"crv"`
+		X   string `json:"x"`
+	}
+	var typeErr *json.UnmarshalTypeError
+	switch err := json.Unmarshal(raw, &jwk); {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return nil, fmt.Errorf("%s is a JSON %s, not a string", typeErr.Field, typeErr.Value)
+	case err != nil:
+		return nil, errors.New("is not a JSON object")
+	case jwk.Kty != "" && jwk.Kty != "OKP":
+		return nil, fmt.Errorf("kty is %s, not OKP", quoteShort(jwk.Kty))
+	case jwk.Crv != "" && jwk.Crv != "Ed25519":
+		return nil, fmt.Errorf("crv is %s, not Ed25519", quoteShort(jwk.Crv))
+	case jwk.X == "":
+		return nil, errors.New("x is missing")
+	}
+	key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(jwk.X, "="))
+	if err != nil {
+		return nil, errors.New("x is not base64url")
+	}
+	if len(key) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("x is %d bytes, want %d", len(key), ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(key), nil
+}
+
+// maxSkippedReported bounds how many skipped entries a parseJWKS error
+// names: the error is logged on every failed fetch, and a few reasons are
+// enough to see what changed in fal's key set.
+const maxSkippedReported = 3
+
+// noKeysError says why a key set yielded no key: skipped has the reason for
+// each entry.
+func noKeysError(skipped []string) error {
+	if len(skipped) == 0 {
+		return errors.New(`key set has no Ed25519 keys: "keys" is empty or missing`)
+	}
+	reasons := strings.Join(skipped[:min(len(skipped), maxSkippedReported)], "; ")
+	if more := len(skipped) - maxSkippedReported; more > 0 {
+		reasons += fmt.Sprintf("; and %d more", more)
+	}
+	return fmt.Errorf("key set has no Ed25519 keys: %s", reasons)
+}
+
+// quoteShort quotes s, shortened so that a hostile key set cannot make the
+// error long.
+func quoteShort(s string) string {
+	const maxLen = 32
+	if len(s) > maxLen {
+		return strconv.Quote(s[:maxLen]) + "…"
+	}
+	return strconv.Quote(s)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Image is one generated image, hosted by fal at URL.
@@ -65,7 +66,13 @@ func intFromNumber(field string, n json.Number) (int64, error) {
 	}
 	f, err := n.Float64()
 	if err != nil || f != math.Trunc(f) || math.Abs(f) >= math.MaxInt64 {
-		return 0, fmt.Errorf("%s: %s is not an integer", field, n)
+		// A number can be as long as the body; the error becomes a
+		// generation's error_message.
+		shown := string(n)
+		if len(shown) > 32 {
+			shown = shown[:32] + "…"
+		}
+		return 0, fmt.Errorf("%s: %s is not an integer", field, shown)
 	}
 	return int64(f), nil
 }
@@ -85,6 +92,10 @@ type Output struct {
 // timings that are not numbers: they are informational and must not make a
 // paid result unreadable. Images must be present and each must have a URL,
 // and the NSFW flags, when present, must match the images one to one.
+//
+// Postgres stores U+0000 neither in text nor in jsonb, so a URL holding it is
+// an error, while a content type, file name or timing phase holding it is
+// dropped like other informational values fal gets wrong.
 func DecodeOutput(raw json.RawMessage) (*Output, error) {
 	var wire struct {
 		Images          json.RawMessage `json:"images"`
@@ -106,9 +117,19 @@ func DecodeOutput(raw json.RawMessage) (*Output, error) {
 	if err := json.Unmarshal(images, &out.Images); err != nil {
 		return nil, fmt.Errorf("decode fal output: images: %w", err)
 	}
-	for i, img := range out.Images {
-		if img.URL == "" {
+	for i := range out.Images {
+		img := &out.Images[i]
+		switch {
+		case img.URL == "":
 			return nil, fmt.Errorf("decode fal output: images[%d] has no url", i)
+		case strings.ContainsRune(img.URL, 0):
+			return nil, fmt.Errorf("decode fal output: images[%d].url contains the NUL character (\\u0000)", i)
+		}
+		if strings.ContainsRune(img.ContentType, 0) {
+			img.ContentType = ""
+		}
+		if strings.ContainsRune(img.FileName, 0) {
+			img.FileName = ""
 		}
 	}
 	if out.HasNSFWConcepts != nil && len(out.HasNSFWConcepts) != len(out.Images) {
@@ -120,7 +141,7 @@ func DecodeOutput(raw json.RawMessage) (*Output, error) {
 	if json.Unmarshal(wire.Timings, &timings) == nil {
 		for phase, raw := range timings {
 			var seconds float64
-			if json.Unmarshal(raw, &seconds) == nil {
+			if json.Unmarshal(raw, &seconds) == nil && !strings.ContainsRune(phase, 0) {
 				if out.Timings == nil {
 					out.Timings = make(map[string]float64, len(timings))
 				}
