@@ -18,6 +18,12 @@ import (
 // reconciler because fal did not finish it within EASEL_TIMEOUT.
 const ErrorCodeTimeout = "timeout"
 
+// ErrorCodeResultUnavailable is the error code of a generation fal reports
+// finished whose result could not be fetched: noted on it, still
+// submitted, while the reconciler retries, and the code it fails with when
+// it gives up (see ReconcileWorker).
+const ErrorCodeResultUnavailable = "result_unavailable"
+
 // ApplyResult records fal's final answer about gen's request, in the shape
 // of fal's webhook body, as DecideResult decides; the reconciler and the
 // cancel call put a polled result in that shape. gen must be locked by tx
@@ -53,9 +59,9 @@ func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload 
 //     (payload_error); the reconciler fetches it.
 //   - store.OutcomeDuplicate: the generation had already completed, or
 //     failed by an earlier result; nothing changes.
-//   - store.OutcomeLate: the generation had been cancelled or had timed
-//     out before the result came; it stays so, because a terminal state
-//     never changes.
+//   - store.OutcomeLate: the generation had been cancelled, had timed
+//     out, or had failed because its result could not be fetched, before
+//     the result came; it stays so, because a terminal state never changes.
 func DecideResult(status store.Status, errorCode *string, payload *fal.WebhookPayload) (string, *store.Finish) {
 	switch {
 	case status.Terminal():
@@ -83,7 +89,8 @@ func finishedOutcome(gen *store.Generation) string {
 
 func finishedOutcomeOf(status store.Status, errorCode *string) string {
 	if status == store.StatusCancelled ||
-		(status == store.StatusFailed && errorCode != nil && *errorCode == ErrorCodeTimeout) {
+		(status == store.StatusFailed && errorCode != nil &&
+			(*errorCode == ErrorCodeTimeout || *errorCode == ErrorCodeResultUnavailable)) {
 		return store.OutcomeLate
 	}
 	return store.OutcomeDuplicate
@@ -123,9 +130,20 @@ func isNull(raw json.RawMessage) bool {
 // request.
 var errNotFinished = errors.New("fal has not finished the request")
 
+// fetchError is fetchResult's error from fal's client.
+type fetchError struct {
+	// finished is true when fal's status said COMPLETED, so that it is the
+	// result itself that could not be fetched.
+	finished bool
+	err      error
+}
+
+func (e *fetchError) Error() string { return e.err.Error() }
+func (e *fetchError) Unwrap() error { return e.err }
+
 // fetchResult asks fal for the outcome of gen's request and puts it in the
 // shape of a webhook body for ApplyResult. It returns errNotFinished while
-// the request is queued or running.
+// the request is queued or running, and fal's errors as a *fetchError.
 func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.WebhookPayload, error) {
 	if gen.FalRequestID == nil {
 		return nil, fmt.Errorf("fetch result of generation %s: no fal request recorded", gen.ID)
@@ -134,7 +152,7 @@ func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.W
 	statusURL, responseURL = cmp.Or(deref(gen.FalStatusURL), statusURL), cmp.Or(deref(gen.FalResponseURL), responseURL)
 	status, err := client.Status(ctx, statusURL)
 	if err != nil {
-		return nil, fmt.Errorf("fetch result of generation %s: %w", gen.ID, err)
+		return nil, fmt.Errorf("fetch result of generation %s: %w", gen.ID, &fetchError{err: err})
 	}
 	if status.Status != fal.StatusCompleted {
 		return nil, errNotFinished
@@ -153,7 +171,7 @@ func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.W
 		payload.Payload = apiErr.Body
 		payload.Error = status.Error
 	default:
-		return nil, fmt.Errorf("fetch result of generation %s: %w", gen.ID, err)
+		return nil, fmt.Errorf("fetch result of generation %s: %w", gen.ID, &fetchError{finished: true, err: err})
 	}
 	return payload, nil
 }

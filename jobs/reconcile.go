@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,6 +73,12 @@ func reconcilePeriodicJob(pollAfter time.Duration) *river.PeriodicJob {
 // longer than Timeout are cancelled at fal and failed with
 // ErrorCodeTimeout. Queued generations due for longer than PollAfter whose
 // submit job is gone are failed with ErrorCodeJobLost.
+//
+// A generation fal reports finished whose result cannot be fetched stays
+// submitted, the last failure noted on it with ErrorCodeResultUnavailable,
+// and is failed with that code once past Timeout if fal answers 404 or 410
+// (it no longer holds the result), else once 2 × Timeout have passed since
+// its submission started (see resultUnavailable).
 type ReconcileWorker struct {
 	river.WorkerDefaults[ReconcileArgs]
 
@@ -104,8 +111,9 @@ func NewReconcileWorker(pool *pgxpool.Pool, cfg Config) *ReconcileWorker {
 func (w *ReconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return w.jobTimeout }
 
 // Work times out the overdue, fails the stranded, then polls. fal's errors
-// about one generation are logged and leave it for the next run; only
-// database errors fail the job.
+// about one generation are logged and leave it for the next run, noted on
+// it when fal reports it finished (until resultUnavailable gives up on it);
+// only database errors fail the job.
 func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
 	overdue, err := store.ListTimedOut(ctx, w.pool, w.timeout, reconcileBatch)
 	if err != nil {
@@ -144,13 +152,21 @@ func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 func (w *ReconcileWorker) poll(ctx context.Context, gen *store.Generation) error {
 	logger := withFalRequest(w.logger.With("generation_id", gen.ID), gen)
 	payload, err := fetchResult(ctx, w.fal, gen)
+	var fetchErr *fetchError
 	switch {
 	case errors.Is(err, errNotFinished):
 		return nil
+	case errors.As(err, &fetchErr) && fetchErr.finished:
+		return w.resultUnavailable(ctx, logger, gen, fetchErr.err, false)
 	case err != nil:
 		logger.Warn("reconciler could not fetch a result from fal; will retry", "error", err)
 		return nil
 	}
+	return w.apply(ctx, logger, gen, payload)
+}
+
+// apply records payload, fal's result for gen.
+func (w *ReconcileWorker) apply(ctx context.Context, logger *slog.Logger, gen *store.Generation, payload *fal.WebhookPayload) error {
 	outcome, err := applyResult(ctx, w.pool, w.publisher, gen.ID, payload)
 	if err != nil {
 		return err
@@ -178,7 +194,8 @@ func (w *ReconcileWorker) poll(ctx context.Context, gen *store.Generation) error
 }
 
 // timeOut cancels gen's request at fal and fails it with ErrorCodeTimeout,
-// unless fal turns out to have finished it, when its result is applied.
+// unless fal turns out to have finished it, when its result is applied
+// (see fetchFinished).
 func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) error {
 	logger := withFalRequest(w.logger.With("generation_id", gen.ID), gen)
 	message := fmt.Sprintf("fal did not finish within EASEL_TIMEOUT (%s) of the submission", w.timeout)
@@ -195,10 +212,8 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 			logger.Warn("could not cancel a timed out request at fal", "error", err)
 			message += "; cancelling it at fal failed: " + err.Error()
 		case outcome == fal.CancelAlreadyCompleted:
-			// It finished after all: its result wins over the timeout. Until
-			// the result can be fetched the generation stays submitted, and
-			// the next run asks again, rather than failing a paid result.
-			return w.poll(ctx, gen)
+			// It finished after all: its result wins over the timeout.
+			return w.fetchFinished(ctx, logger, gen)
 		case outcome == fal.CancelRequested:
 			message += "; cancelled at fal"
 		case outcome == fal.CancelNotFound:
@@ -217,6 +232,78 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 		w.publisher.Publish(gen.ID.String())
 		logger.Warn("generation timed out", "message", message)
 	}
+	return nil
+}
+
+// fetchFinished fetches and applies the result of gen, timed out, whose
+// request fal answered the cancel with ALREADY_COMPLETED. fal having said
+// so, any failure to get the result, its status's included, is the
+// result's being unavailable.
+func (w *ReconcileWorker) fetchFinished(ctx context.Context, logger *slog.Logger, gen *store.Generation) error {
+	payload, err := fetchResult(ctx, w.fal, gen)
+	if err == nil {
+		return w.apply(ctx, logger, gen, payload)
+	}
+	var fetchErr *fetchError
+	switch {
+	case errors.As(err, &fetchErr):
+		err = fetchErr.err
+	case errors.Is(err, errNotFinished):
+		err = errors.New("fal answered the cancel that the request had completed, but its status does not say COMPLETED")
+	}
+	return w.resultUnavailable(ctx, logger, gen, err, true)
+}
+
+// resultUnavailable handles gen, whose request fal reports finished but
+// whose result could not be fetched, cause being the last failure.
+//
+// Once gen is past Timeout (timedOut) it is failed with
+// ErrorCodeResultUnavailable: at once if fal answered 404 or 410, since fal
+// no longer holds the result and no retry can fetch it; otherwise once
+// 2 × Timeout have passed since its submission started. A 5xx or a broken
+// connection may be fal's storage having a bad hour, and the result was
+// likely paid for, so it gets as long again as fal had to finish it; but no
+// longer, so that it does not stay submitted, holding a FAL_MAX_INFLIGHT
+// slot and asked about at every run, for ever. Until then it stays
+// submitted with cause noted in its error_code and error_message, so that
+// the row says why, and the next runs ask again.
+func (w *ReconcileWorker) resultUnavailable(ctx context.Context, logger *slog.Logger, gen *store.Generation, cause error, timedOut bool) error {
+	const prefix = "fal reported the request finished, so it was likely paid for, but its result could not be fetched"
+	giveUpAfter := 2 * w.timeout
+	if timedOut {
+		var (
+			failed bool
+			err    error
+			apiErr *fal.APIError
+		)
+		gone := errors.As(cause, &apiErr) && (apiErr.StatusCode == http.StatusNotFound || apiErr.StatusCode == http.StatusGone)
+		if gone {
+			message := fmt.Sprintf("%s: fal no longer holds it (HTTP %d): %s", prefix, apiErr.StatusCode, cause)
+			failed, err = store.Fail(ctx, w.pool, gen.ID, ErrorCodeResultUnavailable, message)
+		} else {
+			message := fmt.Sprintf("%s within 2 × EASEL_TIMEOUT (%s) of the submission; last error: %s", prefix, giveUpAfter, cause)
+			failed, err = store.FailSubmittedBefore(ctx, w.pool, gen.ID, giveUpAfter, ErrorCodeResultUnavailable, message)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case failed:
+			w.publisher.Publish(gen.ID.String())
+			logger.Error("generation failed: fal reported it finished but its result could not be fetched",
+				"error_code", ErrorCodeResultUnavailable, "error", cause)
+			return nil
+		case gone:
+			// Finished meanwhile, by a webhook: nothing to note.
+			return nil
+		}
+	}
+	message := fmt.Sprintf("%s yet; retrying for up to 2 × EASEL_TIMEOUT (%s) after the submission: %s", prefix, giveUpAfter, cause)
+	if err := store.RecordResultError(ctx, w.pool, gen.ID, ErrorCodeResultUnavailable, message); err != nil {
+		return err
+	}
+	logger.Warn("fal reported the request finished but its result could not be fetched; will retry",
+		"error_code", ErrorCodeResultUnavailable, "error", cause)
 	return nil
 }
 

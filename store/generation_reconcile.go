@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -37,12 +38,16 @@ func ClaimPolls(ctx context.Context, db DBTX, pollAfter time.Duration, limit int
 }
 
 // ListTimedOut returns up to limit generations in flight whose latest
-// submission started more than timeout ago, oldest first.
+// submission started more than timeout ago, those fal was asked about least
+// recently first (or, never asked, whose submission started first). A
+// timed out generation that stays unfinished after the reconciler asked
+// about it (RecordResultError) thus goes behind the others, and a batch of
+// such generations cannot keep newer ones from ever timing out.
 func ListTimedOut(ctx context.Context, db DBTX, timeout time.Duration, limit int) ([]*Generation, error) {
 	rows, err := db.Query(ctx, `
 		SELECT `+generationColumns+` FROM generations
 		WHERE finished_at IS NULL AND fal_submissions > 0 AND submitting_at < now() - $1::interval
-		ORDER BY submitting_at
+		ORDER BY greatest(submitting_at, last_polled_at), id
 		LIMIT $2`, timeout, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list timed out generations: %w", err)
@@ -52,4 +57,35 @@ func ListTimedOut(ctx context.Context, db DBTX, timeout time.Duration, limit int
 		return nil, fmt.Errorf("list timed out generations: %w", err)
 	}
 	return gens, nil
+}
+
+// RecordResultError notes on an unfinished generation why the result of its
+// request, which fal reports finished, could not be fetched, without
+// changing its status, and stamps last_polled_at, since fal was just asked
+// about it: the row says what the reconciler is waiting for, ClaimPolls does
+// not ask again within its pollAfter, and ListTimedOut puts it behind those
+// asked about less recently.
+func RecordResultError(ctx context.Context, db DBTX, id uuid.UUID, code, message string) error {
+	_, err := db.Exec(ctx, `
+		UPDATE generations SET error_code = $2, error_message = $3, last_polled_at = now(), updated_at = now()
+		WHERE id = $1 AND finished_at IS NULL`, id, code, message)
+	if err != nil {
+		return fmt.Errorf("record result error of generation %s: %w", id, err)
+	}
+	return nil
+}
+
+// FailSubmittedBefore is Fail for a generation whose latest submission
+// started more than age ago, by the database's clock, which stamped it. It
+// reports false, changing nothing, for a generation that is finished or
+// whose submission is more recent.
+func FailSubmittedBefore(ctx context.Context, db DBTX, id uuid.UUID, age time.Duration, code, message string) (bool, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE generations SET `+finishedSet+`
+		WHERE id = $1 AND finished_at IS NULL AND submitting_at < now() - $5::interval`,
+		id, StatusFailed, code, message, age)
+	if err != nil {
+		return false, fmt.Errorf("fail generation %s submitted more than %s ago: %w", id, age, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }

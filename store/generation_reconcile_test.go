@@ -75,6 +75,100 @@ func TestListTimedOut(t *testing.T) {
 	require.Equal(t, []uuid.UUID{orphan.ID, old.ID}, ids(overdue), "oldest submission first")
 }
 
+// A timed out generation the reconciler asked about and left unfinished
+// goes behind the others, however old: a full batch of such generations
+// cannot keep newer ones from timing out.
+func TestListTimedOutPutsAskedBehind(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	stuck := b.submitted(t, 3*time.Hour)
+	newer := b.submitted(t, time.Hour)
+
+	overdue, err := store.ListTimedOut(b.ctx, b.pool, 30*time.Minute, 1)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{stuck.ID}, ids(overdue), "never asked: oldest submission first")
+
+	require.NoError(t, store.RecordResultError(b.ctx, b.pool, stuck.ID, "result_unavailable", "fal result: HTTP 500"))
+	overdue, err = store.ListTimedOut(b.ctx, b.pool, 30*time.Minute, 1)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{newer.ID}, ids(overdue), "the one just asked about waits its turn")
+
+	overdue, err = store.ListTimedOut(b.ctx, b.pool, 30*time.Minute, 10)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{newer.ID, stuck.ID}, ids(overdue), "and is still listed")
+}
+
+func TestRecordResultError(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	g := b.submitted(t, time.Hour)
+	require.NoError(t, store.RecordResultError(b.ctx, b.pool, g.ID, "result_unavailable", "fal result: HTTP 500"))
+	got, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusSubmitted, got.Status, "noted, not finished")
+	require.Nil(t, got.FinishedAt)
+	require.Equal(t, "result_unavailable", *got.ErrorCode)
+	require.Equal(t, "fal result: HTTP 500", *got.ErrorMessage)
+	claimed, err := store.ClaimPolls(b.ctx, b.pool, time.Minute, 10)
+	require.NoError(t, err)
+	require.Empty(t, claimed, "fal was just asked about it: not polled again within pollAfter")
+
+	done := b.submitted(t, time.Hour)
+	_, err = store.Fail(b.ctx, b.pool, done.ID, "timeout", "too late")
+	require.NoError(t, err)
+	require.NoError(t, store.RecordResultError(b.ctx, b.pool, done.ID, "result_unavailable", "fal result: HTTP 500"))
+	got, err = store.GetGeneration(b.ctx, b.pool, done.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusFailed, got.Status)
+	require.Equal(t, "timeout", *got.ErrorCode, "a finished generation is not noted")
+	require.Equal(t, "too late", *got.ErrorMessage)
+}
+
+func TestFailSubmittedBefore(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name        string
+		ago         time.Duration
+		finished    bool
+		wantChanged bool
+	}{
+		{name: "submitted before: failed", ago: 3 * time.Hour, wantChanged: true},
+		{name: "submitted since: unchanged", ago: time.Hour},
+		{name: "finished: unchanged", ago: 3 * time.Hour, finished: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.submitted(t, tt.ago)
+			if tt.finished {
+				require.True(t, b.complete(t, g.ID, store.Completion{FalRequestID: "req-" + g.ID.String()}))
+			}
+
+			changed, err := store.FailSubmittedBefore(b.ctx, b.pool, g.ID, 2*time.Hour, "result_unavailable", "gave up")
+			require.NoError(t, err)
+			require.Equal(t, tt.wantChanged, changed)
+			got, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			switch {
+			case tt.wantChanged:
+				require.Equal(t, store.StatusFailed, got.Status)
+				require.NotNil(t, got.FinishedAt)
+				require.Equal(t, "result_unavailable", *got.ErrorCode)
+				require.Equal(t, "gave up", *got.ErrorMessage)
+			case tt.finished:
+				require.Equal(t, store.StatusCompleted, got.Status)
+				require.Nil(t, got.ErrorCode)
+			default:
+				require.Equal(t, store.StatusSubmitted, got.Status)
+				require.Nil(t, got.ErrorCode)
+			}
+		})
+	}
+}
+
 func TestWebhookEventsAreCapped(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

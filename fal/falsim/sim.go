@@ -42,6 +42,10 @@ type Sim struct {
 	inProgress  int
 	webhookURLs map[string]struct{}
 	stats       Stats
+
+	// resultErrorStatus, when not 0, answers every finished request's
+	// result (see SetResultErrorStatus).
+	resultErrorStatus int
 }
 
 // New returns a simulator configured by cfg. Its Ed25519 signing key is

@@ -1,0 +1,5 @@
+package jobs
+
+// ReconcileBatch exposes reconcileBatch to jobs_test, so that a test can
+// fill a whole batch.
+const ReconcileBatch = reconcileBatch
