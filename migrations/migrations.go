@@ -9,21 +9,23 @@ package migrations
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 //go:embed *.sql
@@ -34,22 +36,275 @@ func FS() fs.FS { return files }
 
 // Up applies every pending migration. It is safe to call from several
 // processes at once: golang-migrate holds an advisory lock while migrating.
+//
+// Before it changes anything, Up refuses a database where River is already
+// installed outside Easel's schema (see ErrRiverInstalled), and creates the
+// schema named first in the connection's search_path when it does not exist
+// yet, so that search_path=easel in DATABASE_URL is all it takes to give
+// Easel a schema of its own.
 func Up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
-	m, err := newMigrate(databaseURL, logger)
+	cfg, err := ConnConfig(databaseURL)
+	if err != nil {
+		return err
+	}
+	if err := prepareUp(ctx, cfg, databaseURL, logger); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	m, err := newMigrate(cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		// golang-migrate reports a newer schema as a missing file.
-		if version, _, verr := m.Version(); verr == nil {
+		version, _, verr := m.Version()
+		if verr == nil {
+			// golang-migrate reports a newer schema as a missing file.
 			if latest, lerr := Latest(); lerr == nil && version > latest {
 				return fmt.Errorf("migrate up: %w", SchemaNewerError(version, latest))
 			}
+			// A failed migration leaves the version at its own, dirty.
+			return fmt.Errorf("migrate up: %w", readable(err, migrationFile(version, "up")))
 		}
-		return fmt.Errorf("migrate up: %w", err)
+		return fmt.Errorf("migrate up: %w", readable(err, "a migration"))
 	}
 	return nil
+}
+
+// ErrRiverInstalled means Up found River's tables where Easel has no schema
+// yet: an application's own River, installed with rivermigrate. Easel
+// creates and migrates River's schema itself, as part of its own, so it
+// needs a database or a schema of its own.
+var ErrRiverInstalled = errors.New("River is already installed here")
+
+// ErrForeignMigrations means the schema_migrations table where Easel would
+// keep its version records another application's golang-migrate version:
+// Easel would take it for its own and apply the wrong migrations.
+var ErrForeignMigrations = errors.New("schema_migrations belongs to another application")
+
+// prepareUp refuses a schema Easel cannot share, and creates the schema
+// Easel is to live in; both before golang-migrate's driver opens, since it
+// creates its schema_migrations table as it does.
+func prepareUp(ctx context.Context, cfg *pgx.ConnConfig, databaseURL string, logger *slog.Logger) error {
+	conn, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+
+	// The reads are ordered for a concurrent Up, which records version 1,
+	// dirty, before its first migration creates river_job, and clean only
+	// after: River's tables are looked for before the version is read, so
+	// that river_job then version 0 means a River that is not Easel's; and
+	// Easel's own river_job is looked for after, so that a clean version 1
+	// or more then no river_job means a version that is not Easel's.
+	var river string
+	err = conn.QueryRow(ctx, `SELECT coalesce((SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = coalesce(to_regclass('river_migration'), to_regclass('river_job'))), '')`).Scan(&river)
+	if err != nil {
+		return fmt.Errorf("look for River's tables in database %q: %w", cfg.Database, err)
+	}
+	version, dirty, err := readVersion(ctx, conn)
+	if err != nil {
+		return err
+	}
+	var searchPath, schema string
+	var ownRiver bool
+	err = conn.QueryRow(ctx, `SELECT current_setting('search_path'), coalesce(current_schema(), ''),
+		to_regclass(quote_ident(current_schema()) || '.river_job') IS NOT NULL`).Scan(&searchPath, &schema, &ownRiver)
+	if err != nil {
+		return fmt.Errorf("read search_path of database %q: %w", cfg.Database, err)
+	}
+	advice := "give Easel a database of its own, or a schema of its own by adding search_path=easel to DATABASE_URL, as in " +
+		withSearchPath(databaseURL, "easel") + " (Easel creates that schema; it holds Easel's tables and its River's, and nothing outside it is touched)"
+	// Easel never creates river_migration: River's own migrator does.
+	foreignRiver := strings.HasSuffix(river, ".river_migration")
+	switch {
+	case river != "" && version == 0 && !dirty:
+		return fmt.Errorf("%w: database %q has River's table %s on search_path '%s' and no Easel schema. "+
+			"Easel creates and migrates River's tables itself, as part of its own schema, so it cannot share them with another River: %s",
+			ErrRiverInstalled, cfg.Database, river, searchPath, advice)
+	case foreignRiver && version == 1 && dirty:
+		// What an Easel without this check left behind: its first
+		// migration failed on River's tables and rolled back.
+		return fmt.Errorf("%w: database %q has River's table %s on search_path '%s', and an earlier easel's failed first migration left %s at version 1, dirty. "+
+			"Easel creates and migrates River's tables itself, as part of its own schema, so it cannot share them with another River: %s; "+
+			"that table then holds nothing of use and can be dropped",
+			ErrRiverInstalled, cfg.Database, river, searchPath, pgx.Identifier{schema, "schema_migrations"}.Sanitize(), advice)
+	case version > 0 && !(version == 1 && dirty) && !ownRiver:
+		return fmt.Errorf("%w: %s in database %q records version %d, but Easel's tables are not there: another application's golang-migrate keeps its version in that table, "+
+			"and Easel would take it for its own; %s",
+			ErrForeignMigrations, pgx.Identifier{schema, "schema_migrations"}.Sanitize(), cfg.Database, version, advice)
+	}
+	return ensureSchema(ctx, conn, cfg, logger)
+}
+
+// withSearchPath is databaseURL, password hidden, with search_path set to
+// schema: the DATABASE_URL a message suggests.
+func withSearchPath(databaseURL, schema string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil || !strings.Contains(databaseURL, "://") {
+		// A keyword/value string is not echoed: its password may be quoted.
+		return "DATABASE_URL followed by ' search_path=" + schema + "'"
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.Redacted()
+}
+
+// ensureSchema creates the schema named first in the connection's
+// search_path when it does not exist, and makes sure migrations will land in
+// it: Postgres skips a missing schema on the search_path, and would create
+// Easel's tables in the next one (or, with none left, nowhere).
+func ensureSchema(ctx context.Context, conn *pgx.Conn, cfg *pgx.ConnConfig, logger *slog.Logger) error {
+	var searchPath string
+	var current *string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('search_path'), current_schema()`).Scan(&searchPath, &current); err != nil {
+		return fmt.Errorf("read search_path: %w", err)
+	}
+	first, ok := firstSchema(searchPath)
+	if ok && (current == nil || *current != first) {
+		var exists bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)`, first).Scan(&exists); err != nil {
+			return fmt.Errorf("look for schema %q: %w", first, err)
+		}
+		if !exists {
+			created, err := createSchema(ctx, conn, first)
+			if err != nil {
+				return err
+			}
+			if created && logger != nil {
+				logger.Info("created schema named by search_path", "database", cfg.Database, "schema", first)
+			}
+		}
+		if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&current); err != nil {
+			return fmt.Errorf("read current schema: %w", err)
+		}
+	}
+	switch {
+	case current == nil:
+		return fmt.Errorf("search_path '%s' of database %q names no schema that exists: set search_path in DATABASE_URL to the schema Easel should use, e.g. search_path=easel", searchPath, cfg.Database)
+	case ok && *current != first:
+		return fmt.Errorf("schema %q, first on search_path '%s' of database %q, is not usable by role %q: grant it USAGE and CREATE on the schema", first, searchPath, cfg.Database, cfg.User)
+	}
+	return nil
+}
+
+// createSchema creates schema; created is false when a concurrent Up did.
+func createSchema(ctx context.Context, conn *pgx.Conn, schema string) (created bool, err error) {
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		var pgErr *pgconn.PgError
+		// duplicate_schema when the other CREATE had committed, a unique
+		// violation on pg_namespace's name when both inserted at once.
+		if errors.As(err, &pgErr) && (pgErr.Code == "42P06" || (pgErr.Code == "23505" && pgErr.ConstraintName == "pg_namespace_nspname_index")) {
+			return false, nil
+		}
+		return false, fmt.Errorf("create schema %q named by search_path: %w", schema, err)
+	}
+	return true, nil
+}
+
+// firstSchema is the schema named first in a search_path setting, as
+// Postgres reads it: unquoted names fold to lower case. ok is false when
+// there is none, or it is "$user", which Easel leaves to the administrator.
+func firstSchema(searchPath string) (name string, ok bool) {
+	s := strings.TrimSpace(searchPath)
+	if s == "" {
+		return "", false
+	}
+	if s[0] == '"' {
+		var b strings.Builder
+		for i := 1; i < len(s); i++ {
+			if s[i] != '"' {
+				b.WriteByte(s[i])
+				continue
+			}
+			if i+1 < len(s) && s[i+1] == '"' { // "" is a quote inside quotes
+				b.WriteByte('"')
+				i++
+				continue
+			}
+			name = b.String()
+			return name, name != "" && name != "$user"
+		}
+		return "", false // unterminated: Postgres would have refused it
+	}
+	name, _, _ = strings.Cut(s, ",")
+	name = strings.ToLower(strings.TrimSpace(name))
+	return name, name != "" && name != "$user"
+}
+
+// readable shortens golang-migrate's error for a failed migration, which
+// holds the whole file, to the file's name, where in it Postgres failed and
+// that line, and Postgres's error, which it wraps.
+func readable(err error, file string) error {
+	var dbErr database.Error
+	var dbErrPtr *database.Error
+	switch {
+	case errors.As(err, &dbErr):
+	case errors.As(err, &dbErrPtr) && dbErrPtr != nil:
+		dbErr = *dbErrPtr
+	default:
+		return err
+	}
+	cause := dbErr.OrigErr
+	if cause == nil {
+		cause = errors.New(dbErr.Err)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(cause, &pgErr) {
+		return fmt.Errorf("%s failed: %w", file, cause)
+	}
+	where := ""
+	if line, col, text, ok := locate(string(dbErr.Query), int(pgErr.Position)); ok {
+		where = fmt.Sprintf(" at line %d, column %d (%s)", line, col, text)
+	}
+	if pgErr.Detail != "" {
+		return fmt.Errorf("%s failed%s: %w; %s", file, where, cause, pgErr.Detail)
+	}
+	return fmt.Errorf("%s failed%s: %w", file, where, cause)
+}
+
+// locate finds Postgres's error position, a 1-based count of characters,
+// in query: its line and column, and that line, trimmed and shortened.
+func locate(query string, position int) (line, col int, text string, ok bool) {
+	if position < 1 {
+		return 0, 0, "", false
+	}
+	runes := []rune(query)
+	if position > len(runes) {
+		return 0, 0, "", false
+	}
+	line, start := 1, 0
+	for i, r := range runes[:position-1] {
+		if r == '\n' {
+			line, start = line+1, i+1
+		}
+	}
+	end := start
+	for end < len(runes) && runes[end] != '\n' {
+		end++
+	}
+	text = strings.TrimSpace(string(runes[start:end]))
+	if t := []rune(text); len(t) > 100 {
+		text = string(t[:100]) + "…"
+	}
+	return line, position - start, text, true
+}
+
+// migrationFile names the embedded file of version in direction ("up" or
+// "down"), or describes it when there is none.
+func migrationFile(version uint, direction string) string {
+	entries, err := fs.ReadDir(files, ".")
+	if err == nil {
+		for _, e := range entries {
+			prefix, _, _ := strings.Cut(e.Name(), "_")
+			if v, err := strconv.ParseUint(prefix, 10, 64); err == nil && uint(v) == version && strings.HasSuffix(e.Name(), "."+direction+".sql") {
+				return "migration " + e.Name()
+			}
+		}
+	}
+	return fmt.Sprintf("migration %d %s", version, direction)
 }
 
 // SchemaNewerError explains that the database's schema, at version, is newer
@@ -63,13 +318,39 @@ func Down(ctx context.Context, databaseURL string, logger *slog.Logger, steps in
 	if steps < 1 {
 		return fmt.Errorf("migrate down: steps must be at least 1, got %d", steps)
 	}
-	m, err := newMigrate(databaseURL, logger)
+	cfg, err := ConnConfig(databaseURL)
+	if err != nil {
+		return err
+	}
+	if err := requireSchema(ctx, cfg); err != nil {
+		return fmt.Errorf("migrate down %d: %w", steps, err)
+	}
+	m, err := newMigrate(cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	if err := m.Steps(-steps); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("migrate down %d: %w", steps, err)
+		return fmt.Errorf("migrate down %d: %w", steps, readable(err, "a down migration"))
+	}
+	return nil
+}
+
+// requireSchema fails when the connection's search_path names no schema
+// that exists, for which golang-migrate's driver has only a cryptic error.
+func requireSchema(ctx context.Context, cfg *pgx.ConnConfig) error {
+	conn, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var searchPath string
+	var current *string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('search_path'), current_schema()`).Scan(&searchPath, &current); err != nil {
+		return fmt.Errorf("read search_path: %w", err)
+	}
+	if current == nil {
+		return fmt.Errorf("search_path '%s' of database %q names no schema that exists, so there is no Easel schema to migrate", searchPath, cfg.Database)
 	}
 	return nil
 }
@@ -119,14 +400,15 @@ func EnsureDatabase(ctx context.Context, databaseURL string) (created bool, err 
 // "postgres" database. Tests point maintenanceURL somewhere unreachable to
 // show that an existing database needs no maintenance connection.
 func ensureDatabase(ctx context.Context, databaseURL, maintenanceURL string) (created bool, err error) {
-	name, err := DatabaseName(databaseURL)
+	cfg, err := ConnConfig(databaseURL)
 	if err != nil {
 		return false, err
 	}
+	name := cfg.Database
 	if name == "" || name == "postgres" {
 		return false, nil
 	}
-	conn, err := connect(ctx, databaseURL, name)
+	conn, err := connect(ctx, cfg)
 	if err == nil {
 		conn.Close(ctx)
 		return false, nil
@@ -134,12 +416,14 @@ func ensureDatabase(ctx context.Context, databaseURL, maintenanceURL string) (cr
 	if !errors.Is(err, ErrNoDatabase) {
 		return false, err
 	}
+	var adminCfg *pgx.ConnConfig
 	if maintenanceURL == "" {
-		if maintenanceURL, err = withDatabase(databaseURL, "postgres"); err != nil {
-			return false, err
-		}
+		adminCfg = cfg.Copy()
+		adminCfg.Database = "postgres"
+	} else if adminCfg, err = ConnConfig(maintenanceURL); err != nil {
+		return false, err
 	}
-	admin, err := pgx.Connect(ctx, maintenanceURL)
+	admin, err := pgx.ConnectConfig(ctx, adminCfg)
 	if err != nil {
 		return false, fmt.Errorf("database %q does not exist; connect to the postgres database to create it: %w", name, err)
 	}
@@ -160,23 +444,36 @@ func ensureDatabase(ctx context.Context, databaseURL, maintenanceURL string) (cr
 // DatabaseName is the database databaseURL names; empty means the server's
 // default, the user's name.
 func DatabaseName(databaseURL string) (string, error) {
-	cfg, err := pgx.ParseConfig(databaseURL)
+	cfg, err := ConnConfig(databaseURL)
 	if err != nil {
-		return "", fmt.Errorf("parse DATABASE_URL: %w", err)
+		return "", err
 	}
 	return cfg.Database, nil
 }
 
-// connect connects to databaseURL, whose database is name; its error wraps
-// ErrNoDatabase when the server says that database does not exist.
-func connect(ctx context.Context, databaseURL, name string) (*pgx.Conn, error) {
-	conn, err := pgx.Connect(ctx, databaseURL)
+// ConnConfig parses databaseURL, a URL or keyword/value connection string,
+// as easel serve's pgxpool does, and returns the settings of one connection:
+// without pgxpool's own parameters (pool_max_conns and the other pool_*),
+// which a single connection would send to the server as unknown settings
+// that it refuses. A pool parameter with a bad value is an error here too.
+func ConnConfig(databaseURL string) (*pgx.ConnConfig, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	return cfg.ConnConfig, nil
+}
+
+// connect connects as cfg says; its error wraps ErrNoDatabase when the
+// server says cfg's database does not exist.
+func connect(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name
-		return nil, fmt.Errorf("database %q: %w", name, ErrNoDatabase)
+		return nil, fmt.Errorf("database %q: %w", cfg.Database, ErrNoDatabase)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("connect to database %q: %w", name, err)
+		return nil, fmt.Errorf("connect to database %q: %w", cfg.Database, err)
 	}
 	return conn, nil
 }
@@ -188,26 +485,33 @@ func connect(ctx context.Context, databaseURL, name string) (*pgx.Conn, error) {
 // that is not Easel's as they found it. Version 0 means no Easel schema. When
 // the database does not exist, the error wraps ErrNoDatabase.
 func CurrentVersion(ctx context.Context, databaseURL string) (version uint, dirty bool, err error) {
-	name, err := DatabaseName(databaseURL)
+	cfg, err := ConnConfig(databaseURL)
 	if err != nil {
 		return 0, false, err
 	}
-	conn, err := connect(ctx, databaseURL, name)
+	conn, err := connect(ctx, cfg)
 	if err != nil {
 		return 0, false, err
 	}
 	defer conn.Close(ctx)
-	// golang-migrate's table lives in the connection's current schema, which
-	// to_regclass searches too.
-	var hasTable bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&hasTable); err != nil {
+	return readVersion(ctx, conn)
+}
+
+// readVersion reads golang-migrate's record of the schema version on conn.
+func readVersion(ctx context.Context, conn *pgx.Conn) (version uint, dirty bool, err error) {
+	name := conn.Config().Database
+	// golang-migrate keeps its table in the connection's current schema,
+	// the first on search_path that exists, and only there: another
+	// schema_migrations further along the path is someone else's. No
+	// current schema means none.
+	var schema *string
+	if err := conn.QueryRow(ctx, `SELECT current_schema() FROM (SELECT) s WHERE to_regclass(quote_ident(current_schema()) || '.schema_migrations') IS NOT NULL`).Scan(&schema); errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	} else if err != nil {
 		return 0, false, fmt.Errorf("look for schema_migrations in database %q: %w", name, err)
 	}
-	if !hasTable {
-		return 0, false, nil
-	}
 	var v int64
-	err = conn.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty)
+	err = conn.QueryRow(ctx, `SELECT version, dirty FROM `+pgx.Identifier{*schema, "schema_migrations"}.Sanitize()+` LIMIT 1`).Scan(&v, &dirty)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -220,29 +524,13 @@ func CurrentVersion(ctx context.Context, databaseURL string) (version uint, dirt
 	return uint(v), dirty, nil
 }
 
-// withDatabase swaps the database of a URL or keyword/value connection string.
-func withDatabase(databaseURL, name string) (string, error) {
-	if !strings.Contains(databaseURL, "://") {
-		return databaseURL + " dbname=" + name, nil
-	}
-	u, err := url.Parse(databaseURL)
-	if err != nil {
-		return "", fmt.Errorf("parse DATABASE_URL: %w", err)
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
 // newMigrate opens its own connection; Close on the result releases it.
-func newMigrate(databaseURL string, logger *slog.Logger) (*migrate.Migrate, error) {
+func newMigrate(cfg *pgx.ConnConfig, logger *slog.Logger) (*migrate.Migrate, error) {
 	src, err := iofs.New(files, ".")
 	if err != nil {
 		return nil, fmt.Errorf("read embedded migrations: %w", err)
 	}
-	db, err := sql.Open("pgx", databaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
+	db := stdlib.OpenDB(*cfg)
 	driver, err := migratepgx.WithInstance(db, &migratepgx.Config{})
 	if err != nil {
 		db.Close()

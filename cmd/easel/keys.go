@@ -59,7 +59,11 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(s
 	if err := checkKeysSchema(ctx, databaseURL, sub == "create", logger); err != nil {
 		return err
 	}
-	conn, err := pgx.Connect(ctx, databaseURL)
+	connCfg, err := migrations.ConnConfig(databaseURL)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.ConnectConfig(ctx, connCfg)
 	if err != nil {
 		return fmt.Errorf("connect to database: %w", err)
 	}

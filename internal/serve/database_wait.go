@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/easelhq/easel/migrations"
 )
 
 // databaseStartWait is how long easel serve waits at start for Postgres to
@@ -58,7 +60,11 @@ func connectTo(databaseURL string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, databaseURL)
+		cfg, err := migrations.ConnConfig(databaseURL)
+		if err != nil {
+			return err
+		}
+		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
 			return err
 		}

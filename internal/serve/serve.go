@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,8 +87,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	if err != nil {
 		return fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
-	poolCfg.MaxConns = int32(cfg.DBMaxConns)
-	if poolCfg.MaxConns == 0 {
+	// EASEL_DB_MAX_CONNS wins; a DATABASE_URL shared with a service's own
+	// pgxpool may say pool_max_conns instead, and is honoured then.
+	switch {
+	case cfg.DBMaxConns > 0:
+		poolCfg.MaxConns = int32(cfg.DBMaxConns)
+	case !strings.Contains(cfg.DatabaseURL, "pool_max_conns"):
 		poolCfg.MaxConns = int32(DefaultDBMaxConns(cfg.Workers))
 	}
 	poolCfg.AfterConnect = store.RegisterTypes
