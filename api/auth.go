@@ -140,7 +140,7 @@ func describeAddr(cfg AuthConfig) string {
 // ClientName. Anything else is answered 401.
 func (a *Auth) RequireKey(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		name, err := a.authenticate(c.Request().Context(), c.Request().Header.Get(echo.HeaderAuthorization))
+		name, err := a.authenticate(c.Request().Context(), c.Request().Header.Values(echo.HeaderAuthorization))
 		var apiErr *apierror.Error
 		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="easel"`)
@@ -153,7 +153,17 @@ func (a *Auth) RequireKey(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (a *Auth) authenticate(ctx context.Context, authorization string) (string, error) {
+func (a *Auth) authenticate(ctx context.Context, authorizations []string) (string, error) {
+	// Which of two credentials counts is a guess a proxy on the way may
+	// make differently, and a request that carries a bad one is wrong
+	// however it is read: refuse rather than let the first win.
+	if len(authorizations) > 1 {
+		return "", unauthorized("the Authorization header must be given once: Bearer followed by one API key")
+	}
+	var authorization string
+	if len(authorizations) == 1 {
+		authorization = authorizations[0]
+	}
 	if authorization == "" {
 		open, err := a.open(ctx)
 		if err != nil {

@@ -118,38 +118,75 @@ func TestAuthRejects(t *testing.T) {
 	require.NoError(t, err)
 	_, err = store.RevokeAPIKey(b.ctx, b.pool, "revoked-later")
 	require.NoError(t, err)
+	// valid is sent only alongside another Authorization header, so it is
+	// never admitted, and never recorded as used.
+	valid, _, err := api.CreateKey(b.ctx, b.pool, "valid")
+	require.NoError(t, err)
 	unknown := "easel_" + strings.Repeat("a", 40)
+	const twice = "the Authorization header must be given once: Bearer followed by one API key"
 
 	tests := []struct {
-		name          string
-		authorization string
+		name           string
+		authorizations []string // one header line each
+		message        string   // when set, the error's message
 	}{
 		{name: "no header"},
-		{name: "basic", authorization: "Basic YWxhZGRpbjpvcGVuc2VzYW1l"},
-		{name: "bearer without key", authorization: "Bearer "},
-		{name: "key without scheme", authorization: unknown},
-		{name: "not a key", authorization: "Bearer hunter2"},
-		{name: "unknown key", authorization: bearer(unknown)},
-		{name: "upper-case key", authorization: bearer(strings.ToUpper(revoked))},
-		{name: "revoked key", authorization: bearer(revoked)},
+		{name: "basic", authorizations: []string{"Basic YWxhZGRpbjpvcGVuc2VzYW1l"}},
+		{name: "bearer without key", authorizations: []string{"Bearer "}},
+		{name: "key without scheme", authorizations: []string{unknown}},
+		{name: "not a key", authorizations: []string{"Bearer hunter2"}},
+		{name: "unknown key", authorizations: []string{bearer(unknown)}},
+		{name: "upper-case key", authorizations: []string{bearer(strings.ToUpper(revoked))}},
+		{name: "revoked key", authorizations: []string{bearer(revoked)}},
+		{name: "valid key then garbage", authorizations: []string{bearer(valid), "Bearer garbage"}, message: twice},
+		{name: "garbage then valid key", authorizations: []string{"Bearer garbage", bearer(valid)}, message: twice},
+		{name: "valid key twice", authorizations: []string{bearer(valid), bearer(valid)}, message: twice},
+		{name: "valid key then empty", authorizations: []string{bearer(valid), ""}, message: twice},
+		{name: "two empty", authorizations: []string{"", ""}, message: twice},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
 			header := jsonHeader()
-			if tt.authorization != "" {
-				header.Set(echo.HeaderAuthorization, tt.authorization)
+			if len(tt.authorizations) > 0 {
+				header[echo.HeaderAuthorization] = tt.authorizations
 			}
 			resp := b.do(t, http.MethodPost, "/v1/generations", header, []byte(falExampleInput))
 			require.Equal(t, http.StatusUnauthorized, resp.status, string(resp.body))
-			require.Equal(t, "unauthorized", resp.errorBody(t).Code)
+			e := resp.errorBody(t)
+			require.Equal(t, "unauthorized", e.Code)
+			if tt.message != "" {
+				require.Equal(t, tt.message, e.Message)
+			}
 			require.Equal(t, `Bearer realm="easel"`, resp.header.Get(echo.HeaderWWWAuthenticate))
 			generations, jobs := b.counts(t)
 			require.Zero(t, generations)
 			require.Zero(t, jobs)
+			require.Empty(t, lastUsed(t, b, "valid"))
 		})
 	}
+}
+
+// TestAuthOpenRefusesTwoHeaders: the open API admits a request without a
+// key, but not one with two Authorization headers, even empty ones.
+func TestAuthOpenRefusesTwoHeaders(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	for _, authorizations := range [][]string{{"", ""}, {"Bearer garbage", ""}} {
+		header := jsonHeader()
+		header[echo.HeaderAuthorization] = authorizations
+		resp := b.do(t, http.MethodPost, "/v1/generations", header, []byte(falExampleInput))
+		require.Equal(t, http.StatusUnauthorized, resp.status, string(resp.body))
+		require.Contains(t, resp.errorBody(t).Message, "must be given once")
+	}
+	generations, jobs := b.counts(t)
+	require.Zero(t, generations)
+	require.Zero(t, jobs)
+
+	g := b.enqueue(t, jsonHeader(), falExampleInput, http.StatusAccepted)
+	require.Equal(t, api.AnonymousClient, g.Client)
 }
 
 func TestAuthKeyNamesClient(t *testing.T) {

@@ -79,8 +79,18 @@ func parseListQuery(q url.Values) (store.ListGenerationsParams, []apierror.Detai
 
 	for _, name := range names {
 		values := q[name]
+		if !slices.Contains(listParameters, name) {
+			invalid(name, "unknown query parameter; filters are status, client, since, until, has_nsfw, with limit and cursor")
+			continue
+		}
 		if name != "status" && len(values) > 1 {
 			invalid(name, "must be given once")
+			continue
+		}
+		// Checked for every parameter, not only client (the one that
+		// reaches SQL as text), so that each refuses such bytes alike.
+		if slices.ContainsFunc(values, notQueryText) {
+			invalid(name, "%s", notQueryTextMessage)
 			continue
 		}
 		value := values[0]
@@ -99,7 +109,7 @@ func parseListQuery(q url.Values) (store.ListGenerationsParams, []apierror.Detai
 		case "since", "until":
 			t, err := time.Parse(time.RFC3339Nano, value)
 			if err != nil {
-				invalid(name, "must be an RFC 3339 timestamp, e.g. 2026-01-02T15:04:05Z")
+				invalid(name, "%s", timestampProblem(value))
 			}
 			if name == "since" {
 				p.Since = t
@@ -129,14 +139,41 @@ func parseListQuery(q url.Values) (store.ListGenerationsParams, []apierror.Detai
 				invalid(name, "%v", err)
 			}
 			p.After = cursor
-		default:
-			invalid(name, "unknown query parameter; filters are status, client, since, until, has_nsfw, with limit and cursor")
 		}
 	}
 	if !p.Since.IsZero() && !p.Until.IsZero() && !p.Until.After(p.Since) {
 		invalid("until", "must be after since")
 	}
 	return p, details
+}
+
+// listParameters are the query parameters GET /v1/generations reads.
+var listParameters = []string{"status", "client", "since", "until", "has_nsfw", "limit", "cursor"}
+
+// timestampProblem says why value is not an RFC 3339 timestamp. A '+'
+// offset sent unencoded arrives as a space ("+" is a space in a query
+// string), which the generic message leaves a puzzle: the value looks
+// right in the caller's code.
+func timestampProblem(value string) string {
+	const problem = "must be an RFC 3339 timestamp, e.g. 2026-01-02T15:04:05Z"
+	if i := strings.LastIndexByte(value, ' '); i > 0 && isOffsetDigits(value[i+1:]) {
+		return problem + "; a '+' in a URL query must be sent as %2B, or it reads as a space"
+	}
+	return problem
+}
+
+// isOffsetDigits reports whether s is an offset without its sign: "01:00",
+// or "0100", which RFC 3339 does not allow but whose '+' was lost all the
+// same.
+func isOffsetDigits(s string) bool {
+	digit := func(b byte) bool { return '0' <= b && b <= '9' }
+	switch len(s) {
+	case 5:
+		return digit(s[0]) && digit(s[1]) && s[2] == ':' && digit(s[3]) && digit(s[4])
+	case 4:
+		return digit(s[0]) && digit(s[1]) && digit(s[2]) && digit(s[3])
+	}
+	return false
 }
 
 func statusList() string {

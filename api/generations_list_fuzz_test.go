@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -23,6 +24,9 @@ func FuzzParseListQuery(f *testing.F) {
 		"since=2026-03-01T12:00:00Z&until=2026-03-02T00:00:00.5%2B01:00&has_nsfw=false",
 		"cursor=" + cursor + "&limit=500",
 		"limit=-1&has_nsfw=1&status=nope&wait=30s&cursor=%00",
+		"client=a%00b",
+		"status=%ff&since=2026-03-01T12:00:00+01:00",
+		"client=na%C3%AFve&until=2026-03-01T12:00:00%2001:00",
 	} {
 		f.Add(seed)
 	}
@@ -39,6 +43,9 @@ func FuzzParseListQuery(f *testing.F) {
 			}
 			return
 		}
+		// Postgres text holds neither; passed on, they failed the query.
+		require.True(t, utf8.ValidString(p.Client), "client %q is not UTF-8", p.Client)
+		require.NotContains(t, p.Client, "\x00")
 		require.GreaterOrEqual(t, p.Limit, 1)
 		require.LessOrEqual(t, p.Limit, MaxListLimit)
 		for _, s := range p.Statuses {

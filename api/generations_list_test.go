@@ -102,6 +102,7 @@ func TestListGenerationsFiltersAPI(t *testing.T) {
 		{"status=failed,%20submitted&status=failed", []uuid.UUID{submitted, failed}},
 		{"client=beta", []uuid.UUID{submitted, nsfw}},
 		{"client=nobody", nil},
+		{"client=na%C3%AFve", nil}, // valid UTF-8 is a client name like any other
 		{"since=2026-03-01T14:00:00Z", []uuid.UUID{queued, cancelled, submitted, failed}},
 		{"until=2026-03-01T14:00:00Z", []uuid.UUID{nsfw, clean}},
 		{"since=2026-03-01T15:00:00%2B01:00&until=2026-03-01T15:00:00.000001Z", []uuid.UUID{submitted, failed}},
@@ -219,4 +220,82 @@ func TestListGenerationsInvalid(t *testing.T) {
 			require.Equal(t, tc.want, invalidFields(t, resp))
 		})
 	}
+}
+
+// TestListGenerationsRefusesNonText: a NUL byte or invalid UTF-8, which no
+// Postgres text holds, is refused in every parameter with a 422 naming it,
+// rather than reaching the query and failing it (a 500).
+func TestListGenerationsRefusesNonText(t *testing.T) {
+	t.Parallel()
+	b := setupHistory(t)
+	const message = "must be UTF-8 text without NUL characters (%00)"
+
+	tests := []struct {
+		query string
+		field string
+	}{
+		{"client=a%00b", "client"},
+		{"client=%00", "client"},
+		{"client=%ff", "client"},
+		{"client=na%C3", "client"},     // truncated sequence
+		{"client=%ED%A0%80", "client"}, // surrogate
+		{"status=%00", "status"},
+		{"status=queued&status=failed%ff", "status"},
+		{"status=queued,%00", "status"},
+		{"since=2026-03-01T00:00:00Z%00", "since"},
+		{"since=%ff", "since"},
+		{"until=2026-03-01T00:00:00Z%00", "until"},
+		{"until=%C0%80", "until"}, // overlong NUL
+		{"has_nsfw=true%00", "has_nsfw"},
+		{"has_nsfw=%ff", "has_nsfw"},
+		{"limit=1%00", "limit"},
+		{"limit=%ff", "limit"},
+		{"cursor=%00", "cursor"},
+		{"cursor=%ff", "cursor"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			t.Parallel()
+			resp := b.get(t, b.ctx, "/v1/generations?"+tc.query)
+			require.Equal(t, []string{tc.field}, invalidFields(t, resp))
+			require.Equal(t, message, resp.errorBody(t).Details[0].Message)
+		})
+	}
+}
+
+// TestListGenerationsTimestampPlus: an unencoded '+' offset arrives as a
+// space, and the refusal says how to send it.
+func TestListGenerationsTimestampPlus(t *testing.T) {
+	t.Parallel()
+	b := setupHistory(t)
+	const (
+		generic = "must be an RFC 3339 timestamp, e.g. 2026-01-02T15:04:05Z"
+		hint    = generic + "; a '+' in a URL query must be sent as %2B, or it reads as a space"
+	)
+
+	tests := []struct {
+		query   string
+		field   string
+		message string
+	}{
+		{"since=2026-03-01T15:00:00+01:00", "since", hint},
+		{"until=2026-03-01T15:00:00.123456+05:30", "until", hint},
+		{"since=2026-03-01T15:00:00%2001:00", "since", hint}, // the same bytes, spelt out
+		{"since=2026-03-01T15:00:00+0100", "since", hint},
+		{"since=2026-03-01+15:00:00Z", "since", generic}, // a space, but not before an offset
+		{"since=2026-03-01T15:00:00+01", "since", generic},
+		{"until=yesterday", "until", generic},
+		{"until=2026-03-01T15:00:00+01:00x", "until", generic},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			t.Parallel()
+			resp := b.get(t, b.ctx, "/v1/generations?"+tc.query)
+			require.Equal(t, []string{tc.field}, invalidFields(t, resp))
+			require.Equal(t, tc.message, resp.errorBody(t).Details[0].Message)
+		})
+	}
+
+	// Encoded, the same offset is read.
+	require.NotNil(t, b.list(t, "since=2026-03-01T15:00:00%2B01:00").Data)
 }

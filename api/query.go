@@ -4,6 +4,8 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/easelhq/easel/internal/apierror"
 )
@@ -21,4 +23,15 @@ func unknownQueryParams(q url.Values, rule string, known ...string) []apierror.D
 		}
 	}
 	return details
+}
+
+// notQueryTextMessage is the detail for a query value notQueryText refuses.
+const notQueryTextMessage = "must be UTF-8 text without NUL characters (%00)"
+
+// notQueryText reports whether a query value is something no Postgres text
+// can hold: a NUL byte or invalid UTF-8, which percent-encoding lets any
+// caller send. Passed on, either fails the query (SQLSTATE 22021) and the
+// request would be a 500 instead of naming the parameter.
+func notQueryText(v string) bool {
+	return !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0
 }
