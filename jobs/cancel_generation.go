@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,9 @@ type Canceller struct {
 	fal       Fal
 	publisher *notify.Publisher
 	logger    *slog.Logger
+	// recordTimeout bounds asking fal to cancel and recording its answer,
+	// once the caller's context no longer does (see cancelAtFal).
+	recordTimeout time.Duration
 }
 
 // NewCanceller returns a Canceller. riverClient need not be started: it
@@ -42,7 +46,8 @@ func NewCanceller(pool *pgxpool.Pool, riverClient *river.Client[pgx.Tx], client 
 		logger = slog.Default()
 	}
 	return &Canceller{pool: pool, river: riverClient, fal: client, logger: logger,
-		publisher: notify.NewPublisher(pool, store.GenerationFinishedChannel, logger)}
+		publisher:     notify.NewPublisher(pool, store.GenerationFinishedChannel, logger),
+		recordTimeout: Config{}.withDefaults().recordTimeout()}
 }
 
 // WithPublisher makes c announce the generations it finishes with p, the
@@ -113,7 +118,16 @@ func (c *Canceller) Cancel(ctx context.Context, id uuid.UUID) (*store.Generation
 }
 
 // cancelAtFal cancels the request of a submitted generation.
+//
+// Once fal is asked, the caller going away (an HTTP client hanging up)
+// must not stop the answer being recorded: a request fal cancelled ends
+// COMPLETED with a client-cancelled error and no webhook, which the
+// reconciler would record as a failure. So from then on it runs on a
+// context that the caller's cancellation does not reach, bounded as the
+// workers bound recording fal's answers.
 func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*store.Generation, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.recordTimeout)
+	defer cancel()
 	logger := c.logger.With("generation_id", gen.ID, "fal_request_id", *gen.FalRequestID)
 	cancelURL := deref(gen.FalCancelURL)
 	if cancelURL == "" {

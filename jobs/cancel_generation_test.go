@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -125,4 +126,74 @@ func TestResultAfterCancelIsLate(t *testing.T) {
 	var body []byte
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT body FROM webhook_events WHERE generation_id = $1`, gen.ID).Scan(&body))
 	require.Contains(t, string(body), `"images"`, "the paid result stays on record")
+}
+
+// hangingUpFal is fal as seen by a cancel whose caller hangs up (an HTTP
+// client going away) just before or just after fal is asked to cancel.
+type hangingUpFal struct {
+	jobs.Fal
+	hangUp      context.CancelFunc
+	beforeAsked bool
+}
+
+func (f hangingUpFal) Cancel(ctx context.Context, cancelURL string) (fal.CancelOutcome, error) {
+	if f.beforeAsked {
+		f.hangUp()
+	}
+	outcome, err := f.Fal.Cancel(ctx, cancelURL)
+	f.hangUp()
+	return outcome, err
+}
+
+// Once fal is asked to cancel, what it answers is recorded even if the
+// caller has gone: a request fal cancelled ends COMPLETED with a
+// client_cancelled error and no webhook, and the reconciler would record
+// it as failed.
+func TestCancelCallerHangsUp(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name        string
+		completed   bool // fal completed the request before the cancel
+		beforeAsked bool
+		wantErr     error
+		wantStatus  store.Status
+	}{
+		{name: "AfterFalAccepted", wantStatus: store.StatusCancelled},
+		{name: "WhileFalIsAsked", beforeAsked: true, wantStatus: store.StatusCancelled},
+		{name: "AfterFalCompleted", completed: true, wantErr: jobs.ErrFinished, wantStatus: store.StatusCompleted},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			simCfg := running
+			if tt.completed {
+				simCfg = falsim.Config{WebhookDropRate: 1}
+			}
+			b := setup(t, simCfg)
+			gen := b.enqueue(t, "tests")
+			require.NoError(t, b.submit(t, gen.ID))
+			if tt.completed {
+				b.awaitCompletedAtFal(t, 1)
+			}
+
+			ctx, hangUp := context.WithCancel(b.ctx)
+			defer hangUp()
+			client := hangingUpFal{Fal: b.cfg.Fal, hangUp: hangUp, beforeAsked: tt.beforeAsked}
+			canceller := jobs.NewCanceller(b.pool, b.riverClient(t), client, b.cfg.Logger)
+			got, err := canceller.Cancel(ctx, gen.ID)
+			if tt.wantErr == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, tt.wantErr)
+			}
+			require.Error(t, ctx.Err(), "the caller hung up")
+			require.Equal(t, tt.wantStatus, got.Status)
+			require.Equal(t, tt.wantStatus, b.generation(t, gen.ID).Status)
+			if tt.completed {
+				require.Len(t, b.images(t, gen.ID), 2)
+			} else {
+				require.Equal(t, "client_cancelled", b.falStatus(t, got).ErrorType, "fal did cancel it")
+			}
+		})
+	}
 }

@@ -148,11 +148,18 @@ func newEnqueue(client string, input any, opts *EnqueueOpts) (*enqueue, error) {
 
 // write inserts the generation and its job with db, which is tx() or runs
 // in it; tx() is called only once db has run a statement.
-func (e *enqueue) write(ctx context.Context, db store.DBTX, tx func() pgx.Tx) (*Enqueued, error) {
+func (e *enqueue) write(ctx context.Context, db store.DBTX, tx func() pgx.Tx) (enqueued *Enqueued, err error) {
 	if e.opts.MaxPending > 0 {
-		if enqueued, err := checkPending(ctx, db, e.client, e.params.RequestHash, e.opts); enqueued != nil || err != nil {
+		var admitted pendingAdmission
+		if enqueued, admitted, err = checkPending(ctx, db, e.client, e.params.RequestHash, e.opts); enqueued != nil || err != nil {
 			return enqueued, err
 		}
+		defer func() {
+			if err != nil || enqueued.Replayed {
+				// Nothing was inserted: the room is the client's again.
+				e.opts.PendingCache.release(admitted)
+			}
+		}()
 	}
 
 	gen, err := store.InsertGeneration(ctx, db, e.params)

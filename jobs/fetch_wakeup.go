@@ -100,6 +100,9 @@ func (w *fetchWakeup) send() {
 	defer cancel()
 	err := w.exec.NotifyMany(ctx, &riverdriver.NotifyManyParams{Topic: riverInsertTopic, Payload: []string{submitWakePayload}})
 	if err != nil {
+		// EnqueuePool takes no logger, and a wake-up serves every enqueue
+		// on the pool at once: it logs through the default, which easel's
+		// main sets to the configured logger.
 		slog.Default().WarnContext(ctx, "could not wake the workers after an enqueue; they will find its job when they poll River, within a second",
 			"error", err)
 	}
