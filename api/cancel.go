@@ -29,8 +29,9 @@ func (h *Handler) WithCanceller(c Canceller) *Handler {
 
 // cancel serves POST /v1/generations/{id}/cancel: 200 with the cancelled
 // generation, 409 when it had already finished (fal may have completed it
-// as the cancel arrived), 502 when fal could not be asked; the database's
-// errors are the error handler's (503 when it is unreachable).
+// as the cancel arrived), 502 when fal did not confirm the cancel (which
+// may still have reached it); the database's errors are the error
+// handler's (503 when it is unreachable).
 func (h *Handler) cancel(c echo.Context) error {
 	if details := unknownQueryParams(c.QueryParams(), "cancelling takes none"); len(details) > 0 {
 		return invalidRequest(details)
@@ -54,9 +55,16 @@ func (h *Handler) cancel(c echo.Context) error {
 	case errors.Is(err, jobs.ErrFinished):
 		return apierror.New(http.StatusConflict, "already_finished",
 			"generation "+id.String()+" is "+string(gen.Status)+" and can no longer be cancelled")
+	case errors.Is(err, jobs.ErrCancelMayHaveReachedFal):
+		// fal being slow or unreachable is fal's trouble, not Easel's.
+		h.logger.Warn("cancel generation: fal did not confirm the cancel, which may have reached it", "generation_id", id, "error", err)
+		return apierror.New(http.StatusBadGateway, "fal_unavailable",
+			"fal did not confirm the cancel, but it may have reached fal: if fal cancelled the request, generation "+
+				id.String()+" will end cancelled shortly; cancelling again is safe")
 	case errors.Is(err, jobs.ErrFalUnavailable):
-		h.logger.Error("cancel generation", "generation_id", id, "error", err)
-		return apierror.New(http.StatusBadGateway, "fal_unavailable", "fal could not be asked to cancel the request; try again")
+		h.logger.Warn("cancel generation: fal could not be asked", "generation_id", id, "error", err)
+		return apierror.New(http.StatusBadGateway, "fal_unavailable",
+			"fal could not be asked to cancel the request; nothing changed, try again")
 	case err != nil:
 		return err
 	}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/api"
@@ -20,6 +24,7 @@ import (
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
@@ -28,9 +33,13 @@ import (
 // cancelBundle serves /v1 with a Canceller against a simulated fal.
 type cancelBundle struct {
 	*testBundle
-	sim     *falsim.Server
-	fal     *fal.Client
-	handler *api.Handler
+	sim         *falsim.Server
+	fal         *fal.Client
+	riverClient *river.Client[pgx.Tx]
+	handler     *api.Handler
+	logger      *slog.Logger
+	// logs holds what the handler and its Canceller log.
+	logs *logtest.Buffer
 }
 
 func setupCancel(t *testing.T, simCfg falsim.Config, withCanceller bool) *cancelBundle {
@@ -42,18 +51,23 @@ func setupCancel(t *testing.T, simCfg falsim.Config, withCanceller bool) *cancel
 	t.Cleanup(sim.Close)
 	falClient := fal.NewClient(fal.ClientConfig{QueueURL: sim.QueueURL(), Key: "test-key"})
 
-	logger := slog.New(slog.DiscardHandler)
+	logs := &logtest.Buffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	handler := api.NewHandler(pool, logger)
+	// Nothing is submitted here, so the webhook URL is never handed to fal.
+	riverClient, err := jobs.NewRiverClient(pool, jobs.Config{Fal: falClient, PublicURL: "http://easel.example", Logger: logger})
+	require.NoError(t, err)
 	if withCanceller {
-		riverClient, err := jobs.NewRiverClient(pool, jobs.Config{Fal: falClient, Logger: logger})
-		require.NoError(t, err)
 		handler.WithCanceller(jobs.NewCanceller(pool, riverClient, falClient, logger))
 	}
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
 	e.GET("/openapi.yaml", api.ServeOpenAPI)
 	handler.Register(e.Group("/v1"))
-	b := &cancelBundle{testBundle: &testBundle{ctx: ctx, pool: pool, echo: e}, sim: sim, fal: falClient, handler: handler}
+	b := &cancelBundle{
+		testBundle: &testBundle{ctx: ctx, pool: pool, echo: e}, sim: sim, fal: falClient, riverClient: riverClient,
+		handler: handler, logger: logger, logs: logs,
+	}
 	b.loadOpenAPI(t)
 	return b
 }
@@ -110,6 +124,7 @@ func TestCancelEndpoint(t *testing.T) {
 		wantCode      string // error code, for errors
 		wantMessage   string // part of the error message
 		wantGenStatus store.Status
+		wantWarning   string // logged at WARN with the generation's id
 	}{
 		{
 			name:       "queued",
@@ -161,6 +176,22 @@ func TestCancelEndpoint(t *testing.T) {
 				return gen.ID.String()
 			},
 			wantStatus: http.StatusBadGateway, wantCode: "fal_unavailable", wantGenStatus: store.StatusSubmitted,
+			wantMessage: "fal could not be asked to cancel the request; nothing changed, try again",
+			wantWarning: "connection refused",
+		},
+		{
+			name: "fal's answer lost",
+			sim:  running,
+			// The cancel reaches fal, which cancels the request, but its
+			// answer is lost, as when fal is too slow to answer in time.
+			canceller: func(b *cancelBundle) api.Canceller {
+				lost := fal.NewClient(fal.ClientConfig{QueueURL: b.sim.QueueURL(), Key: "test-key", HTTPClient: &http.Client{Transport: lostAnswer{}}})
+				return jobs.NewCanceller(b.pool, b.riverClient, lost, b.logger)
+			},
+			generation: func(t *testing.T, b *cancelBundle) string { return b.submitted(t).ID.String() },
+			wantStatus: http.StatusBadGateway, wantCode: "fal_unavailable", wantGenStatus: store.StatusSubmitted,
+			wantMessage: "fal did not confirm the cancel, but it may have reached fal: if fal cancelled the request, generation ",
+			wantWarning: "unexpected EOF",
 		},
 		{
 			name: "database error",
@@ -216,6 +247,12 @@ func TestCancelEndpoint(t *testing.T) {
 				require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT status FROM generations WHERE id = $1`, id).Scan(&stored))
 				require.Equal(t, tt.wantGenStatus, stored)
 			}
+			if tt.wantWarning != "" {
+				// fal failing is expected, not Easel's error.
+				logs := b.logs.String()
+				require.NotContains(t, logs, "level=ERROR")
+				require.Regexp(t, `level=WARN msg="cancel generation: [^"]*" generation_id=`+id+` error=".*`+regexp.QuoteMeta(tt.wantWarning), logs)
+			}
 		})
 	}
 }
@@ -230,7 +267,7 @@ func (f finishedAtFal) Cancel(ctx context.Context, id uuid.UUID) (*store.Generat
 	if err != nil {
 		return nil, err
 	}
-	return gen, jobs.ErrFinished
+	return gen, fmt.Errorf("cancel generation %s: %w", id, jobs.ErrFinished)
 }
 
 // failingCanceller fails every cancel with err.
@@ -238,4 +275,17 @@ type failingCanceller struct{ err error }
 
 func (f failingCanceller) Cancel(context.Context, uuid.UUID) (*store.Generation, error) {
 	return nil, f.err
+}
+
+// lostAnswer is a transport that delivers each request and then loses the
+// answer, as when a connection breaks after fal received a cancel.
+type lostAnswer struct{}
+
+func (lostAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	_ = resp.Body.Close()
+	return nil, fmt.Errorf("read response: %w", io.ErrUnexpectedEOF)
 }

@@ -24,15 +24,29 @@ const ErrorCodeTimeout = "timeout"
 // it gives up (see ReconcileWorker).
 const ErrorCodeResultUnavailable = "result_unavailable"
 
+// errorTypeClientCancelled is fal's error_type for a request its owner
+// cancelled (HTTP 499 on its result).
+const errorTypeClientCancelled = "client_cancelled"
+
+// cancelledAtFalMessage is the error message of a generation that fal's
+// result, rather than fal's answer to the cancel, showed to be cancelled.
+const cancelledAtFalMessage = "cancelled at fal: fal's result says the request was cancelled by its owner (client_cancelled)"
+
 // ApplyResult records fal's final answer about gen's request, in the shape
-// of fal's webhook body, as DecideResult decides; the reconciler and the
-// cancel call put a polled result in that shape. gen must be locked by tx
-// (see store.LockGeneration), and payload's request must be one that may be
+// of fal's webhook body, as DecideResult decides, except that a result
+// saying the request was cancelled by its owner cancels gen, where
+// DecideResult defers it (see DecideResult); the reconciler and the cancel
+// call put a polled result in that shape. gen must be locked by tx (see
+// store.LockGeneration), and payload's request must be one that may be
 // gen's: the reconciler and the cancel call ask fal about gen's own request.
-// It returns DecideResult's outcome.
+// It returns the outcome, store.OutcomeApplied for a cancel.
 func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload *fal.WebhookPayload) (string, error) {
-	outcome, finish := DecideResult(gen.Status, gen.ErrorCode, payload)
+	outcome, finish, cancelled := decideResult(gen.Status, gen.ErrorCode, payload)
 	switch {
+	case cancelled:
+		if _, err := store.Cancel(ctx, tx, gen.ID, cancelledAtFalMessage); err != nil {
+			return "", err
+		}
 	case finish == nil:
 	case finish.Completion != nil:
 		if _, err := store.Complete(ctx, tx, gen.ID, *finish.Completion); err != nil {
@@ -56,28 +70,50 @@ func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload 
 //
 //   - store.OutcomeApplied: the generation completes or fails.
 //   - store.OutcomeDeferred: fal could not serialise the output
-//     (payload_error); the reconciler fetches it.
+//     (payload_error), or the request was cancelled by its owner
+//     (client_cancelled); the reconciler fetches the result, at its next
+//     run since the delivery was noted, and applies it with ApplyResult.
 //   - store.OutcomeDuplicate: the generation had already completed, or
 //     failed by an earlier result; nothing changes.
 //   - store.OutcomeLate: the generation had been cancelled, had timed
 //     out, or had failed because its result could not be fetched, before
 //     the result came; it stays so, because a terminal state never changes.
+//
+// Only Easel's key can cancel Easel's requests, so a client_cancelled
+// result for an unfinished generation is a cancel of Easel's own whose
+// answer was lost (fal too slow, a connection broken): the generation must
+// end cancelled, not failed. A store.Finish can only complete or fail, so
+// DecideResult defers it, and ApplyResult, which the reconciler and the
+// cancel call use, cancels it.
 func DecideResult(status store.Status, errorCode *string, payload *fal.WebhookPayload) (string, *store.Finish) {
+	outcome, finish, cancelled := decideResult(status, errorCode, payload)
+	if cancelled {
+		return store.OutcomeDeferred, nil
+	}
+	return outcome, finish
+}
+
+// decideResult is DecideResult, reporting a result that cancels the
+// generation with cancelled rather than deferring it.
+func decideResult(status store.Status, errorCode *string, payload *fal.WebhookPayload) (outcome string, finish *store.Finish, cancelled bool) {
 	switch {
 	case status.Terminal():
-		return finishedOutcomeOf(status, errorCode), nil
+		return finishedOutcomeOf(status, errorCode), nil, false
 	case payload.Status == fal.WebhookStatusError:
 		code, message := payload.ErrorDetail()
-		return store.OutcomeApplied, &store.Finish{ErrorCode: cmp.Or(code, "fal_error"), ErrorMessage: message}
+		if code == errorTypeClientCancelled {
+			return store.OutcomeApplied, nil, true
+		}
+		return store.OutcomeApplied, &store.Finish{ErrorCode: cmp.Or(code, "fal_error"), ErrorMessage: message}, false
 	case payload.PayloadError != "" || isNull(payload.Payload):
-		return store.OutcomeDeferred, nil
+		return store.OutcomeDeferred, nil, false
 	}
 
 	completion, err := completionFrom(payload)
 	if err != nil {
-		return store.OutcomeApplied, &store.Finish{ErrorCode: "invalid_output", ErrorMessage: err.Error()}
+		return store.OutcomeApplied, &store.Finish{ErrorCode: "invalid_output", ErrorMessage: err.Error()}, false
 	}
-	return store.OutcomeApplied, &store.Finish{Completion: &completion}
+	return store.OutcomeApplied, &store.Finish{Completion: &completion}, false
 }
 
 // finishedOutcome names a result that arrives for a finished generation: a
@@ -159,6 +195,17 @@ func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.W
 	}
 
 	payload := &fal.WebhookPayload{RequestID: *gen.FalRequestID, Status: fal.WebhookStatusOK}
+	if status.ErrorType == errorTypeClientCancelled {
+		// The status says it all: a cancelled request has no output, and
+		// what fal serves as its result is undocumented, so it is not
+		// asked for, nor can its being unavailable hold the generation.
+		body, err := json.Marshal(map[string]string{"detail": status.Error, "error_type": status.ErrorType})
+		if err != nil {
+			return nil, fmt.Errorf("fetch result of generation %s: %w", gen.ID, err)
+		}
+		payload.Status, payload.Payload, payload.Error = fal.WebhookStatusError, body, status.Error
+		return payload, nil
+	}
 	output, err := client.Result(ctx, responseURL)
 	var apiErr *fal.APIError
 	switch {

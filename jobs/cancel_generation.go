@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,14 +19,25 @@ import (
 	"github.com/easelhq/easel/store"
 )
 
-// ErrFinished is returned by Canceller.Cancel for a generation that finished
-// before it could be cancelled.
+// ErrFinished is wrapped, with the generation's id, by the error
+// Canceller.Cancel returns for a generation that finished before it could
+// be cancelled.
 var ErrFinished = errors.New("generation already finished")
 
 // ErrFalUnavailable is wrapped, with the fal client's error, by the error
-// Canceller.Cancel returns when fal could not be asked to cancel a request:
-// unreachable, or answering with an error. Other errors are the database's.
-var ErrFalUnavailable = errors.New("fal could not be asked to cancel")
+// Canceller.Cancel returns when fal did not confirm a cancel: unreachable,
+// too slow to answer, or answering with an error. Other errors are the
+// database's. The generation is unchanged, and cancelling again is safe.
+var ErrFalUnavailable = errors.New("fal did not confirm the cancel")
+
+// ErrCancelMayHaveReachedFal is wrapped, with ErrFalUnavailable, when the
+// cancel may have reached fal all the same: fal's answer did not come in
+// time, the connection broke after the request was sent, or fal answered
+// 5xx. If fal did cancel the request, the generation ends cancelled once
+// fal's result is learnt: by the reconciler, or by the next cancel, which
+// fal answers ALREADY_COMPLETED. Without it, the cancel never reached fal
+// (no connection could be made) or fal refused it (4xx).
+var ErrCancelMayHaveReachedFal = errors.New("the cancel may have reached fal")
 
 // Canceller cancels generations.
 type Canceller struct {
@@ -66,15 +78,18 @@ func (c *Canceller) WithPublisher(p *notify.Publisher) *Canceller {
 //   - Submitted: the request is cancelled at fal. When fal accepts (202) or
 //     does not know the request, the generation becomes cancelled; when fal
 //     had already completed it, its result is applied instead and Cancel
-//     returns ErrFinished.
+//     returns ErrFinished, unless that result says the request was
+//     cancelled (an earlier cancel reached fal but its answer was lost):
+//     the generation then becomes cancelled.
 //   - Finished: nothing changes; Cancel returns ErrFinished.
 //
 // A result that reaches Easel after the generation was cancelled is stored
 // as a webhook event with outcome "late" and never changes it.
 //
-// It returns an error wrapping store.ErrNotFound for an unknown id, and one
-// wrapping ErrFalUnavailable and the fal client's error when fal could not
-// be asked; the generation is then unchanged.
+// The error wraps ErrFinished, with the id, when the generation had
+// finished; store.ErrNotFound for an unknown id; and ErrFalUnavailable
+// and the fal client's error when fal did not confirm the cancel, the
+// generation then unchanged (see ErrCancelMayHaveReachedFal).
 func (c *Canceller) Cancel(ctx context.Context, id uuid.UUID) (*store.Generation, error) {
 	var (
 		gen       *store.Generation
@@ -112,7 +127,7 @@ func (c *Canceller) Cancel(ctx context.Context, id uuid.UUID) (*store.Generation
 		c.logger.Info("generation cancelled", "generation_id", id, "message", deref(gen.ErrorMessage))
 		return gen, nil
 	case gen.Status.Terminal():
-		return gen, ErrFinished
+		return gen, finishedError(id)
 	}
 	return c.cancelAtFal(ctx, gen)
 }
@@ -121,10 +136,9 @@ func (c *Canceller) Cancel(ctx context.Context, id uuid.UUID) (*store.Generation
 //
 // Once fal is asked, the caller going away (an HTTP client hanging up)
 // must not stop the answer being recorded: a request fal cancelled ends
-// COMPLETED with a client-cancelled error and no webhook, which the
-// reconciler would record as a failure. So from then on it runs on a
-// context that the caller's cancellation does not reach, bounded as the
-// workers bound recording fal's answers.
+// COMPLETED with a client-cancelled error and no webhook. So from then on
+// it runs on a context that the caller's cancellation does not reach,
+// bounded as the workers bound recording fal's answers.
 func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*store.Generation, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.recordTimeout)
 	defer cancel()
@@ -135,23 +149,15 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 	}
 	outcome, err := c.fal.Cancel(ctx, cancelURL)
 	if err != nil {
-		logger.Warn("could not cancel the request at fal; generation unchanged", "error", err)
+		// The caller logs it: an error it answers for.
+		if cancelMayHaveReachedFal(err) {
+			return nil, fmt.Errorf("cancel generation %s: %w: %w: %w", gen.ID, ErrFalUnavailable, ErrCancelMayHaveReachedFal, err)
+		}
 		return nil, fmt.Errorf("cancel generation %s: %w: %w", gen.ID, ErrFalUnavailable, err)
 	}
 
 	if outcome == fal.CancelAlreadyCompleted {
-		payload, err := fetchResult(ctx, c.fal, gen)
-		if err != nil {
-			// The reconciler fetches it later.
-			logger.Warn("fal had already completed the request; its result could not be fetched yet", "error", err)
-			return gen, ErrFinished
-		}
-		applied, err := applyResult(ctx, c.pool, c.publisher, gen.ID, payload)
-		if err != nil {
-			return nil, err
-		}
-		logger.Info("cancel came too late: fal had completed the request; result applied", "outcome", applied)
-		return c.reload(ctx, gen.ID, ErrFinished)
+		return c.applyCompleted(ctx, logger, gen)
 	}
 
 	message := "cancelled at fal"
@@ -164,11 +170,73 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 	}
 	if !changed {
 		// A webhook finished it while fal was being asked.
-		return c.reload(ctx, gen.ID, ErrFinished)
+		return c.reload(ctx, gen.ID, finishedError(gen.ID))
 	}
 	c.publisher.Publish(gen.ID.String())
 	logger.Info("generation cancelled", "cancel_outcome", outcome)
 	return c.reload(ctx, gen.ID, nil)
+}
+
+// applyCompleted fetches and applies the result of gen, whose request fal
+// answered the cancel with ALREADY_COMPLETED. The result may be that of an
+// earlier cancel whose answer was lost (client_cancelled): gen is then
+// cancelled, and so is the cancel. Otherwise the cancel came too late, and
+// it returns ErrFinished; when the result cannot be fetched, gen stays
+// submitted with the failure noted on it, as the reconciler notes it,
+// which fetches it later.
+func (c *Canceller) applyCompleted(ctx context.Context, logger *slog.Logger, gen *store.Generation) (*store.Generation, error) {
+	payload, err := fetchResult(ctx, c.fal, gen)
+	if err != nil {
+		var fetchErr *fetchError
+		switch {
+		case errors.As(err, &fetchErr):
+			err = fetchErr.err
+		case errors.Is(err, errNotFinished):
+			err = errors.New("fal answered the cancel that the request had completed, but its status does not say COMPLETED")
+		}
+		message := "fal reported the request finished (it answered the cancel ALREADY_COMPLETED), so it was likely paid for, " +
+			"but its result could not be fetched yet; the reconciler will fetch it: " + err.Error()
+		if err := store.RecordResultError(ctx, c.pool, gen.ID, ErrorCodeResultUnavailable, message); err != nil {
+			return nil, fmt.Errorf("cancel generation %s: %w", gen.ID, err)
+		}
+		logger.Warn("cancel came too late: fal had completed the request; its result could not be fetched yet",
+			"error_code", ErrorCodeResultUnavailable, "error", err)
+		return c.reload(ctx, gen.ID, finishedError(gen.ID))
+	}
+	applied, err := applyResult(ctx, c.pool, c.publisher, gen.ID, payload)
+	if err != nil {
+		return nil, fmt.Errorf("cancel generation %s: %w", gen.ID, err)
+	}
+	got, err := c.reload(ctx, gen.ID, nil)
+	switch {
+	case err != nil:
+		return nil, err
+	case applied == store.OutcomeApplied && got.Status == store.StatusCancelled:
+		logger.Info("generation cancelled: fal's result says an earlier cancel reached it")
+		return got, nil
+	}
+	logger.Info("cancel came too late: fal had completed the request; result applied", "outcome", applied)
+	return got, finishedError(gen.ID)
+}
+
+// cancelMayHaveReachedFal reports whether err, from fal's client, leaves
+// open that fal received the cancel: all but a request never sent, a
+// connection never made, and a 4xx answer, which is fal refusing it.
+func cancelMayHaveReachedFal(err error) bool {
+	var apiErr *fal.APIError
+	switch {
+	case errors.Is(err, fal.ErrInvalidRequest), neverConnected(err):
+		return false
+	case errors.As(err, &apiErr):
+		return apiErr.StatusCode >= http.StatusInternalServerError
+	}
+	return true
+}
+
+// finishedError is the error of a cancel of generation id, which had
+// finished.
+func finishedError(id uuid.UUID) error {
+	return fmt.Errorf("cancel generation %s: %w", id, ErrFinished)
 }
 
 func (c *Canceller) reload(ctx context.Context, id uuid.UUID, result error) (*store.Generation, error) {

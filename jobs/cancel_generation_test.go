@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -76,6 +78,7 @@ func TestCancelFinished(t *testing.T) {
 
 	got, err := b.canceller(t).Cancel(b.ctx, gen.ID)
 	require.ErrorIs(t, err, jobs.ErrFinished)
+	require.ErrorContains(t, err, gen.ID.String(), "the error names the generation")
 	require.Equal(t, before, got)
 	require.Equal(t, before, b.generation(t, gen.ID))
 }
@@ -88,18 +91,191 @@ func TestCancelUnknown(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
 
-func TestCancelWhenFalIsUnreachable(t *testing.T) {
+// slowFal is fal answering a cancel only after the caller gave up on it:
+// the cancel reaches fal, which cancels the request, but its answer is
+// never read.
+type slowFal struct{ jobs.Fal }
+
+func (f slowFal) Cancel(ctx context.Context, cancelURL string) (fal.CancelOutcome, error) {
+	if _, err := f.Fal.Cancel(context.WithoutCancel(ctx), cancelURL); err != nil {
+		return "", err
+	}
+	<-ctx.Done()
+	return "", fmt.Errorf("fal cancel: %w", ctx.Err())
+}
+
+// failingFal answers every cancel with err, having sent nothing to fal.
+type failingFal struct {
+	jobs.Fal
+	err error
+}
+
+func (f failingFal) Cancel(context.Context, string) (fal.CancelOutcome, error) { return "", f.err }
+
+// When fal does not confirm a cancel, the generation is unchanged and the
+// error says whether the cancel may have reached fal all the same.
+func TestCancelFalDidNotConfirm(t *testing.T) {
 	t.Parallel()
-	b := setup(t, running)
+
+	for _, tt := range []struct {
+		name string
+		// fal returns the client the cancel uses.
+		fal         func(t *testing.T, b *testBundle) jobs.Fal
+		wantErr     string
+		mayHaveSent bool
+	}{
+		{
+			name:    "unreachable",
+			fal:     func(_ *testing.T, b *testBundle) jobs.Fal { b.sim.Close(); return b.fal },
+			wantErr: "connection refused",
+		},
+		{
+			name: "refused with a 4xx",
+			fal: func(_ *testing.T, b *testBundle) jobs.Fal {
+				return fal.NewClient(fal.ClientConfig{QueueURL: b.sim.QueueURL()}) // no key: 401
+			},
+			wantErr: "HTTP 401",
+		},
+		{
+			name:        "answer too slow",
+			fal:         func(_ *testing.T, b *testBundle) jobs.Fal { return slowFal{b.fal} },
+			wantErr:     "context deadline exceeded",
+			mayHaveSent: true,
+		},
+		{
+			name:        "answer lost",
+			fal:         func(_ *testing.T, b *testBundle) jobs.Fal { return b.falLosingAnswers() },
+			wantErr:     "unexpected EOF",
+			mayHaveSent: true,
+		},
+		{
+			name: "fal answered 5xx",
+			fal: func(_ *testing.T, b *testBundle) jobs.Fal {
+				return failingFal{Fal: b.fal, err: &fal.APIError{Op: "cancel", StatusCode: http.StatusServiceUnavailable}}
+			},
+			wantErr:     "HTTP 503",
+			mayHaveSent: true,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, running)
+			gen := b.enqueue(t, "tests")
+			require.NoError(t, b.submit(t, gen.ID))
+			before := b.generation(t, gen.ID)
+			canceller := jobs.NewCanceller(b.pool, b.riverClient(t), tt.fal(t, b), b.cfg.Logger).WithRecordTimeout(100 * time.Millisecond)
+
+			_, err := canceller.Cancel(b.ctx, gen.ID)
+			require.ErrorIs(t, err, jobs.ErrFalUnavailable)
+			require.ErrorContains(t, err, tt.wantErr)
+			require.ErrorContains(t, err, gen.ID.String())
+			if tt.mayHaveSent {
+				require.ErrorIs(t, err, jobs.ErrCancelMayHaveReachedFal)
+			} else {
+				require.NotErrorIs(t, err, jobs.ErrCancelMayHaveReachedFal)
+			}
+			require.Equal(t, before, b.generation(t, gen.ID), "unchanged: the cancel can be retried")
+		})
+	}
+}
+
+// A cancel that reached fal although fal's answer was not read (the user's
+// report: fal paused, the cancel call timed out) ends the generation
+// cancelled once fal's result is learnt, by the reconciler or by cancelling
+// again: never failed with client_cancelled.
+func TestCancelThatReachedFalEndsCancelled(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name string
+		// fal returns the client of the first cancel.
+		fal func(b *testBundle) jobs.Fal
+		// settle learns fal's result.
+		settle func(t *testing.T, b *testBundle, id uuid.UUID)
+	}{
+		{name: "answer too slow, then the reconciler", fal: func(b *testBundle) jobs.Fal { return slowFal{b.fal} }, settle: reconcileNow},
+		{name: "answer lost, then the reconciler", fal: func(b *testBundle) jobs.Fal { return b.falLosingAnswers() }, settle: reconcileNow},
+		{name: "answer too slow, then cancelling again", fal: func(b *testBundle) jobs.Fal { return slowFal{b.fal} }, settle: cancelAgain},
+		{
+			name: "answer lost, then the reconciler while fal cannot serve results",
+			fal:  func(b *testBundle) jobs.Fal { return b.falLosingAnswers() },
+			settle: func(t *testing.T, b *testBundle, id uuid.UUID) {
+				// fal's status says the request was cancelled: its
+				// result is not needed.
+				b.failResults(t, http.StatusInternalServerError)
+				reconcileNow(t, b, id)
+			},
+		},
+		{
+			name: "answer lost, then cancelling again while fal cannot serve results",
+			fal:  func(b *testBundle) jobs.Fal { return b.falLosingAnswers() },
+			settle: func(t *testing.T, b *testBundle, id uuid.UUID) {
+				b.failResults(t, http.StatusInternalServerError)
+				cancelAgain(t, b, id)
+			},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, running)
+			gen := b.enqueue(t, "tests")
+			require.NoError(t, b.submit(t, gen.ID))
+			canceller := jobs.NewCanceller(b.pool, b.riverClient(t), tt.fal(b), b.cfg.Logger).WithRecordTimeout(100 * time.Millisecond)
+
+			_, err := canceller.Cancel(b.ctx, gen.ID)
+			require.ErrorIs(t, err, jobs.ErrCancelMayHaveReachedFal)
+			got := b.generation(t, gen.ID)
+			require.Equal(t, store.StatusSubmitted, got.Status)
+			require.Equal(t, "client_cancelled", b.falStatus(t, got).ErrorType, "fal did cancel it")
+
+			tt.settle(t, b, gen.ID)
+			b.requireCancelledByResult(t, gen.ID)
+		})
+	}
+}
+
+// reconcileNow runs the reconciler, which polls generation id at once.
+func reconcileNow(t *testing.T, b *testBundle, _ uuid.UUID) {
+	t.Helper()
+	b.cfg.PollAfter = time.Nanosecond
+	b.reconcile(t)
+}
+
+// cancelAgain cancels generation id again, which fal answers
+// ALREADY_COMPLETED: the cancel succeeds.
+func cancelAgain(t *testing.T, b *testBundle, id uuid.UUID) {
+	t.Helper()
+	got, err := b.canceller(t).Cancel(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusCancelled, got.Status)
+}
+
+// fal completed the request before the cancel reached it, but its result
+// cannot be fetched: the cancel notes the failure on the generation, as the
+// reconciler does, which completes it once fal serves the result.
+func TestCancelAfterFalCompletedResultUnavailable(t *testing.T) {
+	t.Parallel()
+	b := setup(t, falsim.Config{WebhookDropRate: 1})
 	gen := b.enqueue(t, "tests")
 	require.NoError(t, b.submit(t, gen.ID))
-	before := b.generation(t, gen.ID)
-	b.sim.Close()
+	b.awaitCompletedAtFal(t, 1)
+	b.failResults(t, http.StatusInternalServerError)
 
-	_, err := b.canceller(t).Cancel(b.ctx, gen.ID)
-	require.ErrorIs(t, err, jobs.ErrFalUnavailable)
-	require.ErrorContains(t, err, "connection refused")
-	require.Equal(t, before, b.generation(t, gen.ID), "unchanged: the cancel can be retried")
+	got, err := b.canceller(t).Cancel(b.ctx, gen.ID)
+	require.ErrorIs(t, err, jobs.ErrFinished)
+	require.ErrorContains(t, err, gen.ID.String())
+	require.Equal(t, store.StatusSubmitted, got.Status)
+	require.Equal(t, jobs.ErrorCodeResultUnavailable, *got.ErrorCode)
+	require.Equal(t, "fal reported the request finished (it answered the cancel ALREADY_COMPLETED), so it was likely paid for, "+
+		"but its result could not be fetched yet; the reconciler will fetch it: fal result: HTTP 500: Internal Server Error", *got.ErrorMessage)
+	require.Equal(t, got, b.generation(t, gen.ID))
+
+	b.failResults(t, 0)
+	reconcileNow(t, b, gen.ID)
+	done := b.generation(t, gen.ID)
+	require.Equal(t, store.StatusCompleted, done.Status)
+	require.Nil(t, done.ErrorCode, "the note is cleared")
+	require.Len(t, b.images(t, gen.ID), 2)
 }
 
 // The decided behaviour for a result that arrives after a cancel: it is kept
@@ -147,8 +323,8 @@ func (f hangingUpFal) Cancel(ctx context.Context, cancelURL string) (fal.CancelO
 
 // Once fal is asked to cancel, what it answers is recorded even if the
 // caller has gone: a request fal cancelled ends COMPLETED with a
-// client_cancelled error and no webhook, and the reconciler would record
-// it as failed.
+// client_cancelled error and no webhook, and would otherwise wait for the
+// reconciler.
 func TestCancelCallerHangsUp(t *testing.T) {
 	t.Parallel()
 
