@@ -41,7 +41,7 @@ func setupDatabaseDown(t *testing.T, auth, key bool) (*testBundle, string) {
 		middleware = append(middleware, a.RequireKey)
 	}
 	falClient := fal.NewClient(fal.ClientConfig{QueueURL: "http://" + refusing, Key: "test-key"})
-	riverClient, err := jobs.NewRiverClient(pool, jobs.Config{Fal: falClient, Logger: logger})
+	riverClient, err := jobs.NewRiverClient(pool, jobs.Config{Fal: falClient, Logger: logger, PublicURL: "http://easel.example"})
 	require.NoError(t, err)
 
 	e := echo.New()

@@ -34,6 +34,10 @@ const (
 // inserted by SQL triggers, hence this loop. It claims rows with SKIP
 // LOCKED and inserts their jobs in the same transaction, so any number of
 // processes can run it and each callback gets exactly one job.
+//
+// A River client from NewRiverClient works the delivery jobs but never
+// inserts them: a process that starts one should run a dispatcher beside
+// it, as easel serve does, or callbacks wait for one that does.
 type CallbackDispatcher struct {
 	pool   *pgxpool.Pool
 	client *river.Client[pgx.Tx]

@@ -63,6 +63,13 @@ type Config struct {
 
 	// Callbacks delivers the callbacks owed to callers. Nil fails each
 	// attempt with callbacks.ErrNoSecret, retried, until one is configured.
+	//
+	// The client only works the delivery jobs; a CallbackDispatcher inserts
+	// them, one per callback the database owes. A process that starts the
+	// client must also run
+	// NewCallbackDispatcher(pool, client, logger).Run(ctx) until it stops
+	// the client, as easel serve does; without one anywhere on the database
+	// no callback is ever sent. Any number may run.
 	Callbacks *callbacks.Deliverer
 	// Metrics observes job durations, callback outcomes and the time to
 	// complete of the generations the reconciler completes; nil observes
@@ -119,8 +126,16 @@ func (c Config) recordTimeout() time.Duration { return c.RescueAfter / 4 }
 // NewRiverClient returns a River client that runs Easel's workers on pool,
 // with the reconciler as a periodic job of whichever client is leader.
 // Start it to work jobs; a client that is never started can still insert
-// and cancel.
+// and cancel. Fal and PublicURL are required even so, since any client can
+// be started: an error names each field the workers cannot run with.
+//
+// Callbacks are delivered only while a CallbackDispatcher runs beside a
+// started client (see Config.Callbacks).
 func NewRiverClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
+	cfg, err := cfg.checked(pool)
+	if err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	cfg.Publisher = cfg.publisher(pool) // one for all the workers
 	workers := river.NewWorkers()

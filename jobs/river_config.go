@@ -1,10 +1,16 @@
 package jobs
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 )
 
@@ -35,4 +41,68 @@ func RiverConfig(cfg Config, workers *river.Workers) *river.Config {
 		JobTimeout:           cfg.jobTimeout(),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 	}
+}
+
+// checked returns cfg ready for the workers of a client on pool, or an error
+// naming each field they cannot run with. It refuses rather than defaults
+// what would otherwise fail late and expensively: without Fal every
+// submission panics after it was counted, leaving the generation queued
+// with an in-flight slot held; without an absolute PublicURL fal refuses
+// every webhook URL, failing every generation for good. Zero durations and
+// limits keep their documented meaning; negative ones are refused rather
+// than read as zero.
+func (c Config) checked(pool *pgxpool.Pool) (Config, error) {
+	var errs []error
+	if pool == nil {
+		errs = append(errs, errors.New("pool is nil"))
+	}
+	if isNil(c.Fal) {
+		errs = append(errs, errors.New("Config.Fal is nil: the workers submit through it (a *fal.Client)"))
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if err := checkPublicURL(c.PublicURL); err != nil {
+		errs = append(errs, err)
+	}
+	for _, f := range []struct {
+		name     string
+		negative bool
+	}{
+		{"MaxWorkers", c.MaxWorkers < 0},
+		{"Limits.Global", c.Limits.Global < 0},
+		{"Limits.PerClient", c.Limits.PerClient < 0},
+		{"PollAfter", c.PollAfter < 0},
+		{"Timeout", c.Timeout < 0},
+		{"RescueAfter", c.RescueAfter < 0},
+	} {
+		if f.negative {
+			errs = append(errs, fmt.Errorf("Config.%s is negative: zero means the default", f.name))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("jobs: invalid River client configuration: %w", err)
+	}
+	return c, nil
+}
+
+// checkPublicURL accepts the base of an absolute http(s) URL, to which the
+// webhook path is appended.
+func checkPublicURL(raw string) error {
+	if raw == "" {
+		return errors.New("Config.PublicURL is empty: fal delivers results to <PublicURL>/webhooks/fal/{id}, so it must be an absolute http(s) URL fal can reach")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("Config.PublicURL %q is not an absolute http(s) URL without query or fragment", raw)
+	}
+	return nil
+}
+
+// isNil reports whether f is nil, or a nil pointer in an interface, which
+// would panic just the same on the first call.
+func isNil(f Fal) bool {
+	if f == nil {
+		return true
+	}
+	v := reflect.ValueOf(f)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }

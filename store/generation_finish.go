@@ -102,6 +102,11 @@ func Fail(ctx context.Context, db DBTX, id uuid.UUID, code, message string) (boo
 
 // Cancel moves an unfinished generation to cancelled. It reports false,
 // changing nothing, when the generation is already terminal.
+//
+// It only records the cancellation. A submitted generation's request keeps
+// running at fal, which bills it, and its result is then stored as a late
+// webhook event; a queued one's River job stays, and finds nothing to
+// submit. jobs.Canceller cancels at fal and in River, and calls this.
 func Cancel(ctx context.Context, db DBTX, id uuid.UUID, message string) (bool, error) {
 	return finish(ctx, db, id, StatusCancelled, "cancelled", message)
 }

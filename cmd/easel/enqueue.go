@@ -16,6 +16,9 @@ func enqueueCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 		Stderr:   os.Stderr,
 		Getenv:   getenv,
 		Terminal: isTerminal(os.Stderr) && os.Getenv("TERM") != "dumb",
+		// Where easel serve, run with the same environment, is reached, as
+		// easel keys create prints it.
+		Server: apiBaseURL(getenv),
 	})
 	if errors.Is(err, enqueuecli.ErrInvalidInput) {
 		return usageError{err}

@@ -10,9 +10,9 @@ import (
 
 // healthcheckCmd probes a URL and exits non-zero unless it answers 2xx: the
 // container image has no curl, so docker-compose's healthcheck runs this.
-func healthcheckCmd(ctx context.Context, args []string) error {
+func healthcheckCmd(ctx context.Context, args []string, getenv func(string) string) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	target := fs.String("url", "http://127.0.0.1:8080/readyz", "URL to probe")
+	target := fs.String("url", localBaseURL(getenv)+"/readyz", "URL to probe (default from EASEL_ADDR)")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for an answer")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
@@ -35,4 +35,17 @@ func healthcheckCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("healthcheck %s: HTTP %d", *target, resp.StatusCode)
 	}
 	return nil
+}
+
+// localBaseURL is where this host reaches the easel serve configured by the
+// environment's EASEL_ADDR. Unlike apiBaseURL it ignores EASEL_PUBLIC_URL: a
+// healthcheck must probe the process beside it, not whichever one a load
+// balancer picks, nor, from a worker, the API processes the URL names.
+func localBaseURL(getenv func(string) string) string {
+	return apiBaseURL(func(name string) string {
+		if name == "EASEL_PUBLIC_URL" {
+			return ""
+		}
+		return getenv(name)
+	})
 }

@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	case "bench":
 		return benchCmd(ctx, args, stdout, getenv)
 	case "healthcheck":
-		return healthcheckCmd(ctx, args)
+		return healthcheckCmd(ctx, args, getenv)
 	default:
 		return fmt.Errorf("%w: unknown command %q (run easel --help)", errUsage, cmd)
 	}

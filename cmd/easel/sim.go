@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 
 	"github.com/easelhq/easel/fal/falsim"
 )
@@ -19,6 +20,10 @@ func simCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog.L
 	}
 	if err := noArgs("sim", fs); err != nil {
 		return err
+	}
+	// An empty address would listen on every interface at a random port.
+	if _, _, err := net.SplitHostPort(*addr); err != nil {
+		return fmt.Errorf("%w: invalid value %q for flag -addr: not host:port", errUsage, *addr)
 	}
 	cfg.Logger = logger
 	return falsim.Run(ctx, *addr, *cfg, stdout)

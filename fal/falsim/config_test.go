@@ -125,6 +125,12 @@ func TestRegisterFlags(t *testing.T) {
 		{"--webhook-timeout=soon", `invalid value "soon" for flag -webhook-timeout: not a duration such as 500ms or 2s`},
 		{"--time-scale=-60", `invalid value "-60" for flag -time-scale: -60 is negative`},
 		{"--time-scale=NaN", `invalid value "NaN" for flag -time-scale: NaN is not a number`},
+		// Config reads these zero values as defaults; a flag says what it means.
+		{"--time-scale=0", `invalid value "0" for flag -time-scale: must be more than 0`},
+		{"--webhook-timeout=0s", `invalid value "0s" for flag -webhook-timeout: must be more than 0`},
+		{"--webhook-timeout=-1s", `invalid value "-1s" for flag -webhook-timeout: -1s is negative`},
+		{"--user-id=", `invalid value "" for flag -user-id: must not be empty`},
+		{"--webhook-retries=twice", `invalid value "twice" for flag -webhook-retries: not an integer`},
 		{"--files-url=127.0.0.1:8080", `invalid value "127.0.0.1:8080" for flag -files-url: "127.0.0.1:8080" is not an http(s) URL without query or fragment`},
 	} {
 		t.Run(tt.arg, func(t *testing.T) {
@@ -135,6 +141,19 @@ func TestRegisterFlags(t *testing.T) {
 			err := fs.Parse([]string{tt.arg})
 			require.EqualError(t, err, tt.wantErr)
 		})
+	}
+}
+
+// --webhook-retries 0 means no retries, although Config.WebhookRetries 0
+// means fal's 10.
+func TestRegisterFlagsNoRetries(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"--webhook-retries=0", "--webhook-retries=-3"} {
+		fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+		cfg := falsim.RegisterFlags(fs)
+		require.NoError(t, fs.Parse([]string{arg}))
+		require.Equal(t, -1, cfg.WebhookRetries, arg)
+		require.Contains(t, cfg.Summary(), " webhook-retries=0 ", arg)
 	}
 }
 

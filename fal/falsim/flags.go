@@ -15,7 +15,11 @@ import (
 // fal account.
 //
 // Parsing checks each value as New would, so that a bad one fails the parse
-// with an error naming the flag rather than Config's field.
+// with an error naming the flag rather than Config's field. A value whose
+// Config field would read it as "the default" is refused too (a zero
+// --webhook-timeout or --time-scale, an empty --user-id), rather than
+// quietly replaced: only --webhook-retries 0 has a meaning of its own, none,
+// and gets it.
 func RegisterFlags(fs *flag.FlagSet) *Config {
 	cfg := &Config{
 		Latency:        Latency{Min: time.Second, Max: 4 * time.Second},
@@ -41,12 +45,15 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 	rate(&cfg.WebhookDuplicateRate, "webhook-duplicate-rate", "`fraction` of webhooks delivered a second time after being acknowledged")
 	fs.Var(&checkedValue[time.Duration]{p: &cfg.WebhookDelay, parse: parseDuration, check: checkNotNegative[time.Duration]},
 		"webhook-delay", "`delay` between completion and the first webhook attempt")
-	fs.Var(&checkedValue[time.Duration]{p: &cfg.WebhookTimeout, parse: parseDuration, check: checkNotNegative[time.Duration]},
+	fs.Var(&checkedValue[time.Duration]{p: &cfg.WebhookTimeout, parse: parseDuration, check: checkPositive[time.Duration]},
 		"webhook-timeout", "`timeout` of each webhook attempt")
-	fs.IntVar(&cfg.WebhookRetries, "webhook-retries", cfg.WebhookRetries, "retries of a failed webhook delivery, spaced like fal's (10 over about 2h); negative = none")
-	fs.Var(&checkedValue[float64]{p: &cfg.TimeScale, parse: parseFloat, check: checkNotNegative[float64]},
+	fs.Var(&checkedValue[int]{p: &cfg.WebhookRetries, parse: parseRetries},
+		"webhook-retries", "retries of a failed webhook delivery, spaced like fal's (10 over about 2h); 0 or negative = none")
+	fs.Var(&checkedValue[float64]{p: &cfg.TimeScale, parse: parseFloat, check: checkPositive[float64]},
 		"time-scale", "divides the webhook retry schedule only: 3600 replays fal's 2h of retries in about 2s")
-	fs.StringVar(&cfg.UserID, "user-id", defaultUserID, "value of X-Fal-Webhook-User-Id")
+	cfg.UserID = defaultUserID
+	fs.Var(&checkedValue[string]{p: &cfg.UserID, parse: parseString, check: checkNotEmpty},
+		"user-id", "value of X-Fal-Webhook-User-Id")
 	fs.Var(&checkedValue[string]{p: &cfg.FilesURL, parse: parseString, check: checkFilesURL},
 		"files-url", "base `URL` of the image URLs in results, where clients load the images (URL/{W}x{H}/{variant}/{name}); empty = /files/ at the address each client used")
 	return cfg
@@ -75,8 +82,10 @@ func (v *checkedValue[T]) Set(s string) error {
 	if err != nil {
 		return err
 	}
-	if err := v.check(x); err != nil {
-		return err
+	if v.check != nil {
+		if err := v.check(x); err != nil {
+			return err
+		}
 	}
 	*v.p = x
 	return nil
@@ -107,3 +116,33 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 func parseString(s string) (string, error) { return s, nil }
+
+// parseRetries reads a retry count. Config.WebhookRetries reads 0 as fal's
+// 10, so "no retries", 0 or negative, is stored as -1.
+func parseRetries(s string) (int, error) {
+	n, err := parseInt(s)
+	if err != nil {
+		return 0, err
+	}
+	if n <= 0 {
+		return -1, nil
+	}
+	return n, nil
+}
+
+func checkPositive[T int | float64 | time.Duration](v T) error {
+	if err := checkNotNegative(v); err != nil {
+		return err
+	}
+	if v == 0 {
+		return errors.New("must be more than 0")
+	}
+	return nil
+}
+
+func checkNotEmpty(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package enqueuecli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +15,7 @@ import (
 	"time"
 )
 
-// DefaultServer is where --server points unless told otherwise: easel
+// DefaultServer is where --server points when Env.Server is empty: easel
 // serve's default address.
 const DefaultServer = "http://127.0.0.1:8080"
 
@@ -42,6 +43,9 @@ type Env struct {
 	Terminal bool
 	// HTTPClient calls the server; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Server is --server's default, the base URL of the Easel server as the
+	// environment configures it; empty means DefaultServer.
+	Server string
 }
 
 // Polling while waiting: each request long-polls for up to longPoll, and
@@ -65,7 +69,7 @@ type options struct {
 
 // Run runs `easel enqueue` with args (the arguments after "enqueue").
 func Run(ctx context.Context, args []string, env Env) error {
-	opts, err := parseFlags(args, env.Stderr)
+	opts, err := parseFlags(args, env.Stderr, cmp.Or(env.Server, DefaultServer))
 	if err != nil {
 		return err
 	}
@@ -74,6 +78,9 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	base, err := serverURL(opts.server)
+	if err != nil && !opts.set["server"] {
+		return fmt.Errorf("%w: the default, from EASEL_PUBLIC_URL or EASEL_ADDR; fix them or give --server", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -154,7 +161,7 @@ func follow(ctx context.Context, c *client, g *generation, p *progress) (*genera
 	return g, nil
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
+func parseFlags(args []string, stderr io.Writer, server string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -168,7 +175,7 @@ With EASEL_API_KEY set, it is sent as the Bearer key.
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.server, "server", DefaultServer, "base URL of the Easel server")
+	fs.StringVar(&o.server, "server", server, "base URL of the Easel server (default from EASEL_PUBLIC_URL, else EASEL_ADDR)")
 	fs.StringVar(&o.prompt, "prompt", "", "the prompt")
 	fs.StringVar(&o.imageURL, "image-url", "", "the reference image (image_prompt_1.image_url): an http(s) URL")
 	fs.StringVar(&o.imageType, "type", "", "how the reference image steers: ImagePrompt, PyraCanny, CPDS or FaceSwap")

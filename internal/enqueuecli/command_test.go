@@ -249,7 +249,7 @@ func TestEnqueueWaitCancelled(t *testing.T) {
 	require.ErrorAs(t, again.err, &notCompleted)
 	require.Equal(t, &enqueuecli.NotCompletedError{ID: id, Status: "cancelled"}, notCompleted)
 	require.Contains(t, again.stderr, "already enqueued with this idempotency key: "+id)
-	require.Contains(t, again.stderr, "cancelled: cancelled: cancelled by the test")
+	require.Regexp(t, `\d+\.\ds  cancelled: cancelled by the test\n`, again.stderr, "the code, cancelled, is not repeated")
 }
 
 func TestEnqueueSendsAPIKey(t *testing.T) {

@@ -125,7 +125,16 @@ func stateLine(g *generation) string {
 		return line
 	case "failed", "cancelled":
 		if g.Error != nil {
-			return strings.TrimSuffix(fmt.Sprintf("%s: %s: %s", g.Status, g.Error.Code, g.Error.Message), ": ")
+			parts := []string{g.Status}
+			// A cancelled generation's code is "cancelled": saying it twice
+			// tells nothing.
+			if g.Error.Code != "" && g.Error.Code != g.Status {
+				parts = append(parts, g.Error.Code)
+			}
+			if g.Error.Message != "" {
+				parts = append(parts, g.Error.Message)
+			}
+			return strings.Join(parts, ": ")
 		}
 	}
 	return g.Status

@@ -51,7 +51,11 @@ func TestStateLine(t *testing.T) {
 		{generation{Status: "submitted", FalRequestID: ptr("r-1")}, "submitted (fal request r-1)"},
 		{generation{Status: "completed", Images: []image{{}, {NSFW: true}}}, "completed: 2 image(s), 1 flagged NSFW"},
 		{generation{Status: "failed", Error: &errorInfo{Code: "fal_validation", Message: "bad url"}}, "failed: fal_validation: bad url"},
-		{generation{Status: "cancelled", Error: &errorInfo{Code: "cancelled"}}, "cancelled: cancelled"},
+		{generation{Status: "failed", Error: &errorInfo{Code: "timeout"}}, "failed: timeout"},
+		{generation{Status: "failed", Error: &errorInfo{Message: "no code"}}, "failed: no code"},
+		{generation{Status: "cancelled", Error: &errorInfo{Code: "cancelled"}}, "cancelled"},
+		{generation{Status: "cancelled", Error: &errorInfo{Code: "cancelled", Message: "cancelled before it was submitted to fal"}},
+			"cancelled: cancelled before it was submitted to fal"},
 		{generation{Status: "failed"}, "failed"},
 	} {
 		require.Equal(t, tt.want, stateLine(&tt.g))
