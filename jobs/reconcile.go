@@ -22,7 +22,8 @@ import (
 
 // reconcileBatch bounds the generations one reconciler run polls, and those
 // it times out or fails for a lost job, so that a run stays short however
-// much is overdue.
+// much is overdue. With reconcileConcurrency at once, a batch takes seven
+// rounds of calls to fal.
 const reconcileBatch = 50
 
 // ErrorCodeJobLost is the error code of a generation failed by the
@@ -82,47 +83,56 @@ func reconcilePeriodicJob(pollAfter time.Duration) *river.PeriodicJob {
 type ReconcileWorker struct {
 	river.WorkerDefaults[ReconcileArgs]
 
-	pool       *pgxpool.Pool
+	pool *pgxpool.Pool
+	// fal gives up on each call after reconcileCallTimeout.
 	fal        Fal
 	pollAfter  time.Duration
 	timeout    time.Duration
 	jobTimeout time.Duration
-	metrics    *metrics.Metrics
-	publisher  *notify.Publisher
-	logger     *slog.Logger
+	// recordTimeout bounds unclaiming, after the job's time ran out, the
+	// generations it claimed but never asked about.
+	recordTimeout time.Duration
+	metrics       *metrics.Metrics
+	publisher     *notify.Publisher
+	logger        *slog.Logger
 }
 
 // NewReconcileWorker returns a worker configured by cfg.
 func NewReconcileWorker(pool *pgxpool.Pool, cfg Config) *ReconcileWorker {
 	cfg = cfg.withDefaults()
 	return &ReconcileWorker{
-		pool:       pool,
-		fal:        cfg.Fal,
-		pollAfter:  cfg.PollAfter,
-		timeout:    cfg.Timeout,
-		jobTimeout: cfg.jobTimeout(),
-		metrics:    cfg.Metrics,
-		publisher:  cfg.publisher(pool),
-		logger:     cfg.Logger,
+		pool:          pool,
+		fal:           callTimeoutFal{Fal: cfg.Fal, timeout: reconcileCallTimeout(cfg.jobTimeout())},
+		pollAfter:     cfg.PollAfter,
+		timeout:       cfg.Timeout,
+		jobTimeout:    cfg.jobTimeout(),
+		recordTimeout: cfg.recordTimeout(),
+		metrics:       cfg.Metrics,
+		publisher:     cfg.publisher(pool),
+		logger:        cfg.Logger,
 	}
 }
 
 // Timeout keeps each run well inside EASEL_RESCUE_AFTER.
 func (w *ReconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return w.jobTimeout }
 
-// Work times out the overdue, fails the stranded, then polls. fal's errors
-// about one generation are logged and leave it for the next run, noted on
-// it when fal reports it finished (until resultUnavailable gives up on it);
-// only database errors fail the job.
+// Work times out the overdue, fails the stranded, then polls, handling
+// reconcileConcurrency generations at once in each step. fal's errors
+// about one generation, a call that timed out included, are logged and
+// leave it for the next run, noted on it when fal reports it finished
+// (until resultUnavailable gives up on it). Database errors fail the job:
+// the first one stops the step, the calls of the others in flight
+// cancelled. So does running out of time; either way, the generations
+// claimed to be polled but never asked about are unclaimed.
 func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
 	overdue, err := store.ListTimedOut(ctx, w.pool, w.timeout, reconcileBatch)
 	if err != nil {
 		return err
 	}
-	for _, gen := range overdue {
-		if err := w.timeOut(ctx, gen); err != nil {
-			return err
-		}
+	// ListTimedOut claims nothing: those not started are simply first in
+	// line next run.
+	if _, err := reconcileEach(ctx, overdue, w.timeOut); err != nil {
+		return fmt.Errorf("time out generations: %w", err)
 	}
 
 	stranded, err := store.FailJobless(ctx, w.pool, SubmitGenerationArgs{}.Kind(), w.pollAfter, reconcileBatch,
@@ -140,12 +150,34 @@ func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 	if err != nil {
 		return err
 	}
-	for _, gen := range due {
-		if err := w.poll(ctx, gen); err != nil {
-			return err
-		}
+	skipped, err := reconcileEach(ctx, due, w.poll)
+	if len(skipped) > 0 {
+		w.unclaim(ctx, skipped)
+	}
+	if err != nil {
+		return fmt.Errorf("poll generations: %w", err)
 	}
 	return nil
+}
+
+// unclaim makes gens, claimed by this run but never asked about, due again
+// at once. It runs after the job's context may have ended, within
+// recordTimeout, as the record of a job's work does elsewhere; should it
+// fail, they wait EASEL_POLL_AFTER, as they would have without it.
+func (w *ReconcileWorker) unclaim(ctx context.Context, gens []*store.Generation) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
+	defer cancel()
+	ids := make([]uuid.UUID, len(gens))
+	for i, gen := range gens {
+		ids[i] = gen.ID
+	}
+	unclaimed, err := store.UnclaimPolls(ctx, w.pool, ids, w.pollAfter)
+	if err != nil {
+		w.logger.Warn("reconciler could not unclaim the generations it did not poll; they wait EASEL_POLL_AFTER",
+			"generations", len(gens), "error", err)
+		return
+	}
+	w.logger.Info("reconciler unclaimed the generations it did not poll", "generations", len(gens), "unclaimed", unclaimed)
 }
 
 // poll asks fal about gen and applies its result once there is one.

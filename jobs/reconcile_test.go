@@ -157,7 +157,7 @@ func TestReconcilerTimesOutByCancelOutcome(t *testing.T) {
 		{
 			name:        "cancel call failed: fal unreachable",
 			sim:         running,
-			atFal:       func(_ *testing.T, b *testBundle) { b.sim.Close() },
+			atFal:       stopSim,
 			wantStatus:  store.StatusFailed,
 			wantMessage: regexp.MustCompile(`^` + regexp.QuoteMeta(timedOut+"cancelling it at fal failed: ") + `.*connection refused`),
 		},
@@ -217,6 +217,16 @@ func TestReconcilerTimesOutUnconfirmedSubmission(t *testing.T) {
 	require.Equal(t, "timeout", *got.ErrorCode)
 	require.Contains(t, *got.ErrorMessage, "never learnt")
 	require.Equal(t, store.StatusQueued, b.generation(t, waiting.ID).Status, "a generation never submitted does not time out")
+}
+
+// stopSim stops the simulator, so that nothing listens at its address.
+func stopSim(_ *testing.T, b *testBundle) {
+	b.sim.Close()
+	// A new client, as in restartSim: a request the old one sent on a
+	// connection the server has just closed would end in EOF, not in the
+	// connection refused of a fal that cannot be reached.
+	b.fal = fal.NewClient(fal.ClientConfig{QueueURL: b.sim.QueueURL(), Key: "test-key"})
+	b.cfg.Fal = b.fal
 }
 
 // restartSim replaces the simulator with a new one on the same address,

@@ -37,6 +37,26 @@ func ClaimPolls(ctx context.Context, db DBTX, pollAfter time.Duration, limit int
 	return gens, nil
 }
 
+// UnclaimPolls undoes ClaimPolls's stamp on ids, claimed by a reconciler
+// run that ended before it asked fal about them, so that the next run asks
+// instead of waiting pollAfter. The claim overwrote the previous stamp, so
+// last_polled_at is set back to pollAfter ago: the latest time that leaves a
+// generation due, and still more recent than the stamps of those due for
+// longer, which go first. Only stamps of the last pollAfter are touched, and
+// only on submitted generations: at worst a stamp another claim has just
+// made is undone too, and that generation is asked about twice, which
+// applying a result once tolerates. It returns how many it unclaimed.
+func UnclaimPolls(ctx context.Context, db DBTX, ids []uuid.UUID, pollAfter time.Duration) (int64, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE generations SET last_polled_at = now() - $2::interval
+		WHERE id = ANY($1::uuid[]) AND status = 'submitted' AND last_polled_at > now() - $2::interval`,
+		ids, pollAfter)
+	if err != nil {
+		return 0, fmt.Errorf("unclaim %d generations the reconciler did not poll: %w", len(ids), err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // ListTimedOut returns up to limit generations in flight whose latest
 // submission started more than timeout ago, those fal was asked about least
 // recently first (or, never asked, whose submission started first). A
