@@ -13,7 +13,7 @@ const (
 	OutcomeApplied      = "applied"       // finished the generation
 	OutcomeDuplicate    = "duplicate"     // a repeat for a generation that already finished with a result
 	OutcomeLate         = "late"          // a result for a generation that ended without one first (cancelled, timed out, result_unavailable); kept, not applied
-	OutcomeDeferred     = "deferred"      // signed and parsed, but the result must be fetched (payload_error)
+	OutcomeDeferred     = "deferred"      // signed and parsed, but the reconciler applies it: its result must be fetched (payload_error), or it reports Easel's own cancel (client_cancelled)
 	OutcomeBadSignature = "bad_signature" // verification failed; nothing applied
 	OutcomeMalformed    = "malformed"     // signed, but the body is not a fal webhook
 
