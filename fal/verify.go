@@ -110,8 +110,13 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) error
 	if err != nil {
 		return fmt.Errorf("%w: %q is not a Unix time", ErrStaleTimestamp, timestamp)
 	}
-	if skew := v.now().Sub(time.Unix(unix, 0)); skew > v.tolerance || skew < -v.tolerance {
-		return fmt.Errorf("%w: signed at %s, %s from now", ErrStaleTimestamp, timestamp, skew)
+	signed := time.Unix(unix, 0)
+	if skew := v.now().Sub(signed); skew > v.tolerance || skew < -v.tolerance {
+		when := skew.Round(time.Second).String() + " ago"
+		if skew < 0 {
+			when = (-skew).Round(time.Second).String() + " from now"
+		}
+		return fmt.Errorf("%w: signed at %s (%s), %s", ErrStaleTimestamp, timestamp, signed.UTC().Format(time.RFC3339), when)
 	}
 
 	if len(signature) != 2*ed25519.SignatureSize {

@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -36,28 +34,6 @@ const (
 // Verifier checks fal's webhook signature.
 type Verifier interface {
 	Verify(ctx context.Context, h http.Header, body []byte) error
-}
-
-// describeRejection returns the verifier's err as logged and stored, and
-// log attributes to go with it. A stale timestamp is restated with the time
-// it names and how long ago (or, for a clock ahead, from now) that is:
-// fal.Verifier's own text says "from now" of a timestamp in the past too.
-func describeRejection(err error, timestamp string, now time.Time) (error, []any) {
-	if !errors.Is(err, fal.ErrStaleTimestamp) {
-		return err, nil
-	}
-	unix, parseErr := strconv.ParseInt(timestamp, 10, 64)
-	if parseErr != nil {
-		return err, nil // the verifier says it is not a Unix time
-	}
-	signed := time.Unix(unix, 0).UTC()
-	skew := now.Sub(signed).Round(time.Second)
-	when := skew.String() + " ago"
-	if skew < 0 {
-		when = (-skew).String() + " from now"
-	}
-	return fmt.Errorf("%w: signed at %s (%s), %s", fal.ErrStaleTimestamp, timestamp, signed.Format(time.RFC3339), when),
-		[]any{"signed_at", signed}
 }
 
 // Receiver handles POST /webhooks/fal/{id}.
@@ -137,12 +113,11 @@ func (r *Receiver) handle(c echo.Context) error {
 		logger.Error("webhook not verified: no signing keys", "fal_request_id", event.FalRequestID, "error", err)
 		return apierror.New(http.StatusServiceUnavailable, "keys_unavailable", "webhook signing keys are unavailable; retry later")
 	} else if err != nil {
-		err, attrs := describeRejection(err, c.Request().Header.Get("X-Fal-Webhook-Timestamp"), time.Now())
 		event.SignatureValid = false
 		event.SignatureError = err.Error()
 		event.Outcome = store.OutcomeBadSignature
 		event.Body = event.Body[:min(len(event.Body), rejectedBodyBytes)]
-		logger.Warn("webhook rejected: bad signature", append([]any{"fal_request_id", event.FalRequestID, "error", err}, attrs...)...)
+		logger.Warn("webhook rejected: bad signature", "fal_request_id", event.FalRequestID, "error", err)
 		r.metrics.WebhookReceived(store.OutcomeBadSignature)
 		if err := r.storeRejected(ctx, event); err != nil {
 			return r.notRecorded(logger, event, err)
