@@ -17,6 +17,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseJWKS$$' -fuzztime $(FUZZTIME) ./fal
 	go test -run '^$$' -fuzz '^FuzzNewAPIError$$' -fuzztime $(FUZZTIME) ./fal
 	go test -run '^$$' -fuzz '^FuzzDecodeOutput$$' -fuzztime $(FUZZTIME) ./fal
+	go test -run '^$$' -fuzz '^FuzzCheckMetadata$$' -fuzztime $(FUZZTIME) ./jobs
 	go test -run '^$$' -fuzz '^FuzzCreateGeneration$$' -fuzztime $(FUZZTIME) ./api
 	go test -run '^$$' -fuzz '^FuzzParseListQuery$$' -fuzztime $(FUZZTIME) ./api
 	go test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./api

@@ -21,6 +21,8 @@ func FuzzCreateGeneration(f *testing.F) {
 		{"application/json", "", `{"num_images":9,"image_prompt_1":{"image_url":"x","weight":3},"priority":7,"metadata":[],"colour":"red","prompt":"a","prompt":"b"}`},
 		{"application/json", "", `{"prompt":"a"`},
 		{"application/json", "", `{"run_at":"2030-13-45T99:99:99Z","callback_url":"http://","priority":1e400}`},
+		{"application/json", "k2", withImagePrompt(`"metadata":{"a":{"b":"\ud800","c":"\u0000"},"a":[1e400,0e-99999,1.50e1,9007199254740993]}`)},
+		{"application/json", "k2", withImagePrompt(`"prompt":"a\ud800b","metadata":{"é":"\u00e9\ud83d\ude00",  "n" : -0.0e-3}`)},
 		{"application/json", "", `[]`},
 		{"application/json", "", ``},
 		{"text/plain", "", falExampleInput},

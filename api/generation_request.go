@@ -24,7 +24,9 @@ import (
 const (
 	// MaxBodyBytes caps an enqueue request: room for one data: URI image of
 	// fal.MaxImageDataSize, base64-encoded. Larger inputs belong at a URL.
-	MaxBodyBytes = 8 << 20
+	// It is Enqueue's cap on the input alone, which a body within it
+	// always meets.
+	MaxBodyBytes = jobs.MaxInputBytes
 	// MaxMetadataBytes caps the caller's metadata object.
 	MaxMetadataBytes = jobs.MaxMetadataBytes
 )
@@ -79,9 +81,9 @@ func readCreateRequest(c echo.Context) (*createRequest, error) {
 		optDetails = append(optDetails, apierror.Detail{Field: idempotencyKeyHeader, Message: "must be given once"})
 	}
 	// What Enqueue would refuse in the options is reported now, with the
-	// rest, but not twice: a field already named (metadata.k for a NUL in
+	// rest, but not twice: a field already named (callback_url for a NUL in
 	// it) is not named again.
-	for _, d := range validationDetails(opts.Validate()) {
+	for _, d := range optionDetails(opts.Validate()) {
 		if !named(details, d.Field) && !named(optDetails, d.Field) {
 			optDetails = append(optDetails, d)
 		}
@@ -110,6 +112,39 @@ func invalidRequest(details []apierror.Detail) *apierror.Error {
 		Message: fmt.Sprintf("%d invalid field(s)", len(details)), Details: details}
 }
 
+// optionDetails lists the fields named by a *fal.ValidationError from
+// package jobs, by the names the HTTP API gives them.
+func optionDetails(err error) []apierror.Detail {
+	details := validationDetails(err)
+	for i, d := range details {
+		details[i].Field = httpField(d.Field)
+	}
+	return details
+}
+
+// httpFields are the HTTP names of the EnqueueOpts fields that jobs names
+// by their Go names.
+var httpFields = map[string]string{
+	"Priority":       "priority",
+	"Metadata":       "metadata",
+	"CallbackURL":    "callback_url",
+	"RunAt":          "run_at",
+	"IdempotencyKey": idempotencyKeyHeader,
+}
+
+// httpField renames the option a jobs field path starts with, keeping the
+// path inside it: Metadata.a[0] is metadata.a[0].
+func httpField(field string) string {
+	end := strings.IndexAny(field, ".[")
+	if end < 0 {
+		end = len(field)
+	}
+	if name, ok := httpFields[field[:end]]; ok {
+		return name + field[end:]
+	}
+	return field
+}
+
 // validationDetails lists the fields named by a *fal.ValidationError.
 func validationDetails(err error) []apierror.Detail {
 	var invalid *fal.ValidationError
@@ -135,7 +170,7 @@ func decodeObject(body []byte) (map[string]json.RawMessage, []apierror.Detail, e
 		return nil, nil, apierror.New(http.StatusBadRequest, "malformed", "request body must be a JSON object")
 	}
 	fields := make(map[string]json.RawMessage)
-	details := nulDetails(body)
+	var details []apierror.Detail
 	for dec.More() {
 		// The body is valid JSON, so neither call can fail, and inside an
 		// object Token yields keys as strings.
@@ -152,6 +187,10 @@ func decodeObject(body []byte) (map[string]json.RawMessage, []apierror.Detail, e
 			details = append(details, apierror.Detail{Field: name, Message: "duplicate field"})
 		}
 		fields[name] = value
+		if name != "metadata" {
+			// EnqueueOpts.Validate names every problem in the metadata.
+			details = append(details, nulDetails(name, value)...)
+		}
 	}
 	return fields, details, nil
 }
@@ -188,18 +227,22 @@ func checkJSON(body []byte) error {
 	return apierror.New(http.StatusBadRequest, "malformed", fmt.Sprintf("malformed JSON at byte offset %d: %v", offset, syntaxErr))
 }
 
-// nulDetails names every string and key of a valid JSON body that holds
-// U+0000: Postgres stores it neither in text nor in jsonb, and a field
-// rejected here is better than a request failed at the insert.
-func nulDetails(body []byte) []apierror.Detail {
-	if !bytes.Contains(body, []byte(`\u0000`)) {
-		return nil
+// nulDetails names every string and key of the valid JSON value of the
+// body's field name that holds U+0000: Postgres stores it neither in text
+// nor in jsonb, and a field rejected here is better than a request failed
+// at the insert.
+func nulDetails(name string, value json.RawMessage) []apierror.Detail {
+	var details []apierror.Detail
+	if strings.ContainsRune(name, 0) {
+		details = append(details, apierror.Detail{Field: name, Message: "field name must not contain the NUL character (\\u0000)"})
+	}
+	if !bytes.Contains(value, []byte(`\u0000`)) {
+		return details
 	}
 	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return nil
+	if err := json.Unmarshal(value, &v); err != nil {
+		return details
 	}
-	var details []apierror.Detail
 	var walk func(path string, v any)
 	walk = func(path string, v any) {
 		switch v := v.(type) {
@@ -226,7 +269,7 @@ func nulDetails(body []byte) []apierror.Detail {
 			}
 		}
 	}
-	walk("", v)
+	walk(name, v)
 	return details
 }
 
@@ -240,9 +283,12 @@ func named(details []apierror.Detail, field string) bool {
 	return false
 }
 
-// optionOrder orders the details of Easel's own fields as the body lists
-// them, then the header.
+// optionOrder orders the details of Easel's own fields, and of what is
+// inside them (metadata.a), as the body lists them, then the header.
 func optionOrder(field string) int {
+	if end := strings.IndexAny(field, ".["); end >= 0 {
+		field = field[:end]
+	}
 	if i := slices.Index(apiFields, field); i >= 0 {
 		return i
 	}
@@ -266,8 +312,8 @@ func enqueueOpts(fields map[string]json.RawMessage) (jobs.EnqueueOpts, []apierro
 			opts.Priority = 0
 		}
 	}
-	if raw, ok := fields["metadata"]; ok && !isNullLiteral(raw) {
-		opts.Metadata = raw // Validate refuses anything but an object
+	if raw, ok := fields["metadata"]; ok {
+		opts.Metadata = raw // Validate refuses anything but an object or null
 	}
 	if raw, ok := fields["callback_url"]; ok && !isNullLiteral(raw) {
 		if err := json.Unmarshal(raw, &opts.CallbackURL); err != nil {

@@ -52,7 +52,9 @@ func (h *Handler) create(c echo.Context) error {
 	if errors.Is(err, jobs.ErrTooManyPending) {
 		return h.tooManyPending(c, client)
 	}
-	if details := validationDetails(err); len(details) > 0 {
+	// readCreateRequest checked what Enqueue checks; should Enqueue still
+	// refuse something, it is the caller's 422, named as over HTTP.
+	if details := optionDetails(err); len(details) > 0 {
 		return invalidRequest(details)
 	}
 	if err != nil {

@@ -133,7 +133,7 @@ func TestCreateGenerationRejects(t *testing.T) {
 		wantStatus int
 		wantCode   string
 		wantFields []string // 422: the details' fields, in order
-		wantInMsg  string   // other statuses: part of the message
+		wantInMsg  string   // part of the message; of a 422, of its last detail
 	}{
 		// fal's fields.
 		{name: "image_prompt_1 missing", body: `{"prompt":"a cat"}`, wantFields: []string{"image_prompt_1"}},
@@ -216,14 +216,33 @@ func TestCreateGenerationRejects(t *testing.T) {
 		// Postgres stores no U+0000, wherever it is.
 		{name: "NUL in prompt", body: withImagePrompt(`"prompt":"a\u0000b"`), wantFields: []string{"prompt"}},
 		{name: "NUL in image URL", body: `{"image_prompt_1":{"image_url":"https://example.com/\u0000.png"}}`, wantFields: []string{"image_prompt_1.image_url", "image_prompt_1.image_url"}},
-		{name: "NUL in metadata", body: withImagePrompt(`"metadata":{"k":["ok","x\u0000"],"\u0000":1}`), wantFields: []string{"metadata.\x00", "metadata.k[1]"}},
+		{name: "NUL in metadata", body: withImagePrompt(`"metadata":{"k":["ok","x\u0000"],"\u0000":1}`), wantFields: []string{"metadata.k[1]", "metadata.\x00"},
+			wantInMsg: "field name must not contain the NUL character"},
 
 		// Nor an unpaired UTF-16 surrogate escape in jsonb, which
-		// encoding/json reads as U+FFFD but Postgres refuses.
-		{name: "lone high surrogate in a metadata key", body: withImagePrompt(`"metadata":{"\ud800":1}`), wantFields: []string{"metadata"}},
-		{name: "lone high surrogate in a metadata value", body: withImagePrompt(`"metadata":{"k":"\ud800"}`), wantFields: []string{"metadata"}},
-		{name: "lone low surrogate in metadata", body: withImagePrompt(`"metadata":{"k":["\udc00"]}`), wantFields: []string{"metadata"}},
-		{name: "lone surrogate and NUL in metadata", body: withImagePrompt(`"metadata":{"k":"\u0000","j":"\ud800"}`), wantFields: []string{"metadata.k"}},
+		// encoding/json reads as U+FFFD but Postgres refuses; in fal's
+		// input it would not be what the caller wrote.
+		{name: "lone surrogates in prompt", body: withImagePrompt(`"prompt":"a\ud800b\udc00"`), wantFields: []string{"prompt"}, wantInMsg: "unpaired UTF-16 surrogate"},
+		{name: "lone surrogate in a style", body: withImagePrompt(`"styles":["Fooocus V2","\udfff"]`), wantFields: []string{"styles[1]"}},
+		{name: "lone high surrogate in a metadata key", body: withImagePrompt(`"metadata":{"\ud800":1}`), wantFields: []string{"metadata.\uFFFD"}},
+		{name: "lone high surrogate in a metadata value", body: withImagePrompt(`"metadata":{"k":"\ud800"}`), wantFields: []string{"metadata.k"}},
+		{name: "lone low surrogate in metadata", body: withImagePrompt(`"metadata":{"k":["\udc00"]}`), wantFields: []string{"metadata.k[0]"}},
+		{name: "lone surrogate and NUL in metadata", body: withImagePrompt(`"metadata":{"k":"\u0000","j":"\ud800"}`), wantFields: []string{"metadata.k", "metadata.j"}},
+		{name: "every problem in metadata, by path", body: withImagePrompt(`"metadata":{"a":{"b":"\ud800","c":"\u0000"}}`), wantFields: []string{"metadata.a.b", "metadata.a.c"}},
+
+		// jsonb keeps the last of repeated keys; the body's own fields may
+		// not repeat either.
+		{name: "metadata duplicate key", body: withImagePrompt(`"metadata":{"a":1,"a":2}`), wantFields: []string{"metadata.a"}, wantInMsg: "duplicate field"},
+		{name: "metadata nested duplicate key", body: withImagePrompt(`"metadata":{"a":[{"b":1,"b":1}]}`), wantFields: []string{"metadata.a[0].b"}},
+		// Beyond a 64-bit float, or beyond what Postgres stores (SQLSTATE
+		// 22003 at the insert).
+		{name: "metadata number out of range", body: withImagePrompt(`"metadata":{"a":[1e400]}`), wantFields: []string{"metadata.a[0]"}, wantInMsg: "number out of range"},
+		{name: "metadata number too precise for Postgres", body: withImagePrompt(`"metadata":{"a":0e-99999}`), wantFields: []string{"metadata.a"}, wantInMsg: "number out of range"},
+		{name: "metadata too large as stored", body: withImagePrompt(`"metadata":{"k":"` + repeat(`\u00e9`, api.MaxMetadataBytes/2) + `"}`), wantFields: []string{"metadata"},
+			wantInMsg: "is 16392 bytes, over the limit of 16384: measured as stored"},
+		{name: "metadata details in body order", header: jsonHeader("Idempotency-Key", "\x01"),
+			body:       withImagePrompt(`"callback_url":"x","metadata":{"b":1e999,"a":1,"a":2},"priority":0`),
+			wantFields: []string{"priority", "metadata.b", "metadata.a", "callback_url", "Idempotency-Key"}},
 
 		// Every invalid field at once: fal's in schema order, then Easel's.
 		{
@@ -235,7 +254,7 @@ func TestCreateGenerationRejects(t *testing.T) {
 			name:       "every option at once",
 			header:     jsonHeader("Idempotency-Key", "é"),
 			body:       `{"image_prompt_1":{"image_url":"x"},"run_at":"9999-01-01T00:00:00Z","callback_url":"https://a@example.com/","metadata":{"\udfff":1},"priority":0}`,
-			wantFields: []string{"image_prompt_1.image_url", "priority", "metadata", "callback_url", "run_at", "Idempotency-Key"},
+			wantFields: []string{"image_prompt_1.image_url", "priority", "metadata.\uFFFD", "callback_url", "run_at", "Idempotency-Key"},
 		},
 
 		// Malformed bodies: 400 with the byte offset.
@@ -273,6 +292,7 @@ func TestCreateGenerationRejects(t *testing.T) {
 				for _, d := range e.Details {
 					require.NotEmpty(t, d.Message, d.Field)
 				}
+				require.Contains(t, e.Details[len(e.Details)-1].Message, tt.wantInMsg)
 			} else {
 				require.Equal(t, tt.wantStatus, resp.status, string(resp.body))
 				require.Equal(t, tt.wantCode, e.Code)
@@ -328,13 +348,22 @@ func TestCreateGenerationEdgesAccepted(t *testing.T) {
 	g := b.enqueue(t, jsonHeader(), withImagePrompt(`"metadata":{"\ud83d\ude00":"\uD83D\uDE00","lit":"\\ud800"}`), http.StatusAccepted)
 	require.JSONEq(t, `{"😀":"😀","lit":"\\ud800"}`, string(g.Metadata))
 
-	// In fal's input a lone surrogate is read as U+FFFD, and the input is
-	// stored as Easel encodes it: no escape reaches jsonb.
-	g = b.enqueue(t, jsonHeader(), withImagePrompt(`"prompt":"a\ud800b\udc00","negative_prompt":"\ud83d\ude00"`), http.StatusAccepted)
+	// Nor is a surrogate pair in fal's input a lone surrogate, nor an
+	// escaped backslash before u0000 a NUL.
+	g = b.enqueue(t, jsonHeader(), withImagePrompt(`"prompt":"\\u0000","negative_prompt":"\ud83d\ude00"`), http.StatusAccepted)
 	var prompt, negative string
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT input->>'prompt', input->>'negative_prompt' FROM generations WHERE id = $1`, g.ID).Scan(&prompt, &negative))
-	require.Equal(t, "a\uFFFDb\uFFFD", prompt)
+	require.Equal(t, `\u0000`, prompt)
 	require.Equal(t, "😀", negative)
+
+	// Metadata is measured as stored: whitespace and escapes beyond 16 KiB
+	// (Python's json.dumps escapes every non-ASCII character) are taken.
+	// Its numbers are kept digit for digit.
+	g = b.enqueue(t, jsonHeader(), withImagePrompt(`"metadata":{"a":`+repeat(" ", 20000)+`9007199254740993}`), http.StatusAccepted)
+	require.Contains(t, string(g.Metadata), `9007199254740993`)
+	require.Less(t, len(g.Metadata), 100, string(g.Metadata))
+	g = b.enqueue(t, jsonHeader(), withImagePrompt(`"metadata":{"k":"`+repeat(`\u00e9`, api.MaxMetadataBytes/2-4)+`"}`), http.StatusAccepted)
+	require.JSONEq(t, `{"k":"`+repeat("é", api.MaxMetadataBytes/2-4)+`"}`, string(g.Metadata))
 
 	// A run_at in the past means now; one just inside the horizon is kept.
 	g = b.enqueue(t, jsonHeader(), withImagePrompt(`"run_at":"2001-01-01T00:00:00Z"`), http.StatusAccepted)

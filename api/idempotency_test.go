@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -97,4 +98,54 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 	generations, jobs := b.counts(t)
 	require.Equal(t, 1, generations)
 	require.Equal(t, 1, jobs)
+}
+
+// TestIdempotencyKeyMetadata: a retry replays when its metadata is stored
+// as the first request's, whatever its key order, whitespace or escapes,
+// and is a conflict when it would be stored differently, down to the last
+// digit of a number no float64 holds.
+func TestIdempotencyKeyMetadata(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	tests := []struct {
+		name          string
+		first, second string // the metadata field's value
+		wantStatus    int    // of the second request
+	}{
+		{name: "integers beyond float64 precision", first: `{"order_id":9007199254740993}`, second: `{"order_id":9007199254740992}`, wantStatus: http.StatusConflict},
+		{name: "trailing zero", first: `{"amount":1.0}`, second: `{"amount":1}`, wantStatus: http.StatusConflict},
+		{name: "long decimals", first: `{"x":0.10000000000000000001}`, second: `{"x":0.1}`, wantStatus: http.StatusConflict},
+		{name: "same digits", first: `{"order_id":9007199254740993}`, second: `{"order_id":9007199254740993}`, wantStatus: http.StatusOK},
+		{name: "exponent spelled out", first: `{"x":1.5E2}`, second: `{"x":150}`, wantStatus: http.StatusOK},
+		{name: "key order, whitespace and escapes", first: `{"a":"\u00e9","b":[1, 2]}`, second: "{\"b\" :[1,2],\n \"a\":\"é\"}", wantStatus: http.StatusOK},
+		{name: "null and absent", first: `null`, wantStatus: http.StatusOK},
+	}
+	t.Cleanup(func() {
+		// After the subtests: one generation each.
+		generations, _ := b.counts(t)
+		require.Equal(t, len(tests), generations)
+	})
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			header := jsonHeader("Idempotency-Key", fmt.Sprintf("metadata-%d", i))
+			body := func(metadata string) string {
+				if metadata == "" {
+					return withImagePrompt("")
+				}
+				return withImagePrompt(`"metadata":` + metadata)
+			}
+			first := b.enqueue(t, header, body(tt.first), http.StatusAccepted)
+			resp := b.do(t, http.MethodPost, "/v1/generations", header, []byte(body(tt.second)))
+			require.Equal(t, tt.wantStatus, resp.status, string(resp.body))
+			if tt.wantStatus == http.StatusOK {
+				var g generation
+				require.NoError(t, json.Unmarshal(resp.body, &g))
+				require.Equal(t, first.ID, g.ID)
+			} else {
+				require.Equal(t, "idempotency_conflict", resp.errorBody(t).Code)
+			}
+		})
+	}
 }

@@ -227,9 +227,10 @@ func locPath(loc []json.RawMessage) string {
 	return strings.Join(parts, ".")
 }
 
-// truncateDetail makes s a detail message: one line of at most maxDetailLen
+// cleanDetail makes s a detail message fit for a log line and a Postgres
+// text column: one line of valid UTF-8 without NUL, of at most maxDetailLen
 // bytes (see oneLine).
-func truncateDetail(s string) string {
+func cleanDetail(s string) string {
 	return oneLine(s, maxDetailLen)
 }
 

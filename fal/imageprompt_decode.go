@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The input is decoded field by field rather than with json.Unmarshal into a struct: Unmarshal stops at the first
@@ -245,9 +246,23 @@ func (p *inputParser) expect(path string, raw json.RawMessage, want jsonKind) bo
 	return true
 }
 
+// string decodes a string. Invalid UTF-8 and unpaired UTF-16 surrogate escapes are refused rather than read as
+// U+FFFD, as encoding/json would, so that what is stored and sent to fal is what the caller wrote. A NUL is left to the
+// caller: the HTTP API names every one itself, and a Go caller's is refused when the whole input is checked.
 func (p *inputParser) string(path string, raw json.RawMessage) (string, bool) {
+	if !p.expect(path, raw, kindString) {
+		return "", false
+	}
+	switch {
+	case !utf8.Valid(raw):
+		p.fail(path, "must be valid UTF-8")
+		return "", false
+	case findJSONEscape(raw, escapeLoneSurrogate) != 0:
+		p.fail(path, loneSurrogateMessage)
+		return "", false
+	}
 	var s string
-	if !p.expect(path, raw, kindString) || !p.unmarshal(path, raw, &s) {
+	if !p.unmarshal(path, raw, &s) {
 		return "", false
 	}
 	return s, true
@@ -373,4 +388,82 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// Kinds of \u escape that encoding/json reads from valid JSON text but Postgres refuses: it stores U+0000 neither in
+// text nor in jsonb (SQLSTATE 22P05), and jsonb refuses a \uD800-\uDFFF escape that is not a high surrogate directly
+// followed by a low one (22P02), which encoding/json reads as U+FFFD.
+const (
+	escapeNUL = 1 << iota
+	escapeLoneSurrogate
+)
+
+const (
+	nulMessage           = "must not contain the NUL character (\\u0000)"
+	loneSurrogateMessage = "must not contain an unpaired UTF-16 surrogate escape such as \\ud800"
+)
+
+// JSONBEscapeProblem says why Postgres's jsonb would refuse the valid JSON text raw although encoding/json reads it: a
+// \u0000 escape, or an unpaired UTF-16 surrogate escape such as \ud800, whichever comes first. It returns "" if there
+// is neither. The message follows a field name: "metadata: must not contain ...".
+func JSONBEscapeProblem(raw []byte) string {
+	switch findJSONEscape(raw, escapeNUL|escapeLoneSurrogate) {
+	case escapeNUL:
+		return nulMessage
+	case escapeLoneSurrogate:
+		return loneSurrogateMessage
+	}
+	return ""
+}
+
+// findJSONEscape returns the first escape of the kinds in want (escapeNUL, escapeLoneSurrogate) in the valid JSON text
+// raw, or 0. A backslash appears only inside strings in valid JSON, so escapes are found without tracking strings, and
+// an escaped backslash is skipped whole: \\u0000 is the six characters \u0000, which Postgres takes.
+func findJSONEscape(raw []byte, want int) int {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(raw) || raw[i+1] != 'u' {
+			i++ // a two-character escape: \\, \", \n ...
+			continue
+		}
+		r, ok := hex4(raw, i+2)
+		if !ok {
+			return 0 // not valid JSON: not this check's concern
+		}
+		found := 0
+		switch {
+		case r == 0:
+			found = escapeNUL
+		case r >= 0xdc00 && r <= 0xdfff:
+			found = escapeLoneSurrogate
+		case r >= 0xd800 && r <= 0xdbff:
+			// A high surrogate must be followed at once by \u and a low one, and the pair is then one character.
+			j := i + 6
+			low, ok := rune(0), j+1 < len(raw) && raw[j] == '\\' && raw[j+1] == 'u'
+			if ok {
+				low, ok = hex4(raw, j+2)
+			}
+			if !ok || low < 0xdc00 || low > 0xdfff {
+				found = escapeLoneSurrogate
+			} else {
+				i = j
+			}
+		}
+		if found&want != 0 {
+			return found
+		}
+		i += 5
+	}
+	return 0
+}
+
+// hex4 reads the four hex digits of a \u escape at raw[at:].
+func hex4(raw []byte, at int) (rune, bool) {
+	if at+4 > len(raw) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw[at:at+4]), 16, 16)
+	return rune(n), err == nil
 }

@@ -139,6 +139,8 @@ func defaultImagePrompt() ImagePrompt {
 //   - Numbers: guidance_scale 1–30, sharpness 0–30, num_images 1–4, refiner_switch 0–1, image prompt weight 0–2 and
 //     stop_at 0–1, LoRA scale 0–4; at most 5 LoRAs, each with a non-empty path of at most 2048 bytes.
 //   - prompt, negative_prompt and inpaint_additional_prompt hold at most 10,000 characters.
+//   - Every string is valid UTF-8 without an unpaired UTF-16 surrogate escape (\ud800): encoding/json would read either
+//     as U+FFFD, and what is stored and sent to fal must be what the caller wrote.
 //   - An image (image_url of an image prompt, inpaint_image_url, mask_image_url, uov_image_url) is an absolute
 //     http(s) URL with a host, of at most 2048 bytes and without credentials, or a base64 data URI of an image/* media
 //     type ("data:image/png;base64,...") whose data decodes to at most MaxImageDataSize bytes.

@@ -417,3 +417,109 @@ func TestParseImagePromptFields(t *testing.T) {
 		require.Equal(t, []FieldError{{Field: "image_prompt_1", Message: "is required"}}, verr.Fields)
 	})
 }
+
+// TestParseImagePromptInputRefusesAlteredStrings checks that a string encoding/json would read as U+FFFD, rather than as
+// what the caller wrote, is refused in every string field, named by its path, instead of being stored and sent altered.
+func TestParseImagePromptInputRefusesAlteredStrings(t *testing.T) {
+	t.Parallel()
+
+	const loneSurrogate = `must not contain an unpaired UTF-16 surrogate escape such as \ud800`
+	tests := []struct {
+		name  string
+		input string
+		want  []FieldError
+	}{
+		{name: "lone high surrogate in prompt", input: withImagePrompt(`"prompt":"a\ud800b"`),
+			want: []FieldError{{Field: "prompt", Message: loneSurrogate}}},
+		{name: "lone low surrogate", input: withImagePrompt(`"prompt":"a\udc00"`),
+			want: []FieldError{{Field: "prompt", Message: loneSurrogate}}},
+		{name: "high surrogate at the end", input: withImagePrompt(`"negative_prompt":"a\uD83D"`),
+			want: []FieldError{{Field: "negative_prompt", Message: loneSurrogate}}},
+		{name: "high surrogate before a non-surrogate escape", input: withImagePrompt(`"prompt":"\ud83d\u0041"`),
+			want: []FieldError{{Field: "prompt", Message: loneSurrogate}}},
+		{name: "surrogates in the wrong order", input: withImagePrompt(`"prompt":"\ude00\ud83d"`),
+			want: []FieldError{{Field: "prompt", Message: loneSurrogate}}},
+		{name: "after an escaped backslash", input: withImagePrompt(`"prompt":"\\\ud800"`),
+			want: []FieldError{{Field: "prompt", Message: loneSurrogate}}},
+		{name: "image URL", input: `{"image_prompt_1":{"image_url":"https://example.com/\ud800.png"}}`,
+			want: []FieldError{{Field: "image_prompt_1.image_url", Message: loneSurrogate}}},
+		{name: "style", input: withImagePrompt(`"styles":["Fooocus V2","Fooocus Sharp","Fooocus\udfff"]`),
+			want: []FieldError{{Field: "styles[2]", Message: loneSurrogate}}},
+		{name: "every field at once", input: `{"prompt":"\ud800","aspect_ratio":"\ud800","loras":[{"path":"a/\ud800"}],` +
+			`"image_prompt_1":{"image_url":"https://example.com/a.png","type":"\ud800"},"inpaint_additional_prompt":"\ud800"}`,
+			want: []FieldError{
+				{Field: "prompt", Message: loneSurrogate},
+				{Field: "aspect_ratio", Message: loneSurrogate},
+				{Field: "loras[0].path", Message: loneSurrogate},
+				{Field: "image_prompt_1.type", Message: loneSurrogate},
+				{Field: "inpaint_additional_prompt", Message: loneSurrogate},
+			}},
+		// JSON text is UTF-8 (RFC 8259); a Go caller's bytes need not be.
+		{name: "invalid UTF-8", input: withImagePrompt("\"prompt\":\"caf\xe9\",\"mask_image_url\":\"https://example.com/\xff\""),
+			want: []FieldError{{Field: "prompt", Message: "must be valid UTF-8"}, {Field: "mask_image_url", Message: "must be valid UTF-8"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			in, err := ParseImagePromptInput([]byte(tt.input))
+			require.Nil(t, in)
+			var verr *ValidationError
+			require.ErrorAs(t, err, &verr)
+			require.Equal(t, tt.want, verr.Fields)
+
+			// The HTTP API's path, which splits the object first, says the same.
+			var fields map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal([]byte(tt.input), &fields))
+			_, err = ParseImagePromptFields(fields)
+			require.ErrorAs(t, err, &verr)
+			require.Equal(t, tt.want, verr.Fields)
+		})
+	}
+}
+
+func TestParseImagePromptInputKeepsEscapedText(t *testing.T) {
+	t.Parallel()
+
+	// A surrogate pair is one character; an escaped backslash before ud800 is the six characters \ud800; a NUL is left
+	// to the caller, which names it (see inputParser.string).
+	in, err := ParseImagePromptInput([]byte(withImagePrompt(`"prompt":"\ud83d\ude00 \uD83D\uDE00 \\ud800","negative_prompt":"a\u0000"`)))
+	require.NoError(t, err)
+	require.Equal(t, `😀 😀 \ud800`, in.Prompt)
+	require.Equal(t, "a\x00", in.NegativePrompt)
+}
+
+func TestJSONBEscapeProblem(t *testing.T) {
+	t.Parallel()
+
+	const (
+		nul           = `must not contain the NUL character (\u0000)`
+		loneSurrogate = `must not contain an unpaired UTF-16 surrogate escape such as \ud800`
+	)
+	tests := []struct {
+		name string
+		raw  string
+		want string
+	}{
+		{name: "plain", raw: `{"k":["a",1,"é"]}`},
+		{name: "surrogate pair", raw: `{"\ud83d\ude00":"\uD83D\uDE00"}`},
+		{name: "escaped backslashes", raw: `{"literal":"\\u0000\\ud800\\"}`},
+		{name: "other escapes", raw: `"\n\t\"\/\u0041"`},
+		{name: "NUL", raw: `{"k":"a\u0000"}`, want: nul},
+		{name: "lone high surrogate in a key", raw: `{"\ud800":1}`, want: loneSurrogate},
+		{name: "lone low surrogate", raw: `"\udc00"`, want: loneSurrogate},
+		{name: "high surrogate before a non-surrogate", raw: `"\ud800\u0041"`, want: loneSurrogate},
+		{name: "high surrogate before another high one", raw: `"\ud800\ud800\udc00"`, want: loneSurrogate},
+		{name: "surrogates in the wrong order", raw: `"\udc00\ud800"`, want: loneSurrogate},
+		{name: "the first problem wins", raw: `["\ud800","\u0000"]`, want: loneSurrogate},
+		{name: "the first problem wins, NUL", raw: `["\u0000","\ud800"]`, want: nul},
+		{name: "truncated escape is not its concern", raw: `"\u00`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			require.Equal(t, tt.want, JSONBEscapeProblem([]byte(tt.raw)))
+		})
+	}
+}

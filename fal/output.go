@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"strings"
 )
 
@@ -49,11 +50,22 @@ func (img *Image) UnmarshalJSON(data []byte) error {
 		URL:         wire.URL,
 		ContentType: wire.ContentType,
 		FileName:    wire.FileName,
-		FileSize:    fileSize,
-		Width:       int(width),
-		Height:      int(height),
+		FileSize:    sizeOrAbsent(fileSize, math.MaxInt64),
+		Width:       int(sizeOrAbsent(width, math.MaxInt32)),
+		Height:      int(sizeOrAbsent(height, math.MaxInt32)),
 	}
 	return nil
+}
+
+// sizeOrAbsent returns n if it is in [0, hi], else 0, which means absent. A
+// size out of range is informational data fal got wrong, so it must not make
+// a paid result unreadable; hi is what the column holds (width and height
+// are Postgres integers), so a value cannot wrap on the way in.
+func sizeOrAbsent(n, hi int64) int64 {
+	if n < 0 || n > hi {
+		return 0
+	}
+	return n
 }
 
 // intFromNumber converts n to an int64 if it holds an integral value; "" is 0.
@@ -89,9 +101,13 @@ type Output struct {
 }
 
 // DecodeOutput decodes a model output. Unknown fields are ignored, and so are
-// timings that are not numbers: they are informational and must not make a
-// paid result unreadable. Images must be present and each must have a URL,
-// and the NSFW flags, when present, must match the images one to one.
+// timings that are not numbers and sizes (file_size, width, height) that are
+// negative or too large to store: they are informational and must not make a
+// paid result unreadable. Images must be present and each must have an
+// absolute http(s) URL, and the NSFW flags, when present, must match the
+// images one to one. A data: URL is refused too: fal answers with one only
+// under sync_mode, which Easel never sets, and an image URL is stored and
+// put in the gallery's links.
 //
 // Postgres stores U+0000 neither in text nor in jsonb, so a URL holding it is
 // an error, while a content type, file name or timing phase holding it is
@@ -124,6 +140,8 @@ func DecodeOutput(raw json.RawMessage) (*Output, error) {
 			return nil, fmt.Errorf("decode fal output: images[%d] has no url", i)
 		case strings.ContainsRune(img.URL, 0):
 			return nil, fmt.Errorf("decode fal output: images[%d].url contains the NUL character (\\u0000)", i)
+		case !isHTTPURL(img.URL):
+			return nil, fmt.Errorf("decode fal output: images[%d].url is not an absolute http(s) URL", i)
 		}
 		if strings.ContainsRune(img.ContentType, 0) {
 			img.ContentType = ""
@@ -150,4 +168,10 @@ func DecodeOutput(raw json.RawMessage) (*Output, error) {
 		}
 	}
 	return out, nil
+}
+
+// isHTTPURL reports whether s is an absolute http or https URL with a host.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

@@ -2,6 +2,8 @@ package fal
 
 import (
 	"encoding/json"
+	"math"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -9,10 +11,11 @@ import (
 )
 
 // FuzzDecodeOutput checks that a model output either fails to decode with a
-// reason or yields every image it lists, each with a URL, with nothing
-// Postgres cannot store (it refuses NUL in text and in jsonb's keys); and
-// that a decoded output is a fixed point: encoded with json.Marshal, as Easel
-// would hand it on, it decodes to itself and encodes to the same bytes.
+// reason or yields every image it lists, each with an absolute http(s) URL,
+// with nothing Postgres cannot store (it refuses NUL in text and in jsonb's
+// keys, and sizes beyond its columns); and that a decoded output is a fixed
+// point: encoded with json.Marshal, as Easel would hand it on, it decodes to
+// itself and encodes to the same bytes.
 func FuzzDecodeOutput(f *testing.F) {
 	for _, seed := range []string{
 		`{"has_nsfw_concepts": [false, true], ` +
@@ -27,6 +30,8 @@ func FuzzDecodeOutput(f *testing.F) {
 		`{"images": [{"url": "https://x/a.png"}, {"file_size": 1}, null]}`,
 		`{"images": [{"url": "https://x/a.png", "file_size": 1.5, "width": -3, "height": 9223372036854775807}]}`,
 		`{"images": [{"url": "https://x/a.png"}], "has_nsfw_concepts": [false, true]}`,
+		`{"images": [{"url": "https://x/a.png", "file_size": -1, "width": 2147483648, "height": -2147483649}]}`,
+		`{"images": [{"url": "data:image/png;base64,iVBORw0KGgo="}, {"url": "javascript:alert(1)"}, {"url": "/a.png"}]}`,
 		`{"images": {"url": "https://x/a.png"}, "IMAGES": []}`,
 		`{"images": "https://x/a.png"}`,
 		`[1, 2]`,
@@ -75,6 +80,17 @@ func requireStorableOutput(t *testing.T, out *Output) {
 	}
 	for _, img := range out.Images {
 		require.NotEmpty(t, img.URL)
+		u, err := url.Parse(img.URL)
+		require.NoError(t, err)
+		require.Contains(t, []string{"http", "https"}, u.Scheme)
+		require.NotEmpty(t, u.Host)
+		// store writes width and height to Postgres integers, file_size to a
+		// bigint; 0 is absent.
+		require.GreaterOrEqual(t, img.FileSize, int64(0))
+		require.GreaterOrEqual(t, img.Width, 0)
+		require.LessOrEqual(t, img.Width, math.MaxInt32)
+		require.GreaterOrEqual(t, img.Height, 0)
+		require.LessOrEqual(t, img.Height, math.MaxInt32)
 		for _, s := range []string{img.URL, img.ContentType, img.FileName} {
 			require.NotContains(t, s, "\x00")
 		}

@@ -2,6 +2,7 @@ package fal
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -62,6 +63,32 @@ func TestDecodeOutput(t *testing.T) {
 		{name: "ImageWithoutURL", raw: `{"images": [{"url": "https://x/a.png"}, {"file_size": 1}]}`, wantErr: "images[1] has no url"},
 		{name: "FractionalSize", raw: `{"images": [{"url": "https://x/a.png", "file_size": 1.5}]}`, wantErr: "file_size: 1.5 is not an integer"},
 		{name: "HugeSize", raw: `{"images": [{"url": "https://x/a.png", "file_size": 1e30}]}`, wantErr: "file_size: 1e30 is not an integer"},
+		{
+			// store writes width and height to integer columns, which a
+			// larger value would wrap in; a negative size is no size.
+			name: "OutOfRangeSizesAbsent",
+			raw: `{"images": [
+				{"url": "https://x/a.png", "file_size": -1, "width": -1024, "height": 2147483648},
+				{"url": "https://x/b.png", "file_size": 9223372036854775807, "width": 2147483647, "height": 1e10},
+				{"url": "https://x/c.png", "file_size": -9223372036854775808, "width": 4294968320, "height": -0}]}`,
+			want: &Output{Images: []Image{
+				{URL: "https://x/a.png"},
+				{URL: "https://x/b.png", FileSize: math.MaxInt64, Width: math.MaxInt32},
+				{URL: "https://x/c.png"},
+			}},
+		},
+		{
+			name: "URLSchemesAccepted",
+			raw:  `{"images": [{"url": "http://127.0.0.1:8080/files/a.png"}, {"url": "HTTPS://V3.fal.media/files/b.png?x=1#f"}]}`,
+			want: &Output{Images: []Image{{URL: "http://127.0.0.1:8080/files/a.png"}, {URL: "HTTPS://V3.fal.media/files/b.png?x=1#f"}}},
+		},
+		{name: "DataURL", raw: `{"images": [{"url": "https://x/a.png"}, {"url": "data:image/png;base64,iVBORw0KGgo="}]}`, wantErr: "images[1].url is not an absolute http(s) URL"},
+		{name: "JavaScriptURL", raw: `{"images": [{"url": "javascript:alert(1)"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
+		{name: "OtherScheme", raw: `{"images": [{"url": "ftp://x/a.png"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
+		{name: "RelativeURL", raw: `{"images": [{"url": "/files/a.png"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
+		{name: "SchemeRelativeURL", raw: `{"images": [{"url": "//x/a.png"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
+		{name: "URLWithoutHost", raw: `{"images": [{"url": "https:///a.png"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
+		{name: "UnparsableURL", raw: `{"images": [{"url": "https://x/a\n.png"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
 		{
 			name:    "NSFWLengthMismatch",
 			raw:     `{"images": [{"url": "https://x/a.png"}, {"url": "https://x/b.png"}], "has_nsfw_concepts": [false]}`,

@@ -3,7 +3,9 @@ package fal
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -116,13 +118,77 @@ func TestParseWebhookRejects(t *testing.T) {
 		{name: "RequestIDNotString", body: `{"request_id": 7, "status": "OK"}`, wantErr: "request_id"},
 		{name: "MissingStatus", body: `{"request_id": "r1"}`, wantErr: `status "" is neither "OK" nor "ERROR"`},
 		{name: "QueueStatus", body: `{"request_id": "r1", "status": "COMPLETED"}`, wantErr: `status "COMPLETED" is neither "OK" nor "ERROR"`},
+		{name: "GatewayRequestIDNotString", body: `{"request_id": "r1", "gateway_request_id": 7, "status": "OK"}`, wantErr: "gateway_request_id is not a string"},
+		// Postgres text refuses NUL, and encoding/json would read the others
+		// as U+FFFD: the id recorded would name no request fal knows.
+		{name: "RequestIDNUL", body: `{"request_id": "r\u00001", "status": "OK"}`, wantErr: `parse fal webhook: request_id contains the NUL character (\u0000)`},
+		{name: "RequestIDInvalidUTF8", body: "{\"request_id\": \"r\xff1\", \"status\": \"OK\"}", wantErr: "parse fal webhook: request_id is not valid UTF-8"},
+		{name: "RequestIDLoneHighSurrogate", body: `{"request_id": "r\ud8001", "status": "OK"}`, wantErr: `parse fal webhook: request_id contains an unpaired UTF-16 surrogate escape such as \ud800`},
+		{name: "RequestIDLoneLowSurrogate", body: `{"request_id": "\udc00", "status": "OK"}`, wantErr: `parse fal webhook: request_id contains an unpaired UTF-16 surrogate escape such as \ud800`},
+		{name: "RequestIDHighSurrogateAtEnd", body: `{"request_id": "r\ud800", "status": "OK"}`, wantErr: `parse fal webhook: request_id contains an unpaired UTF-16 surrogate escape such as \ud800`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
-			_, err := ParseWebhook([]byte(tt.body))
+			p, err := ParseWebhook([]byte(tt.body))
+			require.Nil(t, p)
 			require.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}
+
+// TestParseWebhookStorableText checks that what a delivery says beside its
+// request id is kept in a form Postgres text takes, rather than refused:
+// refusing would lose the result it carries.
+func TestParseWebhookStorableText(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		body string
+		want WebhookPayload
+	}{
+		{
+			name: "GatewayRequestIDDropped",
+			body: `{"request_id": "r1", "gateway_request_id": "g\u00001", "status": "OK", "payload": null}`,
+			want: WebhookPayload{RequestID: "r1", Status: WebhookStatusOK},
+		},
+		{
+			name: "GatewayRequestIDLoneSurrogateDropped",
+			body: `{"request_id": "r1", "gateway_request_id": "g\udfff", "status": "OK"}`,
+			want: WebhookPayload{RequestID: "r1", Status: WebhookStatusOK},
+		},
+		{
+			name: "GatewayRequestIDInvalidUTF8Dropped",
+			body: "{\"request_id\": \"r1\", \"gateway_request_id\": \"\xc0\", \"status\": \"OK\"}",
+			want: WebhookPayload{RequestID: "r1", Status: WebhookStatusOK},
+		},
+		{
+			name: "ErrorTextsCleaned",
+			body: "{\"request_id\": \"r1\", \"status\": \"ERROR\", \"error\": \"bad\\u0000\\nthing\\ud800 \xff\", \"payload_error\": \" \\u0000x\\t\"}",
+			want: WebhookPayload{RequestID: "r1", Status: WebhookStatusError, Error: "bad  thing\uFFFD \uFFFD", PayloadError: "x"},
+		},
+		{
+			name: "ErrorTextBounded",
+			body: `{"request_id": "r1", "status": "ERROR", "error": "` + strings.Repeat("e", 2*maxDetailLen) + `"}`,
+			want: WebhookPayload{RequestID: "r1", Status: WebhookStatusError, Error: strings.Repeat("e", maxDetailLen) + "…"},
+		},
+		{
+			// An escaped backslash before u0000 is the six characters
+			// \u0000, and a surrogate pair is one character: both are text.
+			name: "EscapesThatAreText",
+			body: `{"request_id": "r\\u0000\ud83d\ude00", "gateway_request_id": "\\ud800", "status": "OK"}`,
+			want: WebhookPayload{RequestID: `r\u0000😀`, GatewayRequestID: `\ud800`, Status: WebhookStatusOK},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			p, err := ParseWebhook([]byte(tt.body))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, *p)
 		})
 	}
 }
@@ -189,6 +255,8 @@ func FuzzParseWebhook(f *testing.F) {
 		webhookOK, webhookError, webhookPayloadError, vectorBody,
 		`{}`, `[]`, `null`, `{"request_id": "r", "status": "ERROR", "payload": {"detail": [1, {"loc": [0]}]}}`,
 		`{"request_id": "r", "status": "ERROR", "payload": "text"}`, "{\"request_id\": \"\xff\", \"status\": \"OK\"}",
+		`{"request_id": "r\u0000", "status": "OK"}`, `{"request_id": "r\ud800\u0041", "status": "OK"}`,
+		`{"request_id": "r\\ud800", "gateway_request_id": "\udc00", "status": "ERROR", "error": "a\u0000\n", "payload_error": "\u0000"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -201,6 +269,13 @@ func FuzzParseWebhook(f *testing.F) {
 		}
 		require.NotEmpty(t, p.RequestID)
 		require.Contains(t, []string{WebhookStatusOK, WebhookStatusError}, p.Status)
+		// Every string can go into a Postgres text column.
+		for _, s := range []string{p.RequestID, p.GatewayRequestID, p.Error, p.PayloadError} {
+			require.True(t, utf8.ValidString(s), "%q", s)
+			require.NotContains(t, s, "\x00")
+		}
+		require.LessOrEqual(t, len(p.Error), maxDetailLen+len("…"))
+		require.LessOrEqual(t, len(p.PayloadError), maxDetailLen+len("…"))
 		if p.Payload != nil {
 			require.True(t, json.Valid(p.Payload))
 			require.True(t, bytes.Contains(body, p.Payload), "payload bytes are kept as sent")

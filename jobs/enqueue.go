@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -25,9 +23,14 @@ import (
 type EnqueueOpts struct {
 	// Priority from 1 (highest) to 4 (lowest), as in River; 0 means 2.
 	Priority int
-	// Metadata is any JSON object of at most MaxMetadataBytes, stored and
-	// returned with the generation. Postgres's jsonb refuses \u0000 and
-	// unpaired UTF-16 surrogate escapes (\ud800), so Enqueue does too.
+	// Metadata is any JSON object of at most MaxMetadataBytes as stored,
+	// kept with the generation in a jsonb column and returned from it: the
+	// same value, not the same text, since jsonb orders keys its own way,
+	// drops whitespace and writes numbers as numeric does (1e3 as 1000).
+	// Postgres's jsonb refuses \u0000 and unpaired UTF-16 surrogate escapes
+	// (\ud800), and keeps only the last of repeated keys, so Enqueue refuses
+	// all three, and numbers beyond a 64-bit float's range. Empty or null
+	// is no metadata.
 	Metadata json.RawMessage
 	// CallbackURL receives the generation when it finishes: an absolute
 	// http or https URL without user info or fragment (see
@@ -76,8 +79,11 @@ var ErrIdempotencyConflict = errors.New("idempotency key was already used with a
 // from ParseInput, which is not validated again) and, inside the caller's
 // transaction, inserts a queued generation for client and the River job
 // that will submit it. Nothing is visible to Easel until tx commits; a
-// rollback leaves nothing behind. Invalid input or options (see
-// EnqueueOpts.Validate) return a *fal.ValidationError and write nothing.
+// rollback leaves nothing behind. client is a name of at most
+// MaxClientBytes. Invalid input, client or options (see
+// EnqueueOpts.Validate) return an error wrapping a *fal.ValidationError
+// (see errors.As) and write nothing, before any statement, so the caller's
+// transaction is intact; input is invalid beyond MaxInputBytes of JSON.
 func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *EnqueueOpts) (*Enqueued, error) {
 	e, err := newEnqueue(client, input, opts)
 	if err != nil {
@@ -101,29 +107,19 @@ func newEnqueue(client string, input any, opts *EnqueueOpts) (*enqueue, error) {
 	if opts == nil {
 		opts = &EnqueueOpts{}
 	}
-	if client == "" {
-		return nil, errors.New("enqueue: client name is required")
-	}
-	if !utf8.ValidString(client) || strings.ContainsRune(client, 0) {
-		// Postgres text cannot hold either.
-		return nil, &fal.ValidationError{Fields: []fal.FieldError{{Field: "client", Message: "must be UTF-8 text without the NUL character"}}}
-	}
-	priority := opts.Priority
-	if priority == 0 {
-		priority = 2
-	}
-	if invalid := validateOpts(priority, opts, time.Now()); len(invalid) > 0 {
-		return nil, &fal.ValidationError{Fields: invalid}
+	valid, invalid := validateOpts(opts, time.Now())
+	if invalid = append(checkClient(client), invalid...); len(invalid) > 0 {
+		return nil, &argumentError{what: "arguments", invalid: &fal.ValidationError{Fields: invalid}}
 	}
 	parsed, err := parseInput(input)
 	if err != nil {
 		return nil, err
 	}
 	// json.Marshal writes no lone surrogate (it writes U+FFFD, as
-	// encoding/json reads one), so only a NUL can be found here.
-	if jsonbEscapeProblem(parsed.encoded) == escapeNUL {
-		// Postgres text and jsonb cannot hold NUL.
-		return nil, &fal.ValidationError{Fields: []fal.FieldError{{Field: "input", Message: "must not contain the NUL character (\\u0000)"}}}
+	// encoding/json reads one), so only a NUL can be found here, which
+	// Postgres stores neither in text nor in jsonb.
+	if problem := fal.JSONBEscapeProblem(parsed.encoded); problem != "" {
+		return nil, &fal.ValidationError{Fields: []fal.FieldError{{Field: "input", Message: problem}}}
 	}
 
 	params := store.InsertGenerationParams{
@@ -131,8 +127,8 @@ func newEnqueue(client string, input any, opts *EnqueueOpts) (*enqueue, error) {
 		Client:         client,
 		EndpointID:     fal.EndpointImagePrompt,
 		Input:          parsed.encoded,
-		Priority:       priority,
-		Metadata:       opts.Metadata,
+		Priority:       valid.priority,
+		Metadata:       valid.metadata,
 		CallbackURL:    opts.CallbackURL,
 		IdempotencyKey: opts.IdempotencyKey,
 		RunAt:          opts.RunAt,
@@ -141,7 +137,7 @@ func newEnqueue(client string, input any, opts *EnqueueOpts) (*enqueue, error) {
 		params.Seed = strconv.FormatUint(*parsed.seed, 10)
 	}
 	if opts.IdempotencyKey != "" {
-		params.RequestHash = requestHash(parsed.encoded, priority, opts)
+		params.RequestHash = requestHash(parsed.encoded, valid, opts)
 	}
 	return &enqueue{client: client, opts: opts, params: params, inserter: insertOnlyClient}, nil
 }
@@ -199,10 +195,33 @@ type Input struct {
 // before it writes: the HTTP API answers an invalid request before it
 // touches the database. Besides what Enqueue takes, input may be a JSON
 // object already split into its fields (map[string]json.RawMessage). Invalid
-// input returns a *fal.ValidationError. Enqueue still refuses an input
-// holding U+0000, which Postgres cannot store.
+// input returns a *fal.ValidationError, as does one of more than
+// MaxInputBytes of JSON. Enqueue still refuses an input holding U+0000,
+// which Postgres cannot store.
 func ParseInput(input any) (*Input, error) {
 	return parseInput(input)
+}
+
+// MaxInputBytes caps an input's JSON as the caller passes it (or as
+// json.Marshal encodes it): the HTTP API's cap on a whole request body
+// (api.MaxBodyBytes), room for a data: URI image of fal.MaxImageDataSize.
+// Larger inputs belong at a URL.
+const MaxInputBytes = 8 << 20
+
+func inputTooLarge(size int) error {
+	return &fal.ValidationError{Fields: []fal.FieldError{{Field: "input",
+		Message: fmt.Sprintf("is %d bytes of JSON, over the limit of %d; pass large images by URL", size, MaxInputBytes)}}}
+}
+
+// objectSize is the length of fields as a compact JSON object with their
+// names unescaped: at most that of the object they were split from, so
+// that a body the HTTP API takes has an input Enqueue takes.
+func objectSize(fields map[string]json.RawMessage) int {
+	size := len("{}") + max(len(fields)-1, 0) // braces and commas
+	for name, value := range fields {
+		size += len(`"":`) + len(name) + len(value)
+	}
+	return size
 }
 
 func parseInput(input any) (*Input, error) {
@@ -216,6 +235,9 @@ func parseInput(input any) (*Input, error) {
 		}
 		return v, nil
 	case map[string]json.RawMessage:
+		if size := objectSize(v); size > MaxInputBytes {
+			return nil, inputTooLarge(size)
+		}
 		// Parsing the fields directly means what marshalling them and
 		// parsing the object would, without the round trip.
 		return newInput(fal.ParseImagePromptFields(v))
@@ -230,6 +252,9 @@ func parseInput(input any) (*Input, error) {
 		if raw, err = json.Marshal(input); err != nil {
 			return nil, fmt.Errorf("enqueue: encode input: %w", err)
 		}
+	}
+	if len(raw) > MaxInputBytes {
+		return nil, inputTooLarge(len(raw))
 	}
 	return newInput(fal.ParseImagePromptInput(raw))
 }
@@ -258,8 +283,10 @@ func replay(ctx context.Context, db store.DBTX, client, key string, hash []byte)
 
 // requestHash identifies a request for idempotency: everything the caller
 // chose, after defaults, so that spelling a default out explicitly is still
-// the same request.
-func requestHash(input []byte, priority int, opts *EnqueueOpts) []byte {
+// the same request, and metadata in its canonical form (see
+// canonicalMetadata), so that it is the same request exactly when the same
+// metadata would be stored.
+func requestHash(input []byte, valid validOpts, opts *EnqueueOpts) []byte {
 	h := sha256.New()
 	canonical, _ := json.Marshal(struct {
 		Input       json.RawMessage `json:"input"`
@@ -267,21 +294,9 @@ func requestHash(input []byte, priority int, opts *EnqueueOpts) []byte {
 		Metadata    json.RawMessage `json:"metadata,omitempty"`
 		CallbackURL string          `json:"callback_url,omitempty"`
 		RunAt       string          `json:"run_at,omitempty"`
-	}{input, priority, compact(opts.Metadata), opts.CallbackURL, runAtString(opts.RunAt)})
+	}{input, valid.priority, valid.metadataHash, opts.CallbackURL, runAtString(opts.RunAt)})
 	h.Write(canonical)
 	return h.Sum(nil)
-}
-
-func compact(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 {
-		return nil
-	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return raw
-	}
-	out, _ := json.Marshal(v) // map keys come out sorted
-	return out
 }
 
 func runAtString(t time.Time) string {

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -202,80 +203,100 @@ func testEnqueue(t *testing.T, enqueueWith enqueueFunc) {
 			{name: "not JSON", client: "billing", input: `{"prompt":`, wantFields: []string{"prompt"}},
 			{name: "client with NUL", client: "bill\x00ing", input: enqueueTestInput, wantFields: []string{"client"}},
 			{name: "client not UTF-8", client: "bill\xffing", input: enqueueTestInput, wantFields: []string{"client"}},
-			{name: "priority", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Priority: 5}, wantFields: []string{"priority"}},
-			{name: "metadata not an object", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`[1]`)}, wantFields: []string{"metadata"}},
+			{name: "no client", input: enqueueTestInput, wantFields: []string{"client"}},
+			// Postgres would refuse it in a btree index row past about 2.7
+			// KB, failing the insert: see ClientTooLongKeepsTx.
+			{name: "client too long", client: strings.Repeat("c", jobs.MaxClientBytes+1), input: enqueueTestInput, wantFields: []string{"client"}},
+			{name: "client and options together", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Priority: 9}, wantFields: []string{"client", "Priority"}},
+			{name: "priority", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Priority: 5}, wantFields: []string{"Priority"}},
+			{name: "metadata not an object", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`[1]`)}, wantFields: []string{"Metadata"}},
+			{name: "metadata not JSON", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":`)}, wantFields: []string{"Metadata"}},
 			{name: "metadata too large", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"` + strings.Repeat("x", jobs.MaxMetadataBytes) + `"}`)}, wantFields: []string{"metadata"}},
-			{name: "metadata not UTF-8", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage("{\"k\":\"\xff\"}")}, wantFields: []string{"metadata"}},
-			{name: "metadata with NUL", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"a\u0000"}`)}, wantFields: []string{"metadata"}},
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"` + strings.Repeat("x", jobs.MaxMetadataBytes) + `"}`)}, wantFields: []string{"Metadata"}},
+			{name: "metadata not UTF-8", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage("{\"k\":\"\xff\"}")}, wantFields: []string{"Metadata.k"}},
+			{name: "metadata with NUL", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"a\u0000"}`)}, wantFields: []string{"Metadata.k"}},
+			{name: "metadata duplicate key", client: "billing", input: enqueueTestInput, opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":1,"a":2}`)}, wantFields: []string{"Metadata.a"}},
+			{name: "metadata number out of float64 range", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":[1e400]}`)}, wantFields: []string{"Metadata.a[0]"}},
+			// Postgres refuses both (SQLSTATE 22003): more than 16383
+			// digits after the point, an exponent beyond about 1.07e9.
+			{name: "metadata number with too many decimal places", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":0e-99999}`)}, wantFields: []string{"Metadata.a"}},
+			{name: "metadata number with a huge exponent", client: "billing", input: enqueueTestInput,
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":0e99999999999}`)}, wantFields: []string{"Metadata.a"}},
+			{name: "metadata every problem at once", client: "billing", input: enqueueTestInput,
+				opts:       &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":{"b":"\ud800","c":"\u0000"},"d":[1,-1e999],"a":{},"\u0000":1}`)},
+				wantFields: []string{"Metadata.a.b", "Metadata.a.c", "Metadata.d[1]", "Metadata.a", "Metadata.\x00"}},
 			{name: "NUL in prompt", client: "billing", input: `{"prompt":"a\u0000b","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, wantFields: []string{"input"}},
+			// encoding/json would read it as U+FFFD: what is stored and sent
+			// would not be what the caller wrote.
+			{name: "lone surrogates in prompt", client: "billing", input: `{"prompt":"a\ud800b\udc00","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, wantFields: []string{"prompt"}},
+			{name: "input one byte too large", client: "billing", input: paddedInput(jobs.MaxInputBytes + 1), wantFields: []string{"input"}},
+			{name: "input too large, as bytes", client: "billing", input: []byte(paddedInput(jobs.MaxInputBytes + 1)), wantFields: []string{"input"}},
+			{name: "input too large, as a value", client: "billing", input: map[string]any{"prompt": strings.Repeat("a", jobs.MaxInputBytes)}, wantFields: []string{"input"}},
+			{name: "input too large, as fields", client: "billing",
+				input: map[string]json.RawMessage{"prompt": json.RawMessage(`"` + strings.Repeat("a", jobs.MaxInputBytes) + `"`)}, wantFields: []string{"input"}},
 			{name: "bad priority and metadata together", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{Priority: -1, Metadata: json.RawMessage(`"x"`)}, wantFields: []string{"priority", "metadata"}},
+				opts: &jobs.EnqueueOpts{Priority: -1, Metadata: json.RawMessage(`"x"`)}, wantFields: []string{"Priority", "Metadata"}},
 			// Postgres's jsonb refuses what encoding/json reads as U+FFFD.
 			{name: "metadata lone high surrogate in a key", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"\ud800":1}`)}, wantFields: []string{"metadata"}},
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"\ud800":1}`)}, wantFields: []string{"Metadata.\uFFFD"}},
 			{name: "metadata lone high surrogate in a value", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ud800"}`)}, wantFields: []string{"metadata"}},
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ud800"}`)}, wantFields: []string{"Metadata.k"}},
 			{name: "metadata lone low surrogate", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\udc00"}`)}, wantFields: []string{"metadata"}},
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\udc00"}`)}, wantFields: []string{"Metadata.k"}},
 			{name: "metadata high surrogate before a non-surrogate", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\uD83D\u0041"}`)}, wantFields: []string{"metadata"}},
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\uD83D\u0041"}`)}, wantFields: []string{"Metadata.k"}},
 			{name: "metadata surrogates in the wrong order", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ude00\ud83d"}`)}, wantFields: []string{"metadata"}},
+				opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ude00\ud83d"}`)}, wantFields: []string{"Metadata.k"}},
 			// What the HTTP API refuses, Enqueue refuses too.
 			{name: "callback_url not http", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{CallbackURL: "ftp://example.com/done"}, wantFields: []string{"callback_url"}},
+				opts: &jobs.EnqueueOpts{CallbackURL: "ftp://example.com/done"}, wantFields: []string{"CallbackURL"}},
 			{name: "callback_url relative", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{CallbackURL: "/done"}, wantFields: []string{"callback_url"}},
+				opts: &jobs.EnqueueOpts{CallbackURL: "/done"}, wantFields: []string{"CallbackURL"}},
 			{name: "callback_url with user info", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{CallbackURL: "https://user:pass@example.com/done"}, wantFields: []string{"callback_url"}},
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://user:pass@example.com/done"}, wantFields: []string{"CallbackURL"}},
 			{name: "callback_url with fragment", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com/done#x"}, wantFields: []string{"callback_url"}},
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com/done#x"}, wantFields: []string{"CallbackURL"}},
 			{name: "callback_url port 0", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com:0/done"}, wantFields: []string{"callback_url"}},
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com:0/done"}, wantFields: []string{"CallbackURL"}},
 			{name: "callback_url port too large", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com:65536/done"}, wantFields: []string{"callback_url"}},
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com:65536/done"}, wantFields: []string{"CallbackURL"}},
 			{name: "callback_url too long", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com/" + strings.Repeat("a", 2048)}, wantFields: []string{"callback_url"}},
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com/" + strings.Repeat("a", 2048)}, wantFields: []string{"CallbackURL"}},
 			// Postgres text refuses it (SQLSTATE 22021).
 			{name: "callback_url not UTF-8", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com/\xff"}, wantFields: []string{"callback_url"}},
+				opts: &jobs.EnqueueOpts{CallbackURL: "https://example.com/\xff"}, wantFields: []string{"CallbackURL"}},
 			{name: "idempotency key too long", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{IdempotencyKey: strings.Repeat("k", jobs.MaxIdempotencyKeyLen+1)}, wantFields: []string{"Idempotency-Key"}},
+				opts: &jobs.EnqueueOpts{IdempotencyKey: strings.Repeat("k", jobs.MaxIdempotencyKeyLen+1)}, wantFields: []string{"IdempotencyKey"}},
 			{name: "idempotency key not ASCII", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{IdempotencyKey: "clé"}, wantFields: []string{"Idempotency-Key"}},
+				opts: &jobs.EnqueueOpts{IdempotencyKey: "clé"}, wantFields: []string{"IdempotencyKey"}},
 			{name: "idempotency key with a control character", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{IdempotencyKey: "a\nb"}, wantFields: []string{"Idempotency-Key"}},
+				opts: &jobs.EnqueueOpts{IdempotencyKey: "a\nb"}, wantFields: []string{"IdempotencyKey"}},
 			{name: "run_at in year 9999", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{RunAt: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}, wantFields: []string{"run_at"}},
+				opts: &jobs.EnqueueOpts{RunAt: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}, wantFields: []string{"RunAt"}},
 			{name: "run_at a day past the horizon", client: "billing", input: enqueueTestInput,
-				opts: &jobs.EnqueueOpts{RunAt: time.Now().Add(jobs.MaxRunAtAhead + 24*time.Hour)}, wantFields: []string{"run_at"}},
+				opts: &jobs.EnqueueOpts{RunAt: time.Now().Add(jobs.MaxRunAtAhead + 24*time.Hour)}, wantFields: []string{"RunAt"}},
 			{name: "every option at once", client: "billing", input: enqueueTestInput,
 				opts: &jobs.EnqueueOpts{Priority: 9, Metadata: json.RawMessage(`{"k":"\udfff"}`), CallbackURL: "x", IdempotencyKey: "\x00",
 					RunAt: time.Now().Add(2 * jobs.MaxRunAtAhead)},
-				wantFields: []string{"priority", "metadata", "callback_url", "run_at", "Idempotency-Key"}},
-			{name: "no client", input: enqueueTestInput},
+				wantFields: []string{"Priority", "Metadata.k", "CallbackURL", "RunAt", "IdempotencyKey"}},
 			// Only ParseInput vouches for an *Input; a NUL it let through
 			// is still refused.
 			{name: "Input not from ParseInput", client: "billing", input: &jobs.Input{}, wantFields: []string{""}},
 			{name: "nil Input", client: "billing", input: (*jobs.Input)(nil), wantFields: []string{""}},
 			{name: "parsed input with NUL", client: "billing", input: mustParseInput(t, `{"prompt":"a\u0000b","image_prompt_1":{"image_url":"https://example.com/a.png"}}`), wantFields: []string{"input"}},
-			// Postgres refuses it in the insert, after the BEGIN: the
-			// transaction is rolled back.
-			{name: "NUL in client", client: "bill\x00ing", input: enqueueTestInput},
 		}
 		for _, tt := range tests {
 			_, err := enqueue(t, b, tt.client, tt.input, tt.opts)
-			require.Error(t, err, tt.name)
-			if tt.wantFields != nil {
-				var invalid *fal.ValidationError
-				require.ErrorAs(t, err, &invalid, tt.name)
-				var fields []string
-				for _, f := range invalid.Fields {
-					fields = append(fields, f.Field)
-				}
-				require.Equal(t, tt.wantFields, fields, tt.name)
+			var invalid *fal.ValidationError
+			require.ErrorAs(t, err, &invalid, tt.name)
+			var fields []string
+			for _, f := range invalid.Fields {
+				require.NotEmpty(t, f.Message, tt.name)
+				fields = append(fields, f.Field)
 			}
+			require.Equal(t, tt.wantFields, fields, tt.name)
 		}
 		require.Zero(t, countGenerations(t, b))
 		require.Empty(t, jobsOf(t, b))
@@ -309,18 +330,68 @@ func testEnqueue(t *testing.T, enqueueWith enqueueFunc) {
 		require.False(t, scheduledAt.After(time.Now()), "scheduled at %s", scheduledAt)
 		require.False(t, scheduledAt.Before(before.Add(-time.Minute)), "scheduled at %s, not at run_at", scheduledAt)
 
-		// encoding/json reads a lone surrogate in the input as U+FFFD, and
-		// the input is stored as Easel encodes it, so jsonb takes it.
-		enqueued, err = enqueue(t, b, "billing", `{"prompt":"a\ud800b\udc00","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, nil)
+		// A backslash before u0000 in the input is no NUL.
+		enqueued, err = enqueue(t, b, "billing", `{"prompt":"\\u0000","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, nil)
 		require.NoError(t, err)
 		var prompt string
 		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT input->>'prompt' FROM generations WHERE id = $1`, enqueued.Generation.ID).Scan(&prompt))
-		require.Equal(t, "a\uFFFDb\uFFFD", prompt)
-		// So is a backslash before u0000 in the input, which is no NUL.
-		enqueued, err = enqueue(t, b, "billing", `{"prompt":"\\u0000","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, nil)
+		require.Equal(t, `\u0000`, prompt)
+		// Nor is a surrogate pair a lone surrogate.
+		enqueued, err = enqueue(t, b, "billing", `{"prompt":"\ud83d\ude00","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, nil)
 		require.NoError(t, err)
 		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT input->>'prompt' FROM generations WHERE id = $1`, enqueued.Generation.ID).Scan(&prompt))
-		require.Equal(t, `\u0000`, prompt)
+		require.Equal(t, "😀", prompt)
+
+		// An input of MaxInputBytes, whitespace and all, and the longest
+		// client name.
+		_, err = enqueue(t, b, strings.Repeat("c", jobs.MaxClientBytes), paddedInput(jobs.MaxInputBytes), nil)
+		require.NoError(t, err)
+	})
+
+	// Metadata is measured as stored, and stored as the value it is.
+	t.Run("MetadataAccepted", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		fill := func(n int, s string) string { return strings.Repeat(s, n) }
+		tests := []struct {
+			name     string
+			metadata string
+			want     string // what jsonb returns; "" is no metadata
+		}{
+			// json.Marshal of a nil map, as "metadata": null over HTTP.
+			{name: "null", metadata: `null`},
+			{name: "null with whitespace", metadata: " null\n"},
+			{name: "empty", metadata: ``},
+			{name: "whitespace is not stored", metadata: `{"a":` + fill(20000, " ") + `1}`, want: `{"a": 1}`},
+			// Python's json.dumps escapes every non-ASCII character.
+			{name: "escapes count as UTF-8", metadata: `{"k":"` + fill(8188, `\u00e9`) + `"}`, want: `{"k": "` + fill(8188, "é") + `"}`},
+			// {"k":""} is 8 bytes.
+			{name: "exactly the limit", metadata: `{"k":"` + fill(jobs.MaxMetadataBytes-8, "x") + `"}`, want: `{"k": "` + fill(jobs.MaxMetadataBytes-8, "x") + `"}`},
+			{name: "numbers kept exactly", metadata: `{"big":9007199254740993,"tiny":1e-30,"exp":1E2,"scale":1.50,"zero":-0.0,"neg":-12.5e-1}`,
+				want: `{"big": 9007199254740993, "exp": 100, "neg": -1.25, "tiny": 0.000000000000000000000000000001, "zero": 0.0, "scale": 1.50}`},
+			{name: "nested", metadata: `{"a":{"b":[true,false,null,{"c":"d"}]},"":"empty key"}`, want: `{"": "empty key", "a": {"b": [true, false, null, {"c": "d"}]}}`},
+		}
+		for _, tt := range tests {
+			enqueued, err := enqueue(t, b, "billing", enqueueTestInput, &jobs.EnqueueOpts{Metadata: json.RawMessage(tt.metadata)})
+			require.NoError(t, err, tt.name)
+			var stored string
+			require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT metadata::text FROM generations WHERE id = $1`, enqueued.Generation.ID).Scan(&stored))
+			if tt.want == "" {
+				require.Equal(t, `{}`, stored, tt.name)
+			} else {
+				require.Equal(t, tt.want, stored, tt.name)
+			}
+		}
+
+		// One more byte is too many, and the message says what is measured.
+		_, err := enqueue(t, b, "billing", enqueueTestInput,
+			&jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"` + fill((jobs.MaxMetadataBytes-8)/2, `\u00e9`) + `x"}`)})
+		var invalid *fal.ValidationError
+		require.ErrorAs(t, err, &invalid)
+		require.Len(t, invalid.Fields, 1)
+		require.Equal(t, "Metadata", invalid.Fields[0].Field)
+		require.Contains(t, invalid.Fields[0].Message, "is 16385 bytes, over the limit of 16384: measured as stored")
 	})
 
 	t.Run("Idempotency", func(t *testing.T) {
@@ -351,6 +422,72 @@ func testEnqueue(t *testing.T, enqueueWith enqueueFunc) {
 
 		require.Equal(t, 2, countGenerations(t, b))
 		require.Len(t, jobsOf(t, b), 2)
+	})
+
+	// The same key replays a request whose metadata jsonb stores as the
+	// first's, and refuses one it stores differently, digit for digit.
+	t.Run("IdempotencyMetadata", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		tests := []struct {
+			name          string
+			first, second string
+			replayed      bool
+		}{
+			{name: "integers beyond float64 precision", first: `{"order_id":9007199254740993}`, second: `{"order_id":9007199254740992}`},
+			{name: "long decimals", first: `{"x":0.10000000000000000001}`, second: `{"x":0.1}`},
+			{name: "trailing zeros", first: `{"x":1.0}`, second: `{"x":1}`},
+			{name: "tiny numbers", first: `{"x":1e-400}`, second: `{"x":2e-400}`},
+			{name: "same integer", first: `{"order_id":9007199254740993}`, second: `{"order_id":9007199254740993}`, replayed: true},
+			{name: "exponent spelled out", first: `{"x":1E2}`, second: `{"x":100}`, replayed: true},
+			{name: "scaled exponent", first: `{"x":1.50e1}`, second: `{"x":15.0}`, replayed: true},
+			{name: "negative zero", first: `{"x":-0.0}`, second: `{"x":0.0}`, replayed: true},
+			{name: "key order and whitespace", first: `{"a":1,"b":[1,2]}`, second: "{ \"b\" : [ 1 , 2 ] ,\n\"a\":1 }", replayed: true},
+			{name: "escapes", first: `{"s":"\u00e9\/"}`, second: `{"s":"é/"}`, replayed: true},
+			{name: "null and none", first: `null`, second: ``, replayed: true},
+		}
+		for i, tt := range tests {
+			key := fmt.Sprintf("key-%d", i)
+			first, err := enqueue(t, b, "billing", enqueueTestInput, &jobs.EnqueueOpts{IdempotencyKey: key, Metadata: json.RawMessage(tt.first)})
+			require.NoError(t, err, tt.name)
+			second, err := enqueue(t, b, "billing", enqueueTestInput, &jobs.EnqueueOpts{IdempotencyKey: key, Metadata: json.RawMessage(tt.second)})
+			if !tt.replayed {
+				require.ErrorIs(t, err, jobs.ErrIdempotencyConflict, tt.name)
+			} else {
+				require.NoError(t, err, tt.name)
+				require.True(t, second.Replayed, tt.name)
+				require.Equal(t, first.Generation.ID, second.Generation.ID, tt.name)
+			}
+
+			// The table says what Postgres says.
+			var same bool
+			require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT coalesce(nullif(nullif($1, ''), 'null')::jsonb, '{}')::text
+				= coalesce(nullif(nullif($2, ''), 'null')::jsonb, '{}')::text`, tt.first, tt.second).Scan(&same))
+			require.Equal(t, tt.replayed, same, tt.name)
+		}
+		require.Equal(t, len(tests), countGenerations(t, b))
+	})
+
+	// A client too long for Postgres's indexes is refused before any
+	// statement: the caller's transaction goes on.
+	t.Run("ClientTooLongKeepsTx", func(t *testing.T) {
+		t.Parallel()
+		b := setupEnqueue(t)
+
+		err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+			for _, client := range []string{strings.Repeat("c", jobs.MaxClientBytes+1), strings.Repeat("c", 3000)} {
+				_, err := jobs.Enqueue(b.ctx, tx, client, enqueueTestInput, nil)
+				var invalid *fal.ValidationError
+				require.ErrorAs(t, err, &invalid)
+				require.Equal(t, []fal.FieldError{{Field: "client", Message: "must be at most 200 bytes"}}, invalid.Fields)
+				require.ErrorContains(t, err, "invalid enqueue arguments: client: must be at most 200 bytes")
+			}
+			_, err := jobs.Enqueue(b.ctx, tx, "billing", enqueueTestInput, nil)
+			return err
+		})
+		require.NoError(t, err)
+		require.Equal(t, 1, countGenerations(t, b))
 	})
 
 	t.Run("MaxPending", func(t *testing.T) {
@@ -410,6 +547,11 @@ func testEnqueue(t *testing.T, enqueueWith enqueueFunc) {
 		require.Empty(t, jobsOf(t, b))
 		require.NotEqual(t, uuid.Nil, enqueued.Generation.ID)
 	})
+}
+
+// paddedInput is enqueueTestInput padded with spaces to n bytes.
+func paddedInput(n int) string {
+	return enqueueTestInput + strings.Repeat(" ", n-len(enqueueTestInput))
 }
 
 func mustParseInput(t *testing.T, input string) *jobs.Input {
@@ -487,31 +629,62 @@ func TestEnqueuePoolRoundTrips(t *testing.T) {
 }
 
 // TestEnqueueOptsValidate checks the messages Validate gives, which the
-// HTTP API shows as they are.
+// HTTP API shows as they are, under its own names.
 func TestEnqueueOptsValidate(t *testing.T) {
 	t.Parallel()
 
+	const (
+		loneSurrogate = `must not contain an unpaired UTF-16 surrogate escape such as \ud800`
+		nul           = `must not contain the NUL character (\u0000)`
+		outOfRange    = "number out of range: it must be within ±1.7976931348623157e308 (a 64-bit float) " +
+			"and have at most 16383 digits after the decimal point (Postgres's limit)"
+	)
 	tests := []struct {
 		name string
-		opts jobs.EnqueueOpts
+		opts *jobs.EnqueueOpts
 		want []fal.FieldError // nil: valid
 	}{
-		{name: "zero", opts: jobs.EnqueueOpts{}},
-		{name: "surrogate pair", opts: jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ud83d\ude00"}`)}},
-		{name: "lone surrogate", opts: jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ud800"}`)},
-			want: []fal.FieldError{{Field: "metadata", Message: `must not contain an unpaired UTF-16 surrogate escape such as \ud800`}}},
-		{name: "high surrogate at the end of a key", opts: jobs.EnqueueOpts{Metadata: json.RawMessage(`{"\ud800":1}`)},
-			want: []fal.FieldError{{Field: "metadata", Message: `must not contain an unpaired UTF-16 surrogate escape such as \ud800`}}},
-		{name: "NUL", opts: jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\u0000"}`)},
-			want: []fal.FieldError{{Field: "metadata", Message: `must not contain the NUL character (\u0000)`}}},
-		{name: "callback user info", opts: jobs.EnqueueOpts{CallbackURL: "http://a:b@example.com/"},
-			want: []fal.FieldError{{Field: "callback_url", Message: "must not contain a user name or password"}}},
-		{name: "callback fragment", opts: jobs.EnqueueOpts{CallbackURL: "http://example.com/#f"},
-			want: []fal.FieldError{{Field: "callback_url", Message: "must not contain a fragment"}}},
-		{name: "run_at", opts: jobs.EnqueueOpts{RunAt: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
-			want: []fal.FieldError{{Field: "run_at", Message: "must be at most 365 days from now; a time in the past means now"}}},
-		{name: "idempotency key", opts: jobs.EnqueueOpts{IdempotencyKey: "é"},
-			want: []fal.FieldError{{Field: "Idempotency-Key", Message: "must be at most 255 printable ASCII characters"}}},
+		{name: "nil", opts: nil},
+		{name: "zero", opts: &jobs.EnqueueOpts{}},
+		{name: "null metadata", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`null`)}},
+		{name: "surrogate pair", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ud83d\ude00"}`)}},
+		{name: "largest float", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":[1.7976931348623157e308,-1e-300,0e999999999]}`)}},
+		{name: "lone surrogate", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\ud800"}`)},
+			want: []fal.FieldError{{Field: "Metadata.k", Message: loneSurrogate}}},
+		{name: "high surrogate at the end of a key", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"\ud800":1}`)},
+			want: []fal.FieldError{{Field: "Metadata.\uFFFD", Message: "field name " + loneSurrogate}}},
+		{name: "NUL", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"\u0000"}`)},
+			want: []fal.FieldError{{Field: "Metadata.k", Message: nul}}},
+		{name: "every metadata problem, by path", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":{"b":"\ud800","c":"\u0000"}}`)},
+			want: []fal.FieldError{{Field: "Metadata.a.b", Message: loneSurrogate}, {Field: "Metadata.a.c", Message: nul}}},
+		{name: "duplicate keys", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":1,"b":{"c":[],"c":{}},"a":2}`)},
+			want: []fal.FieldError{{Field: "Metadata.b.c", Message: "duplicate field"}, {Field: "Metadata.a", Message: "duplicate field"}}},
+		{name: "number too large", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":[1e400]}`)},
+			want: []fal.FieldError{{Field: "Metadata.a[0]", Message: outOfRange}}},
+		{name: "number too precise", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":{"b":[0,1.0e-16383]}}`)},
+			want: []fal.FieldError{{Field: "Metadata.a.b[1]", Message: outOfRange}}},
+		{name: "not UTF-8", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage("{\"\xff\":\"\xfe\"}")},
+			want: []fal.FieldError{{Field: "Metadata.\uFFFD", Message: "field name must be valid UTF-8"}, {Field: "Metadata.\uFFFD", Message: "must be valid UTF-8"}}},
+		{name: "not an object", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`[{"a":1}]`)},
+			want: []fal.FieldError{{Field: "Metadata", Message: "must be a JSON object"}}},
+		{name: "not JSON whitespace around it", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage("\u00a0{}")},
+			want: []fal.FieldError{{Field: "Metadata", Message: "must be a JSON object"}}},
+		{name: "too large, with a problem inside", opts: &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"k":"` + strings.Repeat("é", 8190) + `","n":1e999}`)},
+			want: []fal.FieldError{
+				{Field: "Metadata", Message: "is 16398 bytes, over the limit of 16384: measured as stored, in compact JSON with every string in UTF-8 " +
+					"(an escape such as \\u00e9 counts as the character it stands for) and every number as Postgres writes it (1e3 as 1000)"},
+				{Field: "Metadata.n", Message: outOfRange},
+			}},
+		{name: "callback user info", opts: &jobs.EnqueueOpts{CallbackURL: "http://a:b@example.com/"},
+			want: []fal.FieldError{{Field: "CallbackURL", Message: "must not contain a user name or password"}}},
+		{name: "callback fragment", opts: &jobs.EnqueueOpts{CallbackURL: "http://example.com/#f"},
+			want: []fal.FieldError{{Field: "CallbackURL", Message: "must not contain a fragment"}}},
+		{name: "run_at", opts: &jobs.EnqueueOpts{RunAt: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
+			want: []fal.FieldError{{Field: "RunAt", Message: "must be at most 365 days from now; a time in the past means now"}}},
+		{name: "idempotency key", opts: &jobs.EnqueueOpts{IdempotencyKey: "é"},
+			want: []fal.FieldError{{Field: "IdempotencyKey", Message: "must be at most 255 printable ASCII characters"}}},
+		{name: "priority", opts: &jobs.EnqueueOpts{Priority: -1},
+			want: []fal.FieldError{{Field: "Priority", Message: "must be an integer from 1 (highest) to 4 (lowest)"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -524,6 +697,65 @@ func TestEnqueueOptsValidate(t *testing.T) {
 			var invalid *fal.ValidationError
 			require.ErrorAs(t, err, &invalid)
 			require.Equal(t, tt.want, invalid.Fields)
+			// Go's names, and no claim that the input is at fault.
+			require.True(t, strings.HasPrefix(err.Error(), "invalid enqueue options: "+tt.want[0].Field+": "+tt.want[0].Message), err.Error())
+		})
+	}
+}
+
+// ParseInput refuses what Enqueue refuses, from the first byte over
+// MaxInputBytes, in every form an input takes.
+func TestParseInputSizeCap(t *testing.T) {
+	t.Parallel()
+
+	fields := func(n int) map[string]json.RawMessage {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(enqueueTestInput), &m); err != nil {
+			panic(err)
+		}
+		// {"image_prompt_1":...,"prompt":"a lighthouse at dusk"} without the
+		// prompt, then a prompt that makes n bytes.
+		delete(m, "prompt")
+		rest, err := json.Marshal(m)
+		if err != nil {
+			panic(err)
+		}
+		m["prompt"] = json.RawMessage(`"` + strings.Repeat(" ", n-len(rest)-len(`,"prompt":""`)) + `"`)
+		return m
+	}
+	tests := []struct {
+		name  string
+		input any
+		want  []string // the fields named; nil: valid
+	}{
+		{name: "string at the cap", input: paddedInput(jobs.MaxInputBytes)},
+		{name: "string over the cap", input: paddedInput(jobs.MaxInputBytes + 1), want: []string{"input"}},
+		{name: "raw over the cap", input: json.RawMessage(paddedInput(jobs.MaxInputBytes + 1)), want: []string{"input"}},
+		// Not too large, though its prompt is too long.
+		{name: "fields at the cap", input: fields(jobs.MaxInputBytes), want: []string{"prompt"}},
+		{name: "fields over the cap", input: fields(jobs.MaxInputBytes + 1), want: []string{"input"}},
+		{name: "value over the cap", input: struct {
+			Prompt string `json:"prompt"`
+		}{strings.Repeat("a", jobs.MaxInputBytes)}, want: []string{"input"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := jobs.ParseInput(tt.input)
+			if tt.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			var invalid *fal.ValidationError
+			require.ErrorAs(t, err, &invalid)
+			var fields []string
+			for _, f := range invalid.Fields {
+				fields = append(fields, f.Field)
+			}
+			require.Equal(t, tt.want, fields)
+			if tt.want[0] == "input" {
+				require.Regexp(t, `^is 83886(09|21) bytes of JSON, over the limit of 8388608; pass large images by URL$`, invalid.Fields[0].Message)
+			}
 		})
 	}
 }

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/migrations"
@@ -85,6 +87,28 @@ func ExampleEnqueuePool() {
 	// refused: invalid input: image_prompt_1.image_url: must be an absolute http(s) URL or a base64 data: URI
 	// enqueued: queued
 	// committed: 1 generation, 1 job
+}
+
+// Validate names every invalid option by its Go name, and what is wrong
+// inside the metadata by its path there, before anything is written.
+func ExampleEnqueueOpts_Validate() {
+	opts := &jobs.EnqueueOpts{
+		Priority:       7,
+		Metadata:       []byte(`{"order": {"id": 1042, "id": 1043}, "amounts": [1e400]}`),
+		IdempotencyKey: "order\n1042",
+	}
+	var invalid *fal.ValidationError
+	if err := opts.Validate(); errors.As(err, &invalid) {
+		for _, f := range invalid.Fields {
+			fmt.Printf("%s: %s\n", f.Field, f.Message)
+		}
+	}
+
+	// Output:
+	// Priority: must be an integer from 1 (highest) to 4 (lowest)
+	// Metadata.order.id: duplicate field
+	// Metadata.amounts[0]: number out of range: it must be within ±1.7976931348623157e308 (a 64-bit float) and have at most 16383 digits after the decimal point (Postgres's limit)
+	// IdempotencyKey: must be at most 255 printable ASCII characters
 }
 
 func printCounts(ctx context.Context, db store.DBTX, when string) {

@@ -39,6 +39,13 @@ var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts a graceful shutdown; restoring the default
+	// handling then lets a second one stop the process at once, for an
+	// operator who will not wait for it.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	logger, err := newLogger(os.Getenv, os.Stderr)
 	if err == nil {
 		// Packages without a logger of their own (jobs.EnqueuePool's
