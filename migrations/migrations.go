@@ -56,10 +56,20 @@ func Up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
 	}
 	defer m.Close()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		latest, lerr := Latest()
+		var dirtyErr migrate.ErrDirty
+		if errors.As(err, &dirtyErr) {
+			// golang-migrate's own error names no command: force is easel's.
+			version := uint(max(dirtyErr.Version, 0))
+			if lerr == nil && version > latest {
+				return fmt.Errorf("migrate up: %w", SchemaNewerError(version, latest))
+			}
+			return fmt.Errorf("migrate up: %w", DirtyError(version))
+		}
 		version, _, verr := m.Version()
 		if verr == nil {
 			// golang-migrate reports a newer schema as a missing file.
-			if latest, lerr := Latest(); lerr == nil && version > latest {
+			if lerr == nil && version > latest {
 				return fmt.Errorf("migrate up: %w", SchemaNewerError(version, latest))
 			}
 			// A failed migration leaves the version at its own, dirty.
@@ -313,7 +323,10 @@ func SchemaNewerError(version, latest uint) error {
 	return fmt.Errorf("%w: the database is at schema version %d, this binary knows versions up to %d; run the easel that migrated it, or a newer one", ErrSchemaNewer, version, latest)
 }
 
-// Down reverts the newest steps migrations.
+// Down reverts the newest steps migrations. Before it changes anything, it
+// refuses a dirty schema (see DirtyError), a schema newer than this binary,
+// and more steps than the schema's version: golang-migrate would revert
+// every migration, and only then fail.
 func Down(ctx context.Context, databaseURL string, logger *slog.Logger, steps int) error {
 	if steps < 1 {
 		return fmt.Errorf("migrate down: steps must be at least 1, got %d", steps)
@@ -322,37 +335,147 @@ func Down(ctx context.Context, databaseURL string, logger *slog.Logger, steps in
 	if err != nil {
 		return err
 	}
-	if err := requireSchema(ctx, cfg); err != nil {
+	version, dirty, _, err := schemaToChange(ctx, cfg)
+	if err != nil {
 		return fmt.Errorf("migrate down %d: %w", steps, err)
+	}
+	latest, err := Latest()
+	if err != nil {
+		return err
+	}
+	switch {
+	case dirty:
+		return fmt.Errorf("migrate down %d: %w", steps, DirtyError(version))
+	case version > latest:
+		return fmt.Errorf("migrate down %d: %w", steps, SchemaNewerError(version, latest))
+	case version == 0:
+		return fmt.Errorf("migrate down %d: the schema is at version 0: there is no migration to revert; nothing was changed", steps)
+	case uint(steps) > version:
+		return fmt.Errorf("migrate down %d: the schema is at version %d, so at most %d migrations can be reverted (easel migrate down %d reverts them all); nothing was changed",
+			steps, version, version, version)
 	}
 	m, err := newMigrate(cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := m.Steps(-steps); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+	// To the version asked for rather than steps back from whatever
+	// golang-migrate finds once it holds its lock, so that a concurrent
+	// migrate down cannot take the schema below it.
+	if target := version - uint(steps); target == 0 {
+		err = m.Down()
+	} else {
+		err = m.Migrate(target)
+	}
+	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		var dirtyErr migrate.ErrDirty
+		if errors.As(err, &dirtyErr) { // made dirty since it was read
+			return fmt.Errorf("migrate down %d: %w", steps, DirtyError(uint(max(dirtyErr.Version, 0))))
+		}
 		return fmt.Errorf("migrate down %d: %w", steps, readable(err, "a down migration"))
 	}
 	return nil
 }
 
-// requireSchema fails when the connection's search_path names no schema
-// that exists, for which golang-migrate's driver has only a cryptic error.
-func requireSchema(ctx context.Context, cfg *pgx.ConnConfig) error {
-	conn, err := connect(ctx, cfg)
+// Force records version as the schema's version, clean, and runs no
+// migration: once a dirty schema has been checked, or fixed by hand, it
+// tells golang-migrate which version the schema is at (see DirtyError).
+// Version 0 records that no migration is applied. Before it changes
+// anything, it refuses a version this binary has no migration for, a
+// schema newer than this binary, and a database without Easel's
+// schema_migrations table, which it would otherwise create.
+func Force(ctx context.Context, databaseURL string, logger *slog.Logger, version uint) error {
+	latest, err := Latest()
 	if err != nil {
 		return err
+	}
+	if version > latest {
+		return fmt.Errorf("migrate force %d: this binary's migrations go up to version %d; nothing was changed", version, latest)
+	}
+	cfg, err := ConnConfig(databaseURL)
+	if err != nil {
+		return err
+	}
+	current, _, hasTable, err := schemaToChange(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("migrate force %d: %w", version, err)
+	}
+	switch {
+	case !hasTable:
+		return fmt.Errorf("migrate force %d: database %q has no schema_migrations table in its current schema, so no Easel schema whose version to force; easel migrate up creates one", version, cfg.Database)
+	case current > latest:
+		return fmt.Errorf("migrate force %d: %w", version, SchemaNewerError(current, latest))
+	}
+	m, err := newMigrate(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	v := int(version)
+	if version == 0 {
+		v = database.NilVersion
+	}
+	if err := m.Force(v); err != nil {
+		return fmt.Errorf("migrate force %d: %w", version, err)
+	}
+	return nil
+}
+
+// ErrDirty means a migration failed or was interrupted, which leaves the
+// schema's version dirty: golang-migrate runs no migration until the version
+// is forced.
+var ErrDirty = errors.New("dirty schema version")
+
+// DirtyError explains a dirty schema version and names the commands that
+// record the schema's actual version; it wraps ErrDirty.
+//
+// golang-migrate marks the version a migration leads to dirty before it
+// runs it, and clean after: version after a failed up migration to it,
+// version after a failed down migration from version+1. Each of Easel's
+// migrations is one multi-statement query, which Postgres runs in one
+// transaction (none of them commits or begins one itself), so the failed
+// one changed nothing, unless the process stopped between its commit and
+// the clean mark.
+func DirtyError(version uint) error {
+	latest, _ := Latest() // embedded: cannot fail once a migration has run
+	file := func(version uint, direction string) string {
+		return strings.TrimPrefix(migrationFile(version, direction), "migration ")
+	}
+	var cases []string
+	if version >= 1 {
+		cases = append(cases, fmt.Sprintf("if %s failed (easel migrate up, easel serve), run `easel migrate force %d`", file(version, "up"), version-1))
+	}
+	if version < latest {
+		cases = append(cases, fmt.Sprintf("if %s did (easel migrate down), run `easel migrate force %d`", file(version+1, "down"), version+1))
+	}
+	cases = append(cases, fmt.Sprintf("if the failed one's changes are there after all, run `easel migrate force %d`", version))
+	return fmt.Errorf("%w %d: a migration failed or was interrupted, and none runs until the version is forced. "+
+		"Each runs in one transaction, so the failed one changed nothing unless the process stopped just after its commit: %s. "+
+		"Then fix what made it fail and run the command again", ErrDirty, version, strings.Join(cases, "; "))
+}
+
+// schemaToChange reads the schema version Down or Force is about to change,
+// and whether golang-migrate's schema_migrations table exists, creating
+// nothing. It fails when the connection's search_path names no schema that
+// exists, for which golang-migrate's driver has only a cryptic error.
+func schemaToChange(ctx context.Context, cfg *pgx.ConnConfig) (version uint, dirty, hasTable bool, err error) {
+	conn, err := connect(ctx, cfg)
+	if err != nil {
+		return 0, false, false, err
 	}
 	defer conn.Close(ctx)
 	var searchPath string
 	var current *string
-	if err := conn.QueryRow(ctx, `SELECT current_setting('search_path'), current_schema()`).Scan(&searchPath, &current); err != nil {
-		return fmt.Errorf("read search_path: %w", err)
+	err = conn.QueryRow(ctx, `SELECT current_setting('search_path'), current_schema(),
+		coalesce(to_regclass(quote_ident(current_schema()) || '.schema_migrations') IS NOT NULL, false)`).Scan(&searchPath, &current, &hasTable)
+	if err != nil {
+		return 0, false, false, fmt.Errorf("read search_path: %w", err)
 	}
 	if current == nil {
-		return fmt.Errorf("search_path '%s' of database %q names no schema that exists, so there is no Easel schema to migrate", searchPath, cfg.Database)
+		return 0, false, false, fmt.Errorf("search_path '%s' of database %q names no schema that exists, so there is no Easel schema to migrate", searchPath, cfg.Database)
 	}
-	return nil
+	version, dirty, err = readVersion(ctx, conn)
+	return version, dirty, hasTable, err
 }
 
 // Latest is the version of the newest embedded migration.

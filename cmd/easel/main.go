@@ -22,7 +22,7 @@ usage: easel <command> [flags]
 
 commands:
   serve        API, webhook receiver and workers (--role all|api|worker)
-  migrate      up | down [N] | version
+  migrate      up | down [N] | version | force V
   sim          the fal simulator as its own server
   enqueue      enqueue a generation from the shell (--prompt, --image-url, --wait)
   keys         create NAME | list | revoke NAME: API keys of calling services

@@ -10,13 +10,18 @@ import (
 	"github.com/easelhq/easel/migrations"
 )
 
-const migrateUsage = "easel migrate up | down [N] | version"
+const migrateUsage = "easel migrate up | down [N] | version | force V"
 
 const migrateHelp = "usage: " + migrateUsage + `
 
   up        create the database if it is missing, then apply every pending migration
-  down [N]  revert the newest N migrations (default 1)
-  version   print the schema version and the newest this binary knows
+  down [N]  revert the newest N migrations (default 1); refused, changing
+            nothing, when the schema has fewer than N
+  version   print the schema version and the newest this binary knows; exits
+            1 when the version is dirty (a migration failed or was interrupted)
+  force V   record V as the schema version, clean, running no migration: after
+            a migration failed, once the schema is at V (the error, and
+            easel migrate version, say which V to force); 0 means none applied
 
 The database is DATABASE_URL's (default postgres://postgres@127.0.0.1:5432/easel).
 `
@@ -30,13 +35,16 @@ func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 		return fmt.Errorf("%w: %s", errUsage, migrateUsage)
 	}
 	sub, words := words[0], words[1:]
-	maxWords := map[string]int{"up": 0, "down": 1, "version": 0}
+	maxWords := map[string]int{"up": 0, "down": 1, "force": 1, "version": 0}
 	n, ok := maxWords[sub]
 	if !ok {
 		return fmt.Errorf("%w: unknown migrate command %q (%s)", errUsage, sub, migrateUsage)
 	}
 	if len(words) > n {
 		return unexpectedArg("migrate "+sub, words[n])
+	}
+	if sub == "force" && len(words) == 0 {
+		return fmt.Errorf("%w: migrate force V: missing V, the version to record (see easel migrate --help)", errUsage)
 	}
 
 	databaseURL := databaseURL(getenv)
@@ -68,6 +76,14 @@ func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 		if err := migrations.Down(ctx, databaseURL, logger, steps); err != nil {
 			return err
 		}
+	case "force":
+		v, err := strconv.ParseUint(words[0], 10, 0)
+		if err != nil {
+			return fmt.Errorf("%w: migrate force V: V must be a version, 0 or more, got %q", errUsage, words[0])
+		}
+		if err := migrations.Force(ctx, databaseURL, logger, uint(v)); err != nil {
+			return err
+		}
 	}
 	// CurrentVersion, unlike Version, leaves a database without Easel's
 	// schema as it is: "easel migrate version" only looks.
@@ -79,10 +95,15 @@ func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "schema version %d of %d", version, latest)
-	if dirty {
-		fmt.Fprint(stdout, " (dirty: a migration failed halfway; fix it, then force the version)")
+	if !dirty {
+		fmt.Fprintf(stdout, "schema version %d of %d\n", version, latest)
+		return nil
 	}
-	fmt.Fprintln(stdout)
-	return nil
+	// Said on stdout as always, and as an error, so that a script or a
+	// deployment step checking the schema stops here.
+	fmt.Fprintf(stdout, "schema version %d of %d (dirty)\n", version, latest)
+	if version > latest {
+		return migrations.SchemaNewerError(version, latest)
+	}
+	return migrations.DirtyError(version)
 }

@@ -35,7 +35,13 @@ func (c *Config) readCallbackEnv(get func(name, def string) string) []error {
 // delivered; the deliverer is then nil.
 func newCallbacks(cfg Config, logger *slog.Logger) (*callbacks.Deliverer, api.CallbackURLChecker, error) {
 	if cfg.CallbackSecret == "" {
-		logger.Info("EASEL_CALLBACK_SECRET is unset: requests with a callback_url are refused")
+		if cfg.Role == RoleWorker {
+			// A worker refuses no requests: it runs the deliveries, which
+			// cannot be signed.
+			logger.Info("EASEL_CALLBACK_SECRET is unset: this worker cannot sign callbacks; each callback delivery it runs fails and is retried until the secret is set")
+		} else {
+			logger.Info("EASEL_CALLBACK_SECRET is unset: requests with a callback_url are refused")
+		}
 		return nil, noCallbacks{}, nil
 	}
 	signer, err := callbacks.NewSigner(cfg.CallbackSecret)

@@ -3,12 +3,14 @@ package serve
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/easelhq/easel/fal"
@@ -34,7 +36,7 @@ type Config struct {
 	// on loopback) and Role is not RoleWorker, and then uses its own
 	// listener's address.
 	PublicURL   string
-	FalKey      string // empty: run the in-process simulator
+	FalKey      string // empty: run the in-process simulator; see checkFalKey
 	FalQueueURL string
 	FalJWKSURL  string
 	MaxInflight int
@@ -92,12 +94,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		DatabaseURL: get("DATABASE_URL", DefaultDatabaseURL),
 		Addr:        get("EASEL_ADDR", "127.0.0.1:8080"),
 		PublicURL:   strings.TrimRight(get("EASEL_PUBLIC_URL", ""), "/"),
-		FalKey:      getenv("FAL_KEY"),
+		// Trimmed like every other variable: a secret file's trailing
+		// newline would otherwise break every request to fal.
+		FalKey:      strings.TrimSpace(getenv("FAL_KEY")),
 		FalQueueURL: strings.TrimRight(get("FAL_QUEUE_URL", "https://queue.fal.run"), "/"),
 		FalJWKSURL:  get("FAL_JWKS_URL", fal.DefaultJWKSURL),
 		Role:        Role(get("EASEL_ROLE", string(RoleAll))),
 	}
 	var errs []error
+	if err := checkDatabaseURL(cfg.DatabaseURL); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkFalKey(getenv("FAL_KEY"), cfg.FalKey); err != nil {
+		errs = append(errs, err)
+	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("EASEL_ADDR: %q is not host:port", cfg.Addr))
 	}
@@ -115,10 +125,17 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if cfg.Workers, err = positiveInt(get("EASEL_WORKERS", "16")); err != nil {
 		errs = append(errs, fmt.Errorf("EASEL_WORKERS: %w", err))
+	} else if cfg.Workers > river.QueueNumWorkersMax {
+		// River refuses more when the client is created, naming neither
+		// the variable nor its limit.
+		errs = append(errs, fmt.Errorf("EASEL_WORKERS: %d is more than River's maximum of %d workers for a queue", cfg.Workers, river.QueueNumWorkersMax))
 	}
 	dbConns := get("EASEL_DB_MAX_CONNS", "0")
 	if cfg.DBMaxConns, err = strconv.Atoi(dbConns); err != nil || cfg.DBMaxConns < 0 {
 		errs = append(errs, fmt.Errorf("EASEL_DB_MAX_CONNS: %q is not a non-negative integer", dbConns))
+	} else if cfg.DBMaxConns > math.MaxInt32 {
+		// pgxpool's MaxConns is an int32: more would wrap around.
+		errs = append(errs, fmt.Errorf("EASEL_DB_MAX_CONNS: %d is more than the pool's maximum of %d", cfg.DBMaxConns, math.MaxInt32))
 	}
 	clientMax := get("EASEL_CLIENT_MAX_INFLIGHT", "0")
 	if cfg.ClientMaxInflight, err = strconv.Atoi(clientMax); err != nil || cfg.ClientMaxInflight < 0 {

@@ -9,11 +9,52 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // minRescueAfter is EASEL_RESCUE_AFTER's floor: jobs time out at half of
 // it, and a call to fal with its record must fit in that.
 const minRescueAfter = 5 * time.Second
+
+// checkDatabaseURL parses DATABASE_URL as easel serve's pool does, so that
+// a bad one stops start-up with an error naming the variable rather than
+// when the first connection is attempted. pgx's error quotes the string,
+// masking passwords only as well as it can read a string it could not
+// parse, so only its reason is kept.
+func checkDatabaseURL(databaseURL string) error {
+	_, err := pgxpool.ParseConfig(databaseURL)
+	if err == nil {
+		return nil
+	}
+	reason := "it cannot be parsed"
+	var parseErr *pgconn.ParseConfigError
+	if errors.As(err, &parseErr) {
+		// Error quotes ConnString, masked; without it, only the reason.
+		parseErr.ConnString = ""
+		reason = strings.TrimPrefix(parseErr.Error(), "cannot parse ``: ")
+	}
+	return fmt.Errorf("DATABASE_URL: not a Postgres URL (postgres://user:password@host:5432/easel) or keyword/value string: %s (the value is not shown: it may hold a password)", reason)
+}
+
+// checkFalKey refuses a FAL_KEY that would fail every request to fal; raw
+// is the variable as set, key what is left once surrounding whitespace is
+// trimmed. Trimming is safe, since a fal key (key_id:key_secret) has no
+// whitespace, and it accepts the trailing newline of a secret file as every
+// other variable is. A blank key is refused rather than read as unset,
+// which would run the simulator in place of fal. The key is never quoted.
+func checkFalKey(raw, key string) error {
+	if raw != "" && key == "" {
+		return errors.New("FAL_KEY: is set but blank; unset it to run the in-process simulator instead of fal")
+	}
+	for i, r := range key {
+		if r < '!' || r > '~' {
+			return fmt.Errorf("FAL_KEY: has a space, control or non-ASCII character at byte %d, which no fal key has (the key is not shown)", i+1)
+		}
+	}
+	return nil
+}
 
 // checkDurations cross-checks the durations that only work together. Each
 // error names the variable to change.

@@ -20,45 +20,89 @@ import (
 // started with it, as in docker compose) waits instead of exiting.
 const databaseStartWait = 30 * time.Second
 
-// waitForDatabase returns once connect succeeds, or fails with an error
-// that waiting cannot mend (a wrong password, a database that does not
-// exist is not one: it is created next), or its pauses between attempts
-// would exceed maxWait.
-// It logs once when it starts waiting and once when the database answers.
+// errDatabaseWaitOver is the error of a start-up wait that ran out of time.
+var errDatabaseWaitOver = errors.New("gave up waiting for it")
+
+// waitForDatabase waits for the database on the real clock; see
+// databaseWait.
 func waitForDatabase(ctx context.Context, connect func(context.Context) error, logger *slog.Logger, maxWait, firstRetry time.Duration) error {
-	retry, waited := firstRetry, time.Duration(0)
-	var waitingSince time.Time
+	return databaseWait{maxWait: maxWait, firstRetry: firstRetry}.wait(ctx, connect, logger)
+}
+
+// databaseWait is how easel serve waits for the database at start.
+type databaseWait struct {
+	// maxWait is a deadline on the whole wait, attempts included: a
+	// server that accepts connections and never answers holds each
+	// attempt until the deadline, not past it.
+	maxWait    time.Duration
+	firstRetry time.Duration // the first pause; each next one doubles, up to 2 s
+	// now and after are its clock; nil means the real one. Tests step a
+	// fake one.
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
+}
+
+// wait returns once connect succeeds, or fails with an error that waiting
+// cannot mend (a wrong password; a database that does not exist is not
+// one: it is created next), or once maxWait has passed, or too little of it
+// is left for another pause. Each attempt's context ends at the deadline.
+// It logs once when it starts waiting and once when the database answers.
+func (w databaseWait) wait(ctx context.Context, connect func(context.Context) error, logger *slog.Logger) error {
+	now, after := w.now, w.after
+	if now == nil {
+		now = time.Now
+	}
+	if after == nil {
+		after = time.After
+	}
+	start := now()
+	deadline := start.Add(w.maxWait)
+	retry := w.firstRetry
+	waiting := false
 	for attempts := 1; ; attempts++ {
-		err := connect(ctx)
+		attemptCtx, cancel := context.WithDeadline(ctx, deadline)
+		err := connect(attemptCtx)
+		cancel()
 		if err == nil || missingDatabase(err) {
-			if !waitingSince.IsZero() {
-				logger.Info("database reachable; starting", "waited", time.Since(waitingSince).Round(time.Millisecond), "attempts", attempts)
+			if waiting {
+				logger.Info("database reachable; starting", "waited", now().Sub(start).Round(time.Millisecond), "attempts", attempts)
 			}
 			return nil
 		}
-		// maxWait bounds the pauses between attempts, so that the schedule
-		// does not depend on how long each attempt took.
-		if !transient(err) || waited+retry > maxWait {
+		if ctx.Err() != nil {
+			return fmt.Errorf("connect to the database: %w: %w", ctx.Err(), err)
+		}
+		if !transient(err) {
 			return fmt.Errorf("connect to the database: %w", err)
 		}
-		if waitingSince.IsZero() {
-			waitingSince = time.Now()
-			logger.Warn("database unreachable; waiting for it", "error", err, "for_at_most", maxWait)
+		// A pause that would end at the deadline or past it leaves no
+		// time for another attempt.
+		if deadline.Sub(now()) <= retry {
+			return fmt.Errorf("connect to the database: %w after %s: %w", errDatabaseWaitOver, w.maxWait, err)
+		}
+		if !waiting {
+			waiting = true
+			logger.Warn("database unreachable; waiting for it", "error", err, "for_at_most", w.maxWait)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("connect to the database: %w", errors.Join(ctx.Err(), err))
-		case <-time.After(retry):
+			return fmt.Errorf("connect to the database: %w: %w", ctx.Err(), err)
+		case <-after(retry):
 		}
-		waited += retry
 		retry = min(2*retry, 2*time.Second)
 	}
 }
 
-// connectTo is waitForDatabase's connect for databaseURL.
+// connectTo is databaseWait's connect for databaseURL. Each attempt gets
+// 5 seconds at most, less when the wait's deadline is nearer.
 func connectTo(databaseURL string) func(context.Context) error {
+	return connectWithin(databaseURL, 5*time.Second)
+}
+
+// connectWithin is connectTo with each attempt bounded by limit.
+func connectWithin(databaseURL string, limit time.Duration) func(context.Context) error {
 	return func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, limit)
 		defer cancel()
 		cfg, err := migrations.ConnConfig(databaseURL)
 		if err != nil {
