@@ -101,6 +101,10 @@ func NewClient(cfg ClientConfig) *Client {
 		c.baseErr = fmt.Errorf("%w: queue URL: %w", ErrInvalidRequest, err)
 	case base.Scheme == "" || base.Host == "":
 		c.baseErr = fmt.Errorf("%w: queue URL %q is not absolute", ErrInvalidRequest, raw)
+	case base.Scheme != "http" && base.Scheme != "https":
+		// net/http would refuse to send anything to it, and the error would
+		// look like a request lost on the way.
+		c.baseErr = fmt.Errorf("%w: queue URL %q is not http(s)", ErrInvalidRequest, raw)
 	default:
 		c.base = base
 	}
@@ -381,6 +385,29 @@ func (c *Client) queueURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// sendableHeader returns an error naming the first header net/http would
+// refuse to send, with a value holding a control character other than a
+// tab. net/http finds it only once the request is handed to the transport,
+// and its error then reads like any failure on the way, which may come
+// after fal received the request: a submit would be counted as possibly
+// paid and waited on. Found here, it is ErrInvalidRequest: nothing was
+// sent. The value is never in the error: the Authorization header holds
+// the key.
+func sendableHeader(header http.Header) error {
+	for name, values := range header {
+		for _, v := range values {
+			if strings.IndexFunc(v, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f }) < 0 {
+				continue
+			}
+			if name == "Authorization" {
+				return errors.New(`header "Authorization" holds a control character, such as a trailing newline, from the fal key (FAL_KEY); nothing was sent`)
+			}
+			return fmt.Errorf("header %q holds a control character; nothing was sent", name)
+		}
+	}
+	return nil
+}
+
 // do sends one request and returns the body of a 2xx response, or an
 // *APIError for any other status.
 func (c *Client) do(ctx context.Context, op, method, target string, header http.Header, body []byte) ([]byte, error) {
@@ -396,6 +423,9 @@ func (c *Client) do(ctx context.Context, op, method, target string, header http.
 	req.Header.Set("Accept", "application/json")
 	if c.key != "" {
 		req.Header.Set("Authorization", "Key "+c.key)
+	}
+	if err := sendableHeader(req.Header); err != nil {
+		return nil, fmt.Errorf("fal %s: %w: %w", op, ErrInvalidRequest, err)
 	}
 
 	resp, err := c.httpClient.Do(req)

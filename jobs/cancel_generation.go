@@ -16,6 +16,7 @@ import (
 
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/notify"
+	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
 )
 
@@ -45,6 +46,7 @@ type Canceller struct {
 	river     *river.Client[pgx.Tx]
 	fal       Fal
 	publisher *notify.Publisher
+	metrics   *metrics.Metrics
 	logger    *slog.Logger
 	// recordTimeout bounds asking fal to cancel and recording its answer,
 	// once the caller's context no longer does (see cancelAtFal).
@@ -66,6 +68,13 @@ func NewCanceller(pool *pgxpool.Pool, riverClient *river.Client[pgx.Tx], client 
 // process's one, rather than with a publisher of its own.
 func (c *Canceller) WithPublisher(p *notify.Publisher) *Canceller {
 	c.publisher = p
+	return c
+}
+
+// WithMetrics makes c count the generations it finishes and the results it
+// applies in m.
+func (c *Canceller) WithMetrics(m *metrics.Metrics) *Canceller {
+	c.metrics = m
 	return c
 }
 
@@ -124,6 +133,7 @@ func (c *Canceller) Cancel(ctx context.Context, id uuid.UUID) (*store.Generation
 	switch {
 	case cancelled:
 		c.publisher.Publish(id.String())
+		c.metrics.GenerationFinished(gen)
 		c.logger.Info("generation cancelled", "generation_id", id, "message", deref(gen.ErrorMessage))
 		return gen, nil
 	case gen.Status.Terminal():
@@ -174,6 +184,7 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 	}
 	c.publisher.Publish(gen.ID.String())
 	logger.Info("generation cancelled", "cancel_outcome", outcome)
+	c.metrics.GenerationFinished(&store.Generation{ID: gen.ID, Status: store.StatusCancelled})
 	return c.reload(ctx, gen.ID, nil)
 }
 
@@ -203,20 +214,20 @@ func (c *Canceller) applyCompleted(ctx context.Context, logger *slog.Logger, gen
 			"error_code", ErrorCodeResultUnavailable, "error", err)
 		return c.reload(ctx, gen.ID, finishedError(gen.ID))
 	}
-	applied, err := applyResult(ctx, c.pool, c.publisher, gen.ID, payload)
+	applied, finished, err := applyResult(ctx, c.pool, c.publisher, gen.ID, payload)
 	if err != nil {
 		return nil, fmt.Errorf("cancel generation %s: %w", gen.ID, err)
 	}
-	got, err := c.reload(ctx, gen.ID, nil)
-	switch {
-	case err != nil:
-		return nil, err
-	case applied == store.OutcomeApplied && got.Status == store.StatusCancelled:
-		logger.Info("generation cancelled: fal's result says an earlier cancel reached it")
-		return got, nil
+	if finished != nil {
+		c.metrics.ResultApplied(metrics.ResultFromCancel)
+		c.metrics.GenerationFinished(finished)
+		if finished.Status == store.StatusCancelled {
+			logger.Info("generation cancelled: fal's result says an earlier cancel reached it")
+			return finished, nil
+		}
 	}
 	logger.Info("cancel came too late: fal had completed the request; result applied", "outcome", applied)
-	return got, finishedError(gen.ID)
+	return c.reload(ctx, gen.ID, finishedError(gen.ID))
 }
 
 // cancelMayHaveReachedFal reports whether err, from fal's client, leaves

@@ -142,6 +142,7 @@ func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 	}
 	for _, id := range stranded {
 		w.publisher.Publish(id.String())
+		w.metrics.GenerationFailed(ErrorCodeJobLost)
 		w.logger.Error("generation failed: its submit job is gone and it was never submitted",
 			"generation_id", id, "error_code", ErrorCodeJobLost)
 	}
@@ -199,17 +200,12 @@ func (w *ReconcileWorker) poll(ctx context.Context, gen *store.Generation) error
 
 // apply records payload, fal's result for gen.
 func (w *ReconcileWorker) apply(ctx context.Context, logger *slog.Logger, gen *store.Generation, payload *fal.WebhookPayload) error {
-	outcome, err := applyResult(ctx, w.pool, w.publisher, gen.ID, payload)
+	outcome, finished, err := applyResult(ctx, w.pool, w.publisher, gen.ID, payload)
 	if err != nil {
 		return err
 	}
 	logger.Info("reconciler applied fal's result", "outcome", outcome)
-	if outcome != store.OutcomeApplied {
-		return nil
-	}
-	finished, err := store.GetGeneration(ctx, w.pool, gen.ID)
-	if err != nil {
-		logger.Warn("read the generation the reconciler finished", "error", err)
+	if finished == nil {
 		return nil
 	}
 	if finished.Status == store.StatusFailed {
@@ -217,11 +213,10 @@ func (w *ReconcileWorker) apply(ctx context.Context, logger *slog.Logger, gen *s
 		// the log as well as in the row.
 		logger.Info("generation failed at fal", "error_code", deref(finished.ErrorCode), "error_message", deref(finished.ErrorMessage))
 	}
-	if w.metrics != nil {
-		// A generation the reconciler completes counts in the time to
-		// complete too.
-		w.metrics.GenerationCompleted(finished)
-	}
+	// Counted as the webhook receiver counts what it finishes, time to
+	// complete included.
+	w.metrics.ResultApplied(metrics.ResultFromReconciler)
+	w.metrics.GenerationFinished(finished)
 	return nil
 }
 
@@ -262,6 +257,7 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 	}
 	if changed {
 		w.publisher.Publish(gen.ID.String())
+		w.metrics.GenerationFailed(ErrorCodeTimeout)
 		logger.Warn("generation timed out", "message", message)
 	}
 	return nil
@@ -322,6 +318,7 @@ func (w *ReconcileWorker) resultUnavailable(ctx context.Context, logger *slog.Lo
 		switch {
 		case failed:
 			w.publisher.Publish(gen.ID.String())
+			w.metrics.GenerationFailed(ErrorCodeResultUnavailable)
 			logger.Error("generation failed: fal reported it finished but its result could not be fetched",
 				"error_code", ErrorCodeResultUnavailable, "error", cause)
 			return nil
@@ -341,24 +338,35 @@ func (w *ReconcileWorker) resultUnavailable(ctx context.Context, logger *slog.Lo
 
 // applyResult applies payload to generation id in a transaction of its own,
 // and announces the generation with publisher once that has committed, when
-// the result finished it.
-func applyResult(ctx context.Context, pool *pgxpool.Pool, publisher *notify.Publisher, id uuid.UUID, payload *fal.WebhookPayload) (string, error) {
-	var outcome string
+// the result finished it. It returns the outcome and, when the result
+// finished the generation, the generation as it left it, read in the same
+// transaction, so that what it finished counts even should the database
+// fail just after.
+func applyResult(ctx context.Context, pool *pgxpool.Pool, publisher *notify.Publisher, id uuid.UUID,
+	payload *fal.WebhookPayload,
+) (string, *store.Generation, error) {
+	var (
+		outcome  string
+		finished *store.Generation
+	)
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		gen, err := store.LockGeneration(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		outcome, err = ApplyResult(ctx, tx, gen, payload)
+		if outcome, err = ApplyResult(ctx, tx, gen, payload); err != nil || outcome != store.OutcomeApplied {
+			return err
+		}
+		finished, err = store.GetGeneration(ctx, tx, id)
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("apply fal's result to generation %s: %w", id, err)
+		return "", nil, fmt.Errorf("apply fal's result to generation %s: %w", id, err)
 	}
-	if outcome == store.OutcomeApplied {
+	if finished != nil {
 		publisher.Publish(id.String())
 	}
-	return outcome, nil
+	return outcome, finished, nil
 }
 
 // deref returns *p, or the zero value for nil.

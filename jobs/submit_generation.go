@@ -54,6 +54,29 @@ const (
 	clientCapSnoozeMax = time.Minute
 )
 
+// MaxUnconfirmedSubmissions is how many submissions of one generation fal
+// may have accepted without Easel ever learning its answer (a worker that
+// died mid-call, an answer slower than the job's timeout, a connection
+// broken after sending) before it is no longer submitted again. Each may
+// be billed. One lost answer is the failure Easel is built to survive, and
+// a second, independent one (a crash, then a broken connection) can still
+// happen by chance; a third in a row means the loss is systematic (fal
+// answering slower than half of EASEL_RESCUE_AFTER, a proxy cutting
+// answers), when each further submission would most likely be lost, and
+// paid, the same way. Held back, the generation waits for the webhook of
+// one of its submissions, or a request a webhook reveals, until the
+// reconciler times it out EASEL_TIMEOUT after its first submission: at
+// most 3 paid requests instead of one every EASEL_POLL_AFTER.
+const MaxUnconfirmedSubmissions = 3
+
+// ErrorCodeSubmitUnconfirmed notes on a queued generation that it is held
+// back: fal may have accepted MaxUnconfirmedSubmissions of its submissions
+// whose answers never came, or EASEL_TIMEOUT has passed since its first
+// one, so it is not submitted again. The generation is not failed: a
+// webhook may still finish it, and otherwise the reconciler fails it with
+// ErrorCodeTimeout.
+const ErrorCodeSubmitUnconfirmed = "submit_unconfirmed"
+
 // SubmitGenerationWorker sends a queued generation to fal's queue with a
 // webhook URL pointing back at Easel.
 //
@@ -63,7 +86,10 @@ const (
 // fal's answer) is adopted rather than submitted again, once fal confirms
 // that it is a request of Easel's account; and a submission whose outcome
 // was never learnt gets PollAfter for its webhook before the generation is
-// submitted again. Only then is a slot of FAL_MAX_INFLIGHT reserved, the
+// submitted again, unless MaxUnconfirmedSubmissions such submissions were
+// made or EASEL_TIMEOUT has passed since the first: then it is held back,
+// noted with ErrorCodeSubmitUnconfirmed, until a webhook or the reconciler
+// finishes it. Only then is a slot of FAL_MAX_INFLIGHT reserved, the
 // submission counted and fal called. docs/RELIABILITY.md states the
 // resulting guarantee.
 type SubmitGenerationWorker struct {
@@ -74,6 +100,7 @@ type SubmitGenerationWorker struct {
 	publicURL  string
 	limits     store.InflightLimits
 	pollAfter  time.Duration
+	timeout    time.Duration
 	jobTimeout time.Duration
 	// recordTimeout bounds recording fal's answer once the call is over:
 	// fal has accepted the request, so it is worth waiting for the database.
@@ -91,6 +118,7 @@ func NewSubmitGenerationWorker(pool *pgxpool.Pool, cfg Config) *SubmitGeneration
 		publicURL:     cfg.PublicURL,
 		limits:        cfg.Limits,
 		pollAfter:     cfg.PollAfter,
+		timeout:       cfg.Timeout,
 		jobTimeout:    cfg.jobTimeout(),
 		recordTimeout: cfg.recordTimeout(),
 		publisher:     cfg.publisher(pool),
@@ -169,7 +197,12 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 	if gen, err := store.ReserveFirstSubmission(ctx, w.pool, id, w.limits); gen != nil || err != nil {
 		return gen, err
 	}
-	var reserved *store.Generation
+	var (
+		reserved *store.Generation
+		// held is set for a generation held back, to snooze once the note
+		// saying so has committed.
+		held bool
+	)
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		gen, err := store.LockGeneration(ctx, tx, id)
 		if err != nil {
@@ -190,17 +223,22 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 
 		case gen.FalSubmissions > 0:
 			// An earlier run may have had its request accepted by fal and
-			// died before recording the answer. Its webhook names this
-			// generation, so give it time to arrive before paying again.
-			wait, err := store.SubmissionWait(ctx, tx, id, w.pollAfter)
+			// died before recording the answer, or given up waiting for
+			// it. Its webhook names this generation, so give it time to
+			// arrive before paying again, and pay again only so often.
+			r, err := store.CheckResubmission(ctx, tx, id, w.pollAfter, w.timeout)
 			if err != nil {
 				return err
 			}
-			if wait > 0 {
-				return river.JobSnooze(wait)
+			if heldBack(r) {
+				held = true
+				return w.noteHeld(ctx, logger, tx, gen, r, deref(gen.ErrorMessage))
+			}
+			if r.Wait > 0 {
+				return river.JobSnooze(r.Wait)
 			}
 			logger.Warn("submitting again: fal's answer to an earlier submission was never recorded and no webhook came",
-				"fal_submissions", gen.FalSubmissions, "submitting_at", gen.SubmittingAt)
+				"fal_submissions", gen.FalSubmissions, "unconfirmed", r.Unconfirmed, "submitting_at", gen.SubmittingAt)
 		}
 
 		reserved, err = store.ReserveSubmission(ctx, tx, id, gen.Client, w.limits)
@@ -213,7 +251,57 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
+	if held {
+		return nil, river.JobSnooze(w.pollAfter)
+	}
 	return reserved, nil
+}
+
+// heldBack reports whether a generation with submissions whose answers
+// never came must not be submitted again: it has MaxUnconfirmedSubmissions
+// of them, or EASEL_TIMEOUT has passed since its first submission and the
+// reconciler is about to time it out.
+func heldBack(r store.Resubmission) bool {
+	return r.Unconfirmed >= MaxUnconfirmedSubmissions || r.Overdue
+}
+
+// noteHeld notes on gen, held back, why it is not submitted again, unless an
+// earlier run did; lastErr is the last submit error, kept in the note. The
+// job then snoozes PollAfter, again and again: it stays queued, so that a
+// request a webhook reveals meanwhile is adopted without waiting for the
+// timeout; a webhook with a result finishes it by itself, and the
+// reconciler times it out EASEL_TIMEOUT after its first submission.
+func (w *SubmitGenerationWorker) noteHeld(ctx context.Context, logger *slog.Logger, db store.DBTX, gen *store.Generation, r store.Resubmission, lastErr string) error {
+	if deref(gen.ErrorCode) == ErrorCodeSubmitUnconfirmed {
+		return nil
+	}
+	if err := store.RecordSubmitError(ctx, db, gen.ID, ErrorCodeSubmitUnconfirmed, w.heldMessage(r, lastErr)); err != nil {
+		return err
+	}
+	logger.Error("fal may have accepted submissions whose answers never came; not submitting again",
+		"error_code", ErrorCodeSubmitUnconfirmed, "unconfirmed", r.Unconfirmed, "overdue", r.Overdue, "last_error", lastErr)
+	return nil
+}
+
+// heldMessage is the error message of a generation held back.
+func (w *SubmitGenerationWorker) heldMessage(r store.Resubmission, lastErr string) string {
+	submissions := "submissions"
+	if r.Unconfirmed == 1 {
+		submissions = "submission"
+	}
+	message := fmt.Sprintf("fal may have accepted, and may bill, %d %s of this generation whose answers never reached Easel, and no webhook came: ",
+		r.Unconfirmed, submissions)
+	if r.Unconfirmed >= MaxUnconfirmedSubmissions {
+		message += fmt.Sprintf("not submitting again (at most %d are made); waiting for a webhook until EASEL_TIMEOUT (%s) after the first submission, "+
+			"then the reconciler fails it with code %s", MaxUnconfirmedSubmissions, w.timeout, ErrorCodeTimeout)
+	} else {
+		message += fmt.Sprintf("not submitting again, EASEL_TIMEOUT (%s) having passed since the first submission; the reconciler fails it with code %s",
+			w.timeout, ErrorCodeTimeout)
+	}
+	if lastErr != "" {
+		message += "; last submit error: " + lastErr
+	}
+	return message
 }
 
 // revealedRequestRetry is about how long a run waits to ask fal again about
@@ -317,13 +405,18 @@ func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *sl
 // submitFailed records a failed submit and decides between retrying (by
 // snoozing, so that River's attempts are kept for crashes) and failing the
 // generation for good.
-func (w *SubmitGenerationWorker) submitFailed(ctx context.Context, logger *slog.Logger, gen *store.Generation, submitErr error) error {
+func (w *SubmitGenerationWorker) submitFailed(jobCtx context.Context, logger *slog.Logger, gen *store.Generation, submitErr error) error {
 	// The job's context may be what ended the call; the record must still
 	// be written.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(jobCtx), w.recordTimeout)
 	defer cancel()
 
 	f := classifySubmitError(submitErr)
+	if f.mayBeAccepted && errors.Is(submitErr, context.DeadlineExceeded) && jobCtx.Err() != nil {
+		// The job's own deadline cut the call off: say which, so that the
+		// setting that bounds it can be found.
+		f.message = fmt.Sprintf("no answer from fal within the submit job's timeout (%s, half of EASEL_RESCUE_AFTER): %s", w.jobTimeout, submitErr)
+	}
 	logger = logger.With("error", submitErr.Error(), "error_code", f.code, "fal_may_have_accepted", f.mayBeAccepted)
 	var apiErr *fal.APIError
 	if errors.As(submitErr, &apiErr) && apiErr.RequestID != "" {
@@ -351,9 +444,19 @@ func (w *SubmitGenerationWorker) submitFailed(ctx context.Context, logger *slog.
 		return nil
 	}
 	if f.mayBeAccepted {
+		r, err := store.CheckResubmission(ctx, w.pool, gen.ID, w.pollAfter, w.timeout)
+		if err != nil {
+			return errors.Join(fmt.Errorf("submit generation %s: %w", gen.ID, submitErr), err)
+		}
+		if heldBack(r) {
+			if err := w.noteHeld(ctx, logger, w.pool, gen, r, f.message); err != nil {
+				return errors.Join(fmt.Errorf("submit generation %s: %w", gen.ID, submitErr), err)
+			}
+			return river.JobSnooze(w.pollAfter)
+		}
 		// The next run waits PollAfter from this submission for its
 		// webhook before submitting again.
-		logger.Warn("submit to fal failed after sending; waiting for a webhook before submitting again")
+		logger.Warn("submit to fal failed after sending; waiting for a webhook before submitting again", "unconfirmed", r.Unconfirmed)
 		return river.JobSnooze(w.pollAfter)
 	}
 	delay := submitBackoff(gen.Attempts, f.retryAfter)

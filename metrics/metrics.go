@@ -29,12 +29,39 @@ const (
 	CallbackExhausted = "exhausted" // failed after the last attempt of a day; abandoned
 )
 
+// Outcomes of a webhook delivery answered with an error before anything
+// could be stored, so never found in webhook_events.outcome: fal delivers
+// these again (but for too_large, a 4xx), and a run of them means results
+// are not getting in.
+const (
+	// WebhookKeysUnavailable: fal's signing keys could not be fetched to
+	// verify the delivery (503).
+	WebhookKeysUnavailable = "keys_unavailable"
+	// WebhookNotRecorded: the delivery could not be recorded, the
+	// database failing (500).
+	WebhookNotRecorded = "not_recorded"
+	// WebhookTooLarge: the body exceeds webhooks.MaxBodyBytes (413).
+	WebhookTooLarge = "too_large"
+)
+
 // webhookOutcomes are every value of easel_webhooks_received_total's
-// outcome label: store's Outcome constants, as README lists them.
+// outcome label: store's Outcome constants, and the errors above, as
+// README lists them.
 var webhookOutcomes = []string{
 	store.OutcomeApplied, store.OutcomeDuplicate, store.OutcomeLate, store.OutcomeDeferred,
 	store.OutcomeMismatchedRequest, store.OutcomeBadSignature, store.OutcomeMalformed, store.OutcomeUnknownGeneration,
+	WebhookKeysUnavailable, WebhookNotRecorded, WebhookTooLarge,
 }
+
+// Sources of a fal result applied to a generation, the values of
+// easel_results_applied_total's source label.
+const (
+	ResultFromWebhook    = "webhook"    // fal's webhook
+	ResultFromReconciler = "reconciler" // polled by the reconciler: the webhook was lost, late or carried no result
+	ResultFromCancel     = "cancel"     // fetched by a cancel that fal answered ALREADY_COMPLETED
+)
+
+var resultSources = []string{ResultFromWebhook, ResultFromReconciler, ResultFromCancel}
 
 // callbackOutcomes are every value of easel_callbacks_total's outcome label.
 var callbackOutcomes = []string{CallbackDelivered, CallbackRetrying, CallbackRejected, CallbackRefused, CallbackExhausted}
@@ -61,6 +88,9 @@ type Metrics struct {
 	logger         *slog.Logger
 	webhooks       *prometheus.CounterVec
 	timeToComplete prometheus.Histogram
+	finished       *prometheus.CounterVec
+	resultsApplied *prometheus.CounterVec
+	falRequests    *prometheus.CounterVec
 	jobDuration    *prometheus.HistogramVec
 	callbacks      *prometheus.CounterVec
 }
@@ -73,13 +103,28 @@ func New(db store.DBTX, cfg Config) *Metrics {
 		logger:   cfg.Logger,
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "easel_webhooks_received_total",
-			Help: "fal webhooks received, by outcome (applied, duplicate, late, deferred, mismatched_request, bad_signature, malformed, unknown_generation).",
+			Help: "fal webhooks received, by outcome (applied, duplicate, late, deferred, mismatched_request, bad_signature, malformed, unknown_generation; " +
+				"answered with an error for fal to deliver again: keys_unavailable, not_recorded; refused: too_large).",
 		}, []string{"outcome"}),
 		timeToComplete: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "easel_generation_time_to_complete_seconds",
 			Help:    "Time from a generation being due (created, or its run_at) to its completion, for generations completed by this process.",
 			Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200},
 		}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "easel_generations_finished_total",
+			Help: "Generations finished by this process, by status (completed, failed, cancelled) and error_code " +
+				`(as stored; "" when completed, "cancelled" when cancelled, "other" for a failure code not listed in README).`,
+		}, []string{"status", "error_code"}),
+		resultsApplied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "easel_results_applied_total",
+			Help: "fal results that finished a generation, applied by this process, by where the result came from (webhook, reconciler, cancel).",
+		}, []string{"source"}),
+		falRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "easel_fal_requests_total",
+			Help: "Calls to fal's queue API made by this process, by operation (submit, status, result, cancel) and result " +
+				"(ok, rate_limited, unavailable, auth, not_found, rejected, invalid_request, unreachable, timeout).",
+		}, []string{"operation", "result"}),
 		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "easel_job_duration_seconds",
 			Help: "Duration of River job attempts worked by this process, by job kind and result (ok, error, cancelled, snoozed). " +
@@ -105,10 +150,21 @@ func New(db store.DBTX, cfg Config) *Metrics {
 	for _, o := range callbackOutcomes {
 		m.callbacks.WithLabelValues(o)
 	}
+	for _, f := range finishedLabels() {
+		m.finished.WithLabelValues(f.status, f.errorCode)
+	}
+	for _, s := range resultSources {
+		m.resultsApplied.WithLabelValues(s)
+	}
+	for _, op := range falOperations {
+		for _, r := range falResults {
+			m.falRequests.WithLabelValues(op, r)
+		}
+	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.webhooks, m.timeToComplete, m.jobDuration, m.callbacks,
+		m.webhooks, m.timeToComplete, m.finished, m.resultsApplied, m.falRequests, m.jobDuration, m.callbacks,
 	)
 	var shared []prometheus.Collector
 	if cfg.Pool != nil {
@@ -155,10 +211,22 @@ func (m *Metrics) WebhookReceived(outcome string) {
 	m.webhooks.WithLabelValues(outcome).Inc()
 }
 
-// GenerationCompleted observes the time to complete of g, a generation that
-// just completed.
-func (m *Metrics) GenerationCompleted(g *store.Generation) {
-	if m == nil || g.CompletedAt == nil {
+// GenerationFinished counts g, a generation this process just finished, in
+// easel_generations_finished_total by its status and error code, and
+// observes the time to complete of a completed one. Call it once the
+// change has committed, and only when this process made it (store.Fail's
+// changed, and the like), so that a generation counts once across
+// processes. A g that is not finished is ignored.
+func (m *Metrics) GenerationFinished(g *store.Generation) {
+	if m == nil || !g.Status.Terminal() {
+		return
+	}
+	var code string
+	if g.ErrorCode != nil {
+		code = *g.ErrorCode
+	}
+	m.finished.WithLabelValues(string(g.Status), finishedErrorCode(g.Status, code)).Inc()
+	if g.Status != store.StatusCompleted || g.CompletedAt == nil {
 		return
 	}
 	due := g.CreatedAt
@@ -166,6 +234,25 @@ func (m *Metrics) GenerationCompleted(g *store.Generation) {
 		due = *g.RunAt
 	}
 	m.timeToComplete.Observe(g.CompletedAt.Sub(due).Seconds())
+}
+
+// GenerationFailed counts a generation this process just failed with
+// errorCode, where the row itself is not at hand: GenerationFinished of a
+// failed generation.
+func (m *Metrics) GenerationFailed(errorCode string) {
+	if m == nil {
+		return
+	}
+	m.finished.WithLabelValues(string(store.StatusFailed), ErrorCodeLabel(errorCode)).Inc()
+}
+
+// ResultApplied counts a fal result that finished a generation, by where
+// it came from (ResultFrom*).
+func (m *Metrics) ResultApplied(source string) {
+	if m == nil {
+		return
+	}
+	m.resultsApplied.WithLabelValues(source).Inc()
 }
 
 // CallbackAttempted counts one callback attempt by outcome (Callback*).

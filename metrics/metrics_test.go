@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -80,11 +81,48 @@ func TestDatabaseGauges(t *testing.T) {
 		`easel_generations_in_flight_limit`:                     7,
 		`easel_river_jobs{queue="default",state="available"}`:   1,
 		`easel_river_jobs{queue="callbacks",state="retryable"}`: 1,
+		`easel_database_up`:                                     1,
 	} {
 		require.Contains(t, s, series)
 		require.Equal(t, want, s[series], series)
 	}
 	require.Contains(t, s, "go_goroutines", "Go runtime metrics are there too")
+}
+
+// The oldest queued and submitted generations' ages are what an alert on
+// stuck generations reads; with none, they read 0 rather than go missing.
+func TestOldestUnfinishedGauge(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := metricstest.Scrape(t, b.metrics.Handler())
+	for _, status := range []string{"queued", "submitted"} {
+		series := `easel_oldest_unfinished_seconds{status="` + status + `"}`
+		require.Contains(t, s, series)
+		require.Zero(t, s[series], series)
+	}
+
+	queued, submitted, finished := b.insert(t), b.insert(t), b.insert(t)
+	_, err := b.pool.Exec(b.ctx, `
+		UPDATE generations SET created_at = now() - interval '10 minutes' WHERE id = $1;`, queued.ID)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, `
+		UPDATE generations SET status = 'submitted', fal_submissions = 1, submitted_at = now() - interval '3 minutes'
+		WHERE id = $1`, submitted.ID)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, `UPDATE generations SET created_at = now() - interval '1 day' WHERE id = $1`, finished.ID)
+	require.NoError(t, err)
+	_, err = store.Fail(b.ctx, b.pool, finished.ID, "x", "y")
+	require.NoError(t, err)
+
+	s = metricstest.Scrape(t, b.metrics.Handler())
+	for series, want := range map[string]float64{
+		`easel_oldest_unfinished_seconds{status="queued"}`:    600,
+		`easel_oldest_unfinished_seconds{status="submitted"}`: 180,
+	} {
+		// The database's clock moves on while the test runs.
+		require.GreaterOrEqual(t, s[series], want, series)
+		require.Less(t, s[series], want+60, series)
+	}
 }
 
 func TestObservedMetrics(t *testing.T) {
@@ -106,8 +144,8 @@ func TestObservedMetrics(t *testing.T) {
 
 	created := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
 	runAt, completed := created.Add(time.Minute), created.Add(time.Minute+3*time.Second)
-	m.GenerationCompleted(&store.Generation{CreatedAt: created, RunAt: &runAt, CompletedAt: &completed})
-	m.GenerationCompleted(&store.Generation{CreatedAt: created}) // not completed: ignored
+	m.GenerationFinished(&store.Generation{Status: store.StatusCompleted, CreatedAt: created, RunAt: &runAt, CompletedAt: &completed})
+	m.GenerationFinished(&store.Generation{Status: store.StatusSubmitted, CreatedAt: created}) // not finished: ignored
 
 	mw := m.WorkerMiddleware()
 	require.NoError(t, mw.Work(b.ctx, &rivertype.JobRow{Kind: "submit_generation"}, func(context.Context) error { return nil }))
@@ -131,10 +169,79 @@ func TestObservedMetrics(t *testing.T) {
 		`easel_job_duration_seconds_count{kind="submit_generation",result="error"}`:         1,
 		`easel_job_duration_seconds_count{kind="callback_delivery",result="cancelled"}`:     1,
 		`easel_job_duration_seconds_bucket{kind="submit_generation",result="ok",le="+Inf"}`: 1,
+		`easel_generations_finished_total{error_code="",status="completed"}`:                1,
 	} {
 		require.Contains(t, s, series)
 		require.Equal(t, want, s[series], series)
 	}
+}
+
+// A finished generation counts under its status and error code, the code
+// bounded to the known ones so that fal's free-form error types cannot
+// multiply the series; only a completed one has a time to complete.
+func TestGenerationsFinished(t *testing.T) {
+	t.Parallel()
+	m := setup(t).metrics
+	code := func(c string) *string { return &c }
+	created := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	completed := created.Add(4 * time.Second)
+
+	m.GenerationFinished(&store.Generation{Status: store.StatusCompleted, CreatedAt: created, CompletedAt: &completed})
+	m.GenerationFinished(&store.Generation{Status: store.StatusFailed, ErrorCode: code("content_policy_violation")})
+	m.GenerationFinished(&store.Generation{Status: store.StatusFailed, ErrorCode: code("greater_than_equal")})
+	m.GenerationFinished(&store.Generation{Status: store.StatusFailed, ErrorCode: code("some.new_type")})
+	m.GenerationFinished(&store.Generation{Status: store.StatusFailed})
+	m.GenerationFinished(&store.Generation{Status: store.StatusCancelled, ErrorCode: code("cancelled")})
+	m.GenerationFinished(&store.Generation{Status: store.StatusQueued}) // not finished: ignored
+	m.GenerationFailed("timeout")
+	m.GenerationFailed("fal_rate_limited")
+	m.GenerationFailed("fal_rate_limited")
+	m.GenerationFailed("x-" + strings.Repeat("a", 300))
+
+	s := metricstest.Scrape(t, m.Handler())
+	for series, want := range map[string]float64{
+		`easel_generations_finished_total{error_code="",status="completed"}`:                      1,
+		`easel_generations_finished_total{error_code="content_policy_violation",status="failed"}`: 1,
+		`easel_generations_finished_total{error_code="other",status="failed"}`:                    4,
+		`easel_generations_finished_total{error_code="cancelled",status="cancelled"}`:             1,
+		`easel_generations_finished_total{error_code="timeout",status="failed"}`:                  1,
+		`easel_generations_finished_total{error_code="fal_rate_limited",status="failed"}`:         2,
+		`easel_generations_finished_total{error_code="job_lost",status="failed"}`:                 0,
+		`easel_generation_time_to_complete_seconds_count`:                                         1,
+		`easel_generation_time_to_complete_seconds_sum`:                                           4,
+	} {
+		require.Contains(t, s, series)
+		require.Equal(t, want, s[series], series)
+	}
+	require.Len(t, seriesOf(s, "easel_generations_finished_total{"), len(seriesOf(metricstest.Scrape(t, setup(t).metrics.Handler()), "easel_generations_finished_total{")),
+		"no series beyond those a fresh process has")
+}
+
+func TestErrorCodeLabel(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[string]string{
+		"timeout":                   "timeout",
+		"fal_unreachable":           "fal_unreachable",
+		"runner_scheduling_failure": "runner_scheduling_failure",
+		"":                          "other",
+		"value_error.missing":       "other",
+		"Timeout":                   "other",
+	} {
+		require.Equal(t, want, metrics.ErrorCodeLabel(code), code)
+	}
+}
+
+func TestResultsApplied(t *testing.T) {
+	t.Parallel()
+	m := setup(t).metrics
+	m.ResultApplied(metrics.ResultFromWebhook)
+	m.ResultApplied(metrics.ResultFromWebhook)
+	m.ResultApplied(metrics.ResultFromReconciler)
+
+	s := metricstest.Scrape(t, m.Handler())
+	require.Equal(t, 2.0, s[`easel_results_applied_total{source="webhook"}`])
+	require.Equal(t, 1.0, s[`easel_results_applied_total{source="reconciler"}`])
+	require.Equal(t, 0.0, s[`easel_results_applied_total{source="cancel"}`])
 }
 
 // Every known outcome reads 0 from the first scrape, so that rate() sees an
@@ -157,12 +264,37 @@ func TestFreshScrapeHasEveryOutcomeAtZero(t *testing.T) {
 		`easel_callbacks_total{outcome="` + metrics.CallbackRejected + `"}`,
 		`easel_callbacks_total{outcome="` + metrics.CallbackRefused + `"}`,
 		`easel_callbacks_total{outcome="` + metrics.CallbackExhausted + `"}`,
+		`easel_webhooks_received_total{outcome="` + metrics.WebhookKeysUnavailable + `"}`,
+		`easel_webhooks_received_total{outcome="` + metrics.WebhookNotRecorded + `"}`,
+		`easel_webhooks_received_total{outcome="` + metrics.WebhookTooLarge + `"}`,
+		`easel_generations_finished_total{error_code="",status="completed"}`,
+		`easel_generations_finished_total{error_code="cancelled",status="cancelled"}`,
+		`easel_generations_finished_total{error_code="other",status="failed"}`,
+		`easel_generations_finished_total{error_code="timeout",status="failed"}`,
+		`easel_generations_finished_total{error_code="job_lost",status="failed"}`,
+		`easel_generations_finished_total{error_code="result_unavailable",status="failed"}`,
+		`easel_generations_finished_total{error_code="fal_rate_limited",status="failed"}`,
+		`easel_generations_finished_total{error_code="content_policy_violation",status="failed"}`,
+		`easel_results_applied_total{source="webhook"}`,
+		`easel_results_applied_total{source="reconciler"}`,
+		`easel_results_applied_total{source="cancel"}`,
+		`easel_fal_requests_total{operation="submit",result="ok"}`,
+		`easel_fal_requests_total{operation="submit",result="rate_limited"}`,
+		`easel_fal_requests_total{operation="cancel",result="timeout"}`,
+		`easel_fal_requests_total{operation="result",result="not_found"}`,
 	} {
 		require.Contains(t, s, series)
 		require.Equal(t, 0.0, s[series], series)
 	}
-	require.Len(t, seriesOf(s, "easel_webhooks_received_total{"), 8, "the outcomes README lists, no more")
+	require.Len(t, seriesOf(s, "easel_webhooks_received_total{"), 11, "the outcomes README lists, no more")
 	require.Len(t, seriesOf(s, "easel_callbacks_total{"), 5)
+	require.Len(t, seriesOf(s, "easel_results_applied_total{"), 3)
+	require.Len(t, seriesOf(s, "easel_fal_requests_total{"), 4*9, "every operation by every result")
+	for _, series := range seriesOf(s, "easel_generations_finished_total{") {
+		require.True(t, strings.HasSuffix(series, `status="failed"}`) ||
+			series == `easel_generations_finished_total{error_code="",status="completed"}` ||
+			series == `easel_generations_finished_total{error_code="cancelled",status="cancelled"}`, series)
+	}
 }
 
 // A job kind's first attempt creates its series for every result, so that
@@ -196,6 +328,25 @@ func seriesOf(samples map[string]float64, prefix string) []string {
 	return series
 }
 
+// sumOf adds up the samples of the series that start with prefix.
+func sumOf(samples map[string]float64, prefix string) float64 {
+	var sum float64
+	for _, series := range seriesOf(samples, prefix) {
+		sum += samples[series]
+	}
+	return sum
+}
+
+// closedURL is the base URL of a port nothing listens on.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "http://" + ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return url
+}
+
 // A scrape while the database is down still serves what the process
 // counted, and logs what it could not read.
 func TestScrapeWithDatabaseDown(t *testing.T) {
@@ -207,6 +358,9 @@ func TestScrapeWithDatabaseDown(t *testing.T) {
 	s := metricstest.Scrape(t, b.metrics.Handler())
 	require.Equal(t, 1.0, s[`easel_webhooks_received_total{outcome="applied"}`])
 	require.NotContains(t, s, `easel_generations{status="queued"}`)
+	require.NotContains(t, s, `easel_oldest_unfinished_seconds{status="queued"}`)
+	require.Contains(t, s, `easel_database_up`, "an alert on the database sees 0, not no data")
+	require.Equal(t, 0.0, s[`easel_database_up`])
 	logged, err := io.ReadAll(b.logs)
 	require.NoError(t, err)
 	require.Contains(t, string(logged), "closed pool")
@@ -217,7 +371,11 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	var m *metrics.Metrics
 	m.WebhookReceived(store.OutcomeApplied)
 	m.CallbackAttempted(metrics.CallbackDelivered)
-	m.GenerationCompleted(&store.Generation{})
+	m.GenerationFinished(&store.Generation{Status: store.StatusCompleted})
+	m.GenerationFailed("timeout")
+	m.ResultApplied(metrics.ResultFromWebhook)
+	m.FalRequest(metrics.FalSubmit, nil)
+	require.Nil(t, m.CountFal(nil), "the client itself")
 	called := false
 	require.NoError(t, m.WorkerMiddleware().Work(context.Background(), &rivertype.JobRow{}, func(context.Context) error {
 		called = true

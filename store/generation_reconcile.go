@@ -57,16 +57,25 @@ func UnclaimPolls(ctx context.Context, db DBTX, ids []uuid.UUID, pollAfter time.
 	return tag.RowsAffected(), nil
 }
 
-// ListTimedOut returns up to limit generations in flight whose latest
+// ListTimedOut returns up to limit generations in flight whose first
 // submission started more than timeout ago, those fal was asked about least
-// recently first (or, never asked, whose submission started first). A
-// timed out generation that stays unfinished after the reconciler asked
+// recently first (or, never asked, whose latest submission started first).
+// A timed out generation that stays unfinished after the reconciler asked
 // about it (RecordResultError) thus goes behind the others, and a batch of
 // such generations cannot keep newer ones from ever timing out.
+//
+// The timeout counts from the first submission so that a generation
+// submitted again, after answers that never came, is not given
+// EASEL_TIMEOUT afresh each time. The in-flight rows are few, and all in
+// the partial index generations_inflight_idx, whose predicate this
+// repeats.
 func ListTimedOut(ctx context.Context, db DBTX, timeout time.Duration, limit int) ([]*Generation, error) {
+	// least(): first_submitting_at is never later than submitting_at, and
+	// is null on a row a binary older than migration 000019 submitted.
 	rows, err := db.Query(ctx, `
 		SELECT `+generationColumns+` FROM generations
-		WHERE finished_at IS NULL AND fal_submissions > 0 AND submitting_at < now() - $1::interval
+		WHERE finished_at IS NULL AND fal_submissions > 0
+			AND least(first_submitting_at, submitting_at) < now() - $1::interval
 		ORDER BY greatest(submitting_at, last_polled_at), id
 		LIMIT $2`, timeout, limit)
 	if err != nil {

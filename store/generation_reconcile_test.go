@@ -75,6 +75,41 @@ func TestListTimedOut(t *testing.T) {
 	require.Equal(t, []uuid.UUID{orphan.ID, old.ID}, ids(overdue), "oldest submission first")
 }
 
+// EASEL_TIMEOUT counts from a generation's first submission: submitting it
+// again does not put its timeout off. The order is unchanged: never asked
+// about, the latest submission first.
+func TestListTimedOutCountsFromFirstSubmission(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	// resubmitted was first submitted firstAgo, then again latestAgo; with
+	// firstAgo < 0 its first_submitting_at is null, as a binary older than
+	// migration 000019 left it.
+	resubmitted := func(firstAgo, latestAgo time.Duration) *store.Generation {
+		t.Helper()
+		g := b.insert(t, "")
+		_, err := store.MarkSubmitting(b.ctx, b.pool, g.ID)
+		require.NoError(t, err)
+		_, err = store.MarkSubmitting(b.ctx, b.pool, g.ID)
+		require.NoError(t, err)
+		_, err = b.pool.Exec(b.ctx, `UPDATE generations SET
+				first_submitting_at = CASE WHEN $2::interval < interval '0' THEN NULL ELSE now() - $2::interval END,
+				submitting_at = now() - $3::interval
+			WHERE id = $1`, g.ID, firstAgo, latestAgo)
+		require.NoError(t, err)
+		return g
+	}
+	firstLongAgo := resubmitted(2*time.Hour, time.Minute)
+	older := resubmitted(40*time.Minute, 10*time.Minute)
+	resubmitted(20*time.Minute, time.Minute) // within EASEL_TIMEOUT of its first
+	unknownFirst := resubmitted(-1, time.Hour)
+	resubmitted(-1, time.Minute)
+
+	overdue, err := store.ListTimedOut(b.ctx, b.pool, 30*time.Minute, 10)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{unknownFirst.ID, older.ID, firstLongAgo.ID}, ids(overdue))
+}
+
 // A timed out generation the reconciler asked about and left unfinished
 // goes behind the others, however old: a full batch of such generations
 // cannot keep newer ones from timing out.

@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
 // markSubmittingSet counts an attempt and a submission fal may accept, and
-// stamps submitting_at: what every path that is about to call fal writes.
-const markSubmittingSet = `submitting_at = now(), attempts = attempts + 1, fal_submissions = fal_submissions + 1, updated_at = now()`
+// stamps submitting_at, and first_submitting_at the first time: what every
+// path that is about to call fal writes. EASEL_TIMEOUT counts from the
+// first submission (ListTimedOut), so that submitting again cannot put the
+// timeout off.
+const markSubmittingSet = `submitting_at = now(), first_submitting_at = coalesce(first_submitting_at, now()),
+	attempts = attempts + 1, fal_submissions = fal_submissions + 1, updated_at = now()`
 
 // MarkSubmitting records that a submission to fal is about to start, before
 // fal is called: it counts the attempt and the submission (fal_submissions
@@ -148,4 +153,45 @@ func RecordSubmitRefused(ctx context.Context, db DBTX, id uuid.UUID, code, messa
 		return fmt.Errorf("record refused submit of generation %s: %w", id, err)
 	}
 	return nil
+}
+
+// Resubmission is what decides whether a queued generation with a counted
+// submission whose answer was never recorded may be submitted again.
+type Resubmission struct {
+	// Unconfirmed is fal_submissions - fal_submissions_confirmed: the
+	// submissions fal may have accepted, and may bill, whose answer Easel
+	// never recorded.
+	Unconfirmed int
+
+	// Wait is what is left of the wait given to CheckResubmission since the
+	// latest submission started, or 0 once it has passed.
+	Wait time.Duration
+
+	// Overdue reports that the first submission started more than the
+	// timeout given to CheckResubmission ago.
+	Overdue bool
+}
+
+// CheckResubmission returns what decides whether generation id may be
+// submitted again: its unconfirmed submissions, what is left of wait since
+// its latest submission started, and whether its first one started more
+// than timeout ago. Times are the database's, whose clock stamped the
+// submissions, so that a process whose clock is off waits neither longer
+// nor shorter. It returns ErrNotFound when the generation does not exist.
+func CheckResubmission(ctx context.Context, db DBTX, id uuid.UUID, wait, timeout time.Duration) (Resubmission, error) {
+	var r Resubmission
+	// least(): first_submitting_at is never later than submitting_at, and
+	// is null on a row a binary older than migration 000019 submitted.
+	err := db.QueryRow(ctx, `
+		SELECT fal_submissions - fal_submissions_confirmed,
+			greatest(coalesce(submitting_at + $2::interval - now(), interval '0'), interval '0'),
+			coalesce(least(first_submitting_at, submitting_at) < now() - $3::interval, false)
+		FROM generations WHERE id = $1`, id, wait, timeout).Scan(&r.Unconfirmed, &r.Wait, &r.Overdue)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Resubmission{}, fmt.Errorf("generation %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Resubmission{}, fmt.Errorf("check resubmission of generation %s: %w", id, err)
+	}
+	return r, nil
 }

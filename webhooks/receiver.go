@@ -60,8 +60,9 @@ func (r *Receiver) WithPublisher(p *notify.Publisher) *Receiver {
 	return r
 }
 
-// WithMetrics makes r count webhook outcomes and observe the time to
-// complete of the generations it completes. Call it before Register.
+// WithMetrics makes r count webhook outcomes, those answered with an error
+// included, the results it applies and the generations it finishes, whose
+// time to complete it observes. Call it before Register.
 func (r *Receiver) WithMetrics(m *metrics.Metrics) *Receiver {
 	r.metrics = m
 	return r
@@ -87,13 +88,13 @@ func (r *Receiver) handle(c echo.Context) error {
 	// A declared length over the limit is refused before the body is read,
 	// and so before net/http answers Expect: 100-continue.
 	if c.Request().ContentLength > MaxBodyBytes {
-		return apierror.New(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("webhook body exceeds %d bytes", MaxBodyBytes))
+		return r.tooLarge()
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return apierror.New(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("webhook body exceeds %d bytes", MaxBodyBytes))
+			return r.tooLarge()
 		}
 		return apierror.New(http.StatusBadRequest, "malformed", "read webhook body: "+err.Error())
 	}
@@ -111,6 +112,7 @@ func (r *Receiver) handle(c echo.Context) error {
 		// Not the sender's fault: fal's keys could not be fetched. A 5xx
 		// makes fal deliver again later.
 		logger.Error("webhook not verified: no signing keys", "fal_request_id", event.FalRequestID, "error", err)
+		r.metrics.WebhookReceived(metrics.WebhookKeysUnavailable)
 		return apierror.New(http.StatusServiceUnavailable, "keys_unavailable", "webhook signing keys are unavailable; retry later")
 	} else if err != nil {
 		event.SignatureValid = false
@@ -118,10 +120,12 @@ func (r *Receiver) handle(c echo.Context) error {
 		event.Outcome = store.OutcomeBadSignature
 		event.Body = event.Body[:min(len(event.Body), rejectedBodyBytes)]
 		logger.Warn("webhook rejected: bad signature", "fal_request_id", event.FalRequestID, "error", err)
-		r.metrics.WebhookReceived(store.OutcomeBadSignature)
 		if err := r.storeRejected(ctx, event); err != nil {
 			return r.notRecorded(logger, event, err)
 		}
+		// Counted once answered, as every delivery is: one answered 500
+		// counts as not recorded.
+		r.metrics.WebhookReceived(store.OutcomeBadSignature)
 		return apierror.New(http.StatusUnauthorized, "bad_signature", "webhook signature did not verify")
 	}
 
@@ -158,10 +162,9 @@ func (r *Receiver) handle(c echo.Context) error {
 			"error_code", write.Finish.ErrorCode, "error_message", write.Finish.ErrorMessage)
 	}
 	r.metrics.WebhookReceived(outcome)
-	if finished != nil {
-		r.metrics.GenerationCompleted(&store.Generation{
-			ID: id, CreatedAt: finished.CreatedAt, RunAt: finished.RunAt, CompletedAt: finished.CompletedAt,
-		})
+	if finished != nil && write.Finish != nil {
+		r.metrics.ResultApplied(metrics.ResultFromWebhook)
+		r.metrics.GenerationFinished(finishedAs(id, write.Finish, finished))
 	}
 	if outcome == store.OutcomeMalformed {
 		return apierror.New(http.StatusBadRequest, "malformed", "webhook body is not a fal webhook: "+parseErr.Error())
@@ -228,11 +231,28 @@ func (r *Receiver) unknownGeneration(c echo.Context, logger *slog.Logger, event 
 	return c.JSON(http.StatusOK, response{Outcome: store.OutcomeUnknownGeneration})
 }
 
+// finishedAs is generation id as finish, written by a delivery, left it
+// at the time finished says.
+func finishedAs(id uuid.UUID, finish *store.Finish, finished *store.Finished) *store.Generation {
+	g := &store.Generation{ID: id, Status: store.StatusCompleted, CreatedAt: finished.CreatedAt, RunAt: finished.RunAt, CompletedAt: finished.CompletedAt}
+	if finish.Completion == nil {
+		g.Status, g.ErrorCode = store.StatusFailed, &finish.ErrorCode
+	}
+	return g
+}
+
+// tooLarge answers a delivery whose body exceeds MaxBodyBytes.
+func (r *Receiver) tooLarge() error {
+	r.metrics.WebhookReceived(metrics.WebhookTooLarge)
+	return apierror.New(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("webhook body exceeds %d bytes", MaxBodyBytes))
+}
+
 // notRecorded logs a delivery that could not be recorded, naming its
 // generation and fal request as every line about them does, and answers a
 // 500, so that fal delivers it again.
 func (r *Receiver) notRecorded(logger *slog.Logger, event store.WebhookEvent, err error) error {
 	logger.Error("webhook not recorded; fal will deliver it again", "fal_request_id", event.FalRequestID, "error", err)
+	r.metrics.WebhookReceived(metrics.WebhookNotRecorded)
 	return apierror.New(http.StatusInternalServerError, "internal", "internal error; see the server log")
 }
 

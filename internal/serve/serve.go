@@ -161,8 +161,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		return err
 	}
 	m := metrics.New(pool, metrics.Config{MaxInflight: cfg.MaxInflight, Logger: logger, Pool: pool})
+	if simFiles != nil {
+		// Before River submits anything to the in-process simulator: fails
+		// what earlier simulators left, which can never finish, and claims
+		// this one's generations (simulator_restart.go).
+		lease, err := holdSimulator(ctx, pool, cfg.FalQueueURL, publisher, m, logger)
+		if err != nil {
+			return err
+		}
+		// Run after River and the HTTP server have stopped: what the
+		// simulator still holds then can never finish.
+		defer lease.release()
+	}
 
-	falClient := fal.NewClient(fal.ClientConfig{QueueURL: cfg.FalQueueURL, Key: cfg.FalKey})
+	// Every call to fal, whichever worker or request makes it, is counted.
+	falClient := m.CountFal(fal.NewClient(fal.ClientConfig{QueueURL: cfg.FalQueueURL, Key: cfg.FalKey}))
 	verifier := fal.NewVerifier(fal.VerifierConfig{Keys: fal.NewJWKS(fal.JWKSConfig{URL: cfg.FalJWKSURL})})
 
 	riverClient, err := jobs.NewRiverClient(pool, jobs.Config{
@@ -202,7 +215,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		}()
 	}
 
-	canceller := jobs.NewCanceller(pool, riverClient, falClient, logger).WithPublisher(publisher)
+	canceller := jobs.NewCanceller(pool, riverClient, falClient, logger).WithPublisher(publisher).WithMetrics(m)
 	// One LISTEN connection wakes every ?wait long-poll of this process.
 	finished := notify.NewListener(pool, store.GenerationFinishedChannel, logger)
 	if cfg.Role.runsHTTPAPI() {

@@ -1,0 +1,139 @@
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+
+	"github.com/easelhq/easel/fal"
+)
+
+// Operations of fal's queue API, the values of easel_fal_requests_total's
+// operation label (fal.APIError's Op).
+const (
+	FalSubmit = "submit"
+	FalStatus = "status"
+	FalResult = "result"
+	FalCancel = "cancel"
+)
+
+var falOperations = []string{FalSubmit, FalStatus, FalResult, FalCancel}
+
+// Results of a call to fal, the values of easel_fal_requests_total's result
+// label. See falResultOf.
+const (
+	falOK             = "ok"
+	falRateLimited    = "rate_limited"    // 429
+	falUnavailable    = "unavailable"     // 5xx, 408, 409: fal or its ingress
+	falAuth           = "auth"            // 401, 403: FAL_KEY or the account (balance, lock)
+	falNotFound       = "not_found"       // 404, 410
+	falRejected       = "rejected"        // another 4xx: fal refused the call (validation)
+	falInvalidRequest = "invalid_request" // refused by the client, never sent
+	falUnreachable    = "unreachable"     // no HTTP answer: connection refused or broken, DNS, an unreadable answer
+	falTimeout        = "timeout"         // no answer within the call's deadline
+)
+
+var falResults = []string{
+	falOK, falRateLimited, falUnavailable, falAuth, falNotFound, falRejected, falInvalidRequest, falUnreachable, falTimeout,
+}
+
+// falResultOf classifies err, the error of a call to fal's queue API, as
+// easel_fal_requests_total's result label counts it.
+func falResultOf(err error) string {
+	var apiErr *fal.APIError
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return falOK
+	case errors.Is(err, fal.ErrInvalidRequest):
+		return falInvalidRequest
+	case errors.As(err, &apiErr):
+		return falStatusResult(apiErr.StatusCode)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return falTimeout
+	default:
+		return falUnreachable
+	}
+}
+
+func falStatusResult(code int) string {
+	switch {
+	case code == http.StatusTooManyRequests:
+		return falRateLimited
+	case code == http.StatusUnauthorized, code == http.StatusForbidden:
+		return falAuth
+	case code == http.StatusNotFound, code == http.StatusGone:
+		return falNotFound
+	case code == http.StatusRequestTimeout, code == http.StatusConflict:
+		return falUnavailable
+	case code >= 400 && code < 500:
+		return falRejected
+	default:
+		// 5xx, and the odd redirect fal's client does not follow.
+		return falUnavailable
+	}
+}
+
+// FalRequest counts one call to fal's queue API by operation (Fal*) and
+// the class of err, its error (nil for a success).
+func (m *Metrics) FalRequest(operation string, err error) {
+	if m == nil {
+		return
+	}
+	m.falRequests.WithLabelValues(operation, falResultOf(err)).Inc()
+}
+
+// FalClient is the part of fal's queue API that Easel calls: what
+// *fal.Client does and jobs.Fal asks for.
+type FalClient interface {
+	Submit(ctx context.Context, req fal.SubmitRequest) (*fal.QueueResponse, error)
+	Status(ctx context.Context, statusURL string) (*fal.Status, error)
+	Result(ctx context.Context, responseURL string) (json.RawMessage, error)
+	Cancel(ctx context.Context, cancelURL string) (fal.CancelOutcome, error)
+	RequestURLs(endpointID, requestID string) (status, response, cancel string)
+}
+
+var _ FalClient = (*fal.Client)(nil)
+
+// CountFal returns client, each of its calls counted in
+// easel_fal_requests_total: whoever makes the call, the submit worker, the
+// reconciler or a cancel, it is counted once, where it is made. With nil
+// Metrics it returns client itself.
+func (m *Metrics) CountFal(client FalClient) FalClient {
+	if m == nil {
+		return client
+	}
+	return countedFal{FalClient: client, m: m}
+}
+
+type countedFal struct {
+	FalClient
+	m *Metrics
+}
+
+func (c countedFal) Submit(ctx context.Context, req fal.SubmitRequest) (*fal.QueueResponse, error) {
+	resp, err := c.FalClient.Submit(ctx, req)
+	c.m.FalRequest(FalSubmit, err)
+	return resp, err
+}
+
+func (c countedFal) Status(ctx context.Context, statusURL string) (*fal.Status, error) {
+	status, err := c.FalClient.Status(ctx, statusURL)
+	c.m.FalRequest(FalStatus, err)
+	return status, err
+}
+
+func (c countedFal) Result(ctx context.Context, responseURL string) (json.RawMessage, error) {
+	output, err := c.FalClient.Result(ctx, responseURL)
+	c.m.FalRequest(FalResult, err)
+	return output, err
+}
+
+func (c countedFal) Cancel(ctx context.Context, cancelURL string) (fal.CancelOutcome, error) {
+	outcome, err := c.FalClient.Cancel(ctx, cancelURL)
+	c.m.FalRequest(FalCancel, err)
+	return outcome, err
+}

@@ -1,0 +1,1 @@
+ALTER TABLE generations DROP COLUMN first_submitting_at;
