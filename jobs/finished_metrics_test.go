@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/metricstest"
 	"github.com/easelhq/easel/jobs"
@@ -141,6 +142,14 @@ func TestFinishedGenerationsAreCounted(t *testing.T) {
 				`easel_results_applied_total{source="cancel"}`:    1,
 				`easel_generation_time_to_complete_seconds_count`: 1,
 			},
+		},
+		{
+			name: "submit worker: fal refuses the key",
+			finish: func(t *testing.T, b *testBundle, m *metrics.Metrics, gen *store.Generation) {
+				b.cfg.Fal = m.CountFal(fal.NewClient(fal.ClientConfig{QueueURL: b.sim.QueueURL()})) // no key
+				require.NoError(t, b.submit(t, gen.ID))
+			},
+			want: map[string]float64{`easel_fal_requests_total{operation="submit",result="auth"}`: 1},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -227,7 +227,8 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 	logger := withFalRequest(w.logger.With("generation_id", gen.ID), gen)
 	message := fmt.Sprintf("fal did not finish within EASEL_TIMEOUT (%s) of the submission", w.timeout)
 	if gen.FalRequestID == nil {
-		message = fmt.Sprintf("fal's answer to the submission was never learnt and no webhook came within EASEL_TIMEOUT (%s)", w.timeout)
+		// On a row with no request every counted submission is unconfirmed.
+		message = fmt.Sprintf("fal's answer to %d submission(s), each of which fal may have accepted and billed, was never learnt, and no webhook came within EASEL_TIMEOUT (%s) of the first", gen.FalSubmissions, w.timeout)
 	} else {
 		cancelURL := deref(gen.FalCancelURL)
 		if cancelURL == "" {

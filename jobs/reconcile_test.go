@@ -215,6 +215,7 @@ func TestReconcilerTimesOutUnconfirmedSubmission(t *testing.T) {
 	got := b.generation(t, orphan.ID)
 	require.Equal(t, store.StatusFailed, got.Status)
 	require.Equal(t, "timeout", *got.ErrorCode)
+	require.Contains(t, *got.ErrorMessage, "fal's answer to 1 submission(s)")
 	require.Contains(t, *got.ErrorMessage, "never learnt")
 	require.Equal(t, store.StatusQueued, b.generation(t, waiting.ID).Status, "a generation never submitted does not time out")
 }

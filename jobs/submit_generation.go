@@ -18,6 +18,7 @@ import (
 
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/notify"
+	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
 )
 
@@ -106,6 +107,7 @@ type SubmitGenerationWorker struct {
 	// fal has accepted the request, so it is worth waiting for the database.
 	recordTimeout time.Duration
 	publisher     *notify.Publisher
+	metrics       *metrics.Metrics
 	logger        *slog.Logger
 }
 
@@ -122,6 +124,7 @@ func NewSubmitGenerationWorker(pool *pgxpool.Pool, cfg Config) *SubmitGeneration
 		jobTimeout:    cfg.jobTimeout(),
 		recordTimeout: cfg.recordTimeout(),
 		publisher:     cfg.publisher(pool),
+		metrics:       cfg.Metrics,
 		logger:        cfg.Logger,
 	}
 }
@@ -440,6 +443,7 @@ func (w *SubmitGenerationWorker) submitFailed(jobCtx context.Context, logger *sl
 		}
 		if changed {
 			w.publisher.Publish(gen.ID.String())
+			w.metrics.GenerationFailed(f.code)
 		}
 		return nil
 	}
@@ -474,6 +478,7 @@ func (w *SubmitGenerationWorker) giveUp(ctx context.Context, logger *slog.Logger
 		logger.Error("fail generation", "error", ferr)
 	} else if changed {
 		w.publisher.Publish(id.String())
+		w.metrics.GenerationFailed("submit_failed")
 	}
 }
 

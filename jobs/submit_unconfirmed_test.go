@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -132,6 +133,7 @@ func TestUnansweredSubmissionsAreCapped(t *testing.T) {
 	require.Equal(t, store.StatusFailed, got.Status)
 	require.Equal(t, jobs.ErrorCodeTimeout, *got.ErrorCode)
 	require.Contains(t, *got.ErrorMessage, "never learnt")
+	require.Contains(t, *got.ErrorMessage, fmt.Sprintf("fal's answer to %d submission(s)", got.FalSubmissions))
 
 	require.NoError(t, b.runTimed(t, w, gen.ID), "a finished generation's job ends")
 	require.Equal(t, jobs.MaxUnconfirmedSubmissions, b.sim.Sim.Stats().Submissions)

@@ -26,7 +26,7 @@ type WebhookWrite struct {
 }
 
 // Finished is when a generation that RecordWebhook finished was due and
-// completed: what metrics.GenerationCompleted observes.
+// completed: what metrics.GenerationFinished observes.
 type Finished struct {
 	CreatedAt   time.Time
 	RunAt       *time.Time
