@@ -222,3 +222,17 @@ func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.W
 	}
 	return payload, nil
 }
+
+// afterAlreadyCompleted is the cause to note of fetchResult's err for a
+// request whose cancel fal answered ALREADY_COMPLETED: fal's own failure,
+// or, when its status still does not say COMPLETED, that contradiction.
+func afterAlreadyCompleted(err error) error {
+	var fetchErr *fetchError
+	switch {
+	case errors.As(err, &fetchErr):
+		return fetchErr.err
+	case errors.Is(err, errNotFinished):
+		return errors.New("fal answered the cancel that the request had completed, but its status does not say COMPLETED")
+	}
+	return err
+}

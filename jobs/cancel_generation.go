@@ -198,13 +198,7 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 func (c *Canceller) applyCompleted(ctx context.Context, logger *slog.Logger, gen *store.Generation) (*store.Generation, error) {
 	payload, err := fetchResult(ctx, c.fal, gen)
 	if err != nil {
-		var fetchErr *fetchError
-		switch {
-		case errors.As(err, &fetchErr):
-			err = fetchErr.err
-		case errors.Is(err, errNotFinished):
-			err = errors.New("fal answered the cancel that the request had completed, but its status does not say COMPLETED")
-		}
+		err = afterAlreadyCompleted(err)
 		message := "fal reported the request finished (it answered the cancel ALREADY_COMPLETED), so it was likely paid for, " +
 			"but its result could not be fetched yet; the reconciler will fetch it: " + err.Error()
 		if err := store.RecordResultError(ctx, c.pool, gen.ID, ErrorCodeResultUnavailable, message); err != nil {

@@ -273,14 +273,7 @@ func (w *ReconcileWorker) fetchFinished(ctx context.Context, logger *slog.Logger
 	if err == nil {
 		return w.apply(ctx, logger, gen, payload)
 	}
-	var fetchErr *fetchError
-	switch {
-	case errors.As(err, &fetchErr):
-		err = fetchErr.err
-	case errors.Is(err, errNotFinished):
-		err = errors.New("fal answered the cancel that the request had completed, but its status does not say COMPLETED")
-	}
-	return w.resultUnavailable(ctx, logger, gen, err, true)
+	return w.resultUnavailable(ctx, logger, gen, afterAlreadyCompleted(err), true)
 }
 
 // resultUnavailable handles gen, whose request fal reports finished but
