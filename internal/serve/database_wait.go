@@ -23,10 +23,9 @@ const databaseStartWait = 30 * time.Second
 // errDatabaseWaitOver is the error of a start-up wait that ran out of time.
 var errDatabaseWaitOver = errors.New("gave up waiting for it")
 
-// waitForDatabase waits for the database on the real clock; see
-// databaseWait.
-func waitForDatabase(ctx context.Context, connect func(context.Context) error, logger *slog.Logger, maxWait, firstRetry time.Duration) error {
-	return databaseWait{maxWait: maxWait, firstRetry: firstRetry}.wait(ctx, connect, logger)
+// prepareDatabase is databaseWait.prepare on the real clock.
+func prepareDatabase(ctx context.Context, connect, prepare func(context.Context) error, logger *slog.Logger, maxWait, firstRetry time.Duration) error {
+	return databaseWait{maxWait: maxWait, firstRetry: firstRetry}.prepare(ctx, connect, prepare, logger)
 }
 
 // databaseWait is how easel serve waits for the database at start.
@@ -36,6 +35,9 @@ type databaseWait struct {
 	// attempt until the deadline, not past it.
 	maxWait    time.Duration
 	firstRetry time.Duration // the first pause; each next one doubles, up to 2 s
+	// deadline, when set, replaces start + maxWait: prepare waits again
+	// within the deadline of its first wait.
+	deadline time.Time
 	// now and after are its clock; nil means the real one. Tests step a
 	// fake one.
 	now   func() time.Time
@@ -56,7 +58,10 @@ func (w databaseWait) wait(ctx context.Context, connect func(context.Context) er
 		after = time.After
 	}
 	start := now()
-	deadline := start.Add(w.maxWait)
+	deadline := w.deadline
+	if deadline.IsZero() {
+		deadline = start.Add(w.maxWait)
+	}
 	retry := w.firstRetry
 	waiting := false
 	for attempts := 1; ; attempts++ {
@@ -90,6 +95,31 @@ func (w databaseWait) wait(ctx context.Context, connect func(context.Context) er
 		case <-after(retry):
 		}
 		retry = min(2*retry, 2*time.Second)
+	}
+}
+
+// prepare waits for the database, then runs prepare (create the database
+// if missing, migrate it) on ctx alone: a migration may take longer than the
+// wait allows. Postgres restarting meanwhile fails prepare with a transient
+// error (57P01 from the schema's version read, in a chaos run), which sends
+// it back to waiting within the same deadline, as a restart before the
+// first connection would; a migration it interrupts is left dirty, which is
+// not transient and ends the start with the command that mends it.
+func (w databaseWait) prepare(ctx context.Context, connect, prepare func(context.Context) error, logger *slog.Logger) error {
+	now := w.now
+	if now == nil {
+		now = time.Now
+	}
+	w.deadline = now().Add(w.maxWait)
+	for {
+		if err := w.wait(ctx, connect, logger); err != nil {
+			return err
+		}
+		err := prepare(ctx)
+		if err == nil || !transient(err) || !now().Before(w.deadline) {
+			return err
+		}
+		logger.Warn("database went away while being prepared; waiting for it again", "error", err, "for_at_most", w.deadline.Sub(now()).Round(time.Millisecond))
 	}
 }
 

@@ -160,7 +160,10 @@ func TestWaitForDatabaseEndsAtItsDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	connect := connectWithin("postgres://postgres@"+ln.Addr().String()+"/easel?sslmode=disable", time.Hour)
-	err = waitForDatabase(ctx, connect, slog.New(slog.DiscardHandler), 200*time.Millisecond, 10*time.Millisecond)
+	prepared := false
+	prepare := func(context.Context) error { prepared = true; return nil }
+	err = prepareDatabase(ctx, connect, prepare, slog.New(slog.DiscardHandler), 200*time.Millisecond, 10*time.Millisecond)
+	require.False(t, prepared, "nothing to prepare without a database")
 	require.ErrorIs(t, err, errDatabaseWaitOver)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NotErrorIs(t, err, context.Canceled)
@@ -171,5 +174,70 @@ func TestWaitForDatabaseEndsAtItsDeadline(t *testing.T) {
 		accepted <- conn // for the cleanup to close
 	case <-time.After(10 * time.Second):
 		require.Fail(t, "the attempt never reached the listener")
+	}
+}
+
+// Postgres restarting after the start-up wait found it, while the schema is
+// read or migrated, sends the start back to waiting, within the same
+// deadline; other failures end it at once.
+func TestPrepareDatabase(t *testing.T) {
+	t.Parallel()
+	terminated := &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}
+	dirty := errors.New("migrate up: schema version 19 is dirty")
+
+	const maxWait, firstRetry = 30 * time.Second, 100 * time.Millisecond
+	tests := []struct {
+		name string
+		// errs is what each prepare returns, each after 10 s on the clock;
+		// then success.
+		errs         []error
+		wantErr      error
+		wantPrepares int
+		wantLogs     []string
+	}{
+		{name: "prepared", wantPrepares: 1},
+		{name: "restarted while migrating, then prepared", errs: []error{terminated}, wantPrepares: 2,
+			wantLogs: []string{"database went away while being prepared; waiting for it again"}},
+		{name: "migration left dirty: no waiting", errs: []error{dirty}, wantErr: dirty, wantPrepares: 1},
+		// At 0, 10 and 20 s; the third ends at the deadline.
+		{name: "restarting for longer than the wait", errs: []error{terminated, terminated, terminated, terminated}, wantErr: terminated, wantPrepares: 3,
+			wantLogs: []string{
+				"database went away while being prepared; waiting for it again",
+				"database went away while being prepared; waiting for it again",
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &logtest.Buffer{}
+			clock := &fakeClock{t: time.Now()}
+			prepares := 0
+			prepare := func(ctx context.Context) error {
+				_, hasDeadline := ctx.Deadline()
+				require.False(t, hasDeadline, "a migration is not bounded by the start-up wait")
+				prepares++
+				clock.t = clock.t.Add(10 * time.Second)
+				if prepares <= len(tt.errs) {
+					return tt.errs[prepares-1]
+				}
+				return nil
+			}
+			connect := func(context.Context) error { return nil }
+			w := databaseWait{maxWait: maxWait, firstRetry: firstRetry, now: clock.now, after: clock.after}
+			err := w.prepare(context.Background(), connect, prepare, slog.New(slog.NewJSONHandler(logs, nil)))
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			require.Equal(t, tt.wantPrepares, prepares)
+			var msgs []string
+			for line := range strings.Lines(logs.String()) {
+				var entry struct{ Msg string }
+				require.NoError(t, json.Unmarshal([]byte(line), &entry))
+				msgs = append(msgs, entry.Msg)
+			}
+			require.Equal(t, tt.wantLogs, msgs)
+		})
 	}
 }

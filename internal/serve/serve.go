@@ -70,16 +70,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		// nobody mistakes a local run for one that pays fal.
 		logger.Info("FAL_KEY is unset: using the in-process fal simulator; no request reaches fal.ai", "faults", simCfg.Summary())
 	}
-	if err := waitForDatabase(ctx, connectTo(cfg.DatabaseURL), logger, databaseStartWait, 100*time.Millisecond); err != nil {
-		return err
+	migrate := func(ctx context.Context) error {
+		if created, err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		} else if created {
+			name, _ := migrations.DatabaseName(cfg.DatabaseURL) // parsed already
+			logger.Info("created database", "database", name)
+		}
+		return migrations.Up(ctx, cfg.DatabaseURL, logger)
 	}
-	if created, err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	} else if created {
-		name, _ := migrations.DatabaseName(cfg.DatabaseURL) // parsed already
-		logger.Info("created database", "database", name)
-	}
-	if err := migrations.Up(ctx, cfg.DatabaseURL, logger); err != nil {
+	if err := prepareDatabase(ctx, connectTo(cfg.DatabaseURL), migrate, logger, databaseStartWait, 100*time.Millisecond); err != nil {
 		return err
 	}
 
