@@ -1,0 +1,44 @@
+package metrics
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/internal/readmetest"
+	"github.com/easelhq/easel/store"
+)
+
+// TestREADMEFailureCodesHaveSeries fails when the codes README.md's "Error
+// codes" table says a generation can fail with are not exactly Easel's own
+// failure codes here, each with a series of its own, or when the table
+// gives the status cancelled to any code but "cancelled", the one a
+// cancelled generation counts under. jobs' TestREADMEErrorCodes holds the
+// table to what Easel writes, so the two keep easelFailureCodes to what
+// Easel writes too.
+func TestREADMEFailureCodesHaveSeries(t *testing.T) {
+	t.Parallel()
+
+	var failures, cancels []string
+	for code, statuses := range readmetest.ErrorCodes(t) {
+		if slices.Contains(statuses, string(store.StatusFailed)) {
+			failures = append(failures, code)
+		}
+		if slices.Contains(statuses, string(store.StatusCancelled)) {
+			cancels = append(cancels, code)
+		}
+	}
+	require.ElementsMatch(t, easelFailureCodes, failures)
+	require.Equal(t, []string{cancelledErrorCode}, cancels)
+
+	series := map[finishedLabel]bool{}
+	for _, l := range finishedLabels() {
+		series[l] = true
+	}
+	for _, code := range failures {
+		require.True(t, series[finishedLabel{string(store.StatusFailed), code}], "failed %s has a series from the start", code)
+		require.NotContains(t, falErrorTypes, code, "%s is Easel's, not one of fal's error types", code)
+	}
+	require.True(t, series[finishedLabel{string(store.StatusCancelled), cancelledErrorCode}])
+}
