@@ -11,7 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/easelhq/easel/internal/apierror"
-	"github.com/easelhq/easel/internal/notify"
+	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/store"
 )
 
@@ -38,7 +38,9 @@ type waiter struct {
 }
 
 // WithListener enables ?wait on GET /v1/generations/{id}: l must listen on
-// store.GenerationFinishedChannel. Without one, ?wait answers at once.
+// store.GenerationFinishedChannel, and run (Listener.Run) while h serves;
+// once it stops, waiting requests are answered at once. The process's one
+// serves every waiting request. Without one, ?wait answers at once.
 func (h *Handler) WithListener(l *notify.Listener) *Handler {
 	h.wait.listener = l
 	return h

@@ -19,7 +19,7 @@ import (
 	"github.com/easelhq/easel/api"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
-	"github.com/easelhq/easel/internal/notify"
+	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
 )

@@ -15,8 +15,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/easelhq/easel/fal"
-	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/metrics"
+	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/store"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/easelhq/easel/callbacks"
-	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/metrics"
+	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/store"
 )
 

@@ -24,8 +24,8 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
-	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/store"
 	"github.com/easelhq/easel/webhooks"
 )

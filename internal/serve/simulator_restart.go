@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/easelhq/easel/internal/notify"
 	"github.com/easelhq/easel/metrics"
+	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/store"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/internal/logtest"
-	"github.com/easelhq/easel/internal/notify"
+	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/store"
 )
 

@@ -51,7 +51,8 @@ type Publisher struct {
 	idle chan struct{}
 }
 
-// NewPublisher returns a Publisher that sends on channel through pool.
+// NewPublisher returns a Publisher that sends on channel through pool. A
+// nil logger means slog.Default().
 func NewPublisher(pool *pgxpool.Pool, channel string, logger *slog.Logger) *Publisher {
 	if logger == nil {
 		logger = slog.Default()

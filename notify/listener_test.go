@@ -16,7 +16,7 @@ import (
 
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/internal/logtest"
-	"github.com/easelhq/easel/internal/notify"
+	"github.com/easelhq/easel/notify"
 )
 
 const channel = "easel_test_channel"
@@ -45,8 +45,14 @@ func setupOn(t *testing.T, pool *pgxpool.Pool) *testBundle {
 // setupLogged is setupOn with the Listener's JSON log lines written to logs.
 func setupLogged(t *testing.T, pool *pgxpool.Pool, logs io.Writer) *testBundle {
 	t.Helper()
+	return setupWithLogger(t, pool, slog.New(slog.NewJSONHandler(logs, nil)))
+}
+
+// setupWithLogger is setupOn with a Listener that logs to logger.
+func setupWithLogger(t *testing.T, pool *pgxpool.Pool, logger *slog.Logger) *testBundle {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
-	l := notify.NewListener(pool, channel, slog.New(slog.NewJSONHandler(logs, nil)))
+	l := notify.NewListener(pool, channel, logger)
 	go l.Run(ctx)
 	t.Cleanup(func() {
 		stop()
@@ -155,6 +161,19 @@ func TestListenerReconnects(t *testing.T) {
 	// Whatever was sent meanwhile is lost, so reconnecting wakes everyone;
 	// after that the new connection delivers again.
 	awaitWake(t, s)
+	b.notify(t, "a")
+	awaitWake(t, s)
+}
+
+// A nil logger is slog.Default(), as for NewPublisher: the failure and
+// recovery the Listener logs do not panic.
+func TestListenerWithoutLogger(t *testing.T) {
+	t.Parallel()
+	b := setupWithLogger(t, dbtest.Pool(t), nil)
+	s := b.subscribe(t, "a")
+
+	b.killListenerConnection(t)
+	awaitWake(t, s) // reconnected, having logged the failure
 	b.notify(t, "a")
 	awaitWake(t, s)
 }

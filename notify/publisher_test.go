@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/internal/logtest"
-	"github.com/easelhq/easel/internal/notify"
+	"github.com/easelhq/easel/notify"
 )
 
 // publisher returns a Publisher on b's database that batches everything

@@ -1,9 +1,3 @@
-// Package notify carries wake-ups between processes over Postgres
-// LISTEN/NOTIFY. A Publisher sends keys once the transactions they are
-// about have committed, batched into few notifications; a Listener fans
-// them out to waiters in one process: one LISTEN connection however many
-// requests are waiting, so a thousand long-polls cost one connection
-// rather than a thousand.
 package notify
 
 import (
@@ -47,8 +41,12 @@ type Listener struct {
 }
 
 // NewListener returns a Listener on channel that connects with pool's
-// configuration but outside the pool, so it never takes a pool slot.
+// configuration but outside the pool, so it never takes a pool slot. A nil
+// logger means slog.Default().
 func NewListener(pool *pgxpool.Pool, channel string, logger *slog.Logger) *Listener {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	cfg := pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = "easel-notify-" + channel
 	return &Listener{

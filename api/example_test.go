@@ -1,0 +1,166 @@
+package api_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+
+	"github.com/easelhq/easel/api"
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/fal/falsim"
+	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/migrations"
+	"github.com/easelhq/easel/notify"
+	"github.com/easelhq/easel/resource"
+	"github.com/easelhq/easel/store"
+	"github.com/easelhq/easel/webhooks"
+)
+
+// A Go service that serves Easel's /v1 API, fal's webhooks and the workers
+// from its own binary makes one notify.Publisher and one notify.Listener on
+// store.GenerationFinishedChannel, as easel serve does. Every component
+// that finishes generations announces them with the Publisher; the Listener
+// wakes the requests waiting with ?wait, in this process, whichever process
+// finished the generation.
+func ExampleHandler_WithListener() {
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	pool, drop := exampleDatabase(ctx) // the service's database, which Easel's migrations have set up
+	defer drop()
+
+	// One Publisher for the process, so that what its components finish
+	// within a few milliseconds shares a notification. What it still holds
+	// is sent before the pool closes.
+	publisher := notify.NewPublisher(pool, store.GenerationFinishedChannel, logger)
+	defer publisher.Flush(ctx)
+
+	// One Listener for the process: one connection of its own, however
+	// many requests wait. Stopping it answers the waiting requests at once.
+	listener := notify.NewListener(pool, store.GenerationFinishedChannel, logger)
+	listenCtx, stopListening := context.WithCancel(ctx)
+	go listener.Run(listenCtx)
+	defer func() {
+		stopListening()
+		<-listener.Done()
+	}()
+
+	// The simulator stands in for fal here; a service leaves QueueURL and
+	// the JWKS URL empty, for fal's own, and sets Key to its FAL_KEY.
+	sim, err := falsim.Start(ctx, "127.0.0.1:0", falsim.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sim.Close()
+	falClient := fal.NewClient(fal.ClientConfig{QueueURL: sim.QueueURL(), Key: "example-key"})
+	verifier := fal.NewVerifier(fal.VerifierConfig{Keys: fal.NewJWKS(fal.JWKSConfig{URL: sim.JWKSURL()})})
+
+	// The API, behind the service's own middleware (or Auth.RequireKey),
+	// and fal's webhooks, at the URL given the workers as PublicURL.
+	e := echo.New()
+	server := httptest.NewServer(e)
+	defer server.Close()
+	riverClient, err := jobs.NewRiverClient(pool, jobs.Config{
+		Fal: falClient, PublicURL: server.URL, Publisher: publisher, Logger: logger,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	canceller := jobs.NewCanceller(pool, riverClient, falClient, logger).WithPublisher(publisher)
+	api.NewHandler(pool, logger).WithListener(listener).WithCanceller(canceller).Register(e.Group("/v1"))
+	webhooks.NewReceiver(pool, verifier, logger).WithPublisher(publisher).Register(e)
+
+	if err := riverClient.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := riverClient.Stop(stopCtx); err != nil {
+			log.Fatal(err)
+		}
+	}()
+
+	enqueued, err := jobs.EnqueuePool(ctx, pool, "shop", `{
+		"prompt": "a ceramic mug, product photo",
+		"image_prompt_1": {"image_url": "https://example.com/mug.png"}
+	}`, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The request is answered once fal's webhook has completed the
+	// generation, rather than after the whole 30 seconds: without
+	// WithListener, ?wait would answer at once, with the generation still
+	// queued or submitted.
+	resp, err := http.Get(server.URL + "/v1/generations/" + enqueued.Generation.ID.String() + "?wait=30s")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var gen resource.Generation
+	if err := json.NewDecoder(resp.Body).Decode(&gen); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.StatusCode, gen.Status, "with", len(gen.Images), "image")
+	fmt.Println(api.WaitTimedOutHeader+":", resp.Header.Get(api.WaitTimedOutHeader))
+
+	// Output:
+	// 200 completed with 1 image
+	// Easel-Wait-Timed-Out: false
+}
+
+// exampleDatabase creates and migrates a database of the example's own, and
+// returns a pool on it, whose connections register store's types as easel
+// serve's do, and a function that drops it.
+func exampleDatabase(ctx context.Context) (*pgxpool.Pool, func()) {
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		base = dbtest.DefaultURL
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		log.Fatal(err)
+	}
+	name := "easel_example_" + strings.ToLower(rand.Text())
+	u.Path = "/" + name
+	if _, err := migrations.EnsureDatabase(ctx, u.String()); err != nil {
+		log.Fatal(err)
+	}
+	if err := migrations.Up(ctx, u.String(), nil); err != nil {
+		log.Fatal(err)
+	}
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.AfterConnect = store.RegisterTypes
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return pool, func() {
+		pool.Close()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
