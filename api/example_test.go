@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
@@ -71,6 +72,7 @@ func ExampleHandler_WithListener() {
 	// The API, behind the service's own middleware (or Auth.RequireKey),
 	// and fal's webhooks, at the URL given the workers as PublicURL.
 	e := echo.New()
+	e.HTTPErrorHandler = api.ErrorHandler(logger)
 	server := httptest.NewServer(e)
 	defer server.Close()
 	riverClient, err := jobs.NewRiverClient(pool, jobs.Config{
@@ -118,9 +120,24 @@ func ExampleHandler_WithListener() {
 	fmt.Println(resp.StatusCode, gen.Status, "with", len(gen.Images), "image")
 	fmt.Println(api.WaitTimedOutHeader+":", resp.Header.Get(api.WaitTimedOutHeader))
 
+	// Refusals come back in README's error shape through api.ErrorHandler.
+	resp, err = http.Get(server.URL + "/v1/generations/" + uuid.NewString())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var refusal struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&refusal); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.StatusCode, refusal.Error.Code)
+
 	// Output:
 	// 200 completed with 1 image
 	// Easel-Wait-Timed-Out: false
+	// 404 not_found
 }
 
 // exampleDatabase creates and migrates a database of the example's own, and

@@ -329,7 +329,7 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gal
 ) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = apierror.Handler(logger)
+	e.HTTPErrorHandler = api.ErrorHandler(logger)
 
 	// Every GET is served for HEAD too (RFC 9110 §9.3.2; load balancers
 	// probe with it): Echo writes GET's status and headers, and net/http
