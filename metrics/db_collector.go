@@ -2,8 +2,11 @@ package metrics
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -32,8 +35,16 @@ var riverUnfinishedStates = []rivertype.JobState{
 	rivertype.JobStateRunning, rivertype.JobStateScheduled,
 }
 
+// databaseReadEvery is how long one read of the gauges from Postgres serves
+// the scrapes that follow: /metrics is open to anyone, and without it
+// whoever floods /metrics would set the load on the database and on the
+// pool that the API and the workers share. Prometheus scrapes every few
+// seconds at most, so it never sees a reading it has already seen.
+const databaseReadEvery = time.Second
+
 // dbCollector reads the gauges of state that all processes share from
-// Postgres at scrape time.
+// Postgres when scraped: at most once per databaseReadEvery, the scrapes
+// in between, and those arriving while a read is under way, sharing it.
 type dbCollector struct {
 	db            store.DBTX
 	maxInflight   int
@@ -43,14 +54,28 @@ type dbCollector struct {
 	inflightLimit *prometheus.Desc
 	oldest        *prometheus.Desc
 	riverJobs     *prometheus.Desc
+
+	// now is the clock that ages readings; tests set it to expire one
+	// without waiting.
+	now     func() time.Time
+	mu      sync.Mutex
+	reading *dbReading // the latest read, finished or under way; nil before the first
+}
+
+// dbReading is one read of the gauges from Postgres.
+type dbReading struct {
+	done    chan struct{} // closed once metrics and at are set
+	metrics []prometheus.Metric
+	at      time.Time // when the read finished
 }
 
 func newDBCollector(db store.DBTX, maxInflight int) *dbCollector {
 	return &dbCollector{
 		db:          db,
 		maxInflight: maxInflight,
+		now:         time.Now,
 		up: prometheus.NewDesc("easel_database_up",
-			"1 when this scrape's queries of Postgres all succeeded, 0 when one failed and the gauges read from Postgres are missing from it.", nil, nil),
+			"1 when the latest read of Postgres for the gauges (at most a second old, shared by the scrapes meanwhile) succeeded in full, 0 when a query failed and the gauges read from Postgres are missing from it.", nil, nil),
 		generations: prometheus.NewDesc("easel_generations",
 			"Generations by status. queued and submitted are exact; beyond 100k rows the finished statuses are the planner's estimate (as of the last ANALYZE).",
 			[]string{"status"}, nil),
@@ -77,40 +102,103 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.maxInflight > 0 {
+		ch <- prometheus.MustNewConstMetric(c.inflightLimit, prometheus.GaugeValue, float64(c.maxInflight))
+	}
+	for _, m := range c.latest() {
+		ch <- m
+	}
+}
+
+// latest returns the gauges of a reading at most databaseReadEvery old,
+// reading them unless such a reading is at hand or under way, in which
+// case it waits for that one. A failed read is shared the same way, as the
+// failure it is (easel_database_up 0, the gauges missing): a database in
+// trouble is read no more often than a healthy one.
+func (c *dbCollector) latest() []prometheus.Metric {
+	c.mu.Lock()
+	r := c.reading
+	stale := r == nil
+	if !stale {
+		select {
+		case <-r.done:
+			stale = c.now().Sub(r.at) >= databaseReadEvery
+		default: // under way
+		}
+	}
+	if stale {
+		r = &dbReading{done: make(chan struct{})}
+		c.reading = r
+	}
+	c.mu.Unlock()
+
+	if stale {
+		// Closed however read ends, so that no scrape waits forever.
+		defer close(r.done)
+		r.metrics = c.read()
+		r.at = c.now()
+		return r.metrics
+	}
+	<-r.done
+	return r.metrics
+}
+
+// read reads the gauges from Postgres, on one connection of the pool,
+// taken once rather than for each query. It runs on behalf of every scrape
+// waiting for it, so it is bounded by its own timeout and by no scrape's.
+func (c *dbCollector) read() []prometheus.Metric {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
 
-	if c.maxInflight > 0 {
-		ch <- prometheus.MustNewConstMetric(c.inflightLimit, prometheus.GaugeValue, float64(c.maxInflight))
+	var metrics []prometheus.Metric
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		metrics = append(metrics, prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...))
 	}
 	// A gauge whose query fails goes missing from the scrape rather than
 	// read a wrong 0; up says so, for alerts that must not see "no data".
 	up := 1.0
 	failed := func(desc *prometheus.Desc, err error) {
 		up = 0
-		ch <- prometheus.NewInvalidMetric(desc, err)
+		metrics = append(metrics, prometheus.NewInvalidMetric(desc, err))
 	}
 
-	if counts, err := store.CountGenerationsByStatus(ctx, c.db, exactCountBelow); err != nil {
+	db := c.db
+	if pool, ok := c.db.(interface {
+		Acquire(context.Context) (*pgxpool.Conn, error)
+	}); ok {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			err = fmt.Errorf("acquire a connection to read the gauges: %w", err)
+			for _, desc := range []*prometheus.Desc{c.generations, c.inflight, c.oldest, c.riverJobs} {
+				failed(desc, err)
+			}
+			gauge(c.up, up)
+			return metrics
+		}
+		defer conn.Release()
+		db = conn
+	}
+
+	if counts, err := store.CountGenerationsByStatus(ctx, db, exactCountBelow); err != nil {
 		failed(c.generations, err)
 	} else {
 		// counts holds every status, 0 when none, so none goes missing.
 		for status, n := range counts {
-			ch <- prometheus.MustNewConstMetric(c.generations, prometheus.GaugeValue, float64(n), string(status))
+			gauge(c.generations, float64(n), string(status))
 		}
 	}
-	if n, err := store.CountInflight(ctx, c.db); err != nil {
+	if n, err := store.CountInflight(ctx, db); err != nil {
 		failed(c.inflight, err)
 	} else {
-		ch <- prometheus.MustNewConstMetric(c.inflight, prometheus.GaugeValue, float64(n))
+		gauge(c.inflight, float64(n))
 	}
-	if ages, err := store.OldestUnfinished(ctx, c.db); err != nil {
+	if ages, err := store.OldestUnfinished(ctx, db); err != nil {
 		failed(c.oldest, err)
 	} else {
-		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, ages.Queued.Seconds(), string(store.StatusQueued))
-		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, ages.Submitted.Seconds(), string(store.StatusSubmitted))
+		gauge(c.oldest, ages.Queued.Seconds(), string(store.StatusQueued))
+		gauge(c.oldest, ages.Submitted.Seconds(), string(store.StatusSubmitted))
 	}
-	if counts, err := store.CountUnfinishedRiverJobs(ctx, c.db); err != nil {
+	if counts, err := store.CountUnfinishedRiverJobs(ctx, db); err != nil {
 		failed(c.riverJobs, err)
 	} else {
 		// Every known queue and state is reported, 0 when empty, so that a
@@ -127,8 +215,9 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 			depth[queueState{j.Queue, j.State}] = j.Count
 		}
 		for k, n := range depth {
-			ch <- prometheus.MustNewConstMetric(c.riverJobs, prometheus.GaugeValue, float64(n), k.queue, k.state)
+			gauge(c.riverJobs, float64(n), k.queue, k.state)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+	gauge(c.up, up)
+	return metrics
 }

@@ -93,6 +93,7 @@ type Metrics struct {
 	falRequests    *prometheus.CounterVec
 	jobDuration    *prometheus.HistogramVec
 	callbacks      *prometheus.CounterVec
+	dbGauges       *dbCollector
 }
 
 // New returns Metrics whose gauges of shared state are read through db when
@@ -173,7 +174,8 @@ func New(db store.DBTX, cfg Config) *Metrics {
 	// The pool is read before the gauges' queries acquire from it, in one
 	// collector: a registry runs collectors concurrently, and the scrape's
 	// own connection would otherwise count as acquired or not by chance.
-	m.registry.MustRegister(inOrder(append(shared, newDBCollector(db, cfg.MaxInflight))))
+	m.dbGauges = newDBCollector(db, cfg.MaxInflight)
+	m.registry.MustRegister(inOrder(append(shared, m.dbGauges)))
 	return m
 }
 

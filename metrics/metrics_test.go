@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,18 +34,48 @@ type testBundle struct {
 	pool    *pgxpool.Pool
 	metrics *metrics.Metrics
 	logs    *bytes.Buffer
+	clock   *fakeClock
 }
 
+// setup returns Metrics whose readings of the database's gauges age only
+// by b.clock: a scrape reads Postgres afresh only after nextDatabaseRead.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	pool := dbtest.Pool(t)
 	logs := &bytes.Buffer{}
-	return &testBundle{
+	b := &testBundle{
 		ctx:     context.Background(),
 		pool:    pool,
 		metrics: metrics.New(pool, metrics.Config{MaxInflight: 7, Logger: slog.New(slog.NewJSONHandler(logs, nil))}),
 		logs:    logs,
+		clock:   &fakeClock{now: time.Now()},
 	}
+	b.metrics.SetDatabaseClock(b.clock.Now)
+	return b
+}
+
+// nextDatabaseRead ages the latest reading of the database's gauges out,
+// so that the next scrape reads them afresh.
+func (b *testBundle) nextDatabaseRead() {
+	b.clock.Advance(metrics.DatabaseReadEvery)
+}
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 func (b *testBundle) insert(t *testing.T) *store.Generation {
@@ -114,6 +148,7 @@ func TestOldestUnfinishedGauge(t *testing.T) {
 	_, err = store.Fail(b.ctx, b.pool, finished.ID, "x", "y")
 	require.NoError(t, err)
 
+	b.nextDatabaseRead()
 	s = metricstest.Scrape(t, b.metrics.Handler())
 	for series, want := range map[string]float64{
 		`easel_oldest_unfinished_seconds{status="queued"}`:    600,
@@ -366,6 +401,137 @@ func TestScrapeWithDatabaseDown(t *testing.T) {
 	require.Contains(t, string(logged), "closed pool")
 }
 
+// /metrics is open to anyone, so its scrapes must not set the database's
+// load: those arriving while the gauges are being read wait for that read,
+// rather than each take connections of the pool the API and the workers
+// share. The read itself takes one connection for all its queries.
+func TestConcurrentScrapesShareOneDatabaseRead(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.insert(t)
+	server := httptest.NewServer(b.metrics.Handler())
+	t.Cleanup(server.Close)
+
+	// Another pool holds generations locked, so that the first scrape's
+	// read stays under way until every scrape has arrived.
+	locker, err := pgxpool.New(b.ctx, b.pool.Config().ConnString())
+	require.NoError(t, err)
+	t.Cleanup(locker.Close)
+	lock, err := locker.Begin(b.ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lock.Rollback(b.ctx) })
+	_, err = lock.Exec(b.ctx, `LOCK TABLE generations IN ACCESS EXCLUSIVE MODE`)
+	require.NoError(t, err)
+
+	before := b.pool.Stat().AcquireCount()
+	const scrapes = 40
+	bodies, errs := make([]string, scrapes), make([]error, scrapes)
+	var wg sync.WaitGroup
+	for i := range scrapes {
+		wg.Go(func() { bodies[i], errs[i] = get(b.ctx, server.URL) })
+	}
+	require.Eventually(t, func() bool { return goroutinesIn("metrics.(*dbCollector).Collect") == scrapes },
+		10*time.Second, time.Millisecond, "every scrape is collecting the database's gauges")
+	require.Equal(t, int64(1), b.pool.Stat().AcquireCount()-before, "one read under way, on one connection")
+
+	require.NoError(t, lock.Rollback(b.ctx))
+	wg.Wait()
+	require.Equal(t, int64(1), b.pool.Stat().AcquireCount()-before, "%d scrapes at once took one connection in all", scrapes)
+	for i := range scrapes {
+		require.NoError(t, errs[i])
+		s := metricstest.Samples(t, bodies[i])
+		require.Equal(t, 1.0, s[`easel_database_up`])
+		require.Equal(t, 1.0, s[`easel_generations{status="queued"}`], "every scrape has the read's gauges")
+	}
+}
+
+// One read of the gauges serves the scrapes of the next
+// metrics.DatabaseReadEvery; the first scrape after reads afresh.
+func TestDatabaseGaugesReadAtMostOncePerInterval(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.Equal(t, 0.0, metricstest.Scrape(t, b.metrics.Handler())[`easel_generations{status="queued"}`])
+	b.insert(t)
+	before := b.pool.Stat().AcquireCount()
+
+	b.clock.Advance(metrics.DatabaseReadEvery - time.Nanosecond)
+	s := metricstest.Scrape(t, b.metrics.Handler())
+	require.Equal(t, 0.0, s[`easel_generations{status="queued"}`], "the earlier reading, shared")
+	require.Equal(t, 1.0, s[`easel_database_up`])
+	require.Equal(t, before, b.pool.Stat().AcquireCount(), "no connection taken")
+
+	b.clock.Advance(time.Nanosecond)
+	s = metricstest.Scrape(t, b.metrics.Handler())
+	require.Equal(t, 1.0, s[`easel_generations{status="queued"}`], "read afresh")
+	require.Equal(t, before+1, b.pool.Stat().AcquireCount())
+}
+
+// A read that fails shows as the failure it is, easel_database_up 0 with
+// the gauges it could not read missing, for as long as it is the latest
+// reading; a database in trouble is read no more often than a healthy one.
+// The next read that succeeds reads 1 again.
+func TestFailedDatabaseReadIsSharedAsAFailure(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.Equal(t, 1.0, metricstest.Scrape(t, b.metrics.Handler())[`easel_database_up`])
+
+	requireFailedReading := func(msg string) {
+		t.Helper()
+		s := metricstest.Scrape(t, b.metrics.Handler())
+		require.Contains(t, s, `easel_database_up`, msg)
+		require.Equal(t, 0.0, s[`easel_database_up`], msg)
+		require.NotContains(t, s, `easel_generations{status="queued"}`, msg)
+		require.NotContains(t, s, `easel_generations_in_flight`, msg)
+		require.Contains(t, s, `easel_river_jobs{queue="default",state="available"}`, "the queries that succeeded are reported")
+	}
+	_, err := b.pool.Exec(b.ctx, `ALTER TABLE generations RENAME TO generations_away`)
+	require.NoError(t, err)
+	b.nextDatabaseRead()
+	requireFailedReading("the read failed")
+	_, err = b.pool.Exec(b.ctx, `ALTER TABLE generations_away RENAME TO generations`)
+	require.NoError(t, err)
+	requireFailedReading("the failed reading is still the latest")
+
+	b.nextDatabaseRead()
+	s := metricstest.Scrape(t, b.metrics.Handler())
+	require.Equal(t, 1.0, s[`easel_database_up`])
+	require.Contains(t, s, `easel_generations{status="queued"}`)
+}
+
+// get returns the body of a GET of url.
+func get(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", fmt.Errorf("new request: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("read body of GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	return string(body), nil
+}
+
+// goroutinesIn counts the goroutines whose stack holds fn.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}
+
 func TestNilMetricsDoNothing(t *testing.T) {
 	t.Parallel()
 	var m *metrics.Metrics
@@ -405,6 +571,7 @@ func TestGaugesReadZeroWhenEmpty(t *testing.T) {
 
 	_, err = b.pool.Exec(b.ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = now() WHERE id = $1`, jobID)
 	require.NoError(t, err)
+	b.nextDatabaseRead()
 	s = metricstest.Scrape(t, b.metrics.Handler())
 	for _, queue := range []string{"default", "callbacks", "reconcile"} {
 		for _, state := range []string{"available", "scheduled", "retryable", "running", "pending"} {
