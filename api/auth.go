@@ -27,14 +27,22 @@ const touchInterval = time.Minute
 // AuthConfig configures Auth.
 type AuthConfig struct {
 	// ListenAddr is the address Easel accepts requests on. Only on a
-	// loopback address, and only while no API key was ever created, are
-	// requests without a key accepted.
+	// loopback address, only when Simulated, and only while no API key was
+	// ever created, are requests without a key accepted.
 	ListenAddr net.Addr
 	// ConfiguredAddr, when set, is the address Easel was told to listen on
 	// (EASEL_ADDR), which messages name: the listener's own address can
 	// read differently ([::]:8080 for 0.0.0.0:8080).
 	ConfiguredAddr string
-	Logger         *slog.Logger
+	// Simulated reports that every generation the API enqueues is submitted
+	// to easel serve's in-process fal simulator and nowhere else: FAL_KEY is
+	// unset and the same process runs the workers. Only then may the API be
+	// open, since a keyless request then costs nothing. The listen address
+	// alone cannot tell: whatever carries fal's webhooks in to a real
+	// deployment (a tunnel, a reverse proxy on the host) connects from
+	// loopback too, and would let anyone spend FAL_KEY.
+	Simulated bool
+	Logger    *slog.Logger
 	// KeyCacheTTL, when positive, lets Auth admit a key it found valid less
 	// than this long ago without looking it up again, so that a busy caller
 	// costs one lookup per TTL instead of one per request. A revoked key
@@ -60,21 +68,25 @@ const keyCacheSweep = 1024
 // Auth authenticates callers by API key (`Authorization: Bearer <key>`).
 //
 // So that the one-command quick start needs no key, a server listening on a
-// loopback address is open (client "anonymous") until the first key is
-// created. Whether one exists is checked on each keyless request, not only
-// at start-up, so `easel keys create` closes a running server at once; once
-// a key has been seen the check stops for good. A revoked key still counts:
-// revoking every key locks the API rather than opening it. On any other
-// address keys are always required, and NewAuth refuses to start without one.
+// loopback address with the in-process simulator (AuthConfig.Simulated) is
+// open (client "anonymous") until the first key is created, to requests
+// addressed to it by a loopback name and not sent by another site's page
+// (open_request.go). Whether a key exists is checked on each keyless
+// request, not only at start-up, so `easel keys create` closes a running
+// server at once; once a key has been seen the check stops for good. A
+// revoked key still counts: revoking every key locks the API rather than
+// opening it. Otherwise keys are always required: on a loopback address
+// Auth starts without one and refuses every request until one exists, and on
+// any other address NewAuth refuses to start without one.
 //
 // A request with a key costs one lookup by the key's hash, unless the key
 // was found valid less than AuthConfig.KeyCacheTTL ago. Keys are never
 // logged, and the cache holds only their hashes.
 type Auth struct {
-	pool     *pgxpool.Pool
-	logger   *slog.Logger
-	loopback bool
-	closed   atomic.Bool // a key exists: every request needs one
+	pool    *pgxpool.Pool
+	logger  *slog.Logger
+	keyless bool        // loopback and simulated: open until a key exists
+	closed  atomic.Bool // a key exists: every request needs one
 
 	keyTTL time.Duration
 	now    func() time.Time
@@ -91,7 +103,8 @@ type cachedKey struct {
 // NewAuth returns an Auth. It fails when no key exists and ListenAddr is not
 // a loopback address, which would leave the API open to the network.
 func NewAuth(ctx context.Context, pool *pgxpool.Pool, cfg AuthConfig) (*Auth, error) {
-	a := &Auth{pool: pool, logger: cfg.Logger, loopback: isLoopback(cfg.ListenAddr),
+	loopback := isLoopback(cfg.ListenAddr)
+	a := &Auth{pool: pool, logger: cfg.Logger, keyless: loopback && cfg.Simulated,
 		keyTTL: cfg.KeyCacheTTL, now: cfg.Now, keys: make(map[string]cachedKey)}
 	if a.logger == nil {
 		a.logger = slog.Default()
@@ -106,11 +119,16 @@ func NewAuth(ctx context.Context, pool *pgxpool.Pool, cfg AuthConfig) (*Auth, er
 	switch {
 	case exists:
 		a.closed.Store(true)
-	case !a.loopback:
+	case !loopback:
 		return nil, fmt.Errorf("no API key exists and %s is not a loopback address, so /v1 would be open to anyone: "+
 			"create a key first with `easel keys create NAME`, or listen on 127.0.0.1", describeAddr(cfg))
+	case !cfg.Simulated:
+		a.logger.Warn("no API key exists, so /v1, the gallery and River UI refuse every request: create one with `easel keys create NAME`; "+
+			"requests without a key are accepted only by easel serve with its in-process fal simulator (FAL_KEY unset, --role all), "+
+			"where they cost nothing", "addr", describeAddr(cfg))
 	default:
-		a.logger.Warn("no API key exists: /v1 accepts requests without a key because Easel listens on a loopback address; "+
+		a.logger.Warn("no API key exists: /v1, the gallery and River UI accept requests without a key, addressed to localhost or a loopback address "+
+			"and not sent by another site's page, because Easel listens on a loopback address and submits only to its in-process fal simulator; "+
 			"`easel keys create NAME` creates the first key and then keys are required", "addr", describeAddr(cfg))
 	}
 	return a, nil
@@ -140,7 +158,7 @@ func describeAddr(cfg AuthConfig) string {
 // ClientName. Anything else is answered 401.
 func (a *Auth) RequireKey(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		name, err := a.authenticate(c.Request().Context(), c.Request().Header.Values(echo.HeaderAuthorization))
+		name, err := a.authenticate(c.Request())
 		var apiErr *apierror.Error
 		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="easel"`)
@@ -153,7 +171,9 @@ func (a *Auth) RequireKey(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (a *Auth) authenticate(ctx context.Context, authorizations []string) (string, error) {
+func (a *Auth) authenticate(req *http.Request) (string, error) {
+	ctx := req.Context()
+	authorizations := req.Header.Values(echo.HeaderAuthorization)
 	// Which of two credentials counts is a guess a proxy on the way may
 	// make differently, and a request that carries a bad one is wrong
 	// however it is read: refuse rather than let the first win.
@@ -165,14 +185,7 @@ func (a *Auth) authenticate(ctx context.Context, authorizations []string) (strin
 		authorization = authorizations[0]
 	}
 	if authorization == "" {
-		open, err := a.open(ctx)
-		if err != nil {
-			return "", err
-		}
-		if open {
-			return AnonymousClient, nil
-		}
-		return "", unauthorized("an API key is required: send it in the header Authorization: Bearer followed by the key")
+		return a.anonymous(req)
 	}
 	scheme, token, _ := strings.Cut(authorization, " ")
 	token = strings.TrimSpace(token)
@@ -235,19 +248,40 @@ func (a *Auth) cache(hash []byte, name string) {
 	a.keys[string(hash)] = cachedKey{name: name, at: now}
 }
 
-// open reports whether a request without a key is admitted.
-func (a *Auth) open(ctx context.Context) (bool, error) {
-	if !a.loopback || a.closed.Load() {
-		return false, nil
+// anonymous admits a request without a key while the API is open, if it
+// comes from where the open API may be used (checkOpenRequest), and
+// otherwise says what is missing: a key, or any key at all.
+func (a *Auth) anonymous(req *http.Request) (string, error) {
+	exists, err := a.keyExists(req.Context())
+	switch {
+	case err != nil:
+		return "", err
+	case exists:
+		return "", unauthorized("an API key is required: send it in the header Authorization: Bearer followed by the key")
+	case !a.keyless:
+		return "", unauthorized("an API key is required, and none exists yet: create one with `easel keys create NAME`, " +
+			"then send it in the header Authorization: Bearer followed by the key")
+	}
+	if err := checkOpenRequest(req); err != nil {
+		return "", err
+	}
+	return AnonymousClient, nil
+}
+
+// keyExists reports whether an API key was ever created. Once one has been
+// seen it stops asking: keys are never deleted.
+func (a *Auth) keyExists(ctx context.Context) (bool, error) {
+	if a.closed.Load() {
+		return true, nil
 	}
 	exists, err := store.AnyAPIKeys(ctx, a.pool)
 	if err != nil {
 		return false, fmt.Errorf("authenticate: %w", err)
 	}
-	if exists && a.closed.CompareAndSwap(false, true) {
-		a.logger.Info("an API key exists: /v1 now requires one")
+	if exists && a.closed.CompareAndSwap(false, true) && a.keyless {
+		a.logger.Info("an API key exists: /v1, the gallery and River UI now require one")
 	}
-	return !exists, nil
+	return exists, nil
 }
 
 func unauthorized(message string) *apierror.Error {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -75,6 +76,151 @@ func TestAuthOpenOnLoopbackUntilFirstKey(t *testing.T) {
 	for _, header := range []http.Header{nil, {echo.HeaderAuthorization: {bearer(key)}}} {
 		resp = b.do(t, http.MethodGet, "/v1/generations/"+g.ID, header, nil)
 		require.Equal(t, http.StatusUnauthorized, resp.status)
+	}
+}
+
+// TestAuthNeverOpenWithoutSimulator: with generations that may be billed
+// (FAL_KEY set, or workers elsewhere), a loopback listener says nothing of
+// who calls, since a tunnel or a reverse proxy carrying fal's webhooks in
+// connects from loopback too: the API starts, but admits nobody without a
+// key, and says how to make the first one.
+func TestAuthNeverOpenWithoutSimulator(t *testing.T) {
+	t.Parallel()
+	b, err := setupWith(t, setupOpts{billed: true})
+	require.NoError(t, err)
+
+	for _, header := range []http.Header{jsonHeader(), jsonHeader("X-Forwarded-For", "203.0.113.7")} {
+		resp := b.do(t, http.MethodPost, "/v1/generations", header, []byte(falExampleInput))
+		require.Equal(t, http.StatusUnauthorized, resp.status, string(resp.body))
+		e := resp.errorBody(t)
+		require.Equal(t, "unauthorized", e.Code)
+		require.Equal(t, "an API key is required, and none exists yet: create one with `easel keys create NAME`, "+
+			"then send it in the header Authorization: Bearer followed by the key", e.Message)
+		require.Equal(t, `Bearer realm="easel"`, resp.header.Get(echo.HeaderWWWAuthenticate))
+	}
+	generations, jobs := b.counts(t)
+	require.Zero(t, generations)
+	require.Zero(t, jobs)
+
+	// The first key is created while it runs: it works at once, and the
+	// message for a request without one no longer says none exists.
+	key, _, err := api.CreateKey(b.ctx, b.pool, "billing")
+	require.NoError(t, err)
+	g := b.enqueue(t, jsonHeader(echo.HeaderAuthorization, bearer(key)), falExampleInput, http.StatusAccepted)
+	require.Equal(t, "billing", g.Client)
+	resp := b.do(t, http.MethodGet, "/v1/generations/"+g.ID, nil, nil)
+	require.Equal(t, http.StatusUnauthorized, resp.status)
+	require.Equal(t, "an API key is required: send it in the header Authorization: Bearer followed by the key", resp.errorBody(t).Message)
+}
+
+// doHost is b.do with the request addressed to host.
+func (b *testBundle) doHost(t *testing.T, host, method, path string, header http.Header, body []byte) response {
+	t.Helper()
+	req := newRequest(method, path, header, body)
+	req.Host = host
+	rec := httptest.NewRecorder()
+	b.echo.ServeHTTP(rec, req)
+	resp := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	b.checkOpenAPI(t, method, path, header, body, resp)
+	return resp
+}
+
+// TestAuthOpenAnswersOnlyLoopbackHosts: the open API answers a request
+// without a key only if it is addressed to this host by a loopback name. A
+// page whose name was re-pointed at 127.0.0.1 (DNS rebinding) would
+// otherwise read it as its own; its requests still carry its name.
+func TestAuthOpenAnswersOnlyLoopbackHosts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	for _, tt := range []struct {
+		host string
+		want int
+	}{
+		{"127.0.0.1:8080", http.StatusOK},
+		{"127.0.0.1", http.StatusOK},
+		{"127.1.2.3:8080", http.StatusOK},
+		{"localhost:8080", http.StatusOK},
+		{"localhost", http.StatusOK},
+		{"LocalHost:8080", http.StatusOK},
+		{"[::1]:8080", http.StatusOK},
+		{"[::1]", http.StatusOK},
+		{"rebound.evil.example", http.StatusForbidden},
+		{"rebound.evil.example:8080", http.StatusForbidden},
+		{"localhost.evil.example:8080", http.StatusForbidden},
+		{"127.0.0.1.evil.example", http.StatusForbidden},
+		{"0.0.0.0:8080", http.StatusForbidden},
+		{"[::]:8080", http.StatusForbidden},
+		{"192.0.2.10:8080", http.StatusForbidden},
+		{"", http.StatusForbidden},
+	} {
+		resp := b.doHost(t, tt.host, http.MethodGet, "/v1/generations", nil, nil)
+		require.Equal(t, tt.want, resp.status, "Host %q: %s", tt.host, resp.body)
+		if tt.want == http.StatusForbidden {
+			e := resp.errorBody(t)
+			require.Equal(t, "host_not_allowed", e.Code)
+			require.Contains(t, e.Message, "localhost or a loopback address")
+			require.Contains(t, e.Message, "easel keys create NAME")
+		}
+	}
+	resp := b.doHost(t, "rebound.evil.example", http.MethodPost, "/v1/generations", jsonHeader(), []byte(falExampleInput))
+	require.Equal(t, http.StatusForbidden, resp.status)
+	generations, jobs := b.counts(t)
+	require.Zero(t, generations)
+	require.Zero(t, jobs)
+
+	// A key is valid whatever the request is addressed to: behind a proxy,
+	// that is the proxy's name.
+	key, _, err := api.CreateKey(b.ctx, b.pool, "billing")
+	require.NoError(t, err)
+	resp = b.doHost(t, "easel.example.com", http.MethodGet, "/v1/generations", http.Header{echo.HeaderAuthorization: {bearer(key)}}, nil)
+	require.Equal(t, http.StatusOK, resp.status, string(resp.body))
+}
+
+// TestAuthOpenRefusesCrossSiteChanges: while open, a POST another site's
+// page sent is refused (a cancel needs no body, so a plain form could send
+// one), by Sec-Fetch-Site, else by Origin against Host; one from Easel's
+// own origin, or from a script (neither header), is admitted, and so is
+// any GET, whose answer another site cannot read.
+func TestAuthOpenRefusesCrossSiteChanges(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.enqueue(t, jsonHeader(), falExampleInput, http.StatusAccepted)
+	cancel := "/v1/generations/" + g.ID + "/cancel"
+
+	for _, tt := range []struct {
+		name   string
+		header http.Header
+		method string
+		want   int
+	}{
+		{"cross-site by Sec-Fetch-Site", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"}}, http.MethodPost, http.StatusForbidden},
+		{"same-site, other origin", http.Header{"Sec-Fetch-Site": {"same-site"}}, http.MethodPost, http.StatusForbidden},
+		{"cross-site by Origin alone", http.Header{"Origin": {"https://evil.example"}}, http.MethodPost, http.StatusForbidden},
+		{"other port by Origin alone", http.Header{"Origin": {"http://127.0.0.1:3000"}}, http.MethodPost, http.StatusForbidden},
+		{"cross-site read", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"}}, http.MethodGet, http.StatusOK},
+	} {
+		path := cancel
+		if tt.method == http.MethodGet {
+			path = "/v1/generations/" + g.ID
+		}
+		resp := b.do(t, tt.method, path, tt.header, nil)
+		require.Equal(t, tt.want, resp.status, "%s: %s", tt.name, resp.body)
+		if tt.want == http.StatusForbidden {
+			require.Equal(t, "cross_origin", resp.errorBody(t).Code, tt.name)
+		}
+	}
+	var status string
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT status FROM generations WHERE id = $1`, g.ID).Scan(&status))
+	require.Equal(t, "queued", status, "no cross-site POST cancelled it")
+
+	// Easel's own origin may, by either header; a script sends neither
+	// (the enqueue above).
+	for _, header := range []http.Header{
+		jsonHeader("Sec-Fetch-Site", "same-origin", "Origin", "http://"+testHost),
+		jsonHeader("Origin", "http://"+testHost),
+	} {
+		b.enqueue(t, header, falExampleInput, http.StatusAccepted)
 	}
 }
 

@@ -3,7 +3,7 @@ package api
 import "github.com/labstack/echo/v4"
 
 // AnonymousClient names generations enqueued without an API key (allowed only
-// when Easel listens on a loopback address).
+// while the API is open: see Auth).
 const AnonymousClient = "anonymous"
 
 const clientKey = "easel.client"

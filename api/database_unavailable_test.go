@@ -36,7 +36,7 @@ func setupDatabaseDown(t *testing.T, auth, key bool) (*testBundle, string) {
 	logger := slog.New(slog.DiscardHandler)
 	var middleware []echo.MiddlewareFunc
 	if auth {
-		a, err := api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, Logger: logger})
+		a, err := api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, Simulated: true, Logger: logger})
 		require.NoError(t, err)
 		middleware = append(middleware, a.RequireKey)
 	}

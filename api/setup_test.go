@@ -43,6 +43,9 @@ type testBundle struct {
 type setupOpts struct {
 	// listenAddr is what Auth is told Easel listens on; loopback by default.
 	listenAddr net.Addr
+	// billed tells Auth that generations may be billed (FAL_KEY set), so
+	// the API is never open; by default they go to the simulator.
+	billed bool
 	// keys are created before Auth starts, so the API starts closed.
 	keys []string
 	// maxPending is the handler's EASEL_CLIENT_MAX_PENDING; 0 means no cap.
@@ -75,7 +78,8 @@ func setupWith(t testing.TB, opts setupOpts) (*testBundle, error) {
 		opts.listenAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
 	}
 	logger := slog.New(slog.DiscardHandler)
-	auth, err := api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: opts.listenAddr, Logger: logger, KeyCacheTTL: opts.keyCacheTTL, Now: opts.now})
+	auth, err := api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: opts.listenAddr, Simulated: !opts.billed, Logger: logger,
+		KeyCacheTTL: opts.keyCacheTTL, Now: opts.now})
 	if err != nil {
 		return nil, err
 	}
@@ -178,8 +182,13 @@ func (b *testBundle) serve(method, path string, header http.Header, body []byte)
 	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
 
+// testHost is the Host of newRequest's requests: the loopback address
+// Auth is told Easel listens on, as a client there addresses it.
+const testHost = "127.0.0.1:8080"
+
 func newRequest(method, path string, header http.Header, body []byte) *http.Request {
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	req.Host = testHost
 	for k, v := range header {
 		req.Header[k] = v
 	}

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/api"
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/internal/serve"
@@ -86,8 +88,9 @@ func (r *falRouter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 type browserBundle struct {
-	ctx     context.Context // a chromedp context whose browser has started
+	ctx     context.Context // a chromedp context whose browser has started, signed in
 	baseURL string
+	key     string // an API key: with FAL_KEY set, the API is never open
 	router  *falRouter
 }
 
@@ -173,6 +176,11 @@ func setupBrowser(t *testing.T) *browserBundle {
 	case err := <-done:
 		t.Fatalf("serve exited before it was ready: %v", err)
 	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	key, _, err := api.CreateKey(ctx, conn, "gallery")
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(ctx))
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),
@@ -195,7 +203,14 @@ func setupBrowser(t *testing.T) *browserBundle {
 	// context of that call: it must carry no deadline.
 	require.NoError(t, chromedp.Do(browserCtx, chromedp.Navigate("about:blank")))
 
-	return &browserBundle{ctx: browserCtx, baseURL: base, router: router}
+	b := &browserBundle{ctx: browserCtx, baseURL: base, key: key, router: router}
+	b.step(t,
+		chromedp.Navigate(base+"/login"),
+		chromedp.SendKeys(chromedp.CSS("#key"), key),
+		chromedp.Submit(chromedp.CSS("#key")),
+		chromedp.WaitVisible(chromedp.CSS("form.account")),
+	)
+	return b
 }
 
 // enqueue posts a generation to the /v1 API and returns its id.
@@ -206,7 +221,11 @@ func (b *browserBundle) enqueue(t *testing.T, input map[string]any) string {
 	}
 	body, err := json.Marshal(input)
 	require.NoError(t, err)
-	resp, err := http.Post(b.baseURL+"/v1/generations", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodPost, b.baseURL+"/v1/generations", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+b.key)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)

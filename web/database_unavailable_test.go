@@ -51,7 +51,7 @@ func setupDatabaseDown(t *testing.T, cred credential) (*testBundle, http.Header,
 	var logs logtest.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	auth, err := api.NewAuth(ctx, pool, api.AuthConfig{
-		ListenAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, Logger: logger, KeyCacheTTL: time.Hour,
+		ListenAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, Simulated: true, Logger: logger, KeyCacheTTL: time.Hour,
 	})
 	require.NoError(t, err)
 	e := echo.New()

@@ -10,7 +10,9 @@
 //
 // The gallery shows prompts and images, so it admits exactly whom the /v1
 // API admits (the RequireKey middleware it is given): anyone while the API is
-// open (a loopback address before the first API key exists), or a request
+// open (easel serve's in-process simulator on a loopback address, before the
+// first API key exists, to requests addressed to localhost or a loopback
+// address and not sent by another site's page), or a request
 // carrying a valid Bearer key. Browsers cannot send a Bearer header from a
 // link, so a person signs in once at /login with an API key; Easel then
 // stores the SHA-256 of a random session token in web_sessions and hands the

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,6 +25,10 @@ const (
 	// maxKeyLen is far above any API key's length; a longer value is not a
 	// key and costs neither a hash nor a query.
 	maxKeyLen = 256
+	// maxLoginFormBytes bounds the sign-in form, which holds a key and a
+	// path: far more than either needs, and too little for anyone to take
+	// the server's memory or disk by the connection.
+	maxLoginFormBytes = 4 << 10
 )
 
 // RequireSession is Echo middleware that admits a request with a live
@@ -36,7 +41,8 @@ const (
 // SameSite=Lax still sends it from a sibling subdomain (same site, other
 // origin), so a request admitted by the cookie that is not a GET, HEAD or
 // OPTIONS must come from Easel's own origin: River UI's cancel, retry and
-// delete are such requests. Others are refused with 403.
+// delete are such requests. Others are refused with 403. The API's
+// middleware checks the same of the keyless requests it admits while open.
 func (h *Handler) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if cookie, err := c.Cookie(sessionCookie); err == nil && cookie.Value != "" {
@@ -44,7 +50,7 @@ func (h *Handler) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			switch {
 			case err == nil:
 				if err := crossOrigin.Check(c.Request()); err != nil {
-					return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
+					return errCrossOrigin
 				}
 				c.Set(accountKey, key.Name)
 				return next(c)
@@ -68,20 +74,26 @@ func (h *Handler) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		case wantsHTML(c):
 			return c.Redirect(http.StatusSeeOther, "/login?"+url.Values{"next": {c.Request().URL.RequestURI()}}.Encode())
 		default:
-			return apierror.New(http.StatusUnauthorized, "unauthorized", "sign in at /login, or send Authorization: Bearer <key>")
+			return apierror.New(http.StatusUnauthorized, "unauthorized",
+				"sign in at /login, or send Authorization: Bearer <key> (`easel keys create NAME` creates a key)")
 		}
 	}
 }
 
-// guardError answers a request RequireSession could not decide on, the
-// database being unreachable above all: a browser gets a page, and a script
-// the API's JSON error, which the server's error handler (apierror.Handler)
-// writes and logs.
+// guardError answers a request RequireSession could not decide on, or that
+// the API's middleware refused other than for a missing key (the open API's
+// 403 for a foreign Host or another site's request): a browser gets a page,
+// and a script the API's JSON error, which the server's error handler
+// (apierror.Handler) writes and logs.
 func (h *Handler) guardError(c echo.Context, err error) error {
-	if wantsHTML(c) {
-		return h.serverError(c, err)
+	if !wantsHTML(c) {
+		return err
 	}
-	return err
+	var apiErr *apierror.Error
+	if errors.As(err, &apiErr) && apiErr.Status < http.StatusInternalServerError {
+		return h.renderError(c, apiErr.Status, apiErr.Message)
+	}
+	return h.serverError(c, err)
 }
 
 func isUnauthorized(err error) bool {
@@ -102,8 +114,14 @@ func (h *Handler) loginForm(c echo.Context) error {
 }
 
 func (h *Handler) login(c echo.Context) error {
-	view := loginPage{chrome: chromeOf(c, "Sign in"), Next: localPath(c.FormValue("next"))}
-	key := strings.TrimSpace(c.FormValue("key"))
+	view := loginPage{chrome: chromeOf(c, "Sign in"), Next: localPath(c.QueryParam("next"))}
+	form, status, problem := readLoginForm(c)
+	if problem != "" {
+		view.Error = problem
+		return h.render(c, status, "login", view)
+	}
+	view.Next = localPath(form.Get("next"))
+	key := strings.TrimSpace(form.Get("key"))
 	if key == "" || len(key) > maxKeyLen {
 		view.Error = "Enter an API key."
 		return h.render(c, http.StatusUnprocessableEntity, "login", view)
@@ -127,6 +145,31 @@ func (h *Handler) login(c echo.Context) error {
 	h.logger.Info("gallery sign-in", "key_name", apiKey.Name, "remote_addr", remoteAddr(c))
 	c.SetCookie(sessionCookieOf(c, token, int(SessionTTL/time.Second)))
 	return c.Redirect(http.StatusSeeOther, view.Next)
+}
+
+// readLoginForm reads the sign-in form before anything else is done: only
+// as the page's form sends it, URL-encoded, and at most maxLoginFormBytes,
+// so that nobody who can reach the server makes it read or store more. A
+// form it refuses comes back as the status and the message to show.
+// Echo's FormValue would parse a multipart body whole, up to 32 MiB in
+// memory and the rest in temporary files, and hide any error.
+func readLoginForm(c echo.Context) (url.Values, int, string) {
+	req := c.Request()
+	if media, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err != nil || media != echo.MIMEApplicationForm {
+		return nil, http.StatusUnsupportedMediaType, "Send the sign-in form as application/x-www-form-urlencoded, as this page does."
+	}
+	const tooLarge = "The sign-in form is too large: it holds an API key and a path, and may not exceed 4 KiB."
+	if req.ContentLength > maxLoginFormBytes {
+		return nil, http.StatusRequestEntityTooLarge, tooLarge
+	}
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, maxLoginFormBytes)
+	if err := req.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, http.StatusRequestEntityTooLarge, tooLarge
+		}
+		return nil, http.StatusBadRequest, "The sign-in form could not be read: it is not URL-encoded."
+	}
+	return req.PostForm, 0, ""
 }
 
 func (h *Handler) logout(c echo.Context) error {
@@ -179,10 +222,14 @@ func localPath(next string) string {
 // sign-in and sign-out forms.
 var crossOrigin = http.NewCrossOriginProtection()
 
+// errCrossOrigin is the answer to such a request, with the code the open
+// API gives its own refusals of them.
+var errCrossOrigin = apierror.New(http.StatusForbidden, "cross_origin", "cross-origin request refused")
+
 func sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := crossOrigin.Check(c.Request()); err != nil {
-			return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
+			return errCrossOrigin
 		}
 		return next(c)
 	}

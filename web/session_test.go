@@ -2,7 +2,10 @@ package web_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
@@ -182,6 +185,85 @@ func TestSignInRedirectsOnlyWithinEasel(t *testing.T) {
 			resp := b.postForm(t, "/login", url.Values{"key": {personKey}, "next": {next}}, "")
 			require.Equal(t, http.StatusSeeOther, resp.status)
 			require.Equal(t, "/", resp.header.Get("Location"))
+		})
+	}
+}
+
+// TestSignInFormIsBounded: POST /login needs no key and no session, so
+// anyone who reaches the server can send it anything. It takes only what
+// the page's form sends, URL-encoded and a few KiB, and refuses anything
+// else before reading it (or, with no declared length, once past the
+// bound): Echo's FormValue would parse a multipart body whole, 32 MiB in
+// memory and the rest in temporary files. Each refusal signs nobody in,
+// though the form holds a valid key.
+func TestSignInFormIsBounded(t *testing.T) {
+	t.Parallel()
+	valid := url.Values{"key": {personKey}, "next": {"/"}}
+
+	var multipartForm bytes.Buffer
+	w := multipart.NewWriter(&multipartForm)
+	require.NoError(t, w.WriteField("next", "/"))
+	part, err := w.CreateFormFile("padding", "padding.bin")
+	require.NoError(t, err)
+	_, err = part.Write(bytes.Repeat([]byte{'x'}, 1<<20))
+	require.NoError(t, err)
+	require.NoError(t, w.WriteField("key", personKey))
+	require.NoError(t, w.Close())
+
+	padded := url.Values{"key": {personKey}, "next": {"/"}, "padding": {strings.Repeat("x", 1<<20)}}.Encode()
+	for _, tt := range []struct {
+		name        string
+		contentType string
+		body        string
+		undeclared  bool // sent chunked, without Content-Length
+		wantStatus  int
+		wantError   string
+	}{
+		{name: "multipart", contentType: w.FormDataContentType(), body: multipartForm.String(),
+			wantStatus: http.StatusUnsupportedMediaType, wantError: "application/x-www-form-urlencoded"},
+		{name: "JSON", contentType: "application/json", body: `{"key": "` + personKey + `"}`,
+			wantStatus: http.StatusUnsupportedMediaType, wantError: "application/x-www-form-urlencoded"},
+		{name: "text/plain", contentType: "text/plain", body: valid.Encode(),
+			wantStatus: http.StatusUnsupportedMediaType, wantError: "application/x-www-form-urlencoded"},
+		{name: "no Content-Type", body: valid.Encode(),
+			wantStatus: http.StatusUnsupportedMediaType, wantError: "application/x-www-form-urlencoded"},
+		{name: "too large, declared", contentType: "application/x-www-form-urlencoded", body: padded,
+			wantStatus: http.StatusRequestEntityTooLarge, wantError: "too large"},
+		{name: "too large, chunked", contentType: "application/x-www-form-urlencoded", body: padded, undeclared: true,
+			wantStatus: http.StatusRequestEntityTooLarge, wantError: "too large"},
+		{name: "not URL-encoded", contentType: "application/x-www-form-urlencoded", body: "key=%zz",
+			wantStatus: http.StatusBadRequest, wantError: "could not be read"},
+		{name: "the page's form, with a charset", contentType: "application/x-www-form-urlencoded; charset=UTF-8", body: valid.Encode(),
+			wantStatus: http.StatusSeeOther},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.open.Store(false)
+			b.createKey(t, "people", personKey)
+
+			var body io.Reader = strings.NewReader(tt.body)
+			if tt.undeclared {
+				body = io.MultiReader(body) // hides the length, so the client sends it chunked
+			}
+			req, err := http.NewRequestWithContext(b.ctx, http.MethodPost, b.url+"/login", body)
+			require.NoError(t, err)
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			resp := b.do(t, req)
+			require.Equal(t, tt.wantStatus, resp.status, resp.body)
+			require.LessOrEqual(t, b.bodyRead.Load(), int64(8<<10), "the server read more of the form than a sign-in needs")
+
+			var sessions int
+			require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM web_sessions`).Scan(&sessions))
+			if tt.wantStatus == http.StatusSeeOther {
+				require.Equal(t, 1, sessions)
+				return
+			}
+			require.Zero(t, sessions)
+			require.Contains(t, resp.body, `role="alert">`)
+			require.Contains(t, resp.body, tt.wantError)
 		})
 	}
 }

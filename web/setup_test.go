@@ -37,6 +37,21 @@ type testBundle struct {
 	open   *atomic.Bool // whether the stand-in API middleware admits keyless requests
 	client *http.Client // keeps cookies, never follows redirects
 	logs   *logtest.Buffer
+	// bodyRead counts the bytes of request bodies the server's handlers
+	// have read.
+	bodyRead *atomic.Int64
+}
+
+// countingBody counts what is read of a request body.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // setup serves the gallery on a test server. The API's auth middleware is
@@ -44,7 +59,7 @@ type testBundle struct {
 // "open" or with the Bearer key, and answers 401 otherwise.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), open: &atomic.Bool{}, logs: &logtest.Buffer{}}
+	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), open: &atomic.Bool{}, logs: &logtest.Buffer{}, bodyRead: &atomic.Int64{}}
 	b.open.Store(true)
 	requireKey := func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -61,7 +76,10 @@ func setup(t *testing.T) *testBundle {
 	gallery.Register(e)
 	// Another page behind the gallery's sign-in, as River UI is.
 	e.Any("/elsewhere/*", func(c echo.Context) error { return c.String(http.StatusOK, "elsewhere") }, gallery.RequireSession)
-	server := httptest.NewServer(e)
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = countingBody{ReadCloser: r.Body, n: b.bodyRead}
+		e.ServeHTTP(w, r)
+	}))
 	t.Cleanup(server.Close)
 	b.url = server.URL
 

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/api"
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/store"
@@ -161,7 +162,9 @@ func TestChaos(t *testing.T) {
 		chaos.Wait()
 	}()
 
-	load := newLoadClient("http://"+apiAddr, "http://"+allAddr)
+	apiKey, _, err := api.CreateKey(ctx, pool, "chaos")
+	require.NoError(t, err)
+	load := newLoadClient(apiKey, "http://"+apiAddr, "http://"+allAddr)
 	loadDone := make(chan error, 1)
 	go func() { loadDone <- load.run(runCtx, sc.generations, sc.load) }()
 

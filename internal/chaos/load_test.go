@@ -27,8 +27,9 @@ func numImages(i int) int { return 1 + i%4 }
 // with an Idempotency-Key, retrying on any error against the next API
 // process until one accepts.
 type loadClient struct {
-	apis []string // base URLs
-	http *http.Client
+	apis   []string // base URLs
+	apiKey string   // with FAL_KEY set, the API is never open
+	http   *http.Client
 
 	next    atomic.Uint64
 	retries atomic.Int64
@@ -37,8 +38,8 @@ type loadClient struct {
 	accepted map[int]uuid.UUID
 }
 
-func newLoadClient(apis ...string) *loadClient {
-	return &loadClient{apis: apis, http: &http.Client{Timeout: 10 * time.Second}, accepted: make(map[int]uuid.UUID)}
+func newLoadClient(apiKey string, apis ...string) *loadClient {
+	return &loadClient{apis: apis, apiKey: apiKey, http: &http.Client{Timeout: 10 * time.Second}, accepted: make(map[int]uuid.UUID)}
 }
 
 // run enqueues n generations spread over d, a few at a time.
@@ -102,6 +103,7 @@ func (l *loadClient) post(ctx context.Context, api, key string, body []byte) (uu
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", "Bearer "+l.apiKey)
 	resp, err := l.http.Do(req)
 	if err != nil {
 		return uuid.Nil, err

@@ -123,7 +123,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	var auth *api.Auth
 	if cfg.Role.runsHTTPAPI() {
 		// Fails rather than serve /v1 without keys on a non-loopback address.
-		if auth, err = api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: listener.Addr(), ConfiguredAddr: cfg.Addr, Logger: logger, KeyCacheTTL: api.DefaultKeyCacheTTL}); err != nil {
+		// Open, until the first key, only if a keyless request costs nothing:
+		// this process submits it, to its own simulator. With FAL_KEY, or
+		// with workers elsewhere that may hold one (--role api), it would be
+		// billed, and loopback callers include tunnels and proxies.
+		simulated := cfg.FalKey == "" && cfg.Role.runsWorkers()
+		if auth, err = api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: listener.Addr(), ConfiguredAddr: cfg.Addr, Simulated: simulated,
+			Logger: logger, KeyCacheTTL: api.DefaultKeyCacheTTL}); err != nil {
 			return err
 		}
 	}

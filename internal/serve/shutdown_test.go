@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/api"
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/serve"
 )
@@ -79,7 +80,14 @@ func TestShutdownFinishesSubmissionInFlight(t *testing.T) {
 		cfg.FalKey, cfg.FalQueueURL, cfg.FalJWKSURL = "shutdown-test-key", queueServer.URL, sim.JWKSURL()
 	}, stopping)
 
-	g := b.enqueue(t, exampleInput)
+	// With FAL_KEY set, the API is never open.
+	key, _, err := api.CreateKey(b.ctx, b.pool, "shutdown-test")
+	require.NoError(t, err)
+	code, body := b.do(t, http.MethodPost, "/v1/generations",
+		http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + key}}, []byte(exampleInput))
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	var g generation
+	require.NoError(t, json.Unmarshal(body, &g))
 	select {
 	case <-queue.held:
 	case <-time.After(30 * time.Second):
