@@ -25,6 +25,8 @@ const (
 
 	defaultMinRefreshInterval = time.Minute
 
+	defaultJWKSFetchTimeout = 10 * time.Second
+
 	maxJWKSBody = 1 << 20
 )
 
@@ -46,6 +48,11 @@ type JWKSConfig struct {
 	// one minute.
 	MinRefreshInterval time.Duration
 
+	// FetchTimeout bounds a fetch, whatever HTTPClient's own timeout; 0
+	// means ten seconds. A fetch does not end with the caller that started
+	// it (see Keys), so this is what ends one that fal never answers.
+	FetchTimeout time.Duration
+
 	// Logger reports failed fetches that stale keys cover for; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -62,19 +69,18 @@ type JWKS struct {
 	httpClient         *http.Client
 	maxAge             time.Duration
 	minRefreshInterval time.Duration
+	fetchTimeout       time.Duration
 	logger             *slog.Logger
 	now                func() time.Time
-
-	// fetching holds a token while a fetch runs. Unlike a mutex, waiting
-	// for it respects the caller's context.
-	fetching chan struct{}
 
 	mu        sync.Mutex
 	keys      []ed25519.PublicKey // replaced on fetch, never modified
 	fetchedAt time.Time           // last successful fetch
 	triedAt   time.Time           // last fetch, successful or not
-	tries     uint64              // fetches so far, to spot one made while waiting
 	lastErr   error               // error of the last fetch, if it failed
+	// fetching is closed when the fetch under way, if any, has ended and
+	// its outcome is recorded above.
+	fetching chan struct{}
 }
 
 // NewJWKS returns a key source for cfg. It fetches nothing until used.
@@ -84,9 +90,9 @@ func NewJWKS(cfg JWKSConfig) *JWKS {
 		httpClient:         cfg.HTTPClient,
 		maxAge:             cfg.MaxAge,
 		minRefreshInterval: cfg.MinRefreshInterval,
+		fetchTimeout:       cfg.FetchTimeout,
 		logger:             cfg.Logger,
 		now:                cfg.Now,
-		fetching:           make(chan struct{}, 1),
 	}
 	if j.url == "" {
 		j.url = DefaultJWKSURL
@@ -99,6 +105,9 @@ func NewJWKS(cfg JWKSConfig) *JWKS {
 	}
 	if j.minRefreshInterval <= 0 {
 		j.minRefreshInterval = defaultMinRefreshInterval
+	}
+	if j.fetchTimeout <= 0 {
+		j.fetchTimeout = defaultJWKSFetchTimeout
 	}
 	if j.logger == nil {
 		j.logger = slog.Default()
@@ -113,43 +122,58 @@ func NewJWKS(cfg JWKSConfig) *JWKS {
 // are older than MaxAge, or refresh is set. No fetch starts within
 // MinRefreshInterval of the previous one; the cached keys, or the last
 // fetch's error if there are none, are returned instead.
+//
+// A fetch runs to its end, within FetchTimeout, even when the caller that
+// started it gives up, and counts towards MinRefreshInterval. The callers
+// are webhook requests, and a forger who hangs up once a fetch has started
+// must not be able to start the next one at once: that would let forged
+// webhooks drive fetches from fal as fast as they are sent. Its keys, a
+// rotation among them, are there for the next caller. Callers that need a
+// fetch while one is under way wait for it, each only as long as its own
+// context allows.
 func (j *JWKS) Keys(ctx context.Context, refresh bool) ([]ed25519.PublicKey, error) {
 	j.mu.Lock()
-	tries := j.tries
-	shouldFetch := j.shouldFetch(refresh)
-	keys, err := j.cachedLocked()
-	j.mu.Unlock()
-	if !shouldFetch {
-		return keys, err
-	}
-
-	select {
-	case j.fetching <- struct{}{}:
-		defer func() { <-j.fetching }()
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for JWKS fetch: %w", ctx.Err())
-	}
-
-	j.mu.Lock()
-	if j.tries != tries {
-		// Someone else fetched while we waited; theirs is as fresh as ours
-		// would be.
+	if !j.shouldFetch(refresh) {
 		keys, err := j.cachedLocked()
 		j.mu.Unlock()
 		return keys, err
 	}
+	fetching := j.fetching
+	if fetching == nil {
+		if err := ctx.Err(); err != nil {
+			// Gone already: the fetch would be for nobody.
+			j.mu.Unlock()
+			return nil, fmt.Errorf("fetch JWKS: %w", err)
+		}
+		fetching = make(chan struct{})
+		j.fetching = fetching
+		// Detached from the caller, whose values (trace, log
+		// attributes) it keeps.
+		go j.fetchAndRecord(context.WithoutCancel(ctx), fetching)
+	}
 	j.mu.Unlock()
 
-	fetched, err := j.fetch(ctx)
+	select {
+	case <-fetching:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for JWKS fetch: %w", ctx.Err())
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.cachedLocked()
+}
+
+// fetchAndRecord fetches the key set, records the outcome, and then closes
+// done.
+func (j *JWKS) fetchAndRecord(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	fetchCtx, cancel := context.WithTimeout(ctx, j.fetchTimeout)
+	defer cancel()
+	fetched, err := j.fetch(fetchCtx)
 
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err != nil && ctx.Err() != nil {
-		// The caller gave up; that says nothing about the key set, so it
-		// must not hold back the next fetch.
-		return nil, err
-	}
-	j.tries++
+	j.fetching = nil
 	j.triedAt = j.now()
 	j.lastErr = err
 	if err == nil {
@@ -158,7 +182,6 @@ func (j *JWKS) Keys(ctx context.Context, refresh bool) ([]ed25519.PublicKey, err
 		j.logger.WarnContext(ctx, "fal JWKS fetch failed; using cached keys",
 			slog.String("url", j.url), slog.Time("fetched_at", j.fetchedAt), slog.String("error", err.Error()))
 	}
-	return j.cachedLocked()
 }
 
 func (j *JWKS) shouldFetch(refresh bool) bool {
@@ -284,8 +307,8 @@ func noKeysError(skipped []string) error {
 	return fmt.Errorf("key set has no Ed25519 keys: %s", reasons)
 }
 
-// quoteShort quotes s, shortened so that a hostile key set cannot make the
-// error long.
+// quoteShort quotes s, shortened so that a hostile key set or webhook
+// header cannot make the error long.
 func quoteShort(s string) string {
 	const maxLen = 32
 	if len(s) > maxLen {

@@ -226,7 +226,9 @@ func TestJWKSConcurrentCallersShareOneFetch(t *testing.T) {
 	require.EqualValues(t, 1, bundle.server.fetches.Load())
 }
 
-func TestJWKSCancelledFetchDoesNotCount(t *testing.T) {
+// A caller that has given up before a fetch is due starts none: the next
+// caller's fetch goes ahead.
+func TestJWKSGoneCallerStartsNoFetch(t *testing.T) {
 	t.Parallel()
 
 	bundle := setupJWKS(t)
@@ -235,10 +237,98 @@ func TestJWKSCancelledFetchDoesNotCount(t *testing.T) {
 
 	_, err := bundle.jwks.Keys(ctx, false)
 	require.ErrorIs(t, err, context.Canceled)
+	require.Zero(t, bundle.server.fetches.Load())
 
 	keys, err := bundle.jwks.Keys(context.Background(), false)
 	require.NoError(t, err)
 	require.Len(t, keys, 1)
+	require.EqualValues(t, 1, bundle.server.fetches.Load())
+}
+
+// A webhook that fails verification has the key set refetched, at most once
+// a minute. The fetch must count even when the webhook's sender hangs up
+// while it runs, or a forger who hangs up after each forged webhook would
+// start a fetch with every one. It runs to its end instead, and a key fal
+// rotated in meanwhile is there for the next webhook.
+func TestJWKSFetchOutlivesTheWebhookThatStartedIt(t *testing.T) {
+	t.Parallel()
+
+	oldKey, newKey := newTestKey(t), newTestKey(t)
+	var fetches atomic.Int64
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served := oldKey
+		if fetches.Add(1) > 1 {
+			// fal rotated its key and answers slowly: the forger hangs
+			// up meanwhile.
+			arrived <- struct{}{}
+			<-release
+			served = newKey
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, jwksOf(served))
+	}))
+	t.Cleanup(server.Close)
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	// Before server.Close, which waits for the handler.
+	t.Cleanup(releaseOnce)
+
+	clock := clocktest.At(time.Unix(1760000000, 0))
+	verifier := NewVerifier(VerifierConfig{
+		Keys: NewJWKS(JWKSConfig{URL: server.URL, HTTPClient: server.Client(), Logger: slog.New(slog.DiscardHandler), Now: clock.Now}),
+		Now:  clock.Now,
+	})
+	body := []byte(`{}`)
+	forger := newTestKey(t)
+	forged := func() http.Header { return SignWebhook(forger, "req-1", "user-1", clock.Now(), body) }
+
+	require.ErrorIs(t, verifier.Verify(context.Background(), forged(), body), ErrBadSignature)
+	require.EqualValues(t, 1, fetches.Load(), "the first webhook fetched the keys")
+
+	clock.Advance(time.Minute)
+	ctx, hangUp := context.WithCancel(context.Background())
+	verified := make(chan error, 1)
+	go func() { verified <- verifier.Verify(ctx, forged(), body) }()
+	<-arrived
+	hangUp()
+	require.ErrorIs(t, <-verified, ErrBadSignature)
+
+	// More forged webhooks, each hung up at once, while the fetch runs.
+	for range 10 {
+		ctx, hangUp := context.WithCancel(context.Background())
+		hangUp()
+		require.ErrorIs(t, verifier.Verify(ctx, forged(), body), ErrBadSignature)
+	}
+
+	releaseOnce()
+	require.NoError(t, verifier.Verify(context.Background(), SignWebhook(newKey, "req-2", "user-1", clock.Now(), body), body),
+		"the rotated key, from the fetch the forger started")
+	require.ErrorIs(t, verifier.Verify(context.Background(), forged(), body), ErrBadSignature)
+	require.EqualValues(t, 2, fetches.Load(), "one refresh within the minute, however many forged webhooks hung up")
+}
+
+// A fetch fal never answers ends at FetchTimeout, whatever the HTTP client,
+// and counts: the next is a minute later.
+func TestJWKSFetchTimesOut(t *testing.T) {
+	t.Parallel()
+
+	var fetches atomic.Int64
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(server.Close)
+	clock := clocktest.At(time.Unix(1760000000, 0))
+	jwks := NewJWKS(JWKSConfig{
+		URL: server.URL, HTTPClient: &http.Client{}, FetchTimeout: 50 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler), Now: clock.Now,
+	})
+
+	_, err := jwks.Keys(context.Background(), false)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	_, err = jwks.Keys(context.Background(), true)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the failed fetch's error, kept")
+	require.EqualValues(t, 1, fetches.Load())
 }
 
 func TestParseJWKS(t *testing.T) {

@@ -108,7 +108,10 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) error
 
 	unix, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: %q is not a Unix time", ErrStaleTimestamp, timestamp)
+		// The header is the sender's, unverified and up to the server's
+		// header limit long: only its start is quoted, as the error is
+		// logged and stored.
+		return fmt.Errorf("%w: %s is not a Unix time", ErrStaleTimestamp, quoteShort(timestamp))
 	}
 	signed := time.Unix(unix, 0)
 	if skew := v.now().Sub(signed); skew > v.tolerance || skew < -v.tolerance {
@@ -116,7 +119,9 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) error
 		if skew < 0 {
 			when = (-skew).Round(time.Second).String() + " from now"
 		}
-		return fmt.Errorf("%w: signed at %s (%s), %s", ErrStaleTimestamp, timestamp, signed.UTC().Format(time.RFC3339), when)
+		// The parsed time, not the header: ParseInt takes any number of
+		// leading zeros.
+		return fmt.Errorf("%w: signed at %d (%s), %s", ErrStaleTimestamp, unix, signed.UTC().Format(time.RFC3339), when)
 	}
 
 	if len(signature) != 2*ed25519.SignatureSize {

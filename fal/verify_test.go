@@ -138,6 +138,48 @@ func TestVerifierVerify(t *testing.T) {
 	}
 }
 
+// A webhook's headers are the sender's until its signature verifies, and
+// the receiver logs and stores Verify's error: however long a header, the
+// error quotes at most its start, marked as cut.
+func TestVerifierErrorQuotesOnlyTheStartOfAHeader(t *testing.T) {
+	t.Parallel()
+
+	const huge = 64 << 10
+	verifier := NewVerifier(VerifierConfig{Keys: StaticKeys{publicKey(vectorKey())}, Now: func() time.Time { return vectorTime }})
+	for _, tt := range []struct {
+		name, header, value string
+		wantErr             error
+		want                string
+	}{
+		{
+			name: "TimestampNotANumber", header: "X-Fal-Webhook-Timestamp", value: strings.Repeat("9", huge),
+			wantErr: ErrStaleTimestamp,
+			want:    `fal webhook: timestamp outside tolerance: "` + strings.Repeat("9", 32) + `"… is not a Unix time`,
+		},
+		{
+			// ParseInt takes any number of leading zeros.
+			name: "TimestampZeroPadded", header: "X-Fal-Webhook-Timestamp", value: strings.Repeat("0", huge) + "1",
+			wantErr: ErrStaleTimestamp,
+			want:    "fal webhook: timestamp outside tolerance: signed at 1 (1970-01-01T00:00:01Z), 488888h53m19s ago",
+		},
+		{
+			name: "SignatureTooLong", header: "X-Fal-Webhook-Signature", value: strings.Repeat("0", huge),
+			wantErr: ErrMalformedSignature,
+			want:    "fal webhook: malformed signature: 65536 hex digits, want 128",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			h := vectorHeader()
+			h.Set(tt.header, tt.value)
+			err := verifier.Verify(context.Background(), h, []byte(vectorBody))
+			require.ErrorIs(t, err, tt.wantErr)
+			require.EqualError(t, err, tt.want)
+		})
+	}
+}
+
 func TestVerifierRefreshesKeysOnce(t *testing.T) {
 	t.Parallel()
 
@@ -198,6 +240,8 @@ func FuzzVerify(f *testing.F) {
 		h.Set("X-Fal-Webhook-Signature", signature)
 		if err := verifier.Verify(ctx, h, body); err != nil {
 			requireVerifyError(t, err)
+			// Logged and stored: bounded whatever the headers.
+			require.LessOrEqual(t, len(err.Error()), 256, "%v", err)
 		}
 
 		// A genuine signature holds for its body and for no other.

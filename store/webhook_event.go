@@ -12,7 +12,7 @@ import (
 const (
 	OutcomeApplied      = "applied"       // finished the generation
 	OutcomeDuplicate    = "duplicate"     // a repeat for a generation that already finished with a result
-	OutcomeLate         = "late"          // a result for a generation that ended without one first (cancelled, timed out, result_unavailable); kept, not applied
+	OutcomeLate         = "late"          // a result for a generation that ended without one first (cancelled, timed out, failed by Easel); kept, not applied
 	OutcomeDeferred     = "deferred"      // signed and parsed, but the reconciler applies it: its result must be fetched (payload_error), or it reports Easel's own cancel (client_cancelled)
 	OutcomeBadSignature = "bad_signature" // verification failed; nothing applied
 	OutcomeMalformed    = "malformed"     // signed, but the body is not a fal webhook
@@ -51,12 +51,52 @@ const MaxWebhookEvents = 32
 // returns ErrNotFound, writing nothing, when GenerationID names no
 // generation, and 0 without storing the event when the generation already
 // has MaxWebhookEvents events and this one applied nothing.
-func InsertWebhookEvent(ctx context.Context, db DBTX, e WebhookEvent) (int64, error) {
+//
+// Deliveries arriving together never exceed the cap: while the generation
+// is under it, the count and the insert are made holding the generation's
+// row, as a signed delivery being recorded holds it (LockWebhookTarget).
+// The lock is taken only while there is room, so a flood of forged
+// deliveries at the cap takes none, writes nothing, and does not hold up
+// the generation's own.
+func InsertWebhookEvent(ctx context.Context, db interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, e WebhookEvent,
+) (int64, error) {
 	if e.GenerationID == nil {
 		return 0, fmt.Errorf("webhook event: %w", ErrNotFound)
 	}
-	return scanInsertedWebhookEvent(db.QueryRow(ctx, insertWebhookEvent, e.insertArgs()...), e)
+	// One round trip and one transaction: a batch runs in an implicit one,
+	// so the lock is held until the insert is committed. The insert counts
+	// again, in a snapshot of its own, taken once the lock is held.
+	var (
+		b       pgx.Batch
+		id      int64
+		scanErr error
+	)
+	b.Queue(lockWebhookEventRoom, e.GenerationID, e.Outcome, MaxWebhookEvents)
+	b.Queue(insertWebhookEvent, e.insertArgs()...).QueryRow(func(row pgx.Row) error {
+		id, scanErr = scanInsertedWebhookEvent(row, e)
+		return scanErr
+	})
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		if scanErr != nil {
+			// With its context already.
+			return 0, scanErr
+		}
+		return 0, fmt.Errorf("insert webhook event for generation %s: %w", e.GenerationID, err)
+	}
+	return id, nil
 }
+
+// lockWebhookEventRoom locks generation $1 when, as far as the statement's
+// snapshot shows, an event of outcome $2 may still be stored for it under a
+// cap of $3 events: insertWebhookEvent's rule. FOR NO KEY UPDATE waits for
+// LockWebhookTarget's FOR UPDATE and for other deliveries, not for the
+// foreign key checks of rows that reference the generation.
+const lockWebhookEventRoom = `
+	SELECT FROM generations g
+	WHERE g.id = $1 AND ($2 = 'applied' OR (SELECT count(*) FROM webhook_events w WHERE w.generation_id = g.id) < $3)
+	FOR NO KEY UPDATE`
 
 // insertWebhookEvent is InsertWebhookEvent's statement; insertArgs gives
 // its arguments and scanInsertedWebhookEvent reads its answer.

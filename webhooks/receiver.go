@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,8 +15,8 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/jobs"
-	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/metrics"
+	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/store"
 )
 
@@ -99,9 +98,12 @@ func (r *Receiver) handle(c echo.Context) error {
 		return apierror.New(http.StatusBadRequest, "malformed", "read webhook body: "+err.Error())
 	}
 
+	// Until the signature verifies, the request id and the headers are
+	// the sender's to choose: bounded, as they are logged and may be
+	// stored.
 	event := store.WebhookEvent{
 		GenerationID:   &id,
-		FalRequestID:   c.Request().Header.Get("X-Fal-Webhook-Request-Id"),
+		FalRequestID:   boundedHeader(c.Request().Header.Get("X-Fal-Webhook-Request-Id")),
 		Headers:        keptHeaders(c.Request().Header),
 		Body:           body,
 		BodySize:       len(body),
@@ -264,18 +266,4 @@ func (r *Receiver) storeRejected(ctx context.Context, event store.WebhookEvent) 
 		return nil
 	}
 	return err
-}
-
-// keptHeaders are the request headers worth keeping with an event; values
-// that could carry credentials are never stored.
-func keptHeaders(h http.Header) map[string]string {
-	kept := make(map[string]string, len(h))
-	for name, values := range h {
-		switch strings.ToLower(name) {
-		case "authorization", "cookie", "proxy-authorization":
-			continue
-		}
-		kept[name] = strings.Join(values, ", ")
-	}
-	return kept
 }

@@ -1,10 +1,14 @@
 package webhooks_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal"
@@ -35,4 +39,78 @@ func TestWebhookFloodIsBounded(t *testing.T) {
 	require.Len(t, images, 2)
 	require.Len(t, outcomes, store.MaxWebhookEvents, "no more than the cap")
 	require.Equal(t, "applied", outcomes[0])
+}
+
+// Forged deliveries arriving together respect the cap too. A transaction
+// holding the generation's row, as a signed delivery being recorded does
+// (store.LockWebhookTarget), lines them up, as many as the receiver's pool
+// runs at once: none may have counted the events before it lets them go.
+func TestConcurrentForgedWebhooksRespectTheCap(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	gen := b.enqueue(t)
+	path := "/webhooks/fal/" + gen.ID.String()
+
+	_, forger, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	forged := func() http.Header {
+		return fal.SignWebhook(forger, "req-1", "user-1", time.Now(), []byte(okBody))
+	}
+	for range store.MaxWebhookEvents - 1 {
+		require.Equal(t, http.StatusUnauthorized, b.deliver(t, path, []byte(okBody), forged()).status)
+	}
+
+	// The lock holder and the observer have connections of their own: the
+	// receiver's pool must have every connection free for the deliveries.
+	connect := func() *pgx.Conn {
+		conn, err := pgx.Connect(b.ctx, b.pool.Config().ConnString())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close(b.ctx) })
+		return conn
+	}
+	holder, observer := connect(), connect()
+	tx, err := holder.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(b.ctx) }()
+	_, err = tx.Exec(b.ctx, `SELECT FROM generations WHERE id = $1 FOR UPDATE`, gen.ID)
+	require.NoError(t, err)
+
+	together := int(b.pool.Config().MaxConns)
+	var wg sync.WaitGroup
+	statuses := make([]int, together)
+	for i := range together {
+		wg.Go(func() { statuses[i] = postStatus(b, path, forged()) })
+	}
+	require.Eventually(t, func() bool {
+		var waiting int
+		err := observer.QueryRow(b.ctx, `
+			SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && waiting == together
+	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, tx.Rollback(b.ctx))
+	wg.Wait()
+	for _, s := range statuses {
+		require.Equal(t, http.StatusUnauthorized, s)
+	}
+
+	var events int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM webhook_events WHERE generation_id = $1`, gen.ID).Scan(&events))
+	require.Equal(t, store.MaxWebhookEvents, events)
+}
+
+// postStatus posts okBody with header and returns the status, or 0 when no
+// answer came: it runs off the test's goroutine, where require cannot.
+func postStatus(b *testBundle, path string, header http.Header) int {
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodPost, b.server.URL+path, bytes.NewReader([]byte(okBody)))
+	if err != nil {
+		return 0
+	}
+	req.Header = header
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
 }

@@ -295,8 +295,16 @@ type httpTimeouts struct {
 // buffers, which few of Easel's are.
 var defaultHTTPTimeouts = httpTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second, idle: 120 * time.Second}
 
+// maxHeaderBytes bounds a request's line and headers, answered 431 beyond
+// it. net/http's default is 1 MiB, all of it read before any handler runs,
+// and a webhook's headers are the sender's until its signature verifies.
+// Easel's own requests need a few KiB (an API key, a session cookie);
+// 64 KiB leaves room for whatever a proxy in front adds.
+const maxHeaderBytes = 64 << 10
+
 func newHTTPServer(handler http.Handler, t httpTimeouts) *http.Server {
-	return &http.Server{Handler: handler, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, IdleTimeout: t.idle}
+	return &http.Server{Handler: handler, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, IdleTimeout: t.idle,
+		MaxHeaderBytes: maxHeaderBytes}
 }
 
 // simulatorFilesPath is where easel serve serves the images of its

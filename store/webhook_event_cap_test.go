@@ -1,0 +1,197 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/store"
+)
+
+// otherPool is a second pool on b's database, so that a transaction holding
+// a lock, and the test watching who waits on it, leave every connection of
+// b.pool free for the inserts under test.
+func (b *testBundle) otherPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.NewWithConfig(b.ctx, b.pool.Config())
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// awaitLockWaiters waits until n backends of b's database wait on a lock.
+func (b *testBundle) awaitLockWaiters(t *testing.T, observer *pgxpool.Pool, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var waiting int
+		err := observer.QueryRow(b.ctx, `
+			SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && waiting == n
+	}, 10*time.Second, 10*time.Millisecond)
+}
+
+// insertTogether runs insert once on each connection of b.pool at once,
+// after hold has started holding what lines them up, and returns their
+// errors once release has let them all go.
+func (b *testBundle) insertTogether(t *testing.T, observer *pgxpool.Pool, insert func() error, release func()) []error {
+	t.Helper()
+	together := int(b.pool.Config().MaxConns)
+	errs := make([]error, together)
+	var wg sync.WaitGroup
+	for i := range together {
+		wg.Go(func() { errs[i] = insert() })
+	}
+	b.awaitLockWaiters(t, observer, together)
+	release()
+	wg.Wait()
+	return errs
+}
+
+// At most store.MaxWebhookEvents events are kept per generation however
+// many deliveries arrive together. Here they line up behind a signed
+// delivery being recorded, which holds the generation's row
+// (LockWebhookTarget) and stores the event that reaches the cap: none of
+// those waiting may count before it has committed.
+func TestWebhookEventCapHoldsForDeliveriesArrivingTogether(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.insert(t, "")
+	forged := store.WebhookEvent{GenerationID: &g.ID, FalRequestID: "req-1", Body: []byte("forged"), BodySize: 6, Outcome: store.OutcomeBadSignature}
+	for range store.MaxWebhookEvents - 1 {
+		id, err := store.InsertWebhookEvent(b.ctx, b.pool, forged)
+		require.NoError(t, err)
+		require.Positive(t, id)
+	}
+
+	other := b.otherPool(t)
+	tx, _, err := store.LockWebhookTarget(b.ctx, other, g.ID, "req-1")
+	require.NoError(t, err)
+	defer tx.Close(b.ctx)
+
+	errs := b.insertTogether(t, other, func() error {
+		_, err := store.InsertWebhookEvent(b.ctx, b.pool, forged)
+		return err
+	}, func() {
+		duplicate := store.WebhookWrite{Event: store.WebhookEvent{FalRequestID: "req-1", Body: []byte("{}"), BodySize: 2, SignatureValid: true, Outcome: store.OutcomeDuplicate}}
+		_, err := tx.Record(b.ctx, duplicate)
+		require.NoError(t, err)
+	})
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+
+	_, events := b.webhookCounts(t, g.ID)
+	require.Equal(t, store.MaxWebhookEvents, events)
+	var duplicates int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM webhook_events WHERE generation_id = $1 AND outcome = 'duplicate'`, g.ID).Scan(&duplicates))
+	require.Equal(t, 1, duplicates, "the recorded delivery took the last place")
+}
+
+// Signed deliveries of one fal request at made-up generation ids (replays)
+// keep at most store.MaxWebhookEvents events however many arrive together.
+// They line up behind the advisory lock that serialises them.
+func TestUnknownGenerationWebhookEventCapHoldsForDeliveriesArrivingTogether(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	replay := store.WebhookEvent{FalRequestID: "req-1", Body: []byte("{}"), BodySize: 2, SignatureValid: true}
+	for range store.MaxWebhookEvents - 1 {
+		id, err := store.InsertUnknownGenerationWebhookEvent(b.ctx, b.pool, replay)
+		require.NoError(t, err)
+		require.Positive(t, id)
+	}
+
+	other := b.otherPool(t)
+	holder, err := other.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = holder.Rollback(b.ctx) }()
+	_, err = holder.Exec(b.ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, store.UnknownWebhookLockClass, replay.FalRequestID)
+	require.NoError(t, err)
+
+	errs := b.insertTogether(t, other, func() error {
+		_, err := store.InsertUnknownGenerationWebhookEvent(b.ctx, b.pool, replay)
+		return err
+	}, func() { require.NoError(t, holder.Rollback(b.ctx)) })
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+
+	var events int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		SELECT count(*) FROM webhook_events WHERE generation_id IS NULL AND fal_request_id = $1`, replay.FalRequestID).Scan(&events))
+	require.Equal(t, store.MaxWebhookEvents, events)
+}
+
+// A generation at the cap stores no more forged deliveries, and they take
+// no lock to find that out: a flood of them never waits for, nor holds up,
+// a delivery being recorded. An applied event is stored all the same.
+func TestWebhookEventAtTheCapTakesNoLock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.insert(t, "")
+	forged := store.WebhookEvent{GenerationID: &g.ID, Body: []byte("forged"), BodySize: 6, Outcome: store.OutcomeBadSignature}
+	for range store.MaxWebhookEvents {
+		_, err := store.InsertWebhookEvent(b.ctx, b.pool, forged)
+		require.NoError(t, err)
+	}
+
+	other := b.otherPool(t)
+	tx, _, err := store.LockWebhookTarget(b.ctx, other, g.ID, "req-1")
+	require.NoError(t, err)
+	defer tx.Close(b.ctx)
+
+	// Only a guard against the test hanging: the insert does not wait.
+	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	id, err := store.InsertWebhookEvent(ctx, b.pool, forged)
+	require.NoError(t, err)
+	require.Zero(t, id, "not stored: the generation is at the cap")
+	tx.Close(b.ctx)
+
+	applied := store.WebhookEvent{GenerationID: &g.ID, FalRequestID: "req-1", Body: []byte("{}"), BodySize: 2, SignatureValid: true, Outcome: store.OutcomeApplied}
+	id, err = store.InsertWebhookEvent(b.ctx, b.pool, applied)
+	require.NoError(t, err)
+	require.Positive(t, id, "the event that applied a result is always kept")
+	_, events := b.webhookCounts(t, g.ID)
+	require.Equal(t, store.MaxWebhookEvents+1, events)
+}
+
+// An event for a generation that does not exist, or that the database
+// refuses, is not stored, and the error says which.
+func TestInsertWebhookEventErrors(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.insert(t, "")
+	unknown := uuid.New()
+
+	_, err := store.InsertWebhookEvent(b.ctx, b.pool, store.WebhookEvent{GenerationID: &unknown, Body: []byte("x"), BodySize: 1, Outcome: store.OutcomeBadSignature})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorContains(t, err, unknown.String())
+
+	// jsonb cannot hold NUL.
+	_, err = store.InsertWebhookEvent(b.ctx, b.pool, store.WebhookEvent{
+		GenerationID: &g.ID, Headers: map[string]string{"X-Broken": "a\x00b"}, Body: []byte("x"), BodySize: 1, Outcome: store.OutcomeBadSignature,
+	})
+	require.ErrorContains(t, err, "insert webhook event")
+	require.NotErrorIs(t, err, store.ErrNotFound)
+	_, err = store.InsertUnknownGenerationWebhookEvent(b.ctx, b.pool, store.WebhookEvent{
+		FalRequestID: "req-1", Headers: map[string]string{"X-Broken": "a\x00b"}, Body: []byte("x"), BodySize: 1,
+	})
+	require.ErrorContains(t, err, "insert webhook event for an unknown generation")
+
+	_, events := b.webhookCounts(t, g.ID)
+	require.Zero(t, events)
+	var unknownEvents int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM webhook_events WHERE generation_id IS NULL`).Scan(&unknownEvents))
+	require.Zero(t, unknownEvents)
+
+	// The failed batches left no lock or transaction behind.
+	id, err := store.InsertWebhookEvent(b.ctx, b.pool, store.WebhookEvent{GenerationID: &g.ID, Body: []byte("x"), BodySize: 1, Outcome: store.OutcomeBadSignature})
+	require.NoError(t, err)
+	require.Positive(t, id)
+}
