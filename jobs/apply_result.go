@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -32,22 +33,48 @@ const errorTypeClientCancelled = "client_cancelled"
 // result, rather than fal's answer to the cancel, showed to be cancelled.
 const cancelledAtFalMessage = "cancelled at fal: fal's result says the request was cancelled by its owner (client_cancelled)"
 
+// timedOutCancelledMessage is the error message of a timed out generation
+// that fal's result, rather than fal's answer to the reconciler's cancel,
+// showed to be cancelled: the reconciler's run ended between the two.
+const timedOutCancelledMessage = "fal did not finish within EASEL_TIMEOUT of the submission; cancelled at fal " +
+	"(fal's result says the request was cancelled by Easel: client_cancelled)"
+
 // ApplyResult records fal's final answer about gen's request, in the shape
 // of fal's webhook body, as DecideResult decides, except that a result
 // saying the request was cancelled by its owner cancels gen, where
-// DecideResult defers it (see DecideResult); the reconciler and the cancel
+// DecideResult defers it (see DecideResult), or fails it with
+// ErrorCodeTimeout when the reconciler had sent that cancel because gen
+// timed out (store.TimeoutCancelRequested); the reconciler and the cancel
 // call put a polled result in that shape. gen must be locked by tx (see
 // store.LockGeneration), and payload's request must be one that may be
 // gen's: the reconciler and the cancel call ask fal about gen's own request.
-// It returns the outcome, store.OutcomeApplied for a cancel.
+//
+// A result that finishes gen makes its request gen's; should gen record
+// another one (it was recorded after gen was read), that one is queued to
+// be cancelled at fal (store.TakeResultRequest). It returns the outcome,
+// store.OutcomeApplied for a cancel.
 func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload *fal.WebhookPayload) (string, error) {
 	outcome, finish, cancelled := decideResult(gen.Status, gen.ErrorCode, payload)
+	if cancelled {
+		timedOut, err := store.TimeoutCancelRequested(ctx, tx, gen.ID, payload.RequestID)
+		if err != nil {
+			return "", err
+		}
+		if timedOut {
+			finish, cancelled = &store.Finish{ErrorCode: ErrorCodeTimeout, ErrorMessage: timedOutCancelledMessage}, false
+		}
+	}
+	if finish == nil && !cancelled {
+		return outcome, nil
+	}
+	if _, err := store.TakeResultRequest(ctx, tx, gen.ID, payload.RequestID); err != nil {
+		return "", err
+	}
 	switch {
 	case cancelled:
 		if _, err := store.Cancel(ctx, tx, gen.ID, cancelledAtFalMessage); err != nil {
 			return "", err
 		}
-	case finish == nil:
 	case finish.Completion != nil:
 		if _, err := store.Complete(ctx, tx, gen.ID, *finish.Completion); err != nil {
 			return "", err
@@ -73,18 +100,22 @@ func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload 
 //     (payload_error), or the request was cancelled by its owner
 //     (client_cancelled); the reconciler fetches the result, at its next
 //     run since the delivery was noted, and applies it with ApplyResult.
-//   - store.OutcomeDuplicate: the generation had already completed, or
-//     failed by an earlier result; nothing changes.
-//   - store.OutcomeLate: the generation had been cancelled, had timed
-//     out, or had failed because its result could not be fetched, before
+//   - store.OutcomeDuplicate: the generation had already finished with a
+//     result of fal's: completed, or failed by fal's error; nothing changes.
+//   - store.OutcomeLate: the generation had finished without any result of
+//     fal's (cancelled, timed out, failed because its result could not be
+//     fetched, or failed by a submit error or any other of Easel's) before
 //     the result came; it stays so, because a terminal state never changes.
 //
 // Only Easel's key can cancel Easel's requests, so a client_cancelled
 // result for an unfinished generation is a cancel of Easel's own whose
-// answer was lost (fal too slow, a connection broken): the generation must
-// end cancelled, not failed. A store.Finish can only complete or fail, so
-// DecideResult defers it, and ApplyResult, which the reconciler and the
-// cancel call use, cancels it.
+// answer was lost (fal too slow, a connection broken, the run that sent it
+// ended): the generation must end cancelled, or failed with
+// ErrorCodeTimeout when the reconciler sent the cancel because it timed
+// out, not failed by fal's error. A store.Finish cannot cancel, and the
+// timeout's cancel is recorded apart from the generation, so DecideResult
+// defers it, and ApplyResult, which the reconciler and the cancel call
+// use, settles it.
 func DecideResult(status store.Status, errorCode *string, payload *fal.WebhookPayload) (string, *store.Finish) {
 	outcome, finish, cancelled := decideResult(status, errorCode, payload)
 	if cancelled {
@@ -123,10 +154,26 @@ func finishedOutcome(gen *store.Generation) string {
 	return finishedOutcomeOf(gen.Status, gen.ErrorCode)
 }
 
+// withoutResultCodes are the error codes Easel fails a generation with
+// without any result of fal's: the reconciler's, the submit worker's, and
+// easel serve's in-process simulator's. Every other failure was written by
+// DecideResult from a result: fal's error type, fal_error or
+// invalid_output. fal's error types are free-form, so it is Easel's own
+// codes that are listed; jobs_test holds the list to README.md's
+// "Error codes" table, so that a code added there is added here.
+var withoutResultCodes = []string{
+	ErrorCodeTimeout, ErrorCodeResultUnavailable, ErrorCodeJobLost, ErrorCodeSubmitUnconfirmed, "submit_failed",
+	errorCodeInvalidRequest, errorCodeAuth, errorCodeRejected, errorCodeRequestTimeout,
+	errorCodeRateLimited, errorCodeUnavailable, errorCodeUnreachable,
+	"simulator_restarted", // internal/serve's ErrorCodeSimulatorRestarted, which imports jobs
+}
+
+// finishedOutcomeOf is the outcome of a result for a generation finished
+// in status with errorCode: late when no result of fal's finished it
+// (cancelled, or failed by Easel), else a duplicate.
 func finishedOutcomeOf(status store.Status, errorCode *string) string {
 	if status == store.StatusCancelled ||
-		(status == store.StatusFailed && errorCode != nil &&
-			(*errorCode == ErrorCodeTimeout || *errorCode == ErrorCodeResultUnavailable)) {
+		(status == store.StatusFailed && (errorCode == nil || slices.Contains(withoutResultCodes, *errorCode))) {
 		return store.OutcomeLate
 	}
 	return store.OutcomeDuplicate

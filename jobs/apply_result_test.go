@@ -2,12 +2,14 @@ package jobs_test
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/internal/readmetest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/store"
 )
@@ -63,6 +65,53 @@ func TestDecideResultOfCancelledRequest(t *testing.T) {
 			outcome, finish := jobs.DecideResult(tt.status, tt.errorCode, tt.payload)
 			require.Equal(t, tt.wantOutcome, outcome)
 			require.Equal(t, tt.wantFinish, finish)
+		})
+	}
+}
+
+// A result that comes for a generation that finished without any result of
+// fal's is late, whatever ended it: cancelled, or failed by Easel with any
+// of the codes README.md's "Error codes" table gives a failed generation
+// (a timeout, a result that could not be fetched, a submit error at the
+// attempt limit, a lost job...). One that comes for a generation a result
+// finished, completed or failed by fal's error, is a duplicate.
+func TestDecideResultForFinishedGeneration(t *testing.T) {
+	t.Parallel()
+	ok := &fal.WebhookPayload{RequestID: "r", Status: fal.WebhookStatusOK, Payload: json.RawMessage(`{"images": []}`)}
+	// DecideResult's own failures, written from a result.
+	fromResult := []string{"invalid_output", "fal_error"}
+
+	type finished struct {
+		status store.Status
+		code   string
+	}
+	want := map[finished]string{
+		{store.StatusCompleted, ""}:                        store.OutcomeDuplicate,
+		{store.StatusFailed, "content_policy_violation"}:   store.OutcomeDuplicate, // fal's error type
+		{store.StatusFailed, "some_validation_error_type"}: store.OutcomeDuplicate, // free-form, as fal's may be
+		{store.StatusCancelled, "cancelled"}:               store.OutcomeLate,
+	}
+	for code, statuses := range readmetest.ErrorCodes(t) {
+		if !slices.Contains(statuses, string(store.StatusFailed)) {
+			continue
+		}
+		want[finished{store.StatusFailed, code}] = store.OutcomeLate
+		if slices.Contains(fromResult, code) {
+			want[finished{store.StatusFailed, code}] = store.OutcomeDuplicate
+		}
+	}
+	require.Contains(t, want, finished{store.StatusFailed, "submit_failed"}, "README's table is read")
+
+	for f, wantOutcome := range want {
+		t.Run(string(f.status)+" "+f.code, func(t *testing.T) {
+			t.Parallel()
+			var code *string
+			if f.code != "" {
+				code = &f.code
+			}
+			outcome, finish := jobs.DecideResult(f.status, code, ok)
+			require.Equal(t, wantOutcome, outcome)
+			require.Nil(t, finish, "a finished generation never changes")
 		})
 	}
 }

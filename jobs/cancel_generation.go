@@ -81,7 +81,8 @@ func (c *Canceller) WithMetrics(m *metrics.Metrics) *Canceller {
 // Cancel cancels generation id and returns it as it then is.
 //
 //   - Queued, with no submission under way: its River job is cancelled and
-//     it becomes cancelled.
+//     it becomes cancelled, its message saying how many earlier submissions
+//     fal may have accepted, if any (their answers were lost).
 //   - Queued, with a submission under way: it becomes cancelled; the worker
 //     cancels the request at fal as soon as fal's answer names it.
 //   - Submitted: the request is cancelled at fal. When fal accepts (202) or
@@ -112,13 +113,11 @@ func (c *Canceller) Cancel(ctx context.Context, id uuid.UUID) (*store.Generation
 		if gen.Status != store.StatusQueued || gen.FalRequestID != nil {
 			return nil // finished, or a request at fal to cancel first
 		}
-		message := "cancelled before it was submitted to fal"
-		if gen.FalSubmissions == 0 {
+		message := queuedCancelMessage(gen)
+		if !submissionUnderWay(gen) {
 			if err := c.cancelJobs(ctx, tx, id); err != nil {
 				return err
 			}
-		} else {
-			message = "cancelled while its submission to fal was under way"
 		}
 		if cancelled, err = store.Cancel(ctx, tx, id, message); err != nil {
 			return err
@@ -140,6 +139,32 @@ func (c *Canceller) Cancel(ctx context.Context, id uuid.UUID) (*store.Generation
 		return gen, finishedError(id)
 	}
 	return c.cancelAtFal(ctx, gen)
+}
+
+// submissionUnderWay reports whether queued generation gen, read locked,
+// has a submit call under way: its latest submission was counted
+// (ReserveSubmission stamps submitting_at and updated_at with the same
+// transaction time) and nothing was written since, neither fal's refusal
+// nor a lost answer (RecordSubmitError). Its worker records the answer
+// once the call returns, and so cannot have started one since: that takes
+// the lock this transaction holds. A worker that died mid-call also leaves
+// it under way, its job running until River rescues it.
+func submissionUnderWay(gen *store.Generation) bool {
+	return gen.FalSubmissions > 0 && gen.SubmittingAt != nil && !gen.UpdatedAt.After(*gen.SubmittingAt)
+}
+
+// queuedCancelMessage is the error message of queued generation gen,
+// cancelled.
+func queuedCancelMessage(gen *store.Generation) string {
+	switch {
+	case submissionUnderWay(gen):
+		return "cancelled while its submission to fal was under way"
+	case gen.FalSubmissions > 0:
+		return fmt.Sprintf("cancelled before it was submitted to fal again: fal may have accepted, and may bill, "+
+			"%d earlier submission(s) whose answers never reached Easel; a result that comes for one is kept, not applied",
+			gen.FalSubmissions)
+	}
+	return "cancelled before it was submitted to fal"
 }
 
 // cancelAtFal cancels the request of a submitted generation.
@@ -253,8 +278,9 @@ func (c *Canceller) reload(ctx context.Context, id uuid.UUID, result error) (*st
 }
 
 // cancelJobs cancels the generation's submit job, in tx. It is only called
-// while no submission is under way, so a running job is at most waiting for
-// a slot, and cancelling it interrupts no call to fal.
+// while no submission is under way (submissionUnderWay), so a running job
+// is at most waiting for a slot or deciding whether to submit again, and
+// cancelling it interrupts no call to fal.
 func (c *Canceller) cancelJobs(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 	params := river.NewJobListParams().
 		Kinds(SubmitGenerationArgs{}.Kind()).

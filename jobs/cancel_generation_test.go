@@ -19,22 +19,78 @@ import (
 // running keeps every request IN_PROGRESS for the test's duration.
 var running = falsim.Config{Latency: falsim.Latency{Min: time.Hour, Max: time.Hour}}
 
+// A queued generation is cancelled without fal, its message saying what
+// fal may hold of it; its River job is cancelled too unless a submission is
+// under way, whose worker then cancels at fal the request fal's answer
+// names.
 func TestCancelQueued(t *testing.T) {
 	t.Parallel()
-	b := setup(t, falsim.Config{})
-	gen := b.enqueue(t, "tests")
 
-	got, err := b.canceller(t).Cancel(b.ctx, gen.ID)
-	require.NoError(t, err)
-	require.Equal(t, store.StatusCancelled, got.Status)
-	require.Equal(t, "cancelled", *got.ErrorCode)
+	for _, tt := range []struct {
+		name string
+		// submit brings the generation to the state the cancel finds it
+		// in, calling cancel then.
+		submit      func(t *testing.T, b *testBundle, id uuid.UUID, cancel func() *store.Generation) *store.Generation
+		wantMessage string
+		wantJob     string
+	}{
+		{
+			name: "never submitted",
+			submit: func(_ *testing.T, _ *testBundle, _ uuid.UUID, cancel func() *store.Generation) *store.Generation {
+				return cancel()
+			},
+			wantMessage: "cancelled before it was submitted to fal",
+			wantJob:     "cancelled",
+		},
+		{
+			name: "the answer to its submission lost, waiting for a webhook",
+			submit: func(t *testing.T, b *testBundle, id uuid.UUID, cancel func() *store.Generation) *store.Generation {
+				lost := b.cfg
+				lost.Fal = b.falLosingAnswers()
+				snoozed(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, lost), id))
+				return cancel()
+			},
+			wantMessage: "cancelled before it was submitted to fal again: fal may have accepted, and may bill, " +
+				"1 earlier submission(s) whose answers never reached Easel; a result that comes for one is kept, not applied",
+			wantJob: "cancelled",
+		},
+		{
+			name: "its submission under way",
+			submit: func(t *testing.T, b *testBundle, id uuid.UUID, cancel func() *store.Generation) *store.Generation {
+				var got *store.Generation
+				during := b.cfg
+				during.Fal = falHook{Fal: b.fal, after: func(*fal.QueueResponse) { got = cancel() }}
+				require.NoError(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, during), id))
+				return got
+			},
+			wantMessage: "cancelled while its submission to fal was under way",
+			wantJob:     "available", // left to finish its call, and cancel the request at fal
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, running)
+			gen := b.enqueue(t, "tests")
+			canceller := b.canceller(t)
 
-	var state string
-	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT state FROM river_job WHERE args->>'generation_id' = $1`, gen.ID.String()).Scan(&state))
-	require.Equal(t, "cancelled", state, "the submit job is cancelled too")
+			got := tt.submit(t, b, gen.ID, func() *store.Generation {
+				got, err := canceller.Cancel(b.ctx, gen.ID)
+				require.NoError(t, err)
+				return got
+			})
+			require.Equal(t, store.StatusCancelled, got.Status)
+			require.Equal(t, "cancelled", *got.ErrorCode)
+			require.Equal(t, tt.wantMessage, *got.ErrorMessage)
 
-	require.NoError(t, b.submit(t, gen.ID), "a job run that started anyway submits nothing")
-	require.Zero(t, b.sim.Sim.Stats().Submissions)
+			var state string
+			require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT state FROM river_job WHERE args->>'generation_id' = $1`, gen.ID.String()).Scan(&state))
+			require.Equal(t, tt.wantJob, state)
+
+			before := b.sim.Sim.Stats().Submissions
+			require.NoError(t, b.submit(t, gen.ID), "a job run that started anyway submits nothing")
+			require.Equal(t, before, b.sim.Sim.Stats().Submissions)
+		})
+	}
 }
 
 func TestCancelSubmitted(t *testing.T) {
@@ -292,7 +348,7 @@ func TestResultAfterCancelIsLate(t *testing.T) {
 	got, err := b.canceller(t).Cancel(b.ctx, gen.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusCancelled, got.Status)
-	require.Contains(t, *got.ErrorMessage, "under way")
+	require.Contains(t, *got.ErrorMessage, "fal may have accepted, and may bill, 1 earlier submission(s)")
 	b.holdWebhooks.Unlock()
 
 	b.awaitDelivery(t)

@@ -73,7 +73,10 @@ func reconcilePeriodicJob(pollAfter time.Duration) *river.PeriodicJob {
 // ApplyResult, as the webhook receiver does. Generations in flight for
 // longer than Timeout are cancelled at fal and failed with
 // ErrorCodeTimeout. Queued generations due for longer than PollAfter whose
-// submit job is gone are failed with ErrorCodeJobLost.
+// submit job is gone are failed with ErrorCodeJobLost. Last, the requests
+// of finished generations that nobody needs (store.ClaimFalCancels) are
+// cancelled at fal: one the result of another submission superseded, and
+// a timed out one whose cancel failed.
 //
 // A generation fal reports finished whose result cannot be fetched stays
 // submitted, the last failure noted on it with ErrorCodeResultUnavailable,
@@ -116,8 +119,9 @@ func NewReconcileWorker(pool *pgxpool.Pool, cfg Config) *ReconcileWorker {
 // Timeout keeps each run well inside EASEL_RESCUE_AFTER.
 func (w *ReconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return w.jobTimeout }
 
-// Work times out the overdue, fails the stranded, then polls, handling
-// reconcileConcurrency generations at once in each step. fal's errors
+// Work times out the overdue, fails the stranded, polls, then cancels the
+// unneeded requests, handling reconcileConcurrency generations (or
+// requests) at once in each step. fal's errors
 // about one generation, a call that timed out included, are logged and
 // leave it for the next run, noted on it when fal reports it finished
 // (until resultUnavailable gives up on it). Database errors fail the job:
@@ -158,6 +162,65 @@ func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 	if err != nil {
 		return fmt.Errorf("poll generations: %w", err)
 	}
+
+	// Last, so that the requests the steps above made unneeded are
+	// cancelled in this run.
+	unneeded, err := store.ClaimFalCancels(ctx, w.pool, w.pollAfter, reconcileBatch)
+	if err != nil {
+		return err
+	}
+	if _, err := reconcileEach(ctx, unneeded, w.cancelUnneeded); err != nil {
+		return fmt.Errorf("cancel unneeded fal requests: %w", err)
+	}
+	return nil
+}
+
+// cancelRefused reports whether err, from fal's Cancel, says that sending
+// the cancel again cannot help: fal refused it (a 4xx other than the
+// answers Cancel turns into outcomes: a request of another account, which
+// a webhook named, gets 401 or 403), or the client refused to send it (a
+// stored URL off the queue host).
+func cancelRefused(err error) bool {
+	var apiErr *fal.APIError
+	return errors.Is(err, fal.ErrInvalidRequest) ||
+		(errors.As(err, &apiErr) && apiErr.StatusCode < http.StatusInternalServerError)
+}
+
+// cancelUnneeded cancels at fal a request of a finished generation that
+// nobody needs, and forgets it once fal has answered: cancelled, already
+// completed (it has billed, and its result, should it come, is stored as
+// the generation's webhook event), not known, or refused (4xx). A cancel
+// fal does not answer (no connection, 5xx, no answer in time) is sent
+// again at a later run, PollAfter after this one, until it is Timeout old:
+// fal has had that long to finish the request anyway.
+func (w *ReconcileWorker) cancelUnneeded(ctx context.Context, c *store.FalCancel) error {
+	logger := w.logger.With("generation_id", c.GenerationID, "fal_request_id", c.RequestID, "reason", c.Reason, "attempts", c.Attempts)
+	cancelURL := c.CancelURL
+	if cancelURL == "" {
+		_, _, cancelURL = w.fal.RequestURLs(c.EndpointID, c.RequestID)
+	}
+	outcome, err := w.fal.Cancel(ctx, cancelURL)
+	if cancelRefused(err) {
+		logger.Warn("fal refused to cancel a request nobody needs; not trying again", "error", err)
+		return store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID)
+	}
+	if err != nil {
+		gaveUp, rerr := store.RecordFalCancelError(ctx, w.pool, c.GenerationID, c.RequestID, err.Error(), w.timeout)
+		switch {
+		case rerr != nil:
+			return rerr
+		case gaveUp:
+			logger.Error("gave up cancelling at fal a request nobody needs; it may run to completion and bill",
+				"error", err, "since", c.CreatedAt)
+		default:
+			logger.Warn("could not cancel at fal a request nobody needs; will retry", "error", err)
+		}
+		return nil
+	}
+	if err := store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID); err != nil {
+		return err
+	}
+	logger.Info("cancelled at fal a request nobody needs", "cancel_outcome", outcome)
 	return nil
 }
 
@@ -220,12 +283,43 @@ func (w *ReconcileWorker) apply(ctx context.Context, logger *slog.Logger, gen *s
 	return nil
 }
 
-// timeOut cancels gen's request at fal and fails it with ErrorCodeTimeout,
-// unless fal turns out to have finished it, when its result is applied
-// (see fetchFinished).
+// timeOutRounds bounds how often timeOut looks at a generation again
+// because another request was recorded on it while it cancelled one. Only
+// a submit call under way when the generation timed out can record one,
+// and the submit job submits no more once EASEL_TIMEOUT has passed, so a
+// second round is rare and a third rarer still; past the bound the
+// generation is left for the next run.
+const timeOutRounds = 3
+
+// timeOut cancels the request of gen, timed out, at fal and fails it with
+// ErrorCodeTimeout, unless fal turns out to have finished it, when its
+// result is applied (see fetchFinished). gen was read when the run began,
+// and an answer to a submit call may have been recorded since: the
+// generation is read again, locked, as the cancel is written down
+// (store.PrepareTimeout), and failed only if it still records the request
+// that was cancelled, else the one it now records is cancelled in turn.
 func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) error {
-	logger := withFalRequest(w.logger.With("generation_id", gen.ID), gen)
+	logger := w.logger.With("generation_id", gen.ID)
+	for range timeOutRounds {
+		current, err := store.PrepareTimeout(ctx, w.pool, gen.ID)
+		if current == nil || err != nil {
+			return err // finished meanwhile, or the database failed
+		}
+		failed, err := w.timeOutRequest(ctx, withFalRequest(logger, current), current)
+		if failed || err != nil {
+			return err
+		}
+	}
+	logger.Warn("timed out generation given another fal request while its cancel was sent; left for the next run")
+	return nil
+}
+
+// timeOutRequest cancels at fal the request gen records, if any, and fails
+// gen, provided it still records that request; it reports whether gen
+// needs no further round: failed, or finished by its result.
+func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logger, gen *store.Generation) (bool, error) {
 	message := fmt.Sprintf("fal did not finish within EASEL_TIMEOUT (%s) of the submission", w.timeout)
+	var cancelErr string
 	if gen.FalRequestID == nil {
 		// On a row with no request every counted submission is unconfirmed.
 		message = fmt.Sprintf("fal's answer to %d submission(s), each of which fal may have accepted and billed, was never learnt, and no webhook came within EASEL_TIMEOUT (%s) of the first", gen.FalSubmissions, w.timeout)
@@ -239,9 +333,13 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 		case err != nil:
 			logger.Warn("could not cancel a timed out request at fal", "error", err)
 			message += "; cancelling it at fal failed: " + err.Error()
+			if !cancelRefused(err) {
+				cancelErr = err.Error()
+				message += "; the reconciler sends the cancel again"
+			}
 		case outcome == fal.CancelAlreadyCompleted:
 			// It finished after all: its result wins over the timeout.
-			return w.fetchFinished(ctx, logger, gen)
+			return true, w.fetchFinished(ctx, logger, gen)
 		case outcome == fal.CancelRequested:
 			message += "; cancelled at fal"
 		case outcome == fal.CancelNotFound:
@@ -252,16 +350,14 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 			message += fmt.Sprintf("; fal answered the cancel with %q", outcome)
 		}
 	}
-	changed, err := store.Fail(ctx, w.pool, gen.ID, ErrorCodeTimeout, message)
-	if err != nil {
-		return err
+	changed, err := store.FailTimedOut(ctx, w.pool, gen.ID, gen.FalRequestID, ErrorCodeTimeout, message, cancelErr)
+	if err != nil || !changed {
+		return false, err
 	}
-	if changed {
-		w.publisher.Publish(gen.ID.String())
-		w.metrics.GenerationFailed(ErrorCodeTimeout)
-		logger.Warn("generation timed out", "message", message)
-	}
-	return nil
+	w.publisher.Publish(gen.ID.String())
+	w.metrics.GenerationFailed(ErrorCodeTimeout)
+	logger.Warn("generation timed out", "message", message)
+	return true, nil
 }
 
 // fetchFinished fetches and applies the result of gen, timed out, whose

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
-	"github.com/easelhq/easel/store"
 )
 
 // reconcileConcurrency bounds the generations one reconciler step handles
@@ -23,13 +21,14 @@ import (
 // headroom over the workers absorbs.
 const reconcileConcurrency = 8
 
-// reconcileEach calls handle on each of gens, reconcileConcurrency at a
-// time, and waits for those it started. The first error handle returns
-// (a database error: fal's are handled by handle) cancels the context of
-// the others and stops starting new ones; it is returned with the
-// generations never handed to handle, in gens' order. Should ctx end (the
-// job's timeout), its cause is returned, with those never started.
-func reconcileEach(ctx context.Context, gens []*store.Generation, handle func(context.Context, *store.Generation) error) ([]*store.Generation, error) {
+// reconcileEach calls handle on each of gens (generations, or the fal
+// requests to cancel), reconcileConcurrency at a time, and waits for those
+// it started. The first error handle returns (a database error: fal's are
+// handled by handle) cancels the context of the others and stops starting
+// new ones; it is returned with the items never handed to handle, in
+// gens' order. Should ctx end (the job's timeout), its cause is returned,
+// with those never started.
+func reconcileEach[T any](ctx context.Context, gens []T, handle func(context.Context, T) error) ([]T, error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -37,7 +36,7 @@ func reconcileEach(ctx context.Context, gens []*store.Generation, handle func(co
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
-		skipped  []*store.Generation
+		skipped  []T
 	)
 	slots := make(chan struct{}, reconcileConcurrency)
 	for i, gen := range gens {

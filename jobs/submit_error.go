@@ -15,7 +15,8 @@ import (
 const (
 	// maxSubmitAttempts is how many submissions are tried before a
 	// generation fails with the last error: with submitBackoff, about an
-	// hour and a half of fal refusing.
+	// hour and a half of fal refusing. When fal may have accepted the last
+	// one, the generation is held back instead (ErrorCodeSubmitUnconfirmed).
 	maxSubmitAttempts = 20
 
 	submitBackoffBase = 500 * time.Millisecond

@@ -73,7 +73,8 @@ const MaxUnconfirmedSubmissions = 3
 // ErrorCodeSubmitUnconfirmed notes on a queued generation that it is held
 // back: fal may have accepted MaxUnconfirmedSubmissions of its submissions
 // whose answers never came, or EASEL_TIMEOUT has passed since its first
-// one, so it is not submitted again. The generation is not failed: a
+// one, or fal may have accepted the last of the maxSubmitAttempts attempts,
+// so it is not submitted again. The generation is not failed: a
 // webhook may still finish it, and otherwise the reconciler fails it with
 // ErrorCodeTimeout.
 const ErrorCodeSubmitUnconfirmed = "submit_unconfirmed"
@@ -84,15 +85,16 @@ const ErrorCodeSubmitUnconfirmed = "submit_unconfirmed"
 // Every run first reads what is known, with the generation locked:
 // finished, submitted or cancelled generations are left alone; a request id
 // revealed by a webhook (the run that submitted it died before recording
-// fal's answer) is adopted rather than submitted again, once fal confirms
-// that it is a request of Easel's account; and a submission whose outcome
-// was never learnt gets PollAfter for its webhook before the generation is
-// submitted again, unless MaxUnconfirmedSubmissions such submissions were
-// made or EASEL_TIMEOUT has passed since the first: then it is held back,
-// noted with ErrorCodeSubmitUnconfirmed, until a webhook or the reconciler
-// finishes it. Only then is a slot of FAL_MAX_INFLIGHT reserved, the
-// submission counted and fal called. docs/RELIABILITY.md states the
-// resulting guarantee.
+// fal's answer), or named by fal's error answer to a submit, is adopted
+// rather than submitted again, once fal confirms that it is a request of
+// Easel's account; and a submission whose outcome was never learnt gets
+// PollAfter for its webhook before the generation is submitted again,
+// unless MaxUnconfirmedSubmissions such submissions were made, or
+// maxSubmitAttempts attempts, or EASEL_TIMEOUT has passed since the first:
+// then it is held back, noted with ErrorCodeSubmitUnconfirmed, until a
+// webhook or the reconciler finishes it. Only then is a slot of
+// FAL_MAX_INFLIGHT reserved, the submission counted and fal called.
+// docs/RELIABILITY.md states the resulting guarantee.
 type SubmitGenerationWorker struct {
 	river.WorkerDefaults[SubmitGenerationArgs]
 
@@ -233,7 +235,7 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 			if err != nil {
 				return err
 			}
-			if heldBack(r) {
+			if heldBack(r, gen.Attempts) {
 				held = true
 				return w.noteHeld(ctx, logger, tx, gen, r, deref(gen.ErrorMessage))
 			}
@@ -261,11 +263,13 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 }
 
 // heldBack reports whether a generation with submissions whose answers
-// never came must not be submitted again: it has MaxUnconfirmedSubmissions
-// of them, or EASEL_TIMEOUT has passed since its first submission and the
-// reconciler is about to time it out.
-func heldBack(r store.Resubmission) bool {
-	return r.Unconfirmed >= MaxUnconfirmedSubmissions || r.Overdue
+// never came, after attempts attempts, must not be submitted again: it has
+// MaxUnconfirmedSubmissions of them, or it used up maxSubmitAttempts (its
+// last was one fal may have accepted, else it would have failed), or
+// EASEL_TIMEOUT has passed since its first submission and the reconciler is
+// about to time it out.
+func heldBack(r store.Resubmission, attempts int) bool {
+	return r.Unconfirmed >= MaxUnconfirmedSubmissions || attempts >= maxSubmitAttempts || r.Overdue
 }
 
 // noteHeld notes on gen, held back, why it is not submitted again, unless an
@@ -278,26 +282,32 @@ func (w *SubmitGenerationWorker) noteHeld(ctx context.Context, logger *slog.Logg
 	if deref(gen.ErrorCode) == ErrorCodeSubmitUnconfirmed {
 		return nil
 	}
-	if err := store.RecordSubmitError(ctx, db, gen.ID, ErrorCodeSubmitUnconfirmed, w.heldMessage(r, lastErr)); err != nil {
+	if err := store.RecordSubmitError(ctx, db, gen.ID, ErrorCodeSubmitUnconfirmed, w.heldMessage(r, gen.Attempts, lastErr)); err != nil {
 		return err
 	}
 	logger.Error("fal may have accepted submissions whose answers never came; not submitting again",
-		"error_code", ErrorCodeSubmitUnconfirmed, "unconfirmed", r.Unconfirmed, "overdue", r.Overdue, "last_error", lastErr)
+		"error_code", ErrorCodeSubmitUnconfirmed, "unconfirmed", r.Unconfirmed, "attempts", gen.Attempts,
+		"overdue", r.Overdue, "last_error", lastErr)
 	return nil
 }
 
-// heldMessage is the error message of a generation held back.
-func (w *SubmitGenerationWorker) heldMessage(r store.Resubmission, lastErr string) string {
+// heldMessage is the error message of a generation held back after
+// attempts attempts.
+func (w *SubmitGenerationWorker) heldMessage(r store.Resubmission, attempts int, lastErr string) string {
 	submissions := "submissions"
 	if r.Unconfirmed == 1 {
 		submissions = "submission"
 	}
 	message := fmt.Sprintf("fal may have accepted, and may bill, %d %s of this generation whose answers never reached Easel, and no webhook came: ",
 		r.Unconfirmed, submissions)
-	if r.Unconfirmed >= MaxUnconfirmedSubmissions {
+	switch {
+	case r.Unconfirmed >= MaxUnconfirmedSubmissions:
 		message += fmt.Sprintf("not submitting again (at most %d are made); waiting for a webhook until EASEL_TIMEOUT (%s) after the first submission, "+
 			"then the reconciler fails it with code %s", MaxUnconfirmedSubmissions, w.timeout, ErrorCodeTimeout)
-	} else {
+	case attempts >= maxSubmitAttempts:
+		message += fmt.Sprintf("not submitting again (%d attempts made, the most there are); waiting for a webhook until EASEL_TIMEOUT (%s) after the first submission, "+
+			"then the reconciler fails it with code %s", attempts, w.timeout, ErrorCodeTimeout)
+	default:
 		message += fmt.Sprintf("not submitting again, EASEL_TIMEOUT (%s) having passed since the first submission; the reconciler fails it with code %s",
 			w.timeout, ErrorCodeTimeout)
 	}
@@ -391,12 +401,23 @@ func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *sl
 		return fmt.Errorf("submit generation %s: fal accepted request %s: %w", id, resp.RequestID, err)
 	}
 
-	if gen.Status.Terminal() && (finishedOutcome(gen) == store.OutcomeLate || deref(gen.FalRequestID) != resp.RequestID) {
-		// Cancelled (or timed out) while the submit call was under way, or
+	if deref(gen.FalRequestID) != resp.RequestID || (gen.Status.Terminal() && finishedOutcome(gen) == store.OutcomeLate) {
+		// Cancelled (or timed out) while the submit call was under way,
 		// finished by another request (an earlier submission whose answer
-		// was lost): nobody wants this one, and fal bills it if it runs.
+		// was lost), or already given another confirmed request: nobody
+		// wants this one, and fal bills it if it runs. Written down before
+		// it is sent, so that a process dying in between, or a fal that
+		// does not answer, leaves the cancel to the reconciler.
+		if err := store.QueueFalCancel(ctx, w.pool, id, resp.RequestID, resp.CancelURL, store.FalCancelSuperseded); err != nil {
+			logger.Error("could not write down the cancel of a request nobody needs; sending it all the same", "error", err)
+		}
 		outcome, err := w.fal.Cancel(ctx, resp.CancelURL)
-		logger.Warn("generation ended during its submit call; cancelled the request at fal",
+		if err == nil || cancelRefused(err) {
+			if ferr := store.FalCancelAnswered(ctx, w.pool, id, resp.RequestID); ferr != nil {
+				logger.Warn("fal answered the cancel, but forgetting it failed; the reconciler sends it again", "error", ferr)
+			}
+		}
+		logger.Warn("generation ended, or has another request, since its submit call started; cancelled the request at fal",
 			"status", gen.Status, "finished_with_fal_request_id", deref(gen.FalRequestID),
 			"cancel_outcome", outcome, "cancel_error", err)
 		return nil
@@ -421,21 +442,32 @@ func (w *SubmitGenerationWorker) submitFailed(jobCtx context.Context, logger *sl
 		f.message = fmt.Sprintf("no answer from fal within the submit job's timeout (%s, half of EASEL_RESCUE_AFTER): %s", w.jobTimeout, submitErr)
 	}
 	logger = logger.With("error", submitErr.Error(), "error_code", f.code, "fal_may_have_accepted", f.mayBeAccepted)
-	var apiErr *fal.APIError
+	var (
+		apiErr       *fal.APIError
+		namedRequest string
+	)
 	if errors.As(submitErr, &apiErr) && apiErr.RequestID != "" {
 		// fal named a request in its error answer: it may exist, and bill.
-		logger = logger.With("fal_request_id", apiErr.RequestID)
+		// It is recorded as a request a webhook named is, so that the next
+		// run asks fal about it and adopts it rather than paying again.
+		namedRequest = apiErr.RequestID
+		logger = logger.With("fal_request_id", namedRequest)
 	}
 
-	record := store.RecordSubmitRefused
+	var err error
 	if f.mayBeAccepted {
-		record = store.RecordSubmitError
+		err = store.RecordSubmitErrorNamingRequest(ctx, w.pool, gen.ID, f.code, f.message, namedRequest)
+	} else {
+		err = store.RecordSubmitRefused(ctx, w.pool, gen.ID, f.code, f.message)
 	}
-	if err := record(ctx, w.pool, gen.ID, f.code, f.message); err != nil {
+	if err != nil {
 		return errors.Join(fmt.Errorf("submit generation %s: %w", gen.ID, submitErr), err)
 	}
 
-	if !f.retry || gen.Attempts >= maxSubmitAttempts {
+	// A submission fal may have accepted is never failed for being the
+	// last attempt: fal may run it and bill it, and its webhook must still
+	// be able to finish the generation. It is held back instead (heldBack).
+	if !f.retry || (gen.Attempts >= maxSubmitAttempts && !f.mayBeAccepted) {
 		logger.Error("submit to fal failed; generation failed", "attempts", gen.Attempts)
 		changed, err := store.Fail(ctx, w.pool, gen.ID, f.code, f.message)
 		if err != nil {
@@ -452,7 +484,7 @@ func (w *SubmitGenerationWorker) submitFailed(jobCtx context.Context, logger *sl
 		if err != nil {
 			return errors.Join(fmt.Errorf("submit generation %s: %w", gen.ID, submitErr), err)
 		}
-		if heldBack(r) {
+		if heldBack(r, gen.Attempts) {
 			if err := w.noteHeld(ctx, logger, w.pool, gen, r, f.message); err != nil {
 				return errors.Join(fmt.Errorf("submit generation %s: %w", gen.ID, submitErr), err)
 			}

@@ -3,10 +3,12 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal"
@@ -286,4 +288,97 @@ func TestCancelledDuringSubmitIsCancelledAtFal(t *testing.T) {
 	status := b.falStatus(t, got)
 	require.Equal(t, fal.StatusCompleted, status.Status)
 	require.Equal(t, "client_cancelled", status.ErrorType)
+}
+
+// The cancel of a request nobody wants is written down before it is sent:
+// when fal does not answer it, it stays in fal_request_cancels for the
+// reconciler; when fal does, nothing is left.
+func TestCancelledDuringSubmitIsWrittenDown(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		cancelErr  error
+		wantQueued bool
+	}{
+		{name: "fal answers the cancel"},
+		{name: "fal does not answer the cancel", cancelErr: errors.New("connection refused"), wantQueued: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, falsim.Config{Latency: falsim.Latency{Min: time.Hour, Max: time.Hour}})
+			gen := b.enqueue(t, "tests")
+			canceller := b.canceller(t)
+
+			during := b.cfg
+			during.Fal = falCancelFails{Fal: falHook{Fal: b.fal, after: func(*fal.QueueResponse) {
+				_, err := canceller.Cancel(b.ctx, gen.ID)
+				require.NoError(t, err)
+			}}, err: tt.cancelErr}
+			require.NoError(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, during), gen.ID))
+
+			rows, err := b.pool.Query(b.ctx, `SELECT reason FROM fal_request_cancels WHERE generation_id = $1`, gen.ID)
+			require.NoError(t, err)
+			queued, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			if tt.wantQueued {
+				require.Equal(t, []string{store.FalCancelSuperseded}, queued)
+			} else {
+				require.Empty(t, queued)
+			}
+		})
+	}
+}
+
+// falCancelFails answers every cancel with err, when set.
+type falCancelFails struct {
+	jobs.Fal
+	err error
+}
+
+func (f falCancelFails) Cancel(ctx context.Context, cancelURL string) (fal.CancelOutcome, error) {
+	if f.err != nil {
+		return "", f.err
+	}
+	return f.Fal.Cancel(ctx, cancelURL)
+}
+
+// falBeforeSubmit runs a function before each submit is sent.
+type falBeforeSubmit struct {
+	jobs.Fal
+	before func(ctx context.Context)
+}
+
+func (f falBeforeSubmit) Submit(ctx context.Context, req fal.SubmitRequest) (*fal.QueueResponse, error) {
+	f.before(ctx)
+	return f.Fal.Submit(ctx, req)
+}
+
+// A submission that fal refuses is taken off the count even when the
+// generation was cancelled while the call was under way: fal_submissions
+// counts what fal may bill, and a refusal proves fal queued nothing.
+func TestRefusedSubmissionOfCancelledGenerationIsUncounted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, falsim.Config{})
+	gen := b.enqueue(t, "tests")
+	canceller := b.canceller(t)
+
+	cfg := b.cfg
+	cfg.Fal = falBeforeSubmit{
+		Fal: fal.NewClient(fal.ClientConfig{QueueURL: closedURL(t), Key: "test-key"}), // no connection: nothing sent
+		before: func(ctx context.Context) {
+			cancelled, err := canceller.Cancel(ctx, gen.ID)
+			require.NoError(t, err)
+			require.Equal(t, store.StatusCancelled, cancelled.Status)
+		},
+	}
+	snoozed(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, cfg), gen.ID))
+
+	got := b.generation(t, gen.ID)
+	require.Equal(t, store.StatusCancelled, got.Status)
+	require.Equal(t, "cancelled", *got.ErrorCode, "the cancel's note is kept")
+	require.Equal(t, "cancelled while its submission to fal was under way", *got.ErrorMessage)
+	require.Zero(t, b.sim.Sim.Stats().Submissions)
+	submissions, confirmed := b.accounting(t, gen.ID)
+	require.Equal(t, [2]int{0, 0}, [2]int{submissions, confirmed}, "nothing fal may bill")
 }

@@ -165,3 +165,87 @@ func TestRevealedRequestIsConfirmedWithFal(t *testing.T) {
 		})
 	}
 }
+
+// gatewayErrorNaming delivers each submit to fal, which queues it, and
+// answers Easel with a 502 that carries x-fal-request-id, as fal's ingress
+// failing after the queue accepted the request would: the request fal gave,
+// or named when set.
+type gatewayErrorNaming struct{ named string }
+
+func (g gatewayErrorNaming) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		RequestID string `json:"request_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+		return nil, err
+	}
+	named := answer.RequestID
+	if g.named != "" {
+		named = g.named
+	}
+	return &http.Response{
+		StatusCode: http.StatusBadGateway,
+		Status:     "502 Bad Gateway",
+		Header:     http.Header{"Content-Type": {"application/json"}, "X-Fal-Request-Id": {named}},
+		Body:       io.NopCloser(strings.NewReader(`{"detail": "Bad Gateway"}`)),
+		Request:    req,
+	}, nil
+}
+
+// A submit error answer that names its request (x-fal-request-id) is counted
+// as a submission fal may have accepted, and its request recorded as one a
+// webhook revealed is: the next run asks fal about it and adopts it, rather
+// than paying for another once EASEL_POLL_AFTER passes without a webhook. A
+// request fal does not know is forgotten, and the generation submitted
+// again, as for a webhook.
+func TestRequestNamedInErrorAnswerIsConfirmedWithFal(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		// named is the request the error answer names; "" for the one fal
+		// queued.
+		named string
+
+		wantSubmissions, wantConfirmed int // fal_submissions, after the retry
+	}{
+		{name: "fal knows it: adopted", wantSubmissions: 1, wantConfirmed: 1},
+		{name: "fal does not know it (404): forgotten, submitted again", named: "0b7e1f4c-5c1a-4a39-9d55-3f0e2b8c6a11",
+			wantSubmissions: 2, wantConfirmed: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, falsim.Config{WebhookDropRate: 1, Latency: falsim.Latency{Min: time.Hour, Max: time.Hour}})
+			b.cfg.PollAfter = time.Nanosecond // the webhook that never comes: waited for at once
+			gen := b.enqueue(t, "tests")
+
+			named := b.cfg
+			named.Fal = fal.NewClient(fal.ClientConfig{QueueURL: b.sim.QueueURL(), Key: "test-key",
+				HTTPClient: &http.Client{Transport: gatewayErrorNaming{named: tt.named}}})
+			snoozed(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, named), gen.ID))
+			got := b.generation(t, gen.ID)
+			require.Equal(t, store.StatusQueued, got.Status)
+			require.Equal(t, "fal_unavailable", *got.ErrorCode)
+			require.NotNil(t, got.FalRequestID, "the request fal named is recorded")
+			require.Equal(t, 1, got.FalSubmissions, "fal named a request: counted")
+			require.Equal(t, 1, b.sim.Sim.Stats().Submissions)
+			if tt.named != "" {
+				require.Equal(t, tt.named, *got.FalRequestID)
+			}
+
+			require.NoError(t, b.submit(t, gen.ID))
+			got = b.generation(t, gen.ID)
+			require.Equal(t, store.StatusSubmitted, got.Status)
+			require.NotEqual(t, tt.named, *got.FalRequestID)
+			submissions, confirmed := b.accounting(t, gen.ID)
+			require.Equal(t, [2]int{tt.wantSubmissions, tt.wantConfirmed}, [2]int{submissions, confirmed})
+			require.Equal(t, tt.wantSubmissions, b.sim.Sim.Stats().Submissions)
+		})
+	}
+}

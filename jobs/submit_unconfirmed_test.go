@@ -214,6 +214,8 @@ func TestResubmissionIsHeldBack(t *testing.T) {
 		lastError   string
 		// firstAgo is how long ago the first submission started.
 		firstAgo time.Duration
+		// attempts, when set, is the attempts made.
+		attempts int
 
 		wantSubmitted bool
 		wantMessage   string
@@ -233,6 +235,15 @@ func TestResubmissionIsHeldBack(t *testing.T) {
 			wantMessage: "fal may have accepted, and may bill, 1 submission of this generation whose answers never reached Easel, and no webhook came: " +
 				"not submitting again, EASEL_TIMEOUT (1h0m0s) having passed since the first submission; the reconciler fails it with code timeout; " +
 				"last submit error: fal submit: unexpected EOF",
+		},
+		{
+			name:        "1 unconfirmed, the last of 20 attempts",
+			unconfirmed: 1,
+			lastError:   "fal submit: unexpected EOF",
+			attempts:    20,
+			wantMessage: "fal may have accepted, and may bill, 1 submission of this generation whose answers never reached Easel, and no webhook came: " +
+				"not submitting again (20 attempts made, the most there are); waiting for a webhook until EASEL_TIMEOUT (1h0m0s) after the first submission, " +
+				"then the reconciler fails it with code timeout; last submit error: fal submit: unexpected EOF",
 		},
 		{
 			name:          "2 unconfirmed, within EASEL_TIMEOUT: submitted a third time",
@@ -256,7 +267,8 @@ func TestResubmissionIsHeldBack(t *testing.T) {
 			if tt.lastError != "" {
 				require.NoError(t, store.RecordSubmitError(b.ctx, b.pool, gen.ID, "fal_unreachable", tt.lastError))
 			}
-			_, err := b.pool.Exec(b.ctx, `UPDATE generations SET first_submitting_at = now() - $2::interval WHERE id = $1`, gen.ID, tt.firstAgo)
+			_, err := b.pool.Exec(b.ctx, `UPDATE generations SET first_submitting_at = now() - $2::interval,
+				attempts = greatest(attempts, $3) WHERE id = $1`, gen.ID, tt.firstAgo, tt.attempts)
 			require.NoError(t, err)
 
 			err = b.submit(t, gen.ID)
@@ -282,4 +294,45 @@ func TestResubmissionIsHeldBack(t *testing.T) {
 			require.Zero(t, b.sim.Sim.Stats().Submissions)
 		})
 	}
+}
+
+// A submission fal may have accepted is never failed for being the last of
+// the 20 attempts (after about an hour and a half of refusals, 429s or 5xx):
+// it is held back as after 3 lost answers, so that fal's webhook for it,
+// which bills, still finishes the generation with its result.
+func TestLastAttemptFalMayHaveAcceptedIsHeld(t *testing.T) {
+	t.Parallel()
+	b := setup(t, falsim.Config{})
+	b.cfg.Timeout = time.Hour
+	gen := b.enqueue(t, "tests")
+	// 19 attempts that fal refused, each uncounted.
+	_, err := b.pool.Exec(b.ctx, `UPDATE generations SET attempts = 19 WHERE id = $1`, gen.ID)
+	require.NoError(t, err)
+
+	// fal runs the request at once; its webhook is held until the worker is done.
+	b.holdWebhooks.Lock()
+	lost := b.cfg
+	lost.Fal = b.falLosingAnswers()
+	workErr := b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, lost), gen.ID)
+	held, heldErr := store.GetGeneration(b.ctx, b.pool, gen.ID)
+	nextErr := b.submit(t, gen.ID)
+	b.holdWebhooks.Unlock() // before any assertion: a failed test must not keep the receiver waiting
+
+	require.Equal(t, b.cfg.PollAfter, snoozed(t, workErr))
+	require.NoError(t, heldErr)
+	require.Equal(t, store.StatusQueued, held.Status)
+	require.Equal(t, 20, held.Attempts)
+	require.Equal(t, jobs.ErrorCodeSubmitUnconfirmed, valueOf(held.ErrorCode))
+	require.Contains(t, valueOf(held.ErrorMessage), "not submitting again (20 attempts made, the most there are)")
+	require.Equal(t, b.cfg.PollAfter, snoozed(t, nextErr), "the next run submits nothing either")
+	require.Equal(t, 1, b.sim.Sim.Stats().Submissions, "fal accepted the submission")
+
+	b.awaitDelivery(t)
+	got := b.generation(t, gen.ID)
+	require.Equal(t, store.StatusCompleted, got.Status,
+		"the webhook of the last submission was not applied: %q (%q); outcomes %v",
+		valueOf(got.ErrorCode), valueOf(got.ErrorMessage), b.outcomes(t, gen.ID))
+	require.Equal(t, []string{store.OutcomeApplied}, b.outcomes(t, gen.ID))
+	require.Len(t, b.images(t, gen.ID), 2)
+	require.Equal(t, 1, b.sim.Sim.Stats().Submissions)
 }

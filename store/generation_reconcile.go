@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,17 +13,20 @@ import (
 // ClaimPolls returns up to limit submitted generations that fal should be
 // asked about, stamping their last_polled_at so that the next claim, in this
 // or any process, skips them for pollAfter: those with no webhook pollAfter
-// after submission, and at once those whose webhook could not be applied
-// (a payload_error delivery, whose result must be fetched). Least recently
-// polled come first.
+// after submission, and at once those with a webhook noted since they were
+// last polled. A noted webhook left a submitted generation unfinished only
+// when it could not be applied (a payload_error or client_cancelled
+// delivery, deferred, or a malformed one), so its result must be fetched,
+// however recently fal was last asked. Least recently polled come first.
 func ClaimPolls(ctx context.Context, db DBTX, pollAfter time.Duration, limit int) ([]*Generation, error) {
 	rows, err := db.Query(ctx, `
 		UPDATE generations SET last_polled_at = now()
 		WHERE id IN (
 			SELECT id FROM generations
-			WHERE status = 'submitted'
-				AND (last_webhook_at IS NOT NULL OR submitted_at < now() - $1::interval)
-				AND (last_polled_at IS NULL OR last_polled_at < now() - $1::interval)
+			WHERE status = 'submitted' AND (
+				last_webhook_at > coalesce(last_polled_at, '-infinity')
+				OR ((last_webhook_at IS NOT NULL OR submitted_at < now() - $1::interval)
+					AND (last_polled_at IS NULL OR last_polled_at < now() - $1::interval)))
 			ORDER BY coalesce(last_polled_at, submitted_at)
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED)
@@ -86,6 +90,65 @@ func ListTimedOut(ctx context.Context, db DBTX, timeout time.Duration, limit int
 		return nil, fmt.Errorf("list timed out generations: %w", err)
 	}
 	return gens, nil
+}
+
+// PrepareTimeout returns timed out generation id as it now is, locked
+// until the statement ends so that an answer being recorded is waited
+// for, or nil when it has finished. When it records a fal request, the
+// cancel that the reconciler is about to send is written first
+// (fal_request_cancels, reason timeout, its attempt stamped): should the
+// run end before the generation is failed (FailTimedOut), the
+// client_cancelled result fal then holds for the request is known to be
+// the timeout's (TimeoutCancelRequested), and a cancel that fal never
+// answered is sent again once the generation has finished
+// (ClaimFalCancels).
+func PrepareTimeout(ctx context.Context, db DBTX, id uuid.UUID) (*Generation, error) {
+	g, err := scanGeneration(db.QueryRow(ctx, `
+		WITH g AS (
+			SELECT `+generationColumns+` FROM generations
+			WHERE id = $1 AND finished_at IS NULL
+			FOR UPDATE),
+		marked AS (
+			INSERT INTO fal_request_cancels AS c (generation_id, fal_request_id, cancel_url, reason, attempts, attempted_at)
+			SELECT id, fal_request_id, fal_cancel_url, $2::text, 1, now() FROM g WHERE fal_request_id IS NOT NULL
+			ON CONFLICT (generation_id, fal_request_id)
+				DO UPDATE SET reason = $2, attempts = c.attempts + 1, attempted_at = now())
+		SELECT * FROM g`, id, FalCancelTimeout))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prepare the timeout of generation %s: %w", id, err)
+	}
+	return g, nil
+}
+
+// FailTimedOut fails generation id with code and message, as Fail does,
+// provided it still records requestID (nil: none), the request that
+// PrepareTimeout returned and the reconciler cancelled; it reports false,
+// changing nothing, when it has finished or records another request, which
+// must be cancelled in turn. cancelErr is why the cancel failed, "" when
+// fal answered it: an answered cancel is forgotten, a failed one noted, to
+// be sent again (ClaimFalCancels), in the same statement.
+func FailTimedOut(ctx context.Context, db DBTX, id uuid.UUID, requestID *string, code, message, cancelErr string) (bool, error) {
+	var failed bool
+	err := db.QueryRow(ctx, `
+		WITH failed AS (
+			UPDATE generations SET `+finishedSet+`
+			WHERE id = $1 AND finished_at IS NULL AND fal_request_id IS NOT DISTINCT FROM $5::text
+			RETURNING id),
+		answered AS (
+			DELETE FROM fal_request_cancels
+			WHERE $6 = '' AND generation_id = $1 AND fal_request_id = $5::text),
+		noted AS (
+			UPDATE fal_request_cancels SET last_error = $6
+			WHERE $6 <> '' AND generation_id = $1 AND fal_request_id = $5::text)
+		SELECT EXISTS (SELECT 1 FROM failed)`,
+		id, StatusFailed, code, message, requestID, cancelErr).Scan(&failed)
+	if err != nil {
+		return false, fmt.Errorf("fail timed out generation %s: %w", id, err)
+	}
+	return failed, nil
 }
 
 // RecordResultError notes on an unfinished generation why the result of its

@@ -57,6 +57,31 @@ func TestClaimPolls(t *testing.T) {
 	require.Len(t, claimed, 1, "batches are bounded")
 }
 
+// A webhook that could not be applied (deferred) makes its generation due
+// at once, however recently fal was asked about it: the next reconciler run
+// fetches its result rather than EASEL_POLL_AFTER later.
+func TestClaimPollsAtOnceAfterDeferredWebhook(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	g := b.submitted(t, time.Hour)
+	claimed, err := store.ClaimPolls(b.ctx, b.pool, time.Minute, 10)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{g.ID}, ids(claimed))
+	claimed, err = store.ClaimPolls(b.ctx, b.pool, time.Minute, 10)
+	require.NoError(t, err)
+	require.Empty(t, claimed, "just polled: not again within pollAfter")
+
+	require.NoError(t, store.NoteWebhook(b.ctx, b.pool, g.ID, "req"))
+	claimed, err = store.ClaimPolls(b.ctx, b.pool, time.Minute, 10)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{g.ID}, ids(claimed), "a webhook came since the last poll")
+
+	claimed, err = store.ClaimPolls(b.ctx, b.pool, time.Minute, 10)
+	require.NoError(t, err)
+	require.Empty(t, claimed, "polled since that webhook: pollAfter again")
+}
+
 func TestListTimedOut(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -11,11 +11,16 @@ import (
 )
 
 // markSubmittingSet counts an attempt and a submission fal may accept, and
-// stamps submitting_at, and first_submitting_at the first time: what every
-// path that is about to call fal writes. EASEL_TIMEOUT counts from the
-// first submission (ListTimedOut), so that submitting again cannot put the
-// timeout off.
-const markSubmittingSet = `submitting_at = now(), first_submitting_at = coalesce(first_submitting_at, now()),
+// stamps submitting_at, and first_submitting_at when no other submission is
+// counted: what every path that is about to call fal writes. EASEL_TIMEOUT
+// counts from the first submission (ListTimedOut), so that submitting again
+// cannot put the timeout off; but only from one that stayed counted: an
+// attempt fal refused (RecordSubmitRefused) started nothing at fal, and an
+// outage longer than EASEL_TIMEOUT must not time out the request fal accepts
+// after it. The CASE also restamps a row whose refused attempts an older
+// binary left stamped.
+const markSubmittingSet = `submitting_at = now(),
+	first_submitting_at = CASE WHEN fal_submissions = 0 THEN now() ELSE coalesce(first_submitting_at, now()) END,
 	attempts = attempts + 1, fal_submissions = fal_submissions + 1, updated_at = now()`
 
 // MarkSubmitting records that a submission to fal is about to start, before
@@ -55,6 +60,16 @@ type Submission struct {
 // the request, ids and URLs it finished with: the caller compares the
 // returned FalRequestID with s.RequestID to tell whether s is a request
 // nobody needs. It returns the generation as it now is.
+//
+// It is idempotent: once a submission of the generation is confirmed, it
+// changes nothing and returns the generation as it is. The caller retries
+// it when the database errs, and a connection that breaks after the COMMIT
+// loses only the answer: counting the same answer twice would make
+// fal_submissions_confirmed 2 and hide a paid request among the confirmed
+// ones. Any other answer recorded after a confirmed one is a request the
+// generation does not need (only a queued generation is submitted, and a
+// confirmed one is no longer queued): it stays an unconfirmed submission,
+// and the returned FalRequestID, not s's, tells the caller to cancel it.
 func RecordSubmitted(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (*Generation, error) {
 	// A finished generation's request is the one it finished with, and its
 	// ids and URLs must stay that request's; one that ended without a
@@ -73,11 +88,17 @@ func RecordSubmitted(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (
 			error_code = CASE WHEN finished_at IS NULL THEN NULL ELSE error_code END,
 			error_message = CASE WHEN finished_at IS NULL THEN NULL ELSE error_message END,
 			updated_at = now()
-		WHERE id = $1
+		WHERE id = $1 AND fal_submissions_confirmed = 0
 		RETURNING `+generationColumns,
 		id, s.RequestID, s.GatewayRequestID, s.StatusURL, s.ResponseURL, s.CancelURL))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("record submission of generation %s: %w", id, ErrNotFound)
+		// Confirmed already (this answer, recorded by a try whose reply
+		// was lost, or another), or no such generation.
+		g, err = GetGeneration(ctx, db, id)
+		if err != nil {
+			return nil, fmt.Errorf("record submission of generation %s: %w", id, err)
+		}
+		return g, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("record submission of generation %s: %w", id, err)
@@ -132,23 +153,49 @@ func ForgetRequest(ctx context.Context, db DBTX, id uuid.UUID, requestID string)
 // changing its status. Use it when fal may have accepted the request anyway
 // (the connection broke after sending it): the submission stays counted.
 func RecordSubmitError(ctx context.Context, db DBTX, id uuid.UUID, code, message string) error {
+	return RecordSubmitErrorNamingRequest(ctx, db, id, code, message, "")
+}
+
+// RecordSubmitErrorNamingRequest is RecordSubmitError for an error answer
+// that names fal's request (x-fal-request-id): the request may exist, and
+// bill. A queued generation that records no request records it, as
+// NoteWebhook records one a webhook named, so that the next run of its
+// submit job asks fal about it and adopts it (AdoptSubmission) or forgets
+// it (ForgetRequest) instead of paying for another. requestID "" records
+// none.
+func RecordSubmitErrorNamingRequest(ctx context.Context, db DBTX, id uuid.UUID, code, message, requestID string) error {
 	_, err := db.Exec(ctx, `
-		UPDATE generations SET error_code = $2, error_message = $3, updated_at = now()
-		WHERE id = $1 AND finished_at IS NULL`, id, code, message)
+		UPDATE generations SET error_code = $2, error_message = $3, updated_at = now(),
+			fal_request_id = CASE WHEN status = 'queued' THEN coalesce(fal_request_id, NULLIF($4, '')) ELSE fal_request_id END
+		WHERE id = $1 AND finished_at IS NULL`, id, code, message, requestID)
 	if err != nil {
 		return fmt.Errorf("record submit error of generation %s: %w", id, err)
 	}
 	return nil
 }
 
-// RecordSubmitRefused notes the last submit error of a generation when fal's
-// answer proves that it queued nothing (an error status without a request
-// id), and uncounts the submission MarkSubmitting counted.
+// RecordSubmitRefused uncounts the submission MarkSubmitting counted when
+// fal's answer proves that it queued nothing (an error status without a
+// request id, or a connection never made), and notes the error as the last
+// submit error of a generation still unfinished. The submission is
+// uncounted even when the generation finished during the call (cancelled,
+// timed out): fal_submissions counts what fal may bill, whatever became of
+// the generation. When no submission stays counted, first_submitting_at is
+// cleared with it, so that EASEL_TIMEOUT counts from the next submission fal
+// may accept, not from the start of a refusal.
 func RecordSubmitRefused(ctx context.Context, db DBTX, id uuid.UUID, code, message string) error {
+	// A finished row's counters and first_submitting_at may change; its
+	// status and finished_at, which this leaves, may not
+	// (generations_terminal_never_changes).
 	_, err := db.Exec(ctx, `
-		UPDATE generations SET error_code = $2, error_message = $3, updated_at = now(),
-			fal_submissions = greatest(fal_submissions - 1, fal_submissions_confirmed)
-		WHERE id = $1 AND finished_at IS NULL`, id, code, message)
+		UPDATE generations SET
+			fal_submissions = greatest(fal_submissions - 1, fal_submissions_confirmed),
+			first_submitting_at = CASE WHEN greatest(fal_submissions - 1, fal_submissions_confirmed) = 0
+				THEN NULL ELSE first_submitting_at END,
+			error_code = CASE WHEN finished_at IS NULL THEN $2 ELSE error_code END,
+			error_message = CASE WHEN finished_at IS NULL THEN $3 ELSE error_message END,
+			updated_at = now()
+		WHERE id = $1`, id, code, message)
 	if err != nil {
 		return fmt.Errorf("record refused submit of generation %s: %w", id, err)
 	}

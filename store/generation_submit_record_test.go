@@ -116,3 +116,140 @@ func TestAdoptOrForgetRevealedRequest(t *testing.T) {
 	_, err = store.AdoptSubmission(b.ctx, b.pool, g.ID, revealed)
 	require.ErrorIs(t, err, store.ErrNotFound, "adopted once")
 }
+
+// RecordSubmitted retried after its COMMIT's answer was lost confirms the
+// submission once, changing nothing, and so does an answer recorded after
+// another was confirmed: fal_submissions_confirmed is never more than 1, so
+// that every paid request beyond the first shows as an unconfirmed one.
+func TestRecordSubmittedConfirmsOnce(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		// finish, when set, finishes the generation after the first record.
+		finish func(t *testing.T, b *testBundle, id uuid.UUID)
+		// second is what is recorded again.
+		second store.Submission
+
+		wantStatus store.Status
+	}{
+		{name: "the same answer again", second: store.Submission{RequestID: "req-1", StatusURL: "status-1"}, wantStatus: store.StatusSubmitted},
+		{
+			name: "the same answer, the generation completed meanwhile",
+			finish: func(t *testing.T, b *testBundle, id uuid.UUID) {
+				require.True(t, b.complete(t, id, store.Completion{FalRequestID: "req-1"}))
+			},
+			second: store.Submission{RequestID: "req-1", StatusURL: "status-1"}, wantStatus: store.StatusCompleted,
+		},
+		{
+			name: "the same answer, the generation cancelled meanwhile",
+			finish: func(t *testing.T, b *testBundle, id uuid.UUID) {
+				_, err := store.Cancel(b.ctx, b.pool, id, "cancelled by caller")
+				require.NoError(t, err)
+			},
+			second: store.Submission{RequestID: "req-1", StatusURL: "status-1"}, wantStatus: store.StatusCancelled,
+		},
+		{name: "another request's answer", second: store.Submission{RequestID: "req-2", StatusURL: "status-2"}, wantStatus: store.StatusSubmitted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.insert(t, "")
+			for range 2 {
+				_, err := store.MarkSubmitting(b.ctx, b.pool, g.ID)
+				require.NoError(t, err)
+			}
+			_, err := store.RecordSubmitted(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-1", StatusURL: "status-1"})
+			require.NoError(t, err)
+			if tt.finish != nil {
+				tt.finish(t, b, g.ID)
+			}
+			before, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+
+			got, err := store.RecordSubmitted(b.ctx, b.pool, g.ID, tt.second)
+			require.NoError(t, err)
+			require.Equal(t, before, got, "returned as it is")
+			require.Equal(t, tt.wantStatus, got.Status)
+			require.Equal(t, "req-1", *got.FalRequestID, "the confirmed request stays the generation's")
+			after, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			require.Equal(t, before, after, "nothing changed, updated_at included")
+			submissions, confirmed := b.accounting(t, g.ID)
+			require.Equal(t, [2]int{2, 1}, [2]int{submissions, confirmed})
+		})
+	}
+
+	b := setup(t)
+	_, err := store.RecordSubmitted(b.ctx, b.pool, uuid.New(), store.Submission{RequestID: "req-1"})
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// A request that fal's error answer named is recorded on a queued generation
+// as a request a webhook named is, for the submit job to confirm with fal and
+// adopt or forget; a request already recorded, or a generation no longer
+// queued, is left as it is.
+func TestRecordSubmitErrorNamingRequest(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		// before runs after the submission was counted.
+		before func(t *testing.T, b *testBundle, id uuid.UUID)
+
+		wantRequestID       *string
+		wantCode, wantError string
+	}{
+		{name: "queued, no request", wantRequestID: ptr("req-named"), wantCode: "fal_unavailable", wantError: "HTTP 502"},
+		{
+			name: "queued, a webhook named another",
+			before: func(t *testing.T, b *testBundle, id uuid.UUID) {
+				require.NoError(t, store.NoteWebhook(b.ctx, b.pool, id, "req-webhook"))
+			},
+			wantRequestID: ptr("req-webhook"), wantCode: "fal_unavailable", wantError: "HTTP 502",
+		},
+		{
+			name: "cancelled",
+			before: func(t *testing.T, b *testBundle, id uuid.UUID) {
+				_, err := store.Cancel(b.ctx, b.pool, id, "cancelled by caller")
+				require.NoError(t, err)
+			},
+			wantCode: "cancelled", wantError: "cancelled by caller",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.insert(t, "")
+			_, err := store.MarkSubmitting(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			if tt.before != nil {
+				tt.before(t, b, g.ID)
+			}
+
+			require.NoError(t, store.RecordSubmitErrorNamingRequest(b.ctx, b.pool, g.ID, "fal_unavailable", "HTTP 502", "req-named"))
+			got, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			require.Equal(t, tt.wantRequestID, got.FalRequestID)
+			require.Equal(t, tt.wantCode, *got.ErrorCode)
+			require.Equal(t, tt.wantError, *got.ErrorMessage)
+			submissions, confirmed := b.accounting(t, g.ID)
+			require.Equal(t, [2]int{1, 0}, [2]int{submissions, confirmed}, "still counted")
+		})
+	}
+
+	// The recorded request is adopted as a webhook-named one is.
+	b := setup(t)
+	g := b.insert(t, "")
+	_, err := store.MarkSubmitting(b.ctx, b.pool, g.ID)
+	require.NoError(t, err)
+	require.NoError(t, store.RecordSubmitErrorNamingRequest(b.ctx, b.pool, g.ID, "fal_unavailable", "HTTP 502", "req-named"))
+	adopted, err := store.AdoptSubmission(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-named", StatusURL: "s"})
+	require.NoError(t, err)
+	require.Equal(t, store.StatusSubmitted, adopted.Status)
+	require.Nil(t, adopted.ErrorCode)
+}
+
+func ptr[T any](v T) *T { return &v }

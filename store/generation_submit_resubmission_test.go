@@ -73,6 +73,30 @@ func TestFirstSubmittingAtIsSetOnce(t *testing.T) {
 	}
 }
 
+// EASEL_TIMEOUT counts from the first submission that stayed counted: one
+// fal refused leaves no first_submitting_at, and the next submission stamps
+// its own start, even over a stamp that a binary older than this rule left on
+// a generation whose submissions fal all refused.
+func TestFirstSubmittingAtSkipsRefusedAttempts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	gen := b.insert(t, "")
+
+	_, err := store.MarkSubmitting(b.ctx, b.pool, gen.ID)
+	require.NoError(t, err)
+	require.NoError(t, store.RecordSubmitRefused(b.ctx, b.pool, gen.ID, "fal_rate_limited", "HTTP 429"))
+	first, _ := b.submissionTimes(t, gen.ID)
+	require.Nil(t, first, "fal refused the only submission")
+
+	_, err = b.pool.Exec(b.ctx, `UPDATE generations SET first_submitting_at = now() - interval '2 hours' WHERE id = $1`, gen.ID)
+	require.NoError(t, err)
+	_, err = store.MarkSubmitting(b.ctx, b.pool, gen.ID)
+	require.NoError(t, err)
+	first, latest := b.submissionTimes(t, gen.ID)
+	require.NotNil(t, first)
+	require.Equal(t, *latest, *first, "the first counted submission is this one")
+}
+
 func TestCheckResubmission(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

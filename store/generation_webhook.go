@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -31,6 +32,11 @@ type Finished struct {
 	CreatedAt   time.Time
 	RunAt       *time.Time
 	CompletedAt *time.Time // nil when the result failed it
+	// SupersededRequestID is the request the generation recorded when the
+	// result of another one finished it (an earlier submission's, whose
+	// answer was lost): queued to be cancelled at fal, since nobody needs
+	// it any more (see TakeResultRequest). "" when there was none.
+	SupersededRequestID string
 }
 
 // Record writes w about the generation tx locked and commits, in one round
@@ -49,9 +55,15 @@ func (tx *WebhookTx) Record(ctx context.Context, w WebhookWrite) (*Finished, err
 		finished *Finished
 	)
 	scanFinished := func(row pgx.Row) error {
-		var f Finished
-		if err := row.Scan(&f.CreatedAt, &f.RunAt, &f.CompletedAt); err != nil {
+		var (
+			f          Finished
+			superseded *string
+		)
+		if err := row.Scan(&f.CreatedAt, &f.RunAt, &f.CompletedAt, &superseded); err != nil {
 			return fmt.Errorf("finish: %w", err)
+		}
+		if superseded != nil {
+			f.SupersededRequestID = *superseded
 		}
 		finished = &f
 		return nil
@@ -62,26 +74,27 @@ func (tx *WebhookTx) Record(ctx context.Context, w WebhookWrite) (*Finished, err
 	// generation instead (trigger generations_terminal_never_changes),
 	// which fails the statement and skips the rest, COMMIT included. The
 	// caller's lock on an unfinished generation rules that out anyway.
+	//
+	// The request whose result finishes the generation becomes its request,
+	// and one it recorded until then is queued to be cancelled at fal
+	// (resultRequestWith), in the same statement.
 	switch {
 	case w.Finish != nil && w.Finish.Completion != nil:
-		// The note's coalesce follows the completion's, as NoteWebhook
-		// after Complete would.
-		c := w.Finish.Completion
-		b.Queue(`
-			UPDATE generations SET `+completedSet+`, last_webhook_at = now(),
-				fal_request_id = coalesce(NULLIF($2, ''), fal_request_id, NULLIF($7, ''))
+		c := *w.Finish.Completion
+		c.FalRequestID = cmp.Or(c.FalRequestID, w.RequestID)
+		b.Queue(resultRequestWith("$2")+`
+			UPDATE generations SET `+completedSet+`, last_webhook_at = now(), `+resultRequestSet("$2")+`
 			WHERE id = $1
-			RETURNING created_at, run_at, completed_at`,
-			append(completionArgs(id, c), w.RequestID)...).QueryRow(scanFinished)
+			RETURNING created_at, run_at, completed_at, (SELECT fal_request_id FROM superseded)`,
+			completionArgs(id, &c)...).QueryRow(scanFinished)
 		if len(c.Images) > 0 {
 			b.Queue(insertImages, imageArgs(id, c.Images)...)
 		}
 	case w.Finish != nil:
-		b.Queue(`
-			UPDATE generations SET `+finishedSet+`, last_webhook_at = now(),
-				fal_request_id = coalesce(fal_request_id, NULLIF($5, ''))
+		b.Queue(resultRequestWith("$5")+`
+			UPDATE generations SET `+finishedSet+`, last_webhook_at = now(), `+resultRequestSet("$5")+`
 			WHERE id = $1
-			RETURNING created_at, run_at, completed_at`,
+			RETURNING created_at, run_at, completed_at, (SELECT fal_request_id FROM superseded)`,
 			id, StatusFailed, w.Finish.ErrorCode, w.Finish.ErrorMessage, w.RequestID).QueryRow(scanFinished)
 	case w.Noted:
 		b.Queue(noteWebhook, id, w.RequestID)

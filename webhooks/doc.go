@@ -6,8 +6,12 @@
 // Results are decided by jobs.DecideResult, the code the reconciler uses
 // for polled results too. A generation in a terminal state never changes
 // again: a repeated delivery is stored with outcome "duplicate", a result
-// for a generation already cancelled or timed out with outcome "late", and
-// both are answered 200 so fal stops retrying.
+// for a generation that finished without one of fal's results (cancelled,
+// timed out, or failed by Easel) with outcome "late", and both are
+// answered 200 so fal stops retrying. A result that finishes a generation
+// recording another request (an earlier submission's, whose answer was
+// lost) makes its own request the generation's, and the other is queued to
+// be cancelled at fal (store.TakeResultRequest).
 //
 // A valid signature proves that fal sent the body, not that it was sent to
 // this URL: fal signs every account's webhooks with the same keys and the

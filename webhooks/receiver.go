@@ -157,6 +157,12 @@ func (r *Receiver) handle(c echo.Context) error {
 	} else {
 		logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", outcome)
 	}
+	if finished != nil && finished.SupersededRequestID != "" {
+		// Another submission's request, still running at fal, would bill:
+		// the reconciler cancels it at its next run.
+		logger.Warn("the result of an earlier submission finished the generation; the request recorded since is queued to be cancelled at fal",
+			"fal_request_id", event.FalRequestID, "superseded_fal_request_id", finished.SupersededRequestID)
+	}
 	if finished != nil && write.Finish != nil && write.Finish.Completion == nil {
 		// fal's failures (content policy, unreadable image, ...) are
 		// explained here as well as in the row.

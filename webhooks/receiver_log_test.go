@@ -18,6 +18,7 @@ import (
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/internal/logtest"
+	"github.com/easelhq/easel/store"
 	"github.com/easelhq/easel/webhooks"
 )
 
@@ -149,4 +150,38 @@ func TestStaleSignatureIsLoggedWithItsDirection(t *testing.T) {
 		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT signature_error FROM webhook_events WHERE generation_id = $1`, gen.ID).Scan(&stored))
 		require.Equal(t, logged.Error, stored, tt.name)
 	}
+}
+
+// A result of an earlier submission that finishes a generation recording a
+// later request is applied, and the log names both requests: the later one,
+// queued to be cancelled at fal, would otherwise run on and bill unseen.
+func TestSupersededRequestIsLogged(t *testing.T) {
+	t.Parallel()
+	b, logs := setupLogged(t)
+
+	gen := b.enqueue(t) // req-1, its answer lost
+	_, err := store.MarkSubmitting(b.ctx, b.pool, gen.ID)
+	require.NoError(t, err)
+	_, err = store.RecordSubmitted(b.ctx, b.pool, gen.ID, store.Submission{RequestID: "req-2"})
+	require.NoError(t, err)
+
+	require.Equal(t, delivery{status: 200, outcome: "applied"}, b.deliver(t, "/webhooks/fal/"+gen.ID.String(), []byte(okBody), b.signed(okBody)))
+	got, _, _ := b.generation(t, gen)
+	require.Equal(t, store.StatusCompleted, got.Status)
+	require.Equal(t, "req-1", *got.FalRequestID)
+
+	var warned []map[string]any
+	for line := range strings.Lines(logs.String()) {
+		var entry map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+		if entry["level"] == "WARN" {
+			warned = append(warned, entry)
+		}
+	}
+	require.Len(t, warned, 1, logs.String())
+	require.Equal(t, "the result of an earlier submission finished the generation; the request recorded since is queued to be cancelled at fal",
+		warned[0]["msg"])
+	require.Equal(t, gen.ID.String(), warned[0]["generation_id"])
+	require.Equal(t, "req-1", warned[0]["fal_request_id"])
+	require.Equal(t, "req-2", warned[0]["superseded_fal_request_id"])
 }

@@ -1,0 +1,394 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/store"
+)
+
+// withRequest returns a submitted generation that records request "req-2"
+// with fal's ids and URLs, its earlier submission "req-1" unconfirmed: the
+// state in which req-1's result can come for it.
+func (b *testBundle) withRequest(t *testing.T) *store.Generation {
+	t.Helper()
+	g := b.insert(t, "")
+	for range 2 {
+		_, err := store.MarkSubmitting(b.ctx, b.pool, g.ID)
+		require.NoError(t, err)
+	}
+	_, err := store.RecordSubmitted(b.ctx, b.pool, g.ID, store.Submission{
+		RequestID: "req-2", GatewayRequestID: "gw-2",
+		StatusURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-2/status", ResponseURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-2",
+		CancelURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-2/cancel",
+	})
+	require.NoError(t, err)
+	return g
+}
+
+// cancel is a row of fal_request_cancels.
+type cancel struct {
+	requestID, cancelURL, reason, lastError string
+	attempts                                int
+	attempted                               bool
+}
+
+func (b *testBundle) cancels(t *testing.T, id uuid.UUID) []cancel {
+	t.Helper()
+	rows, err := b.pool.Query(b.ctx, `
+		SELECT fal_request_id, coalesce(cancel_url, ''), reason, coalesce(last_error, ''), attempts, attempted_at IS NOT NULL
+		FROM fal_request_cancels WHERE generation_id = $1 ORDER BY fal_request_id`, id)
+	require.NoError(t, err)
+	cancels, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cancel, error) {
+		var c cancel
+		err := row.Scan(&c.requestID, &c.cancelURL, &c.reason, &c.lastError, &c.attempts, &c.attempted)
+		return c, err
+	})
+	require.NoError(t, err)
+	return cancels
+}
+
+// requireRecords checks that generation g records request requestID and,
+// when urls, the URLs withRequest gave req-2, else none.
+func (b *testBundle) requireRecords(t *testing.T, g *store.Generation, requestID string, urls bool) *store.Generation {
+	t.Helper()
+	got, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+	require.NoError(t, err)
+	require.Equal(t, requestID, *got.FalRequestID)
+	if !urls {
+		require.Nil(t, got.FalGatewayRequestID)
+		require.Equal(t, [3]*string{nil, nil, nil}, [3]*string{got.FalStatusURL, got.FalResponseURL, got.FalCancelURL})
+		return got
+	}
+	require.Equal(t, "gw-2", *got.FalGatewayRequestID)
+	require.Equal(t, "https://queue.fal.run/fal-ai/fooocus/requests/req-2/cancel", *got.FalCancelURL)
+	return got
+}
+
+// A delivery whose result finishes a generation that records another
+// request (the result of an earlier submission, whose answer was lost)
+// makes its own request the generation's, clears the other's ids and URLs,
+// and queues the other's cancel, in the transaction that finishes it.
+func TestWebhookTxRecordSupersedesRecordedRequest(t *testing.T) {
+	t.Parallel()
+
+	failure := func(requestID string) store.WebhookWrite {
+		w := completionWrite(requestID)
+		w.Finish = &store.Finish{ErrorCode: "content_policy_violation", ErrorMessage: "no"}
+		return w
+	}
+	for _, tt := range []struct {
+		name       string
+		write      func(requestID string) store.WebhookWrite
+		requestID  string
+		wantStatus store.Status
+	}{
+		{name: "completed by an earlier submission", write: completionWrite, requestID: "req-1", wantStatus: store.StatusCompleted},
+		{name: "failed by an earlier submission", write: failure, requestID: "req-1", wantStatus: store.StatusFailed},
+		{name: "completed by its own request", write: completionWrite, requestID: "req-2", wantStatus: store.StatusCompleted},
+		{name: "failed by its own request", write: failure, requestID: "req-2", wantStatus: store.StatusFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.withRequest(t)
+
+			tx, target, err := store.LockWebhookTarget(b.ctx, b.pool, g.ID, tt.requestID)
+			require.NoError(t, err)
+			require.True(t, target.RequestMatches)
+			finished, err := tx.Record(b.ctx, tt.write(tt.requestID))
+			tx.Close(b.ctx)
+			require.NoError(t, err)
+			require.NotNil(t, finished)
+
+			got := b.requireRecords(t, g, tt.requestID, tt.requestID == "req-2")
+			require.Equal(t, tt.wantStatus, got.Status)
+			if tt.requestID == "req-2" {
+				require.Empty(t, finished.SupersededRequestID)
+				require.Empty(t, b.cancels(t, g.ID))
+				return
+			}
+			require.Equal(t, "req-2", finished.SupersededRequestID)
+			require.Equal(t, []cancel{{requestID: "req-2", cancelURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-2/cancel",
+				reason: store.FalCancelSuperseded}}, b.cancels(t, g.ID))
+		})
+	}
+}
+
+// TakeResultRequest does for the reconciler and the cancel call what a
+// finishing delivery does; for the generation's own request, or one that
+// records none, it changes nothing.
+func TestTakeResultRequest(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name           string
+		requestID      string
+		wantSuperseded string
+	}{
+		{name: "another request", requestID: "req-1", wantSuperseded: "req-2"},
+		{name: "its own request", requestID: "req-2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.withRequest(t)
+
+			var superseded string
+			require.NoError(t, pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+				if _, err := store.LockGeneration(b.ctx, tx, g.ID); err != nil {
+					return err
+				}
+				var err error
+				superseded, err = store.TakeResultRequest(b.ctx, tx, g.ID, tt.requestID)
+				return err
+			}))
+			require.Equal(t, tt.wantSuperseded, superseded)
+			got := b.requireRecords(t, g, tt.requestID, tt.wantSuperseded == "")
+			require.Equal(t, store.StatusSubmitted, got.Status, "the caller finishes it")
+			if tt.wantSuperseded == "" {
+				require.Empty(t, b.cancels(t, g.ID))
+				return
+			}
+			require.Equal(t, []cancel{{requestID: "req-2", cancelURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-2/cancel",
+				reason: store.FalCancelSuperseded}}, b.cancels(t, g.ID))
+		})
+	}
+}
+
+// The request whose result finishes the generation needs no cancel: one
+// the timeout wrote down for it is forgotten with the finish.
+func TestResultForgetsItsRequestsCancel(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.withRequest(t)
+	_, err := store.PrepareTimeout(b.ctx, b.pool, g.ID)
+	require.NoError(t, err)
+	require.Len(t, b.cancels(t, g.ID), 1)
+
+	tx, _, err := store.LockWebhookTarget(b.ctx, b.pool, g.ID, "req-2")
+	require.NoError(t, err)
+	_, err = tx.Record(b.ctx, completionWrite("req-2"))
+	tx.Close(b.ctx)
+	require.NoError(t, err)
+	require.Empty(t, b.cancels(t, g.ID))
+}
+
+// PrepareTimeout reads the generation as it now is and writes down the
+// cancel of the request it records before the reconciler sends it.
+func TestPrepareTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	g := b.withRequest(t)
+	got, err := store.PrepareTimeout(b.ctx, b.pool, g.ID)
+	require.NoError(t, err)
+	require.Equal(t, "req-2", *got.FalRequestID)
+	require.Equal(t, "https://queue.fal.run/fal-ai/fooocus/requests/req-2/cancel", *got.FalCancelURL)
+	want := cancel{requestID: "req-2", cancelURL: *got.FalCancelURL, reason: store.FalCancelTimeout, attempts: 1, attempted: true}
+	require.Equal(t, []cancel{want}, b.cancels(t, g.ID))
+	requested, err := store.TimeoutCancelRequested(b.ctx, b.pool, g.ID, "req-2")
+	require.NoError(t, err)
+	require.True(t, requested)
+	requested, err = store.TimeoutCancelRequested(b.ctx, b.pool, g.ID, "req-1")
+	require.NoError(t, err)
+	require.False(t, requested, "only the request the timeout cancelled")
+
+	_, err = store.PrepareTimeout(b.ctx, b.pool, g.ID) // the next run, should this one end first
+	require.NoError(t, err)
+	want.attempts = 2
+	require.Equal(t, []cancel{want}, b.cancels(t, g.ID))
+
+	unanswered := b.insert(t, "")
+	_, err = store.MarkSubmitting(b.ctx, b.pool, unanswered.ID)
+	require.NoError(t, err)
+	got, err = store.PrepareTimeout(b.ctx, b.pool, unanswered.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusQueued, got.Status)
+	require.Nil(t, got.FalRequestID)
+	require.Empty(t, b.cancels(t, unanswered.ID), "no request to cancel")
+
+	done := b.withRequest(t)
+	_, err = store.Fail(b.ctx, b.pool, done.ID, "timeout", "too late")
+	require.NoError(t, err)
+	got, err = store.PrepareTimeout(b.ctx, b.pool, done.ID)
+	require.NoError(t, err)
+	require.Nil(t, got, "finished: nothing to time out")
+	require.Empty(t, b.cancels(t, done.ID))
+}
+
+// FailTimedOut fails the generation only if it still records the request
+// the reconciler cancelled, and forgets the cancel fal answered, or notes
+// why it failed, for it to be sent again.
+func TestFailTimedOut(t *testing.T) {
+	t.Parallel()
+	req2 := "req-2"
+
+	for _, tt := range []struct {
+		name string
+		// prepare changes the generation after PrepareTimeout read it.
+		prepare     func(t *testing.T, b *testBundle, id uuid.UUID)
+		requestID   *string
+		cancelErr   string
+		wantChanged bool
+		wantCancels []cancel
+	}{
+		{name: "cancel answered", requestID: &req2, wantChanged: true},
+		{
+			name: "cancel failed", requestID: &req2, cancelErr: "fal cancel: HTTP 503", wantChanged: true,
+			wantCancels: []cancel{{requestID: "req-2", cancelURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-2/cancel",
+				reason: store.FalCancelTimeout, lastError: "fal cancel: HTTP 503", attempts: 1, attempted: true}},
+		},
+		{
+			name: "another request recorded since",
+			prepare: func(t *testing.T, b *testBundle, id uuid.UUID) {
+				_, err := b.pool.Exec(b.ctx, `UPDATE generations SET fal_request_id = 'req-3' WHERE id = $1`, id)
+				require.NoError(t, err)
+			},
+			requestID: &req2,
+		},
+		{name: "read with no request, one recorded since", requestID: nil},
+		{
+			name: "finished since",
+			prepare: func(t *testing.T, b *testBundle, id uuid.UUID) {
+				require.True(t, b.complete(t, id, store.Completion{FalRequestID: "req-2"}))
+			},
+			requestID: &req2,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.withRequest(t)
+			_, err := store.PrepareTimeout(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			if tt.prepare != nil {
+				tt.prepare(t, b, g.ID)
+			}
+			before, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+
+			changed, err := store.FailTimedOut(b.ctx, b.pool, g.ID, tt.requestID, "timeout", "fal did not finish", tt.cancelErr)
+			require.NoError(t, err)
+			require.Equal(t, tt.wantChanged, changed)
+			got, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			if !tt.wantChanged {
+				require.Equal(t, before.Status, got.Status, "unchanged")
+				require.Equal(t, before.ErrorMessage, got.ErrorMessage)
+				return
+			}
+			require.Equal(t, store.StatusFailed, got.Status)
+			require.Equal(t, "timeout", *got.ErrorCode)
+			require.Equal(t, "fal did not finish", *got.ErrorMessage)
+			if tt.wantCancels == nil {
+				require.Empty(t, b.cancels(t, g.ID), "fal answered the cancel")
+				return
+			}
+			require.Equal(t, tt.wantCancels, b.cancels(t, g.ID))
+		})
+	}
+}
+
+// The reconciler is handed the cancels of finished generations, not yet
+// answered, once per retryAfter, the oldest attempt first.
+func TestClaimFalCancels(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	superseded := b.withRequest(t)
+	tx, _, err := store.LockWebhookTarget(b.ctx, b.pool, superseded.ID, "req-1")
+	require.NoError(t, err)
+	_, err = tx.Record(b.ctx, completionWrite("req-1"))
+	tx.Close(b.ctx)
+	require.NoError(t, err)
+
+	inFlight := b.withRequest(t) // the timeout sends this one itself
+	_, err = store.PrepareTimeout(b.ctx, b.pool, inFlight.ID)
+	require.NoError(t, err)
+
+	failedCancel := b.withRequest(t)
+	_, err = store.PrepareTimeout(b.ctx, b.pool, failedCancel.ID)
+	require.NoError(t, err)
+	req2 := "req-2"
+	changed, err := store.FailTimedOut(b.ctx, b.pool, failedCancel.ID, &req2, "timeout", "x", "fal cancel: HTTP 503")
+	require.NoError(t, err)
+	require.True(t, changed)
+
+	claimed, err := store.ClaimFalCancels(b.ctx, b.pool, time.Hour, 10)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1, "the timeout's failed cancel was just sent: not again within retryAfter")
+	require.Equal(t, store.FalCancel{
+		GenerationID: superseded.ID, RequestID: "req-2", EndpointID: "fal-ai/fooocus/image-prompt",
+		CancelURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-2/cancel", Reason: store.FalCancelSuperseded,
+		Attempts: 1, CreatedAt: claimed[0].CreatedAt,
+	}, *claimed[0])
+	claimed, err = store.ClaimFalCancels(b.ctx, b.pool, time.Hour, 10)
+	require.NoError(t, err)
+	require.Empty(t, claimed, "claimed: not again within retryAfter")
+
+	claimed, err = store.ClaimFalCancels(b.ctx, b.pool, 0, 10)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{superseded.ID.String(), failedCancel.ID.String()},
+		[]string{claimed[0].GenerationID.String(), claimed[1].GenerationID.String()},
+		"never those of unfinished generations")
+	claimed, err = store.ClaimFalCancels(b.ctx, b.pool, 0, 1)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1, "batches are bounded")
+
+	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, superseded.ID, "req-2"))
+	require.Empty(t, b.cancels(t, superseded.ID))
+}
+
+// A cancel fal does not answer is noted and sent again, until it is
+// giveUpAfter old: then it is forgotten.
+func TestRecordFalCancelError(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name       string
+		age        time.Duration
+		wantGaveUp bool
+	}{
+		{name: "young: noted", age: time.Minute},
+		{name: "old: given up", age: 2 * time.Hour, wantGaveUp: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.withRequest(t)
+			_, err := store.PrepareTimeout(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			_, err = b.pool.Exec(b.ctx, `UPDATE fal_request_cancels SET created_at = now() - $2::interval WHERE generation_id = $1`,
+				g.ID, tt.age)
+			require.NoError(t, err)
+
+			gaveUp, err := store.RecordFalCancelError(b.ctx, b.pool, g.ID, "req-2", "fal cancel: HTTP 503", time.Hour)
+			require.NoError(t, err)
+			require.Equal(t, tt.wantGaveUp, gaveUp)
+			cancels := b.cancels(t, g.ID)
+			if tt.wantGaveUp {
+				require.Empty(t, cancels)
+				return
+			}
+			require.Len(t, cancels, 1)
+			require.Equal(t, "fal cancel: HTTP 503", cancels[0].lastError)
+		})
+	}
+}
+
+// A generation's cancels go with it.
+func TestFalCancelsDeletedWithGeneration(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.withRequest(t)
+	_, err := store.PrepareTimeout(b.ctx, b.pool, g.ID)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, `DELETE FROM generations WHERE id = $1`, g.ID)
+	require.NoError(t, err)
+	require.Empty(t, b.cancels(t, g.ID))
+}
