@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -160,6 +161,11 @@ func transient(err error) bool {
 		// 57P0x: shutting down, crashed, cannot connect now (starting up);
 		// 53300: too many connections; class 08: connection exceptions.
 		return strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300" || strings.HasPrefix(pgErr.Code, "08")
+	}
+	// A connection Postgres closed while shutting down, before or instead
+	// of its FATAL message: "failed to receive message: unexpected EOF".
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
 	}
 	var opErr *net.OpError
 	return errors.As(err, &opErr) || pgconn.Timeout(err)

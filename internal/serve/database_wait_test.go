@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -184,6 +186,7 @@ func TestPrepareDatabase(t *testing.T) {
 	t.Parallel()
 	terminated := &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}
 	dirty := errors.New("migrate up: schema version 19 is dirty")
+	closed := fmt.Errorf("migrate up: connect to database %q: failed to receive message: %w", "easel", io.ErrUnexpectedEOF)
 
 	const maxWait, firstRetry = 30 * time.Second, 100 * time.Millisecond
 	tests := []struct {
@@ -197,6 +200,10 @@ func TestPrepareDatabase(t *testing.T) {
 	}{
 		{name: "prepared", wantPrepares: 1},
 		{name: "restarted while migrating, then prepared", errs: []error{terminated}, wantPrepares: 2,
+			wantLogs: []string{"database went away while being prepared; waiting for it again"}},
+		// As make chaos saw, from a worker restarted while Postgres
+		// restarted (TestClosedConnectionIsTransient makes a real one).
+		{name: "connection closed while migrating, then prepared", errs: []error{closed}, wantPrepares: 2,
 			wantLogs: []string{"database went away while being prepared; waiting for it again"}},
 		{name: "migration left dirty: no waiting", errs: []error{dirty}, wantErr: dirty, wantPrepares: 1},
 		// At 0, 10 and 20 s; the third ends at the deadline.
@@ -240,4 +247,26 @@ func TestPrepareDatabase(t *testing.T) {
 			require.Equal(t, tt.wantLogs, msgs)
 		})
 	}
+}
+
+// A server that closes the connection without a word, as Postgres may while
+// it shuts down, is one to wait for: pgx reports "failed to receive
+// message: unexpected EOF".
+func TestClosedConnectionIsTransient(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	err = connectTo("postgres://postgres@" + ln.Addr().String() + "/easel?sslmode=disable")(context.Background())
+	require.Error(t, err)
+	require.True(t, transient(err), "%v", err)
 }
