@@ -11,18 +11,18 @@ test: chromium
 # A few seconds of coverage-guided fuzzing per network-facing parser; run
 # longer with `make fuzz FUZZTIME=5m`.
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzParseWebhook$$' -fuzztime $(FUZZTIME) ./fal
-	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./fal
-	go test -run '^$$' -fuzz '^FuzzParseImagePromptInput$$' -fuzztime $(FUZZTIME) ./fal
-	go test -run '^$$' -fuzz '^FuzzParseJWKS$$' -fuzztime $(FUZZTIME) ./fal
-	go test -run '^$$' -fuzz '^FuzzNewAPIError$$' -fuzztime $(FUZZTIME) ./fal
-	go test -run '^$$' -fuzz '^FuzzDecodeOutput$$' -fuzztime $(FUZZTIME) ./fal
-	go test -run '^$$' -fuzz '^FuzzCheckMetadata$$' -fuzztime $(FUZZTIME) ./jobs
-	go test -run '^$$' -fuzz '^FuzzCreateGeneration$$' -fuzztime $(FUZZTIME) ./api
-	go test -run '^$$' -fuzz '^FuzzParseListQuery$$' -fuzztime $(FUZZTIME) ./api
-	go test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./api
-	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./callbacks
-	go test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./callbacks
+	go test -vet=off -run '^$$' -fuzz '^FuzzParseWebhook$$' -fuzztime $(FUZZTIME) ./fal
+	go test -vet=off -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./fal
+	go test -vet=off -run '^$$' -fuzz '^FuzzParseImagePromptInput$$' -fuzztime $(FUZZTIME) ./fal
+	go test -vet=off -run '^$$' -fuzz '^FuzzParseJWKS$$' -fuzztime $(FUZZTIME) ./fal
+	go test -vet=off -run '^$$' -fuzz '^FuzzNewAPIError$$' -fuzztime $(FUZZTIME) ./fal
+	go test -vet=off -run '^$$' -fuzz '^FuzzDecodeOutput$$' -fuzztime $(FUZZTIME) ./fal
+	go test -vet=off -run '^$$' -fuzz '^FuzzCheckMetadata$$' -fuzztime $(FUZZTIME) ./jobs
+	go test -vet=off -run '^$$' -fuzz '^FuzzCreateGeneration$$' -fuzztime $(FUZZTIME) ./api
+	go test -vet=off -run '^$$' -fuzz '^FuzzParseListQuery$$' -fuzztime $(FUZZTIME) ./api
+	go test -vet=off -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./api
+	go test -vet=off -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./callbacks
+	go test -vet=off -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./callbacks
 
 # The gallery's browser test (web/browser_test.go) drives Debian's Chromium.
 chromium:

@@ -116,13 +116,7 @@ func TestWaitForDatabase(t *testing.T) {
 			}
 			require.Equal(t, tt.wantCalls, calls)
 			require.Equal(t, tt.wantWaited, clock.t.Sub(start))
-			var msgs []string
-			for line := range strings.Lines(logs.String()) {
-				var entry struct{ Msg string }
-				require.NoError(t, json.Unmarshal([]byte(line), &entry))
-				msgs = append(msgs, entry.Msg)
-			}
-			require.Equal(t, tt.wantLogs, msgs)
+			require.Equal(t, tt.wantLogs, logMessages(t, logs.String()))
 		})
 	}
 }
@@ -238,13 +232,7 @@ func TestPrepareDatabase(t *testing.T) {
 				require.NoError(t, err)
 			}
 			require.Equal(t, tt.wantPrepares, prepares)
-			var msgs []string
-			for line := range strings.Lines(logs.String()) {
-				var entry struct{ Msg string }
-				require.NoError(t, json.Unmarshal([]byte(line), &entry))
-				msgs = append(msgs, entry.Msg)
-			}
-			require.Equal(t, tt.wantLogs, msgs)
+			require.Equal(t, tt.wantLogs, logMessages(t, logs.String()))
 		})
 	}
 }
@@ -269,4 +257,16 @@ func TestClosedConnectionIsTransient(t *testing.T) {
 	err = connectTo("postgres://postgres@" + ln.Addr().String() + "/easel?sslmode=disable")(context.Background())
 	require.Error(t, err)
 	require.True(t, transient(err), "%v", err)
+}
+
+// logMessages returns the msg of each JSON log line, in order.
+func logMessages(t *testing.T, logs string) []string {
+	t.Helper()
+	var msgs []string
+	for line := range strings.Lines(logs) {
+		var entry struct{ Msg string }
+		require.NoError(t, json.Unmarshal([]byte(line), &entry))
+		msgs = append(msgs, entry.Msg)
+	}
+	return msgs
 }
