@@ -2,20 +2,15 @@ package api_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
@@ -24,7 +19,6 @@ import (
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/jobs"
-	"github.com/easelhq/easel/migrations"
 	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
@@ -140,43 +134,14 @@ func ExampleHandler_WithListener() {
 	// 404 not_found
 }
 
-// exampleDatabase creates and migrates a database of the example's own, and
-// returns a pool on it, whose connections register store's types as easel
-// serve's do, and a function that drops it.
+// exampleDatabase is dbtest.ExampleDatabase, stopping the example on error.
 func exampleDatabase(ctx context.Context) (*pgxpool.Pool, func()) {
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		base = dbtest.DefaultURL
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		log.Fatal(err)
-	}
-	name := "easel_example_" + strings.ToLower(rand.Text())
-	u.Path = "/" + name
-	if _, err := migrations.EnsureDatabase(ctx, u.String()); err != nil {
-		log.Fatal(err)
-	}
-	if err := migrations.Up(ctx, u.String(), nil); err != nil {
-		log.Fatal(err)
-	}
-	cfg, err := pgxpool.ParseConfig(u.String())
-	if err != nil {
-		log.Fatal(err)
-	}
-	cfg.AfterConnect = store.RegisterTypes
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, drop, err := dbtest.ExampleDatabase(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
 	return pool, func() {
-		pool.Close()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		if err := drop(); err != nil {
 			log.Fatal(err)
 		}
 	}

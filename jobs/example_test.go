@@ -2,21 +2,15 @@ package jobs_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
-	"net/url"
-	"os"
-	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/jobs"
-	"github.com/easelhq/easel/migrations"
 	"github.com/easelhq/easel/store"
 )
 
@@ -120,37 +114,14 @@ func printCounts(ctx context.Context, db store.DBTX, when string) {
 	fmt.Printf("%s: %d generation, %d job\n", when, generations, jobs)
 }
 
-// exampleDatabase creates and migrates a database of the example's own, and
-// returns a pool on it and a function that drops it.
+// exampleDatabase is dbtest.ExampleDatabase, stopping the example on error.
 func exampleDatabase(ctx context.Context) (*pgxpool.Pool, func()) {
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		base = dbtest.DefaultURL
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		log.Fatal(err)
-	}
-	name := "easel_example_" + strings.ToLower(rand.Text())
-	u.Path = "/" + name
-	if _, err := migrations.EnsureDatabase(ctx, u.String()); err != nil {
-		log.Fatal(err)
-	}
-	if err := migrations.Up(ctx, u.String(), nil); err != nil {
-		log.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, u.String())
+	pool, drop, err := dbtest.ExampleDatabase(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
 	return pool, func() {
-		pool.Close()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		if err := drop(); err != nil {
 			log.Fatal(err)
 		}
 	}
