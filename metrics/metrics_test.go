@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/internal/clocktest"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/internal/metricstest"
 	"github.com/easelhq/easel/metrics"
@@ -34,7 +35,7 @@ type testBundle struct {
 	pool    *pgxpool.Pool
 	metrics *metrics.Metrics
 	logs    *bytes.Buffer
-	clock   *fakeClock
+	clock   *clocktest.Clock
 }
 
 // setup returns Metrics whose readings of the database's gauges age only
@@ -48,7 +49,7 @@ func setup(t *testing.T) *testBundle {
 		pool:    pool,
 		metrics: metrics.New(pool, metrics.Config{MaxInflight: 7, Logger: slog.New(slog.NewJSONHandler(logs, nil))}),
 		logs:    logs,
-		clock:   &fakeClock{now: time.Now()},
+		clock:   clocktest.At(time.Now()),
 	}
 	b.metrics.SetDatabaseClock(b.clock.Now)
 	return b
@@ -58,24 +59,6 @@ func setup(t *testing.T) *testBundle {
 // so that the next scrape reads them afresh.
 func (b *testBundle) nextDatabaseRead() {
 	b.clock.Advance(metrics.DatabaseReadEvery)
-}
-
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 func (b *testBundle) insert(t *testing.T) *store.Generation {
