@@ -501,16 +501,23 @@ func (w *SubmitGenerationWorker) submitFailed(jobCtx context.Context, logger *sl
 }
 
 // giveUp fails a generation whose job River is about to discard, so that
-// it does not stay queued forever.
+// it does not stay queued forever. One that counts a submission is left
+// alone: fal may be running that request, which its webhook or else the
+// reconciler's timeout settles, saying that it may have been billed, where
+// submit_failed would say that nothing was.
 func (w *SubmitGenerationWorker) giveUp(ctx context.Context, logger *slog.Logger, id uuid.UUID, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 	defer cancel()
-	logger.Error("submit job out of attempts; generation failed", "error", err)
-	if changed, ferr := store.Fail(ctx, w.pool, id, "submit_failed", "could not submit: "+err.Error()); ferr != nil {
-		logger.Error("fail generation", "error", ferr)
-	} else if changed {
+	changed, ferr := store.FailUnsubmitted(ctx, w.pool, id, "submit_failed", "could not submit: "+err.Error())
+	switch {
+	case ferr != nil:
+		logger.Error("submit job out of attempts; could not fail its generation", "error", err, "fail_error", ferr)
+	case changed:
+		logger.Error("submit job out of attempts; generation failed", "error", err, "error_code", "submit_failed")
 		w.publisher.Publish(id.String())
 		w.metrics.GenerationFailed("submit_failed")
+	default:
+		logger.Error("submit job out of attempts; generation left to its webhook or the reconciler's timeout: finished already, or an earlier submission may be running at fal", "error", err)
 	}
 }
 

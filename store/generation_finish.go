@@ -97,7 +97,16 @@ func Complete(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Completion) (bool,
 // message. It reports false, changing nothing, when the generation is
 // already terminal.
 func Fail(ctx context.Context, db DBTX, id uuid.UUID, code, message string) (bool, error) {
-	return finish(ctx, db, id, StatusFailed, code, message)
+	return finish(ctx, db, id, StatusFailed, code, message, "")
+}
+
+// FailUnsubmitted fails generation id as Fail does, but only while it
+// counts no submission. A counted one may be running at fal, and billed:
+// its webhook, or else the reconciler's timeout, settles the generation and
+// says that it may have been billed. It reports false, changing nothing,
+// when the generation has finished or counts a submission.
+func FailUnsubmitted(ctx context.Context, db DBTX, id uuid.UUID, code, message string) (bool, error) {
+	return finish(ctx, db, id, StatusFailed, code, message, " AND fal_submissions = 0")
 }
 
 // Cancel moves an unfinished generation to cancelled. It reports false,
@@ -108,17 +117,18 @@ func Fail(ctx context.Context, db DBTX, id uuid.UUID, code, message string) (boo
 // webhook event; a queued one's River job stays, and finds nothing to
 // submit. jobs.Canceller cancels at fal and in River, and calls this.
 func Cancel(ctx context.Context, db DBTX, id uuid.UUID, message string) (bool, error) {
-	return finish(ctx, db, id, StatusCancelled, "cancelled", message)
+	return finish(ctx, db, id, StatusCancelled, "cancelled", message, "")
 }
 
 // finishedSet ends a generation in status $2 with error code $3 and message
 // $4.
 const finishedSet = `status = $2, finished_at = now(), updated_at = now(), error_code = $3, error_message = $4`
 
-func finish(ctx context.Context, db DBTX, id uuid.UUID, status Status, code, message string) (bool, error) {
+// finish ends unfinished generation id; and, a constant, narrows which.
+func finish(ctx context.Context, db DBTX, id uuid.UUID, status Status, code, message, and string) (bool, error) {
 	tag, err := db.Exec(ctx, `
 		UPDATE generations SET `+finishedSet+`
-		WHERE id = $1 AND finished_at IS NULL`, id, status, code, message)
+		WHERE id = $1 AND finished_at IS NULL`+and, id, status, code, message)
 	if err != nil {
 		return false, fmt.Errorf("mark generation %s %s: %w", id, status, err)
 	}
