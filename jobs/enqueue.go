@@ -60,6 +60,32 @@ type EnqueueOpts struct {
 	// client's unfinished generations while an earlier count shows room;
 	// nil counts in every Enqueue. See PendingCache.
 	PendingCache *PendingCache
+	// Schema is the Postgres schema Easel lives in, for a caller whose
+	// connection's search_path does not lead there: the schema named by
+	// search_path in easel serve's DATABASE_URL ("easel" for
+	// search_path=easel), as it is, unquoted. When set, Enqueue first
+	// checks that Easel's tables are there, then runs every statement of
+	// its own, River's job insert included, with the transaction's
+	// search_path set to that schema alone, and sets the caller's
+	// search_path back before it returns, whether it succeeded or not, so
+	// that the caller's next statements in the transaction see the names
+	// they saw before. The application's pool keeps its own search_path,
+	// and its own tables and its own River (in public, say) are never
+	// touched. This costs two round trips more. A schema without Easel's
+	// tables is refused with an error wrapping ErrNoEaselSchema, without a
+	// failed statement, so the transaction is still usable. After a failed
+	// statement, which aborts the transaction, the search_path is left to
+	// the rollback, which undoes it (as does a rollback to a savepoint
+	// taken before Enqueue). River's insert notification goes to
+	// "<Schema>.river_insert", the channel on which workers whose
+	// search_path starts with that schema listen, so easel serve's workers
+	// fetch the job when the transaction commits, as they would with the
+	// path set by the caller. Empty runs Enqueue's statements on the
+	// caller's search_path, which must then lead to Easel's tables.
+	// River, which inserts the job with its table named in full, takes
+	// only schema names of at most 46 ASCII letters, digits and
+	// underscores, not starting with a digit; Enqueue refuses others.
+	Schema string
 }
 
 // Enqueued is the result of Enqueue.
@@ -84,6 +110,8 @@ var ErrIdempotencyConflict = errors.New("idempotency key was already used with a
 // EnqueueOpts.Validate) return an error wrapping a *fal.ValidationError
 // (see errors.As) and write nothing, before any statement, so the caller's
 // transaction is intact; input is invalid beyond MaxInputBytes of JSON.
+// When Easel lives in a schema of its own and tx's search_path does not
+// lead there (an application's pool), set EnqueueOpts.Schema.
 func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *EnqueueOpts) (*Enqueued, error) {
 	e, err := newEnqueue(client, input, opts)
 	if err != nil {
@@ -99,6 +127,9 @@ type enqueue struct {
 	params store.InsertGenerationParams
 	// inserter is the River client that inserts the job.
 	inserter func() (*river.Client[pgx.Tx], error)
+	// ownTx is set when the transaction is the enqueue's own, committed
+	// right after: its search_path need not be put back.
+	ownTx bool
 }
 
 // newEnqueue validates an Enqueue's arguments without touching the
@@ -139,23 +170,42 @@ func newEnqueue(client string, input any, opts *EnqueueOpts) (*enqueue, error) {
 	if opts.IdempotencyKey != "" {
 		params.RequestHash = requestHash(parsed.encoded, valid, opts)
 	}
-	return &enqueue{client: client, opts: opts, params: params, inserter: insertOnlyClient}, nil
+	e := &enqueue{client: client, opts: opts, params: params, inserter: insertOnlyClient}
+	if schema := opts.Schema; schema != "" {
+		e.inserter = func() (*river.Client[pgx.Tx], error) { return schemaInsertClient(schema) }
+	}
+	return e, nil
 }
 
 // write inserts the generation and its job with db, which is tx() or runs
 // in it; tx() is called only once db has run a statement.
 func (e *enqueue) write(ctx context.Context, db store.DBTX, tx func() pgx.Tx) (enqueued *Enqueued, err error) {
+	// Registered first, so that it runs last and sees an error from
+	// putting the search_path back, which leaves nothing to commit.
+	var admitted pendingAdmission
+	defer func() {
+		if err != nil || enqueued.Replayed {
+			// Nothing was inserted: the room is the client's again.
+			e.opts.PendingCache.release(admitted)
+		}
+	}()
+	if e.opts.Schema != "" {
+		var previous string
+		if previous, err = enterSchema(ctx, db, e.opts.Schema); err != nil {
+			return nil, err
+		}
+		if !e.ownTx {
+			defer func() {
+				if leaveErr := leaveSchema(ctx, tx(), previous); leaveErr != nil {
+					enqueued, err = nil, errors.Join(err, leaveErr)
+				}
+			}()
+		}
+	}
 	if e.opts.MaxPending > 0 {
-		var admitted pendingAdmission
 		if enqueued, admitted, err = checkPending(ctx, db, e.client, e.params.RequestHash, e.opts); enqueued != nil || err != nil {
 			return enqueued, err
 		}
-		defer func() {
-			if err != nil || enqueued.Replayed {
-				// Nothing was inserted: the room is the client's again.
-				e.opts.PendingCache.release(admitted)
-			}
-		}()
 	}
 
 	gen, err := store.InsertGeneration(ctx, db, e.params)
@@ -316,7 +366,13 @@ var insertOnlyClient = sync.OnceValues(func() (*river.Client[pgx.Tx], error) {
 // newInsertClient returns a River client that only inserts, sending an
 // insert notification at most once per cooldown and queue.
 func newInsertClient(cooldown time.Duration) (*river.Client[pgx.Tx], error) {
-	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{FetchCooldown: cooldown, FetchPollInterval: max(cooldown, time.Second)})
+	return newSchemaInsertClient(cooldown, "")
+}
+
+// newSchemaInsertClient is newInsertClient for River's tables in schema,
+// or on the search_path when schema is empty.
+func newSchemaInsertClient(cooldown time.Duration, schema string) (*river.Client[pgx.Tx], error) {
+	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{FetchCooldown: cooldown, FetchPollInterval: max(cooldown, time.Second), Schema: schema})
 	if err != nil {
 		return nil, fmt.Errorf("create River insert client: %w", err)
 	}

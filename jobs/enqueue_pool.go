@@ -18,14 +18,26 @@ import (
 // workers, at most once per 10 ms, so that every job of a burst is fetched
 // at once, where River's notification from inside a transaction can leave
 // some waiting for River's poll, up to a second.
+//
+// EnqueueOpts.Schema is honoured as Enqueue honours it, for a pool whose
+// search_path does not lead to Easel's schema (an application's), at one
+// round trip more; the search_path needs no putting back, the transaction
+// being EnqueuePool's own. The workers are then woken by River's
+// notification from inside the transaction, on the schema's channel, as
+// Enqueue's are: the wake-up after the commit would go out on the channel
+// of the pool's own schema, where Easel's workers do not listen.
 func EnqueuePool(ctx context.Context, pool *pgxpool.Pool, client string, input any, opts *EnqueueOpts) (*Enqueued, error) {
 	e, err := newEnqueue(client, input, opts)
 	if err != nil {
 		return nil, err
 	}
-	// The job is announced to the workers after the commit (fetchWakeup),
-	// not from inside the transaction.
-	e.inserter = quietInsertClient
+	e.ownTx = true
+	wake := e.opts.Schema == ""
+	if wake {
+		// The job is announced to the workers after the commit
+		// (fetchWakeup), not from inside the transaction.
+		e.inserter = quietInsertClient
+	}
 	// The connection is taken before MaxPending is checked, as pool.Begin
 	// would take it: enqueues let through and not yet committed are then
 	// at most the pool's connections, the overlap ErrTooManyPending bounds.
@@ -42,7 +54,7 @@ func EnqueuePool(ctx context.Context, pool *pgxpool.Pool, client string, input a
 	if err := tx.tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("enqueue: commit: %w", err)
 	}
-	if !enqueued.Replayed && !e.opts.RunAt.After(time.Now()) {
+	if wake && !enqueued.Replayed && !e.opts.RunAt.After(time.Now()) {
 		wakeWorkers(pool)
 	}
 	return enqueued, nil

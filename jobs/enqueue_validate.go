@@ -37,8 +37,9 @@ const (
 
 // Validate reports what Enqueue would refuse in o, as an error wrapping a
 // *fal.ValidationError (see errors.As) that names every offending option
-// by its Go name (Priority, Metadata, CallbackURL, RunAt, IdempotencyKey;
-// a value inside the metadata by its JSON path, Metadata.order.items[2]),
+// by its Go name (Priority, Metadata, CallbackURL, RunAt, IdempotencyKey,
+// Schema; a value inside the metadata by its JSON path,
+// Metadata.order.items[2]),
 // or nil. A nil o, no options, is valid. Enqueue and EnqueuePool apply it
 // themselves; the HTTP API also calls it first, to report these with the
 // input's own errors, under its own names. It checks only what holds
@@ -115,6 +116,7 @@ func validateOpts(opts *EnqueueOpts, now time.Time) (validOpts, []fal.FieldError
 	if !validIdempotencyKey(opts.IdempotencyKey) {
 		add("IdempotencyKey", fmt.Sprintf("must be at most %d printable ASCII characters", MaxIdempotencyKeyLen))
 	}
+	invalid = append(invalid, checkSchema(opts.Schema)...)
 	return v, invalid
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/migrations"
 	"github.com/easelhq/easel/store"
 )
 
@@ -48,6 +49,62 @@ func ExampleEnqueue() {
 	// enqueued: queued at priority 1
 	// in the transaction: 1 generation, 1 job
 	// after rollback: 0 generation, 0 job
+}
+
+// Easel lives in a schema of its own in the service's database, as
+// easel migrate up with search_path=easel in DATABASE_URL sets it up. The
+// service's pool keeps its own search_path, where its tables (and its own
+// River, if it has one) are; Schema tells Enqueue where Easel is, and the
+// transaction's search_path is the service's again once Enqueue returns.
+func ExampleEnqueue_schema() {
+	ctx := context.Background()
+	databaseURL, drop := exampleSchemaDB(ctx) // the service's database: its own tables in public
+	defer drop()
+
+	pool, err := pgxpool.New(ctx, databaseURL) // the service's pool, search_path unchanged
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `CREATE TABLE orders (id bigint PRIMARY KEY)`); err != nil {
+		log.Fatal(err)
+	}
+
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO orders (id) VALUES (1042)`); err != nil {
+		log.Fatal(err)
+	}
+	enqueued, err := jobs.Enqueue(ctx, tx, "shop", `{
+		"prompt": "a ceramic mug, product photo",
+		"image_prompt_1": {"image_url": "https://example.com/mug.png", "type": "PyraCanny"}
+	}`, &jobs.EnqueueOpts{Schema: "easel", IdempotencyKey: "order-1042"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var searchPath string
+	if err := tx.QueryRow(ctx, `SHOW search_path`).Scan(&searchPath); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("enqueued:", enqueued.Generation.Status, "- search_path afterwards:", searchPath)
+	if err := tx.Commit(ctx); err != nil {
+		log.Fatal(err)
+	}
+
+	var orders, generations, riverJobs int
+	err = pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM orders),
+		(SELECT count(*) FROM easel.generations), (SELECT count(*) FROM easel.river_job)`).Scan(&orders, &generations, &riverJobs)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("committed: %d order in public; %d generation, %d job in easel\n", orders, generations, riverJobs)
+
+	// Output:
+	// enqueued: queued - search_path afterwards: "$user", public
+	// committed: 1 order in public; 1 generation, 1 job in easel
 }
 
 // A service with nothing else to write enqueues in a transaction of
@@ -112,6 +169,28 @@ func printCounts(ctx context.Context, db store.DBTX, when string) {
 		log.Fatal(err)
 	}
 	fmt.Printf("%s: %d generation, %d job\n", when, generations, jobs)
+}
+
+// exampleSchemaDB creates a database and migrates Easel into its schema
+// easel, stopping the example on error; it returns the database's URL,
+// without search_path, and a function that drops it.
+func exampleSchemaDB(ctx context.Context) (string, func()) {
+	databaseURL, drop, err := exampleSchemaDatabase(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	easelURL, err := withSearchPath(databaseURL, "easel")
+	if err == nil {
+		err = migrations.Up(ctx, easelURL, nil)
+	}
+	if err != nil {
+		log.Fatal(errors.Join(err, drop()))
+	}
+	return databaseURL, func() {
+		if err := drop(); err != nil {
+			log.Fatal(err)
+		}
+	}
 }
 
 // exampleDatabase is dbtest.ExampleDatabase, stopping the example on error.

@@ -37,11 +37,23 @@ func FS() fs.FS { return files }
 // Up applies every pending migration. It is safe to call from several
 // processes at once: golang-migrate holds an advisory lock while migrating.
 //
+// Easel needs a database or a schema of its own: golang-migrate keeps its
+// version in a table named schema_migrations, the name an application's
+// own golang-migrate uses too, and River's tables (river_job and the
+// rest) are created and used under their unqualified names, where an
+// application's own River would find them, or they its. In a database an
+// application shares, migrate Easel into a schema of its own by adding
+// search_path=easel to databaseURL (and to easel serve's DATABASE_URL),
+// and let the application's pool keep its own search_path: jobs.Enqueue
+// then takes EnqueueOpts.Schema.
+//
 // Before it changes anything, Up refuses a database where River is already
-// installed outside Easel's schema (see ErrRiverInstalled), and creates the
-// schema named first in the connection's search_path when it does not exist
-// yet, so that search_path=easel in DATABASE_URL is all it takes to give
-// Easel a schema of its own.
+// installed outside Easel's schema (see ErrRiverInstalled) or whose
+// schema_migrations records another application's version (see
+// ErrForeignMigrations), and creates the schema named first in the
+// connection's search_path when it does not exist yet, so that
+// search_path=easel in DATABASE_URL is all it takes to give Easel a schema
+// of its own.
 func Up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
 	cfg, err := ConnConfig(databaseURL)
 	if err != nil {
