@@ -60,6 +60,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	if err := cfg.checkPublicURL(); err != nil {
 		return err
 	}
+	// Read before the simulator replaces FalKey with SimulatorKey.
+	mode := falModeOf(cfg)
 	var simCfg falsim.Config
 	if cfg.FalKey == "" {
 		simCfg = SimulatorConfig(logger)
@@ -101,6 +103,25 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		return fmt.Errorf("connect to database: %w", err)
 	}
 	defer pool.Close()
+	// First, before this process changes a generation or submits
+	// anything: a process submitting to fal and one submitting to its
+	// simulator must never share a database (fal_mode_guard.go). The
+	// session also holds the simulator's lock, taken later.
+	var session *sessionLease
+	if mode != 0 || cfg.FalKey == "" {
+		if session, err = openLease(ctx, pool, logger); err != nil {
+			return err
+		}
+		// Deferred this early, it runs once River has stopped; a
+		// simulatorLease releases it sooner.
+		defer session.release()
+		if err := guardFalMode(ctx, session, mode); err != nil {
+			return err
+		}
+		if cfg.FalKey != "" { // no simulator, whose lock holdSimulator adds
+			session.hold(ctx)
+		}
+	}
 	// Announces every generation this process finishes, so that those
 	// finished within a few milliseconds share a notification; what it
 	// still holds at shutdown is sent before the pool closes.
@@ -171,7 +192,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		// Before River submits anything to the in-process simulator: fails
 		// what earlier simulators left, which can never finish, and claims
 		// this one's generations (simulator_restart.go).
-		lease, err := holdSimulator(ctx, pool, cfg.FalQueueURL, publisher, m, logger)
+		lease, err := holdSimulator(ctx, session, cfg.FalQueueURL, publisher, m, logger)
 		if err != nil {
 			return err
 		}

@@ -85,6 +85,15 @@ func testConfig(t *testing.T, databaseURL string) serve.Config {
 // shutdown is called.
 func start(t *testing.T, cfg serve.Config, logs io.Writer) *testBundle {
 	t.Helper()
+	b, err := tryStart(t, cfg, logs)
+	require.NoError(t, err, "serve exited before it was ready")
+	return b
+}
+
+// tryStart is start, returning what Run returned if it exits before it
+// is ready.
+func tryStart(t *testing.T, cfg serve.Config, logs io.Writer) (*testBundle, error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
@@ -94,20 +103,19 @@ func start(t *testing.T, cfg serve.Config, logs io.Writer) *testBundle {
 		cancel()
 		return <-done
 	})
-	t.Cleanup(func() { require.NoError(t, shutdown()) })
-
 	var base string
 	select {
 	case a := <-addr:
 		base = "http://" + a
 	case err := <-done:
-		done <- err // for shutdown
-		t.Fatalf("serve exited before it was ready: %v", err)
+		cancel()
+		return nil, err
 	}
+	t.Cleanup(func() { require.NoError(t, shutdown()) })
 	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	return &testBundle{ctx: ctx, baseURL: base, pool: pool, shutdown: shutdown}
+	return &testBundle{ctx: ctx, baseURL: base, pool: pool, shutdown: shutdown}, nil
 }
 
 type generation struct {

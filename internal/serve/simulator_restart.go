@@ -39,104 +39,48 @@ func simulatorRestartedMessage(queueHost string) string {
 // to the generations submitted to it (store.HoldSimulator): while it is
 // held, no easel serve sharing the database fails them, whatever network
 // namespace each runs in, where a connection to the simulator's loopback
-// address would only say whether one runs in the same namespace.
+// address would only say whether one runs in the same namespace. Its lock
+// is held on the process's sessionLease.
 type simulatorLease struct {
 	queueHost string
-	pool      *pgxpool.Pool
+	session   *sessionLease
 	publisher *notify.Publisher
 	metrics   *metrics.Metrics
 	logger    *slog.Logger
-	stop      context.CancelFunc
-	done      chan struct{}
 }
 
 // holdSimulator is what easel serve does once its in-process simulator
 // listens at queueURL, before River starts submitting to it: it fails the
-// generations left on simulators that no longer run, then holds the lease
-// until release. Only a lease it cannot take is an error: without it, another
-// process could fail this one's generations.
-func holdSimulator(ctx context.Context, pool *pgxpool.Pool, queueURL string, publisher *notify.Publisher, m *metrics.Metrics, logger *slog.Logger) (*simulatorLease, error) {
+// generations left on simulators that no longer run, then takes the
+// simulator's lock on session, which it holds until release. Only a lock it
+// cannot take is an error: without it, another process could fail this
+// one's generations.
+func holdSimulator(ctx context.Context, session *sessionLease, queueURL string, publisher *notify.Publisher, m *metrics.Metrics, logger *slog.Logger) (*simulatorLease, error) {
 	u, err := url.Parse(queueURL)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("in-process fal simulator's queue URL %q has no host", queueURL)
 	}
-	l := &simulatorLease{queueHost: u.Host, pool: pool, publisher: publisher, metrics: m, logger: logger, done: make(chan struct{})}
+	l := &simulatorLease{queueHost: u.Host, session: session, publisher: publisher, metrics: m, logger: logger}
 	// Failing to sweep only leaves those generations to EASEL_TIMEOUT, as
-	// before: no reason to refuse to start.
-	if err := sweepStoppedSimulators(ctx, pool, l.queueHost, acceptsConnections, publisher, m, logger); err != nil {
+	// before: no reason to refuse to start. It comes before the lock, which
+	// would have its own address's generations taken for a live
+	// simulator's.
+	if err := sweepStoppedSimulators(ctx, session.pool, l.queueHost, acceptsConnections, publisher, m, logger); err != nil {
 		logger.Warn("could not fail the generations left on stopped fal simulators; they time out after EASEL_TIMEOUT", "error", err)
 	}
-	conn, err := l.connect(ctx)
+	err = session.take(ctx, leaseLock{
+		name: "the in-process fal simulator's lock",
+		lost: "an easel serve starting on this database may fail this simulator's generations with " + ErrorCodeSimulatorRestarted,
+		take: func(ctx context.Context, conn *pgx.Conn) error { return store.HoldSimulator(ctx, conn, l.queueHost) },
+		release: func(ctx context.Context, conn *pgx.Conn) error {
+			return store.ReleaseSimulator(ctx, conn, l.queueHost)
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	keepCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	l.stop = stop
-	go l.keep(keepCtx, conn)
+	session.hold(ctx)
 	return l, nil
-}
-
-// connect opens the lease's own session, the pool's configuration without
-// its pool, and takes the lock.
-func (l *simulatorLease) connect(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := pgx.ConnectConfig(ctx, l.pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return nil, fmt.Errorf("connect to hold the in-process fal simulator's lock: %w", err)
-	}
-	if err := store.HoldSimulator(ctx, conn, l.queueHost); err != nil {
-		closeConn(conn)
-		return nil, err
-	}
-	return conn, nil
-}
-
-// keep holds the lease's session until ctx ends, then releases the lock.
-// A lost session (Postgres restarted) has lost the lock: it is taken again
-// on a new one, and meanwhile a process starting could fail this one's
-// generations, as the log line says.
-func (l *simulatorLease) keep(ctx context.Context, conn *pgx.Conn) {
-	defer close(l.done)
-	for {
-		// Nothing is ever notified on this session: this returns when ctx
-		// ends or the connection breaks, the first at once and the second
-		// as soon as the socket says so.
-		err := conn.PgConn().WaitForNotification(ctx)
-		if ctx.Err() != nil {
-			relCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := store.ReleaseSimulator(relCtx, conn, l.queueHost); err != nil {
-				l.logger.Warn("could not release the in-process fal simulator's lock; Postgres releases it when the session ends", "error", err)
-			}
-			cancel()
-			closeConn(conn)
-			return
-		}
-		closeConn(conn)
-		l.logger.Warn("lost the database session holding the in-process fal simulator's lock; until it is taken again, "+
-			"an easel serve starting on this database may fail this simulator's generations with "+ErrorCodeSimulatorRestarted, "error", err)
-		if conn = l.reconnect(ctx); conn == nil {
-			return
-		}
-		l.logger.Info("took the in-process fal simulator's lock again")
-	}
-}
-
-// reconnect takes the lock on a new session, trying until ctx ends, when
-// it returns nil.
-func (l *simulatorLease) reconnect(ctx context.Context) *pgx.Conn {
-	delay := 100 * time.Millisecond
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
-		conn, err := l.connect(ctx)
-		if err == nil {
-			return conn
-		}
-		l.logger.Debug("taking the in-process fal simulator's lock again", "error", err)
-		delay = min(2*delay, 5*time.Second)
-	}
 }
 
 // release, called once River and the HTTP server have stopped, so that
@@ -145,11 +89,10 @@ func (l *simulatorLease) reconnect(ctx context.Context) *pgx.Conn {
 // can never finish now. A process that stops without calling it (killed)
 // leaves them to the next start's sweep.
 func (l *simulatorLease) release() {
-	l.stop()
-	<-l.done
+	l.session.release()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	failed, alive, err := store.FailStoppedSimulator(ctx, l.pool, l.queueHost, ErrorCodeSimulatorRestarted, simulatorRestartedMessage(l.queueHost))
+	failed, alive, err := store.FailStoppedSimulator(ctx, l.session.pool, l.queueHost, ErrorCodeSimulatorRestarted, simulatorRestartedMessage(l.queueHost))
 	switch {
 	case err != nil:
 		l.logger.Warn("could not fail the generations left on the in-process fal simulator; the next easel serve without FAL_KEY fails them", "error", err)

@@ -146,7 +146,9 @@ func TestSimulatorLease(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	publisher := notify.NewPublisher(pool, store.GenerationFinishedChannel, logger)
 
-	lease, err := holdSimulator(ctx, pool, "http://"+queueHost, publisher, nil, logger)
+	session, err := openLease(ctx, pool, logger)
+	require.NoError(t, err)
+	lease, err := holdSimulator(ctx, session, "http://"+queueHost, publisher, nil, logger)
 	require.NoError(t, err)
 	first := holders(t, pool, queueHost)
 	require.Len(t, first, 1)
@@ -178,6 +180,9 @@ func TestHoldSimulatorRefusesAQueueURLWithoutHost(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.Pool(t)
 	logger := slog.New(slog.DiscardHandler)
-	_, err := holdSimulator(context.Background(), pool, "not a url", notify.NewPublisher(pool, store.GenerationFinishedChannel, logger), nil, logger)
+	session, err := openLease(context.Background(), pool, logger)
+	require.NoError(t, err)
+	t.Cleanup(session.release)
+	_, err = holdSimulator(context.Background(), session, "not a url", notify.NewPublisher(pool, store.GenerationFinishedChannel, logger), nil, logger)
 	require.ErrorContains(t, err, `queue URL "not a url" has no host`)
 }
