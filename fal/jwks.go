@@ -61,7 +61,7 @@ type JWKSConfig struct {
 	Now func() time.Time
 }
 
-// JWKS is a KeySource backed by fal's JSON Web Key Set. Keys are fetched on
+// JWKS is a KeyRefresher backed by fal's JSON Web Key Set. Keys are fetched on
 // first use and cached; when a fetch fails the previous keys stay in use. It
 // is safe for concurrent use, and only one fetch runs at a time.
 type JWKS struct {
@@ -132,18 +132,32 @@ func NewJWKS(cfg JWKSConfig) *JWKS {
 // fetch while one is under way wait for it, each only as long as its own
 // context allows.
 func (j *JWKS) Keys(ctx context.Context, refresh bool) ([]ed25519.PublicKey, error) {
+	keys, _, err := j.keysAndRefresh(ctx, refresh)
+	return keys, err
+}
+
+// RefreshKeys is Keys(ctx, true), and says what it did: whether it
+// refetched the keys, or when MinRefreshInterval lets the next fetch
+// start.
+func (j *JWKS) RefreshKeys(ctx context.Context) ([]ed25519.PublicKey, KeyRefresh, error) {
+	return j.keysAndRefresh(ctx, true)
+}
+
+func (j *JWKS) keysAndRefresh(ctx context.Context, refresh bool) ([]ed25519.PublicKey, KeyRefresh, error) {
 	j.mu.Lock()
 	if !j.shouldFetch(refresh) {
 		keys, err := j.cachedLocked()
+		r := j.refreshLocked(false)
 		j.mu.Unlock()
-		return keys, err
+		return keys, r, err
 	}
 	fetching := j.fetching
 	if fetching == nil {
 		if err := ctx.Err(); err != nil {
 			// Gone already: the fetch would be for nobody.
+			r := j.refreshLocked(false)
 			j.mu.Unlock()
-			return nil, fmt.Errorf("fetch JWKS: %w", err)
+			return nil, r, fmt.Errorf("fetch JWKS: %w", err)
 		}
 		fetching = make(chan struct{})
 		j.fetching = fetching
@@ -156,11 +170,27 @@ func (j *JWKS) Keys(ctx context.Context, refresh bool) ([]ed25519.PublicKey, err
 	select {
 	case <-fetching:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for JWKS fetch: %w", ctx.Err())
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return nil, j.refreshLocked(false), fmt.Errorf("wait for JWKS fetch: %w", ctx.Err())
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.cachedLocked()
+	keys, err := j.cachedLocked()
+	return keys, j.refreshLocked(true), err
+}
+
+// refreshLocked reports on the keys held, refetched by a fetch that just
+// ended or not.
+func (j *JWKS) refreshLocked(refetched bool) KeyRefresh {
+	r := KeyRefresh{
+		Source: j.url, FetchedAt: j.fetchedAt, Refetched: refetched,
+		NextFetch: j.triedAt.Add(j.minRefreshInterval), MinRefreshInterval: j.minRefreshInterval, Now: j.now(),
+	}
+	if refetched {
+		r.FetchErr = j.lastErr
+	}
+	return r
 }
 
 // fetchAndRecord fetches the key set, records the outcome, and then closes
@@ -183,6 +213,8 @@ func (j *JWKS) fetchAndRecord(ctx context.Context, done chan struct{}) {
 			slog.String("url", j.url), slog.Time("fetched_at", j.fetchedAt), slog.String("error", err.Error()))
 	}
 }
+
+var _ KeyRefresher = (*JWKS)(nil)
 
 func (j *JWKS) shouldFetch(refresh bool) bool {
 	now := j.now()

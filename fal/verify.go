@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -39,6 +40,69 @@ type KeySource interface {
 	// Keys returns the current public keys; refresh=true asks for a refetch
 	// (implementations rate-limit it).
 	Keys(ctx context.Context, refresh bool) ([]ed25519.PublicKey, error)
+}
+
+// KeyRefresher is a KeySource that says what a refresh did. The Verifier
+// refreshes through it, when its KeySource is one, so that the error of a
+// signature no key verifies tells a rotation not yet fetched, a key set
+// that is not fal's, and a forgery apart. JWKS is one.
+type KeyRefresher interface {
+	KeySource
+	// RefreshKeys is Keys(ctx, true), and what it did.
+	RefreshKeys(ctx context.Context) ([]ed25519.PublicKey, KeyRefresh, error)
+}
+
+// KeyRefresh is what a KeyRefresher's refresh did.
+type KeyRefresh struct {
+	// Source is where the keys come from, such as a JWKS's URL; it holds
+	// no secret, as it goes in errors.
+	Source string
+	// FetchedAt is when the keys returned were fetched.
+	FetchedAt time.Time
+	// Refetched is whether a fetch ended during the refresh: the keys are
+	// then the latest the source serves, unless FetchErr.
+	Refetched bool
+	// FetchErr is why that fetch failed; the keys are then those fetched
+	// at FetchedAt.
+	FetchErr error
+	// NextFetch is, when no fetch ended, the earliest the next may start:
+	// fetches are at most one per MinRefreshInterval.
+	NextFetch          time.Time
+	MinRefreshInterval time.Duration
+	// Now is the source's time of the refresh, which the times above are
+	// told relative to.
+	Now time.Time
+}
+
+// String tells where the keys come from, how old they are, and whether
+// they were refetched, or when they can be, such as "from
+// https://rest.fal.ai/.well-known/jwks.json, fetched 20s ago; not
+// refetched: at most one fetch per 1m0s, the next from
+// 2025-10-09T08:54:20Z (in 40s)".
+func (r KeyRefresh) String() string {
+	var b strings.Builder
+	if r.Source != "" {
+		b.WriteString("from " + r.Source + ", ")
+	}
+	switch {
+	case r.Refetched && r.FetchErr == nil:
+		b.WriteString("refetched just now")
+	case r.Refetched:
+		fmt.Fprintf(&b, "fetched %s; refetching failed: %v", ago(r.Now, r.FetchedAt), r.FetchErr)
+	default:
+		fmt.Fprintf(&b, "fetched %s; not refetched: at most one fetch per %s, the next from %s (in %s)",
+			ago(r.Now, r.FetchedAt), r.MinRefreshInterval, r.NextFetch.UTC().Format(time.RFC3339),
+			max(r.NextFetch.Sub(r.Now), 0).Round(time.Second))
+	}
+	return b.String()
+}
+
+// ago says how long before now at was.
+func ago(now, at time.Time) string {
+	if at.IsZero() {
+		return "never"
+	}
+	return max(now.Sub(at), 0).Round(time.Second).String() + " ago"
 }
 
 // StaticKeys is a fixed KeySource, for tests and simulators.
@@ -89,7 +153,9 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 // Verify checks that body, with headers h, was signed by fal within the
 // tolerance (protocol §3). fal names no key, so every key is tried; when none
 // verifies, the key source is asked to refresh once in case fal rotated its
-// keys. Every error wraps one of the Err variables above.
+// keys, and the error says how many keys were tried and, from a
+// KeyRefresher, where from and whether they were refetched. Every error
+// wraps one of the Err variables above.
 func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) error {
 	requestID := h.Get(headerWebhookRequestID)
 	userID := h.Get(headerWebhookUserID)
@@ -144,14 +210,38 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) error
 		return nil
 	}
 
-	keys, err = v.keys.Keys(ctx, true)
+	tried := len(keys)
+	refresher, reports := v.keys.(KeyRefresher)
+	var refresh KeyRefresh
+	if reports {
+		keys, refresh, err = refresher.RefreshKeys(ctx)
+	} else {
+		keys, err = v.keys.Keys(ctx, true)
+	}
 	if err != nil {
-		return fmt.Errorf("%w (refreshing keys failed: %v)", ErrBadSignature, err)
+		// The refresh's error is quoted, not wrapped: errors.Is must find
+		// ErrBadSignature alone, not a context error or an ErrNoKeys of
+		// the source's that the receiver would answer 503.
+		from := ""
+		if refresh.Source != "" {
+			from = " from " + refresh.Source
+		}
+		return fmt.Errorf("%w: tried %s%s; refreshing them failed: %v", ErrBadSignature, countKeys(tried), from, err)
 	}
 	if verifiesAny(keys, msg, sig) {
 		return nil
 	}
-	return ErrBadSignature
+	if !reports {
+		return fmt.Errorf("%w: tried %s", ErrBadSignature, countKeys(len(keys)))
+	}
+	return fmt.Errorf("%w: tried %s %s", ErrBadSignature, countKeys(len(keys)), refresh)
+}
+
+func countKeys(n int) string {
+	if n == 1 {
+		return "1 key"
+	}
+	return strconv.Itoa(n) + " keys"
 }
 
 // SignWebhook returns the signature headers fal sends with a webhook body,

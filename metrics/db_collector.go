@@ -54,6 +54,9 @@ type dbCollector struct {
 	inflightLimit *prometheus.Desc
 	oldest        *prometheus.Desc
 	riverJobs     *prometheus.Desc
+	unconfirmed   *prometheus.Desc
+	resubmitted   *prometheus.Desc
+	held          *prometheus.Desc
 
 	// now is the clock that ages readings; tests set it to expire one
 	// without waiting.
@@ -89,6 +92,13 @@ func newDBCollector(db store.DBTX, maxInflight int) *dbCollector {
 		riverJobs: prometheus.NewDesc("easel_river_jobs",
 			"River jobs not yet finished, by queue and state (available, pending, retryable, running, scheduled): the queue depth.",
 			[]string{"queue", "state"}, nil),
+		unconfirmed: prometheus.NewDesc("easel_generations_unconfirmed_submissions",
+			"Submissions to fal whose answer Easel has not recorded (fal_submissions - fal_submissions_confirmed), summed over unfinished generations: "+
+				"answers lost, each possibly billed, and submits under way (one each, for the length of the call). A generation that finishes stops counting.", nil, nil),
+		resubmitted: prometheus.NewDesc("easel_generations_resubmitted",
+			"Unfinished generations submitted to fal more than once (fal_submissions > 1), after an answer was lost: fal may bill each submission.", nil, nil),
+		held: prometheus.NewDesc("easel_generations_submit_unconfirmed",
+			"Queued generations held back as submit_unconfirmed: fal may have accepted submissions whose answers never came, so none is sent again; a webhook or the timeout finishes them.", nil, nil),
 	}
 }
 
@@ -99,6 +109,9 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.inflightLimit
 	ch <- c.oldest
 	ch <- c.riverJobs
+	ch <- c.unconfirmed
+	ch <- c.resubmitted
+	ch <- c.held
 }
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
@@ -169,7 +182,7 @@ func (c *dbCollector) read() []prometheus.Metric {
 		conn, err := pool.Acquire(ctx)
 		if err != nil {
 			err = fmt.Errorf("acquire a connection to read the gauges: %w", err)
-			for _, desc := range []*prometheus.Desc{c.generations, c.inflight, c.oldest, c.riverJobs} {
+			for _, desc := range []*prometheus.Desc{c.generations, c.inflight, c.oldest, c.riverJobs, c.unconfirmed, c.resubmitted, c.held} {
 				failed(desc, err)
 			}
 			gauge(c.up, up)
@@ -191,6 +204,15 @@ func (c *dbCollector) read() []prometheus.Metric {
 		failed(c.inflight, err)
 	} else {
 		gauge(c.inflight, float64(n))
+	}
+	if a, err := readSubmissionAccounting(ctx, db); err != nil {
+		for _, desc := range []*prometheus.Desc{c.unconfirmed, c.resubmitted, c.held} {
+			failed(desc, err)
+		}
+	} else {
+		gauge(c.unconfirmed, float64(a.unconfirmed))
+		gauge(c.resubmitted, float64(a.resubmitted))
+		gauge(c.held, float64(a.held))
 	}
 	if ages, err := store.OldestUnfinished(ctx, db); err != nil {
 		failed(c.oldest, err)

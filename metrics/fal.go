@@ -6,12 +6,14 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/easelhq/easel/fal"
 )
 
-// Operations of fal's queue API, the values of easel_fal_requests_total's
-// operation label (fal.APIError's Op).
+// Operations of fal's queue API, the values of the operation label of
+// easel_fal_requests_total and easel_fal_request_duration_seconds
+// (fal.APIError's Op).
 const (
 	FalSubmit = "submit"
 	FalStatus = "status"
@@ -21,8 +23,9 @@ const (
 
 var falOperations = []string{FalSubmit, FalStatus, FalResult, FalCancel}
 
-// Results of a call to fal, the values of easel_fal_requests_total's result
-// label. See falResultOf.
+// Results of a call to fal, the values of the result label of
+// easel_fal_requests_total and easel_fal_request_duration_seconds. See
+// falResultOf.
 const (
 	falOK             = "ok"
 	falRateLimited    = "rate_limited"    // 429
@@ -86,6 +89,16 @@ func (m *Metrics) FalRequest(operation string, err error) {
 	m.falRequests.WithLabelValues(operation, falResultOf(err)).Inc()
 }
 
+// falCalled counts a call to fal's queue API that started at start, and
+// observes how long it took: fal's own latency, which no job's duration
+// tells apart from the waits around the call (a FAL_MAX_INFLIGHT slot, the
+// database).
+func (m *Metrics) falCalled(operation string, start time.Time, err error) {
+	result := falResultOf(err)
+	m.falRequests.WithLabelValues(operation, result).Inc()
+	m.falDuration.WithLabelValues(operation, result).Observe(time.Since(start).Seconds())
+}
+
 // FalClient is the part of fal's queue API that Easel calls: what
 // *fal.Client does and jobs.Fal asks for.
 type FalClient interface {
@@ -99,9 +112,10 @@ type FalClient interface {
 var _ FalClient = (*fal.Client)(nil)
 
 // CountFal returns client, each of its calls counted in
-// easel_fal_requests_total: whoever makes the call, the submit worker, the
-// reconciler or a cancel, it is counted once, where it is made. With nil
-// Metrics it returns client itself.
+// easel_fal_requests_total and timed in easel_fal_request_duration_seconds:
+// whoever makes the call, the submit worker, the reconciler or a cancel, it
+// is counted once, where it is made. With nil Metrics it returns client
+// itself.
 func (m *Metrics) CountFal(client FalClient) FalClient {
 	if m == nil {
 		return client
@@ -115,25 +129,29 @@ type countedFal struct {
 }
 
 func (c countedFal) Submit(ctx context.Context, req fal.SubmitRequest) (*fal.QueueResponse, error) {
+	start := time.Now()
 	resp, err := c.FalClient.Submit(ctx, req)
-	c.m.FalRequest(FalSubmit, err)
+	c.m.falCalled(FalSubmit, start, err)
 	return resp, err
 }
 
 func (c countedFal) Status(ctx context.Context, statusURL string) (*fal.Status, error) {
+	start := time.Now()
 	status, err := c.FalClient.Status(ctx, statusURL)
-	c.m.FalRequest(FalStatus, err)
+	c.m.falCalled(FalStatus, start, err)
 	return status, err
 }
 
 func (c countedFal) Result(ctx context.Context, responseURL string) (json.RawMessage, error) {
+	start := time.Now()
 	output, err := c.FalClient.Result(ctx, responseURL)
-	c.m.FalRequest(FalResult, err)
+	c.m.falCalled(FalResult, start, err)
 	return output, err
 }
 
 func (c countedFal) Cancel(ctx context.Context, cancelURL string) (fal.CancelOutcome, error) {
+	start := time.Now()
 	outcome, err := c.FalClient.Cancel(ctx, cancelURL)
-	c.m.FalRequest(FalCancel, err)
+	c.m.falCalled(FalCancel, start, err)
 	return outcome, err
 }

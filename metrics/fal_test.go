@@ -3,6 +3,10 @@ package metrics_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 	"time"
 
@@ -111,6 +115,55 @@ func TestCountFalClassifiesFailures(t *testing.T) {
 			s := metricstest.Scrape(t, m.Handler())
 			require.Equal(t, 1.0, s[`easel_fal_requests_total`+tt.wantSeries], tt.wantSeries)
 			require.Equal(t, 1.0, sumOf(s, "easel_fal_requests_total{"), "one call, counted once")
+			require.Equal(t, 1.0, s[`easel_fal_request_duration_seconds_count`+tt.wantSeries], "timed under the same labels")
+			require.Equal(t, 1.0, sumOf(s, "easel_fal_request_duration_seconds_count{"), "one call, timed once")
 		})
 	}
+}
+
+// easel_fal_request_duration_seconds times the calls to fal themselves, by
+// operation: fal slow to answer shows in it, whatever the jobs making the
+// calls wait for besides.
+func TestCountFalTimesEachCall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sim, err := falsim.Start(ctx, "127.0.0.1:0", falsim.Config{})
+	require.NoError(t, err)
+	t.Cleanup(sim.Close)
+	// fal answering every call 30 ms late, as from across the internet.
+	const latency = 30 * time.Millisecond
+	target, err := url.Parse(sim.QueueURL())
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slowFal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(latency)
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slowFal.Close)
+	m := setup(t).metrics
+	client := m.CountFal(fal.NewClient(fal.ClientConfig{QueueURL: slowFal.URL, Key: "test-key"}))
+
+	resp, err := client.Submit(ctx, fal.SubmitRequest{EndpointID: "fal-ai/fooocus/image-prompt", Input: json.RawMessage(falInput)})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		status, err := client.Status(ctx, resp.StatusURL)
+		require.NoError(t, err)
+		return status.Status == fal.StatusCompleted
+	}, 10*time.Second, time.Millisecond)
+	_, err = client.Result(ctx, resp.ResponseURL)
+	require.NoError(t, err)
+	_, err = client.Cancel(ctx, resp.CancelURL)
+	require.NoError(t, err)
+
+	s := metricstest.Scrape(t, m.Handler())
+	for _, op := range []string{"submit", "status", "result", "cancel"} {
+		labels := `{operation="` + op + `",result="ok"`
+		calls := s[`easel_fal_requests_total`+labels+`}`]
+		require.GreaterOrEqual(t, calls, 1.0, op)
+		require.Equal(t, calls, s[`easel_fal_request_duration_seconds_count`+labels+`}`], "%s: every call timed", op)
+		require.GreaterOrEqual(t, s[`easel_fal_request_duration_seconds_sum`+labels+`}`], calls*latency.Seconds(), op)
+		require.Zero(t, s[`easel_fal_request_duration_seconds_bucket`+labels+`,le="0.025"}`], "%s: no call faster than fal answers", op)
+		require.Equal(t, calls, s[`easel_fal_request_duration_seconds_bucket`+labels+`,le="+Inf"}`], op)
+	}
+	require.Equal(t, sumOf(s, "easel_fal_requests_total{"), sumOf(s, "easel_fal_request_duration_seconds_count{"), "nothing else timed")
 }

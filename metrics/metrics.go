@@ -91,6 +91,7 @@ type Metrics struct {
 	finished       *prometheus.CounterVec
 	resultsApplied *prometheus.CounterVec
 	falRequests    *prometheus.CounterVec
+	falDuration    *prometheus.HistogramVec
 	jobDuration    *prometheus.HistogramVec
 	callbacks      *prometheus.CounterVec
 	dbGauges       *dbCollector
@@ -126,10 +127,18 @@ func New(db store.DBTX, cfg Config) *Metrics {
 			Help: "Calls to fal's queue API made by this process, by operation (submit, status, result, cancel) and result " +
 				"(ok, rate_limited, unavailable, auth, not_found, rejected, invalid_request, unreachable, timeout).",
 		}, []string{"operation", "result"}),
+		// fal answers in tens of milliseconds to seconds; a submit may take
+		// up to the submit job's timeout, half of EASEL_RESCUE_AFTER.
+		falDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "easel_fal_request_duration_seconds",
+			Help: "Duration of the calls to fal's queue API made by this process, from sending the request to reading the answer, " +
+				"by operation (submit, status, result, cancel) and result (as easel_fal_requests_total's): fal's own latency.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"operation", "result"}),
 		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "easel_job_duration_seconds",
 			Help: "Duration of River job attempts worked by this process, by job kind and result (ok, error, cancelled, snoozed). " +
-				`kind="submit_generation" is the latency of submitting to fal.`,
+				`A submit_generation attempt includes waiting up to 5 s for a FAL_MAX_INFLIGHT slot: fal's own latency is easel_fal_request_duration_seconds.`,
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"kind", "result"}),
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -165,7 +174,7 @@ func New(db store.DBTX, cfg Config) *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.webhooks, m.timeToComplete, m.finished, m.resultsApplied, m.falRequests, m.jobDuration, m.callbacks,
+		m.webhooks, m.timeToComplete, m.finished, m.resultsApplied, m.falRequests, m.falDuration, m.jobDuration, m.callbacks,
 	)
 	var shared []prometheus.Collector
 	if cfg.Pool != nil {

@@ -465,6 +465,8 @@ func TestFailedDatabaseReadIsSharedAsAFailure(t *testing.T) {
 		require.Equal(t, 0.0, s[`easel_database_up`], msg)
 		require.NotContains(t, s, `easel_generations{status="queued"}`, msg)
 		require.NotContains(t, s, `easel_generations_in_flight`, msg)
+		require.NotContains(t, s, `easel_generations_unconfirmed_submissions`, msg)
+		require.NotContains(t, s, `easel_generations_submit_unconfirmed`, msg)
 		require.Contains(t, s, `easel_river_jobs{queue="default",state="available"}`, "the queries that succeeded are reported")
 	}
 	_, err := b.pool.Exec(b.ctx, `ALTER TABLE generations RENAME TO generations_away`)
