@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,8 +64,10 @@ func ExampleHandler_WithListener() {
 	falClient := fal.NewClient(fal.ClientConfig{QueueURL: sim.QueueURL(), Key: "example-key"})
 	verifier := fal.NewVerifier(fal.VerifierConfig{Keys: fal.NewJWKS(fal.JWKSConfig{URL: sim.JWKSURL()})})
 
-	// The API, behind the service's own middleware (or Auth.RequireKey),
-	// and fal's webhooks, at the URL given the workers as PublicURL.
+	// The API, here with no authentication, so that every caller is the
+	// one client AnonymousClient: a service puts it behind its own, which
+	// names the client (see ExampleSetClientName), or Auth.RequireKey. And
+	// fal's webhooks, at the URL given the workers as PublicURL.
 	e := echo.New()
 	e.HTTPErrorHandler = api.ErrorHandler(logger)
 	server := httptest.NewServer(e)
@@ -132,6 +135,67 @@ func ExampleHandler_WithListener() {
 	// 200 completed with 1 image
 	// Easel-Wait-Timed-Out: false
 	// 404 not_found
+}
+
+// A service mounts the API in its own Echo, under a path of its own,
+// behind its own authentication, which names each caller with
+// SetClientName: the client of what the caller enqueues, counted by its
+// own EASEL_CLIENT_MAX_PENDING cap. Location follows the path. Mounted on
+// e.Group("/easel") too, the webhook receiver needs PublicURL to end in
+// /easel.
+func ExampleSetClientName() {
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	pool, drop := exampleDatabase(ctx)
+	defer drop()
+
+	teams := map[string]string{"token-acme": "acme"} // the service's own credentials
+	teamAuth := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			team, ok := teams[strings.TrimPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")]
+			if !ok {
+				return echo.NewHTTPError(http.StatusUnauthorized, "unknown team")
+			}
+			if err := api.SetClientName(c, team); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}
+	e := echo.New()
+	e.HTTPErrorHandler = api.ErrorHandler(logger)
+	api.NewHandler(pool, logger).WithMaxPending(1000).Register(e.Group("/easel/v1"), teamAuth)
+	server := httptest.NewServer(e)
+	defer server.Close()
+
+	// As a client of the service: team acme, with the service's token.
+	send := func(method, path, body string) (*http.Response, resource.Generation) {
+		req, err := http.NewRequestWithContext(ctx, method, server.URL+path, strings.NewReader(body))
+		if err != nil {
+			log.Fatal(err)
+		}
+		req.Header.Set(echo.HeaderAuthorization, "Bearer token-acme")
+		req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var gen resource.Generation
+		if err := json.NewDecoder(resp.Body).Decode(&gen); err != nil {
+			log.Fatal(err)
+		}
+		return resp, gen
+	}
+	resp, gen := send(http.MethodPost, "/easel/v1/generations", `{"image_prompt_1": {"image_url": "https://example.com/mug.png"}}`)
+	location := resp.Header.Get(echo.HeaderLocation)
+	fmt.Println(resp.StatusCode, gen.Client, strings.TrimSuffix(location, gen.ID.String()))
+	resp, gen = send(http.MethodGet, location, "")
+	fmt.Println(resp.StatusCode, gen.Client, gen.Status)
+
+	// Output:
+	// 202 acme /easel/v1/generations/
+	// 200 acme queued
 }
 
 // exampleDatabase is dbtest.ExampleDatabase, stopping the example on error.

@@ -97,7 +97,7 @@ func readCreateRequest(c echo.Context) (*createRequest, error) {
 	input, err := jobs.ParseInput(fields)
 	details = append(details, validationDetails(err)...)
 	details = append(details, optDetails...)
-	details = append(details, unknownQueryParams(req.URL.Query(), "POST /v1/generations takes none")...)
+	details = append(details, unknownQueryParams(req.URL.Query(), "creating a generation takes none")...)
 	if len(details) > 0 {
 		return nil, invalidRequest(details)
 	}

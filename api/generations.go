@@ -33,6 +33,10 @@ func NewHandler(pool *pgxpool.Pool, logger *slog.Logger) *Handler {
 }
 
 func (h *Handler) create(c echo.Context) error {
+	client := ClientName(c)
+	if err := checkClientName(client); err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
 	parsed, err := readCreateRequest(c)
 	if err != nil {
 		return err
@@ -41,7 +45,6 @@ func (h *Handler) create(c echo.Context) error {
 		return err
 	}
 	req := c.Request()
-	client := ClientName(c)
 	parsed.opts.MaxPending = h.maxPending
 	parsed.opts.PendingCache = h.pending
 	enqueued, err := jobs.EnqueuePool(req.Context(), h.pool, client, parsed.input, &parsed.opts)
@@ -76,7 +79,7 @@ func (h *Handler) create(c echo.Context) error {
 			return err
 		}
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/generations/"+gen.ID.String())
+	c.Response().Header().Set(echo.HeaderLocation, generationLocation(req, gen.ID))
 	return c.JSON(status, resource.NewGeneration(gen, images))
 }
 

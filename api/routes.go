@@ -10,6 +10,13 @@ import (
 // Auth.RequireKey), and every GET for HEAD too (RFC 9110 §9.3.2): Echo
 // writes GET's status and headers, and net/http drops the body.
 //
+// g may be at any prefix, e.Group("/v1") as easel serve mounts it or
+// e.Group("/easel/v1") in a service of one's own: the Location of a
+// created generation is built from the path it was posted to. mw names
+// the client of what each caller enqueues: Auth.RequireKey by the caller's
+// key, or a service's own authentication by calling SetClientName; a
+// request neither named is AnonymousClient's.
+//
 // The middleware goes on each route, not on g, which must have none: a
 // group with middleware adds a catch-all route so that its middleware runs
 // even for a 404, and that catch-all also takes a known path asked with

@@ -35,7 +35,8 @@ type Verifier interface {
 	Verify(ctx context.Context, h http.Header, body []byte) error
 }
 
-// Receiver handles POST /webhooks/fal/{id}.
+// Receiver handles POST /webhooks/fal/{id}, under the prefix of the group
+// Register mounts it on, if any.
 type Receiver struct {
 	pool     *pgxpool.Pool
 	verifier Verifier
@@ -67,8 +68,22 @@ func (r *Receiver) WithMetrics(m *metrics.Metrics) *Receiver {
 	return r
 }
 
-// Register mounts the receiver on e.
-func (r *Receiver) Register(e *echo.Echo) {
+// Router is where Register mounts the receiver: an *echo.Echo, or an
+// *echo.Group to serve fal's webhooks under a prefix.
+type Router interface {
+	POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
+}
+
+// Register mounts the receiver on e at /webhooks/fal/:id, the path fal is
+// given after jobs.Config.PublicURL (EASEL_PUBLIC_URL) with each submit.
+// Mounted on a group, under a prefix such as e.Group("/easel"), it serves
+// <prefix>/webhooks/fal/:id, and PublicURL must then end with that prefix
+// (https://shop.example.com/easel), or fal calls a path nothing serves.
+//
+// The group must not carry the service's own authentication: fal's
+// deliveries hold no credential of the service, only fal's signature,
+// which the receiver checks (see the package documentation).
+func (r *Receiver) Register(e Router) {
 	e.POST("/webhooks/fal/:id", r.handle)
 }
 
