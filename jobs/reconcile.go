@@ -88,7 +88,10 @@ type ReconcileWorker struct {
 
 	pool *pgxpool.Pool
 	// fal gives up on each call after reconcileCallTimeout.
-	fal        Fal
+	fal Fal
+	// publicURL is EASEL_PUBLIC_URL, named when no webhook comes; any
+	// password in it is hidden.
+	publicURL  string
 	pollAfter  time.Duration
 	timeout    time.Duration
 	jobTimeout time.Duration
@@ -98,6 +101,9 @@ type ReconcileWorker struct {
 	metrics       *metrics.Metrics
 	publisher     *notify.Publisher
 	logger        *slog.Logger
+	// webhookless counts the results applied to generations no webhook
+	// reached, for the process, which has one worker.
+	webhookless *webhooklessResults
 }
 
 // NewReconcileWorker returns a worker configured by cfg.
@@ -106,6 +112,7 @@ func NewReconcileWorker(pool *pgxpool.Pool, cfg Config) *ReconcileWorker {
 	return &ReconcileWorker{
 		pool:          pool,
 		fal:           callTimeoutFal{Fal: cfg.Fal, timeout: reconcileCallTimeout(cfg.jobTimeout())},
+		publicURL:     loggablePublicURL(cfg.PublicURL),
 		pollAfter:     cfg.PollAfter,
 		timeout:       cfg.Timeout,
 		jobTimeout:    cfg.jobTimeout(),
@@ -113,6 +120,7 @@ func NewReconcileWorker(pool *pgxpool.Pool, cfg Config) *ReconcileWorker {
 		metrics:       cfg.Metrics,
 		publisher:     cfg.publisher(pool),
 		logger:        cfg.Logger,
+		webhookless:   newWebhooklessResults(),
 	}
 }
 
@@ -267,7 +275,7 @@ func (w *ReconcileWorker) apply(ctx context.Context, logger *slog.Logger, gen *s
 	if err != nil {
 		return err
 	}
-	logger.Info("reconciler applied fal's result", "outcome", outcome)
+	w.logApplied(logger, gen, outcome, finished != nil)
 	if finished == nil {
 		return nil
 	}

@@ -7,7 +7,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/easelhq/easel/fal"
 )
@@ -47,6 +51,10 @@ type submitFailure struct {
 	// mayBeAccepted is true unless the failure proves fal queued nothing:
 	// an error status without a request id, or a connection never made.
 	mayBeAccepted bool
+
+	// interruptedBy names what of Easel's own cut the call off (see
+	// explainInterruption), "" when nothing did.
+	interruptedBy string
 }
 
 // classifySubmitError maps a submit error to a submitFailure.
@@ -66,6 +74,52 @@ func classifySubmitError(err error) submitFailure {
 		// answer that could not be read.
 		return submitFailure{code: errorCodeUnreachable, message: err.Error(), retry: true, mayBeAccepted: true}
 	}
+}
+
+// What of Easel's own can cut a submit call off, as submitFailure's
+// interruptedBy and the log name them.
+const (
+	interruptedByStop   = "process stopping"
+	interruptedByCancel = "job cancelled in River"
+)
+
+// explainInterruption returns f, the classification of submitErr, with a
+// message that says so when Easel, not fal, ended the call: River cancels a
+// running job's context when its process stops (easel serve's shutdown
+// once it stops waiting for running jobs; the cause is River's "stop
+// initiated") or when the job is cancelled in River
+// (rivertype.ErrJobCancelledRemotely). net/http then fails the call with
+// the context's cause rather than context.Canceled, which
+// classifySubmitError, seeing only the error, takes for fal not answering
+// and would record as fal's doing. Only the message changes: whether fal
+// may have accepted the request, and so the accounting and what happens
+// next, stays as classifySubmitError found it. The job's own deadline is no
+// interruption: fal was slower than half of EASEL_RESCUE_AFTER.
+func explainInterruption(jobCtx context.Context, submitErr error, f submitFailure) submitFailure {
+	cause := context.Cause(jobCtx)
+	if f.code != errorCodeUnreachable || !errors.Is(jobCtx.Err(), context.Canceled) ||
+		!(errors.Is(submitErr, context.Canceled) || errors.Is(submitErr, cause)) {
+		return f
+	}
+	var what, next string
+	if errors.Is(cause, rivertype.ErrJobCancelledRemotely) {
+		f.interruptedBy = interruptedByCancel
+		what = "its submit_generation job was cancelled in River while the call to fal was under way"
+		next = "nothing was sent to fal, and no job submits it again"
+		if f.mayBeAccepted {
+			next = "fal may have accepted it, and no job submits it again: its webhook finishes it, " +
+				"else the reconciler fails it with code " + ErrorCodeTimeout + " EASEL_TIMEOUT after its first submission"
+		}
+	} else {
+		f.interruptedBy = interruptedByStop
+		what = "Easel's process was stopping (a shutdown or deploy) and cut the submit call off"
+		next = "nothing was sent to fal; it is submitted again"
+		if f.mayBeAccepted {
+			next = "fal may have accepted it, so it waits EASEL_POLL_AFTER for its webhook before it is submitted again"
+		}
+	}
+	f.message = fmt.Sprintf("%s, before fal answered (not a fault of fal's): %s: %s", what, next, submitErr)
+	return f
 }
 
 func classifyAPIError(e *fal.APIError) submitFailure {
@@ -105,4 +159,57 @@ func submitBackoff(attempt int, retryAfter time.Duration) time.Duration {
 	}
 	d += rand.N(d/5 + 1)
 	return max(d, retryAfter)
+}
+
+// submitFailuresSummaryEvery is how often, at most, a process logs a
+// summary of the submit failures of one error code.
+const submitFailuresSummaryEvery = time.Minute
+
+// submitFailures summarises a process's retried submit failures by error
+// code. In a fal outage every queued generation fails again at each retry
+// (about 11 times in the first 10 minutes): a WARN for each would bury the
+// log, so submitFailed logs a generation's first failure with a code at
+// WARN and its retries failing the same way at DEBUG, and this adds one WARN
+// a minute per code saying how many fail. Each row's error_code and
+// error_message keep every detail regardless.
+type submitFailures struct {
+	now func() time.Time
+
+	mu     sync.Mutex
+	byCode map[string]*submitFailureWindow
+}
+
+// submitFailureWindow counts the failures of one code since the summary
+// before.
+type submitFailureWindow struct {
+	since       time.Time
+	failures    int
+	generations map[uuid.UUID]struct{}
+	lastError   string
+}
+
+func newSubmitFailures() *submitFailures {
+	return &submitFailures{now: time.Now, byCode: map[string]*submitFailureWindow{}}
+}
+
+// add counts a failure of generation id with code, message being its
+// error message, and returns the window to summarise once
+// submitFailuresSummaryEvery has passed since its first failure, or nil.
+func (s *submitFailures) add(code string, id uuid.UUID, message string) *submitFailureWindow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	win := s.byCode[code]
+	if win == nil {
+		win = &submitFailureWindow{since: now, generations: map[uuid.UUID]struct{}{}}
+		s.byCode[code] = win
+	}
+	win.failures++
+	win.generations[id] = struct{}{}
+	win.lastError = message
+	if now.Sub(win.since) < submitFailuresSummaryEvery {
+		return nil
+	}
+	delete(s.byCode, code)
+	return win
 }

@@ -111,6 +111,9 @@ type SubmitGenerationWorker struct {
 	publisher     *notify.Publisher
 	metrics       *metrics.Metrics
 	logger        *slog.Logger
+	// failures summarises the retried submit failures of the process, which
+	// has one worker.
+	failures *submitFailures
 }
 
 // NewSubmitGenerationWorker returns a worker configured by cfg.
@@ -128,6 +131,7 @@ func NewSubmitGenerationWorker(pool *pgxpool.Pool, cfg Config) *SubmitGeneration
 		publisher:     cfg.publisher(pool),
 		metrics:       cfg.Metrics,
 		logger:        cfg.Logger,
+		failures:      newSubmitFailures(),
 	}
 }
 
@@ -440,8 +444,13 @@ func (w *SubmitGenerationWorker) submitFailed(jobCtx context.Context, logger *sl
 		// The job's own deadline cut the call off: say which, so that the
 		// setting that bounds it can be found.
 		f.message = fmt.Sprintf("no answer from fal within the submit job's timeout (%s, half of EASEL_RESCUE_AFTER): %s", w.jobTimeout, submitErr)
+	} else {
+		f = explainInterruption(jobCtx, submitErr, f)
 	}
-	logger = logger.With("error", submitErr.Error(), "error_code", f.code, "fal_may_have_accepted", f.mayBeAccepted)
+	// error_message is the row's explanation, naming the setting to change
+	// where there is one; error is what the call returned.
+	logger = logger.With("error", submitErr.Error(), "error_code", f.code, "error_message", f.message,
+		"fal_may_have_accepted", f.mayBeAccepted)
 	var (
 		apiErr       *fal.APIError
 		namedRequest string
@@ -492,12 +501,38 @@ func (w *SubmitGenerationWorker) submitFailed(jobCtx context.Context, logger *sl
 		}
 		// The next run waits PollAfter from this submission for its
 		// webhook before submitting again.
-		logger.Warn("submit to fal failed after sending; waiting for a webhook before submitting again", "unconfirmed", r.Unconfirmed)
+		w.logRetried(jobCtx, logger, gen, f, "submit to fal failed after sending; waiting for a webhook before submitting again",
+			"unconfirmed", r.Unconfirmed)
 		return river.JobSnooze(w.pollAfter)
 	}
 	delay := submitBackoff(gen.Attempts, f.retryAfter)
-	logger.Warn("submit to fal failed; will retry", "retry_in", delay)
+	w.logRetried(jobCtx, logger, gen, f, "submit to fal failed; will retry", "retry_in", delay)
 	return river.JobSnooze(delay)
+}
+
+// logRetried logs a submit failure that is retried, gen being the
+// generation as the attempt found it. A call Easel itself cut off is said
+// to be so. Otherwise the generation's first failure with a code is a WARN
+// and its retries failing the same way (its error_code already f.code) are
+// DEBUG, each failure counting towards the process's summary, logged at
+// WARN once a minute per code: a fal outage gives one line per generation
+// and one a minute, not one per generation per retry.
+func (w *SubmitGenerationWorker) logRetried(ctx context.Context, logger *slog.Logger, gen *store.Generation, f submitFailure, msg string, args ...any) {
+	if f.interruptedBy != "" {
+		logger.Warn("submit to fal cut off by Easel, not by fal", append(args, "interrupted_by", f.interruptedBy)...)
+		return
+	}
+	level := slog.LevelWarn
+	if deref(gen.ErrorCode) == f.code {
+		level = slog.LevelDebug
+	}
+	logger.Log(ctx, level, msg, args...)
+	if win := w.failures.add(f.code, gen.ID, f.message); win != nil {
+		w.logger.Warn("fal submits failing", "error_code", f.code, "failures", win.failures,
+			"generations", len(win.generations), "since", win.since, "last_error", win.lastError,
+			"note", "each generation's first failure is logged at WARN and its retries failing the same way at DEBUG; "+
+				"its error_code and error_message say the latest")
+	}
 }
 
 // giveUp fails a generation whose job River is about to discard, so that

@@ -1,0 +1,93 @@
+package jobs
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/easelhq/easel/store"
+)
+
+// webhooklessWarnEvery is how often, at most, a process's reconciler warns
+// that it applied results no webhook delivered.
+const webhooklessWarnEvery = time.Minute
+
+// appliedMessage is the reconciler's line for each result it applies.
+const appliedMessage = "reconciler applied fal's result"
+
+// webhooklessResults counts the results the reconciler applied to
+// generations that never received a webhook. One now and then is a webhook
+// fal failed to deliver in time; one after another means fal's webhooks do
+// not get in at all (EASEL_PUBLIC_URL wrong or unreachable from fal, or
+// their signatures refused), which nothing else logs: each generation then
+// holds its FAL_MAX_INFLIGHT slot for EASEL_POLL_AFTER before its result is
+// polled, throttling throughput. The first such result of a process, and
+// then the first a minute or more after each warning, is logged at WARN
+// with the count since the warning before.
+type webhooklessResults struct {
+	now func() time.Time
+
+	mu     sync.Mutex
+	count  int
+	since  time.Time // when counting began: the worker's start, or the last warning
+	warned time.Time // zero until the first warning
+}
+
+func newWebhooklessResults() *webhooklessResults {
+	return &webhooklessResults{now: time.Now, since: time.Now()}
+}
+
+// add counts one result applied without a webhook and reports whether to
+// warn about it, with the results counted since the last warning, this one
+// included, and when that count began.
+func (r *webhooklessResults) add() (warn bool, count int, since time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	r.count++
+	if !r.warned.IsZero() && now.Sub(r.warned) < webhooklessWarnEvery {
+		return false, 0, time.Time{}
+	}
+	count, since = r.count, r.since
+	r.count, r.since, r.warned = 0, now, now
+	return true, count, since
+}
+
+// logApplied logs the result the reconciler applied to gen, read before it
+// was applied, with the outcome; finished says whether it finished gen.
+// Every generation gets its line; one that finished a generation no webhook
+// ever reached is a WARN saying what to check, when webhookless allows.
+func (w *ReconcileWorker) logApplied(logger *slog.Logger, gen *store.Generation, outcome string, finished bool) {
+	args := []any{"outcome", outcome, "webhook_received", gen.LastWebhookAt != nil}
+	if !finished || gen.LastWebhookAt != nil {
+		logger.Info(appliedMessage, args...)
+		return
+	}
+	warn, count, since := w.webhookless.add()
+	if !warn {
+		logger.Info(appliedMessage, args...)
+		return
+	}
+	webhookURL := w.publicURL + "/webhooks/fal/{id}"
+	logger.Warn(appliedMessage, append(args,
+		"results_without_webhook", count, "counted_since", since, "webhook_url", webhookURL,
+		"warning", fmt.Sprintf("no webhook from fal reached Easel for %d result(s) applied by polling since %s, "+
+			"each generation holding its FAL_MAX_INFLIGHT slot until polled EASEL_POLL_AFTER (%s) after its submission: "+
+			"check that fal can reach EASEL_PUBLIC_URL's webhook URL, <EASEL_PUBLIC_URL>/webhooks/fal/{id} (here %s): "+
+			"a POST to it from outside answering 401 means it is reachable; if it is, fal's webhooks arrive with signatures Easel refuses: "+
+			"look for \"webhook rejected\" lines and check FAL_JWKS_URL",
+			count, since.Format(time.RFC3339), w.pollAfter, webhookURL))...)
+}
+
+// loggablePublicURL is EASEL_PUBLIC_URL as the log may show it: without the
+// trailing slash, and with the password of any user information hidden.
+func loggablePublicURL(raw string) string {
+	raw = strings.TrimRight(raw, "/")
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
+}

@@ -1,0 +1,47 @@
+package jobs
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The warning about results no webhook delivered comes with the first such
+// result, then with the first one a minute or more after the last warning,
+// counting those in between.
+func TestWebhooklessResultsWarnOnceAMinute(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	now := start
+	r := &webhooklessResults{now: func() time.Time { return now }, since: start}
+
+	type warning struct {
+		warn  bool
+		count int
+		since time.Time
+	}
+	add := func(at time.Duration) warning {
+		now = start.Add(at)
+		warn, count, since := r.add()
+		return warning{warn, count, since}
+	}
+	require.Equal(t, warning{true, 1, start}, add(5*time.Second), "the first warns at once")
+	require.Equal(t, warning{}, add(10*time.Second))
+	require.Equal(t, warning{}, add(64*time.Second))
+	require.Equal(t, warning{true, 3, start.Add(5 * time.Second)}, add(65*time.Second),
+		"a minute after the last warning: the three since")
+	require.Equal(t, warning{}, add(66*time.Second))
+	require.Equal(t, warning{true, 2, start.Add(65 * time.Second)}, add(10*time.Minute))
+}
+
+func TestLoggablePublicURL(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"https://easel.example.com/":              "https://easel.example.com",
+		"https://easel.example.com/base":          "https://easel.example.com/base",
+		"https://hook:s3cret@easel.example.com/x": "https://hook:xxxxx@easel.example.com/x",
+	} {
+		require.Equal(t, want, loggablePublicURL(raw), raw)
+	}
+}
