@@ -25,6 +25,7 @@ type Handler struct {
 	wait         waiter             // see WithListener
 	maxPending   int                // see WithMaxPending
 	pending      *jobs.PendingCache // see WithMaxPending
+	refusals     *refusalLog        // see WithMaxPending
 }
 
 // NewHandler returns a Handler.

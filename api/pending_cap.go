@@ -25,14 +25,24 @@ const pendingRetryAfter = time.Minute
 // The count of a client's unfinished generations reads up to n rows, so
 // the handler reuses one for up to a second while it shows room (see
 // jobs.PendingCache) instead of counting in every enqueue.
+//
+// Refusals are logged as a WARN naming the client, at most once a minute
+// per client (see refusalLog): a flooding client is otherwise seen only in
+// the metrics, as easel_api_errors_total{code="too_many_pending"}.
 func (h *Handler) WithMaxPending(n int) *Handler {
 	h.maxPending = n
 	h.pending = &jobs.PendingCache{}
+	h.refusals = newRefusalLog()
 	return h
 }
 
 // tooManyPending answers an enqueue refused by jobs.ErrTooManyPending.
 func (h *Handler) tooManyPending(c echo.Context, client string) error {
+	if n, since, ok := h.refusals.refused(client); ok {
+		h.logger.Warn("enqueues refused: client at EASEL_CLIENT_MAX_PENDING", "client", client, "refused", n, "since", since,
+			"max_pending", h.maxPending,
+			"warning", "its enqueues are answered 429 too_many_pending until some of its queued or submitted generations finish")
+	}
 	c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(pendingRetryAfter/time.Second)))
 	return apierror.New(http.StatusTooManyRequests, "too_many_pending", fmt.Sprintf(
 		"client %s has %d unfinished (queued or submitted) generations, the most EASEL_CLIENT_MAX_PENDING allows; "+

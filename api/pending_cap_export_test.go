@@ -2,6 +2,25 @@ package api
 
 import "time"
 
-// SetPendingClock makes the pending cap's cache of h (see WithMaxPending)
-// read now instead of time.Now, so tests move time by hand.
-func SetPendingClock(h *Handler, now func() time.Time) { h.pending.Now = now }
+// SetPendingClock makes the pending cap's cache of h (see WithMaxPending),
+// and the throttle of its refusals' log, read now instead of time.Now, so
+// tests move time by hand.
+func SetPendingClock(h *Handler, now func() time.Time) {
+	h.pending.Now = now
+	h.refusals.now = now
+}
+
+// RefusalLogEvery and RefusalLogForget are how often at most a client's
+// refused enqueues are logged, and when the client is forgotten.
+const (
+	RefusalLogEvery  = refusalLogEvery
+	RefusalLogForget = refusalLogForget
+)
+
+// RememberedRefusals returns how many clients the refusals' log of h
+// holds.
+func RememberedRefusals(h *Handler) int {
+	h.refusals.mu.Lock()
+	defer h.refusals.mu.Unlock()
+	return len(h.refusals.clients)
+}

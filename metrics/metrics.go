@@ -94,6 +94,8 @@ type Metrics struct {
 	falDuration    *prometheus.HistogramVec
 	jobDuration    *prometheus.HistogramVec
 	callbacks      *prometheus.CounterVec
+	httpRequests   *prometheus.CounterVec
+	apiErrors      *prometheus.CounterVec
 	dbGauges       *dbCollector
 }
 
@@ -149,6 +151,7 @@ func New(db store.DBTX, cfg Config) *Metrics {
 	if m.logger == nil {
 		m.logger = slog.Default()
 	}
+	m.httpRequests, m.apiErrors = newHTTPCounters()
 	// Series that exist from the start read 0 rather than absent, which
 	// keeps rate() and alerts simple: a series born at 1 loses its first
 	// increment to rate() and increase(). Job kinds are the jobs package's,
@@ -175,6 +178,7 @@ func New(db store.DBTX, cfg Config) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.webhooks, m.timeToComplete, m.finished, m.resultsApplied, m.falRequests, m.falDuration, m.jobDuration, m.callbacks,
+		m.httpRequests, m.apiErrors,
 	)
 	var shared []prometheus.Collector
 	if cfg.Pool != nil {

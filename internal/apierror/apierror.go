@@ -54,6 +54,9 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "error", err)
 			apiErr = New(http.StatusInternalServerError, "internal", "internal error; see the server log")
 		}
+		// Said before writing: the status is sent whether or not the
+		// body then reaches the client.
+		c.Set(writtenCodeKey, apiErr.Code)
 		if apiErr.Code == "database_unavailable" {
 			c.Response().Header().Set("Retry-After", retryAfterSeconds())
 		}

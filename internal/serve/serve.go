@@ -56,7 +56,16 @@ func DefaultDBMaxConns(workers int) int { return workers + 8 }
 // is answering gets its answer recorded, and cancels them only if they
 // outlast shutdownTimeout; then the in-process simulator and the database
 // pool.
-func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr string)) error {
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr string)) (err error) {
+	// Deferred first, so it runs last, after every step of the shutdown
+	// the other defers take: a log that ends without it was cut short (a
+	// kill, a crash). On an error exit, cmd/easel logs the error instead.
+	var shutdownStart time.Time
+	defer func() {
+		if err == nil && !shutdownStart.IsZero() {
+			logger.Info("easel serve stopped", "shutdown_took", time.Since(shutdownStart).Round(time.Millisecond).String())
+		}
+	}()
 	if err := cfg.checkPublicURL(); err != nil {
 		return err
 	}
@@ -276,6 +285,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
+	shutdownStart = time.Now()
 	logger.Info("shutting down: finishing the HTTP requests under way")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -365,6 +375,10 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gal
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = api.ErrorHandler(logger)
+	// First, so that every request is counted, whichever route (webhooks,
+	// /_sim, /metrics itself) or none took it, with the status its error
+	// got from the handler above.
+	e.Use(m.HTTPMiddleware())
 
 	// Every GET is served for HEAD too (RFC 9110 §9.3.2; load balancers
 	// probe with it): Echo writes GET's status and headers, and net/http
