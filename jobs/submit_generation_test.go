@@ -257,7 +257,7 @@ func TestWebhookBeforeSubmitReturns(t *testing.T) {
 
 	got := b.generation(t, gen.ID)
 	require.Equal(t, store.StatusCompleted, got.Status)
-	require.NotNil(t, got.SubmittedAt)
+	require.Nil(t, got.SubmittedAt, "fal's acceptance was recorded only after the generation finished")
 	require.NotNil(t, got.FalStatusURL)
 	require.Nil(t, got.ErrorCode)
 	require.Len(t, b.images(t, gen.ID), 2)

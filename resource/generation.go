@@ -15,28 +15,29 @@ import (
 
 // Generation is the JSON resource of one generation.
 type Generation struct {
-	ID               uuid.UUID       `json:"id"`
-	Client           string          `json:"client"`
-	Status           store.Status    `json:"status"`
-	Endpoint         string          `json:"endpoint"`
-	Input            json.RawMessage `json:"input"`
-	Priority         int             `json:"priority"`
-	Metadata         json.RawMessage `json:"metadata"`
-	CallbackURL      *string         `json:"callback_url"`
-	Seed             json.RawMessage `json:"seed"` // a JSON number, exact even beyond 2^53
-	FalRequestID     *string         `json:"fal_request_id"`
-	CreatedAt        time.Time       `json:"created_at"`
-	RunAt            *time.Time      `json:"run_at"`
-	SubmittedAt      *time.Time      `json:"submitted_at"`
-	CompletedAt      *time.Time      `json:"completed_at"`
-	FinishedAt       *time.Time      `json:"finished_at"`
-	Attempts         int             `json:"attempts"`
-	FalSubmissions   int             `json:"fal_submissions"`
-	Error            *ErrorInfo      `json:"error"`
-	HasNSFW          *bool           `json:"has_nsfw"`
-	InferenceSeconds *float64        `json:"inference_seconds"`
-	Timings          json.RawMessage `json:"timings"`
-	Images           []Image         `json:"images"`
+	ID                      uuid.UUID       `json:"id"`
+	Client                  string          `json:"client"`
+	Status                  store.Status    `json:"status"`
+	Endpoint                string          `json:"endpoint"`
+	Input                   json.RawMessage `json:"input"`
+	Priority                int             `json:"priority"`
+	Metadata                json.RawMessage `json:"metadata"`
+	CallbackURL             *string         `json:"callback_url"`
+	Seed                    json.RawMessage `json:"seed"` // a JSON number, exact even beyond 2^53
+	FalRequestID            *string         `json:"fal_request_id"`
+	CreatedAt               time.Time       `json:"created_at"`
+	RunAt                   *time.Time      `json:"run_at"`
+	SubmittedAt             *time.Time      `json:"submitted_at"`
+	CompletedAt             *time.Time      `json:"completed_at"`
+	FinishedAt              *time.Time      `json:"finished_at"`
+	Attempts                int             `json:"attempts"`
+	FalSubmissions          int             `json:"fal_submissions"`
+	FalSubmissionsConfirmed int             `json:"fal_submissions_confirmed"`
+	Error                   *ErrorInfo      `json:"error"`
+	HasNSFW                 *bool           `json:"has_nsfw"`
+	InferenceSeconds        *float64        `json:"inference_seconds"`
+	Timings                 json.RawMessage `json:"timings"`
+	Images                  []Image         `json:"images"`
 }
 
 // ErrorInfo explains why a generation failed or was cancelled.
@@ -63,7 +64,8 @@ func NewGeneration(g *store.Generation, images []store.Image) *Generation {
 		Priority: g.Priority, Metadata: g.Metadata, CallbackURL: g.CallbackURL, Seed: json.RawMessage("null"),
 		FalRequestID: g.FalRequestID, CreatedAt: g.CreatedAt, RunAt: g.RunAt, SubmittedAt: g.SubmittedAt,
 		CompletedAt: g.CompletedAt, FinishedAt: g.FinishedAt, Attempts: g.Attempts, FalSubmissions: g.FalSubmissions,
-		HasNSFW: g.HasNSFW, InferenceSeconds: g.InferenceSeconds, Timings: g.Timings, Images: make([]Image, len(images)),
+		FalSubmissionsConfirmed: g.FalSubmissionsConfirmed, HasNSFW: g.HasNSFW, InferenceSeconds: g.InferenceSeconds,
+		Timings: g.Timings, Images: make([]Image, len(images)),
 	}
 	if g.Seed != nil {
 		r.Seed = json.RawMessage(*g.Seed)

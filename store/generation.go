@@ -50,13 +50,17 @@ type Generation struct {
 	FinishedAt          *time.Time
 	Attempts            int
 	FalSubmissions      int
-	LastWebhookAt       *time.Time
-	ErrorCode           *string
-	ErrorMessage        *string
-	HasNSFW             *bool
-	ImageCount          *int
-	InferenceSeconds    *float64
-	Timings             json.RawMessage
+	// FalSubmissionsConfirmed counts the submissions whose answer Easel
+	// recorded, never more than 1: each of FalSubmissions beyond it is a
+	// request whose answer was lost, which fal may have billed.
+	FalSubmissionsConfirmed int
+	LastWebhookAt           *time.Time
+	ErrorCode               *string
+	ErrorMessage            *string
+	HasNSFW                 *bool
+	ImageCount              *int
+	InferenceSeconds        *float64
+	Timings                 json.RawMessage
 }
 
 // Image is one row of generation_images.
@@ -74,7 +78,7 @@ type Image struct {
 const generationColumns = `id, client, status, endpoint_id, input, priority, metadata, callback_url,
 	idempotency_key, request_hash, seed::text, fal_request_id, fal_gateway_request_id,
 	fal_status_url, fal_response_url, fal_cancel_url, created_at, updated_at, run_at, submitting_at,
-	submitted_at, completed_at, finished_at, attempts, fal_submissions, last_webhook_at, error_code,
+	submitted_at, completed_at, finished_at, attempts, fal_submissions, fal_submissions_confirmed, last_webhook_at, error_code,
 	error_message, has_nsfw, image_count, inference_seconds, timings`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -88,7 +92,7 @@ func scanGeneration(row scanner) (*Generation, error) {
 		(*[]byte)(&g.Metadata), &g.CallbackURL, &g.IdempotencyKey, &g.RequestHash, &g.Seed,
 		&g.FalRequestID, &g.FalGatewayRequestID, &g.FalStatusURL, &g.FalResponseURL, &g.FalCancelURL,
 		&g.CreatedAt, &g.UpdatedAt, &g.RunAt, &g.SubmittingAt, &g.SubmittedAt, &g.CompletedAt,
-		&g.FinishedAt, &g.Attempts, &g.FalSubmissions, &g.LastWebhookAt, &g.ErrorCode, &g.ErrorMessage,
+		&g.FinishedAt, &g.Attempts, &g.FalSubmissions, &g.FalSubmissionsConfirmed, &g.LastWebhookAt, &g.ErrorCode, &g.ErrorMessage,
 		&g.HasNSFW, &g.ImageCount, &g.InferenceSeconds, (*[]byte)(&g.Timings))
 	if err != nil {
 		return nil, err

@@ -56,10 +56,13 @@ type Submission struct {
 // RecordSubmitted stores fal's answer to the submission MarkSubmitting
 // counted: fal's ids and URLs, a confirmed submission, and the move from
 // queued to submitted. A generation that already reached a terminal state (a
-// webhook beat this call, or it was cancelled meanwhile) keeps that state and
-// the request, ids and URLs it finished with: the caller compares the
-// returned FalRequestID with s.RequestID to tell whether s is a request
-// nobody needs. It returns the generation as it now is.
+// webhook beat this call, or it was cancelled meanwhile) keeps that state,
+// the request, ids and URLs it finished with, and its submitted_at, NULL:
+// when fal accepted the request is unknown, and the answer's arrival is
+// later than the finish. The submission is confirmed all the same. The
+// caller compares the returned FalRequestID with s.RequestID to tell
+// whether s is a request nobody needs. It returns the generation as it now
+// is.
 //
 // It is idempotent: once a submission of the generation is confirmed, it
 // changes nothing and returns the generation as it is. The caller retries
@@ -74,7 +77,9 @@ func RecordSubmitted(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (
 	// A finished generation's request is the one it finished with, and its
 	// ids and URLs must stay that request's; one that ended without a
 	// request (it was cancelled during the call) takes this one, so that
-	// its late result can still be found.
+	// its late result can still be found. Stamping its submitted_at now,
+	// after its finish, would make generation_history's fal_seconds
+	// negative.
 	g, err := scanGeneration(db.QueryRow(ctx, `
 		UPDATE generations SET
 			status = CASE WHEN status = 'queued' THEN 'submitted' ELSE status END,
@@ -83,7 +88,7 @@ func RecordSubmitted(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (
 			fal_status_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $4 ELSE fal_status_url END,
 			fal_response_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $5 ELSE fal_response_url END,
 			fal_cancel_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $6 ELSE fal_cancel_url END,
-			submitted_at = coalesce(submitted_at, now()),
+			submitted_at = CASE WHEN finished_at IS NULL THEN coalesce(submitted_at, now()) ELSE submitted_at END,
 			fal_submissions_confirmed = fal_submissions_confirmed + 1,
 			error_code = CASE WHEN finished_at IS NULL THEN NULL ELSE error_code END,
 			error_message = CASE WHEN finished_at IS NULL THEN NULL ELSE error_message END,

@@ -174,8 +174,9 @@ func TestRecordSubmittedAfterEarlyWebhook(t *testing.T) {
 	got, err := store.GetGeneration(b.ctx, b.pool, g.ID)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusCompleted, got.Status)
-	require.NotNil(t, got.SubmittedAt)
+	require.Nil(t, got.SubmittedAt, "not stamped after the finish (TestRecordSubmittedAfterFinishLeavesSubmittedAt)")
 	require.Equal(t, 1, got.FalSubmissions)
+	require.Equal(t, 1, got.FalSubmissionsConfirmed)
 	require.Equal(t, "req-1", *got.FalRequestID)
 }
 

@@ -7,6 +7,6 @@ SELECT error_code,
        (array_agg(error_message ORDER BY finished_at DESC))[1] AS latest_message
 FROM generation_history
 WHERE status = 'failed'
-  AND finished_at >= now() - interval '7 days'
+  AND finished_at >= now() - interval '168 hours'
 GROUP BY error_code
 ORDER BY failures DESC, error_code;

@@ -7,6 +7,6 @@ SELECT (finished_at AT TIME ZONE 'UTC')::date AS day,
        sum(nsfw_image_count) AS nsfw_images
 FROM generation_history
 WHERE status = 'completed'
-  AND finished_at >= date_trunc('day', now(), 'UTC') - interval '29 days'
+  AND finished_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - interval '29 days') AT TIME ZONE 'UTC'
 GROUP BY day, client
 ORDER BY day DESC, images DESC, client;

@@ -10,6 +10,6 @@ SELECT (finished_at AT TIME ZONE 'UTC')::date AS day,
        round(sum(nsfw_image_count)::numeric / nullif(sum(image_count), 0), 4) AS nsfw_image_rate
 FROM generation_history
 WHERE status = 'completed'
-  AND finished_at >= date_trunc('day', now(), 'UTC') - interval '29 days'
+  AND finished_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - interval '29 days') AT TIME ZONE 'UTC'
 GROUP BY day
 ORDER BY day DESC;

@@ -8,6 +8,6 @@ SELECT (finished_at AT TIME ZONE 'UTC')::date AS day,
        round(percentile_cont(0.95) WITHIN GROUP (ORDER BY inference_seconds)::numeric, 2) AS inference_p95
 FROM generation_history
 WHERE status = 'completed'
-  AND finished_at >= date_trunc('day', now(), 'UTC') - interval '6 days'
+  AND finished_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - interval '6 days') AT TIME ZONE 'UTC'
 GROUP BY day
 ORDER BY day DESC;
