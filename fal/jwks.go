@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,7 +66,11 @@ type JWKSConfig struct {
 // first use and cached; when a fetch fails the previous keys stay in use. It
 // is safe for concurrent use, and only one fetch runs at a time.
 type JWKS struct {
-	url                string
+	url string
+	// shown is url as errors and logs show it: without user information,
+	// query or fragment, which may carry credentials, since a forged
+	// webhook's error is logged and stored.
+	shown              string
 	httpClient         *http.Client
 	maxAge             time.Duration
 	minRefreshInterval time.Duration
@@ -97,6 +102,7 @@ func NewJWKS(cfg JWKSConfig) *JWKS {
 	if j.url == "" {
 		j.url = DefaultJWKSURL
 	}
+	j.shown = shownURL(j.url)
 	if j.httpClient == nil {
 		j.httpClient = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -184,7 +190,7 @@ func (j *JWKS) keysAndRefresh(ctx context.Context, refresh bool) ([]ed25519.Publ
 // ended or not.
 func (j *JWKS) refreshLocked(refetched bool) KeyRefresh {
 	r := KeyRefresh{
-		Source: j.url, FetchedAt: j.fetchedAt, Refetched: refetched,
+		Source: j.shown, FetchedAt: j.fetchedAt, Refetched: refetched,
 		NextFetch: j.triedAt.Add(j.minRefreshInterval), MinRefreshInterval: j.minRefreshInterval, Now: j.now(),
 	}
 	if refetched {
@@ -210,7 +216,7 @@ func (j *JWKS) fetchAndRecord(ctx context.Context, done chan struct{}) {
 		j.keys, j.fetchedAt = fetched, j.triedAt
 	} else if len(j.keys) > 0 {
 		j.logger.WarnContext(ctx, "fal JWKS fetch failed; using cached keys",
-			slog.String("url", j.url), slog.Time("fetched_at", j.fetchedAt), slog.String("error", err.Error()))
+			slog.String("url", j.shown), slog.Time("fetched_at", j.fetchedAt), slog.String("error", err.Error()))
 	}
 }
 
@@ -242,20 +248,26 @@ func (j *JWKS) fetch(ctx context.Context) ([]ed25519.PublicKey, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := j.httpClient.Do(req)
 	if err != nil {
+		// The client's *url.Error names the URL with its query.
+		if uerr, ok := errors.AsType[*url.Error](err); ok {
+			shown := *uerr
+			shown.URL = j.shown
+			err = &shown
+		}
 		return nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch JWKS %s: HTTP %d", j.url, resp.StatusCode)
+		return nil, fmt.Errorf("fetch JWKS %s: HTTP %d", j.shown, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBody))
 	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS %s: %w", j.url, err)
+		return nil, fmt.Errorf("fetch JWKS %s: %w", j.shown, err)
 	}
 	keys, err := parseJWKS(body)
 	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS %s: %w", j.url, err)
+		return nil, fmt.Errorf("fetch JWKS %s: %w", j.shown, err)
 	}
 	return keys, nil
 }
@@ -347,4 +359,15 @@ func quoteShort(s string) string {
 		return strconv.Quote(s[:maxLen]) + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// shownURL is raw without what may be a credential: user information,
+// query and fragment.
+func shownURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "FAL_JWKS_URL (not a URL)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
 }

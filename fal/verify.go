@@ -54,8 +54,9 @@ type KeyRefresher interface {
 
 // KeyRefresh is what a KeyRefresher's refresh did.
 type KeyRefresh struct {
-	// Source is where the keys come from, such as a JWKS's URL; it holds
-	// no secret, as it goes in errors.
+	// Source is where the keys come from, such as a JWKS's URL without its
+	// user information and query: it must hold no secret, as it goes in
+	// errors, which a forged webhook gets logged and stored.
 	Source string
 	// FetchedAt is when the keys returned were fetched.
 	FetchedAt time.Time
