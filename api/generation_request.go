@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -228,48 +227,12 @@ func checkJSON(body []byte) error {
 }
 
 // nulDetails names every string and key of the valid JSON value of the
-// body's field name that holds U+0000: Postgres stores it neither in text
-// nor in jsonb, and a field rejected here is better than a request failed
-// at the insert.
+// body's field name that holds U+0000 (fal.NULFields).
 func nulDetails(name string, value json.RawMessage) []apierror.Detail {
 	var details []apierror.Detail
-	if strings.ContainsRune(name, 0) {
-		details = append(details, apierror.Detail{Field: name, Message: "field name must not contain the NUL character (\\u0000)"})
+	for _, f := range fal.NULFields(name, value) {
+		details = append(details, apierror.Detail{Field: f.Field, Message: f.Message})
 	}
-	if !bytes.Contains(value, []byte(`\u0000`)) {
-		return details
-	}
-	var v any
-	if err := json.Unmarshal(value, &v); err != nil {
-		return details
-	}
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch v := v.(type) {
-		case string:
-			if strings.ContainsRune(v, 0) {
-				details = append(details, apierror.Detail{Field: path, Message: "must not contain the NUL character (\\u0000)"})
-			}
-		case []any:
-			for i, elem := range v {
-				walk(fmt.Sprintf("%s[%d]", path, i), elem)
-			}
-		case map[string]any:
-			keys := slices.Sorted(maps.Keys(v))
-			for _, k := range keys {
-				field := k
-				if path != "" {
-					field = path + "." + k
-				}
-				if strings.ContainsRune(k, 0) {
-					details = append(details, apierror.Detail{Field: field, Message: "field name must not contain the NUL character (\\u0000)"})
-					continue
-				}
-				walk(field, v[k])
-			}
-		}
-	}
-	walk(name, v)
 	return details
 }
 

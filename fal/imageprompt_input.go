@@ -9,8 +9,13 @@ import (
 // what Easel stores and sends to fal, so a stored generation says which settings produced its images even if fal's
 // defaults change later. Field order follows fal's schema.
 //
-// Values come from ParseImagePromptInput or ParseImagePromptFields. A value built by hand has not been validated, and
-// its nil slices encode as null; round-trip it through ParseImagePromptInput(json.Marshal(v)) before sending it.
+// Values come from ParseImagePromptInput or ParseImagePromptFields, or, for a Go caller building an input, from
+// NewImagePromptInput, which holds fal's defaults: set the fields that differ from them. Every field but the seed and
+// the optional images is encoded as it is, its zero value included, so a struct literal is not a request with fal's
+// defaults: it asks for sharpness 0, no safety checker and an image prompt of weight 0, and its empty enums
+// (performance, aspect_ratio, ...) are invalid. A value built by hand has not been validated: jobs.Enqueue and
+// jobs.ParseInput validate it, as does ParseImagePromptInput(json.Marshal(v)), which returns it with nil slices
+// (encoded as null, which means absent) replaced by their defaults.
 type ImagePromptInput struct {
 	Prompt         string       `json:"prompt"`
 	NegativePrompt string       `json:"negative_prompt"`
@@ -50,7 +55,8 @@ type ImagePromptInput struct {
 	EnableSafetyChecker             bool     `json:"enable_safety_checker"`
 }
 
-// ImagePrompt is one reference image that steers the generation.
+// ImagePrompt is one reference image that steers the generation. NewImagePrompt gives one with fal's defaults; a
+// literal's zero Weight and StopAt are values, not defaults.
 type ImagePrompt struct {
 	ImageURL string  `json:"image_url"`
 	Type     string  `json:"type"`
@@ -122,6 +128,28 @@ func defaultImagePromptInput() *ImagePromptInput {
 
 func defaultImagePrompt() ImagePrompt {
 	return ImagePrompt{Type: "ImagePrompt", Weight: 1, StopAt: 0.5}
+}
+
+// NewImagePromptInput returns the input that ParseImagePromptInput makes of {"prompt": prompt, "image_prompt_1":
+// {"image_url": imageURL}}: fal's documented default for every other field, image_prompt_1 being NewImagePrompt's.
+// Change what should differ, then pass it to jobs.Enqueue, which validates it; nothing is validated here. Its JSON
+// encoding is what Easel stores for the same input sent as JSON.
+func NewImagePromptInput(prompt, imageURL string) *ImagePromptInput {
+	in := defaultImagePromptInput()
+	in.Prompt = prompt
+	in.ImagePrompt1 = NewImagePrompt(imageURL)
+	return in
+}
+
+// NewImagePrompt returns the image prompt that ParseImagePromptInput makes of {"image_url": imageURL}: of type
+// ImagePrompt, weight 1 and stop_at 0.5, fal's defaults. An optional one is set by address:
+//
+//	ip := fal.NewImagePrompt("https://example.com/style.png")
+//	in.ImagePrompt2 = &ip
+func NewImagePrompt(imageURL string) ImagePrompt {
+	ip := defaultImagePrompt()
+	ip.ImageURL = imageURL
+	return ip
 }
 
 // ParseImagePromptInput decodes, validates and defaults a JSON object of fal-ai/fooocus/image-prompt input fields.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -107,9 +108,15 @@ var ErrIdempotencyConflict = errors.New("idempotency key was already used with a
 // that will submit it. Nothing is visible to Easel until tx commits; a
 // rollback leaves nothing behind. client is a name of at most
 // MaxClientBytes. Invalid input, client or options (see
-// EnqueueOpts.Validate) return an error wrapping a *fal.ValidationError
-// (see errors.As) and write nothing, before any statement, so the caller's
-// transaction is intact; input is invalid beyond MaxInputBytes of JSON.
+// EnqueueOpts.Validate) return an error wrapping one *fal.ValidationError
+// (see errors.As) that names every invalid field at once: client, then the
+// input's fields by their JSON paths, as the HTTP API names them (a string
+// holding U+0000, which Postgres cannot store, included: prompt,
+// loras[0].path), then the options by their Go names. Nothing is written,
+// before any statement, so the caller's transaction is intact. Input is
+// invalid beyond MaxInputBytes of JSON. An input that json.Marshal cannot
+// encode is an error of its own. To build the input in Go, start from
+// fal.NewImagePromptInput, which holds fal's defaults.
 // When Easel lives in a schema of its own and tx's search_path does not
 // lead there (an application's pool), set EnqueueOpts.Schema.
 func Enqueue(ctx context.Context, tx pgx.Tx, client string, input any, opts *EnqueueOpts) (*Enqueued, error) {
@@ -138,19 +145,20 @@ func newEnqueue(client string, input any, opts *EnqueueOpts) (*enqueue, error) {
 	if opts == nil {
 		opts = &EnqueueOpts{}
 	}
-	valid, invalid := validateOpts(opts, time.Now())
-	if invalid = append(checkClient(client), invalid...); len(invalid) > 0 {
-		return nil, &argumentError{what: "arguments", invalid: &fal.ValidationError{Fields: invalid}}
-	}
-	parsed, err := parseInput(input)
+	parsed, inputInvalid, err := checkInput(input)
 	if err != nil {
 		return nil, err
 	}
-	// json.Marshal writes no lone surrogate (it writes U+FFFD, as
-	// encoding/json reads one), so only a NUL can be found here, which
-	// Postgres stores neither in text nor in jsonb.
-	if problem := fal.JSONBEscapeProblem(parsed.encoded); problem != "" {
-		return nil, &fal.ValidationError{Fields: []fal.FieldError{{Field: "input", Message: problem}}}
+	valid, optsInvalid := validateOpts(opts, time.Now())
+	// Everything at once, in the order of the arguments, as the HTTP API
+	// answers the input's fields and its own together.
+	clientInvalid := checkClient(client)
+	if len(clientInvalid) == 0 && len(optsInvalid) == 0 && len(inputInvalid) > 0 {
+		// The input alone: a plain *fal.ValidationError, "invalid input".
+		return nil, &fal.ValidationError{Fields: inputInvalid}
+	}
+	if invalid := slices.Concat(clientInvalid, inputInvalid, optsInvalid); len(invalid) > 0 {
+		return nil, &argumentError{what: "arguments", invalid: &fal.ValidationError{Fields: invalid}}
 	}
 
 	params := store.InsertGenerationParams{
@@ -231,93 +239,6 @@ func (e *enqueue) write(ctx context.Context, db store.DBTX, tx func() pgx.Tx) (e
 		return nil, fmt.Errorf("enqueue generation %s: insert job: %w", gen.ID, err)
 	}
 	return &Enqueued{Generation: gen}, nil
-}
-
-// Input is a fal-ai/fooocus/image-prompt input that ParseInput validated,
-// with every default applied, in the JSON encoding Easel stores and sends to
-// fal. Enqueue takes it without validating it again.
-type Input struct {
-	seed    *uint64
-	encoded []byte
-}
-
-// ParseInput validates input as Enqueue does, for a caller that validates
-// before it writes: the HTTP API answers an invalid request before it
-// touches the database. Besides what Enqueue takes, input may be a JSON
-// object already split into its fields (map[string]json.RawMessage). Invalid
-// input returns a *fal.ValidationError, as does one of more than
-// MaxInputBytes of JSON. Enqueue still refuses an input holding U+0000,
-// which Postgres cannot store.
-func ParseInput(input any) (*Input, error) {
-	return parseInput(input)
-}
-
-// MaxInputBytes caps an input's JSON as the caller passes it (or as
-// json.Marshal encodes it): the HTTP API's cap on a whole request body
-// (api.MaxBodyBytes), room for a data: URI image of fal.MaxImageDataSize.
-// Larger inputs belong at a URL.
-const MaxInputBytes = 8 << 20
-
-func inputTooLarge(size int) error {
-	return &fal.ValidationError{Fields: []fal.FieldError{{Field: "input",
-		Message: fmt.Sprintf("is %d bytes of JSON, over the limit of %d; pass large images by URL", size, MaxInputBytes)}}}
-}
-
-// objectSize is the length of fields as a compact JSON object with their
-// names unescaped: at most that of the object they were split from, so
-// that a body the HTTP API takes has an input Enqueue takes.
-func objectSize(fields map[string]json.RawMessage) int {
-	size := len("{}") + max(len(fields)-1, 0) // braces and commas
-	for name, value := range fields {
-		size += len(`"":`) + len(name) + len(value)
-	}
-	return size
-}
-
-func parseInput(input any) (*Input, error) {
-	var raw []byte
-	switch v := input.(type) {
-	case *Input:
-		if v == nil || v.encoded == nil {
-			// Its fields are unexported: this one did not come from
-			// ParseInput, and nothing vouches for it.
-			return nil, &fal.ValidationError{Fields: []fal.FieldError{{Message: "a jobs.Input must come from jobs.ParseInput"}}}
-		}
-		return v, nil
-	case map[string]json.RawMessage:
-		if size := objectSize(v); size > MaxInputBytes {
-			return nil, inputTooLarge(size)
-		}
-		// Parsing the fields directly means what marshalling them and
-		// parsing the object would, without the round trip.
-		return newInput(fal.ParseImagePromptFields(v))
-	case json.RawMessage:
-		raw = v
-	case []byte:
-		raw = v
-	case string:
-		raw = []byte(v)
-	default:
-		var err error
-		if raw, err = json.Marshal(input); err != nil {
-			return nil, fmt.Errorf("enqueue: encode input: %w", err)
-		}
-	}
-	if len(raw) > MaxInputBytes {
-		return nil, inputTooLarge(len(raw))
-	}
-	return newInput(fal.ParseImagePromptInput(raw))
-}
-
-func newInput(parsed *fal.ImagePromptInput, err error) (*Input, error) {
-	if err != nil {
-		return nil, err
-	}
-	encoded, err := json.Marshal(parsed)
-	if err != nil {
-		return nil, fmt.Errorf("enqueue: encode input: %w", err)
-	}
-	return &Input{seed: parsed.Seed, encoded: encoded}, nil
 }
 
 func replay(ctx context.Context, db store.DBTX, client, key string, hash []byte) (*Enqueued, error) {

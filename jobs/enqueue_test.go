@@ -227,7 +227,7 @@ func testEnqueue(t *testing.T, enqueueWith enqueueFunc) {
 			{name: "metadata every problem at once", client: "billing", input: enqueueTestInput,
 				opts:       &jobs.EnqueueOpts{Metadata: json.RawMessage(`{"a":{"b":"\ud800","c":"\u0000"},"d":[1,-1e999],"a":{},"\u0000":1}`)},
 				wantFields: []string{"Metadata.a.b", "Metadata.a.c", "Metadata.d[1]", "Metadata.a", "Metadata.\x00"}},
-			{name: "NUL in prompt", client: "billing", input: `{"prompt":"a\u0000b","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, wantFields: []string{"input"}},
+			{name: "NUL in prompt", client: "billing", input: `{"prompt":"a\u0000b","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, wantFields: []string{"prompt"}},
 			// encoding/json would read it as U+FFFD: what is stored and sent
 			// would not be what the caller wrote.
 			{name: "lone surrogates in prompt", client: "billing", input: `{"prompt":"a\ud800b\udc00","image_prompt_1":{"image_url":"https://example.com/a.png"}}`, wantFields: []string{"prompt"}},
@@ -285,7 +285,7 @@ func testEnqueue(t *testing.T, enqueueWith enqueueFunc) {
 			// is still refused.
 			{name: "Input not from ParseInput", client: "billing", input: &jobs.Input{}, wantFields: []string{""}},
 			{name: "nil Input", client: "billing", input: (*jobs.Input)(nil), wantFields: []string{""}},
-			{name: "parsed input with NUL", client: "billing", input: mustParseInput(t, `{"prompt":"a\u0000b","image_prompt_1":{"image_url":"https://example.com/a.png"}}`), wantFields: []string{"input"}},
+			{name: "parsed input with NUL", client: "billing", input: mustParseInput(t, `{"prompt":"a\u0000b","image_prompt_1":{"image_url":"https://example.com/a.png"}}`), wantFields: []string{"prompt"}},
 		}
 		for _, tt := range tests {
 			_, err := enqueue(t, b, tt.client, tt.input, tt.opts)

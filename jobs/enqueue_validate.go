@@ -57,8 +57,9 @@ func (o *EnqueueOpts) Validate() error {
 	return nil
 }
 
-// argumentError is a *fal.ValidationError about Enqueue's arguments other
-// than the input, whose own message would call them invalid input.
+// argumentError is a *fal.ValidationError about Enqueue's arguments, the
+// input's fields perhaps among them, whose own message would call them all
+// invalid input.
 type argumentError struct {
 	what    string // "options", "arguments"
 	invalid *fal.ValidationError
@@ -71,7 +72,10 @@ func (e *argumentError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		b.WriteString(f.Field + ": " + f.Message)
+		if f.Field != "" { // the input as a whole, as fal.ValidationError writes it
+			b.WriteString(f.Field + ": ")
+		}
+		b.WriteString(f.Message)
 	}
 	return b.String()
 }
