@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -486,34 +485,4 @@ func withSearchPath(databaseURL, schema string) (string, error) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String(), nil
-}
-
-// exampleSchemaDatabase creates a database for ExampleEnqueue_schema and
-// returns its URL, with the application's default search_path, and a
-// function that drops it.
-func exampleSchemaDatabase(ctx context.Context) (string, func() error, error) {
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		base = dbtest.DefaultURL
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", nil, fmt.Errorf("parse TEST_DATABASE_URL: %w", err)
-	}
-	name := "easel_example_" + strings.ToLower(rand.Text())
-	u.Path = "/" + name
-	if _, err := migrations.EnsureDatabase(ctx, u.String()); err != nil {
-		return "", nil, err
-	}
-	return u.String(), func() error {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return fmt.Errorf("drop example database %s: %w", name, err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			return fmt.Errorf("drop example database %s: %w", name, err)
-		}
-		return nil
-	}, nil
 }

@@ -175,7 +175,7 @@ func printCounts(ctx context.Context, db store.DBTX, when string) {
 // easel, stopping the example on error; it returns the database's URL,
 // without search_path, and a function that drops it.
 func exampleSchemaDB(ctx context.Context) (string, func()) {
-	databaseURL, drop, err := exampleSchemaDatabase(ctx)
+	databaseURL, drop, err := dbtest.EmptyExampleDatabase(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}

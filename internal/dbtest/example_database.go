@@ -21,34 +21,14 @@ import (
 // pool on it, whose connections register store's types as easel serve's
 // do, and a function that closes the pool and drops the database.
 func ExampleDatabase(ctx context.Context) (*pgxpool.Pool, func() error, error) {
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		base = DefaultURL
-	}
-	u, err := url.Parse(base)
+	databaseURL, drop, err := EmptyExampleDatabase(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("parse TEST_DATABASE_URL: %w", err)
-	}
-	name := "easel_example_" + strings.ToLower(rand.Text())
-	u.Path = "/" + name
-	if _, err := migrations.EnsureDatabase(ctx, u.String()); err != nil {
 		return nil, nil, err
 	}
-	drop := func() error {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return fmt.Errorf("drop example database %s: %w", name, err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			return fmt.Errorf("drop example database %s: %w", name, err)
-		}
-		return nil
-	}
-	if err := migrations.Up(ctx, u.String(), nil); err != nil {
+	if err := migrations.Up(ctx, databaseURL, nil); err != nil {
 		return nil, nil, errors.Join(err, drop())
 	}
-	cfg, err := pgxpool.ParseConfig(u.String())
+	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, nil, errors.Join(fmt.Errorf("parse example database URL: %w", err), drop())
 	}
@@ -60,5 +40,35 @@ func ExampleDatabase(ctx context.Context) (*pgxpool.Pool, func() error, error) {
 	return pool, func() error {
 		pool.Close()
 		return drop()
+	}, nil
+}
+
+// EmptyExampleDatabase creates an empty database of its own for a runnable
+// Example that migrates it its own way, and returns its URL and a function
+// that drops it.
+func EmptyExampleDatabase(ctx context.Context) (string, func() error, error) {
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		base = DefaultURL
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse TEST_DATABASE_URL: %w", err)
+	}
+	name := "easel_example_" + strings.ToLower(rand.Text())
+	u.Path = "/" + name
+	if _, err := migrations.EnsureDatabase(ctx, u.String()); err != nil {
+		return "", nil, err
+	}
+	return u.String(), func() error {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return fmt.Errorf("drop example database %s: %w", name, err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop example database %s: %w", name, err)
+		}
+		return nil
 	}, nil
 }
