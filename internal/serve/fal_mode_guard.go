@@ -49,38 +49,47 @@ func falURL(raw string) bool {
 // if the database has a generation submitted to fal. It comes before this
 // process changes a generation or submits anything. Taking
 // the lock first means that of two processes of each mode starting
-// together, at least one refuses.
+// together, at least one refuses. Each time the session is lost and the
+// lock taken again, the other mode's is checked again: a process of it
+// that started meanwhile stops this one.
 func guardFalMode(ctx context.Context, session *sessionLease, mode store.FalMode) error {
 	if mode == 0 {
 		return nil
 	}
+	other, refusal := store.FalModeSimulator, errSimulatorRunning
 	lock := leaseLock{
 		take:    func(ctx context.Context, conn *pgx.Conn) error { return store.HoldFalMode(ctx, conn, mode) },
 		release: func(ctx context.Context, conn *pgx.Conn) error { return store.ReleaseFalMode(ctx, conn, mode) },
 	}
-	other := store.FalModeSimulator
 	if mode == store.FalModeSimulator {
-		other = store.FalModeFal
+		other, refusal = store.FalModeFal, errFalRunning
 		lock.name = "the lock saying that an easel serve without FAL_KEY runs"
-		lock.lost = "an easel serve with FAL_KEY may start on this database, and this process's workers would submit its generations to the simulator"
+		lock.lost = "an easel serve with FAL_KEY may start on this database, and this process's workers would submit its generations to the simulator; " +
+			"if one runs once the lock is taken again, this process stops"
 	} else {
 		lock.name = "the lock saying that an easel serve with FAL_KEY runs"
-		lock.lost = "an easel serve without FAL_KEY may start on this database, and its workers would submit this process's generations to its simulator"
+		lock.lost = "an easel serve without FAL_KEY may start on this database, and its workers would submit this process's generations to its simulator; " +
+			"if one runs once the lock is taken again, this process stops"
+	}
+	lock.recheck = func(ctx context.Context, conn *pgx.Conn) error {
+		running, err := store.FalModeRunning(ctx, conn, other)
+		switch {
+		case err != nil:
+			return err
+		case running:
+			return stopError{fmt.Errorf("took %s again, its database session having been lost, and found that %w", lock.name, refusal)}
+		}
+		return nil
 	}
 	if err := session.take(ctx, lock); err != nil {
 		return err
 	}
 	running, err := store.FalModeRunning(ctx, session.conn, other)
-	if err != nil {
-		return err
-	}
 	switch {
-	case running && mode == store.FalModeSimulator:
-		return errors.New("an easel serve with FAL_KEY is running on this database: easel serve without FAL_KEY would submit the generations queued in it to its in-process simulator, " +
-			"whose images are fake; set FAL_KEY, or point DATABASE_URL at another database")
+	case err != nil:
+		return err
 	case running:
-		return errors.New("an easel serve without FAL_KEY is running on this database: its workers would submit this process's generations to its in-process simulator, " +
-			"whose images are fake; stop that process, or point DATABASE_URL at another database")
+		return refusal
 	case mode == store.FalModeFal:
 		return nil
 	}
@@ -94,6 +103,17 @@ func guardFalMode(ctx context.Context, session *sessionLease, mode store.FalMode
 	}
 	return nil
 }
+
+var (
+	// errFalRunning is why a process of store.FalModeSimulator must not
+	// run: one of store.FalModeFal does.
+	errFalRunning = errors.New("an easel serve with FAL_KEY is running on this database: easel serve without FAL_KEY would submit the generations queued in it to its in-process simulator, " +
+		"whose images are fake; set FAL_KEY, or point DATABASE_URL at another database")
+	// errSimulatorRunning is why a process of store.FalModeFal must not
+	// run: one of store.FalModeSimulator does.
+	errSimulatorRunning = errors.New("an easel serve without FAL_KEY is running on this database: its workers would submit this process's generations to its in-process simulator, " +
+		"whose images are fake; stop that process, or point DATABASE_URL at another database")
+)
 
 // origin is rawURL's scheme and host, without what could be a secret
 // (user information) or is only noise (the request's path).

@@ -130,7 +130,7 @@ func TestFalModeLockTakenAgain(t *testing.T) {
 			pool := dbtest.Pool(t)
 			ctx := context.Background()
 			logs := &logtest.Buffer{}
-			session, err := openLease(ctx, pool, slog.New(slog.NewJSONHandler(logs, nil)))
+			session, err := openLease(ctx, pool, slog.New(slog.NewJSONHandler(logs, nil)), neverStops(t))
 			require.NoError(t, err)
 			t.Cleanup(session.release)
 			require.NoError(t, guardFalMode(ctx, session, mode))

@@ -49,7 +49,9 @@ const shutdownTimeout = 15 * time.Second
 func DefaultDBMaxConns(workers int) int { return workers + 8 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully. ready, if
-// not nil, receives the listener's address once requests are accepted.
+// not nil, receives the listener's address once requests are accepted. It
+// also shuts down, and returns an error saying why, if a process it must
+// not share the database with turns out to run on it (fal_mode_guard.go).
 //
 // A shutdown first stops the HTTP server, which finishes the requests under
 // way; then River, which lets running jobs finish, so that a submission fal
@@ -64,6 +66,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	defer func() {
 		if err == nil && !shutdownStart.IsZero() {
 			logger.Info("easel serve stopped", "shutdown_took", time.Since(shutdownStart).Round(time.Millisecond).String())
+		}
+	}()
+	// A lease that finds, on taking its locks again, a process this one
+	// must not run with stops it as SIGTERM does (sessionLease.keep), and
+	// Run returns why, whatever step it had reached.
+	ctx, stopServing := context.WithCancelCause(ctx)
+	defer stopServing(nil)
+	defer func() {
+		var stopped stopError
+		if errors.As(context.Cause(ctx), &stopped) {
+			err = stopped.err
 		}
 	}()
 	if err := cfg.checkPublicURL(); err != nil {
@@ -118,7 +131,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	// session also holds the simulator's lock, taken later.
 	var session *sessionLease
 	if mode != 0 || cfg.FalKey == "" {
-		if session, err = openLease(ctx, pool, logger); err != nil {
+		if session, err = openLease(ctx, pool, logger, stopServing); err != nil {
 			return err
 		}
 		// Deferred this early, it runs once River has stopped; a

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,9 @@ type testBundle struct {
 	// shutdown cancels serve's context, as SIGTERM does, and returns what
 	// Run returned. Later calls return the same.
 	shutdown func() error
+	// exited waits for Run to return by itself, and returns what it
+	// returned, which the test then checks instead of the cleanup.
+	exited func() error
 }
 
 // setup runs a whole easel serve (in-process simulator, real Postgres) on an
@@ -99,10 +103,16 @@ func tryStart(t *testing.T, cfg serve.Config, logs io.Writer) (*testBundle, erro
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	go func() { done <- serve.Run(ctx, cfg, logger, func(a string) { addr <- a }) }()
+	returned := sync.OnceValue(func() error { return <-done })
 	shutdown := sync.OnceValue(func() error {
 		cancel()
-		return <-done
+		return returned()
 	})
+	var awaited atomic.Bool
+	exited := func() error {
+		awaited.Store(true)
+		return returned()
+	}
 	var base string
 	select {
 	case a := <-addr:
@@ -111,11 +121,15 @@ func tryStart(t *testing.T, cfg serve.Config, logs io.Writer) (*testBundle, erro
 		cancel()
 		return nil, err
 	}
-	t.Cleanup(func() { require.NoError(t, shutdown()) })
+	t.Cleanup(func() {
+		if err := shutdown(); !awaited.Load() {
+			require.NoError(t, err)
+		}
+	})
 	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	return &testBundle{ctx: ctx, baseURL: base, pool: pool, shutdown: shutdown}, nil
+	return &testBundle{ctx: ctx, baseURL: base, pool: pool, shutdown: shutdown, exited: exited}, nil
 }
 
 type generation struct {

@@ -146,7 +146,7 @@ func TestSimulatorLease(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	publisher := notify.NewPublisher(pool, store.GenerationFinishedChannel, logger)
 
-	session, err := openLease(ctx, pool, logger)
+	session, err := openLease(ctx, pool, logger, neverStops(t))
 	require.NoError(t, err)
 	lease, err := holdSimulator(ctx, session, "http://"+queueHost, publisher, nil, logger)
 	require.NoError(t, err)
@@ -180,7 +180,7 @@ func TestHoldSimulatorRefusesAQueueURLWithoutHost(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.Pool(t)
 	logger := slog.New(slog.DiscardHandler)
-	session, err := openLease(context.Background(), pool, logger)
+	session, err := openLease(context.Background(), pool, logger, neverStops(t))
 	require.NoError(t, err)
 	t.Cleanup(session.release)
 	_, err = holdSimulator(context.Background(), session, "not a url", notify.NewPublisher(pool, store.GenerationFinishedChannel, logger), nil, logger)
