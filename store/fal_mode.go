@@ -59,12 +59,24 @@ func ReleaseFalMode(ctx context.Context, db DBTX, mode FalMode) error {
 // takes its own mode's lock before asking about the other's is seen by any
 // process of the other mode asking after it: when two start together, at
 // worst both refuse.
+//
+// A simulator process of a release before these locks holds only its
+// simulator's lock (HoldSimulator), which every simulator process holds:
+// for FalModeSimulator, any session holding one counts too, so that a
+// rolling upgrade's older simulator is seen.
 func FalModeRunning(ctx context.Context, db DBTX, mode FalMode) (bool, error) {
-	var free bool
-	if err := db.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, $2)`, falModeLockClass, int32(mode)).Scan(&free); err != nil {
+	var running bool
+	if err := db.QueryRow(ctx, `
+		SELECT NOT pg_try_advisory_xact_lock($1, $2)
+			OR ($2 = $3 AND EXISTS (
+				SELECT 1 FROM pg_locks
+				WHERE locktype = 'advisory' AND granted AND objsubid = 2
+					AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+					AND classid = $4::bigint::oid))`,
+		falModeLockClass, int32(mode), int32(FalModeSimulator), simulatorLockClass).Scan(&running); err != nil {
 		return false, fmt.Errorf("try the advisory lock of fal mode %d: %w", mode, err)
 	}
-	return !free, nil
+	return running, nil
 }
 
 // loopbackURLPattern matches, case-insensitively, a URL whose host is
