@@ -252,21 +252,56 @@ func (w *ReconcileWorker) unclaim(ctx context.Context, gens []*store.Generation)
 	w.logger.Info("reconciler unclaimed the generations it did not poll", "generations", len(gens), "unclaimed", unclaimed)
 }
 
-// poll asks fal about gen and applies its result once there is one.
+// poll asks fal about gen and applies its result once there is one. While
+// there is none, what fal said of the request (IN_QUEUE and its position,
+// IN_PROGRESS; COMPLETED when the result could not be fetched) is noted on
+// the row, so that the row and the API say why it is not done yet.
 func (w *ReconcileWorker) poll(ctx context.Context, gen *store.Generation) error {
 	logger := withFalRequest(w.logger.With("generation_id", gen.ID), gen)
-	payload, err := fetchResult(ctx, w.fal, gen)
+	asked := &statusSeen{Fal: w.fal}
+	payload, err := fetchResult(ctx, asked, gen)
 	var fetchErr *fetchError
 	switch {
 	case errors.Is(err, errNotFinished):
-		return nil
+		return w.recordFalStatus(ctx, gen, asked.status)
 	case errors.As(err, &fetchErr) && fetchErr.finished:
+		if err := w.recordFalStatus(ctx, gen, asked.status); err != nil {
+			return err
+		}
 		return w.resultUnavailable(ctx, logger, gen, fetchErr.err, false)
 	case err != nil:
 		logger.Warn("reconciler could not fetch a result from fal; will retry", "error", err)
 		return nil
 	}
 	return w.apply(ctx, logger, gen, payload)
+}
+
+// recordFalStatus notes status, fal's answer about gen's request, on gen,
+// provided gen still records that request and is unfinished
+// (store.RecordFalStatus): an answer that a webhook overtook writes
+// nothing.
+func (w *ReconcileWorker) recordFalStatus(ctx context.Context, gen *store.Generation, status *fal.Status) error {
+	if status == nil || gen.FalRequestID == nil {
+		return nil
+	}
+	_, err := store.RecordFalStatus(ctx, w.pool, gen.ID, *gen.FalRequestID, status.Status, status.QueuePosition)
+	return err
+}
+
+// statusSeen is a Fal that keeps the last status fal answered, so that the
+// poll can record the answer that fetchResult reduced to errNotFinished
+// without asking fal twice.
+type statusSeen struct {
+	Fal
+	status *fal.Status
+}
+
+func (s *statusSeen) Status(ctx context.Context, statusURL string) (*fal.Status, error) {
+	status, err := s.Fal.Status(ctx, statusURL)
+	if err == nil {
+		s.status = status
+	}
+	return status, err
 }
 
 // apply records payload, fal's result for gen.

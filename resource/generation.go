@@ -33,11 +33,18 @@ type Generation struct {
 	Attempts                int             `json:"attempts"`
 	FalSubmissions          int             `json:"fal_submissions"`
 	FalSubmissionsConfirmed int             `json:"fal_submissions_confirmed"`
-	Error                   *ErrorInfo      `json:"error"`
-	HasNSFW                 *bool           `json:"has_nsfw"`
-	InferenceSeconds        *float64        `json:"inference_seconds"`
-	Timings                 json.RawMessage `json:"timings"`
-	Images                  []Image         `json:"images"`
+	// FalStatus is fal's status of the request as fal last answered the
+	// reconciler's poll, at FalStatusAt, FalQueuePosition its position
+	// when IN_QUEUE: why a submitted generation is not done yet. Null
+	// until fal was asked; history once the generation has finished.
+	FalStatus        *string         `json:"fal_status"`
+	FalQueuePosition *int            `json:"fal_queue_position"`
+	FalStatusAt      *time.Time      `json:"fal_status_at"`
+	Error            *ErrorInfo      `json:"error"`
+	HasNSFW          *bool           `json:"has_nsfw"`
+	InferenceSeconds *float64        `json:"inference_seconds"`
+	Timings          json.RawMessage `json:"timings"`
+	Images           []Image         `json:"images"`
 }
 
 // ErrorInfo explains why a generation failed or was cancelled.
@@ -66,6 +73,7 @@ func NewGeneration(g *store.Generation, images []store.Image) *Generation {
 		CompletedAt: g.CompletedAt, FinishedAt: g.FinishedAt, Attempts: g.Attempts, FalSubmissions: g.FalSubmissions,
 		FalSubmissionsConfirmed: g.FalSubmissionsConfirmed, HasNSFW: g.HasNSFW, InferenceSeconds: g.InferenceSeconds,
 		Timings: g.Timings, Images: make([]Image, len(images)),
+		FalStatus: g.FalStatus, FalQueuePosition: g.FalQueuePosition, FalStatusAt: g.FalStatusAt,
 	}
 	if g.Seed != nil {
 		r.Seed = json.RawMessage(*g.Seed)

@@ -61,6 +61,14 @@ type Generation struct {
 	ImageCount              *int
 	InferenceSeconds        *float64
 	Timings                 json.RawMessage
+	// FalStatus is fal's status of the request as fal last reported it to
+	// the reconciler's status poll (RecordFalStatus), at FalStatusAt;
+	// FalQueuePosition is the position it gave with IN_QUEUE. All three
+	// are nil until the reconciler asked, and stay as history once the
+	// generation has finished.
+	FalStatus        *string
+	FalQueuePosition *int
+	FalStatusAt      *time.Time
 }
 
 // Image is one row of generation_images.
@@ -79,7 +87,7 @@ const generationColumns = `id, client, status, endpoint_id, input, priority, met
 	idempotency_key, request_hash, seed::text, fal_request_id, fal_gateway_request_id,
 	fal_status_url, fal_response_url, fal_cancel_url, created_at, updated_at, run_at, submitting_at,
 	submitted_at, completed_at, finished_at, attempts, fal_submissions, fal_submissions_confirmed, last_webhook_at, error_code,
-	error_message, has_nsfw, image_count, inference_seconds, timings`
+	error_message, has_nsfw, image_count, inference_seconds, timings, fal_status, fal_queue_position, fal_status_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -93,7 +101,7 @@ func scanGeneration(row scanner) (*Generation, error) {
 		&g.FalRequestID, &g.FalGatewayRequestID, &g.FalStatusURL, &g.FalResponseURL, &g.FalCancelURL,
 		&g.CreatedAt, &g.UpdatedAt, &g.RunAt, &g.SubmittingAt, &g.SubmittedAt, &g.CompletedAt,
 		&g.FinishedAt, &g.Attempts, &g.FalSubmissions, &g.FalSubmissionsConfirmed, &g.LastWebhookAt, &g.ErrorCode, &g.ErrorMessage,
-		&g.HasNSFW, &g.ImageCount, &g.InferenceSeconds, (*[]byte)(&g.Timings))
+		&g.HasNSFW, &g.ImageCount, &g.InferenceSeconds, (*[]byte)(&g.Timings), &g.FalStatus, &g.FalQueuePosition, &g.FalStatusAt)
 	if err != nil {
 		return nil, err
 	}

@@ -14,9 +14,10 @@ import (
 // finished it becomes its request, and the one recorded until then, which
 // nobody needs any more and which fal would run to completion and bill, is
 // queued to be cancelled at fal (fal_request_cancels, reason superseded),
-// in the same statement. The recorded gateway id and URLs were the other
-// request's, so they are cleared: fal's URLs are derived from the endpoint
-// and the request id wherever they are missing.
+// in the same statement. The recorded gateway id and URLs, and fal's last
+// reported status, were the other request's, so they are cleared: fal's
+// URLs are derived from the endpoint and the request id wherever they are
+// missing.
 
 // resultRequestWith is the WITH clause of a statement that finishes
 // generation $1 with the result of fal request param: it queues the
@@ -39,14 +40,19 @@ func resultRequestWith(param string) string {
 // resultRequestSet makes fal request param the generation's request, as
 // resultRequestWith's statement must: the ids and URLs of another request
 // are cleared; those of the same request, or of a row that records none,
-// are kept. In an UPDATE's SET every fal_request_id is still the old one.
+// are kept. So is what fal last said about the request (RecordFalStatus):
+// it was about the other one. In an UPDATE's SET every fal_request_id is
+// still the old one.
 func resultRequestSet(param string) string {
 	other := `fal_request_id <> NULLIF(` + param + `, '')`
 	return `fal_request_id = coalesce(NULLIF(` + param + `, ''), fal_request_id),
 		fal_gateway_request_id = CASE WHEN ` + other + ` THEN NULL ELSE fal_gateway_request_id END,
 		fal_status_url = CASE WHEN ` + other + ` THEN NULL ELSE fal_status_url END,
 		fal_response_url = CASE WHEN ` + other + ` THEN NULL ELSE fal_response_url END,
-		fal_cancel_url = CASE WHEN ` + other + ` THEN NULL ELSE fal_cancel_url END`
+		fal_cancel_url = CASE WHEN ` + other + ` THEN NULL ELSE fal_cancel_url END,
+		fal_status = CASE WHEN ` + other + ` THEN NULL ELSE fal_status END,
+		fal_queue_position = CASE WHEN ` + other + ` THEN NULL ELSE fal_queue_position END,
+		fal_status_at = CASE WHEN ` + other + ` THEN NULL ELSE fal_status_at END`
 }
 
 // TakeResultRequest makes fal request requestID, whose result is about to

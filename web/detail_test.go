@@ -107,6 +107,37 @@ func TestDetailPendingIsPolled(t *testing.T) {
 	require.NotEqual(t, m[2], s["version"])
 }
 
+// A submitted generation fal still holds shows, in its timeline, what fal
+// said when Easel last asked, before the generation finishes and after.
+func TestDetailShowsFalStatus(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.insert(t, "slow at fal")
+	_, err := store.MarkSubmitting(b.ctx, b.pool, g.ID)
+	require.NoError(t, err)
+	requestID := "req-" + g.ID.String()[:8]
+	_, err = store.RecordSubmitted(b.ctx, b.pool, g.ID, store.Submission{RequestID: requestID})
+	require.NoError(t, err)
+	position := 3
+	written, err := store.RecordFalStatus(b.ctx, b.pool, g.ID, requestID, "IN_QUEUE", &position)
+	require.NoError(t, err)
+	require.True(t, written)
+
+	const entry = "<strong>Status from fal</strong> <span>IN_QUEUE, 3 request(s) ahead · the latest answer when Easel asked fal</span>"
+	body := b.page(t, "/generations/"+g.ID.String()).body
+	require.Contains(t, body, entry)
+
+	b.complete(t, g.ID, store.Image{URL: "https://cdn.example/0.png"})
+	body = b.page(t, "/generations/"+g.ID.String()).body
+	require.Contains(t, body, entry, "kept as what fal said before the end")
+	titles := regexp.MustCompile(`</time>\s*<strong>([^<]+)</strong>`).FindAllStringSubmatch(body, -1)
+	var got []string
+	for _, m := range titles {
+		got = append(got, m[1])
+	}
+	require.Equal(t, []string{"Enqueued", "Submitting to fal", "Submitted to fal", "Status from fal", "Completed"}, got)
+}
+
 func TestDetailNotFound(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -48,6 +48,9 @@ func buildTimeline(g *store.Generation, webhooks []store.ReceivedWebhook) []time
 		}
 		entries = append(entries, timelineEntry{At: *g.SubmittedAt, Title: "Submitted to fal", Detail: detail, Tone: "ok"})
 	}
+	if g.FalStatus != nil && g.FalStatusAt != nil {
+		entries = append(entries, falStatusEntry(g))
+	}
 	for _, w := range webhooks {
 		entries = append(entries, webhookEntry(w))
 	}
@@ -56,6 +59,17 @@ func buildTimeline(g *store.Generation, webhooks []store.ReceivedWebhook) []time
 	}
 	sort.SliceStable(entries, func(i, j int) bool { return entries[i].At.Before(entries[j].At) })
 	return entries
+}
+
+// falStatusEntry is what fal last said about the request when the
+// reconciler asked (no webhook had settled it): the row keeps only the
+// latest answer.
+func falStatusEntry(g *store.Generation) timelineEntry {
+	detail := *g.FalStatus
+	if g.FalQueuePosition != nil {
+		detail += fmt.Sprintf(", %d request(s) ahead", *g.FalQueuePosition)
+	}
+	return timelineEntry{At: *g.FalStatusAt, Title: "Status from fal", Detail: detail + " · the latest answer when Easel asked fal"}
 }
 
 func webhookEntry(w store.ReceivedWebhook) timelineEntry {
