@@ -5,6 +5,32 @@
 // rather than run by rivermigrate, so that one tool and one version number
 // describe the schema. river_test.go fails when the pinned River version
 // reports SQL that differs from the committed files.
+//
+// # Compatibility with older binaries
+//
+// During a rolling deploy, and after a rollback, binaries older than the
+// schema run on it: Up lets them when the schema's easel_schema_compatibility
+// row (000024) says they still run correctly. So every migration from 000024
+// on ends by writing that row, in its own transaction, and its down
+// migration writes back the row it found:
+//
+//	-- up: adds only (a table, a nullable column, a view column at the end, a comment)
+//	UPDATE easel_schema_compatibility SET schema_version = 25;
+//	-- up: breaks older binaries
+//	UPDATE easel_schema_compatibility SET schema_version = 25, oldest_compatible_version = 25;
+//	-- down, either way: the row as the previous migration left it
+//	UPDATE easel_schema_compatibility SET schema_version = 24, oldest_compatible_version = 21;
+//
+// A migration breaks older binaries, and sets oldest_compatible_version to
+// its own version, when it drops or renames something they use, adds or
+// tightens a constraint their writes would violate (NOT NULL on a column
+// they leave out, a CHECK, a unique index), or changes what a value means
+// to them; otherwise it leaves the value. A release whose migration breaks
+// older binaries says so in its notes: their replicas must be stopped
+// before it migrates. A migration that does not write the row leaves one
+// that names an older version, and older binaries then refuse the schema,
+// as all binaries before 000024 refuse any newer one;
+// TestEveryMigrationRecordsCompatibility fails on such a migration.
 package migrations
 
 import (
@@ -54,13 +80,29 @@ func FS() fs.FS { return files }
 // connection's search_path when it does not exist yet, so that
 // search_path=easel in DATABASE_URL is all it takes to give Easel a schema
 // of its own.
+//
+// A clean schema newer than this binary's newest migration is one an older
+// binary meets during a rolling deploy or after a rollback. Up then
+// migrates nothing, and returns nil after logging a warning when the
+// schema's easel_schema_compatibility row says this binary still runs
+// correctly on it (see the package doc); otherwise it returns an error
+// wrapping ErrSchemaNewer that says why, and how to roll back. A dirty
+// newer schema is refused.
 func Up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
 	cfg, err := ConnConfig(databaseURL)
 	if err != nil {
 		return err
 	}
-	if err := prepareUp(ctx, cfg, databaseURL, logger); err != nil {
+	latest, err := Latest()
+	if err != nil {
+		return err
+	}
+	newer, err := prepareUp(ctx, cfg, databaseURL, latest, logger)
+	if err != nil {
 		return fmt.Errorf("migrate up: %w", err)
+	}
+	if newer {
+		return nil
 	}
 	m, err := newMigrate(cfg, logger)
 	if err != nil {
@@ -68,20 +110,19 @@ func Up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
 	}
 	defer m.Close()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		latest, lerr := Latest()
 		var dirtyErr migrate.ErrDirty
 		if errors.As(err, &dirtyErr) {
 			// golang-migrate's own error names no command: force is easel's.
 			version := uint(max(dirtyErr.Version, 0))
-			if lerr == nil && version > latest {
-				return fmt.Errorf("migrate up: %w", SchemaNewerError(version, latest))
+			if version > latest {
+				return fmt.Errorf("migrate up: %w", schemaNewerError(version, latest, "it is dirty: a newer easel's migration failed or was interrupted"))
 			}
 			return fmt.Errorf("migrate up: %w", DirtyError(version))
 		}
 		version, _, verr := m.Version()
 		if verr == nil {
 			// golang-migrate reports a newer schema as a missing file.
-			if lerr == nil && version > latest {
+			if version > latest {
 				return fmt.Errorf("migrate up: %w", SchemaNewerError(version, latest))
 			}
 			// A failed migration leaves the version at its own, dirty.
@@ -105,11 +146,13 @@ var ErrForeignMigrations = errors.New("schema_migrations belongs to another appl
 
 // prepareUp refuses a schema Easel cannot share, and creates the schema
 // Easel is to live in; both before golang-migrate's driver opens, since it
-// creates its schema_migrations table as it does.
-func prepareUp(ctx context.Context, cfg *pgx.ConnConfig, databaseURL string, logger *slog.Logger) error {
+// creates its schema_migrations table as it does. newer is true when the
+// schema is clean, newer than latest and compatible with this binary
+// (checkNewer): there is nothing to migrate, and checkNewer said so.
+func prepareUp(ctx context.Context, cfg *pgx.ConnConfig, databaseURL string, latest uint, logger *slog.Logger) (newer bool, err error) {
 	conn, err := connect(ctx, cfg)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(ctx)
 
@@ -123,18 +166,18 @@ func prepareUp(ctx context.Context, cfg *pgx.ConnConfig, databaseURL string, log
 	err = conn.QueryRow(ctx, `SELECT coalesce((SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.oid = coalesce(to_regclass('river_migration'), to_regclass('river_job'))), '')`).Scan(&river)
 	if err != nil {
-		return fmt.Errorf("look for River's tables in database %q: %w", cfg.Database, err)
+		return false, fmt.Errorf("look for River's tables in database %q: %w", cfg.Database, err)
 	}
 	version, dirty, err := readVersion(ctx, conn)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var searchPath, schema string
 	var ownRiver bool
 	err = conn.QueryRow(ctx, `SELECT current_setting('search_path'), coalesce(current_schema(), ''),
 		to_regclass(quote_ident(current_schema()) || '.river_job') IS NOT NULL`).Scan(&searchPath, &schema, &ownRiver)
 	if err != nil {
-		return fmt.Errorf("read search_path of database %q: %w", cfg.Database, err)
+		return false, fmt.Errorf("read search_path of database %q: %w", cfg.Database, err)
 	}
 	advice := "give Easel a database of its own, or a schema of its own by adding search_path=easel to DATABASE_URL, as in " +
 		withSearchPath(databaseURL, "easel") + " (Easel creates that schema; it holds Easel's tables and its River's, and nothing outside it is touched)"
@@ -142,22 +185,32 @@ func prepareUp(ctx context.Context, cfg *pgx.ConnConfig, databaseURL string, log
 	foreignRiver := strings.HasSuffix(river, ".river_migration")
 	switch {
 	case river != "" && version == 0 && !dirty:
-		return fmt.Errorf("%w: database %q has River's table %s on search_path '%s' and no Easel schema. "+
+		return false, fmt.Errorf("%w: database %q has River's table %s on search_path '%s' and no Easel schema. "+
 			"Easel creates and migrates River's tables itself, as part of its own schema, so it cannot share them with another River: %s",
 			ErrRiverInstalled, cfg.Database, river, searchPath, advice)
 	case foreignRiver && version == 1 && dirty:
 		// What an Easel without this check left behind: its first
 		// migration failed on River's tables and rolled back.
-		return fmt.Errorf("%w: database %q has River's table %s on search_path '%s', and an earlier easel's failed first migration left %s at version 1, dirty. "+
+		return false, fmt.Errorf("%w: database %q has River's table %s on search_path '%s', and an earlier easel's failed first migration left %s at version 1, dirty. "+
 			"Easel creates and migrates River's tables itself, as part of its own schema, so it cannot share them with another River: %s; "+
 			"that table then holds nothing of use and can be dropped",
 			ErrRiverInstalled, cfg.Database, river, searchPath, pgx.Identifier{schema, "schema_migrations"}.Sanitize(), advice)
 	case version > 0 && !(version == 1 && dirty) && !ownRiver:
-		return fmt.Errorf("%w: %s in database %q records version %d, but Easel's tables are not there: another application's golang-migrate keeps its version in that table, "+
+		return false, fmt.Errorf("%w: %s in database %q records version %d, but Easel's tables are not there: another application's golang-migrate keeps its version in that table, "+
 			"and Easel would take it for its own; %s",
 			ErrForeignMigrations, pgx.Identifier{schema, "schema_migrations"}.Sanitize(), cfg.Database, version, advice)
 	}
-	return ensureSchema(ctx, conn, cfg, logger)
+	if version > latest && !dirty {
+		// Easel's own schema (ownRiver), so ensureSchema has nothing to do.
+		// A newer binary migrating it further between the two reads leaves
+		// a row of another version, which checkNewer refuses: safe, and
+		// the next start reads both again.
+		if err := checkNewer(ctx, conn, version, latest, logger); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	return false, ensureSchema(ctx, conn, cfg, logger)
 }
 
 // withSearchPath is databaseURL, password hidden, with search_path set to
@@ -330,9 +383,22 @@ func migrationFile(version uint, direction string) string {
 }
 
 // SchemaNewerError explains that the database's schema, at version, is newer
-// than latest, this binary's newest migration; it wraps ErrSchemaNewer.
+// than latest, this binary's newest migration, and how to roll back to this
+// binary; it wraps ErrSchemaNewer.
 func SchemaNewerError(version, latest uint) error {
-	return fmt.Errorf("%w: the database is at schema version %d, this binary knows versions up to %d; run the easel that migrated it, or a newer one", ErrSchemaNewer, version, latest)
+	return schemaNewerError(version, latest, "")
+}
+
+// schemaNewerError is SchemaNewerError saying why, when why is not empty,
+// this binary may not run on the schema. Only the newer binary has the down
+// migrations from version to latest.
+func schemaNewerError(version, latest uint, why string) error {
+	if why != "" {
+		why = "; " + why
+	}
+	return fmt.Errorf("%w: the database is at schema version %d, this binary knows versions up to %d%s. "+
+		"Run the easel that migrated it, or a newer one; or, to roll back to this binary, stop the newer easel processes and run `easel migrate down %d` with the newer easel first",
+		ErrSchemaNewer, version, latest, why, version-latest)
 }
 
 // Down reverts the newest steps migrations. Before it changes anything, it

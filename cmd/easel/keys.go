@@ -95,7 +95,8 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(s
 // migrateFresh, applies the schema to a database that has none: on a fresh
 // Docker install the Postgres image has created the database, and the first
 // key comes before the first easel serve. A schema newer than this binary is
-// refused, as easel serve refuses it.
+// used only when it is compatible with it, as easel serve does
+// (migrations.CheckNewer).
 func checkKeysSchema(ctx context.Context, databaseURL string, migrateFresh bool, logger *slog.Logger) error {
 	name, err := migrations.DatabaseName(databaseURL)
 	if err != nil {
@@ -118,7 +119,10 @@ func checkKeysSchema(ctx context.Context, databaseURL string, migrateFresh bool,
 	case version == latest:
 		return nil
 	case version > latest:
-		return fmt.Errorf("database %q: %w", name, migrations.SchemaNewerError(version, latest))
+		if err := migrations.CheckNewer(ctx, databaseURL, version, logger); err != nil {
+			return fmt.Errorf("database %q: %w", name, err)
+		}
+		return nil
 	case version == 0 && migrateFresh:
 		logger.Info("database has no Easel schema yet; migrating it before creating the first key", "database", name)
 		if err := migrations.Up(ctx, databaseURL, logger); err != nil {

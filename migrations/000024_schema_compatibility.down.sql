@@ -1,0 +1,2 @@
+-- Binaries before 24 neither read nor write the table.
+DROP TABLE easel_schema_compatibility;
