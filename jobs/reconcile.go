@@ -173,14 +173,23 @@ func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 
 	// Last, so that the requests the steps above made unneeded are
 	// cancelled in this run.
+	_, err = w.cancelUnneededRequests(ctx)
+	return err
+}
+
+// cancelUnneededRequests claims up to reconcileBatch cancels of requests
+// nobody needs (store.ClaimFalCancels) and sends them, returning how many
+// it claimed. The claim stamps them for PollAfter, so that the reconciler
+// and a FalCancelSender, in this process or another, never send one twice.
+func (w *ReconcileWorker) cancelUnneededRequests(ctx context.Context) (int, error) {
 	unneeded, err := store.ClaimFalCancels(ctx, w.pool, w.pollAfter, reconcileBatch)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := reconcileEach(ctx, unneeded, w.cancelUnneeded); err != nil {
-		return fmt.Errorf("cancel unneeded fal requests: %w", err)
+		return len(unneeded), fmt.Errorf("cancel unneeded fal requests: %w", err)
 	}
-	return nil
+	return len(unneeded), nil
 }
 
 // cancelRefused reports whether err, from fal's Cancel, says that sending

@@ -23,6 +23,16 @@ import (
 func completedByOlderSubmission(t *testing.T) (b *testBundle, got *store.Generation, second *store.Generation) {
 	t.Helper()
 	b = setup(t, falsim.Config{WebhookDropRate: 1, Latency: falsim.Latency{Min: time.Hour, Max: time.Hour}})
+	first, second := b.submittedTwice(t)
+	got = b.completeWithOlder(t, second.ID, first)
+	return b, got, second
+}
+
+// submittedTwice submits a generation twice, the first answer lost, the
+// second recorded, on a simulator that sends no webhook. It returns the
+// first submission's request and the generation recording the second's.
+func (b *testBundle) submittedTwice(t *testing.T) (first string, second *store.Generation) {
+	t.Helper()
 	b.cfg.PollAfter = time.Nanosecond // the first submission's webhook is late: submit again
 	gen := b.enqueue(t, "tests")
 
@@ -31,18 +41,25 @@ func completedByOlderSubmission(t *testing.T) (b *testBundle, got *store.Generat
 	lost.Fal = fal.NewClient(fal.ClientConfig{QueueURL: b.sim.QueueURL(), Key: "test-key",
 		HTTPClient: &http.Client{Transport: lostAnswerNoting{ids}}})
 	snoozed(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, lost), gen.ID))
-	first := receive(t, ids)
+	first = receive(t, ids)
 
 	require.NoError(t, b.submit(t, gen.ID))
 	second = b.generation(t, gen.ID)
 	require.Equal(t, store.StatusSubmitted, second.Status)
 	require.NotEqual(t, first, *second.FalRequestID)
+	return first, second
+}
 
-	require.Equal(t, store.OutcomeApplied, b.deliverSigned(t, gen.ID, first, okWebhook(first)))
-	got = b.generation(t, gen.ID)
+// completeWithOlder delivers the result of request first, an older
+// submission's, to generation id by webhook, and returns the generation
+// it completed.
+func (b *testBundle) completeWithOlder(t *testing.T, id uuid.UUID, first string) *store.Generation {
+	t.Helper()
+	require.Equal(t, store.OutcomeApplied, b.deliverSigned(t, id, first, okWebhook(first)))
+	got := b.generation(t, id)
 	require.Equal(t, store.StatusCompleted, got.Status)
 	require.Equal(t, first, *got.FalRequestID, "completed with the first submission's result")
-	return b, got, second
+	return got
 }
 
 // pendingCancels returns the reasons of the cancels of generation id's

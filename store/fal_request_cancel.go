@@ -19,6 +19,17 @@ const (
 	FalCancelTimeout = "timeout"
 )
 
+// FalCancelQueuedChannel is the Postgres notification channel on which the
+// transaction that queues a superseded request's cancel says so, with
+// payload FalCancelSuperseded, from within the transaction: it is rare (an
+// answer lost and the generation submitted again), and delivered only once
+// the row it announces has committed. Worker processes listen on it to send
+// the cancel at once (jobs.FalCancelSender) rather than at the reconciler's
+// next run, by which time fal has usually run and billed the request. A
+// notification is a wake-up: the reconciler still sends what none was
+// listening for.
+const FalCancelQueuedChannel = "easel_fal_cancel_queued"
+
 // FalCancel is a fal request that Easel cancels at fal because nobody needs
 // it any more: a row of fal_request_cancels. The row is written in the
 // transaction that makes the request unneeded (or, for a timeout, before

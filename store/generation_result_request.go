@@ -14,10 +14,14 @@ import (
 // finished it becomes its request, and the one recorded until then, which
 // nobody needs any more and which fal would run to completion and bill, is
 // queued to be cancelled at fal (fal_request_cancels, reason superseded),
-// in the same statement. The recorded gateway id and URLs, and fal's last
-// reported status, were the other request's, so they are cleared: fal's
-// URLs are derived from the endpoint and the request id wherever they are
-// missing.
+// in the same statement, which also says so on FalCancelQueuedChannel for
+// worker processes to send the cancel at once (jobs.FalCancelSender). The
+// notification is sent only when a cancel row is written (RETURNING runs
+// per inserted row), so that an ordinary result, which supersedes nothing,
+// takes no notification lock at its commit. The recorded gateway id and
+// URLs, and fal's last reported status, were the other request's, so they
+// are cleared: fal's URLs are derived from the endpoint and the request id
+// wherever they are missing.
 
 // resultRequestWith is the WITH clause of a statement that finishes
 // generation $1 with the result of fal request param: it queues the
@@ -31,7 +35,8 @@ func resultRequestWith(param string) string {
 		queued AS (
 			INSERT INTO fal_request_cancels (generation_id, fal_request_id, cancel_url, reason)
 			SELECT id, fal_request_id, fal_cancel_url, '` + FalCancelSuperseded + `' FROM superseded
-			ON CONFLICT (generation_id, fal_request_id) DO NOTHING),
+			ON CONFLICT (generation_id, fal_request_id) DO NOTHING
+			RETURNING pg_notify('` + FalCancelQueuedChannel + `', '` + FalCancelSuperseded + `')),
 		answered AS (
 			DELETE FROM fal_request_cancels WHERE generation_id = $1 AND fal_request_id = NULLIF(` + param + `, ''))
 		`

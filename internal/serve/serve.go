@@ -262,6 +262,25 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 			stopDispatching()
 			<-dispatched
 		}()
+		// Sends a superseded request's cancel as soon as the webhook that
+		// superseded it commits, rather than at the reconciler's next run.
+		// Its listening connection is its own: notify.Listener takes one
+		// channel, and finished's runs only with the HTTP API.
+		cancelSender, err := jobs.NewFalCancelSender(pool, jobs.Config{Fal: falClient, PollAfter: cfg.PollAfter,
+			Timeout: cfg.Timeout, RescueAfter: cfg.RescueAfter, Logger: logger})
+		if err != nil {
+			return err
+		}
+		sendCtx, stopSending := context.WithCancel(ctx)
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			cancelSender.Run(sendCtx)
+		}()
+		defer func() {
+			stopSending()
+			<-sent
+		}()
 	}
 
 	canceller := jobs.NewCanceller(pool, riverClient, falClient, logger).WithPublisher(publisher).WithMetrics(m)
