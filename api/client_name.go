@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -64,23 +63,13 @@ const shownClientRunes = 64
 // refuses the same names, but as the caller's 422 naming the field
 // "client", which a caller of the API can do nothing about.
 func checkClientName(name string) error {
-	var problem string
-	switch {
-	case name == "":
-		problem = "it is empty"
-	case len(name) > jobs.MaxClientBytes:
-		problem = fmt.Sprintf("it is %d bytes long", len(name))
-	case !utf8.ValidString(name):
-		problem = "it is not valid UTF-8"
-	case strings.IndexByte(name, 0) >= 0:
-		problem = "it contains the NUL character"
-	default:
+	problem := jobs.ClientProblem(name)
+	if problem == "" {
 		return nil
 	}
 	shown := fmt.Sprintf("%q", name)
 	if utf8.RuneCountInString(name) > shownClientRunes {
 		shown = fmt.Sprintf("%.*q (cut)", shownClientRunes, name)
 	}
-	return fmt.Errorf("%w %s: %s; a client name must be 1 to %d bytes of UTF-8 without the NUL character "+
-		"(see api.SetClientName)", ErrInvalidClientName, shown, problem, jobs.MaxClientBytes)
+	return fmt.Errorf("%w %s: it %s (see api.SetClientName)", ErrInvalidClientName, shown, problem)
 }

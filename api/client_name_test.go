@@ -67,13 +67,13 @@ func TestSetClientNameInvalid(t *testing.T) {
 		// wantShown is how the error quotes the name.
 		wantShown string
 	}{
-		{name: "empty", client: "", wantProblem: "it is empty", wantShown: `""`},
+		{name: "empty", client: "", wantProblem: "must not be empty", wantShown: `""`},
 		{
 			name: "too long", client: strings.Repeat("x", jobs.MaxClientBytes+1),
-			wantProblem: "it is 201 bytes long", wantShown: strconv.Quote(strings.Repeat("x", 64)) + " (cut)",
+			wantProblem: "must be at most 200 bytes", wantShown: strconv.Quote(strings.Repeat("x", 64)) + " (cut)",
 		},
-		{name: "invalid UTF-8", client: "caf\xe9", wantProblem: "it is not valid UTF-8", wantShown: `"caf\xe9"`},
-		{name: "NUL", client: "team\x00acme", wantProblem: "it contains the NUL character", wantShown: `"team\x00acme"`},
+		{name: "invalid UTF-8", client: "caf\xe9", wantProblem: "must be UTF-8 text without the NUL character", wantShown: `"caf\xe9"`},
+		{name: "NUL", client: "team\x00acme", wantProblem: "must be UTF-8 text without the NUL character", wantShown: `"team\x00acme"`},
 		{name: "longest", client: longest},
 	} {
 		for _, drop := range []bool{false, true} {
@@ -96,8 +96,7 @@ func TestSetClientNameInvalid(t *testing.T) {
 				}
 
 				require.ErrorIs(t, err, api.ErrInvalidClientName)
-				require.ErrorContains(t, err, "invalid client name "+tt.wantShown+": "+tt.wantProblem+
-					"; a client name must be 1 to 200 bytes of UTF-8 without the NUL character")
+				require.ErrorContains(t, err, "invalid client name "+tt.wantShown+": it "+tt.wantProblem+" (see api.SetClientName)")
 				require.Equal(t, http.StatusInternalServerError, resp.status, string(resp.body))
 				require.Equal(t, "internal", resp.errorBody(t).Code)
 				require.Contains(t, b.logs.String(), "invalid client name")

@@ -61,31 +61,16 @@ type EnqueueOpts struct {
 	// client's unfinished generations while an earlier count shows room;
 	// nil counts in every Enqueue. See PendingCache.
 	PendingCache *PendingCache
-	// Schema is the Postgres schema Easel lives in, for a caller whose
-	// connection's search_path does not lead there: the schema named by
-	// search_path in easel serve's DATABASE_URL ("easel" for
-	// search_path=easel), as it is, unquoted. When set, Enqueue first
-	// checks that Easel's tables are there, then runs every statement of
-	// its own, River's job insert included, with the transaction's
-	// search_path set to that schema alone, and sets the caller's
-	// search_path back before it returns, whether it succeeded or not, so
-	// that the caller's next statements in the transaction see the names
-	// they saw before. The application's pool keeps its own search_path,
-	// and its own tables and its own River (in public, say) are never
-	// touched. This costs two round trips more. A schema without Easel's
-	// tables is refused with an error wrapping ErrNoEaselSchema, without a
-	// failed statement, so the transaction is still usable. After a failed
-	// statement, which aborts the transaction, the search_path is left to
-	// the rollback, which undoes it (as does a rollback to a savepoint
-	// taken before Enqueue). River's insert notification goes to
-	// "<Schema>.river_insert", the channel on which workers whose
-	// search_path starts with that schema listen, so easel serve's workers
-	// fetch the job when the transaction commits, as they would with the
-	// path set by the caller. Empty runs Enqueue's statements on the
-	// caller's search_path, which must then lead to Easel's tables.
-	// River, which inserts the job with its table named in full, takes
-	// only schema names of at most 46 ASCII letters, digits and
-	// underscores, not starting with a digit; Enqueue refuses others.
+	// Schema is the schema Easel was migrated into (search_path=easel in
+	// easel serve's DATABASE_URL: "easel"), for a caller whose pool keeps
+	// its own search_path, so that the application's own tables and its own
+	// River are never touched. Enqueue checks Easel's tables are there
+	// (ErrNoEaselSchema, without failing a statement), runs its statements
+	// with the transaction's search_path set to that schema, and puts the
+	// caller's back before it returns: two round trips more. Empty uses the
+	// caller's search_path, which must then lead to Easel's tables. River
+	// takes only names of at most 46 ASCII letters, digits and
+	// underscores, not starting with a digit.
 	Schema string
 }
 
@@ -281,18 +266,13 @@ func runAtString(t time.Time) string {
 // and runs nothing, so any process can enqueue without being a worker. Its
 // FetchCooldown spaces the insert notifications it sends.
 var insertOnlyClient = sync.OnceValues(func() (*river.Client[pgx.Tx], error) {
-	return newInsertClient(fetchCooldown)
+	return newInsertClient(fetchCooldown, "")
 })
 
 // newInsertClient returns a River client that only inserts, sending an
-// insert notification at most once per cooldown and queue.
-func newInsertClient(cooldown time.Duration) (*river.Client[pgx.Tx], error) {
-	return newSchemaInsertClient(cooldown, "")
-}
-
-// newSchemaInsertClient is newInsertClient for River's tables in schema,
-// or on the search_path when schema is empty.
-func newSchemaInsertClient(cooldown time.Duration, schema string) (*river.Client[pgx.Tx], error) {
+// insert notification at most once per cooldown and queue, for River's
+// tables in schema, or on the search_path when schema is empty.
+func newInsertClient(cooldown time.Duration, schema string) (*river.Client[pgx.Tx], error) {
 	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{FetchCooldown: cooldown, FetchPollInterval: max(cooldown, time.Second), Schema: schema})
 	if err != nil {
 		return nil, fmt.Errorf("create River insert client: %w", err)

@@ -55,7 +55,7 @@ func schemaInsertClient(schema string) (*river.Client[pgx.Tx], error) {
 	client, ok := schemaInsertClients.Load(schema)
 	if !ok {
 		client, _ = schemaInsertClients.LoadOrStore(schema, sync.OnceValues(func() (*river.Client[pgx.Tx], error) {
-			return newSchemaInsertClient(fetchCooldown, schema)
+			return newInsertClient(fetchCooldown, schema)
 		}))
 	}
 	return client.(func() (*river.Client[pgx.Tx], error))()

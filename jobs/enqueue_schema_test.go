@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +46,7 @@ type schemaBundle struct {
 func setupSchema(t *testing.T) *schemaBundle {
 	t.Helper()
 	ctx := context.Background()
-	appURL := pgtestdb.Custom(t, schemaTestConfig(t), schemaMigrator{}).URL()
+	appURL := pgtestdb.Custom(t, dbtest.Config(t), schemaMigrator{}).URL()
 	app, err := pgxpool.New(ctx, appURL)
 	require.NoError(t, err)
 	t.Cleanup(app.Close)
@@ -452,28 +451,6 @@ func (schemaMigrator) Migrate(ctx context.Context, db *sql.DB, conf pgtestdb.Con
 	}
 	_, err = db.ExecContext(ctx, `CREATE TABLE public.generations (id bigint PRIMARY KEY, sku text NOT NULL)`)
 	return err
-}
-
-// schemaTestConfig is internal/dbtest's server, from TEST_DATABASE_URL.
-func schemaTestConfig(t *testing.T) pgtestdb.Config {
-	t.Helper()
-	raw := os.Getenv("TEST_DATABASE_URL")
-	if raw == "" {
-		raw = dbtest.DefaultURL
-	}
-	u, err := url.Parse(raw)
-	require.NoError(t, err, "parse TEST_DATABASE_URL")
-	password, _ := u.User.Password()
-	return pgtestdb.Config{
-		DriverName:                "pgx",
-		Host:                      u.Hostname(),
-		Port:                      u.Port(),
-		User:                      u.User.Username(),
-		Password:                  password,
-		Database:                  strings.TrimPrefix(u.Path, "/"),
-		Options:                   u.RawQuery,
-		ForceTerminateConnections: true,
-	}
 }
 
 func withSearchPath(databaseURL, schema string) (string, error) {

@@ -125,6 +125,16 @@ func validateOpts(opts *EnqueueOpts, now time.Time) (validOpts, []fal.FieldError
 }
 
 // checkClient says what is wrong with a client name, or nil.
+// ClientProblem says what Enqueue would refuse in a client name, or "" if
+// nothing: for a caller that names clients itself, such as
+// api.SetClientName.
+func ClientProblem(client string) string {
+	if invalid := checkClient(client); len(invalid) > 0 {
+		return invalid[0].Message
+	}
+	return ""
+}
+
 func checkClient(client string) []fal.FieldError {
 	var message string
 	switch {

@@ -113,5 +113,5 @@ func (w *fetchWakeup) send() {
 // FetchCooldown, which spaces the notifications it sends, lets it send one
 // in its life.
 var quietInsertClient = sync.OnceValues(func() (*river.Client[pgx.Tx], error) {
-	return newInsertClient(100 * 365 * 24 * time.Hour)
+	return newInsertClient(100*365*24*time.Hour, "")
 })

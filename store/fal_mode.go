@@ -22,7 +22,8 @@ import (
 type FalMode int32
 
 const (
-	// FalModeFal is fal.ai: FAL_KEY set and FAL_QUEUE_URL not on loopback.
+	// FalModeFal is fal.ai: FAL_KEY set and FAL_QUEUE_URL https, off
+	// loopback.
 	FalModeFal FalMode = 1
 	// FalModeSimulator is easel serve's in-process simulator.
 	FalModeSimulator FalMode = 2

@@ -29,7 +29,7 @@ const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 // dropped when the test ends.
 func URL(t testing.TB) string {
 	t.Helper()
-	return pgtestdb.Custom(t, config(t), migrator{}).URL()
+	return pgtestdb.Custom(t, Config(t), migrator{}).URL()
 }
 
 // Pool returns a pool on a new, migrated database that is dropped when the
@@ -45,7 +45,9 @@ func Pool(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
-func config(t testing.TB) pgtestdb.Config {
+// Config is the Postgres server tests use, for a test that migrates its
+// template its own way with pgtestdb.Custom.
+func Config(t testing.TB) pgtestdb.Config {
 	t.Helper()
 	raw := os.Getenv("TEST_DATABASE_URL")
 	if raw == "" {

@@ -93,13 +93,13 @@ func guardFalMode(ctx context.Context, session *sessionLease, mode store.FalMode
 	case mode == store.FalModeFal:
 		return nil
 	}
-	id, falURL, found, err := store.FirstFalSubmission(ctx, session.conn)
+	id, submittedTo, found, err := store.FirstFalSubmission(ctx, session.conn)
 	if err != nil {
 		return err
 	}
 	if found {
 		return fmt.Errorf("this database is used with fal.ai (generation %s was submitted to %s): easel serve without FAL_KEY would submit the generations queued in it "+
-			"to its in-process simulator, whose images are fake; set FAL_KEY, or point DATABASE_URL at another database", id, origin(falURL))
+			"to its in-process simulator, whose images are fake; set FAL_KEY, or point DATABASE_URL at another database", id, origin(submittedTo))
 	}
 	return nil
 }
