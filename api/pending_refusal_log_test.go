@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -85,9 +83,7 @@ type refusalLine struct {
 func (b *refusalBundle) refusalLines(t *testing.T) map[string][]refusalLine {
 	t.Helper()
 	lines := map[string][]refusalLine{}
-	for line := range bytes.Lines([]byte(b.logs.String())) {
-		var l refusalLine
-		require.NoError(t, json.Unmarshal(line, &l), string(line))
+	for _, l := range logtest.Decode[refusalLine](t, b.logs) {
 		if strings.HasPrefix(l.Msg, "enqueues refused") {
 			require.Equal(t, "WARN", l.Level)
 			require.Contains(t, l.Msg, "EASEL_CLIENT_MAX_PENDING")

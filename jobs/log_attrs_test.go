@@ -1,9 +1,7 @@
 package jobs_test
 
 import (
-	"encoding/json"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,16 +29,10 @@ func TestLogLinesNameTheFalRequest(t *testing.T) {
 	requestID := *b.generation(t, gen.ID).FalRequestID
 
 	var messages []string
-	for line := range strings.Lines(logs.String()) {
-		var entry struct {
-			Msg          string `json:"msg"`
-			GenerationID string `json:"generation_id"`
-			FalRequestID string `json:"fal_request_id"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
-		require.Equal(t, gen.ID.String(), entry.GenerationID, line)
-		require.Equal(t, requestID, entry.FalRequestID, line)
-		messages = append(messages, entry.Msg)
+	for _, entry := range logs.Records(t) {
+		require.Equal(t, gen.ID.String(), entry["generation_id"], entry)
+		require.Equal(t, requestID, entry["fal_request_id"], entry)
+		messages = append(messages, entry["msg"].(string))
 	}
 	require.Equal(t, []string{
 		"generation submitted to fal",

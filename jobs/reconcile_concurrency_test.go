@@ -1,7 +1,6 @@
 package jobs_test
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -353,12 +352,7 @@ func TestReconcilerCallTimeoutFailsOnlyItsGeneration(t *testing.T) {
 			}
 
 			var logged bool
-			for line := range strings.Lines(logs.String()) {
-				var entry map[string]any
-				require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
-				if entry["msg"] != tt.wantLog {
-					continue
-				}
+			for _, entry := range logs.Lines(t, tt.wantLog) {
 				require.Equal(t, hung.ID.String(), entry["generation_id"], "only the hung generation failed")
 				require.Contains(t, entry["error"], noAnswer)
 				logged = true

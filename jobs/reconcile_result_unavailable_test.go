@@ -1,10 +1,8 @@
 package jobs_test
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -168,9 +166,7 @@ func TestReconcilerFailsUnfetchableResult(t *testing.T) {
 			require.Equal(t, []int{1, 1}, []int{submissions, confirmed}, "paid once, and it shows")
 
 			var logged bool
-			for line := range strings.Lines(logs.String()) {
-				var entry map[string]any
-				require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+			for _, entry := range logs.Records(t) {
 				if entry["level"] == "ERROR" {
 					require.Equal(t, "generation failed: fal reported it finished but its result could not be fetched", entry["msg"])
 					require.Equal(t, gen.ID.String(), entry["generation_id"])

@@ -1,7 +1,6 @@
 package jobs_test
 
 import (
-	"encoding/json"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -104,15 +103,11 @@ func TestReconcilerRecordsFailedRequest(t *testing.T) {
 
 	// The failure is explained in the log too.
 	var logged bool
-	for line := range strings.Lines(logs.String()) {
-		var entry map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
-		if entry["msg"] == "generation failed at fal" {
-			require.Equal(t, gen.ID.String(), entry["generation_id"])
-			require.Equal(t, *got.ErrorCode, entry["error_code"])
-			require.Equal(t, *got.ErrorMessage, entry["error_message"])
-			logged = true
-		}
+	for _, entry := range logs.Lines(t, "generation failed at fal") {
+		require.Equal(t, gen.ID.String(), entry["generation_id"])
+		require.Equal(t, *got.ErrorCode, entry["error_code"])
+		require.Equal(t, *got.ErrorMessage, entry["error_message"])
+		logged = true
 	}
 	require.True(t, logged, logs.String())
 }

@@ -1,9 +1,7 @@
 package jobs_test
 
 import (
-	"encoding/json"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,20 +14,6 @@ import (
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/store"
 )
-
-// logEntries decodes the JSON lines logged to logs whose msg is msg.
-func logEntries(t *testing.T, logs *logtest.Buffer, msg string) []map[string]any {
-	t.Helper()
-	var entries []map[string]any
-	for line := range strings.Lines(logs.String()) {
-		var entry map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
-		if entry["msg"] == msg {
-			entries = append(entries, entry)
-		}
-	}
-	return entries
-}
 
 // byLevel counts entries by their level.
 func byLevel(entries []map[string]any) map[string]int {
@@ -92,7 +76,7 @@ func TestReconcilerWarnsOfResultsNoWebhookDelivered(t *testing.T) {
 			require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM generations WHERE status = $1`, store.StatusCompleted).Scan(&completed))
 			require.Equal(t, 3, completed)
 
-			applied := logEntries(t, logs, appliedMsg)
+			applied := logs.Lines(t, appliedMsg)
 			require.Len(t, applied, 3, "a line for each generation")
 			require.Equal(t, tt.wantWarn, byLevel(applied)["WARN"])
 			for _, entry := range applied {
@@ -112,7 +96,7 @@ func TestReconcilerWarnsOfResultsNoWebhookDelivered(t *testing.T) {
 			// More within the minute: a line each, no WARN.
 			submitBatch(2)
 			run()
-			applied = logEntries(t, logs, appliedMsg)
+			applied = logs.Lines(t, appliedMsg)
 			require.Len(t, applied, 5)
 			require.Equal(t, tt.wantWarn, byLevel(applied)["WARN"], "no second WARN within the minute")
 		})

@@ -47,7 +47,7 @@ func TestSubmitRetriesWarnOncePerGeneration(t *testing.T) {
 	}
 
 	const retryMsg = "submit to fal failed; will retry"
-	retries := logEntries(t, logs, retryMsg)
+	retries := logs.Lines(t, retryMsg)
 	require.Len(t, retries, generations*attempts)
 	require.Equal(t, map[string]int{"WARN": generations, "DEBUG": generations * (attempts - 1)}, byLevel(retries))
 	for _, gen := range gens {
@@ -65,9 +65,7 @@ func TestSubmitRetriesWarnOncePerGeneration(t *testing.T) {
 		require.Equal(t, *got.ErrorMessage, last["error_message"], "the latest line explains as the row does")
 	}
 	var warnings int
-	for line := range strings.Lines(logs.String()) {
-		var entry map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+	for _, entry := range logs.Records(t) {
 		if entry["level"] == "WARN" {
 			warnings++
 		}
@@ -81,7 +79,7 @@ func TestSubmitRetriesWarnOncePerGeneration(t *testing.T) {
 	cfg := b.cfg
 	cfg.Fal = fal.NewClient(fal.ClientConfig{QueueURL: limited.QueueURL(), Key: "test-key"})
 	snoozed(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, cfg), gens[0].ID))
-	retries = logEntries(t, logs, retryMsg)
+	retries = logs.Lines(t, retryMsg)
 	last := retries[len(retries)-1]
 	require.Equal(t, "WARN", last["level"])
 	require.Equal(t, jobs.ErrorCodeRateLimited, last["error_code"])
@@ -221,7 +219,7 @@ func TestSubmitCutOffSaysWhy(t *testing.T) {
 			require.Equal(t, [2]int{1, 0}, [2]int{submissions, confirmed}, "fal may have accepted it: counted, unconfirmed")
 			require.Equal(t, 1, b.sim.Sim.Stats().Submissions)
 
-			logged := logEntries(t, logs, tt.wantLog)
+			logged := logs.Lines(t, tt.wantLog)
 			require.Len(t, logged, 1, logs.String())
 			require.Equal(t, "WARN", logged[0]["level"])
 			require.Equal(t, gen.ID.String(), logged[0]["generation_id"])

@@ -2,9 +2,7 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,9 +47,7 @@ func TestSubmitFailuresLogOnceAMinutePerCode(t *testing.T) {
 	fail(10*time.Minute, gens[0], rateLimited)
 
 	var retries, summaries []map[string]any
-	for line := range strings.Lines(logs.String()) {
-		var entry map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+	for _, entry := range logs.Records(t) {
 		switch entry["msg"] {
 		case "submit to fal failed; will retry":
 			if entry["level"] == "WARN" {
@@ -62,7 +58,7 @@ func TestSubmitFailuresLogOnceAMinutePerCode(t *testing.T) {
 		case "fal submits failing":
 			summaries = append(summaries, entry)
 		default:
-			t.Fatalf("unexpected line %s", line)
+			t.Fatalf("unexpected line %v", entry)
 		}
 	}
 	require.Len(t, retries, len(gens)+1, "each generation's first 503, and the first 429")

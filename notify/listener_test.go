@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -209,20 +208,6 @@ func TestListenerStopWakesEveryone(t *testing.T) {
 	awaitWake(t, late)
 }
 
-// logLines returns the JSON log lines of logs with message msg.
-func logLines(t *testing.T, logs *logtest.Buffer, msg string) []map[string]any {
-	t.Helper()
-	var lines []map[string]any
-	for line := range strings.Lines(logs.String()) {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
-		if m["msg"] == msg {
-			lines = append(lines, m)
-		}
-	}
-	return lines
-}
-
 // requireDuration requires line[key] to be a duration written as text
 // ("100ms"), not as integer nanoseconds.
 func requireDuration(t *testing.T, line map[string]any, key string) time.Duration {
@@ -243,18 +228,18 @@ func TestListenerLogsRecovery(t *testing.T) {
 	const failed, reconnected = "notification listener failed; reconnecting", "notification listener reconnected"
 	logs := &logtest.Buffer{}
 	b := setupLogged(t, dbtest.Pool(t), logs)
-	require.Empty(t, logLines(t, logs, failed))
-	require.Empty(t, logLines(t, logs, reconnected), "the first connection is no recovery")
+	require.Empty(t, logs.Lines(t, failed))
+	require.Empty(t, logs.Lines(t, reconnected), "the first connection is no recovery")
 
 	// Killed, it comes back at the first attempt.
 	b.killListenerConnection(t)
-	require.Eventually(t, func() bool { return len(logLines(t, logs, reconnected)) == 1 }, 10*time.Second, 10*time.Millisecond)
-	warnings := logLines(t, logs, failed)
+	require.Eventually(t, func() bool { return len(logs.Lines(t, reconnected)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	warnings := logs.Lines(t, failed)
 	require.Len(t, warnings, 1)
 	require.Equal(t, "WARN", warnings[0]["level"])
 	require.Equal(t, float64(1), warnings[0]["failures"])
 	require.Equal(t, 100*time.Millisecond, requireDuration(t, warnings[0], "retry_in"))
-	back := logLines(t, logs, reconnected)[0]
+	back := logs.Lines(t, reconnected)[0]
 	require.Equal(t, "INFO", back["level"])
 	require.Equal(t, channel, back["channel"])
 	require.Equal(t, float64(1), back["attempts"])
@@ -275,16 +260,16 @@ func TestListenerLogsRecovery(t *testing.T) {
 	allowConnections(false)
 	t.Cleanup(func() { allowConnections(true) })
 	b.killListenerConnection(t) // from a pool connection opened before
-	require.Eventually(t, func() bool { return len(logLines(t, logs, failed)) >= 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(logs.Lines(t, failed)) >= 3 }, 10*time.Second, 10*time.Millisecond)
 	allowConnections(true)
-	require.Eventually(t, func() bool { return len(logLines(t, logs, reconnected)) == 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(logs.Lines(t, reconnected)) == 2 }, 10*time.Second, 10*time.Millisecond)
 
-	warnings = logLines(t, logs, failed)[1:]
+	warnings = logs.Lines(t, failed)[1:]
 	for i, w := range warnings {
 		require.Equal(t, float64(i+1), w["failures"])
 		require.Equal(t, min(100*time.Millisecond<<i, 5*time.Second), requireDuration(t, w, "retry_in"))
 	}
-	back = logLines(t, logs, reconnected)[1]
+	back = logs.Lines(t, reconnected)[1]
 	require.Equal(t, float64(len(warnings)), back["attempts"])
 	// Down from the first failure to the reconnection: at least the
 	// backoffs waited in between.

@@ -1,9 +1,7 @@
 package web_test
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net"
@@ -133,15 +131,7 @@ func TestSignInLogsTheConnectionsAddress(t *testing.T) {
 			require.Equal(t, tt.wantStatus, b.do(t, req).status)
 
 			// The handler logs before it answers, so the line is there.
-			var lines []map[string]any
-			scanner := bufio.NewScanner(strings.NewReader(b.logs.String()))
-			for scanner.Scan() {
-				var line map[string]any
-				require.NoError(t, json.Unmarshal(scanner.Bytes(), &line), scanner.Text())
-				if line["msg"] == tt.wantMsg {
-					lines = append(lines, line)
-				}
-			}
+			lines := b.logs.Lines(t, tt.wantMsg)
 			require.Len(t, lines, 1, b.logs.String())
 			addr, ok := lines[0]["remote_addr"].(string)
 			require.True(t, ok, "remote_addr is a string: %v", lines[0])

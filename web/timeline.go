@@ -41,12 +41,21 @@ func buildTimeline(g *store.Generation, webhooks []store.ReceivedWebhook) []time
 		}
 		entries = append(entries, timelineEntry{At: *g.SubmittingAt, Title: "Submitting to fal", Detail: detail})
 	}
-	if g.SubmittedAt != nil {
-		detail := "fal accepted the request"
+	switch detail := "fal accepted the request"; {
+	case g.SubmittedAt != nil:
 		if g.FalRequestID != nil {
 			detail = "fal request " + *g.FalRequestID
 		}
 		entries = append(entries, timelineEntry{At: *g.SubmittedAt, Title: "Submitted to fal", Detail: detail, Tone: "ok"})
+	case g.SubmittingAt != nil && g.FinishedAt != nil && g.FalSubmissionsConfirmed > 0:
+		// fal's answer to the submit came after the generation finished
+		// (its webhook was faster), so submitted_at stays null: the call's
+		// start is when fal got it, near enough.
+		if g.FalRequestID != nil {
+			detail = "fal request " + *g.FalRequestID
+		}
+		entries = append(entries, timelineEntry{At: *g.SubmittingAt, Title: "Submitted to fal",
+			Detail: detail + "; fal's answer to the submit came after the result", Tone: "ok"})
 	}
 	if g.FalStatus != nil && g.FalStatusAt != nil {
 		entries = append(entries, falStatusEntry(g))

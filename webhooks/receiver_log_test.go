@@ -63,20 +63,12 @@ func TestUnrecordedWebhookIsLoggedWithItsIDs(t *testing.T) {
 	}
 
 	var failures int
-	for line := range strings.Lines(logs.String()) {
-		var entry struct {
-			Level        string `json:"level"`
-			Msg          string `json:"msg"`
-			GenerationID string `json:"generation_id"`
-			FalRequestID string `json:"fal_request_id"`
-			Error        string `json:"error"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
-		require.Equal(t, gen.ID.String(), entry.GenerationID, line)
-		require.Equal(t, "req-1", entry.FalRequestID, line)
-		if entry.Level == "ERROR" {
-			require.Equal(t, "webhook not recorded; fal will deliver it again", entry.Msg)
-			require.Contains(t, entry.Error, "disk full")
+	for _, entry := range logs.Records(t) {
+		require.Equal(t, gen.ID.String(), entry["generation_id"], entry)
+		require.Equal(t, "req-1", entry["fal_request_id"], entry)
+		if entry["level"] == "ERROR" {
+			require.Equal(t, "webhook not recorded; fal will deliver it again", entry["msg"])
+			require.Contains(t, entry["error"], "disk full")
 			failures++
 		}
 	}
@@ -98,14 +90,7 @@ func TestFailedGenerationIsLogged(t *testing.T) {
 	require.Equal(t, delivery{status: 200, outcome: "applied"},
 		b.deliver(t, "/webhooks/fal/"+completed.ID.String(), []byte(ok), fal.SignWebhook(key, "req-2", "user-1", time.Now(), []byte(ok))))
 
-	var failures []map[string]any
-	for line := range strings.Lines(logs.String()) {
-		var entry map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
-		if entry["msg"] == "generation failed at fal" {
-			failures = append(failures, entry)
-		}
-	}
+	failures := logs.Lines(t, "generation failed at fal")
 	require.Len(t, failures, 1, "only the failed generation: %s", logs.String())
 	require.Equal(t, failed.ID.String(), failures[0]["generation_id"])
 	require.Equal(t, "req-1", failures[0]["fal_request_id"])
@@ -171,9 +156,7 @@ func TestSupersededRequestIsLogged(t *testing.T) {
 	require.Equal(t, "req-1", *got.FalRequestID)
 
 	var warned []map[string]any
-	for line := range strings.Lines(logs.String()) {
-		var entry map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+	for _, entry := range logs.Records(t) {
 		if entry["level"] == "WARN" {
 			warned = append(warned, entry)
 		}

@@ -38,20 +38,6 @@ func withField(t *testing.T, object, name string, value any) string {
 	return string(out)
 }
 
-// logLines returns the JSON log lines whose msg is msg.
-func logLines(t *testing.T, logs *logtest.Buffer, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for raw := range strings.Lines(logs.String()) {
-		var line map[string]any
-		require.NoError(t, json.Unmarshal([]byte(raw), &line))
-		if line["msg"] == msg {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 type receivedCallback struct {
 	header http.Header
 	body   []byte
@@ -127,7 +113,7 @@ func TestCallbackAfterGeneration(t *testing.T) {
 
 	// Its log line names the generation and fal's request, and keeps the
 	// caller's token out.
-	lines := logLines(t, logs, "callback delivered")
+	lines := logs.Lines(t, "callback delivered")
 	require.Len(t, lines, 1)
 	require.Equal(t, g.ID, lines[0]["generation_id"])
 	require.Equal(t, callback["fal_request_id"], lines[0]["fal_request_id"])

@@ -2,13 +2,11 @@ package serve
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -116,7 +114,7 @@ func TestWaitForDatabase(t *testing.T) {
 			}
 			require.Equal(t, tt.wantCalls, calls)
 			require.Equal(t, tt.wantWaited, clock.t.Sub(start))
-			require.Equal(t, tt.wantLogs, logMessages(t, logs.String()))
+			require.Equal(t, tt.wantLogs, logMessages(t, logs))
 		})
 	}
 }
@@ -232,7 +230,7 @@ func TestPrepareDatabase(t *testing.T) {
 				require.NoError(t, err)
 			}
 			require.Equal(t, tt.wantPrepares, prepares)
-			require.Equal(t, tt.wantLogs, logMessages(t, logs.String()))
+			require.Equal(t, tt.wantLogs, logMessages(t, logs))
 		})
 	}
 }
@@ -260,13 +258,11 @@ func TestClosedConnectionIsTransient(t *testing.T) {
 }
 
 // logMessages returns the msg of each JSON log line, in order.
-func logMessages(t *testing.T, logs string) []string {
+func logMessages(t *testing.T, logs *logtest.Buffer) []string {
 	t.Helper()
 	var msgs []string
-	for line := range strings.Lines(logs) {
-		var entry struct{ Msg string }
-		require.NoError(t, json.Unmarshal([]byte(line), &entry))
-		msgs = append(msgs, entry.Msg)
+	for _, record := range logs.Records(t) {
+		msgs = append(msgs, record["msg"].(string))
 	}
 	return msgs
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -105,19 +104,6 @@ func TestFirstFalSubmissionAgreesWithFalURL(t *testing.T) {
 		require.Equal(t, want, id)
 		require.Equal(t, "https://queue.fal.run/r", got)
 	})
-}
-
-// falModeHolders returns the sessions holding mode's lock.
-func falModeHolders(t *testing.T, pool *pgxpool.Pool, mode store.FalMode) []int {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), `
-		SELECT pid FROM pg_locks
-		WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-			AND classid::bigint = x'45534d44'::bigint AND objid::bigint = $1`, int64(mode))
-	require.NoError(t, err)
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
-	require.NoError(t, err)
-	return pids
 }
 
 // A process's mode lock, like its simulator's, is taken again on a new

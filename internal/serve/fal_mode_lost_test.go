@@ -15,17 +15,11 @@ import (
 	"github.com/easelhq/easel/store"
 )
 
-// falModeHolder returns the session holding mode's lock (store.HoldFalMode
-// keys it ("ESMD", mode)), or 0 if there is none.
+// falModeHolder returns the session holding mode's lock, or 0 if there is
+// none.
 func falModeHolder(t *testing.T, b *testBundle, mode store.FalMode) int {
 	t.Helper()
-	rows, err := b.pool.Query(context.Background(), `
-		SELECT pid FROM pg_locks
-		WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-			AND classid::bigint = x'45534d44'::bigint AND objid::bigint = $1`, int64(mode))
-	require.NoError(t, err)
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
-	require.NoError(t, err)
+	pids := serve.FalModeHolders(t, b.pool, mode)
 	require.LessOrEqual(t, len(pids), 1, "one process holds mode %d's lock", mode)
 	if len(pids) == 0 {
 		return 0
@@ -103,18 +97,18 @@ func TestLostFalModeLockCheckedAgain(t *testing.T) {
 				require.EqualError(t, awaitExit(t, b), tt.stopped)
 				require.NotContains(t, tt.stopped, testFalKey)
 				var errorLines []string
-				for _, line := range logLines(t, logs, "stopping easel serve, as on SIGTERM: "+tt.stopped) {
+				for _, line := range logs.Lines(t, "stopping easel serve, as on SIGTERM: "+tt.stopped) {
 					errorLines = append(errorLines, line["level"].(string))
 				}
 				require.Equal(t, []string{"ERROR"}, errorLines)
-				require.Len(t, logLines(t, logs, "shutting down: finishing the HTTP requests under way"), 1, "a graceful shutdown")
+				require.Len(t, logs.Lines(t, "shutting down: finishing the HTTP requests under way"), 1, "a graceful shutdown")
 				require.NotContains(t, logs.String(), "took "+tt.lock+" again\"")
 				require.Zero(t, falModeHolder(t, b, tt.mode), "the stopped process released its lock")
 				_, err := http.Get(b.baseURL + "/healthz")
 				require.ErrorContains(t, err, "connection refused")
 				return
 			}
-			require.Eventually(t, func() bool { return len(logLines(t, logs, "took "+tt.lock+" again")) == 1 },
+			require.Eventually(t, func() bool { return len(logs.Lines(t, "took "+tt.lock+" again")) == 1 },
 				30*time.Second, 20*time.Millisecond, "the lock is taken again")
 			again := falModeHolder(t, b, tt.mode)
 			require.NotZero(t, again)

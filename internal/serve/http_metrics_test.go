@@ -1,7 +1,6 @@
 package serve_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -67,9 +66,7 @@ func TestRefusalsShowInMetricsAndLog(t *testing.T) {
 	})
 
 	var warnings []map[string]any
-	for line := range bytes.Lines([]byte(logs.String())) {
-		var record map[string]any
-		require.NoError(t, json.Unmarshal(line, &record), string(line))
+	for _, record := range logs.Records(t) {
 		if msg, _ := record["msg"].(string); strings.HasPrefix(msg, "enqueues refused") {
 			warnings = append(warnings, record)
 		}

@@ -97,15 +97,10 @@ func TestSimulatorNoticeComesFirst(t *testing.T) {
 	logs := &logtest.Buffer{}
 	setupWithConfig(t, func(*serve.Config) {}, logs)
 
-	first, _, _ := strings.Cut(logs.String(), "\n")
-	var line struct {
-		Msg    string `json:"msg"`
-		Faults string `json:"faults"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(first), &line))
-	require.Equal(t, "FAL_KEY is unset: using the in-process fal simulator; no request reaches fal.ai", line.Msg)
-	require.Contains(t, line.Faults, "latency=500ms..2s")
-	started := logLines(t, logs, "fal simulator started")
+	first := logs.Records(t)[0]
+	require.Equal(t, "FAL_KEY is unset: using the in-process fal simulator; no request reaches fal.ai", first["msg"])
+	require.Contains(t, first["faults"], "latency=500ms..2s")
+	started := logs.Lines(t, "fal simulator started")
 	require.Len(t, started, 1)
 	require.True(t, strings.HasSuffix(started[0]["files_url"].(string), "/_sim/files"), started[0]["files_url"])
 }

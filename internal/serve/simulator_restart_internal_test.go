@@ -22,19 +22,8 @@ import (
 // the submit worker records it.
 func submitTo(t *testing.T, pool *pgxpool.Pool, queueHost string) uuid.UUID {
 	t.Helper()
-	ctx := context.Background()
-	g, err := store.InsertGeneration(ctx, pool, store.InsertGenerationParams{
-		ID: uuid.Must(uuid.NewV7()), Client: "tests", EndpointID: "fal-ai/fooocus/image-prompt", Input: json.RawMessage(`{}`), Priority: 2,
-	})
-	require.NoError(t, err)
-	_, err = store.MarkSubmitting(ctx, pool, g.ID)
-	require.NoError(t, err)
 	request := "http://" + queueHost + "/fal-ai/fooocus/requests/" + uuid.NewString()
-	_, err = store.RecordSubmitted(ctx, pool, g.ID, store.Submission{
-		RequestID: uuid.NewString(), StatusURL: request + "/status", ResponseURL: request, CancelURL: request + "/cancel",
-	})
-	require.NoError(t, err)
-	return g.ID
+	return recordSubmission(t, pool, request+"/status", request)
 }
 
 // Which simulators' generations the sweep fails, with the address probe

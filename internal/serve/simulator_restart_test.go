@@ -1,7 +1,6 @@
 package serve_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -204,10 +203,7 @@ func TestStartFailsWhatAKilledSimulatorLeft(t *testing.T) {
 
 	// One line says how many were failed, and why.
 	var lines []map[string]any
-	scanner := bufio.NewScanner(strings.NewReader(logs.String()))
-	for scanner.Scan() {
-		var line map[string]any
-		require.NoError(t, json.Unmarshal(scanner.Bytes(), &line))
+	for _, line := range logs.Records(t) {
 		if strings.Contains(line["msg"].(string), "fal simulators that no longer run") {
 			lines = append(lines, line)
 		}

@@ -1,8 +1,6 @@
 package serve_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"net"
 	"testing"
 	"time"
@@ -14,24 +12,6 @@ import (
 	"github.com/easelhq/easel/internal/serve"
 )
 
-// logRecord is one JSON log line.
-type logRecord struct {
-	Level        string `json:"level"`
-	Msg          string `json:"msg"`
-	ShutdownTook string `json:"shutdown_took"`
-}
-
-func logRecords(t *testing.T, logs string) []logRecord {
-	t.Helper()
-	var records []logRecord
-	for line := range bytes.Lines([]byte(logs)) {
-		var r logRecord
-		require.NoError(t, json.Unmarshal(line, &r), string(line))
-		records = append(records, r)
-	}
-	return records
-}
-
 // A clean shutdown ends the log with one line saying so, after everything
 // the shutdown logs, so that a log without it was cut short.
 func TestCleanShutdownLogsStoppedLast(t *testing.T) {
@@ -42,21 +22,17 @@ func TestCleanShutdownLogsStoppedLast(t *testing.T) {
 
 	require.NoError(t, b.shutdown())
 
-	records := logRecords(t, logs.String())
+	records := logs.Records(t)
 	require.NotEmpty(t, records)
 	last := records[len(records)-1]
-	require.Equal(t, "INFO", last.Level)
-	require.Equal(t, "easel serve stopped", last.Msg)
-	took, err := time.ParseDuration(last.ShutdownTook)
+	require.Equal(t, "INFO", last["level"])
+	require.Equal(t, "easel serve stopped", last["msg"])
+	tookText, ok := last["shutdown_took"].(string)
+	require.True(t, ok, "shutdown_took is %#v, not text", last["shutdown_took"])
+	took, err := time.ParseDuration(tookText)
 	require.NoError(t, err)
 	require.Positive(t, took)
-	stopped := 0
-	for _, r := range records {
-		if r.Msg == "easel serve stopped" {
-			stopped++
-		}
-	}
-	require.Equal(t, 1, stopped)
+	require.Len(t, logs.Lines(t, "easel serve stopped"), 1)
 }
 
 // Run returning an error never says it stopped cleanly: cmd/easel logs
@@ -73,9 +49,6 @@ func TestFailedRunLogsNoStopped(t *testing.T) {
 	_, err = tryStart(t, cfg, &logs)
 	require.ErrorContains(t, err, "listen on EASEL_ADDR")
 
-	records := logRecords(t, logs.String())
-	require.NotEmpty(t, records, "the start-up logged before failing")
-	for _, r := range records {
-		require.NotEqual(t, "easel serve stopped", r.Msg)
-	}
+	require.NotEmpty(t, logs.Records(t), "the start-up logged before failing")
+	require.Empty(t, logs.Lines(t, "easel serve stopped"))
 }
