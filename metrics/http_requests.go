@@ -10,15 +10,15 @@ import (
 	"github.com/easelhq/easel/internal/apierror"
 )
 
-// UnmatchedRoute is easel_http_requests_total's route for a request no
+// unmatchedRoute is easel_http_requests_total's route for a request no
 // route took (a 404 from Echo's router): its path is the client's to
 // choose, so it is not a label value.
-const UnmatchedRoute = "unmatched"
+const unmatchedRoute = "unmatched"
 
-// OtherMethod is easel_http_requests_total's method for a request whose
+// otherMethod is easel_http_requests_total's method for a request whose
 // method is none of HTTP's standard ones: methods, too, are the client's
 // to choose.
-const OtherMethod = "other"
+const otherMethod = "other"
 
 // httpMethods are the values easel_http_requests_total's method label
 // takes as they are.
@@ -87,12 +87,12 @@ func routeLabel(c echo.Context) string {
 	if route := c.Path(); route != "" {
 		return route
 	}
-	return UnmatchedRoute
+	return unmatchedRoute
 }
 
 func methodLabel(method string) string {
 	if httpMethods[method] {
 		return method
 	}
-	return OtherMethod
+	return otherMethod
 }
