@@ -77,7 +77,7 @@ const MaxUnconfirmedSubmissions = 3
 // so it is not submitted again. The generation is not failed: a
 // webhook may still finish it, and otherwise the reconciler fails it with
 // ErrorCodeTimeout.
-const ErrorCodeSubmitUnconfirmed = "submit_unconfirmed"
+const ErrorCodeSubmitUnconfirmed = store.ErrorCodeSubmitUnconfirmed
 
 // SubmitGenerationWorker sends a queued generation to fal's queue with a
 // webhook URL pointing back at Easel.

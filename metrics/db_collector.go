@@ -205,14 +205,14 @@ func (c *dbCollector) read() []prometheus.Metric {
 	} else {
 		gauge(c.inflight, float64(n))
 	}
-	if a, err := readSubmissionAccounting(ctx, db); err != nil {
+	if a, err := store.ReadSubmissionAccounting(ctx, db); err != nil {
 		for _, desc := range []*prometheus.Desc{c.unconfirmed, c.resubmitted, c.held} {
 			failed(desc, err)
 		}
 	} else {
-		gauge(c.unconfirmed, float64(a.unconfirmed))
-		gauge(c.resubmitted, float64(a.resubmitted))
-		gauge(c.held, float64(a.held))
+		gauge(c.unconfirmed, float64(a.Unconfirmed))
+		gauge(c.resubmitted, float64(a.Resubmitted))
+		gauge(c.held, float64(a.Held))
 	}
 	if ages, err := store.OldestUnfinished(ctx, db); err != nil {
 		failed(c.oldest, err)
