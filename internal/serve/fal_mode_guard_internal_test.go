@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -121,16 +120,7 @@ func TestFalModeLockTakenAgain(t *testing.T) {
 			t.Cleanup(session.release)
 			require.NoError(t, guardFalMode(ctx, session, mode))
 			session.hold(ctx)
-			first := falModeHolders(t, pool, mode)
-			require.Len(t, first, 1)
-
-			var terminated bool
-			require.NoError(t, pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, first[0]).Scan(&terminated))
-			require.True(t, terminated)
-			require.Eventually(t, func() bool {
-				again := falModeHolders(t, pool, mode)
-				return len(again) == 1 && again[0] != first[0]
-			}, 30*time.Second, 20*time.Millisecond, "the lock is taken again on a new session")
+			endLeaseSession(t, pool, func() []int { return falModeHolders(t, pool, mode) })
 			require.Contains(t, logs.String(), "lost the database session holding the lock saying that an easel serve")
 			running, err := store.FalModeRunning(ctx, pool, mode)
 			require.NoError(t, err)

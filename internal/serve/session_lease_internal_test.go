@@ -22,6 +22,22 @@ func neverStops(t *testing.T) func(error) {
 	return func(err error) { t.Errorf("the lease stopped the process: %v", err) }
 }
 
+// endLeaseSession ends the lease session holding the lock that holders
+// lists, as a Postgres restart would, and waits for the lease to take the
+// lock again on a new session.
+func endLeaseSession(t *testing.T, pool *pgxpool.Pool, holders func() []int) {
+	t.Helper()
+	first := holders()
+	require.Len(t, first, 1)
+	var terminated bool
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, first[0]).Scan(&terminated))
+	require.True(t, terminated)
+	require.Eventually(t, func() bool {
+		again := holders()
+		return len(again) == 1 && again[0] != first[0]
+	}, 30*time.Second, 20*time.Millisecond, "the lock is taken again on a new session")
+}
+
 // On a database whose idle_session_timeout, as managed Postgres services
 // set it, is above the lease's ping interval, the lease's session is never
 // idle long enough to be ended; without pings it is, every time, and the

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -139,17 +138,8 @@ func TestSimulatorLease(t *testing.T) {
 	require.NoError(t, err)
 	lease, err := holdSimulator(ctx, session, "http://"+queueHost, publisher, nil, logger)
 	require.NoError(t, err)
-	first := holders(t, pool, queueHost)
-	require.Len(t, first, 1)
 	id := submitTo(t, pool, queueHost)
-
-	var terminated bool
-	require.NoError(t, pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, first[0]).Scan(&terminated))
-	require.True(t, terminated)
-	require.Eventually(t, func() bool {
-		again := holders(t, pool, queueHost)
-		return len(again) == 1 && again[0] != first[0]
-	}, 30*time.Second, 20*time.Millisecond, "the lock is taken again on a new session")
+	endLeaseSession(t, pool, func() []int { return holders(t, pool, queueHost) })
 	require.Contains(t, logs.String(), "lost the database session holding the in-process fal simulator's lock")
 	_, alive, err := store.FailStoppedSimulator(ctx, pool, queueHost, ErrorCodeSimulatorRestarted, "lost")
 	require.NoError(t, err)
