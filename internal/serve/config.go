@@ -57,6 +57,10 @@ type Config struct {
 	Timeout     time.Duration
 	RescueAfter time.Duration
 	Role        Role
+	// ShutdownDelay is how long a shutdown serves on, /readyz answering
+	// 503, before it stops the HTTP server (EASEL_SHUTDOWN_DELAY); 0 stops
+	// it at once. See shutdownDelay.
+	ShutdownDelay time.Duration
 	// Simulator configures the in-process simulator used when FAL_KEY is
 	// empty; nil means SimulatorConfig. Tests and benchmarks set it.
 	Simulator *falsim.Config
@@ -158,6 +162,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 90s or 2m", d.name, v))
 		}
+	}
+	shutdownDelay := get("EASEL_SHUTDOWN_DELAY", "0s")
+	if cfg.ShutdownDelay, err = time.ParseDuration(shutdownDelay); err != nil || cfg.ShutdownDelay < 0 {
+		errs = append(errs, fmt.Errorf("EASEL_SHUTDOWN_DELAY: %q is not a duration of zero or more such as 0s or 10s", shutdownDelay))
 	}
 	errs = append(errs, cfg.checkDurations()...)
 	if err := cfg.Role.validate(); err != nil {

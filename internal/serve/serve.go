@@ -53,11 +53,12 @@ func DefaultDBMaxConns(workers int) int { return workers + 8 }
 // also shuts down, and returns an error saying why, if a process it must
 // not share the database with turns out to run on it (fal_mode_guard.go).
 //
-// A shutdown first stops the HTTP server, which finishes the requests under
-// way; then River, which lets running jobs finish, so that a submission fal
-// is answering gets its answer recorded, and cancels them only if they
-// outlast shutdownTimeout; then the in-process simulator and the database
-// pool.
+// A shutdown first waits cfg.ShutdownDelay, if any, serving as usual but
+// answering /readyz 503 (shutdown_delay.go); then stops the HTTP server,
+// which finishes the requests under way; then River, which lets running
+// jobs finish, so that a submission fal is answering gets its answer
+// recorded, and cancels them only if they outlast shutdownTimeout; then the
+// in-process simulator and the database pool.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr string)) (err error) {
 	// Deferred first, so it runs last, after every step of the shutdown
 	// the other defers take: a log that ends without it was cut short (a
@@ -68,6 +69,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 			logger.Info("easel serve stopped", "shutdown_took", time.Since(shutdownStart).Round(time.Millisecond).String())
 		}
 	}()
+	// Wraps ctx before stopServing does: a lease's stop, below, is not
+	// delayed, since it stops a process that must not run at all.
+	delay := newShutdownDelay(cfg.ShutdownDelay, logger)
+	ctx = delay.wrap(ctx)
+	defer delay.stop()
 	// A lease that finds, on taking its locks again, a process this one
 	// must not run with stops it as SIGTERM does (sessionLease.keep), and
 	// Run returns why, whatever step it had reached.
@@ -298,7 +304,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	}
 	// The gallery's sign-in also opens River UI in a browser.
 	gallery := web.New(pool, logger, auth.RequireKey)
-	e := newEcho(pool, verifier, auth, gallery, canceller, finished, publisher, m, callbackURLs, simFiles, cfg, logger)
+	e := newEcho(pool, verifier, auth, gallery, canceller, finished, publisher, m, callbackURLs, simFiles, delay, cfg, logger)
 	opsCtx, stopOps := context.WithCancel(ctx)
 	defer stopOps()
 	if err := mountOperations(opsCtx, e, m, riverClient, gallery.RequireSession, cfg.Role, logger); err != nil {
@@ -307,6 +313,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	server := newHTTPServer(traceHTTP(e, tracerProvider), defaultHTTPTimeouts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
+	delay.serving(server)
 	logger.Info("easel serving", "addr", listener.Addr().String(), "public_url", cfg.PublicURL, "role", string(cfg.Role))
 	if ready != nil {
 		ready(listener.Addr().String())
@@ -317,7 +324,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownStart = time.Now()
+	shutdownStart = delay.startedOr(time.Now())
 	logger.Info("shutting down: finishing the HTTP requests under way")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -402,7 +409,7 @@ func stopRiver(client *river.Client[pgx.Tx], logger *slog.Logger) {
 
 func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gallery *web.Handler, canceller api.Canceller,
 	finished *notify.Listener, publisher *notify.Publisher, m *metrics.Metrics, callbackURLs api.CallbackURLChecker,
-	simFiles http.Handler, cfg Config, logger *slog.Logger,
+	simFiles http.Handler, delay *shutdownDelay, cfg Config, logger *slog.Logger,
 ) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -418,7 +425,12 @@ func newEcho(pool *pgxpool.Pool, verifier webhooks.Verifier, auth *api.Auth, gal
 	// with middleware adds a catch-all route, which would answer 404 where
 	// Echo answers a known path asked with another method 405 with Allow.
 	e.Match(getHead, "/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	// Only readiness fails during EASEL_SHUTDOWN_DELAY: a failing liveness
+	// probe would have the process killed mid-shutdown.
 	e.Match(getHead, "/readyz", func(c echo.Context) error {
+		if delay.shuttingDown() {
+			return apierror.New(http.StatusServiceUnavailable, "shutting_down", "easel serve is shutting down")
+		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := pool.Ping(ctx); err != nil {
