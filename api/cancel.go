@@ -33,7 +33,7 @@ func (h *Handler) WithCanceller(c Canceller) *Handler {
 // may still have reached it); the database's errors are the error
 // handler's (503 when it is unreachable).
 func (h *Handler) cancel(c echo.Context) error {
-	if details := unknownQueryParams(c.QueryParams(), "cancelling takes none"); len(details) > 0 {
+	if _, details := readQuery(c.Request(), "cancelling takes none"); len(details) > 0 {
 		return invalidRequest(details)
 	}
 	id, err := uuid.Parse(c.Param("id"))

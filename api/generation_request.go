@@ -71,9 +71,14 @@ func readCreateRequest(c echo.Context) (*createRequest, error) {
 		return nil, err
 	}
 	opts, optDetails := enqueueOpts(fields)
-	switch keys := req.Header.Values(idempotencyKeyHeader); len(keys) {
-	case 0:
-	case 1:
+	switch keys := req.Header.Values(idempotencyKeyHeader); {
+	case len(keys) == 0:
+	case len(keys) == 1 && keys[0] == "":
+		// Read as no key, each retry would enqueue again: the caller
+		// meant to send one and its value was lost.
+		optDetails = append(optDetails, apierror.Detail{Field: idempotencyKeyHeader,
+			Message: "must not be empty; omit the header to enqueue without a key"})
+	case len(keys) == 1:
 		opts.IdempotencyKey = keys[0]
 	default:
 		// Which one a retry would send is anyone's guess.
@@ -96,7 +101,8 @@ func readCreateRequest(c echo.Context) (*createRequest, error) {
 	input, err := jobs.ParseInput(fields)
 	details = append(details, validationDetails(err)...)
 	details = append(details, optDetails...)
-	details = append(details, unknownQueryParams(req.URL.Query(), "creating a generation takes none")...)
+	_, queryDetails := readQuery(req, "creating a generation takes none")
+	details = append(details, queryDetails...)
 	if len(details) > 0 {
 		return nil, invalidRequest(details)
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"time"
@@ -47,11 +48,11 @@ func (h *Handler) WithListener(l *notify.Listener) *Handler {
 }
 
 // getGeneration reads generation id, first long-polling until it is
-// terminal when the request has ?wait. The wait ends early when the client
-// goes away or the listener stops (the server is shutting down).
-func (h *Handler) getGeneration(c echo.Context, id uuid.UUID) (*store.Generation, error) {
+// terminal when the request's query q has wait. The wait ends early when
+// the client goes away or the listener stops (the server is shutting down).
+func (h *Handler) getGeneration(c echo.Context, id uuid.UUID, q url.Values) (*store.Generation, error) {
 	ctx := c.Request().Context()
-	raw, ok := c.QueryParams()["wait"]
+	raw, ok := q["wait"]
 	if !ok {
 		return store.GetGeneration(ctx, h.pool, id)
 	}

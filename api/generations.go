@@ -85,7 +85,8 @@ func (h *Handler) create(c echo.Context) error {
 }
 
 func (h *Handler) get(c echo.Context) error {
-	if details := unknownQueryParams(c.QueryParams(), "the only one is wait", "wait"); len(details) > 0 {
+	q, details := readQuery(c.Request(), "the only one is wait", "wait")
+	if len(details) > 0 {
 		return invalidRequest(details)
 	}
 	id, err := uuid.Parse(c.Param("id"))
@@ -93,7 +94,7 @@ func (h *Handler) get(c echo.Context) error {
 		return apierror.New(http.StatusNotFound, "not_found", "no generation "+c.Param("id"))
 	}
 	ctx := c.Request().Context()
-	gen, err := h.getGeneration(c, id)
+	gen, err := h.getGeneration(c, id, q)
 	if errors.Is(err, store.ErrNotFound) {
 		return apierror.New(http.StatusNotFound, "not_found", "no generation "+id.String())
 	}

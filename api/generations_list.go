@@ -36,7 +36,11 @@ type generationList struct {
 // page per request. Each item is the full resource, images included; the
 // images of a whole page come from one query.
 func (h *Handler) list(c echo.Context) error {
-	params, details := parseListQuery(c.QueryParams())
+	q, details := queryParams(c.Request())
+	if len(details) > 0 {
+		return invalidRequest(details)
+	}
+	params, details := parseListQuery(q)
 	if len(details) > 0 {
 		return invalidRequest(details)
 	}

@@ -202,6 +202,9 @@ func TestCreateGenerationRejects(t *testing.T) {
 		{name: "Idempotency-Key too long", header: jsonHeader("Idempotency-Key", repeat("k", 256)), body: falExampleInput, wantFields: []string{"Idempotency-Key"}},
 		{name: "Idempotency-Key not ASCII", header: jsonHeader("Idempotency-Key", "clé"), body: falExampleInput, wantFields: []string{"Idempotency-Key"}},
 		{name: "Idempotency-Key not UTF-8", header: jsonHeader("Idempotency-Key", "\x98"), body: falExampleInput, wantFields: []string{"Idempotency-Key"}},
+		// Read as no key, each retry would enqueue again.
+		{name: "Idempotency-Key empty", header: http.Header{echo.HeaderContentType: {echo.MIMEApplicationJSON}, "Idempotency-Key": {""}},
+			body: falExampleInput, wantFields: []string{"Idempotency-Key"}, wantInMsg: "must not be empty"},
 		{name: "Idempotency-Key twice", header: http.Header{echo.HeaderContentType: {echo.MIMEApplicationJSON}, "Idempotency-Key": {"a", "b"}},
 			body: falExampleInput, wantFields: []string{"Idempotency-Key"}},
 		// Checked by package jobs, for Go callers too; without a

@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
@@ -110,9 +113,10 @@ func TestOpenAPIStyles(t *testing.T) {
 	require.Equal(t, fal.StyleNames(), enum, "run go test ./api -run TestOpenAPIStyles -update")
 }
 
-// TestOpenAPIInputMatchesFal checks the input schema against the parser that
-// enforces it: every default is the one fal.ParseImagePromptInput applies,
-// and every enum value is one it accepts.
+// TestOpenAPIInputMatchesFal checks the input schemas against the parser that
+// enforces them: every default of the stored input is the one
+// fal.ParseImagePromptInput applies, and the request schema's description
+// of the field says it; every enum value is one it accepts.
 func TestOpenAPIInputMatchesFal(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -133,14 +137,20 @@ func TestOpenAPIInputMatchesFal(t *testing.T) {
 	require.NoError(t, json.Unmarshal(applied.fields["loras"], &loras))
 	applied.loraDefaults = loras[0]
 
-	checkDefaults := func(schema string, applied map[string]json.RawMessage) {
+	checkDefaults := func(stored, request string, applied map[string]json.RawMessage) {
 		t.Helper()
-		for name, prop := range schemas[schema].Value.Properties {
+		var defaults int
+		for name, prop := range schemas[stored].Value.Properties {
 			if prop.Value.Default == nil {
 				continue
 			}
+			defaults++
 			documented, err := json.Marshal(prop.Value.Default)
 			require.NoError(t, err)
+			// The request states it in words: openapi-typescript makes a
+			// field with a default keyword required.
+			require.Contains(t, schemas[request].Value.Properties[name].Value.Description, "Default: `"+string(documented)+"`",
+				"%s.%s states the default", request, name)
 			if name == "loras" {
 				// The document shows fal's default LoRA; the parsed input above
 				// replaced it to learn a LoRA's defaults.
@@ -148,16 +158,17 @@ func TestOpenAPIInputMatchesFal(t *testing.T) {
 				require.NoError(t, err)
 				want, err := json.Marshal(defaulted.Loras)
 				require.NoError(t, err)
-				require.JSONEq(t, string(want), string(documented), "%s.%s default", schema, name)
+				require.JSONEq(t, string(want), string(documented), "%s.%s default", stored, name)
 				continue
 			}
-			require.Contains(t, applied, name, "%s.%s", schema, name)
-			require.JSONEq(t, string(applied[name]), string(documented), "%s.%s default", schema, name)
+			require.Contains(t, applied, name, "%s.%s", stored, name)
+			require.JSONEq(t, string(applied[name]), string(documented), "%s.%s default", stored, name)
 		}
+		require.NotZero(t, defaults, stored)
 	}
-	checkDefaults("ImagePromptInput", applied.fields)
-	checkDefaults("ImagePrompt", applied.imagePrompt)
-	checkDefaults("LoraWeight", applied.loraDefaults)
+	checkDefaults("StoredImagePromptInput", "ImagePromptInput", applied.fields)
+	checkDefaults("StoredImagePrompt", "ImagePrompt", applied.imagePrompt)
+	checkDefaults("StoredLoraWeight", "LoraWeight", applied.loraDefaults)
 
 	accepts := func(fields string) {
 		t.Helper()
@@ -179,7 +190,9 @@ func TestOpenAPIInputMatchesFal(t *testing.T) {
 		}
 	}
 	for _, v := range schemas["ImagePrompt"].Value.Properties["type"].Value.Enum {
-		accepts(`"image_prompt_2":{"image_url":"` + pikachuURL + `","type":` + strconv.Quote(v.(string)) + `}`)
+		value, err := json.Marshal(v)
+		require.NoError(t, err)
+		accepts(`"image_prompt_2":{"image_url":"` + pikachuURL + `","type":` + string(value) + `}`)
 	}
 }
 
@@ -278,4 +291,47 @@ func TestOpenAPIExamplesAccepted(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, bodies, 2, "the enqueue examples")
 	require.GreaterOrEqual(t, params, 2, "the list and wait examples")
+}
+
+// TestOpenAPIRequiredHeaders: the headers the server always sends are
+// required in the document, so that checking every response against it (do)
+// checks they are sent: Location on an enqueue's 202 and 200, Retry-After on
+// 429 too_many_pending and 503 database_unavailable.
+func TestOpenAPIRequiredHeaders(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	post := b.doc.Paths.Value("/v1/generations").Post
+	for _, status := range []int{http.StatusAccepted, http.StatusOK} {
+		require.True(t, post.Responses.Status(status).Value.Headers[echo.HeaderLocation].Value.Required, status)
+	}
+	for _, name := range []string{"TooManyPending", "DatabaseUnavailable"} {
+		require.True(t, b.doc.Components.Responses[name].Value.Headers[echo.HeaderRetryAfter].Value.Required, name)
+	}
+
+	// Without it, an answer does not match the document.
+	resp := b.serve(http.MethodPost, "/v1/generations", jsonHeader(), []byte(falExampleInput))
+	require.Equal(t, http.StatusAccepted, resp.status, string(resp.body))
+	resp.header.Del(echo.HeaderLocation)
+	input := b.validationInput(t, http.MethodPost, "/v1/generations", jsonHeader(), []byte(falExampleInput))
+	err := openapi3filter.ValidateResponse(b.ctx, &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: input, Status: resp.status, Header: resp.header,
+		Body: io.NopCloser(bytes.NewReader(resp.body)), Options: input.Options,
+	})
+	require.ErrorContains(t, err, `response header "Location" missing`)
+}
+
+// TestOpenAPINamedSchemas: the objects of an error body and a generation's
+// error are named components, so that generated clients name their types
+// after them rather than after where they appear.
+func TestOpenAPINamedSchemas(t *testing.T) {
+	t.Parallel()
+	schemas := setup(t).doc.Components.Schemas
+
+	require.Equal(t, "#/components/schemas/ErrorBody", schemas["Error"].Value.Properties["error"].Ref)
+	require.Equal(t, "#/components/schemas/ErrorDetail", schemas["ErrorBody"].Value.Properties["details"].Value.Items.Ref)
+	generationError := schemas["Generation"].Value.Properties["error"].Value
+	require.True(t, generationError.Nullable)
+	require.Len(t, generationError.AllOf, 1)
+	require.Equal(t, "#/components/schemas/GenerationError", generationError.AllOf[0].Ref)
 }

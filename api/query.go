@@ -2,6 +2,7 @@ package api
 
 import (
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -9,6 +10,17 @@ import (
 
 	"github.com/easelhq/easel/internal/apierror"
 )
+
+// readQuery reads req's query string for an endpoint that takes only the
+// parameters known, naming what is not valid URL encoding or, if it all is,
+// each parameter it does not take (unknownQueryParams).
+func readQuery(req *http.Request, rule string, known ...string) (url.Values, []apierror.Detail) {
+	q, details := queryParams(req)
+	if len(details) == 0 {
+		details = unknownQueryParams(q, rule, known...)
+	}
+	return q, details
+}
 
 // unknownQueryParams names every query parameter of q that is not one of
 // known, in a stable order. Every endpoint refuses what it does not read,
