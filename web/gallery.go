@@ -52,7 +52,14 @@ type tile struct {
 }
 
 func (h *Handler) gallery(c echo.Context) error {
-	params, problems := galleryParams(c.QueryParams())
+	// Not c.QueryParams: it drops a pair that is not valid URL encoding,
+	// and with it the filter the pair was, showing everything.
+	query, err := url.ParseQuery(c.Request().URL.RawQuery)
+	if err != nil {
+		return h.renderError(c, http.StatusBadRequest, "The gallery cannot show this address:",
+			"the query string is not valid URL encoding ("+err.Error()+"); send a literal '%' as %25 and separate parameters with '&'")
+	}
+	params, problems := galleryParams(query)
 	if len(problems) > 0 {
 		return h.renderError(c, http.StatusBadRequest, "The gallery cannot show this address:", problems...)
 	}

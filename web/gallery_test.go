@@ -150,6 +150,8 @@ func TestGalleryRejectsBadParameters(t *testing.T) {
 		{"before=999999999999999999_0193a4c1-7d1e-7c4e-9d6b-2f1d9c1e0a11", []string{"before: page cursor out of range"}},
 		{"before=" + cursor + "&before=" + cursor, []string{"before: give it once"}},
 		{"before=" + cursor + "&after=" + cursor, []string{"give before or after, not both"}},
+		{"status=failed%zz", []string{`the query string is not valid URL encoding (invalid URL escape "%zz")`}},
+		{"status=failed;status=queued", []string{"the query string is not valid URL encoding (invalid semicolon separator in query)"}},
 	} {
 		t.Run(tt.query, func(t *testing.T) {
 			t.Parallel()
