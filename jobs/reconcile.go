@@ -203,13 +203,26 @@ func cancelRefused(err error) bool {
 		(errors.As(err, &apiErr) && apiErr.StatusCode < http.StatusInternalServerError)
 }
 
+// falCancelAnswer is what fal_request_cancels records of a cancel fal
+// answered (err nil: outcome, fal's answer) or refused (cancelRefused(err):
+// store.FalCancelRefused, with err as its last error).
+func falCancelAnswer(outcome fal.CancelOutcome, err error) (answer, lastError string) {
+	if err != nil {
+		return store.FalCancelRefused, err.Error()
+	}
+	return string(outcome), ""
+}
+
 // cancelUnneeded cancels at fal a request of a finished generation that
-// nobody needs, and forgets it once fal has answered: cancelled, already
-// completed (it has billed, and its result, should it come, is stored as
-// the generation's webhook event), not known, or refused (4xx). A cancel
-// fal does not answer (no connection, 5xx, no answer in time) is sent
-// again at a later run, PollAfter after this one, until it is Timeout old:
-// fal has had that long to finish the request anyway.
+// nobody needs, and records fal's answer on the cancel's row once fal has
+// answered: cancelled, already completed, not known, or refused (4xx). The
+// row is kept: when the generation records another request (one this one
+// superseded), it is the only place the request is named, and already
+// completed means fal ran it and bills it, whether or not its webhook is
+// ever stored. A cancel fal does not answer (no connection, 5xx, no answer
+// in time) is sent again at a later run, PollAfter after this one, until
+// it is Timeout old: fal has had that long to finish the request anyway,
+// and the row is kept given up.
 func (w *ReconcileWorker) cancelUnneeded(ctx context.Context, c *store.FalCancel) error {
 	logger := w.logger.With("generation_id", c.GenerationID, "fal_request_id", c.RequestID, "reason", c.Reason, "attempts", c.Attempts)
 	cancelURL := c.CancelURL
@@ -219,7 +232,8 @@ func (w *ReconcileWorker) cancelUnneeded(ctx context.Context, c *store.FalCancel
 	outcome, err := w.fal.Cancel(ctx, cancelURL)
 	if cancelRefused(err) {
 		logger.Warn("fal refused to cancel a request nobody needs; not trying again", "error", err)
-		return store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID)
+		answer, lastError := falCancelAnswer(outcome, err)
+		return store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID, answer, lastError)
 	}
 	if err != nil {
 		gaveUp, rerr := store.RecordFalCancelError(ctx, w.pool, c.GenerationID, c.RequestID, err.Error(), w.timeout)
@@ -234,7 +248,8 @@ func (w *ReconcileWorker) cancelUnneeded(ctx context.Context, c *store.FalCancel
 		}
 		return nil
 	}
-	if err := store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID); err != nil {
+	answer, lastError := falCancelAnswer(outcome, nil)
+	if err := store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID, answer, lastError); err != nil {
 		return err
 	}
 	logger.Info("cancelled at fal a request nobody needs", "cancel_outcome", outcome)
@@ -371,7 +386,7 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 // needs no further round: failed, or finished by its result.
 func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logger, gen *store.Generation) (bool, error) {
 	message := fmt.Sprintf("fal did not finish within EASEL_TIMEOUT (%s) of the submission", w.timeout)
-	var cancelErr string
+	var cancelAnswer, cancelErr string
 	if gen.FalRequestID == nil {
 		// On a row with no request every counted submission is unconfirmed.
 		message = fmt.Sprintf("fal's answer to %d submission(s), each of which fal may have accepted and billed, was never learnt, and no webhook came within EASEL_TIMEOUT (%s) of the first", gen.FalSubmissions, w.timeout)
@@ -381,6 +396,9 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 			_, _, cancelURL = w.fal.RequestURLs(gen.EndpointID, *gen.FalRequestID)
 		}
 		outcome, err := w.fal.Cancel(ctx, cancelURL)
+		if err == nil || cancelRefused(err) {
+			cancelAnswer, cancelErr = falCancelAnswer(outcome, err)
+		}
 		switch {
 		case err != nil:
 			logger.Warn("could not cancel a timed out request at fal", "error", err)
@@ -391,6 +409,11 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 			}
 		case outcome == fal.CancelAlreadyCompleted:
 			// It finished after all: its result wins over the timeout.
+			// fal ran the request, and bills it, whether or not its result
+			// can be fetched: the answer is recorded first.
+			if err := store.FalCancelAnswered(ctx, w.pool, gen.ID, *gen.FalRequestID, cancelAnswer, cancelErr); err != nil {
+				return false, err
+			}
 			return true, w.fetchFinished(ctx, logger, gen)
 		case outcome == fal.CancelRequested:
 			message += "; cancelled at fal"
@@ -402,7 +425,7 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 			message += fmt.Sprintf("; fal answered the cancel with %q", outcome)
 		}
 	}
-	changed, err := store.FailTimedOut(ctx, w.pool, gen.ID, gen.FalRequestID, ErrorCodeTimeout, message, cancelErr)
+	changed, err := store.FailTimedOut(ctx, w.pool, gen.ID, gen.FalRequestID, ErrorCodeTimeout, message, cancelAnswer, cancelErr)
 	if err != nil || !changed {
 		return false, err
 	}

@@ -67,7 +67,7 @@ func (b *testBundle) completeWithOlder(t *testing.T, id uuid.UUID, first string)
 func (b *testBundle) pendingCancels(t *testing.T, id uuid.UUID) map[string]string {
 	t.Helper()
 	pending := map[string]string{}
-	rows, err := b.pool.Query(b.ctx, `SELECT fal_request_id, reason FROM fal_request_cancels WHERE generation_id = $1`, id)
+	rows, err := b.pool.Query(b.ctx, `SELECT fal_request_id, reason FROM fal_request_cancels WHERE generation_id = $1 AND answered_at IS NULL`, id)
 	require.NoError(t, err)
 	var requestID, reason string
 	_, err = pgx.ForEachRow(rows, []any{&requestID, &reason}, func() error {
@@ -95,6 +95,8 @@ func TestOlderSubmissionResultCancelsRecordedRequest(t *testing.T) {
 	require.Equal(t, [2]string{fal.StatusCompleted, "client_cancelled"}, [2]string{status.Status, status.ErrorType},
 		"the generation completed with another request, so request %s is cancelled at fal", *second.FalRequestID)
 	require.Empty(t, b.pendingCancels(t, got.ID), "fal answered the cancel")
+	require.Equal(t, map[string]string{*second.FalRequestID: store.FalCancelRequested}, b.cancelAnswers(t, got.ID),
+		"kept with fal's answer")
 	require.Equal(t, store.StatusCompleted, b.generation(t, got.ID).Status)
 }
 

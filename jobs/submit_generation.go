@@ -409,18 +409,8 @@ func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *sl
 		// Cancelled (or timed out) while the submit call was under way,
 		// finished by another request (an earlier submission whose answer
 		// was lost), or already given another confirmed request: nobody
-		// wants this one, and fal bills it if it runs. Written down before
-		// it is sent, so that a process dying in between, or a fal that
-		// does not answer, leaves the cancel to the reconciler.
-		if err := store.QueueFalCancel(ctx, w.pool, id, resp.RequestID, resp.CancelURL, store.FalCancelSuperseded); err != nil {
-			logger.Error("could not write down the cancel of a request nobody needs; sending it all the same", "error", err)
-		}
-		outcome, err := w.fal.Cancel(ctx, resp.CancelURL)
-		if err == nil || cancelRefused(err) {
-			if ferr := store.FalCancelAnswered(ctx, w.pool, id, resp.RequestID); ferr != nil {
-				logger.Warn("fal answered the cancel, but forgetting it failed; the reconciler sends it again", "error", ferr)
-			}
-		}
+		// wants this one, and fal bills it if it runs.
+		outcome, err := w.cancelUnneeded(ctx, logger, id, resp.RequestID, resp.CancelURL)
 		logger.Warn("generation ended, or has another request, since its submit call started; cancelled the request at fal",
 			"status", gen.Status, "finished_with_fal_request_id", deref(gen.FalRequestID),
 			"cancel_outcome", outcome, "cancel_error", err)
@@ -463,14 +453,25 @@ func (w *SubmitGenerationWorker) submitFailed(jobCtx context.Context, logger *sl
 		logger = logger.With("fal_request_id", namedRequest)
 	}
 
-	var err error
+	var (
+		err      error
+		recorded *store.Generation
+	)
 	if f.mayBeAccepted {
-		err = store.RecordSubmitErrorNamingRequest(ctx, w.pool, gen.ID, f.code, f.message, namedRequest)
+		recorded, err = store.RecordSubmitErrorNamingRequest(ctx, w.pool, gen.ID, f.code, f.message, namedRequest)
 	} else {
 		err = store.RecordSubmitRefused(ctx, w.pool, gen.ID, f.code, f.message)
 	}
 	if err != nil {
 		return errors.Join(fmt.Errorf("submit generation %s: %w", gen.ID, submitErr), err)
+	}
+	if recorded != nil && namedRequest != "" && recorded.Status.Terminal() {
+		// Finished while the submit call was under way (cancelled, timed
+		// out, or by another request's result): nobody wants the request
+		// fal named, which may run and bill, so it is cancelled as an
+		// accepted one is (recordSubmitted), and the job is done.
+		w.cancelNamedRequest(ctx, logger, recorded, namedRequest)
+		return nil
 	}
 
 	// A submission fal may have accepted is never failed for being the
@@ -508,6 +509,42 @@ func (w *SubmitGenerationWorker) submitFailed(jobCtx context.Context, logger *sl
 	delay := submitBackoff(gen.Attempts, f.retryAfter)
 	w.logRetried(jobCtx, logger, gen, f, "submit to fal failed; will retry", "retry_in", delay)
 	return river.JobSnooze(delay)
+}
+
+// cancelNamedRequest cancels at fal requestID, which fal's error answer to
+// a submit named, once gen has finished during the call, unless it is the
+// request whose own result finished gen: the answer to an accepted submit
+// is handled so (recordSubmitted), and a 5xx naming a request may be a
+// request fal accepted. A request fal never queued is cancelled without
+// harm: fal answers that it does not know it.
+func (w *SubmitGenerationWorker) cancelNamedRequest(ctx context.Context, logger *slog.Logger, gen *store.Generation, requestID string) {
+	if deref(gen.FalRequestID) == requestID && finishedOutcome(gen) != store.OutcomeLate {
+		logger.Info("the request fal's error answer named finished the generation during the call; nothing to cancel", "status", gen.Status)
+		return
+	}
+	_, _, cancelURL := w.fal.RequestURLs(gen.EndpointID, requestID)
+	outcome, err := w.cancelUnneeded(ctx, logger, gen.ID, requestID, cancelURL)
+	logger.Warn("generation ended since its submit call started; cancelled at fal the request fal's error answer named",
+		"status", gen.Status, "finished_with_fal_request_id", deref(gen.FalRequestID),
+		"cancel_outcome", outcome, "cancel_error", err)
+}
+
+// cancelUnneeded cancels fal request requestID of generation id, which
+// nobody wants any more, and records fal's answer. The cancel is written
+// down before it is sent, so that a process dying in between, or a fal
+// that does not answer, leaves it to the reconciler.
+func (w *SubmitGenerationWorker) cancelUnneeded(ctx context.Context, logger *slog.Logger, id uuid.UUID, requestID, cancelURL string) (fal.CancelOutcome, error) {
+	if err := store.QueueFalCancel(ctx, w.pool, id, requestID, cancelURL, store.FalCancelSuperseded); err != nil {
+		logger.Error("could not write down the cancel of a request nobody needs; sending it all the same", "error", err)
+	}
+	outcome, err := w.fal.Cancel(ctx, cancelURL)
+	if err == nil || cancelRefused(err) {
+		answer, lastError := falCancelAnswer(outcome, err)
+		if ferr := store.FalCancelAnswered(ctx, w.pool, id, requestID, answer, lastError); ferr != nil {
+			logger.Warn("fal answered the cancel, but recording its answer failed; the reconciler sends it again", "error", ferr)
+		}
+	}
+	return outcome, err
 }
 
 // logRetried logs a submit failure that is retried, gen being the

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal"
@@ -291,16 +291,18 @@ func TestCancelledDuringSubmitIsCancelledAtFal(t *testing.T) {
 }
 
 // The cancel of a request nobody wants is written down before it is sent:
-// when fal does not answer it, it stays in fal_request_cancels for the
-// reconciler; when fal does, nothing is left.
+// when fal does not answer it, it stays pending in fal_request_cancels for
+// the reconciler; when fal does, or refuses it, the row keeps the answer.
 func TestCancelledDuringSubmitIsWrittenDown(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
 		cancelErr  error
 		wantQueued bool
+		wantAnswer string
 	}{
-		{name: "fal answers the cancel"},
+		{name: "fal answers the cancel", wantAnswer: store.FalCancelRequested},
+		{name: "fal refuses the cancel", cancelErr: &fal.APIError{Op: "cancel", StatusCode: http.StatusForbidden}, wantAnswer: store.FalCancelRefused},
 		{name: "fal does not answer the cancel", cancelErr: errors.New("connection refused"), wantQueued: true},
 	}
 	for _, tt := range tests {
@@ -310,22 +312,22 @@ func TestCancelledDuringSubmitIsWrittenDown(t *testing.T) {
 			gen := b.enqueue(t, "tests")
 			canceller := b.canceller(t)
 
+			var requestID string
 			during := b.cfg
-			during.Fal = falCancelFails{Fal: falHook{Fal: b.fal, after: func(*fal.QueueResponse) {
+			during.Fal = falCancelFails{Fal: falHook{Fal: b.fal, after: func(resp *fal.QueueResponse) {
+				requestID = resp.RequestID
 				_, err := canceller.Cancel(b.ctx, gen.ID)
 				require.NoError(t, err)
 			}}, err: tt.cancelErr}
 			require.NoError(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, during), gen.ID))
 
-			rows, err := b.pool.Query(b.ctx, `SELECT reason FROM fal_request_cancels WHERE generation_id = $1`, gen.ID)
-			require.NoError(t, err)
-			queued, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			require.NoError(t, err)
 			if tt.wantQueued {
-				require.Equal(t, []string{store.FalCancelSuperseded}, queued)
-			} else {
-				require.Empty(t, queued)
+				require.Equal(t, map[string]string{requestID: store.FalCancelSuperseded}, b.pendingCancels(t, gen.ID))
+				require.Empty(t, b.cancelAnswers(t, gen.ID))
+				return
 			}
+			require.Empty(t, b.pendingCancels(t, gen.ID))
+			require.Equal(t, map[string]string{requestID: tt.wantAnswer}, b.cancelAnswers(t, gen.ID))
 		})
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,13 +31,48 @@ const (
 // listening for.
 const FalCancelQueuedChannel = "easel_fal_cancel_queued"
 
+// What became of a cancel (fal_request_cancels.answer): fal's answer, as
+// fal spells it (fal.CancelOutcome), or Easel's.
+const (
+	// FalCancelRequested: fal dropped the request from its queue, or
+	// stopped it running.
+	FalCancelRequested = "CANCELLATION_REQUESTED"
+	// FalCancelAlreadyCompleted: fal had run the request to its end, and
+	// billed it.
+	FalCancelAlreadyCompleted = "ALREADY_COMPLETED"
+	// FalCancelNotFound: fal did not know the request.
+	FalCancelNotFound = "NOT_FOUND"
+	// FalCancelRefused: fal refused the cancel (a 4xx), or the client
+	// refused to send it; no retry could change that.
+	FalCancelRefused = "refused"
+	// FalCancelGaveUp: fal did not answer before the cancel was too old to
+	// matter (RecordFalCancelError).
+	FalCancelGaveUp = "gave_up"
+)
+
+// checkFalCancelAnswer refuses an answer that FalCancelAnswered and
+// FailTimedOut may not record: one they do not know, which the table's
+// CHECK would refuse less clearly, or FalCancelGaveUp, which only
+// RecordFalCancelError decides.
+func checkFalCancelAnswer(answer string) error {
+	switch answer {
+	case FalCancelRequested, FalCancelAlreadyCompleted, FalCancelNotFound, FalCancelRefused:
+		return nil
+	}
+	return fmt.Errorf("answer %q: want one of %s, %s, %s (fal's answers) or %s", answer,
+		FalCancelRequested, FalCancelAlreadyCompleted, FalCancelNotFound, FalCancelRefused)
+}
+
 // FalCancel is a fal request that Easel cancels at fal because nobody needs
-// it any more: a row of fal_request_cancels. The row is written in the
-// transaction that makes the request unneeded (or, for a timeout, before
-// the cancel is sent), and deleted once fal has answered the cancel, so a
-// process that dies in between, or a fal that cannot be reached, leaves it
-// for the reconciler (ClaimFalCancels) rather than the request running to
-// completion and billing.
+// it any more: a row of fal_request_cancels, pending until the answer to
+// its cancel is recorded on it. The row is written in the transaction that
+// makes the request unneeded (or, for a timeout, before the cancel is
+// sent), so a process that dies in between, or a fal that cannot be
+// reached, leaves it for the reconciler (ClaimFalCancels) rather than the
+// request running to completion and billing. It is kept once answered:
+// the generation may record another request, and then the row is the only
+// place a request fal billed (answered ALREADY_COMPLETED, or given up) is
+// named.
 type FalCancel struct {
 	GenerationID uuid.UUID
 	RequestID    string
@@ -50,26 +86,31 @@ type FalCancel struct {
 	CreatedAt time.Time
 }
 
-// ClaimFalCancels returns up to limit cancels of requests of finished
-// generations that fal has not answered, oldest attempt first, stamping
-// their attempt so that the next claim, in this or any process, skips them
-// for retryAfter. Cancels of unfinished generations are left to whoever
-// wrote them: the reconciler's timeout, which fails the generation after
-// sending its cancel, or times it out again at its next run.
-func ClaimFalCancels(ctx context.Context, db DBTX, retryAfter time.Duration, limit int) ([]*FalCancel, error) {
-	rows, err := db.Query(ctx, `
+// claimFalCancels is ClaimFalCancels' statement. The answered rows, kept
+// for good, are most of the table: the pending ones are read through
+// fal_request_cancels_pending_idx (its predicate, its order).
+const claimFalCancels = `
 		UPDATE fal_request_cancels c SET attempts = c.attempts + 1, attempted_at = now()
 		FROM generations g
 		WHERE g.id = c.generation_id AND (c.generation_id, c.fal_request_id) IN (
 			SELECT p.generation_id, p.fal_request_id
 			FROM fal_request_cancels p JOIN generations f ON f.id = p.generation_id
-			WHERE f.finished_at IS NOT NULL
+			WHERE p.answered_at IS NULL AND f.finished_at IS NOT NULL
 				AND (p.attempted_at IS NULL OR p.attempted_at < now() - $1::interval)
 			ORDER BY coalesce(p.attempted_at, p.created_at)
 			LIMIT $2
 			FOR UPDATE OF p SKIP LOCKED)
 		RETURNING c.generation_id, c.fal_request_id, g.endpoint_id, coalesce(c.cancel_url, ''), c.reason,
-			c.attempts, c.created_at`, retryAfter, limit)
+			c.attempts, c.created_at`
+
+// ClaimFalCancels returns up to limit pending cancels (no answer recorded)
+// of requests of finished generations, oldest attempt first, stamping
+// their attempt so that the next claim, in this or any process, skips them
+// for retryAfter. Cancels of unfinished generations are left to whoever
+// wrote them: the reconciler's timeout, which fails the generation after
+// sending its cancel, or times it out again at its next run.
+func ClaimFalCancels(ctx context.Context, db DBTX, retryAfter time.Duration, limit int) ([]*FalCancel, error) {
+	rows, err := db.Query(ctx, claimFalCancels, retryAfter, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim fal requests to cancel: %w", err)
 	}
@@ -88,7 +129,7 @@ func ClaimFalCancels(ctx context.Context, db DBTX, retryAfter time.Duration, lim
 // is to be cancelled, before the cancel is sent: should the process die
 // first, or fal not answer, the reconciler sends it once the generation has
 // finished (ClaimFalCancels). cancelURL may be empty. A cancel already
-// written down for the request is left as it is.
+// written down for the request is left as it is, answered or not.
 func QueueFalCancel(ctx context.Context, db DBTX, id uuid.UUID, requestID, cancelURL, reason string) error {
 	_, err := db.Exec(ctx, `
 		INSERT INTO fal_request_cancels (generation_id, fal_request_id, cancel_url, reason, attempts, attempted_at)
@@ -100,46 +141,68 @@ func QueueFalCancel(ctx context.Context, db DBTX, id uuid.UUID, requestID, cance
 	return nil
 }
 
-// FalCancelAnswered forgets the cancel of fal request requestID of
-// generation id: fal answered it (cancelled, already completed, or not
-// known), so nothing is left to do.
-func FalCancelAnswered(ctx context.Context, db DBTX, id uuid.UUID, requestID string) error {
-	if _, err := db.Exec(ctx, `DELETE FROM fal_request_cancels WHERE generation_id = $1 AND fal_request_id = $2`,
-		id, requestID); err != nil {
-		return fmt.Errorf("forget the answered cancel of fal request %s of generation %s: %w", requestID, id, err)
+// answeredSet is the SET of an UPDATE of fal_request_cancels that records
+// answer, a parameter, on a pending cancel, and lastError, one too, unless
+// it is empty. attempted_at goes to infinity: binaries before schema
+// version 25 know no answer, and their claim never reaches such a row
+// (migration 000025).
+func answeredSet(answer, lastError string) string {
+	return `answer = ` + answer + `, answered_at = now(), attempted_at = 'infinity',
+		last_error = coalesce(NULLIF(` + lastError + `, ''), last_error)`
+}
+
+// FalCancelAnswered records answer, fal's answer to the cancel of fal
+// request requestID of generation id (FalCancelRequested,
+// FalCancelAlreadyCompleted, FalCancelNotFound) or FalCancelRefused, with
+// lastError, why it was refused ("" for fal's answers). The row is kept,
+// no longer pending: the request may be named nowhere else. A cancel
+// already answered keeps its first answer. An answer of another kind is an
+// error naming it, and nothing is written.
+func FalCancelAnswered(ctx context.Context, db DBTX, id uuid.UUID, requestID, answer, lastError string) error {
+	if err := checkFalCancelAnswer(answer); err != nil {
+		return fmt.Errorf("record the answer to the cancel of fal request %s of generation %s: %w", requestID, id, err)
+	}
+	if _, err := db.Exec(ctx, `
+		UPDATE fal_request_cancels SET `+answeredSet("$3", "$4")+`
+		WHERE generation_id = $1 AND fal_request_id = $2 AND answered_at IS NULL`,
+		id, requestID, answer, lastError); err != nil {
+		return fmt.Errorf("record the answer %s to the cancel of fal request %s of generation %s: %w", answer, requestID, id, err)
 	}
 	return nil
 }
 
-// RecordFalCancelError notes why the cancel of fal request requestID of
-// generation id failed, for the next claim to try again, unless the cancel
-// was written more than giveUpAfter ago: it is then forgotten, fal having
-// had that long to finish the request anyway, and RecordFalCancelError
-// reports true.
+// RecordFalCancelError notes message, why the cancel of fal request
+// requestID of generation id failed, for the next claim to try again,
+// unless the cancel was written more than giveUpAfter ago: it is then
+// given up, answered FalCancelGaveUp with message as its last error, fal
+// having had that long to finish the request anyway, and
+// RecordFalCancelError reports true. The row is kept either way: a request
+// given up on may have run and billed.
 func RecordFalCancelError(ctx context.Context, db DBTX, id uuid.UUID, requestID, message string, giveUpAfter time.Duration) (bool, error) {
-	tag, err := db.Exec(ctx, `
-		DELETE FROM fal_request_cancels
-		WHERE generation_id = $1 AND fal_request_id = $2 AND created_at < now() - $3::interval`,
-		id, requestID, giveUpAfter)
+	var gaveUp bool
+	// SET reads the row as it was: created_at decides every column alike.
+	err := db.QueryRow(ctx, `
+		UPDATE fal_request_cancels SET last_error = $3,
+			answer = CASE WHEN created_at < now() - $4::interval THEN '`+FalCancelGaveUp+`' END,
+			answered_at = CASE WHEN created_at < now() - $4::interval THEN now() END,
+			attempted_at = CASE WHEN created_at < now() - $4::interval THEN 'infinity' ELSE attempted_at END
+		WHERE generation_id = $1 AND fal_request_id = $2 AND answered_at IS NULL
+		RETURNING answer IS NOT NULL`, id, requestID, message, giveUpAfter).Scan(&gaveUp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // answered meanwhile, or gone with its generation
+	}
 	if err != nil {
-		return false, fmt.Errorf("give up cancelling fal request %s of generation %s: %w", requestID, id, err)
-	}
-	if tag.RowsAffected() > 0 {
-		return true, nil
-	}
-	if _, err := db.Exec(ctx, `
-		UPDATE fal_request_cancels SET last_error = $3 WHERE generation_id = $1 AND fal_request_id = $2`,
-		id, requestID, message); err != nil {
 		return false, fmt.Errorf("record the failed cancel of fal request %s of generation %s: %w", requestID, id, err)
 	}
-	return false, nil
+	return gaveUp, nil
 }
 
 // TimeoutCancelRequested reports whether the reconciler asked fal to
 // cancel request requestID of generation id because the generation timed
-// out (PrepareTimeout), and fal's answer has not been recorded with the
-// timeout yet: a client_cancelled result of that request is then the
-// timeout's, not a cancel of the generation's owner.
+// out (PrepareTimeout): a client_cancelled result of that request is then
+// the timeout's, not a cancel of the generation's owner, whether or not
+// fal's answer to the cancel was recorded (the generation may have been
+// given another request since, and not failed).
 func TimeoutCancelRequested(ctx context.Context, db DBTX, id uuid.UUID, requestID string) (bool, error) {
 	var requested bool
 	err := db.QueryRow(ctx, `

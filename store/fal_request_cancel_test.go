@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/store"
 )
 
@@ -35,21 +38,37 @@ type cancel struct {
 	requestID, cancelURL, reason, lastError string
 	attempts                                int
 	attempted                               bool
+	// answer is "" while pending; answered says answered_at is set, and
+	// parked that attempted_at is infinity, where no claim of a binary
+	// before schema version 25 reaches it.
+	answer           string
+	answered, parked bool
 }
 
 func (b *testBundle) cancels(t *testing.T, id uuid.UUID) []cancel {
 	t.Helper()
 	rows, err := b.pool.Query(b.ctx, `
-		SELECT fal_request_id, coalesce(cancel_url, ''), reason, coalesce(last_error, ''), attempts, attempted_at IS NOT NULL
+		SELECT fal_request_id, coalesce(cancel_url, ''), reason, coalesce(last_error, ''), attempts, attempted_at IS NOT NULL,
+			coalesce(answer, ''), answered_at IS NOT NULL, attempted_at = 'infinity' IS TRUE
 		FROM fal_request_cancels WHERE generation_id = $1 ORDER BY fal_request_id`, id)
 	require.NoError(t, err)
 	cancels, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cancel, error) {
 		var c cancel
-		err := row.Scan(&c.requestID, &c.cancelURL, &c.reason, &c.lastError, &c.attempts, &c.attempted)
+		err := row.Scan(&c.requestID, &c.cancelURL, &c.reason, &c.lastError, &c.attempts, &c.attempted,
+			&c.answer, &c.answered, &c.parked)
 		return c, err
 	})
 	require.NoError(t, err)
 	return cancels
+}
+
+// answeredCancel is c as recording answer, with lastError, leaves it.
+func answeredCancel(c cancel, answer, lastError string) cancel {
+	c.answer, c.answered, c.parked, c.attempted = answer, true, true, true
+	if lastError != "" {
+		c.lastError = lastError
+	}
+	return c
 }
 
 // requireRecords checks that generation g records request requestID and,
@@ -160,22 +179,43 @@ func TestTakeResultRequest(t *testing.T) {
 	}
 }
 
-// The request whose result finishes the generation needs no cancel: one
-// the timeout wrote down for it is forgotten with the finish.
+// The request whose result finishes the generation needs no cancel, and
+// the generation records it: a pending cancel the timeout wrote down for
+// it is forgotten with the finish. One fal answered is kept, as every
+// answered cancel is.
 func TestResultForgetsItsRequestsCancel(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	g := b.withRequest(t)
-	_, err := store.PrepareTimeout(b.ctx, b.pool, g.ID)
-	require.NoError(t, err)
-	require.Len(t, b.cancels(t, g.ID), 1)
+	for _, tt := range []struct {
+		name     string
+		answered bool
+	}{
+		{name: "pending: forgotten"},
+		{name: "answered: kept", answered: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.withRequest(t)
+			_, err := store.PrepareTimeout(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			require.Len(t, b.cancels(t, g.ID), 1)
+			if tt.answered {
+				require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-2", store.FalCancelRequested, ""))
+			}
+			before := b.cancels(t, g.ID)
 
-	tx, _, err := store.LockWebhookTarget(b.ctx, b.pool, g.ID, "req-2")
-	require.NoError(t, err)
-	_, err = tx.Record(b.ctx, completionWrite("req-2"))
-	tx.Close(b.ctx)
-	require.NoError(t, err)
-	require.Empty(t, b.cancels(t, g.ID))
+			tx, _, err := store.LockWebhookTarget(b.ctx, b.pool, g.ID, "req-2")
+			require.NoError(t, err)
+			_, err = tx.Record(b.ctx, completionWrite("req-2"))
+			tx.Close(b.ctx)
+			require.NoError(t, err)
+			if !tt.answered {
+				require.Empty(t, b.cancels(t, g.ID))
+				return
+			}
+			require.Equal(t, before, b.cancels(t, g.ID))
+		})
+	}
 }
 
 // PrepareTimeout reads the generation as it now is and writes down the
@@ -212,6 +252,16 @@ func TestPrepareTimeout(t *testing.T) {
 	require.Nil(t, got.FalRequestID)
 	require.Empty(t, b.cancels(t, unanswered.ID), "no request to cancel")
 
+	// The same request timed out again after fal answered its cancel (the
+	// generation was given another request meanwhile, and then this one
+	// again): fal's answer stands.
+	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-2", store.FalCancelNotFound, ""))
+	answered := b.cancels(t, g.ID)
+	_, err = store.PrepareTimeout(b.ctx, b.pool, g.ID)
+	require.NoError(t, err)
+	require.Equal(t, answered, b.cancels(t, g.ID))
+	require.Equal(t, []cancel{answeredCancel(want, store.FalCancelNotFound, "")}, answered)
+
 	done := b.withRequest(t)
 	_, err = store.Fail(b.ctx, b.pool, done.ID, "timeout", "too late")
 	require.NoError(t, err)
@@ -222,25 +272,35 @@ func TestPrepareTimeout(t *testing.T) {
 }
 
 // FailTimedOut fails the generation only if it still records the request
-// the reconciler cancelled, and forgets the cancel fal answered, or notes
-// why it failed, for it to be sent again.
+// the reconciler cancelled, and, either way, records fal's answer on the
+// cancel's row, keeping it, or notes why the cancel failed, for it to be
+// sent again.
 func TestFailTimedOut(t *testing.T) {
 	t.Parallel()
 	req2 := "req-2"
+	const cancelURL = "https://queue.fal.run/fal-ai/fooocus/requests/req-2/cancel"
+	prepared := cancel{requestID: "req-2", cancelURL: cancelURL, reason: store.FalCancelTimeout, attempts: 1, attempted: true}
 
 	for _, tt := range []struct {
 		name string
 		// prepare changes the generation after PrepareTimeout read it.
-		prepare     func(t *testing.T, b *testBundle, id uuid.UUID)
-		requestID   *string
-		cancelErr   string
-		wantChanged bool
-		wantCancels []cancel
+		prepare                 func(t *testing.T, b *testBundle, id uuid.UUID)
+		requestID               *string
+		cancelAnswer, cancelErr string
+		wantChanged             bool
+		wantCancels             []cancel
 	}{
-		{name: "cancel answered", requestID: &req2, wantChanged: true},
+		{
+			name: "cancel answered", requestID: &req2, cancelAnswer: store.FalCancelRequested, wantChanged: true,
+			wantCancels: []cancel{answeredCancel(prepared, store.FalCancelRequested, "")},
+		},
+		{
+			name: "cancel refused", requestID: &req2, cancelAnswer: store.FalCancelRefused, cancelErr: "fal cancel: HTTP 403", wantChanged: true,
+			wantCancels: []cancel{answeredCancel(prepared, store.FalCancelRefused, "fal cancel: HTTP 403")},
+		},
 		{
 			name: "cancel failed", requestID: &req2, cancelErr: "fal cancel: HTTP 503", wantChanged: true,
-			wantCancels: []cancel{{requestID: "req-2", cancelURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-2/cancel",
+			wantCancels: []cancel{{requestID: "req-2", cancelURL: cancelURL,
 				reason: store.FalCancelTimeout, lastError: "fal cancel: HTTP 503", attempts: 1, attempted: true}},
 		},
 		{
@@ -249,15 +309,17 @@ func TestFailTimedOut(t *testing.T) {
 				_, err := b.pool.Exec(b.ctx, `UPDATE generations SET fal_request_id = 'req-3' WHERE id = $1`, id)
 				require.NoError(t, err)
 			},
-			requestID: &req2,
+			requestID: &req2, cancelAnswer: store.FalCancelRequested,
+			wantCancels: []cancel{answeredCancel(prepared, store.FalCancelRequested, "")},
 		},
-		{name: "read with no request, one recorded since", requestID: nil},
+		{name: "read with no request, one recorded since", requestID: nil, wantCancels: []cancel{prepared}},
 		{
 			name: "finished since",
 			prepare: func(t *testing.T, b *testBundle, id uuid.UUID) {
 				require.True(t, b.complete(t, id, store.Completion{FalRequestID: "req-2"}))
 			},
-			requestID: &req2,
+			requestID: &req2, cancelAnswer: store.FalCancelNotFound,
+			wantCancels: []cancel{answeredCancel(prepared, store.FalCancelNotFound, "")},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,9 +334,10 @@ func TestFailTimedOut(t *testing.T) {
 			before, err := store.GetGeneration(b.ctx, b.pool, g.ID)
 			require.NoError(t, err)
 
-			changed, err := store.FailTimedOut(b.ctx, b.pool, g.ID, tt.requestID, "timeout", "fal did not finish", tt.cancelErr)
+			changed, err := store.FailTimedOut(b.ctx, b.pool, g.ID, tt.requestID, "timeout", "fal did not finish", tt.cancelAnswer, tt.cancelErr)
 			require.NoError(t, err)
 			require.Equal(t, tt.wantChanged, changed)
+			require.Equal(t, tt.wantCancels, b.cancels(t, g.ID))
 			got, err := store.GetGeneration(b.ctx, b.pool, g.ID)
 			require.NoError(t, err)
 			if !tt.wantChanged {
@@ -285,11 +348,29 @@ func TestFailTimedOut(t *testing.T) {
 			require.Equal(t, store.StatusFailed, got.Status)
 			require.Equal(t, "timeout", *got.ErrorCode)
 			require.Equal(t, "fal did not finish", *got.ErrorMessage)
-			if tt.wantCancels == nil {
-				require.Empty(t, b.cancels(t, g.ID), "fal answered the cancel")
-				return
-			}
-			require.Equal(t, tt.wantCancels, b.cancels(t, g.ID))
+		})
+	}
+}
+
+// An answer FailTimedOut does not know is refused, naming it, and neither
+// the generation nor the cancel changes.
+func TestFailTimedOutRefusesUnknownAnswer(t *testing.T) {
+	t.Parallel()
+	for _, answer := range []string{store.FalCancelGaveUp, "CANCELLED"} {
+		t.Run(answer, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.withRequest(t)
+			_, err := store.PrepareTimeout(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			before, cancelsBefore := b.requireRecords(t, g, "req-2", true), b.cancels(t, g.ID)
+
+			req2 := "req-2"
+			changed, err := store.FailTimedOut(b.ctx, b.pool, g.ID, &req2, "timeout", "fal did not finish", answer, "")
+			require.ErrorContains(t, err, fmt.Sprintf(`fail timed out generation %s: cancel answer %q: want one of`, g.ID, answer))
+			require.False(t, changed)
+			require.Equal(t, before, b.requireRecords(t, g, "req-2", true))
+			require.Equal(t, cancelsBefore, b.cancels(t, g.ID))
 		})
 	}
 }
@@ -315,7 +396,7 @@ func TestClaimFalCancels(t *testing.T) {
 	_, err = store.PrepareTimeout(b.ctx, b.pool, failedCancel.ID)
 	require.NoError(t, err)
 	req2 := "req-2"
-	changed, err := store.FailTimedOut(b.ctx, b.pool, failedCancel.ID, &req2, "timeout", "x", "fal cancel: HTTP 503")
+	changed, err := store.FailTimedOut(b.ctx, b.pool, failedCancel.ID, &req2, "timeout", "x", "", "fal cancel: HTTP 503")
 	require.NoError(t, err)
 	require.True(t, changed)
 
@@ -340,12 +421,112 @@ func TestClaimFalCancels(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, claimed, 1, "batches are bounded")
 
-	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, superseded.ID, "req-2"))
-	require.Empty(t, b.cancels(t, superseded.ID))
+	// Answered and given up cancels are kept, and never claimed again.
+	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, superseded.ID, "req-2", store.FalCancelAlreadyCompleted, ""))
+	require.Len(t, b.cancels(t, superseded.ID), 1)
+	gaveUp, err := store.RecordFalCancelError(b.ctx, b.pool, failedCancel.ID, "req-2", "fal cancel: HTTP 503", 0)
+	require.NoError(t, err)
+	require.True(t, gaveUp)
+	claimed, err = store.ClaimFalCancels(b.ctx, b.pool, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, claimed, "nothing pending")
+}
+
+// A superseded request's cancel that fal answers ALREADY_COMPLETED (the
+// auditor's case: fal ran and billed it, its webhook never stored) keeps
+// the request's id in the database, with fal's answer, once the
+// generation records the request whose result finished it; the cancel is
+// not claimed again.
+func TestAnsweredSupersededCancelKeepsRequest(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.withRequest(t) // req-1's answer lost, req-2 recorded
+	tx, _, err := store.LockWebhookTarget(b.ctx, b.pool, g.ID, "req-1")
+	require.NoError(t, err)
+	_, err = tx.Record(b.ctx, completionWrite("req-1"))
+	tx.Close(b.ctx)
+	require.NoError(t, err)
+	b.requireRecords(t, g, "req-1", false)
+
+	claimed, err := store.ClaimFalCancels(b.ctx, b.pool, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	require.Equal(t, "req-2", claimed[0].RequestID)
+	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-2", store.FalCancelAlreadyCompleted, ""))
+
+	var (
+		generationID uuid.UUID
+		answer       string
+		answeredAt   time.Time
+	)
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT generation_id, answer, answered_at FROM fal_request_cancels WHERE fal_request_id = 'req-2'`).
+		Scan(&generationID, &answer, &answeredAt), "the invoice's request id is found")
+	require.Equal(t, g.ID, generationID)
+	require.Equal(t, store.FalCancelAlreadyCompleted, answer)
+	require.WithinDuration(t, time.Now(), answeredAt, time.Minute)
+	require.Equal(t, []cancel{answeredCancel(cancel{requestID: "req-2", cancelURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-2/cancel",
+		reason: store.FalCancelSuperseded, attempts: 1}, store.FalCancelAlreadyCompleted, "")}, b.cancels(t, g.ID))
+
+	claimed, err = store.ClaimFalCancels(b.ctx, b.pool, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, claimed, "answered: not claimed again")
+}
+
+// FalCancelAnswered records each of fal's answers, or a refusal with its
+// error, on the cancel's row, which it keeps and no claim returns again;
+// the first answer stands. An answer it does not know is refused, naming
+// it, and the row is left pending.
+func TestFalCancelAnswered(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, answer, lastError string
+		wantErr                 string
+	}{
+		{name: "cancelled", answer: store.FalCancelRequested},
+		{name: "already completed", answer: store.FalCancelAlreadyCompleted},
+		{name: "not found", answer: store.FalCancelNotFound},
+		{name: "refused", answer: store.FalCancelRefused, lastError: "fal cancel: HTTP 403"},
+		{name: "given up is not an answer", answer: store.FalCancelGaveUp, wantErr: `answer "gave_up": want one of CANCELLATION_REQUESTED, ALREADY_COMPLETED, NOT_FOUND (fal's answers) or refused`},
+		{name: "unknown", answer: "CANCELLED", wantErr: `answer "CANCELLED": want one of`},
+		{name: "empty", answer: "", wantErr: `answer "": want one of`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.withRequest(t)
+			require.NoError(t, store.QueueFalCancel(b.ctx, b.pool, g.ID, "req-1", "", store.FalCancelSuperseded))
+			pending := b.cancels(t, g.ID)
+
+			err := store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", tt.answer, tt.lastError)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, fmt.Sprintf("record the answer to the cancel of fal request req-1 of generation %s: %s", g.ID, tt.wantErr))
+				require.Equal(t, pending, b.cancels(t, g.ID), "nothing written")
+				return
+			}
+			require.NoError(t, err)
+			answered := []cancel{answeredCancel(pending[0], tt.answer, tt.lastError)}
+			require.Equal(t, answered, b.cancels(t, g.ID))
+
+			require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", store.FalCancelNotFound, ""))
+			gaveUp, err := store.RecordFalCancelError(b.ctx, b.pool, g.ID, "req-1", "fal cancel: HTTP 503", 0)
+			require.NoError(t, err)
+			require.False(t, gaveUp)
+			require.Equal(t, answered, b.cancels(t, g.ID), "the first answer stands")
+		})
+	}
+}
+
+// store's answers are fal's, as fal spells them: the values fal's client
+// returns are recorded as they are.
+func TestFalCancelAnswersAreFals(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{string(fal.CancelRequested), string(fal.CancelAlreadyCompleted), string(fal.CancelNotFound)},
+		[]string{store.FalCancelRequested, store.FalCancelAlreadyCompleted, store.FalCancelNotFound})
 }
 
 // A cancel fal does not answer is noted and sent again, until it is
-// giveUpAfter old: then it is forgotten.
+// giveUpAfter old: then it is given up, and kept, answered gave_up with
+// the last error, never claimed again.
 func TestRecordFalCancelError(t *testing.T) {
 	t.Parallel()
 
@@ -366,19 +547,67 @@ func TestRecordFalCancelError(t *testing.T) {
 			_, err = b.pool.Exec(b.ctx, `UPDATE fal_request_cancels SET created_at = now() - $2::interval WHERE generation_id = $1`,
 				g.ID, tt.age)
 			require.NoError(t, err)
+			_, err = store.Fail(b.ctx, b.pool, g.ID, "timeout", "fal did not finish")
+			require.NoError(t, err)
+			pending := b.cancels(t, g.ID)
 
 			gaveUp, err := store.RecordFalCancelError(b.ctx, b.pool, g.ID, "req-2", "fal cancel: HTTP 503", time.Hour)
 			require.NoError(t, err)
 			require.Equal(t, tt.wantGaveUp, gaveUp)
-			cancels := b.cancels(t, g.ID)
+			want := pending[0]
+			want.lastError = "fal cancel: HTTP 503"
 			if tt.wantGaveUp {
-				require.Empty(t, cancels)
+				want = answeredCancel(pending[0], store.FalCancelGaveUp, "fal cancel: HTTP 503")
+			}
+			require.Equal(t, []cancel{want}, b.cancels(t, g.ID))
+			claimed, err := store.ClaimFalCancels(b.ctx, b.pool, 0, 10)
+			require.NoError(t, err)
+			if tt.wantGaveUp {
+				require.Empty(t, claimed, "given up: not sent again")
 				return
 			}
-			require.Len(t, cancels, 1)
-			require.Equal(t, "fal cancel: HTTP 503", cancels[0].lastError)
+			require.Len(t, claimed, 1, "sent again")
 		})
 	}
+}
+
+// The claim reads the pending cancels through their index, not the table
+// of every cancel ever answered.
+func TestClaimFalCancelsReadsPendingIndex(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.pool.Exec(b.ctx, `
+		WITH g AS (
+			INSERT INTO generations (id, client, status, endpoint_id, input, fal_request_id, finished_at)
+			SELECT gen_random_uuid(), 'tests', 'completed', 'fal-ai/fooocus/image-prompt', '{}', 'req-' || i, now()
+			FROM generate_series(1, 20000) i
+			RETURNING id, fal_request_id)
+		INSERT INTO fal_request_cancels (generation_id, fal_request_id, reason, attempts, attempted_at, answered_at, answer)
+		SELECT id, fal_request_id || '-superseded', 'superseded', 1, 'infinity', now(), 'ALREADY_COMPLETED' FROM g;
+		UPDATE fal_request_cancels SET answered_at = NULL, answer = NULL, attempted_at = NULL
+		WHERE fal_request_id IN ('req-1-superseded', 'req-2-superseded');
+		ANALYZE generations;
+		ANALYZE fal_request_cancels`)
+	require.NoError(t, err)
+
+	var plan json.RawMessage
+	require.NoError(t, b.pool.QueryRow(b.ctx, `EXPLAIN (FORMAT JSON) `+store.ClaimFalCancelsSQL, time.Minute, 50).Scan(&plan))
+	var nodes []struct {
+		Plan planNode `json:"Plan"`
+	}
+	require.NoError(t, json.Unmarshal(plan, &nodes))
+	var indexes []string
+	nodes[0].Plan.walk(func(n planNode) {
+		if n.Relation == "fal_request_cancels" && n.Type != "ModifyTable" {
+			require.Contains(t, []string{"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}, n.Type, string(plan))
+			indexes = append(indexes, n.Index)
+		}
+	})
+	require.Contains(t, indexes, "fal_request_cancels_pending_idx", string(plan))
+
+	claimed, err := store.ClaimFalCancels(b.ctx, b.pool, time.Minute, 50)
+	require.NoError(t, err)
+	require.Len(t, claimed, 2)
 }
 
 // A generation's cancels go with it.

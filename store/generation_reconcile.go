@@ -101,7 +101,8 @@ func ListTimedOut(ctx context.Context, db DBTX, timeout time.Duration, limit int
 // client_cancelled result fal then holds for the request is known to be
 // the timeout's (TimeoutCancelRequested), and a cancel that fal never
 // answered is sent again once the generation has finished
-// (ClaimFalCancels).
+// (ClaimFalCancels). A cancel of the request already answered is left as
+// it is: fal's answer stands.
 func PrepareTimeout(ctx context.Context, db DBTX, id uuid.UUID) (*Generation, error) {
 	g, err := scanGeneration(db.QueryRow(ctx, `
 		WITH g AS (
@@ -112,7 +113,8 @@ func PrepareTimeout(ctx context.Context, db DBTX, id uuid.UUID) (*Generation, er
 			INSERT INTO fal_request_cancels AS c (generation_id, fal_request_id, cancel_url, reason, attempts, attempted_at)
 			SELECT id, fal_request_id, fal_cancel_url, $2::text, 1, now() FROM g WHERE fal_request_id IS NOT NULL
 			ON CONFLICT (generation_id, fal_request_id)
-				DO UPDATE SET reason = $2, attempts = c.attempts + 1, attempted_at = now())
+				DO UPDATE SET reason = $2, attempts = c.attempts + 1, attempted_at = now()
+				WHERE c.answered_at IS NULL)
 		SELECT * FROM g`, id, FalCancelTimeout))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -127,10 +129,18 @@ func PrepareTimeout(ctx context.Context, db DBTX, id uuid.UUID) (*Generation, er
 // provided it still records requestID (nil: none), the request that
 // PrepareTimeout returned and the reconciler cancelled; it reports false,
 // changing nothing, when it has finished or records another request, which
-// must be cancelled in turn. cancelErr is why the cancel failed, "" when
-// fal answered it: an answered cancel is forgotten, a failed one noted, to
-// be sent again (ClaimFalCancels), in the same statement.
-func FailTimedOut(ctx context.Context, db DBTX, id uuid.UUID, requestID *string, code, message, cancelErr string) (bool, error) {
+// must be cancelled in turn. In the same statement, whether it failed the
+// generation or not, the cancel's row is given cancelAnswer, fal's answer
+// or FalCancelRefused (see FalCancelAnswered), with cancelErr as its last
+// error, and kept; or, with no cancelAnswer, cancelErr is noted on it, the
+// cancel to be sent again (ClaimFalCancels). A cancelAnswer of another
+// kind is an error naming it, and nothing is changed.
+func FailTimedOut(ctx context.Context, db DBTX, id uuid.UUID, requestID *string, code, message, cancelAnswer, cancelErr string) (bool, error) {
+	if cancelAnswer != "" {
+		if err := checkFalCancelAnswer(cancelAnswer); err != nil {
+			return false, fmt.Errorf("fail timed out generation %s: cancel %w", id, err)
+		}
+	}
 	var failed bool
 	err := db.QueryRow(ctx, `
 		WITH failed AS (
@@ -138,13 +148,13 @@ func FailTimedOut(ctx context.Context, db DBTX, id uuid.UUID, requestID *string,
 			WHERE id = $1 AND finished_at IS NULL AND fal_request_id IS NOT DISTINCT FROM $5::text
 			RETURNING id),
 		answered AS (
-			DELETE FROM fal_request_cancels
-			WHERE $6 = '' AND generation_id = $1 AND fal_request_id = $5::text),
+			UPDATE fal_request_cancels SET `+answeredSet("$7", "$6")+`
+			WHERE $7 <> '' AND generation_id = $1 AND fal_request_id = $5::text AND answered_at IS NULL),
 		noted AS (
 			UPDATE fal_request_cancels SET last_error = $6
-			WHERE $6 <> '' AND generation_id = $1 AND fal_request_id = $5::text)
+			WHERE $7 = '' AND $6 <> '' AND generation_id = $1 AND fal_request_id = $5::text AND answered_at IS NULL)
 		SELECT EXISTS (SELECT 1 FROM failed)`,
-		id, StatusFailed, code, message, requestID, cancelErr).Scan(&failed)
+		id, StatusFailed, code, message, requestID, cancelErr, cancelAnswer).Scan(&failed)
 	if err != nil {
 		return false, fmt.Errorf("fail timed out generation %s: %w", id, err)
 	}

@@ -26,8 +26,10 @@ import (
 // resultRequestWith is the WITH clause of a statement that finishes
 // generation $1 with the result of fal request param: it queues the
 // cancel of the request the generation records, when that is another one,
-// and forgets any cancel of param's own request, which has finished. Its
-// CTE superseded holds the other request, if any.
+// and forgets any pending cancel of param's own request, which has
+// finished and becomes the generation's; an answered one is kept, as
+// every answered cancel is. Its CTE superseded holds the other request,
+// if any.
 func resultRequestWith(param string) string {
 	return `WITH superseded AS (
 			SELECT id, fal_request_id, fal_cancel_url FROM generations
@@ -38,7 +40,8 @@ func resultRequestWith(param string) string {
 			ON CONFLICT (generation_id, fal_request_id) DO NOTHING
 			RETURNING pg_notify('` + FalCancelQueuedChannel + `', '` + FalCancelSuperseded + `')),
 		answered AS (
-			DELETE FROM fal_request_cancels WHERE generation_id = $1 AND fal_request_id = NULLIF(` + param + `, ''))
+			DELETE FROM fal_request_cancels
+			WHERE generation_id = $1 AND fal_request_id = NULLIF(` + param + `, '') AND answered_at IS NULL)
 		`
 }
 

@@ -158,7 +158,13 @@ func ForgetRequest(ctx context.Context, db DBTX, id uuid.UUID, requestID string)
 // changing its status. Use it when fal may have accepted the request anyway
 // (the connection broke after sending it): the submission stays counted.
 func RecordSubmitError(ctx context.Context, db DBTX, id uuid.UUID, code, message string) error {
-	return RecordSubmitErrorNamingRequest(ctx, db, id, code, message, "")
+	_, err := db.Exec(ctx, `
+		UPDATE generations SET error_code = $2, error_message = $3, updated_at = now()
+		WHERE id = $1 AND finished_at IS NULL`, id, code, message)
+	if err != nil {
+		return fmt.Errorf("record submit error of generation %s: %w", id, err)
+	}
+	return nil
 }
 
 // RecordSubmitErrorNamingRequest is RecordSubmitError for an error answer
@@ -167,16 +173,34 @@ func RecordSubmitError(ctx context.Context, db DBTX, id uuid.UUID, code, message
 // NoteWebhook records one a webhook named, so that the next run of its
 // submit job asks fal about it and adopts it (AdoptSubmission) or forgets
 // it (ForgetRequest) instead of paying for another. requestID "" records
-// none.
-func RecordSubmitErrorNamingRequest(ctx context.Context, db DBTX, id uuid.UUID, code, message, requestID string) error {
-	_, err := db.Exec(ctx, `
-		UPDATE generations SET error_code = $2, error_message = $3, updated_at = now(),
-			fal_request_id = CASE WHEN status = 'queued' THEN coalesce(fal_request_id, NULLIF($4, '')) ELSE fal_request_id END
-		WHERE id = $1 AND finished_at IS NULL`, id, code, message, requestID)
-	if err != nil {
-		return fmt.Errorf("record submit error of generation %s: %w", id, err)
+// none. It returns the generation as it now is, and ErrNotFound when there
+// is none.
+//
+// A generation that finished during the call (it was cancelled, or timed
+// out) keeps its status, its error and its submitted_at, as RecordSubmitted
+// leaves them, but one that records no request takes requestID, as
+// RecordSubmitted gives it the request of an accepted submit: the caller
+// is to cancel the request at fal, nobody needing it any more, and should
+// it run all the same, its late result is known for the generation's.
+func RecordSubmitErrorNamingRequest(ctx context.Context, db DBTX, id uuid.UUID, code, message, requestID string) (*Generation, error) {
+	g, err := scanGeneration(db.QueryRow(ctx, `
+		UPDATE generations SET
+			error_code = CASE WHEN finished_at IS NULL THEN $2 ELSE error_code END,
+			error_message = CASE WHEN finished_at IS NULL THEN $3 ELSE error_message END,
+			fal_request_id = CASE WHEN status = 'queued' OR finished_at IS NOT NULL
+				THEN coalesce(fal_request_id, NULLIF($4, '')) ELSE fal_request_id END,
+			updated_at = now()
+		WHERE id = $1 AND (finished_at IS NULL OR (fal_request_id IS NULL AND $4 <> ''))
+		RETURNING `+generationColumns, id, code, message, requestID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Finished with a request already, or with nothing named to
+		// record, or no such generation.
+		g, err = GetGeneration(ctx, db, id)
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("record submit error of generation %s: %w", id, err)
+	}
+	return g, nil
 }
 
 // RecordSubmitRefused uncounts the submission MarkSubmitting counted when

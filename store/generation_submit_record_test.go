@@ -188,8 +188,11 @@ func TestRecordSubmittedConfirmsOnce(t *testing.T) {
 
 // A request that fal's error answer named is recorded on a queued generation
 // as a request a webhook named is, for the submit job to confirm with fal and
-// adopt or forget; a request already recorded, or a generation no longer
-// queued, is left as it is.
+// adopt or forget; a request already recorded is left as it is. A generation
+// that finished during the call keeps its finish (status, error,
+// submitted_at NULL) but, recording no request, takes the named one, as
+// RecordSubmitted gives it the request of an accepted submit, for the caller
+// to cancel at fal.
 func TestRecordSubmitErrorNamingRequest(t *testing.T) {
 	t.Parallel()
 
@@ -198,16 +201,16 @@ func TestRecordSubmitErrorNamingRequest(t *testing.T) {
 		// before runs after the submission was counted.
 		before func(t *testing.T, b *testBundle, id uuid.UUID)
 
-		wantRequestID       *string
-		wantCode, wantError string
+		wantStatus                         store.Status
+		wantRequestID, wantCode, wantError *string
 	}{
-		{name: "queued, no request", wantRequestID: ptr("req-named"), wantCode: "fal_unavailable", wantError: "HTTP 502"},
+		{name: "queued, no request", wantStatus: store.StatusQueued, wantRequestID: ptr("req-named"), wantCode: ptr("fal_unavailable"), wantError: ptr("HTTP 502")},
 		{
 			name: "queued, a webhook named another",
 			before: func(t *testing.T, b *testBundle, id uuid.UUID) {
 				require.NoError(t, store.NoteWebhook(b.ctx, b.pool, id, "req-webhook"))
 			},
-			wantRequestID: ptr("req-webhook"), wantCode: "fal_unavailable", wantError: "HTTP 502",
+			wantStatus: store.StatusQueued, wantRequestID: ptr("req-webhook"), wantCode: ptr("fal_unavailable"), wantError: ptr("HTTP 502"),
 		},
 		{
 			name: "cancelled",
@@ -215,7 +218,14 @@ func TestRecordSubmitErrorNamingRequest(t *testing.T) {
 				_, err := store.Cancel(b.ctx, b.pool, id, "cancelled by caller")
 				require.NoError(t, err)
 			},
-			wantCode: "cancelled", wantError: "cancelled by caller",
+			wantStatus: store.StatusCancelled, wantRequestID: ptr("req-named"), wantCode: ptr("cancelled"), wantError: ptr("cancelled by caller"),
+		},
+		{
+			name: "completed by another request's result",
+			before: func(t *testing.T, b *testBundle, id uuid.UUID) {
+				b.completeByWebhook(t, id, "req-webhook")
+			},
+			wantStatus: store.StatusCompleted, wantRequestID: ptr("req-webhook"),
 		},
 	}
 	for _, tt := range tests {
@@ -228,24 +238,36 @@ func TestRecordSubmitErrorNamingRequest(t *testing.T) {
 			if tt.before != nil {
 				tt.before(t, b, g.ID)
 			}
-
-			require.NoError(t, store.RecordSubmitErrorNamingRequest(b.ctx, b.pool, g.ID, "fal_unavailable", "HTTP 502", "req-named"))
-			got, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+			before, err := store.GetGeneration(b.ctx, b.pool, g.ID)
 			require.NoError(t, err)
+
+			got, err := store.RecordSubmitErrorNamingRequest(b.ctx, b.pool, g.ID, "fal_unavailable", "HTTP 502", "req-named")
+			require.NoError(t, err)
+			read, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			require.Equal(t, read, got, "the generation as it now is")
+			require.Equal(t, tt.wantStatus, got.Status)
 			require.Equal(t, tt.wantRequestID, got.FalRequestID)
-			require.Equal(t, tt.wantCode, *got.ErrorCode)
-			require.Equal(t, tt.wantError, *got.ErrorMessage)
+			require.Equal(t, tt.wantCode, got.ErrorCode)
+			require.Equal(t, tt.wantError, got.ErrorMessage)
+			require.Nil(t, got.SubmittedAt, "fal's acceptance is not known")
+			require.Equal(t, before.FinishedAt, got.FinishedAt)
 			submissions, confirmed := b.accounting(t, g.ID)
 			require.Equal(t, [2]int{1, 0}, [2]int{submissions, confirmed}, "still counted")
 		})
 	}
 
-	// The recorded request is adopted as a webhook-named one is.
 	b := setup(t)
+	_, err := store.RecordSubmitErrorNamingRequest(b.ctx, b.pool, uuid.New(), "fal_unavailable", "HTTP 502", "req-named")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorContains(t, err, "record submit error of generation")
+
+	// The recorded request is adopted as a webhook-named one is.
 	g := b.insert(t, "")
-	_, err := store.MarkSubmitting(b.ctx, b.pool, g.ID)
+	_, err = store.MarkSubmitting(b.ctx, b.pool, g.ID)
 	require.NoError(t, err)
-	require.NoError(t, store.RecordSubmitErrorNamingRequest(b.ctx, b.pool, g.ID, "fal_unavailable", "HTTP 502", "req-named"))
+	_, err = store.RecordSubmitErrorNamingRequest(b.ctx, b.pool, g.ID, "fal_unavailable", "HTTP 502", "req-named")
+	require.NoError(t, err)
 	adopted, err := store.AdoptSubmission(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-named", StatusURL: "s"})
 	require.NoError(t, err)
 	require.Equal(t, store.StatusSubmitted, adopted.Status)

@@ -41,23 +41,30 @@ type WebhookEvent struct {
 	Outcome        string
 }
 
-// MaxWebhookEvents bounds the events kept per generation. fal delivers a
-// result once, or a few times when deliveries fail; anything beyond this is
-// replayed or forged traffic, which must not grow the table without bound.
-// The event that applied a result is always kept.
+// MaxWebhookEvents bounds the events of each kind kept per generation. fal
+// delivers a result once, or a few times when deliveries fail; anything
+// beyond this is replayed or forged traffic, which must not grow the table
+// without bound. Kinds are counted apart (webhookEventRoom), so the
+// deliveries anyone can post cannot take the places of fal's.
 const MaxWebhookEvents = 32
+
+// MaxWebhookEventsPerGeneration bounds the events kept per generation:
+// MaxWebhookEvents that failed verification, 2*MaxWebhookEvents signed ones
+// (webhookEventRoom), and the one that applied a result, which is always
+// kept and can happen only once, since it finishes the generation.
+const MaxWebhookEventsPerGeneration = 3*MaxWebhookEvents + 1
 
 // InsertWebhookEvent stores a received webhook and returns its id. It
 // returns ErrNotFound, writing nothing, when GenerationID names no
-// generation, and 0 without storing the event when the generation already
-// has MaxWebhookEvents events and this one applied nothing.
+// generation, and 0 without storing the event when the generation has no
+// room left for an event of its kind (webhookEventRoom).
 //
-// Deliveries arriving together never exceed the cap: while the generation
-// is under it, the count and the insert are made holding the generation's
+// Deliveries arriving together never exceed the caps: while the generation
+// has room, the count and the insert are made holding the generation's
 // row, as a signed delivery being recorded holds it (LockWebhookTarget).
 // The lock is taken only while there is room, so a flood of forged
-// deliveries at the cap takes none, writes nothing, and does not hold up
-// the generation's own.
+// deliveries past their cap takes none, writes nothing, and does not hold
+// up the generation's own.
 func InsertWebhookEvent(ctx context.Context, db interface {
 	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
 }, e WebhookEvent,
@@ -73,7 +80,7 @@ func InsertWebhookEvent(ctx context.Context, db interface {
 		id      int64
 		scanErr error
 	)
-	b.Queue(lockWebhookEventRoom, e.GenerationID, e.Outcome, MaxWebhookEvents)
+	b.Queue(lockWebhookEventRoom, e.GenerationID, e.FalRequestID, e.SignatureValid, e.Outcome, MaxWebhookEvents)
 	b.Queue(insertWebhookEvent, e.insertArgs()...).QueryRow(func(row pgx.Row) error {
 		id, scanErr = scanInsertedWebhookEvent(row, e)
 		return scanErr
@@ -88,27 +95,60 @@ func InsertWebhookEvent(ctx context.Context, db interface {
 	return id, nil
 }
 
+// webhookEventRoom is the condition under which an event is stored for
+// generation g, given the placeholders of the event's fal request id, of
+// whether its signature held, of its outcome, and of MaxWebhookEvents:
+//
+//   - the event that applied a result always is;
+//   - one that failed verification is while fewer than MaxWebhookEvents
+//     such events are stored;
+//   - a signed one is while fewer than MaxWebhookEvents signed events are
+//     stored, or, when it names a fal request that no signed event of the
+//     generation names, fewer than 2*MaxWebhookEvents.
+//
+// Anyone can post to a generation's URL, so deliveries that failed
+// verification are counted apart from signed ones: counted together, a
+// few dozen unsigned posts would leave no room for fal's own deliveries,
+// which are the evidence of what fal ran, and billed, for the generation.
+// Signed deliveries are fal's, but may be replays of one genuine delivery
+// within its signature's window: replays of a request already stored stop
+// at MaxWebhookEvents, leaving the next MaxWebhookEvents places to requests
+// new to the generation, such as the result of another submission that fal
+// billed. Filling those takes that many distinct requests that fal ran and
+// signed, where a generation of Easel's has at most one per submit attempt,
+// and fewer attempts than MaxWebhookEvents. Only a signed event's request
+// counts as known: an unsigned one names whatever its sender chose. Hence
+// at most MaxWebhookEventsPerGeneration events per generation.
+func webhookEventRoom(requestID, signed, outcome, limit string) string {
+	return fmt.Sprintf(`(%[3]s = 'applied' OR (
+		SELECT count(*) FILTER (WHERE w.signature_valid = %[2]s) < CASE
+			WHEN %[2]s AND %[1]s <> '' AND NOT coalesce(bool_or(w.signature_valid AND w.fal_request_id = %[1]s), false)
+			THEN 2 * %[4]s ELSE %[4]s END
+		FROM webhook_events w WHERE w.generation_id = g.id))`, requestID, signed, outcome, limit)
+}
+
 // lockWebhookEventRoom locks generation $1 when, as far as the statement's
-// snapshot shows, an event of outcome $2 may still be stored for it under a
-// cap of $3 events: insertWebhookEvent's rule. FOR NO KEY UPDATE waits for
+// snapshot shows, an event of fal request $2, signed or not ($3), with
+// outcome $4 may still be stored for it under MaxWebhookEvents $5:
+// insertWebhookEvent's rule (webhookEventRoom). FOR NO KEY UPDATE waits for
 // LockWebhookTarget's FOR UPDATE and for other deliveries, not for the
 // foreign key checks of rows that reference the generation.
-const lockWebhookEventRoom = `
+var lockWebhookEventRoom = `
 	SELECT FROM generations g
-	WHERE g.id = $1 AND ($2 = 'applied' OR (SELECT count(*) FROM webhook_events w WHERE w.generation_id = g.id) < $3)
+	WHERE g.id = $1 AND ` + webhookEventRoom("$2::text", "$3::boolean", "$4::text", "$5::int") + `
 	FOR NO KEY UPDATE`
 
 // insertWebhookEvent is InsertWebhookEvent's statement; insertArgs gives
 // its arguments and scanInsertedWebhookEvent reads its answer.
-const insertWebhookEvent = `
+var insertWebhookEvent = `
 	WITH target AS (
-		SELECT g.id, (SELECT count(*) FROM webhook_events w WHERE w.generation_id = g.id) AS events
+		SELECT g.id, ` + webhookEventRoom("$2", "$6", "$8", "$9") + ` AS room
 		FROM generations g WHERE g.id = $1
 	), inserted AS (
 		INSERT INTO webhook_events (generation_id, fal_request_id, headers, body, body_size,
 			signature_valid, signature_error, outcome)
 		SELECT target.id, NULLIF($2, ''), $3, $4, $5, $6, NULLIF($7, ''), $8
-		FROM target WHERE $8 = 'applied' OR target.events < $9
+		FROM target WHERE target.room
 		RETURNING id
 	)
 	SELECT (SELECT id FROM inserted), EXISTS (SELECT 1 FROM target)`

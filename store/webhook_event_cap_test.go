@@ -2,11 +2,13 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -53,11 +55,11 @@ func (b *testBundle) insertTogether(t *testing.T, observer *pgxpool.Pool, insert
 	return errs
 }
 
-// At most store.MaxWebhookEvents events are kept per generation however
-// many deliveries arrive together. Here they line up behind a signed
-// delivery being recorded, which holds the generation's row
-// (LockWebhookTarget) and stores the event that reaches the cap: none of
-// those waiting may count before it has committed.
+// At most store.MaxWebhookEvents deliveries that failed verification are
+// kept per generation however many arrive together. Here they line up
+// behind a signed delivery being recorded, which holds the generation's row
+// (LockWebhookTarget): none of those waiting may count before it has
+// committed, and it does not take their last place, nor they its.
 func TestWebhookEventCapHoldsForDeliveriesArrivingTogether(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -86,11 +88,116 @@ func TestWebhookEventCapHoldsForDeliveriesArrivingTogether(t *testing.T) {
 		require.NoError(t, err)
 	}
 
+	require.Equal(t, map[string]int{store.OutcomeBadSignature: store.MaxWebhookEvents, store.OutcomeDuplicate: 1}, b.storedOutcomes(t, g.ID))
+}
+
+// storedOutcomes counts generation id's stored webhook events by outcome.
+func (b *testBundle) storedOutcomes(t *testing.T, id uuid.UUID) map[string]int {
+	t.Helper()
+	rows, err := b.pool.Query(b.ctx, `SELECT outcome, count(*) FROM webhook_events WHERE generation_id = $1 GROUP BY outcome`, id)
+	require.NoError(t, err)
+	counts := map[string]int{}
+	var (
+		outcome string
+		n       int
+	)
+	_, err = pgx.ForEachRow(rows, []any{&outcome, &n}, func() error {
+		counts[outcome] = n
+		return nil
+	})
+	require.NoError(t, err)
+	return counts
+}
+
+// recordSigned stores a signed delivery of fal request requestID at
+// generation id as the receiver does, with outcome and without applying
+// anything, and reports whether it was stored.
+func (b *testBundle) recordSigned(t *testing.T, id uuid.UUID, requestID, outcome string) bool {
+	t.Helper()
+	tx, _, err := store.LockWebhookTarget(b.ctx, b.pool, id, requestID)
+	require.NoError(t, err)
+	defer tx.Close(b.ctx)
+	_, before := b.webhookCounts(t, id)
+	_, err = tx.Record(b.ctx, store.WebhookWrite{Event: store.WebhookEvent{
+		FalRequestID: requestID, Body: []byte("{}"), BodySize: 2, SignatureValid: true, Outcome: outcome,
+	}})
+	require.NoError(t, err)
+	_, after := b.webhookCounts(t, id)
+	return after == before+1
+}
+
+// Deliveries that fail verification, which anyone can post to a
+// generation's URL, are capped apart from signed ones: however many were
+// posted, fal's own deliveries (the evidence of what fal ran, and billed,
+// for the generation) are still stored, whatever their outcome.
+func TestUnsignedWebhookEventsLeaveRoomForSignedOnes(t *testing.T) {
+	t.Parallel()
+	for _, outcome := range []string{store.OutcomeDuplicate, store.OutcomeLate, store.OutcomeDeferred, store.OutcomeMismatchedRequest, store.OutcomeMalformed} {
+		t.Run(outcome, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.insert(t, "")
+			forged := store.WebhookEvent{GenerationID: &g.ID, FalRequestID: "req-billed", Body: []byte("forged"), BodySize: 6, Outcome: store.OutcomeBadSignature}
+			for range store.MaxWebhookEvents + 8 {
+				_, err := store.InsertWebhookEvent(b.ctx, b.pool, forged)
+				require.NoError(t, err)
+			}
+
+			// An unsigned delivery naming the request does not make it
+			// known: both of fal's deliveries of it are stored.
+			require.True(t, b.recordSigned(t, g.ID, "req-billed", outcome))
+			require.True(t, b.recordSigned(t, g.ID, "req-billed", outcome))
+			require.Equal(t, map[string]int{store.OutcomeBadSignature: store.MaxWebhookEvents, outcome: 2}, b.storedOutcomes(t, g.ID))
+		})
+	}
+}
+
+// Signed redeliveries of one request stop at store.MaxWebhookEvents signed
+// events; past that, a delivery of a request new to the generation is
+// still stored, up to 2*store.MaxWebhookEvents signed events, and the one
+// that applies a result always is: store.MaxWebhookEventsPerGeneration
+// events in all, however many arrive.
+func TestSignedWebhookEventsAreBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.insert(t, "")
+	forged := store.WebhookEvent{GenerationID: &g.ID, Body: []byte("forged"), BodySize: 6, Outcome: store.OutcomeBadSignature}
+	for range store.MaxWebhookEvents + 8 {
+		_, err := store.InsertWebhookEvent(b.ctx, b.pool, forged)
+		require.NoError(t, err)
+	}
+
+	for range store.MaxWebhookEvents + 8 {
+		b.recordSigned(t, g.ID, "req-1", store.OutcomeDeferred)
+	}
+	require.Equal(t, store.MaxWebhookEvents, b.storedOutcomes(t, g.ID)[store.OutcomeDeferred], "redeliveries stop at the cap")
+
+	require.True(t, b.recordSigned(t, g.ID, "req-2", store.OutcomeDeferred), "a request new to the generation")
+	require.False(t, b.recordSigned(t, g.ID, "req-2", store.OutcomeDeferred), "known now")
+	require.False(t, b.recordSigned(t, g.ID, "req-1", store.OutcomeDeferred))
+	for i := range store.MaxWebhookEvents - 1 {
+		require.True(t, b.recordSigned(t, g.ID, fmt.Sprintf("req-new-%d", i), store.OutcomeMismatchedRequest))
+	}
+	require.False(t, b.recordSigned(t, g.ID, "req-one-too-many", store.OutcomeMismatchedRequest), "2*MaxWebhookEvents signed events")
+
+	tx, _, err := store.LockWebhookTarget(b.ctx, b.pool, g.ID, "req-1")
+	require.NoError(t, err)
+	defer tx.Close(b.ctx)
+	finished, err := tx.Record(b.ctx, completionWrite("req-1"))
+	require.NoError(t, err)
+	require.NotNil(t, finished, "applied")
+	require.False(t, b.recordSigned(t, g.ID, "req-1", store.OutcomeDuplicate))
+	_, err = store.InsertWebhookEvent(b.ctx, b.pool, forged)
+	require.NoError(t, err)
+
 	_, events := b.webhookCounts(t, g.ID)
-	require.Equal(t, store.MaxWebhookEvents, events)
-	var duplicates int
-	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM webhook_events WHERE generation_id = $1 AND outcome = 'duplicate'`, g.ID).Scan(&duplicates))
-	require.Equal(t, 1, duplicates, "the recorded delivery took the last place")
+	require.Equal(t, store.MaxWebhookEventsPerGeneration, events)
+	require.Equal(t, map[string]int{
+		store.OutcomeBadSignature:      store.MaxWebhookEvents,
+		store.OutcomeDeferred:          store.MaxWebhookEvents + 1,
+		store.OutcomeMismatchedRequest: store.MaxWebhookEvents - 1,
+		store.OutcomeApplied:           1,
+	}, b.storedOutcomes(t, g.ID))
 }
 
 // Signed deliveries of one fal request at made-up generation ids (replays)

@@ -23,8 +23,10 @@
 // recorded fal's answer is adopted by the submit worker only once fal,
 // asked with Easel's key, knows it.
 //
-// Growth is bounded: at most store.MaxWebhookEvents events are kept per
-// generation, a signed delivery for a generation that does not exist is
+// Growth is bounded: at most store.MaxWebhookEventsPerGeneration events
+// are kept per generation, unsigned and signed deliveries capped apart so
+// that forgeries cannot crowd out what fal signed (store.InsertWebhookEvent),
+// a signed delivery for a generation that does not exist is
 // kept (first 4 KiB, outcome "unknown_generation", answered 200 so that fal
 // stops retrying) at most store.MaxWebhookEvents times per fal request, and
 // an unsigned one for such a generation is not kept at all. What is kept,

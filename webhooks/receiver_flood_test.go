@@ -15,9 +15,19 @@ import (
 	"github.com/easelhq/easel/store"
 )
 
+// outcomeCounts counts outcomes by outcome.
+func outcomeCounts(outcomes []string) map[string]int {
+	counts := map[string]int{}
+	for _, o := range outcomes {
+		counts[o]++
+	}
+	return counts
+}
+
 // Forged deliveries and replays of a genuine one cannot grow webhook_events
-// without bound: each generation keeps at most store.MaxWebhookEvents, and
-// the generation is unchanged.
+// without bound: each generation keeps at most store.MaxWebhookEvents of
+// each, the one that applied the result aside, and the generation is
+// unchanged.
 func TestWebhookFloodIsBounded(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -28,7 +38,7 @@ func TestWebhookFloodIsBounded(t *testing.T) {
 
 	_, forger, err := ed25519.GenerateKey(nil)
 	require.NoError(t, err)
-	for range store.MaxWebhookEvents {
+	for range store.MaxWebhookEvents + 8 {
 		forged := fal.SignWebhook(forger, "req-1", "user-1", time.Now(), []byte(okBody))
 		require.Equal(t, 401, b.deliver(t, path, []byte(okBody), forged).status)
 		require.Equal(t, delivery{status: 200, outcome: "duplicate"}, b.deliver(t, path, []byte(okBody), b.signed(okBody)), "a replay")
@@ -37,8 +47,87 @@ func TestWebhookFloodIsBounded(t *testing.T) {
 	got, images, outcomes := b.generation(t, gen)
 	require.Equal(t, store.StatusCompleted, got.Status)
 	require.Len(t, images, 2)
-	require.Len(t, outcomes, store.MaxWebhookEvents, "no more than the cap")
 	require.Equal(t, "applied", outcomes[0])
+	require.Equal(t, map[string]int{
+		store.OutcomeApplied:      1,
+		store.OutcomeDuplicate:    store.MaxWebhookEvents - 1, // with the applied one, the signed events' cap
+		store.OutcomeBadSignature: store.MaxWebhookEvents,
+	}, outcomeCounts(outcomes))
+}
+
+// Deliveries that fail verification, which anyone can post to a
+// generation's URL, cannot crowd fal's own out of webhook_events: after
+// more of them than the cap, both of fal's deliveries of a request are
+// still stored, whatever they did, so that a request fal ran, and billed,
+// for the generation stays on record.
+func TestUnsignedFloodLeavesSignedDeliveriesStored(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		// victim returns the generation whose URL is flooded.
+		victim      func(t *testing.T, b *testBundle) *store.Generation
+		wantOutcome string
+	}{
+		{
+			name: "the result of another billed request, once the generation completed",
+			victim: func(t *testing.T, b *testBundle) *store.Generation {
+				// req-1's answer was lost; the generation was submitted again
+				// as req-B, whose result completed it.
+				gen := b.enqueue(t)
+				require.NoError(t, store.RecordSubmitError(b.ctx, b.pool, gen.ID, "fal_unreachable", "unexpected EOF"))
+				_, err := store.MarkSubmitting(b.ctx, b.pool, gen.ID)
+				require.NoError(t, err)
+				b.recordSubmitted(t, gen, "req-B")
+				body := okBodyFor("req-B")
+				signed := fal.SignWebhook(b.key, "req-B", "user-1", time.Now(), []byte(body))
+				require.Equal(t, delivery{status: 200, outcome: store.OutcomeApplied}, b.deliver(t, "/webhooks/fal/"+gen.ID.String(), []byte(body), signed))
+				return gen
+			},
+			wantOutcome: store.OutcomeDuplicate,
+		},
+		{
+			name: "a result for a cancelled generation",
+			victim: func(t *testing.T, b *testBundle) *store.Generation {
+				gen := b.enqueue(t)
+				cancelled, err := store.Cancel(b.ctx, b.pool, gen.ID, "cancelled by caller")
+				require.NoError(t, err)
+				require.True(t, cancelled)
+				return gen
+			},
+			wantOutcome: store.OutcomeLate,
+		},
+		{
+			name:        "another account's request",
+			victim:      func(t *testing.T, b *testBundle) *store.Generation { return b.enqueueUnsubmitted(t) },
+			wantOutcome: store.OutcomeMismatchedRequest,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			gen := tt.victim(t, b)
+			path := "/webhooks/fal/" + gen.ID.String()
+			_, _, before := b.generation(t, gen) // the delivery that completed it, if any
+
+			_, forger, err := ed25519.GenerateKey(nil)
+			require.NoError(t, err)
+			for range store.MaxWebhookEvents + 8 {
+				forged := fal.SignWebhook(forger, "req-1", "user-1", time.Now(), []byte(okBody))
+				require.Equal(t, http.StatusUnauthorized, b.deliver(t, path, []byte(okBody), forged).status)
+			}
+			for range 2 {
+				require.Equal(t, delivery{status: 200, outcome: tt.wantOutcome}, b.deliver(t, path, []byte(okBody), b.signed(okBody)))
+			}
+
+			_, _, outcomes := b.generation(t, gen)
+			want := outcomeCounts(before)
+			want[store.OutcomeBadSignature] += store.MaxWebhookEvents
+			want[tt.wantOutcome] += 2
+			require.Equal(t, want, outcomeCounts(outcomes))
+		})
+	}
 }
 
 // Forged deliveries arriving together respect the cap too. A transaction

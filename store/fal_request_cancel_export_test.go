@@ -1,0 +1,4 @@
+package store
+
+// ClaimFalCancelsSQL is ClaimFalCancels' statement, for its plan.
+const ClaimFalCancelsSQL = claimFalCancels
