@@ -32,6 +32,7 @@ func TestPlainTextErrorsBeforeEasel(t *testing.T) {
 			wantStatus: http.StatusRequestHeaderFieldsTooLarge},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = conn.Close() })

@@ -116,7 +116,10 @@ func InsertWebhookEvent(ctx context.Context, db interface {
 // new to the generation, such as the result of another submission that fal
 // billed. Filling those takes that many distinct requests that fal ran and
 // signed, where a generation of Easel's has at most one per submit attempt,
-// and fewer attempts than MaxWebhookEvents. Only a signed event's request
+// and fewer attempts than MaxWebhookEvents; fal signs every account's
+// webhooks with the same keys, though, so someone who knows the
+// generation's id can fill them with results of requests of their own
+// account, paying for each. Only a signed event's request
 // counts as known: an unsigned one names whatever its sender chose. Hence
 // at most MaxWebhookEventsPerGeneration events per generation.
 func webhookEventRoom(requestID, signed, outcome, limit string) string {
