@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/fal/falsim"
+	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/store"
 )
 
@@ -121,4 +123,50 @@ func TestUnansweredCancelIsSentAgain(t *testing.T) {
 		"sent again, and answered")
 	status := b.falStatus(t, second)
 	require.Equal(t, [2]string{fal.StatusCompleted, "client_cancelled"}, [2]string{status.Status, status.ErrorType})
+}
+
+// unknownCancels is fal whose cancels are answered with outcome, one Easel
+// does not know, all else answered.
+type unknownCancels struct {
+	jobs.Fal
+	outcome fal.CancelOutcome
+}
+
+func (f unknownCancels) Cancel(context.Context, string) (fal.CancelOutcome, error) {
+	return f.outcome, nil
+}
+
+// A cancel answered with an outcome Easel does not know is no answer: the
+// timed out generation is failed all the same, saying so, and the cancel
+// is left pending with the answer as its error, sent again at later runs
+// and given up once it is EASEL_TIMEOUT old, as one fal did not answer.
+// Recorded as an answer, store would refuse it at every run: the
+// generation would never time out, nor the cancel ever end.
+func TestUnknownCancelOutcomeIsNoAnswer(t *testing.T) {
+	t.Parallel()
+	const unknown = `fal answered the cancel with "CANCELLED", which Easel does not know`
+	b := setup(t, running)
+	b.cfg.Timeout = time.Hour
+	gen := b.enqueue(t, "tests")
+	require.NoError(t, b.submit(t, gen.ID))
+	b.submittedAgo(t, gen.ID, 2*time.Hour)
+	b.cfg.Fal = unknownCancels{Fal: b.fal, outcome: "CANCELLED"}
+
+	b.reconcile(t)
+	got := b.generation(t, gen.ID)
+	require.Equal(t, store.StatusFailed, got.Status)
+	require.Equal(t, "timeout", *got.ErrorCode)
+	require.Equal(t, "fal did not finish within EASEL_TIMEOUT (1h0m0s) of the submission; cancelling it at fal failed: "+
+		unknown+"; the reconciler sends the cancel again", *got.ErrorMessage)
+	require.Equal(t, cancelRecord{GenerationID: gen.ID, Reason: store.FalCancelTimeout, LastError: ptr(unknown), Attempts: 1},
+		b.cancelRecord(t, *got.FalRequestID))
+
+	_, err := b.pool.Exec(b.ctx, `UPDATE fal_request_cancels SET created_at = now() - interval '2 hours' WHERE generation_id = $1`, gen.ID)
+	require.NoError(t, err)
+	b.cfg.PollAfter = time.Nanosecond
+	b.reconcile(t)
+	require.Equal(t, cancelRecord{GenerationID: gen.ID, Reason: store.FalCancelTimeout, Answer: ptr(store.FalCancelGaveUp),
+		Answered: true, LastError: ptr(unknown), Attempts: 2}, b.cancelRecord(t, *got.FalRequestID), "sent again, then given up")
+	b.reconcile(t)
+	require.Equal(t, 2, b.cancelRecord(t, *got.FalRequestID).Attempts, "given up: not sent again")
 }

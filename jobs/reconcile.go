@@ -213,6 +213,22 @@ func falCancelAnswer(outcome fal.CancelOutcome, err error) (answer, lastError st
 	return string(outcome), ""
 }
 
+// knownCancelOutcome passes on what fal's Cancel returned, except that an
+// outcome Easel does not know is an error, and no answer: store refuses to
+// record it (falCancelAnswer), and the cancel would otherwise stay pending
+// for ever and the generation it timed out never fail. As an error, not a
+// refusal (cancelRefused), it is noted on the cancel's row, and the cancel
+// is sent again until it is given up.
+func knownCancelOutcome(outcome fal.CancelOutcome, err error) (fal.CancelOutcome, error) {
+	switch {
+	case err != nil:
+		return outcome, err
+	case outcome == fal.CancelRequested, outcome == fal.CancelAlreadyCompleted, outcome == fal.CancelNotFound:
+		return outcome, nil
+	}
+	return "", fmt.Errorf("fal answered the cancel with %q, which Easel does not know", outcome)
+}
+
 // cancelUnneeded cancels at fal a request of a finished generation that
 // nobody needs, and records fal's answer on the cancel's row once fal has
 // answered: cancelled, already completed, not known, or refused (4xx). The
@@ -229,11 +245,11 @@ func (w *ReconcileWorker) cancelUnneeded(ctx context.Context, c *store.FalCancel
 	if cancelURL == "" {
 		_, _, cancelURL = w.fal.RequestURLs(c.EndpointID, c.RequestID)
 	}
-	outcome, err := w.fal.Cancel(ctx, cancelURL)
+	outcome, err := knownCancelOutcome(w.fal.Cancel(ctx, cancelURL))
 	if cancelRefused(err) {
 		logger.Warn("fal refused to cancel a request nobody needs; not trying again", "error", err)
 		answer, lastError := falCancelAnswer(outcome, err)
-		return store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID, answer, lastError)
+		return store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID, c.CancelURL, c.Reason, answer, lastError)
 	}
 	if err != nil {
 		gaveUp, rerr := store.RecordFalCancelError(ctx, w.pool, c.GenerationID, c.RequestID, err.Error(), w.timeout)
@@ -249,7 +265,7 @@ func (w *ReconcileWorker) cancelUnneeded(ctx context.Context, c *store.FalCancel
 		return nil
 	}
 	answer, lastError := falCancelAnswer(outcome, nil)
-	if err := store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID, answer, lastError); err != nil {
+	if err := store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID, c.CancelURL, c.Reason, answer, lastError); err != nil {
 		return err
 	}
 	logger.Info("cancelled at fal a request nobody needs", "cancel_outcome", outcome)
@@ -395,7 +411,7 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 		if cancelURL == "" {
 			_, _, cancelURL = w.fal.RequestURLs(gen.EndpointID, *gen.FalRequestID)
 		}
-		outcome, err := w.fal.Cancel(ctx, cancelURL)
+		outcome, err := knownCancelOutcome(w.fal.Cancel(ctx, cancelURL))
 		if err == nil || cancelRefused(err) {
 			cancelAnswer, cancelErr = falCancelAnswer(outcome, err)
 		}
@@ -411,7 +427,8 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 			// It finished after all: its result wins over the timeout.
 			// fal ran the request, and bills it, whether or not its result
 			// can be fetched: the answer is recorded first.
-			if err := store.FalCancelAnswered(ctx, w.pool, gen.ID, *gen.FalRequestID, cancelAnswer, cancelErr); err != nil {
+			if err := store.FalCancelAnswered(ctx, w.pool, gen.ID, *gen.FalRequestID, deref(gen.FalCancelURL), store.FalCancelTimeout,
+				cancelAnswer, cancelErr); err != nil {
 				return false, err
 			}
 			return true, w.fetchFinished(ctx, logger, gen)
@@ -421,8 +438,6 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 			// fal forgets requests (a restart, an expired request id):
 			// saying "cancelled" would claim a cancel that never happened.
 			message += "; fal did not know the request, so nothing was cancelled there"
-		default:
-			message += fmt.Sprintf("; fal answered the cancel with %q", outcome)
 		}
 	}
 	changed, err := store.FailTimedOut(ctx, w.pool, gen.ID, gen.FalRequestID, ErrorCodeTimeout, message, cancelAnswer, cancelErr)

@@ -537,10 +537,12 @@ func (w *SubmitGenerationWorker) cancelUnneeded(ctx context.Context, logger *slo
 	if err := store.QueueFalCancel(ctx, w.pool, id, requestID, cancelURL, store.FalCancelSuperseded); err != nil {
 		logger.Error("could not write down the cancel of a request nobody needs; sending it all the same", "error", err)
 	}
-	outcome, err := w.fal.Cancel(ctx, cancelURL)
+	outcome, err := knownCancelOutcome(w.fal.Cancel(ctx, cancelURL))
 	if err == nil || cancelRefused(err) {
+		// Written even if QueueFalCancel failed: the answer is then the
+		// only record of the request.
 		answer, lastError := falCancelAnswer(outcome, err)
-		if ferr := store.FalCancelAnswered(ctx, w.pool, id, requestID, answer, lastError); ferr != nil {
+		if ferr := store.FalCancelAnswered(ctx, w.pool, id, requestID, cancelURL, store.FalCancelSuperseded, answer, lastError); ferr != nil {
 			logger.Warn("fal answered the cancel, but recording its answer failed; the reconciler sends it again", "error", ferr)
 		}
 	}

@@ -118,7 +118,7 @@ func TestFalRequestCancelAnswersMigration(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM fal_request_cancels WHERE answer IS NULL AND answered_at IS NULL`).Scan(&pending))
 	require.Equal(t, 2, pending, "the cancels of 24 are pending")
 
-	require.NoError(t, store.FalCancelAnswered(ctx, conn, id, "req-b", store.FalCancelAlreadyCompleted, ""))
+	require.NoError(t, store.FalCancelAnswered(ctx, conn, id, "req-b", "", store.FalCancelSuperseded, store.FalCancelAlreadyCompleted, ""))
 	rows, err := conn.Query(ctx, claimOf24, time.Duration(0))
 	require.NoError(t, err)
 	claimedBy24, err := pgx.CollectRows(rows, pgx.RowTo[string])

@@ -156,16 +156,31 @@ func answeredSet(answer, lastError string) string {
 // FalCancelAlreadyCompleted, FalCancelNotFound) or FalCancelRefused, with
 // lastError, why it was refused ("" for fal's answers). The row is kept,
 // no longer pending: the request may be named nowhere else. A cancel
-// already answered keeps its first answer. An answer of another kind is an
-// error naming it, and nothing is written.
-func FalCancelAnswered(ctx context.Context, db DBTX, id uuid.UUID, requestID, answer, lastError string) error {
+// already answered keeps its first answer. A cancel never written down
+// (QueueFalCancel failed before it was sent) is written now, answered,
+// with cancelURL (may be empty) and reason: otherwise the request, which
+// may have run and billed, would be lost. An answer or reason of another
+// kind is an error naming it, and nothing is written.
+func FalCancelAnswered(ctx context.Context, db DBTX, id uuid.UUID, requestID, cancelURL, reason, answer, lastError string) error {
 	if err := checkFalCancelAnswer(answer); err != nil {
 		return fmt.Errorf("record the answer to the cancel of fal request %s of generation %s: %w", requestID, id, err)
 	}
+	if reason != FalCancelSuperseded && reason != FalCancelTimeout {
+		return fmt.Errorf("record the answer to the cancel of fal request %s of generation %s: reason %q: want %s or %s",
+			requestID, id, reason, FalCancelSuperseded, FalCancelTimeout)
+	}
+	// From generations, so that a generation deleted meanwhile, and its
+	// cancels with it, is no error: there is nothing left to record.
+	// attempted_at is infinity, as answeredSet has it, for the claims of
+	// binaries before schema version 25.
 	if _, err := db.Exec(ctx, `
-		UPDATE fal_request_cancels SET `+answeredSet("$3", "$4")+`
-		WHERE generation_id = $1 AND fal_request_id = $2 AND answered_at IS NULL`,
-		id, requestID, answer, lastError); err != nil {
+		INSERT INTO fal_request_cancels AS c
+			(generation_id, fal_request_id, cancel_url, reason, attempts, attempted_at, answer, answered_at, last_error)
+		SELECT id, $2, NULLIF($5, ''), $6, 1, 'infinity', $3, now(), NULLIF($4, '') FROM generations WHERE id = $1
+		ON CONFLICT (generation_id, fal_request_id) DO UPDATE SET answer = excluded.answer, answered_at = excluded.answered_at,
+			attempted_at = excluded.attempted_at, last_error = coalesce(excluded.last_error, c.last_error)
+			WHERE c.answered_at IS NULL`,
+		id, requestID, answer, lastError, cancelURL, reason); err != nil {
 		return fmt.Errorf("record the answer %s to the cancel of fal request %s of generation %s: %w", answer, requestID, id, err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -200,7 +201,7 @@ func TestResultForgetsItsRequestsCancel(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, b.cancels(t, g.ID), 1)
 			if tt.answered {
-				require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-2", store.FalCancelRequested, ""))
+				require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-2", "", store.FalCancelTimeout, store.FalCancelRequested, ""))
 			}
 			before := b.cancels(t, g.ID)
 
@@ -255,7 +256,7 @@ func TestPrepareTimeout(t *testing.T) {
 	// The same request timed out again after fal answered its cancel (the
 	// generation was given another request meanwhile, and then this one
 	// again): fal's answer stands.
-	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-2", store.FalCancelNotFound, ""))
+	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-2", "", store.FalCancelTimeout, store.FalCancelNotFound, ""))
 	answered := b.cancels(t, g.ID)
 	_, err = store.PrepareTimeout(b.ctx, b.pool, g.ID)
 	require.NoError(t, err)
@@ -422,7 +423,7 @@ func TestClaimFalCancels(t *testing.T) {
 	require.Len(t, claimed, 1, "batches are bounded")
 
 	// Answered and given up cancels are kept, and never claimed again.
-	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, superseded.ID, "req-2", store.FalCancelAlreadyCompleted, ""))
+	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, superseded.ID, "req-2", "", store.FalCancelSuperseded, store.FalCancelAlreadyCompleted, ""))
 	require.Len(t, b.cancels(t, superseded.ID), 1)
 	gaveUp, err := store.RecordFalCancelError(b.ctx, b.pool, failedCancel.ID, "req-2", "fal cancel: HTTP 503", 0)
 	require.NoError(t, err)
@@ -452,7 +453,7 @@ func TestAnsweredSupersededCancelKeepsRequest(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, claimed, 1)
 	require.Equal(t, "req-2", claimed[0].RequestID)
-	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-2", store.FalCancelAlreadyCompleted, ""))
+	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-2", "", store.FalCancelSuperseded, store.FalCancelAlreadyCompleted, ""))
 
 	var (
 		generationID uuid.UUID
@@ -474,12 +475,13 @@ func TestAnsweredSupersededCancelKeepsRequest(t *testing.T) {
 
 // FalCancelAnswered records each of fal's answers, or a refusal with its
 // error, on the cancel's row, which it keeps and no claim returns again;
-// the first answer stands. An answer it does not know is refused, naming
-// it, and the row is left pending.
+// the first answer stands. An answer or reason it does not know is
+// refused, naming it, and the row is left pending.
 func TestFalCancelAnswered(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name, answer, lastError string
+		reason                  string // superseded unless set
 		wantErr                 string
 	}{
 		{name: "cancelled", answer: store.FalCancelRequested},
@@ -489,6 +491,7 @@ func TestFalCancelAnswered(t *testing.T) {
 		{name: "given up is not an answer", answer: store.FalCancelGaveUp, wantErr: `answer "gave_up": want one of CANCELLATION_REQUESTED, ALREADY_COMPLETED, NOT_FOUND (fal's answers) or refused`},
 		{name: "unknown", answer: "CANCELLED", wantErr: `answer "CANCELLED": want one of`},
 		{name: "empty", answer: "", wantErr: `answer "": want one of`},
+		{name: "unknown reason", answer: store.FalCancelRequested, reason: "expired", wantErr: `reason "expired": want superseded or timeout`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -497,7 +500,7 @@ func TestFalCancelAnswered(t *testing.T) {
 			require.NoError(t, store.QueueFalCancel(b.ctx, b.pool, g.ID, "req-1", "", store.FalCancelSuperseded))
 			pending := b.cancels(t, g.ID)
 
-			err := store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", tt.answer, tt.lastError)
+			err := store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", "", cmp.Or(tt.reason, store.FalCancelSuperseded), tt.answer, tt.lastError)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, fmt.Sprintf("record the answer to the cancel of fal request req-1 of generation %s: %s", g.ID, tt.wantErr))
 				require.Equal(t, pending, b.cancels(t, g.ID), "nothing written")
@@ -507,13 +510,58 @@ func TestFalCancelAnswered(t *testing.T) {
 			answered := []cancel{answeredCancel(pending[0], tt.answer, tt.lastError)}
 			require.Equal(t, answered, b.cancels(t, g.ID))
 
-			require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", store.FalCancelNotFound, ""))
+			require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", "", store.FalCancelSuperseded, store.FalCancelNotFound, ""))
 			gaveUp, err := store.RecordFalCancelError(b.ctx, b.pool, g.ID, "req-1", "fal cancel: HTTP 503", 0)
 			require.NoError(t, err)
 			require.False(t, gaveUp)
 			require.Equal(t, answered, b.cancels(t, g.ID), "the first answer stands")
 		})
 	}
+}
+
+// An answer to a cancel that was never written down (QueueFalCancel failed
+// just before the cancel was sent) writes the cancel's row, answered, with
+// its URL and reason: the request, which fal may have run and billed, is
+// otherwise named nowhere once the generation records another. The first
+// answer stands; an answer or reason it does not know writes nothing; a
+// generation gone is nothing to record.
+func TestFalCancelAnsweredWritesCancelNeverQueued(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, cancelURL, reason, answer, lastError string
+	}{
+		{name: "superseded, ran at fal", cancelURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-1/cancel",
+			reason: store.FalCancelSuperseded, answer: store.FalCancelAlreadyCompleted},
+		{name: "timeout, refused, no URL recorded", reason: store.FalCancelTimeout, answer: store.FalCancelRefused,
+			lastError: "fal cancel: HTTP 403"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.withRequest(t)
+			require.Empty(t, b.cancels(t, g.ID))
+
+			require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", tt.cancelURL, tt.reason, tt.answer, tt.lastError))
+			want := []cancel{{requestID: "req-1", cancelURL: tt.cancelURL, reason: tt.reason, lastError: tt.lastError, attempts: 1,
+				attempted: true, answer: tt.answer, answered: true, parked: true}}
+			require.Equal(t, want, b.cancels(t, g.ID))
+
+			require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", "", store.FalCancelSuperseded, store.FalCancelNotFound, ""))
+			require.Equal(t, want, b.cancels(t, g.ID), "the first answer stands")
+		})
+	}
+
+	b := setup(t)
+	g := b.withRequest(t)
+	require.ErrorContains(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", "", store.FalCancelSuperseded, "CANCELLED", ""),
+		`answer "CANCELLED": want one of`)
+	require.ErrorContains(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", "", "", store.FalCancelRequested, ""),
+		`reason "": want superseded or timeout`)
+	require.Empty(t, b.cancels(t, g.ID), "nothing written")
+
+	gone := uuid.Must(uuid.NewV7())
+	require.NoError(t, store.FalCancelAnswered(b.ctx, b.pool, gone, "req-1", "", store.FalCancelSuperseded, store.FalCancelRequested, ""))
+	require.Empty(t, b.cancels(t, gone), "no generation, nothing to record")
 }
 
 // store's answers are fal's, as fal spells them: the values fal's client
