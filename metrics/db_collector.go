@@ -35,6 +35,13 @@ var riverUnfinishedStates = []rivertype.JobState{
 	rivertype.JobStateRunning, rivertype.JobStateScheduled,
 }
 
+// falCancelAnswers are the answers easel_fal_request_cancels reports even
+// when no row has them.
+var falCancelAnswers = []string{
+	store.FalCancelPending, store.FalCancelRequested, store.FalCancelAlreadyCompleted, store.FalCancelNotFound,
+	store.FalCancelRefused, store.FalCancelGaveUp,
+}
+
 // databaseReadEvery is how long one read of the gauges from Postgres serves
 // the scrapes that follow: /metrics is open to anyone, and without it
 // whoever floods /metrics would set the load on the database and on the
@@ -57,6 +64,7 @@ type dbCollector struct {
 	unconfirmed   *prometheus.Desc
 	resubmitted   *prometheus.Desc
 	held          *prometheus.Desc
+	falCancels    *prometheus.Desc
 
 	// now is the clock that ages readings; tests set it to expire one
 	// without waiting.
@@ -99,6 +107,10 @@ func newDBCollector(db store.DBTX, maxInflight int) *dbCollector {
 			"Unfinished generations submitted to fal more than once (fal_submissions > 1), after an answer was lost: fal may bill each submission.", nil, nil),
 		held: prometheus.NewDesc("easel_generations_submit_unconfirmed",
 			"Queued generations held back as submit_unconfirmed: fal may have accepted submissions whose answers never came, so none is sent again; a webhook or the timeout finishes them.", nil, nil),
+		falCancels: prometheus.NewDesc("easel_fal_request_cancels",
+			"fal requests Easel cancelled because it had no use for them, by reason (superseded: another request's result finished the generation; timeout) and answer (fal's: CANCELLATION_REQUESTED, ALREADY_COMPLETED, NOT_FOUND; Easel's: refused, gave_up; or pending). "+
+				"Rows are kept for good, so the answered counts only grow: ALREADY_COMPLETED means fal ran the request, and billed it.",
+			[]string{"reason", "answer"}, nil),
 	}
 }
 
@@ -112,6 +124,7 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.unconfirmed
 	ch <- c.resubmitted
 	ch <- c.held
+	ch <- c.falCancels
 }
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
@@ -182,7 +195,7 @@ func (c *dbCollector) read() []prometheus.Metric {
 		conn, err := pool.Acquire(ctx)
 		if err != nil {
 			err = fmt.Errorf("acquire a connection to read the gauges: %w", err)
-			for _, desc := range []*prometheus.Desc{c.generations, c.inflight, c.oldest, c.riverJobs, c.unconfirmed, c.resubmitted, c.held} {
+			for _, desc := range []*prometheus.Desc{c.generations, c.inflight, c.oldest, c.riverJobs, c.unconfirmed, c.resubmitted, c.held, c.falCancels} {
 				failed(desc, err)
 			}
 			gauge(c.up, up)
@@ -213,6 +226,22 @@ func (c *dbCollector) read() []prometheus.Metric {
 		gauge(c.unconfirmed, float64(a.Unconfirmed))
 		gauge(c.resubmitted, float64(a.Resubmitted))
 		gauge(c.held, float64(a.Held))
+	}
+	if counts, err := store.CountFalRequestCancels(ctx, db); err != nil {
+		failed(c.falCancels, err)
+	} else {
+		// Every reason and answer is reported, 0 when none, so that an
+		// alert on ALREADY_COMPLETED sees 0 rather than "no data".
+		for _, reason := range []string{store.FalCancelSuperseded, store.FalCancelTimeout} {
+			for _, answer := range falCancelAnswers {
+				if k := (store.FalCancelKey{Reason: reason, Answer: answer}); counts[k] == 0 {
+					counts[k] = 0
+				}
+			}
+		}
+		for k, n := range counts {
+			gauge(c.falCancels, float64(n), k.Reason, k.Answer)
+		}
 	}
 	if ages, err := store.OldestUnfinished(ctx, db); err != nil {
 		failed(c.oldest, err)
