@@ -355,12 +355,12 @@ func (w *SubmitGenerationWorker) confirmRevealed(ctx context.Context, logger *sl
 			return false, fmt.Errorf("submit generation %s: %w", id, err)
 		}
 		if forgotten {
-			logger.Warn("a signed webhook named a fal request unknown to Easel's fal account; not adopting it",
+			logger.Warn("fal does not know, under Easel's key, the request a signed webhook or fal's own error answer named; not adopting it",
 				"fal_status", apiErr.StatusCode)
 		}
 		return false, nil
 	case err != nil:
-		logger.Warn("could not ask fal about the request a webhook named; will ask again", "error", err)
+		logger.Warn("could not ask fal about the request a webhook or its error answer named; will ask again", "error", err)
 		return false, river.JobSnooze(jitter(revealedRequestRetry))
 	}
 
