@@ -120,7 +120,7 @@ func TestFalModeLockTakenAgain(t *testing.T) {
 			t.Cleanup(session.release)
 			require.NoError(t, guardFalMode(ctx, session, mode))
 			session.hold(ctx)
-			endLeaseSession(t, pool, func() []int { return falModeHolders(t, pool, mode) })
+			endLeaseSession(t, pool, logs, func() []int { return falModeHolders(t, pool, mode) })
 			require.Contains(t, logs.String(), "lost the database session holding the lock saying that an easel serve")
 			running, err := store.FalModeRunning(ctx, pool, mode)
 			require.NoError(t, err)

@@ -24,8 +24,10 @@ func neverStops(t *testing.T) func(error) {
 
 // endLeaseSession ends the lease session holding the lock that holders
 // lists, as a Postgres restart would, and waits for the lease to take the
-// lock again on a new session.
-func endLeaseSession(t *testing.T, pool *pgxpool.Pool, holders func() []int) {
+// lock again on a new session and to say so in logs, once its rechecks
+// passed: released before then, the lease closes the new session without
+// unlocking, and Postgres may list the lock a moment longer.
+func endLeaseSession(t *testing.T, pool *pgxpool.Pool, logs *logtest.Buffer, holders func() []int) {
 	t.Helper()
 	first := holders()
 	require.Len(t, first, 1)
@@ -36,6 +38,8 @@ func endLeaseSession(t *testing.T, pool *pgxpool.Pool, holders func() []int) {
 		again := holders()
 		return len(again) == 1 && again[0] != first[0]
 	}, 30*time.Second, 20*time.Millisecond, "the lock is taken again on a new session")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"msg":"took `) },
+		30*time.Second, 20*time.Millisecond, "the lease says it took the lock again")
 }
 
 // On a database whose idle_session_timeout, as managed Postgres services

@@ -139,7 +139,7 @@ func TestSimulatorLease(t *testing.T) {
 	lease, err := holdSimulator(ctx, session, "http://"+queueHost, publisher, nil, logger)
 	require.NoError(t, err)
 	id := submitTo(t, pool, queueHost)
-	endLeaseSession(t, pool, func() []int { return holders(t, pool, queueHost) })
+	endLeaseSession(t, pool, logs, func() []int { return holders(t, pool, queueHost) })
 	require.Contains(t, logs.String(), "lost the database session holding the in-process fal simulator's lock")
 	_, alive, err := store.FailStoppedSimulator(ctx, pool, queueHost, ErrorCodeSimulatorRestarted, "lost")
 	require.NoError(t, err)
