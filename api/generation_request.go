@@ -170,24 +170,12 @@ func decodeObject(body []byte) (map[string]json.RawMessage, []apierror.Detail, e
 	if err := checkJSON(body); err != nil {
 		return nil, nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, nil, apierror.New(http.StatusBadRequest, "malformed", "request body must be a JSON object")
 	}
 	fields := make(map[string]json.RawMessage)
 	var details []apierror.Detail
-	for dec.More() {
-		// The body is valid JSON, so neither call can fail, and inside an
-		// object Token yields keys as strings.
-		tok, err := dec.Token()
-		name, _ := tok.(string)
-		var value json.RawMessage
-		if err == nil {
-			err = dec.Decode(&value)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("decode valid JSON: %w", err)
-		}
+	for name, value := range fal.ObjectFields(body) {
 		if _, dup := fields[name]; dup {
 			details = append(details, apierror.Detail{Field: name, Message: "duplicate field"})
 		}

@@ -15,23 +15,8 @@ func nulFieldsInObject(raw []byte) []fal.FieldError {
 	if !bytes.Contains(raw, []byte(`\u0000`)) {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
-	}
 	var invalid []fal.FieldError
-	for dec.More() {
-		// raw is valid JSON, and inside an object Token yields keys as
-		// strings.
-		tok, err := dec.Token()
-		name, _ := tok.(string)
-		var value json.RawMessage
-		if err == nil {
-			err = dec.Decode(&value)
-		}
-		if err != nil {
-			return invalid
-		}
+	for name, value := range fal.ObjectFields(raw) {
 		invalid = append(invalid, fal.NULFields(name, value)...)
 	}
 	return invalid
