@@ -50,9 +50,6 @@ type AuthConfig struct {
 	// just before. Zero looks every key up. easel serve uses
 	// DefaultKeyCacheTTL.
 	KeyCacheTTL time.Duration
-	// Now, when set, replaces time.Now for the cache: tests move time by
-	// hand.
-	Now func() time.Time
 }
 
 // DefaultKeyCacheTTL is how long easel serve trusts a key it looked up:
@@ -89,9 +86,11 @@ type Auth struct {
 	closed  atomic.Bool // a key exists: every request needs one
 
 	keyTTL time.Duration
-	now    func() time.Time
-	mu     sync.Mutex
-	keys   map[string]cachedKey // by SHA-256 of the key
+	// now is the clock of the key cache and of the touch of last_used_at:
+	// time.Now, which tests replace (SetAuthClock) to move time by hand.
+	now  func() time.Time
+	mu   sync.Mutex
+	keys map[string]cachedKey // by SHA-256 of the key
 }
 
 // cachedKey is a key found valid, and when.
@@ -105,12 +104,9 @@ type cachedKey struct {
 func NewAuth(ctx context.Context, pool *pgxpool.Pool, cfg AuthConfig) (*Auth, error) {
 	loopback := isLoopback(cfg.ListenAddr)
 	a := &Auth{pool: pool, logger: cfg.Logger, keyless: loopback && cfg.Simulated,
-		keyTTL: cfg.KeyCacheTTL, now: cfg.Now, keys: make(map[string]cachedKey)}
+		keyTTL: cfg.KeyCacheTTL, now: time.Now, keys: make(map[string]cachedKey)}
 	if a.logger == nil {
 		a.logger = slog.Default()
-	}
-	if a.now == nil {
-		a.now = time.Now
 	}
 	exists, err := store.AnyAPIKeys(ctx, pool)
 	if err != nil {
@@ -207,7 +203,7 @@ func (a *Auth) authenticate(req *http.Request) (string, error) {
 		return "", fmt.Errorf("authenticate: %w", err)
 	}
 	a.closed.Store(true)
-	if key.LastUsedAt == nil || time.Since(*key.LastUsedAt) >= touchInterval {
+	if key.LastUsedAt == nil || a.now().Sub(*key.LastUsedAt) >= touchInterval {
 		if err := store.TouchAPIKey(ctx, a.pool, key.ID, touchInterval); err != nil {
 			a.logger.Warn("record API key use", "key_name", key.Name, "error", err)
 		}

@@ -48,5 +48,11 @@ func decodeCursor(s string) (*store.GenerationCursor, error) {
 		return nil, errBadCursor
 	}
 	micros := int64(binary.BigEndian.Uint64(b[1:9]))
-	return &store.GenerationCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id}, nil
+	c := &store.GenerationCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id}
+	if !c.InRange() {
+		// Well formed, but no row is there: only a crafted cursor names
+		// such a time, and Postgres would fail the query on it.
+		return nil, errBadCursor
+	}
+	return c, nil
 }

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/binary"
+	"math"
 	"net/url"
 	"slices"
 	"testing"
@@ -76,6 +78,8 @@ func FuzzParseListQuery(f *testing.F) {
 func FuzzDecodeCursor(f *testing.F) {
 	f.Add(*encodeCursor(&store.GenerationCursor{CreatedAt: time.Unix(1700000000, 1000).UTC(), ID: uuid.New()}))
 	f.Add(*encodeCursor(&store.GenerationCursor{CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ID: uuid.Nil}))
+	f.Add(rawCursor(math.MinInt64, uuid.Nil))
+	f.Add(rawCursor(math.MaxInt64, uuid.Max))
 	f.Add("")
 	f.Add("AQ")
 	f.Fuzz(func(t *testing.T, s string) {
@@ -85,7 +89,51 @@ func FuzzDecodeCursor(f *testing.F) {
 			return
 		}
 		require.Equal(t, s, *encodeCursor(c))
+		require.True(t, c.InRange(), "an accepted cursor is one Postgres can compare")
 	})
+}
+
+// rawCursor is the cursor of micros and id, whether or not the time is one
+// a cursor may name.
+func rawCursor(micros int64, id uuid.UUID) string {
+	b := binary.BigEndian.AppendUint64([]byte{cursorVersion}, uint64(micros))
+	return cursorEncoding.EncodeToString(append(b, id[:]...))
+}
+
+// TestDecodeCursorRange: a well-formed cursor is refused as any bad one is
+// when its time is outside the years a cursor may name
+// (store.GenerationCursor.InRange), and read up to both ends of them.
+func TestDecodeCursorRange(t *testing.T) {
+	t.Parallel()
+	id := uuid.Must(uuid.NewV7())
+	year1 := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	year10000 := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+	for _, tt := range []struct {
+		name   string
+		micros int64
+		ok     bool
+		want   time.Time
+	}{
+		{"min int64", math.MinInt64, false, time.Time{}},
+		{"max int64", math.MaxInt64, false, time.Time{}},
+		{"year 0", year1.UnixMicro() - 1, false, time.Time{}},
+		{"year 10000", year10000.UnixMicro(), false, time.Time{}},
+		{"first instant of year 1", year1.UnixMicro(), true, year1},
+		{"last instant of year 9999", year10000.UnixMicro() - 1, true, year10000.Add(-time.Microsecond)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := decodeCursor(rawCursor(tt.micros, id))
+			if !tt.ok {
+				require.ErrorIs(t, err, errBadCursor)
+				require.Nil(t, c)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, store.GenerationCursor{CreatedAt: tt.want, ID: id}, *c)
+		})
+	}
 }
 
 func TestCursorRoundTrip(t *testing.T) {

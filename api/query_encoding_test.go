@@ -49,18 +49,23 @@ func TestQueryNotURLEncoded(t *testing.T) {
 		{name: "create with an invalid body", method: http.MethodPost, path: "/v1/generations?%zz", body: `{"prompt":1}`,
 			wantFields: []string{"prompt", "image_prompt_1", "query"}, wantInMsg: "not valid URL encoding"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var body []byte
-			if tt.body != "" {
-				body = []byte(tt.body)
-			}
-			resp := b.do(t, tt.method, tt.path, jsonHeader(), body)
-			require.Equal(t, tt.wantFields, invalidFields(t, resp), string(resp.body))
-			details := resp.errorBody(t).Details
-			require.Contains(t, details[len(details)-1].Message, tt.wantInMsg)
-		})
-	}
+	// The group returns once its parallel subtests have, so that what
+	// follows checks what they left.
+	t.Run("refused", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				var body []byte
+				if tt.body != "" {
+					body = []byte(tt.body)
+				}
+				resp := b.do(t, tt.method, tt.path, jsonHeader(), body)
+				require.Equal(t, tt.wantFields, invalidFields(t, resp), string(resp.body))
+				details := resp.errorBody(t).Details
+				require.Contains(t, details[len(details)-1].Message, tt.wantInMsg)
+			})
+		}
+	})
 
 	got, err := store.GetGeneration(b.ctx, b.pool, gen.ID)
 	require.NoError(t, err)

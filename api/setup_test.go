@@ -50,8 +50,8 @@ type setupOpts struct {
 	keys []string
 	// maxPending is the handler's EASEL_CLIENT_MAX_PENDING; 0 means no cap.
 	maxPending int
-	// now, when set, is the clock of the pending cap's cache and of the
-	// key cache.
+	// now, when set, is the clock of the pending cap's cache and of Auth
+	// (its key cache and its touch of last_used_at).
 	now func() time.Time
 	// keyCacheTTL is Auth's KeyCacheTTL; 0 looks every key up.
 	keyCacheTTL time.Duration
@@ -79,9 +79,12 @@ func setupWith(t testing.TB, opts setupOpts) (*testBundle, error) {
 	}
 	logger := slog.New(slog.DiscardHandler)
 	auth, err := api.NewAuth(ctx, pool, api.AuthConfig{ListenAddr: opts.listenAddr, Simulated: !opts.billed, Logger: logger,
-		KeyCacheTTL: opts.keyCacheTTL, Now: opts.now})
+		KeyCacheTTL: opts.keyCacheTTL})
 	if err != nil {
 		return nil, err
+	}
+	if opts.now != nil {
+		api.SetAuthClock(auth, opts.now)
 	}
 
 	e := echo.New()
