@@ -70,6 +70,19 @@ type ClientConfig struct {
 // (EASEL_WORKERS, 16 by default), so that each keeps its connection.
 const maxIdleConnsPerHost = 64
 
+// Queue is fal's queue REST API as Client speaks it: the interface Easel's
+// jobs call it through, so that metrics can count the calls and tests can
+// stand in for fal.
+type Queue interface {
+	Submit(ctx context.Context, req SubmitRequest) (*QueueResponse, error)
+	Status(ctx context.Context, statusURL string) (*Status, error)
+	Result(ctx context.Context, responseURL string) (json.RawMessage, error)
+	Cancel(ctx context.Context, cancelURL string) (CancelOutcome, error)
+	RequestURLs(endpointID, requestID string) (status, response, cancel string)
+}
+
+var _ Queue = (*Client)(nil)
+
 // Client talks to fal's queue REST API. It is safe for concurrent use.
 type Client struct {
 	base       *url.URL

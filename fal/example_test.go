@@ -3,6 +3,7 @@ package fal_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,14 +15,17 @@ import (
 )
 
 func ExampleVerifier() {
-	// In production the keys come from fal's JWKS:
-	//
-	//	keys := fal.NewJWKS(fal.JWKSConfig{URL: fal.DefaultJWKSURL})
-	//
-	// Here a local key pair stands in for fal's.
+	// In production the keys come from fal's JWKS at fal.DefaultJWKSURL,
+	// NewVerifier's default. Here a local key pair stands in for fal's,
+	// published the way fal publishes its keys.
 	signingKey := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		x := base64.RawURLEncoding.EncodeToString(signingKey.Public().(ed25519.PublicKey))
+		fmt.Fprintf(w, `{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": %q}]}`, x)
+	}))
+	defer jwks.Close()
 	verifier := fal.NewVerifier(fal.VerifierConfig{
-		Keys: fal.StaticKeys{signingKey.Public().(ed25519.PublicKey)},
+		Keys: fal.NewJWKS(fal.JWKSConfig{URL: jwks.URL}),
 	})
 
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

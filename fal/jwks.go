@@ -58,8 +58,8 @@ type JWKSConfig struct {
 	// slog.Default().
 	Logger *slog.Logger
 
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
+	// now replaces time.Now, so that tests age the keys by hand.
+	now func() time.Time
 }
 
 // JWKS is a KeyRefresher backed by fal's JSON Web Key Set. Keys are fetched on
@@ -97,7 +97,7 @@ func NewJWKS(cfg JWKSConfig) *JWKS {
 		minRefreshInterval: cfg.MinRefreshInterval,
 		fetchTimeout:       cfg.FetchTimeout,
 		logger:             cfg.Logger,
-		now:                cfg.Now,
+		now:                cfg.now,
 	}
 	if j.url == "" {
 		j.url = DefaultJWKSURL

@@ -19,7 +19,7 @@ func TestJWKSErrorsHideCredentials(t *testing.T) {
 	secretURL := strings.Replace(b.server.URL, "http://", "http://jwksuser:S3CRET@", 1) + "/jwks.json?access_token=QUERYSECRET#frag"
 	shown := b.server.URL + "/jwks.json"
 	newJWKS := func() *JWKS {
-		return NewJWKS(JWKSConfig{URL: secretURL, HTTPClient: b.server.Client(), Logger: slog.New(slog.DiscardHandler), Now: b.clock.Now})
+		return NewJWKS(JWKSConfig{URL: secretURL, HTTPClient: b.server.Client(), Logger: slog.New(slog.DiscardHandler), now: b.clock.Now})
 	}
 	requireHidden := func(t *testing.T, err error) {
 		t.Helper()
@@ -34,7 +34,7 @@ func TestJWKSErrorsHideCredentials(t *testing.T) {
 
 	t.Run("bad signature", func(t *testing.T) {
 		t.Parallel()
-		err := NewVerifier(VerifierConfig{Keys: newJWKS(), Now: b.clock.Now}).Verify(context.Background(), forged, body)
+		err := NewVerifier(VerifierConfig{Keys: newJWKS(), now: b.clock.Now}).Verify(context.Background(), forged, body)
 		require.ErrorIs(t, err, ErrBadSignature)
 		requireHidden(t, err)
 	})

@@ -76,7 +76,7 @@ func setupJWKS(t *testing.T) *jwksTestBundle {
 			URL:        server.URL,
 			HTTPClient: server.Client(),
 			Logger:     slog.New(slog.DiscardHandler),
-			Now:        clock.Now,
+			now:        clock.Now,
 		}),
 		key:    key,
 		server: server,
@@ -275,8 +275,8 @@ func TestJWKSFetchOutlivesTheWebhookThatStartedIt(t *testing.T) {
 
 	clock := clocktest.At(time.Unix(1760000000, 0))
 	verifier := NewVerifier(VerifierConfig{
-		Keys: NewJWKS(JWKSConfig{URL: server.URL, HTTPClient: server.Client(), Logger: slog.New(slog.DiscardHandler), Now: clock.Now}),
-		Now:  clock.Now,
+		Keys: NewJWKS(JWKSConfig{URL: server.URL, HTTPClient: server.Client(), Logger: slog.New(slog.DiscardHandler), now: clock.Now}),
+		now:  clock.Now,
 	})
 	body := []byte(`{}`)
 	forger := newTestKey(t)
@@ -323,7 +323,7 @@ func TestJWKSFetchTimesOut(t *testing.T) {
 	clock := clocktest.At(time.Unix(1760000000, 0))
 	jwks := NewJWKS(JWKSConfig{
 		URL: server.URL, HTTPClient: &http.Client{}, FetchTimeout: 50 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler), Now: clock.Now,
+		Logger: slog.New(slog.DiscardHandler), now: clock.Now,
 	})
 
 	_, err := jwks.Keys(context.Background(), false)
@@ -386,7 +386,7 @@ func TestVerifierWithJWKSRotation(t *testing.T) {
 
 	bundle := setupJWKS(t)
 	ctx := context.Background()
-	verifier := NewVerifier(VerifierConfig{Keys: bundle.jwks, Now: bundle.clock.Now})
+	verifier := NewVerifier(VerifierConfig{Keys: bundle.jwks, now: bundle.clock.Now})
 	body := []byte(`{"request_id":"r1","status":"OK","payload":{"images":[]}}`)
 	sign := func(key ed25519.PrivateKey) http.Header {
 		return SignWebhook(key, "r1", "u1", bundle.clock.Now(), body)

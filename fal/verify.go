@@ -106,14 +106,6 @@ func ago(now, at time.Time) string {
 	return max(now.Sub(at), 0).Round(time.Second).String() + " ago"
 }
 
-// StaticKeys is a fixed KeySource, for tests and simulators.
-type StaticKeys []ed25519.PublicKey
-
-// Keys returns the keys; refreshing changes nothing.
-func (s StaticKeys) Keys(context.Context, bool) ([]ed25519.PublicKey, error) {
-	return s, nil
-}
-
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
 	// Keys supplies fal's public keys; nil means NewJWKS with
@@ -124,8 +116,8 @@ type VerifierConfig struct {
 	// DefaultWebhookTolerance.
 	Tolerance time.Duration
 
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
+	// now replaces time.Now, so that tests check old signatures.
+	now func() time.Time
 }
 
 // Verifier checks the signatures of fal's webhooks. It is safe for
@@ -138,7 +130,7 @@ type Verifier struct {
 
 // NewVerifier returns a verifier for cfg.
 func NewVerifier(cfg VerifierConfig) *Verifier {
-	v := &Verifier{keys: cfg.Keys, tolerance: cfg.Tolerance, now: cfg.Now}
+	v := &Verifier{keys: cfg.Keys, tolerance: cfg.Tolerance, now: cfg.now}
 	if v.keys == nil {
 		v.keys = NewJWKS(JWKSConfig{})
 	}
@@ -246,7 +238,8 @@ func countKeys(n int) string {
 }
 
 // SignWebhook returns the signature headers fal sends with a webhook body,
-// signed with key at time at. It is for simulators and tests.
+// signed with key at time at: how falsim signs the webhooks it sends, and
+// how tests forge them.
 func SignWebhook(key ed25519.PrivateKey, requestID, userID string, at time.Time, body []byte) http.Header {
 	timestamp := strconv.FormatInt(at.Unix(), 10)
 	sig := ed25519.Sign(key, signedMessage(requestID, userID, timestamp, body))

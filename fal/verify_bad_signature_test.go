@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/internal/faltest"
 )
 
 // A signature no key verifies is logged and stored with Verify's error, and
@@ -20,7 +22,7 @@ func TestBadSignatureErrorSaysWhatWasTried(t *testing.T) {
 	t.Parallel()
 	b := setupJWKS(t)
 	ctx := context.Background()
-	verifier := NewVerifier(VerifierConfig{Keys: b.jwks, Now: b.clock.Now})
+	verifier := NewVerifier(VerifierConfig{Keys: b.jwks, now: b.clock.Now})
 	body := []byte(`{"request_id":"r1","status":"OK","payload":{"images":[]}}`)
 	sign := func(key ed25519.PrivateKey) http.Header { return SignWebhook(key, "r1", "u1", b.clock.Now(), body) }
 	requireBadSignature := func(err error, want string) {
@@ -71,7 +73,7 @@ func TestBadSignatureErrorOfOtherKeySources(t *testing.T) {
 		keys KeySource
 		want string
 	}{
-		{name: "Static", keys: StaticKeys{publicKey(newTestKey(t)), publicKey(newTestKey(t))}, want: "tried 2 keys"},
+		{name: "Static", keys: faltest.StaticKeys{publicKey(newTestKey(t)), publicKey(newTestKey(t))}, want: "tried 2 keys"},
 		{
 			name: "RefreshFails", keys: refreshFailingKeys{publicKey(newTestKey(t))},
 			want: "tried 1 key; refreshing them failed: key server down",
@@ -79,7 +81,7 @@ func TestBadSignatureErrorOfOtherKeySources(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			verifier := NewVerifier(VerifierConfig{Keys: tt.keys, Now: func() time.Time { return vectorTime }})
+			verifier := NewVerifier(VerifierConfig{Keys: tt.keys, now: func() time.Time { return vectorTime }})
 			err := verifier.Verify(context.Background(), vectorHeader(), []byte(vectorBody))
 			require.ErrorIs(t, err, ErrBadSignature)
 			require.NotErrorIs(t, err, ErrNoKeys)
@@ -89,7 +91,7 @@ func TestBadSignatureErrorOfOtherKeySources(t *testing.T) {
 }
 
 // refreshFailingKeys serves its keys until asked to refresh, which fails.
-type refreshFailingKeys StaticKeys
+type refreshFailingKeys faltest.StaticKeys
 
 func (k refreshFailingKeys) Keys(_ context.Context, refresh bool) ([]ed25519.PublicKey, error) {
 	if refresh {

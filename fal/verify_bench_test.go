@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/internal/faltest"
 )
 
 // benchWebhookBody is a completion webhook of the size fal sends for one
@@ -23,7 +24,7 @@ func BenchmarkVerify(b *testing.B) {
 	signedAt := time.Unix(1760000000, 0)
 	body := []byte(benchWebhookBody)
 	header := fal.SignWebhook(key, "5b0c1f0e-8f4a-4c43-9d0e-3f1b6a2c7d11", "user-1", signedAt, body)
-	v := fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{pub}, Now: func() time.Time { return signedAt }})
+	v := fal.NewVerifierAt(fal.VerifierConfig{Keys: faltest.StaticKeys{pub}}, func() time.Time { return signedAt })
 	ctx := context.Background()
 
 	b.ReportAllocs()

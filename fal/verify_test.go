@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/internal/faltest"
 )
 
 // The test vector of fal-protocol.md §3.
@@ -72,7 +74,7 @@ func TestVerifierVerify(t *testing.T) {
 		{name: "ValidUppercaseHex", header: func(h http.Header) {
 			h.Set("X-Fal-Webhook-Signature", strings.ToUpper(vectorSignature))
 		}},
-		{name: "ValidAmongOtherKeys", keys: StaticKeys{ed25519.PublicKey{1, 2, 3}, publicKey(newTestKey(t)), publicKey(vectorKey())}},
+		{name: "ValidAmongOtherKeys", keys: faltest.StaticKeys{ed25519.PublicKey{1, 2, 3}, publicKey(newTestKey(t)), publicKey(vectorKey())}},
 		{name: "TamperedBody", body: strings.Replace(vectorBody, `"OK"`, `"ERROR"`, 1), wantErr: ErrBadSignature},
 		{name: "TrailingNewlineInBody", body: vectorBody + "\n", wantErr: ErrBadSignature},
 		{name: "TamperedRequestID", header: func(h http.Header) {
@@ -81,7 +83,7 @@ func TestVerifierVerify(t *testing.T) {
 		{name: "TamperedUserID", header: func(h http.Header) {
 			h.Set("X-Fal-Webhook-User-Id", "other-user")
 		}, wantErr: ErrBadSignature},
-		{name: "WrongKey", keys: StaticKeys{publicKey(newTestKey(t))}, wantErr: ErrBadSignature},
+		{name: "WrongKey", keys: faltest.StaticKeys{publicKey(newTestKey(t))}, wantErr: ErrBadSignature},
 		{name: "StaleTimestamp", now: vectorTime.Add(301 * time.Second), wantErr: ErrStaleTimestamp},
 		{name: "FutureTimestamp", now: vectorTime.Add(-301 * time.Second), wantErr: ErrStaleTimestamp},
 		{name: "TimestampNotANumber", header: func(h http.Header) {
@@ -103,7 +105,7 @@ func TestVerifierVerify(t *testing.T) {
 		{name: "SignatureTooLong", header: func(h http.Header) {
 			h.Set("X-Fal-Webhook-Signature", vectorSignature+"00")
 		}, wantErr: ErrMalformedSignature},
-		{name: "NoKeys", keys: StaticKeys{}, wantErr: ErrNoKeys},
+		{name: "NoKeys", keys: faltest.StaticKeys{}, wantErr: ErrNoKeys},
 		{name: "KeySourceFails", keys: failingKeys{}, wantErr: ErrNoKeys},
 	}
 	for _, tt := range tests {
@@ -120,14 +122,14 @@ func TestVerifierVerify(t *testing.T) {
 			}
 			keys := tt.keys
 			if keys == nil {
-				keys = StaticKeys{publicKey(vectorKey())}
+				keys = faltest.StaticKeys{publicKey(vectorKey())}
 			}
 			now := vectorTime
 			if !tt.now.IsZero() {
 				now = tt.now
 			}
 
-			verifier := NewVerifier(VerifierConfig{Keys: keys, Now: func() time.Time { return now }})
+			verifier := NewVerifier(VerifierConfig{Keys: keys, now: func() time.Time { return now }})
 			err := verifier.Verify(context.Background(), h, []byte(body))
 			if tt.wantErr == nil {
 				require.NoError(t, err)
@@ -145,7 +147,7 @@ func TestVerifierErrorQuotesOnlyTheStartOfAHeader(t *testing.T) {
 	t.Parallel()
 
 	const huge = 64 << 10
-	verifier := NewVerifier(VerifierConfig{Keys: StaticKeys{publicKey(vectorKey())}, Now: func() time.Time { return vectorTime }})
+	verifier := NewVerifier(VerifierConfig{Keys: faltest.StaticKeys{publicKey(vectorKey())}, now: func() time.Time { return vectorTime }})
 	for _, tt := range []struct {
 		name, header, value string
 		wantErr             error
@@ -197,7 +199,7 @@ func TestVerifierRefreshesKeysOnce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
-			keys := &rotatingKeys{before: StaticKeys{publicKey(oldKey)}, after: StaticKeys{publicKey(newKey)}}
+			keys := &rotatingKeys{before: faltest.StaticKeys{publicKey(oldKey)}, after: faltest.StaticKeys{publicKey(newKey)}}
 			verifier := NewVerifier(VerifierConfig{Keys: keys})
 			err := verifier.Verify(context.Background(), SignWebhook(tt.signer, "r1", "u1", time.Now(), body), body)
 			if tt.wantErr == nil {
@@ -227,8 +229,8 @@ func FuzzVerify(f *testing.F) {
 
 	key := vectorKey()
 	verifier := NewVerifier(VerifierConfig{
-		Keys: StaticKeys{publicKey(key)},
-		Now:  func() time.Time { return vectorTime },
+		Keys: faltest.StaticKeys{publicKey(key)},
+		now:  func() time.Time { return vectorTime },
 	})
 	ctx := context.Background()
 
@@ -278,7 +280,7 @@ func (failingKeys) Keys(context.Context, bool) ([]ed25519.PublicKey, error) {
 
 // rotatingKeys serves before until asked to refresh, and after from then on.
 type rotatingKeys struct {
-	before, after StaticKeys
+	before, after faltest.StaticKeys
 
 	mu        sync.Mutex
 	calls     []bool // refresh argument of each call

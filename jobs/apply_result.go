@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -14,16 +13,6 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/store"
 )
-
-// ErrorCodeTimeout is the error code of a generation failed by the
-// reconciler because fal did not finish it within EASEL_TIMEOUT.
-const ErrorCodeTimeout = "timeout"
-
-// ErrorCodeResultUnavailable is the error code of a generation fal reports
-// finished whose result could not be fetched: noted on it, still
-// submitted, while the reconciler retries, and the code it fails with when
-// it gives up (see ReconcileWorker).
-const ErrorCodeResultUnavailable = "result_unavailable"
 
 // errorTypeClientCancelled is fal's error_type for a request its owner
 // cancelled (HTTP 499 on its result).
@@ -39,13 +28,13 @@ const cancelledAtFalMessage = "cancelled at fal: fal's result says the request w
 const timedOutCancelledMessage = "fal did not finish within EASEL_TIMEOUT of the submission; cancelled at fal " +
 	"(fal's result says the request was cancelled by Easel: client_cancelled)"
 
-// ApplyResult records fal's final answer about gen's request, in the shape
-// of fal's webhook body, as DecideResult decides, except that a result
-// saying the request was cancelled by its owner cancels gen, where
+// applyResultLocked records fal's final answer about gen's request, in
+// the shape of fal's webhook body, as DecideResult decides, except that a
+// result saying the request was cancelled by its owner cancels gen, where
 // DecideResult defers it (see DecideResult), or fails it with
-// ErrorCodeTimeout when the reconciler had sent that cancel because gen
-// timed out (store.TimeoutCancelRequested); the reconciler and the cancel
-// call put a polled result in that shape. gen must be locked by tx (see
+// store.ErrorCodeTimeout when the reconciler had sent that cancel because
+// gen timed out (store.TimeoutCancelRequested); the reconciler and the
+// cancel call put a polled result in that shape. gen must be locked by tx (see
 // store.LockGeneration), and payload's request must be one that may be
 // gen's: the reconciler and the cancel call ask fal about gen's own request.
 //
@@ -53,7 +42,7 @@ const timedOutCancelledMessage = "fal did not finish within EASEL_TIMEOUT of the
 // another one (it was recorded after gen was read), that one is queued to
 // be cancelled at fal (store.TakeResultRequest). It returns the outcome,
 // store.OutcomeApplied for a cancel.
-func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload *fal.WebhookPayload) (string, error) {
+func applyResultLocked(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload *fal.WebhookPayload) (string, error) {
 	outcome, finish, cancelled := decideResult(gen.Status, gen.ErrorCode, payload)
 	if cancelled {
 		timedOut, err := store.TimeoutCancelRequested(ctx, tx, gen.ID, payload.RequestID)
@@ -61,7 +50,7 @@ func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload 
 			return "", err
 		}
 		if timedOut {
-			finish, cancelled = &store.Finish{ErrorCode: ErrorCodeTimeout, ErrorMessage: timedOutCancelledMessage}, false
+			finish, cancelled = &store.Finish{ErrorCode: store.ErrorCodeTimeout, ErrorMessage: timedOutCancelledMessage}, false
 		}
 	}
 	if finish == nil && !cancelled {
@@ -92,14 +81,15 @@ func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload 
 // generation has under its lock: every result, polled or delivered by
 // webhook, is decided here. It returns the outcome, as stored in
 // webhook_events.outcome, and for store.OutcomeApplied how the generation
-// finishes, which the caller writes (ApplyResult; the webhook receiver
-// writes it with the delivery, store.RecordWebhook):
+// finishes, which the caller writes: the webhook receiver with the
+// delivery (store.WebhookTx.Record), the reconciler and the Canceller in
+// the transaction that locked the generation.
 //
 //   - store.OutcomeApplied: the generation completes or fails.
 //   - store.OutcomeDeferred: fal could not serialise the output
 //     (payload_error), or the request was cancelled by its owner
 //     (client_cancelled); the reconciler fetches the result, at its next
-//     run since the delivery was noted, and applies it with ApplyResult.
+//     run since the delivery was noted, and applies it.
 //   - store.OutcomeDuplicate: the generation had already finished with a
 //     result of fal's: completed, or failed by fal's error; nothing changes.
 //   - store.OutcomeLate: the generation had finished without any result of
@@ -111,11 +101,11 @@ func ApplyResult(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload 
 // result for an unfinished generation is a cancel of Easel's own whose
 // answer was lost (fal too slow, a connection broken, the run that sent it
 // ended): the generation must end cancelled, or failed with
-// ErrorCodeTimeout when the reconciler sent the cancel because it timed
-// out, not failed by fal's error. A store.Finish cannot cancel, and the
+// store.ErrorCodeTimeout when the reconciler sent the cancel because it
+// timed out, not failed by fal's error. A store.Finish cannot cancel, and the
 // timeout's cancel is recorded apart from the generation, so DecideResult
-// defers it, and ApplyResult, which the reconciler and the cancel call
-// use, settles it.
+// defers it, and the reconciler, or the Canceller, settles it once it has
+// the generation locked.
 func DecideResult(status store.Status, errorCode *string, payload *fal.WebhookPayload) (string, *store.Finish) {
 	outcome, finish, cancelled := decideResult(status, errorCode, payload)
 	if cancelled {
@@ -135,14 +125,14 @@ func decideResult(status store.Status, errorCode *string, payload *fal.WebhookPa
 		if code == errorTypeClientCancelled {
 			return store.OutcomeApplied, nil, true
 		}
-		return store.OutcomeApplied, &store.Finish{ErrorCode: cmp.Or(code, "fal_error"), ErrorMessage: message}, false
+		return store.OutcomeApplied, &store.Finish{ErrorCode: cmp.Or(code, store.ErrorCodeFalError), ErrorMessage: message}, false
 	case payload.PayloadError != "" || isNull(payload.Payload):
 		return store.OutcomeDeferred, nil, false
 	}
 
 	completion, err := completionFrom(payload)
 	if err != nil {
-		return store.OutcomeApplied, &store.Finish{ErrorCode: "invalid_output", ErrorMessage: err.Error()}, false
+		return store.OutcomeApplied, &store.Finish{ErrorCode: store.ErrorCodeInvalidOutput, ErrorMessage: err.Error()}, false
 	}
 	return store.OutcomeApplied, &store.Finish{Completion: &completion}, false
 }
@@ -154,26 +144,27 @@ func finishedOutcome(gen *store.Generation) string {
 	return finishedOutcomeOf(gen.Status, gen.ErrorCode)
 }
 
-// withoutResultCodes are the error codes Easel fails a generation with
-// without any result of fal's: the reconciler's, the submit worker's, and
-// easel serve's in-process simulator's. Every other failure was written by
-// DecideResult from a result: fal's error type, fal_error or
-// invalid_output. fal's error types are free-form, so it is Easel's own
-// codes that are listed; jobs_test holds the list to README.md's
-// "Error codes" table, so that a code added there is added here.
-var withoutResultCodes = []string{
-	ErrorCodeTimeout, ErrorCodeResultUnavailable, ErrorCodeJobLost, ErrorCodeSubmitUnconfirmed, "submit_failed",
-	errorCodeInvalidRequest, errorCodeAuth, errorCodeRejected, errorCodeRequestTimeout,
-	errorCodeRateLimited, errorCodeUnavailable, errorCodeUnreachable,
-	"simulator_restarted", // internal/serve's ErrorCodeSimulatorRestarted, which imports jobs
-}
+// withoutResultCodes are the error codes that end a generation without
+// any result of fal's (store.ErrorCodeInfo.WithoutResult). Every other
+// failure was written by decideResult from a result: fal's error type,
+// store.ErrorCodeFalError or store.ErrorCodeInvalidOutput. fal's error
+// types are free-form, so it is Easel's own codes that are looked up.
+var withoutResultCodes = func() map[string]bool {
+	codes := map[string]bool{}
+	for _, c := range store.ErrorCodes() {
+		if c.WithoutResult {
+			codes[c.Code] = true
+		}
+	}
+	return codes
+}()
 
 // finishedOutcomeOf is the outcome of a result for a generation finished
 // in status with errorCode: late when no result of fal's finished it
 // (cancelled, or failed by Easel), else a duplicate.
 func finishedOutcomeOf(status store.Status, errorCode *string) string {
 	if status == store.StatusCancelled ||
-		(status == store.StatusFailed && (errorCode == nil || slices.Contains(withoutResultCodes, *errorCode))) {
+		(status == store.StatusFailed && (errorCode == nil || withoutResultCodes[*errorCode])) {
 		return store.OutcomeLate
 	}
 	return store.OutcomeDuplicate
@@ -225,7 +216,7 @@ func (e *fetchError) Error() string { return e.err.Error() }
 func (e *fetchError) Unwrap() error { return e.err }
 
 // fetchResult asks fal for the outcome of gen's request and puts it in the
-// shape of a webhook body for ApplyResult. It returns errNotFinished while
+// shape of a webhook body for applyResult. It returns errNotFinished while
 // the request is queued or running, and fal's errors as a *fetchError.
 func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.WebhookPayload, error) {
 	if gen.FalRequestID == nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal"
-	"github.com/easelhq/easel/internal/readmetest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/store"
 )
@@ -42,15 +41,15 @@ func TestDecideResultOfCancelledRequest(t *testing.T) {
 			payload: errorPayload(cancelledBody), wantOutcome: store.OutcomeDeferred,
 		},
 		{
-			name: "client_cancelled, result unavailable noted", status: store.StatusSubmitted, errorCode: code(jobs.ErrorCodeResultUnavailable),
+			name: "client_cancelled, result unavailable noted", status: store.StatusSubmitted, errorCode: code(store.ErrorCodeResultUnavailable),
 			payload: errorPayload(cancelledBody), wantOutcome: store.OutcomeDeferred,
 		},
 		{
-			name: "client_cancelled, already cancelled", status: store.StatusCancelled, errorCode: code("cancelled"),
+			name: "client_cancelled, already cancelled", status: store.StatusCancelled, errorCode: code(store.ErrorCodeCancelled),
 			payload: errorPayload(cancelledBody), wantOutcome: store.OutcomeLate,
 		},
 		{
-			name: "client_cancelled, timed out", status: store.StatusFailed, errorCode: code(jobs.ErrorCodeTimeout),
+			name: "client_cancelled, timed out", status: store.StatusFailed, errorCode: code(store.ErrorCodeTimeout),
 			payload: errorPayload(cancelledBody), wantOutcome: store.OutcomeLate,
 		},
 		{
@@ -71,15 +70,15 @@ func TestDecideResultOfCancelledRequest(t *testing.T) {
 
 // A result that comes for a generation that finished without any result of
 // fal's is late, whatever ended it: cancelled, or failed by Easel with any
-// of the codes README.md's "Error codes" table gives a failed generation
-// (a timeout, a result that could not be fetched, a submit error at the
-// attempt limit, a lost job...). One that comes for a generation a result
-// finished, completed or failed by fal's error, is a duplicate.
+// of its codes a failed generation may have (store.ErrorCodes: a timeout, a
+// result that could not be fetched, a submit error at the attempt limit, a
+// lost job...). One that comes for a generation a result finished,
+// completed or failed by fal's error, is a duplicate.
 func TestDecideResultForFinishedGeneration(t *testing.T) {
 	t.Parallel()
 	ok := &fal.WebhookPayload{RequestID: "r", Status: fal.WebhookStatusOK, Payload: json.RawMessage(`{"images": []}`)}
 	// DecideResult's own failures, written from a result.
-	fromResult := []string{"invalid_output", "fal_error"}
+	fromResult := []string{store.ErrorCodeInvalidOutput, store.ErrorCodeFalError}
 
 	type finished struct {
 		status store.Status
@@ -89,18 +88,19 @@ func TestDecideResultForFinishedGeneration(t *testing.T) {
 		{store.StatusCompleted, ""}:                        store.OutcomeDuplicate,
 		{store.StatusFailed, "content_policy_violation"}:   store.OutcomeDuplicate, // fal's error type
 		{store.StatusFailed, "some_validation_error_type"}: store.OutcomeDuplicate, // free-form, as fal's may be
-		{store.StatusCancelled, "cancelled"}:               store.OutcomeLate,
+		{store.StatusCancelled, store.ErrorCodeCancelled}:  store.OutcomeLate,
 	}
-	for code, statuses := range readmetest.ErrorCodes(t) {
-		if !slices.Contains(statuses, string(store.StatusFailed)) {
+	for _, c := range store.ErrorCodes() {
+		require.Equal(t, !slices.Contains(fromResult, c.Code), c.WithoutResult, "%s is written without a result of fal's", c.Code)
+		if !slices.Contains(c.Statuses, store.StatusFailed) {
 			continue
 		}
-		want[finished{store.StatusFailed, code}] = store.OutcomeLate
-		if slices.Contains(fromResult, code) {
-			want[finished{store.StatusFailed, code}] = store.OutcomeDuplicate
+		want[finished{store.StatusFailed, c.Code}] = store.OutcomeLate
+		if slices.Contains(fromResult, c.Code) {
+			want[finished{store.StatusFailed, c.Code}] = store.OutcomeDuplicate
 		}
 	}
-	require.Contains(t, want, finished{store.StatusFailed, "submit_failed"}, "README's table is read")
+	require.Contains(t, want, finished{store.StatusFailed, store.ErrorCodeSubmitFailed}, "store's list is read")
 
 	for f, wantOutcome := range want {
 		t.Run(string(f.status)+" "+f.code, func(t *testing.T) {
@@ -148,7 +148,7 @@ func (b *testBundle) requireCancelledByResult(t *testing.T, id uuid.UUID) {
 	t.Helper()
 	got := b.generation(t, id)
 	require.Equal(t, store.StatusCancelled, got.Status)
-	require.Equal(t, "cancelled", *got.ErrorCode)
+	require.Equal(t, store.ErrorCodeCancelled, *got.ErrorCode)
 	require.Contains(t, *got.ErrorMessage, "fal's result says the request was cancelled by its owner")
 	require.NotNil(t, got.FinishedAt)
 	require.Nil(t, got.CompletedAt)

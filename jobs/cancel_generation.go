@@ -226,11 +226,11 @@ func (c *Canceller) applyCompleted(ctx context.Context, logger *slog.Logger, gen
 		err = afterAlreadyCompleted(err)
 		message := "fal reported the request finished (it answered the cancel ALREADY_COMPLETED), so it was likely paid for, " +
 			"but its result could not be fetched yet; the reconciler will fetch it: " + err.Error()
-		if err := store.RecordResultError(ctx, c.pool, gen.ID, ErrorCodeResultUnavailable, message); err != nil {
+		if err := store.RecordResultError(ctx, c.pool, gen.ID, store.ErrorCodeResultUnavailable, message); err != nil {
 			return nil, fmt.Errorf("cancel generation %s: %w", gen.ID, err)
 		}
 		logger.Warn("cancel came too late: fal had completed the request; its result could not be fetched yet",
-			"error_code", ErrorCodeResultUnavailable, "error", err)
+			"error_code", store.ErrorCodeResultUnavailable, "error", err)
 		return c.reload(ctx, gen.ID, finishedError(gen.ID))
 	}
 	applied, finished, err := applyResult(ctx, c.pool, c.publisher, gen.ID, payload)

@@ -79,7 +79,7 @@ func TestCancelQueued(t *testing.T) {
 				return got
 			})
 			require.Equal(t, store.StatusCancelled, got.Status)
-			require.Equal(t, "cancelled", *got.ErrorCode)
+			require.Equal(t, store.ErrorCodeCancelled, *got.ErrorCode)
 			require.Equal(t, tt.wantMessage, *got.ErrorMessage)
 
 			var state string
@@ -321,7 +321,7 @@ func TestCancelAfterFalCompletedResultUnavailable(t *testing.T) {
 	require.ErrorIs(t, err, jobs.ErrFinished)
 	require.ErrorContains(t, err, gen.ID.String())
 	require.Equal(t, store.StatusSubmitted, got.Status)
-	require.Equal(t, jobs.ErrorCodeResultUnavailable, *got.ErrorCode)
+	require.Equal(t, store.ErrorCodeResultUnavailable, *got.ErrorCode)
 	require.Equal(t, "fal reported the request finished (it answered the cancel ALREADY_COMPLETED), so it was likely paid for, "+
 		"but its result could not be fetched yet; the reconciler will fetch it: fal result: HTTP 500: Internal Server Error", *got.ErrorMessage)
 	require.Equal(t, got, b.generation(t, gen.ID))

@@ -124,7 +124,6 @@ func validateOpts(opts *EnqueueOpts, now time.Time) (validOpts, []fal.FieldError
 	return v, invalid
 }
 
-// checkClient says what is wrong with a client name, or nil.
 // ClientProblem says what Enqueue would refuse in a client name, or "" if
 // nothing: for a caller that names clients itself, such as
 // api.SetClientName.
@@ -135,6 +134,7 @@ func ClientProblem(client string) string {
 	return ""
 }
 
+// checkClient says what is wrong with a client name, or nil.
 func checkClient(client string) []fal.FieldError {
 	var message string
 	switch {

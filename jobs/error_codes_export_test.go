@@ -1,13 +1,11 @@
 package jobs
 
-// The codes a failed submit records, exposed to jobs_test so that
-// TestREADMEErrorCodes can hold README.md's table to them.
+import "github.com/easelhq/easel/store"
+
+// Two submit error codes under the names that
+// submit_failures_summary_internal_test.go still uses; store declares
+// every error code.
 const (
-	ErrorCodeAuth           = errorCodeAuth
-	ErrorCodeRejected       = errorCodeRejected
-	ErrorCodeRequestTimeout = errorCodeRequestTimeout
-	ErrorCodeRateLimited    = errorCodeRateLimited
-	ErrorCodeUnavailable    = errorCodeUnavailable
-	ErrorCodeUnreachable    = errorCodeUnreachable
-	ErrorCodeInvalidRequest = errorCodeInvalidRequest
+	errorCodeRateLimited = store.ErrorCodeFalRateLimited
+	errorCodeUnavailable = store.ErrorCodeFalUnavailable
 )

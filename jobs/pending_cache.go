@@ -30,8 +30,8 @@ const PendingCacheTTL = time.Second
 // would. A refusal always rests on an exact count: a fresh one that found
 // the client at its cap refuses again without counting, so a client
 // flooding at its cap costs one count per TTL rather than one per request.
-// (In the one exception, pendingMaxCounts counts in a row each found room
-// that the process's own enqueues filled while it ran.)
+// (In the one exception, three counts in a row each found room that the
+// process's own enqueues filled while it ran.)
 //
 // A cache belongs to one process and one cap (the HTTP API makes one per
 // handler): it knows what its process enqueued, not what others did; see
@@ -40,7 +40,9 @@ const PendingCacheTTL = time.Second
 // client counted within about a TTL, so its memory follows the clients
 // enqueueing, not every client ever seen.
 type PendingCache struct {
-	// Now, when set, replaces time.Now: tests move time by hand.
+	// Now, when set, replaces time.Now, so that tests move time by hand:
+	// exported because tests of the packages that hold a PendingCache set
+	// it too (api's, through the handler that owns its cache).
 	Now func() time.Time
 
 	mu      sync.Mutex

@@ -79,7 +79,7 @@ func TestEnqueuePendingCache(t *testing.T) {
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	require.NoError(t, err)
 	for _, id := range ids {
-		_, err = store.Fail(ctx, pool, id, "fal_error", "failed")
+		_, err = store.Fail(ctx, pool, id, store.ErrorCodeFalError, "failed")
 		require.NoError(t, err)
 	}
 	_, err = enqueue(t, a, "")

@@ -26,15 +26,12 @@ import (
 // rounds of calls to fal.
 const reconcileBatch = 50
 
-// ErrorCodeJobLost is the error code of a generation failed by the
-// reconciler because its submit job no longer exists (cancelled or deleted
-// in River UI, or discarded) and it was never submitted: nothing would ever
-// submit it. Failing it, rather than inserting a new job, leaves the
-// decision to submit again, and pay, to whoever enqueued it.
-const ErrorCodeJobLost = "job_lost"
-
 // jobLostMessage is the error message of a generation failed with
-// ErrorCodeJobLost.
+// store.ErrorCodeJobLost: its submit job no longer exists (cancelled or
+// deleted in River UI, or discarded) and it was never submitted, so
+// nothing would ever submit it. Failing it, rather than inserting a new
+// job, leaves the decision to submit again, and pay, to whoever enqueued
+// it.
 const jobLostMessage = "its submit_generation job was cancelled, deleted or discarded in River before it submitted anything; " +
 	"nothing was sent to fal: enqueue it again"
 
@@ -68,21 +65,24 @@ func reconcilePeriodicJob(pollAfter time.Duration) *river.PeriodicJob {
 }
 
 // ReconcileWorker finds what webhooks did not settle. It asks fal about
-// submitted generations that had no webhook for PollAfter, or whose webhook
-// carried no result (payload_error), and records what fal answers with
-// ApplyResult, as the webhook receiver does. Generations in flight for
-// longer than Timeout are cancelled at fal and failed with
-// ErrorCodeTimeout. Queued generations due for longer than PollAfter whose
-// submit job is gone are failed with ErrorCodeJobLost. Last, the requests
-// of finished generations that nobody needs (store.ClaimFalCancels) are
-// cancelled at fal: one the result of another submission superseded, and
-// a timed out one whose cancel failed.
+// submitted generations that had no webhook for PollAfter, or whose
+// webhook carried no result (payload_error), and records what fal answers
+// as DecideResult decides, as the webhook receiver does. Generations in
+// flight for longer than Timeout are cancelled at fal and failed with
+// store.ErrorCodeTimeout. Queued generations due for longer than PollAfter
+// whose submit job is gone are failed with store.ErrorCodeJobLost. Last,
+// the requests of finished generations that nobody needs
+// (store.ClaimFalCancels) are cancelled at fal: one the result of another
+// submission superseded, and a timed out one whose cancel failed.
 //
 // A generation fal reports finished whose result cannot be fetched stays
-// submitted, the last failure noted on it with ErrorCodeResultUnavailable,
-// and is failed with that code once past Timeout if fal answers 404 or 410
-// (it no longer holds the result), else once 2 × Timeout have passed since
-// its submission started (see resultUnavailable).
+// submitted, the last failure noted on it with
+// store.ErrorCodeResultUnavailable, and is failed with that code once past
+// Timeout if fal answers 404 or 410 (it no longer holds the result), else
+// once 2 × Timeout have passed since its submission started: a 5xx or a
+// broken connection may be fal's storage having a bad hour, and the result
+// was likely paid for, but the generation must not hold a FAL_MAX_INFLIGHT
+// slot for ever.
 type ReconcileWorker struct {
 	river.WorkerDefaults[ReconcileArgs]
 
@@ -128,13 +128,13 @@ func NewReconcileWorker(pool *pgxpool.Pool, cfg Config) *ReconcileWorker {
 func (w *ReconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return w.jobTimeout }
 
 // Work times out the overdue, fails the stranded, polls, then cancels the
-// unneeded requests, handling reconcileConcurrency generations (or
-// requests) at once in each step. fal's errors
-// about one generation, a call that timed out included, are logged and
-// leave it for the next run, noted on it when fal reports it finished
-// (until resultUnavailable gives up on it). Database errors fail the job:
-// the first one stops the step, the calls of the others in flight
-// cancelled. So does running out of time; either way, the generations
+// unneeded requests, up to 50 generations (or requests) of each in a run,
+// handling 8 at once in each step. fal's errors about one generation, a
+// call that timed out included, are logged and leave it for the next run,
+// noted on it when fal reports it finished (until it is failed with
+// store.ErrorCodeResultUnavailable, as ReconcileWorker says). Database
+// errors fail the job: the first one stops the step, the calls of the
+// others in flight cancelled. So does running out of time; either way, the generations
 // claimed to be polled but never asked about are unclaimed.
 func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
 	overdue, err := store.ListTimedOut(ctx, w.pool, w.timeout, reconcileBatch)
@@ -148,15 +148,15 @@ func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 	}
 
 	stranded, err := store.FailJobless(ctx, w.pool, SubmitGenerationArgs{}.Kind(), w.pollAfter, reconcileBatch,
-		ErrorCodeJobLost, jobLostMessage)
+		store.ErrorCodeJobLost, jobLostMessage)
 	if err != nil {
 		return err
 	}
 	for _, id := range stranded {
 		w.publisher.Publish(id.String())
-		w.metrics.GenerationFailed(ErrorCodeJobLost)
+		w.metrics.GenerationFailed(store.ErrorCodeJobLost)
 		w.logger.Error("generation failed: its submit job is gone and it was never submitted",
-			"generation_id", id, "error_code", ErrorCodeJobLost)
+			"generation_id", id, "error_code", store.ErrorCodeJobLost)
 	}
 
 	due, err := store.ClaimPolls(ctx, w.pool, w.pollAfter, reconcileBatch)
@@ -375,7 +375,7 @@ func (w *ReconcileWorker) apply(ctx context.Context, logger *slog.Logger, gen *s
 const timeOutRounds = 3
 
 // timeOut cancels the request of gen, timed out, at fal and fails it with
-// ErrorCodeTimeout, unless fal turns out to have finished it, when its
+// store.ErrorCodeTimeout, unless fal turns out to have finished it, when its
 // result is applied (see fetchFinished). gen was read when the run began,
 // and an answer to a submit call may have been recorded since: the
 // generation is read again, locked, as the cancel is written down
@@ -440,12 +440,12 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 			message += "; fal did not know the request, so nothing was cancelled there"
 		}
 	}
-	changed, err := store.FailTimedOut(ctx, w.pool, gen.ID, gen.FalRequestID, ErrorCodeTimeout, message, cancelAnswer, cancelErr)
+	changed, err := store.FailTimedOut(ctx, w.pool, gen.ID, gen.FalRequestID, store.ErrorCodeTimeout, message, cancelAnswer, cancelErr)
 	if err != nil || !changed {
 		return false, err
 	}
 	w.publisher.Publish(gen.ID.String())
-	w.metrics.GenerationFailed(ErrorCodeTimeout)
+	w.metrics.GenerationFailed(store.ErrorCodeTimeout)
 	logger.Warn("generation timed out", "message", message)
 	return true, nil
 }
@@ -466,8 +466,8 @@ func (w *ReconcileWorker) fetchFinished(ctx context.Context, logger *slog.Logger
 // whose result could not be fetched, cause being the last failure.
 //
 // Once gen is past Timeout (timedOut) it is failed with
-// ErrorCodeResultUnavailable: at once if fal answered 404 or 410, since fal
-// no longer holds the result and no retry can fetch it; otherwise once
+// store.ErrorCodeResultUnavailable: at once if fal answered 404 or 410,
+// since fal no longer holds the result and no retry can fetch it; otherwise once
 // 2 × Timeout have passed since its submission started. A 5xx or a broken
 // connection may be fal's storage having a bad hour, and the result was
 // likely paid for, so it gets as long again as fal had to finish it; but no
@@ -487,10 +487,10 @@ func (w *ReconcileWorker) resultUnavailable(ctx context.Context, logger *slog.Lo
 		gone := errors.As(cause, &apiErr) && (apiErr.StatusCode == http.StatusNotFound || apiErr.StatusCode == http.StatusGone)
 		if gone {
 			message := fmt.Sprintf("%s: fal no longer holds it (HTTP %d): %s", prefix, apiErr.StatusCode, cause)
-			failed, err = store.Fail(ctx, w.pool, gen.ID, ErrorCodeResultUnavailable, message)
+			failed, err = store.Fail(ctx, w.pool, gen.ID, store.ErrorCodeResultUnavailable, message)
 		} else {
 			message := fmt.Sprintf("%s within 2 × EASEL_TIMEOUT (%s) of the submission; last error: %s", prefix, giveUpAfter, cause)
-			failed, err = store.FailSubmittedBefore(ctx, w.pool, gen.ID, giveUpAfter, ErrorCodeResultUnavailable, message)
+			failed, err = store.FailSubmittedBefore(ctx, w.pool, gen.ID, giveUpAfter, store.ErrorCodeResultUnavailable, message)
 		}
 		if err != nil {
 			return err
@@ -498,9 +498,9 @@ func (w *ReconcileWorker) resultUnavailable(ctx context.Context, logger *slog.Lo
 		switch {
 		case failed:
 			w.publisher.Publish(gen.ID.String())
-			w.metrics.GenerationFailed(ErrorCodeResultUnavailable)
+			w.metrics.GenerationFailed(store.ErrorCodeResultUnavailable)
 			logger.Error("generation failed: fal reported it finished but its result could not be fetched",
-				"error_code", ErrorCodeResultUnavailable, "error", cause)
+				"error_code", store.ErrorCodeResultUnavailable, "error", cause)
 			return nil
 		case gone:
 			// Finished meanwhile, by a webhook: nothing to note.
@@ -508,11 +508,11 @@ func (w *ReconcileWorker) resultUnavailable(ctx context.Context, logger *slog.Lo
 		}
 	}
 	message := fmt.Sprintf("%s yet; retrying for up to 2 × EASEL_TIMEOUT (%s) after the submission: %s", prefix, giveUpAfter, cause)
-	if err := store.RecordResultError(ctx, w.pool, gen.ID, ErrorCodeResultUnavailable, message); err != nil {
+	if err := store.RecordResultError(ctx, w.pool, gen.ID, store.ErrorCodeResultUnavailable, message); err != nil {
 		return err
 	}
 	logger.Warn("fal reported the request finished but its result could not be fetched; will retry",
-		"error_code", ErrorCodeResultUnavailable, "error", cause)
+		"error_code", store.ErrorCodeResultUnavailable, "error", cause)
 	return nil
 }
 
@@ -534,7 +534,7 @@ func applyResult(ctx context.Context, pool *pgxpool.Pool, publisher *notify.Publ
 		if err != nil {
 			return err
 		}
-		if outcome, err = ApplyResult(ctx, tx, gen, payload); err != nil || outcome != store.OutcomeApplied {
+		if outcome, err = applyResultLocked(ctx, tx, gen, payload); err != nil || outcome != store.OutcomeApplied {
 			return err
 		}
 		finished, err = store.GetGeneration(ctx, tx, id)

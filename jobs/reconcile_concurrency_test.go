@@ -308,7 +308,7 @@ func TestReconcilerCallTimeoutFailsOnlyItsGeneration(t *testing.T) {
 			wantLog: "fal reported the request finished but its result could not be fetched; will retry",
 			check: func(t *testing.T, got *store.Generation) {
 				require.Equal(t, store.StatusSubmitted, got.Status)
-				require.Equal(t, jobs.ErrorCodeResultUnavailable, *got.ErrorCode)
+				require.Equal(t, store.ErrorCodeResultUnavailable, *got.ErrorCode)
 				require.Contains(t, *got.ErrorMessage, noAnswer+"fal result: ")
 			},
 			wantNext: store.StatusCompleted,
@@ -318,7 +318,7 @@ func TestReconcilerCallTimeoutFailsOnlyItsGeneration(t *testing.T) {
 			wantLog: "could not cancel a timed out request at fal",
 			check: func(t *testing.T, got *store.Generation) {
 				require.Equal(t, store.StatusFailed, got.Status)
-				require.Equal(t, jobs.ErrorCodeTimeout, *got.ErrorCode)
+				require.Equal(t, store.ErrorCodeTimeout, *got.ErrorCode)
 				require.Contains(t, *got.ErrorMessage, "; cancelling it at fal failed: "+noAnswer+"fal cancel: ")
 			},
 			wantNext: store.StatusFailed,

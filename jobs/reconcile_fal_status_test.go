@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/fal/falsim"
-	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
 )
@@ -103,7 +102,7 @@ func TestReconcilerCompletesAfterRecordingFalStatus(t *testing.T) {
 	b.reconcile(t)
 	got := b.requireFalStatus(t, gen, wantFalStatus{status: "COMPLETED"})
 	require.Equal(t, store.StatusSubmitted, got.Status)
-	require.Equal(t, jobs.ErrorCodeResultUnavailable, *got.ErrorCode)
+	require.Equal(t, store.ErrorCodeResultUnavailable, *got.ErrorCode)
 
 	b.failResults(t, 0)
 	b.reconcile(t)
@@ -131,7 +130,7 @@ func TestReconcilerIgnoresStaleFalStatus(t *testing.T) {
 		{
 			name: "timed out by another run",
 			meanwhile: func(t *testing.T, b *testBundle, gen *store.Generation) {
-				failed, err := store.Fail(b.ctx, b.pool, gen.ID, jobs.ErrorCodeTimeout, "fal did not finish")
+				failed, err := store.Fail(b.ctx, b.pool, gen.ID, store.ErrorCodeTimeout, "fal did not finish")
 				require.NoError(t, err)
 				require.True(t, failed)
 			},

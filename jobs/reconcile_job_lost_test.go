@@ -108,7 +108,7 @@ func TestReconcilerFailsGenerationsWithoutJob(t *testing.T) {
 				return
 			}
 			require.Equal(t, store.StatusFailed, got.Status)
-			require.Equal(t, jobs.ErrorCodeJobLost, *got.ErrorCode)
+			require.Equal(t, store.ErrorCodeJobLost, *got.ErrorCode)
 			require.Contains(t, *got.ErrorMessage, "enqueue it again")
 			require.Zero(t, b.sim.Sim.Stats().Submissions)
 		})

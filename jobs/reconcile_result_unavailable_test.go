@@ -97,7 +97,7 @@ func TestReconcilerNotesUnfetchableResult(t *testing.T) {
 				b.reconcile(t)
 				got := b.generation(t, gen.ID)
 				require.Equal(t, store.StatusSubmitted, got.Status, "a paid result is not given up yet")
-				require.Equal(t, jobs.ErrorCodeResultUnavailable, *got.ErrorCode)
+				require.Equal(t, store.ErrorCodeResultUnavailable, *got.ErrorCode)
 				require.Equal(t, tt.wantMessage, *got.ErrorMessage)
 				require.Empty(t, b.images(t, gen.ID))
 			}
@@ -159,7 +159,7 @@ func TestReconcilerFailsUnfetchableResult(t *testing.T) {
 			b.reconcile(t)
 			got := b.generation(t, gen.ID)
 			require.Equal(t, store.StatusFailed, got.Status)
-			require.Equal(t, jobs.ErrorCodeResultUnavailable, *got.ErrorCode)
+			require.Equal(t, store.ErrorCodeResultUnavailable, *got.ErrorCode)
 			require.Equal(t, tt.wantMessage, *got.ErrorMessage)
 			require.Empty(t, b.images(t, gen.ID))
 			submissions, confirmed := b.accounting(t, gen.ID)
@@ -171,7 +171,7 @@ func TestReconcilerFailsUnfetchableResult(t *testing.T) {
 					require.Equal(t, "generation failed: fal reported it finished but its result could not be fetched", entry["msg"])
 					require.Equal(t, gen.ID.String(), entry["generation_id"])
 					require.Equal(t, *gen.FalRequestID, entry["fal_request_id"])
-					require.Equal(t, jobs.ErrorCodeResultUnavailable, entry["error_code"])
+					require.Equal(t, store.ErrorCodeResultUnavailable, entry["error_code"])
 					logged = true
 				}
 			}
@@ -213,10 +213,10 @@ func TestReconcilerUnfetchableResultsDoNotBlockTimeouts(t *testing.T) {
 	b.reconcile(t)
 	got := b.generation(t, newer.ID)
 	require.Equal(t, store.StatusFailed, got.Status, "timed out though older ones fill the batch")
-	require.Equal(t, jobs.ErrorCodeTimeout, *got.ErrorCode)
+	require.Equal(t, store.ErrorCodeTimeout, *got.ErrorCode)
 	for _, id := range stuck {
 		got := b.generation(t, id)
 		require.Equal(t, store.StatusSubmitted, got.Status)
-		require.Equal(t, jobs.ErrorCodeResultUnavailable, *got.ErrorCode)
+		require.Equal(t, store.ErrorCodeResultUnavailable, *got.ErrorCode)
 	}
 }

@@ -89,7 +89,7 @@ func TestReconcilerTimeoutCancelsRequestRecordedSinceItsRead(t *testing.T) {
 	require.NoError(t, awaitRun(t, done))
 	got := b.generation(t, gen.ID)
 	require.Equal(t, store.StatusFailed, got.Status)
-	require.Equal(t, jobs.ErrorCodeTimeout, *got.ErrorCode)
+	require.Equal(t, store.ErrorCodeTimeout, *got.ErrorCode)
 	require.Equal(t, "fal did not finish within EASEL_TIMEOUT (30m0s) of the submission; cancelled at fal", *got.ErrorMessage,
 		"the message is the request's, not the row's as first read")
 
@@ -143,7 +143,7 @@ func TestReconcilerTimeoutEndsFailedWhenRunEndsAfterCancel(t *testing.T) {
 
 	b.reconcile(t)
 	got := b.generation(t, gen.ID)
-	require.Equal(t, [2]string{string(store.StatusFailed), jobs.ErrorCodeTimeout}, [2]string{string(got.Status), valueOf(got.ErrorCode)},
+	require.Equal(t, [2]string{string(store.StatusFailed), store.ErrorCodeTimeout}, [2]string{string(got.Status), valueOf(got.ErrorCode)},
 		"a generation that timed out ended with error_message %q", valueOf(got.ErrorMessage))
 	require.Contains(t, *got.ErrorMessage, "fal did not finish within EASEL_TIMEOUT")
 	require.Empty(t, b.pendingCancels(t, gen.ID))

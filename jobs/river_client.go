@@ -51,8 +51,8 @@ type Config struct {
 	PollAfter time.Duration
 
 	// Timeout is how long after its submission fal may take to finish a
-	// generation before it is failed with ErrorCodeTimeout and cancelled at
-	// fal (EASEL_TIMEOUT). Zero means DefaultTimeout.
+	// generation before it is failed with store.ErrorCodeTimeout and
+	// cancelled at fal (EASEL_TIMEOUT). Zero means DefaultTimeout.
 	Timeout time.Duration
 
 	// RescueAfter is how long a job may run before River deems its process

@@ -23,9 +23,10 @@ import (
 const fetchCooldown = 10 * time.Millisecond
 
 // RiverConfig is the River configuration Easel works jobs with, around
-// workers. NewRiverClient uses it, adding the reconciler's periodic job;
-// easel bench runs no-op jobs through it to measure River alone under the
-// same settings.
+// workers. NewRiverClient uses it, adding the reconciler's periodic job,
+// and is what a service running Easel's workers wants. RiverConfig is
+// exported for easel bench (internal/bench), which runs no-op jobs through
+// it to measure River alone under the same settings.
 func RiverConfig(cfg Config, workers *river.Workers) *river.Config {
 	cfg = cfg.withDefaults()
 	return &river.Config{
@@ -88,7 +89,8 @@ func (c Config) checked(pool *pgxpool.Pool) (Config, error) {
 // webhook path is appended.
 func checkPublicURL(raw string) error {
 	if raw == "" {
-		return errors.New("Config.PublicURL is empty: fal delivers results to <PublicURL>/webhooks/fal/{id}, so it must be an absolute http(s) URL fal can reach")
+		return errors.New("Config.PublicURL is empty: fal delivers results to <PublicURL>" + webhookPath +
+			"{id}, so it must be an absolute http(s) URL fal can reach")
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

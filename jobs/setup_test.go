@@ -25,6 +25,7 @@ import (
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/faltest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/store"
 	"github.com/easelhq/easel/webhooks"
@@ -74,7 +75,7 @@ func setup(t *testing.T, simCfg falsim.Config) *testBundle {
 	b := &testBundle{ctx: ctx, url: url, pool: pool, sim: sim, delivered: make(chan struct{}, 1000), holdWebhooks: new(sync.Mutex), key: key}
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
-	webhooks.NewReceiver(pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{sim.Sim.PublicKey(), pub}}), logger).Register(e)
+	webhooks.NewReceiver(pool, fal.NewVerifier(fal.VerifierConfig{Keys: faltest.StaticKeys{sim.Sim.PublicKey(), pub}}), logger).Register(e)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.holdWebhooks.Lock()
 		b.holdWebhooks.Unlock() // only waits while a test holds webhooks back

@@ -12,28 +12,19 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/store"
 )
 
 const (
 	// maxSubmitAttempts is how many submissions are tried before a
 	// generation fails with the last error: with submitBackoff, about an
 	// hour and a half of fal refusing. When fal may have accepted the last
-	// one, the generation is held back instead (ErrorCodeSubmitUnconfirmed).
+	// one, the generation is held back instead
+	// (store.ErrorCodeSubmitUnconfirmed).
 	maxSubmitAttempts = 20
 
 	submitBackoffBase = 500 * time.Millisecond
 	submitBackoffMax  = 10 * time.Minute
-)
-
-// Error codes recorded on a generation when a submit fails.
-const (
-	errorCodeAuth           = "fal_auth"            // 401/403: the key or the account
-	errorCodeRejected       = "fal_rejected"        // other 4xx: fal refused the input
-	errorCodeRequestTimeout = "fal_request_timeout" // 504 for the request's own deadline
-	errorCodeRateLimited    = "fal_rate_limited"    // 429
-	errorCodeUnavailable    = "fal_unavailable"     // 5xx, 408, 409: fal or its ingress
-	errorCodeUnreachable    = "fal_unreachable"     // no HTTP answer
-	errorCodeInvalidRequest = "invalid_request"     // refused by the client before sending
 )
 
 // submitFailure is what a failed submit means for the generation.
@@ -60,17 +51,17 @@ func classifySubmitError(err error) submitFailure {
 	var apiErr *fal.APIError
 	switch {
 	case errors.Is(err, fal.ErrInvalidRequest):
-		return submitFailure{code: errorCodeInvalidRequest, message: err.Error()}
+		return submitFailure{code: store.ErrorCodeInvalidRequest, message: err.Error()}
 	case errors.As(err, &apiErr):
 		return classifyAPIError(apiErr)
 	case neverConnected(err):
-		return submitFailure{code: errorCodeUnreachable, message: err.Error(), retry: true}
+		return submitFailure{code: store.ErrorCodeFalUnreachable, message: err.Error(), retry: true}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return submitFailure{code: errorCodeUnreachable, message: "no answer from fal in time: " + err.Error(), retry: true, mayBeAccepted: true}
+		return submitFailure{code: store.ErrorCodeFalUnreachable, message: "no answer from fal in time: " + err.Error(), retry: true, mayBeAccepted: true}
 	default:
 		// The request may have reached fal: a broken connection, or an
 		// answer that could not be read.
-		return submitFailure{code: errorCodeUnreachable, message: err.Error(), retry: true, mayBeAccepted: true}
+		return submitFailure{code: store.ErrorCodeFalUnreachable, message: err.Error(), retry: true, mayBeAccepted: true}
 	}
 }
 
@@ -95,7 +86,7 @@ const (
 // interruption: fal was slower than half of EASEL_RESCUE_AFTER.
 func explainInterruption(jobCtx context.Context, submitErr error, f submitFailure) submitFailure {
 	cause := context.Cause(jobCtx)
-	if f.code != errorCodeUnreachable || !errors.Is(jobCtx.Err(), context.Canceled) ||
+	if f.code != store.ErrorCodeFalUnreachable || !errors.Is(jobCtx.Err(), context.Canceled) ||
 		!(errors.Is(submitErr, context.Canceled) || errors.Is(submitErr, cause)) {
 		return f
 	}
@@ -106,7 +97,7 @@ func explainInterruption(jobCtx context.Context, submitErr error, f submitFailur
 		next = "nothing was sent to fal, and no job submits it again"
 		if f.mayBeAccepted {
 			next = "fal may have accepted it, and no job submits it again: its webhook finishes it, " +
-				"else the reconciler fails it with code " + ErrorCodeTimeout + " EASEL_TIMEOUT after its first submission"
+				"else the reconciler fails it with code " + store.ErrorCodeTimeout + " EASEL_TIMEOUT after its first submission"
 		}
 	} else {
 		f.interruptedBy = interruptedByStop
@@ -124,17 +115,17 @@ func classifyAPIError(e *fal.APIError) submitFailure {
 	f := submitFailure{message: e.Error(), mayBeAccepted: e.RequestID != ""}
 	switch {
 	case e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden:
-		f.code = errorCodeAuth
+		f.code = store.ErrorCodeFalAuth
 		f.message = fmt.Sprintf("fal refused Easel's credentials (HTTP %d): check FAL_KEY and the fal account "+
 			"(balance, lock) at https://fal.ai/dashboard; fal said: %s", e.StatusCode, e.Detail)
 	case e.StatusCode == http.StatusGatewayTimeout && e.TimeoutType == "user":
-		f.code = errorCodeRequestTimeout
+		f.code = store.ErrorCodeFalRequestTimeout
 	case e.StatusCode == http.StatusTooManyRequests:
-		f.code, f.retry, f.retryAfter = errorCodeRateLimited, true, e.RetryAfter
+		f.code, f.retry, f.retryAfter = store.ErrorCodeFalRateLimited, true, e.RetryAfter
 	case e.Retryable():
-		f.code, f.retry, f.retryAfter = errorCodeUnavailable, true, e.RetryAfter
+		f.code, f.retry, f.retryAfter = store.ErrorCodeFalUnavailable, true, e.RetryAfter
 	default:
-		f.code = errorCodeRejected
+		f.code = store.ErrorCodeFalRejected
 	}
 	return f
 }

@@ -54,11 +54,11 @@ func TestSubmitRetriesWarnOncePerGeneration(t *testing.T) {
 		got := b.generation(t, gen.ID)
 		require.Equal(t, store.StatusQueued, got.Status)
 		require.Equal(t, attempts, got.Attempts)
-		require.Equal(t, jobs.ErrorCodeUnavailable, *got.ErrorCode)
+		require.Equal(t, store.ErrorCodeFalUnavailable, *got.ErrorCode)
 		var last map[string]any
 		for _, entry := range retries {
 			if entry["generation_id"] == gen.ID.String() {
-				require.Equal(t, jobs.ErrorCodeUnavailable, entry["error_code"])
+				require.Equal(t, store.ErrorCodeFalUnavailable, entry["error_code"])
 				last = entry
 			}
 		}
@@ -82,7 +82,7 @@ func TestSubmitRetriesWarnOncePerGeneration(t *testing.T) {
 	retries = logs.Lines(t, retryMsg)
 	last := retries[len(retries)-1]
 	require.Equal(t, "WARN", last["level"])
-	require.Equal(t, jobs.ErrorCodeRateLimited, last["error_code"])
+	require.Equal(t, store.ErrorCodeFalRateLimited, last["error_code"])
 }
 
 // slowAnswersFal returns a fal client whose submits the simulator accepts
@@ -212,7 +212,7 @@ func TestSubmitCutOffSaysWhy(t *testing.T) {
 
 			got := b.generation(t, gen.ID)
 			require.Equal(t, store.StatusQueued, got.Status)
-			require.Equal(t, jobs.ErrorCodeUnreachable, *got.ErrorCode)
+			require.Equal(t, store.ErrorCodeFalUnreachable, *got.ErrorCode)
 			require.True(t, strings.HasPrefix(*got.ErrorMessage, tt.wantMessage), *got.ErrorMessage)
 			require.True(t, strings.HasSuffix(*got.ErrorMessage, tt.wantErrSuffix), *got.ErrorMessage)
 			submissions, confirmed := b.accounting(t, gen.ID)
@@ -223,7 +223,7 @@ func TestSubmitCutOffSaysWhy(t *testing.T) {
 			require.Len(t, logged, 1, logs.String())
 			require.Equal(t, "WARN", logged[0]["level"])
 			require.Equal(t, gen.ID.String(), logged[0]["generation_id"])
-			require.Equal(t, jobs.ErrorCodeUnreachable, logged[0]["error_code"])
+			require.Equal(t, store.ErrorCodeFalUnreachable, logged[0]["error_code"])
 			require.Equal(t, *got.ErrorMessage, logged[0]["error_message"], "the log explains as the row does")
 			if tt.wantBy != "" {
 				require.Equal(t, tt.wantBy, logged[0]["interrupted_by"])

@@ -70,15 +70,6 @@ const (
 // most 3 paid requests instead of one every EASEL_POLL_AFTER.
 const MaxUnconfirmedSubmissions = 3
 
-// ErrorCodeSubmitUnconfirmed notes on a queued generation that it is held
-// back: fal may have accepted MaxUnconfirmedSubmissions of its submissions
-// whose answers never came, or EASEL_TIMEOUT has passed since its first
-// one, or fal may have accepted the last of the maxSubmitAttempts attempts,
-// so it is not submitted again. The generation is not failed: a
-// webhook may still finish it, and otherwise the reconciler fails it with
-// ErrorCodeTimeout.
-const ErrorCodeSubmitUnconfirmed = store.ErrorCodeSubmitUnconfirmed
-
 // SubmitGenerationWorker sends a queued generation to fal's queue with a
 // webhook URL pointing back at Easel.
 //
@@ -89,11 +80,14 @@ const ErrorCodeSubmitUnconfirmed = store.ErrorCodeSubmitUnconfirmed
 // rather than submitted again, once fal confirms that it is a request of
 // Easel's account; and a submission whose outcome was never learnt gets
 // PollAfter for its webhook before the generation is submitted again,
-// unless MaxUnconfirmedSubmissions such submissions were made, or
-// maxSubmitAttempts attempts, or EASEL_TIMEOUT has passed since the first:
-// then it is held back, noted with ErrorCodeSubmitUnconfirmed, until a
-// webhook or the reconciler finishes it. Only then is a slot of
-// FAL_MAX_INFLIGHT reserved, the submission counted and fal called.
+// unless MaxUnconfirmedSubmissions such submissions were made, or 20
+// attempts, or EASEL_TIMEOUT has passed since the first: then it is held
+// back, noted with store.ErrorCodeSubmitUnconfirmed, until a webhook or
+// the reconciler finishes it. Only then is a slot of FAL_MAX_INFLIGHT
+// reserved, the submission counted and fal called. A submission fal
+// refuses in a way a later one may not (429, 5xx, no connection) is
+// retried with backoff, the generation failing with the last refusal's
+// code after 20 attempts, about an hour and a half.
 // docs/RELIABILITY.md states the resulting guarantee.
 type SubmitGenerationWorker struct {
 	river.WorkerDefaults[SubmitGenerationArgs]
@@ -135,9 +129,13 @@ func NewSubmitGenerationWorker(pool *pgxpool.Pool, cfg Config) *SubmitGeneration
 	}
 }
 
-// WebhookURL is where fal reports the outcome of generation id.
-func WebhookURL(publicURL string, id uuid.UUID) string {
-	return publicURL + "/webhooks/fal/" + url.PathEscape(id.String())
+// webhookPath is where, under Config.PublicURL, the webhooks package
+// receives fal's deliveries, each at the id of its generation.
+const webhookPath = "/webhooks/fal/"
+
+// webhookURL is where fal reports the outcome of generation id.
+func webhookURL(publicURL string, id uuid.UUID) string {
+	return publicURL + webhookPath + url.PathEscape(id.String())
 }
 
 // Timeout keeps each run well inside EASEL_RESCUE_AFTER.
@@ -161,7 +159,7 @@ func (w *SubmitGenerationWorker) Work(ctx context.Context, job *river.Job[Submit
 	resp, err := w.fal.Submit(ctx, fal.SubmitRequest{
 		EndpointID: gen.EndpointID,
 		Input:      gen.Input,
-		WebhookURL: WebhookURL(w.publicURL, id),
+		WebhookURL: webhookURL(w.publicURL, id),
 	})
 	if err != nil {
 		return w.submitFailed(ctx, logger, gen, err)
@@ -283,14 +281,14 @@ func heldBack(r store.Resubmission, attempts int) bool {
 // timeout; a webhook with a result finishes it by itself, and the
 // reconciler times it out EASEL_TIMEOUT after its first submission.
 func (w *SubmitGenerationWorker) noteHeld(ctx context.Context, logger *slog.Logger, db store.DBTX, gen *store.Generation, r store.Resubmission, lastErr string) error {
-	if deref(gen.ErrorCode) == ErrorCodeSubmitUnconfirmed {
+	if deref(gen.ErrorCode) == store.ErrorCodeSubmitUnconfirmed {
 		return nil
 	}
-	if err := store.RecordSubmitError(ctx, db, gen.ID, ErrorCodeSubmitUnconfirmed, w.heldMessage(r, gen.Attempts, lastErr)); err != nil {
+	if err := store.RecordSubmitError(ctx, db, gen.ID, store.ErrorCodeSubmitUnconfirmed, w.heldMessage(r, gen.Attempts, lastErr)); err != nil {
 		return err
 	}
 	logger.Error("fal may have accepted submissions whose answers never came; not submitting again",
-		"error_code", ErrorCodeSubmitUnconfirmed, "unconfirmed", r.Unconfirmed, "attempts", gen.Attempts,
+		"error_code", store.ErrorCodeSubmitUnconfirmed, "unconfirmed", r.Unconfirmed, "attempts", gen.Attempts,
 		"overdue", r.Overdue, "last_error", lastErr)
 	return nil
 }
@@ -307,13 +305,13 @@ func (w *SubmitGenerationWorker) heldMessage(r store.Resubmission, attempts int,
 	switch {
 	case r.Unconfirmed >= MaxUnconfirmedSubmissions:
 		message += fmt.Sprintf("not submitting again (at most %d are made); waiting for a webhook until EASEL_TIMEOUT (%s) after the first submission, "+
-			"then the reconciler fails it with code %s", MaxUnconfirmedSubmissions, w.timeout, ErrorCodeTimeout)
+			"then the reconciler fails it with code %s", MaxUnconfirmedSubmissions, w.timeout, store.ErrorCodeTimeout)
 	case attempts >= maxSubmitAttempts:
 		message += fmt.Sprintf("not submitting again (%d attempts made, the most there are); waiting for a webhook until EASEL_TIMEOUT (%s) after the first submission, "+
-			"then the reconciler fails it with code %s", attempts, w.timeout, ErrorCodeTimeout)
+			"then the reconciler fails it with code %s", attempts, w.timeout, store.ErrorCodeTimeout)
 	default:
 		message += fmt.Sprintf("not submitting again, EASEL_TIMEOUT (%s) having passed since the first submission; the reconciler fails it with code %s",
-			w.timeout, ErrorCodeTimeout)
+			w.timeout, store.ErrorCodeTimeout)
 	}
 	if lastErr != "" {
 		message += "; last submit error: " + lastErr
@@ -578,18 +576,18 @@ func (w *SubmitGenerationWorker) logRetried(ctx context.Context, logger *slog.Lo
 // it does not stay queued forever. One that counts a submission is left
 // alone: fal may be running that request, which its webhook or else the
 // reconciler's timeout settles, saying that it may have been billed, where
-// submit_failed would say that nothing was.
+// store.ErrorCodeSubmitFailed would say that nothing was.
 func (w *SubmitGenerationWorker) giveUp(ctx context.Context, logger *slog.Logger, id uuid.UUID, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 	defer cancel()
-	changed, ferr := store.FailUnsubmitted(ctx, w.pool, id, "submit_failed", "could not submit: "+err.Error())
+	changed, ferr := store.FailUnsubmitted(ctx, w.pool, id, store.ErrorCodeSubmitFailed, "could not submit: "+err.Error())
 	switch {
 	case ferr != nil:
 		logger.Error("submit job out of attempts; could not fail its generation", "error", err, "fail_error", ferr)
 	case changed:
-		logger.Error("submit job out of attempts; generation failed", "error", err, "error_code", "submit_failed")
+		logger.Error("submit job out of attempts; generation failed", "error", err, "error_code", store.ErrorCodeSubmitFailed)
 		w.publisher.Publish(id.String())
-		w.metrics.GenerationFailed("submit_failed")
+		w.metrics.GenerationFailed(store.ErrorCodeSubmitFailed)
 	default:
 		logger.Error("submit job out of attempts; generation left to its webhook or the reconciler's timeout: finished already, or an earlier submission may be running at fal", "error", err)
 	}

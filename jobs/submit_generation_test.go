@@ -378,7 +378,7 @@ func TestRefusedSubmissionOfCancelledGenerationIsUncounted(t *testing.T) {
 
 	got := b.generation(t, gen.ID)
 	require.Equal(t, store.StatusCancelled, got.Status)
-	require.Equal(t, "cancelled", *got.ErrorCode, "the cancel's note is kept")
+	require.Equal(t, store.ErrorCodeCancelled, *got.ErrorCode, "the cancel's note is kept")
 	require.Equal(t, "cancelled while its submission to fal was under way", *got.ErrorMessage)
 	require.Zero(t, b.sim.Sim.Stats().Submissions)
 	submissions, confirmed := b.accounting(t, gen.ID)

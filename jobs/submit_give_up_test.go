@@ -29,8 +29,8 @@ func TestSubmitGiveUp(t *testing.T) {
 		wantCode       string
 		wantCodeAtLast string
 	}{
-		{name: "never submitted", wantStatus: store.StatusFailed, wantCode: "submit_failed", wantCodeAtLast: "submit_failed"},
-		{name: "submission counted", submitted: true, wantStatus: store.StatusQueued, wantCodeAtLast: jobs.ErrorCodeTimeout},
+		{name: "never submitted", wantStatus: store.StatusFailed, wantCode: store.ErrorCodeSubmitFailed, wantCodeAtLast: store.ErrorCodeSubmitFailed},
+		{name: "submission counted", submitted: true, wantStatus: store.StatusQueued, wantCodeAtLast: store.ErrorCodeTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

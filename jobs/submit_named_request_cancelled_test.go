@@ -78,7 +78,7 @@ func TestCancelledDuringSubmitAnsweredWithNamedErrorIsCancelledAtFal(t *testing.
 			require.Equal(t, store.StatusCancelled, got.Status)
 			require.NotNil(t, got.FalRequestID, "the request fal named is recorded")
 			require.Equal(t, requestID, *got.FalRequestID)
-			require.Equal(t, "cancelled", *got.ErrorCode, "the cancel's note is kept")
+			require.Equal(t, store.ErrorCodeCancelled, *got.ErrorCode, "the cancel's note is kept")
 			require.Nil(t, got.SubmittedAt, "fal's acceptance was never recorded")
 			submissions, confirmed := b.accounting(t, gen.ID)
 			require.Equal(t, [2]int{1, 0}, [2]int{submissions, confirmed})

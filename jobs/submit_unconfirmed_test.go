@@ -115,7 +115,7 @@ func TestUnansweredSubmissionsAreCapped(t *testing.T) {
 	got := b.generation(t, gen.ID)
 	require.Equal(t, store.StatusQueued, got.Status)
 	require.Equal(t, jobs.MaxUnconfirmedSubmissions, got.Attempts)
-	require.Equal(t, jobs.ErrorCodeSubmitUnconfirmed, *got.ErrorCode)
+	require.Equal(t, store.ErrorCodeSubmitUnconfirmed, *got.ErrorCode)
 	require.True(t, strings.HasPrefix(*got.ErrorMessage, unconfirmedMessage+"not submitting again (at most 3 are made); "+
 		"waiting for a webhook until EASEL_TIMEOUT (1h0m0s) after the first submission, then the reconciler fails it with code timeout; "+
 		"last submit error: no answer from fal within the submit job's timeout ("+jobTimeout.String()+", half of EASEL_RESCUE_AFTER): fal submit: Post "),
@@ -131,7 +131,7 @@ func TestUnansweredSubmissionsAreCapped(t *testing.T) {
 	b.reconcile(t)
 	got = b.generation(t, gen.ID)
 	require.Equal(t, store.StatusFailed, got.Status)
-	require.Equal(t, jobs.ErrorCodeTimeout, *got.ErrorCode)
+	require.Equal(t, store.ErrorCodeTimeout, *got.ErrorCode)
 	require.Contains(t, *got.ErrorMessage, "never learnt")
 	require.Contains(t, *got.ErrorMessage, fmt.Sprintf("fal's answer to %d submission(s)", got.FalSubmissions))
 
@@ -168,7 +168,7 @@ func TestHeldGenerationFinishesByWebhook(t *testing.T) {
 			for range jobs.MaxUnconfirmedSubmissions + 1 {
 				snoozed(t, b.runTimed(t, w, gen.ID))
 			}
-			require.Equal(t, jobs.ErrorCodeSubmitUnconfirmed, *b.generation(t, gen.ID).ErrorCode)
+			require.Equal(t, store.ErrorCodeSubmitUnconfirmed, *b.generation(t, gen.ID).ErrorCode)
 			receive(t, ids)
 			second := receive(t, ids)
 
@@ -283,7 +283,7 @@ func TestResubmissionIsHeldBack(t *testing.T) {
 			}
 			require.Equal(t, b.cfg.PollAfter, snoozed(t, err))
 			require.Equal(t, store.StatusQueued, got.Status)
-			require.Equal(t, jobs.ErrorCodeSubmitUnconfirmed, *got.ErrorCode)
+			require.Equal(t, store.ErrorCodeSubmitUnconfirmed, *got.ErrorCode)
 			require.Equal(t, tt.wantMessage, *got.ErrorMessage)
 			require.Equal(t, tt.unconfirmed, submissions)
 			require.Zero(t, b.sim.Sim.Stats().Submissions)
@@ -322,7 +322,7 @@ func TestLastAttemptFalMayHaveAcceptedIsHeld(t *testing.T) {
 	require.NoError(t, heldErr)
 	require.Equal(t, store.StatusQueued, held.Status)
 	require.Equal(t, 20, held.Attempts)
-	require.Equal(t, jobs.ErrorCodeSubmitUnconfirmed, valueOf(held.ErrorCode))
+	require.Equal(t, store.ErrorCodeSubmitUnconfirmed, valueOf(held.ErrorCode))
 	require.Contains(t, valueOf(held.ErrorMessage), "not submitting again (20 attempts made, the most there are)")
 	require.Equal(t, b.cfg.PollAfter, snoozed(t, nextErr), "the next run submits nothing either")
 	require.Equal(t, 1, b.sim.Sim.Stats().Submissions, "fal accepted the submission")

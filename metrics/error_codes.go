@@ -7,24 +7,21 @@ import (
 )
 
 // OtherErrorCode is easel_generations_finished_total's error_code for a
-// failure whose code is not in failureCodes.
+// failure whose code is neither one of Easel's own (store.ErrorCodes) nor
+// an error type fal documents.
 const OtherErrorCode = "other"
 
 // easelFailureCodes are the error codes Easel itself fails a generation
-// with. jobs and internal/serve spell them out (they import metrics, not
-// the other way round); README.md's "Error codes" table explains each, and
-// tests keep the three in step: jobs' TestREADMEErrorCodes (what Easel
-// writes against the table) and this package's
-// TestREADMEFailureCodesHaveSeries (the table's failures against this
-// list).
-var easelFailureCodes = []string{
-	"timeout", "result_unavailable", "job_lost", "submit_failed",
-	"fal_auth", "fal_rejected", "fal_request_timeout", "fal_rate_limited", "fal_unavailable", "fal_unreachable",
-	"invalid_request", "invalid_output", "fal_error",
-	// easel serve's in-process simulator restarted under its generations
-	// (internal/serve's ErrorCodeSimulatorRestarted).
-	"simulator_restarted",
-}
+// with: those of store.ErrorCodes that a failed generation may have.
+var easelFailureCodes = func() []string {
+	var codes []string
+	for _, c := range store.ErrorCodes() {
+		if slices.Contains(c.Statuses, store.StatusFailed) {
+			codes = append(codes, c.Code)
+		}
+	}
+	return codes
+}()
 
 // falErrorTypes are the error types fal documents, which a failed result
 // passes through as its generation's error code.
@@ -46,9 +43,6 @@ var falErrorTypes = []string{
 // documents, whatever fal sends, and each keeps a series from the start.
 var failureCodes = slices.Concat(easelFailureCodes, falErrorTypes)
 
-// cancelledErrorCode is the error code store.Cancel records.
-const cancelledErrorCode = "cancelled"
-
 // ErrorCodeLabel is the error_code under which easel_generations_finished_total
 // counts a generation failed with code: code itself when it is a known
 // one, else OtherErrorCode.
@@ -67,7 +61,7 @@ func finishedErrorCode(status store.Status, code string) string {
 	case store.StatusCompleted:
 		return ""
 	case store.StatusCancelled:
-		return cancelledErrorCode
+		return store.ErrorCodeCancelled
 	}
 	return ErrorCodeLabel(code)
 }
@@ -78,7 +72,7 @@ type finishedLabel struct{ status, errorCode string }
 func finishedLabels() []finishedLabel {
 	labels := []finishedLabel{
 		{string(store.StatusCompleted), ""},
-		{string(store.StatusCancelled), cancelledErrorCode},
+		{string(store.StatusCancelled), store.ErrorCodeCancelled},
 		{string(store.StatusFailed), OtherErrorCode},
 	}
 	for _, code := range failureCodes {

@@ -15,13 +15,13 @@ import (
 // easel_fal_requests_total and easel_fal_request_duration_seconds
 // (fal.APIError's Op).
 const (
-	FalSubmit = "submit"
-	FalStatus = "status"
-	FalResult = "result"
-	FalCancel = "cancel"
+	falSubmit = "submit"
+	falStatus = "status"
+	falResult = "result"
+	falCancel = "cancel"
 )
 
-var falOperations = []string{FalSubmit, FalStatus, FalResult, FalCancel}
+var falOperations = []string{falSubmit, falStatus, falResult, falCancel}
 
 // Results of a call to fal, the values of the result label of
 // easel_fal_requests_total and easel_fal_request_duration_seconds. See
@@ -80,15 +80,6 @@ func falStatusResult(code int) string {
 	}
 }
 
-// FalRequest counts one call to fal's queue API by operation (Fal*) and
-// the class of err, its error (nil for a success).
-func (m *Metrics) FalRequest(operation string, err error) {
-	if m == nil {
-		return
-	}
-	m.falRequests.WithLabelValues(operation, falResultOf(err)).Inc()
-}
-
 // falCalled counts a call to fal's queue API that started at start, and
 // observes how long it took: fal's own latency, which no job's duration
 // tells apart from the waits around the call (a FAL_MAX_INFLIGHT slot, the
@@ -99,59 +90,47 @@ func (m *Metrics) falCalled(operation string, start time.Time, err error) {
 	m.falDuration.WithLabelValues(operation, result).Observe(time.Since(start).Seconds())
 }
 
-// FalClient is the part of fal's queue API that Easel calls: what
-// *fal.Client does and jobs.Fal asks for.
-type FalClient interface {
-	Submit(ctx context.Context, req fal.SubmitRequest) (*fal.QueueResponse, error)
-	Status(ctx context.Context, statusURL string) (*fal.Status, error)
-	Result(ctx context.Context, responseURL string) (json.RawMessage, error)
-	Cancel(ctx context.Context, cancelURL string) (fal.CancelOutcome, error)
-	RequestURLs(endpointID, requestID string) (status, response, cancel string)
-}
-
-var _ FalClient = (*fal.Client)(nil)
-
 // CountFal returns client, each of its calls counted in
 // easel_fal_requests_total and timed in easel_fal_request_duration_seconds:
 // whoever makes the call, the submit worker, the reconciler or a cancel, it
 // is counted once, where it is made. With nil Metrics it returns client
 // itself.
-func (m *Metrics) CountFal(client FalClient) FalClient {
+func (m *Metrics) CountFal(client fal.Queue) fal.Queue {
 	if m == nil {
 		return client
 	}
-	return countedFal{FalClient: client, m: m}
+	return countedFal{Queue: client, m: m}
 }
 
 type countedFal struct {
-	FalClient
+	fal.Queue
 	m *Metrics
 }
 
 func (c countedFal) Submit(ctx context.Context, req fal.SubmitRequest) (*fal.QueueResponse, error) {
 	start := time.Now()
-	resp, err := c.FalClient.Submit(ctx, req)
-	c.m.falCalled(FalSubmit, start, err)
+	resp, err := c.Queue.Submit(ctx, req)
+	c.m.falCalled(falSubmit, start, err)
 	return resp, err
 }
 
 func (c countedFal) Status(ctx context.Context, statusURL string) (*fal.Status, error) {
 	start := time.Now()
-	status, err := c.FalClient.Status(ctx, statusURL)
-	c.m.falCalled(FalStatus, start, err)
+	status, err := c.Queue.Status(ctx, statusURL)
+	c.m.falCalled(falStatus, start, err)
 	return status, err
 }
 
 func (c countedFal) Result(ctx context.Context, responseURL string) (json.RawMessage, error) {
 	start := time.Now()
-	output, err := c.FalClient.Result(ctx, responseURL)
-	c.m.falCalled(FalResult, start, err)
+	output, err := c.Queue.Result(ctx, responseURL)
+	c.m.falCalled(falResult, start, err)
 	return output, err
 }
 
 func (c countedFal) Cancel(ctx context.Context, cancelURL string) (fal.CancelOutcome, error) {
 	start := time.Now()
-	outcome, err := c.FalClient.Cancel(ctx, cancelURL)
-	c.m.falCalled(FalCancel, start, err)
+	outcome, err := c.Queue.Cancel(ctx, cancelURL)
+	c.m.falCalled(falCancel, start, err)
 	return outcome, err
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/metricstest"
-	"github.com/easelhq/easel/metrics"
 )
 
 const falInput = `{"image_prompt_1": {"image_url": "https://example.com/a.png"}}`
@@ -58,14 +57,14 @@ func TestCountFalCountsEachCall(t *testing.T) {
 func TestCountFalClassifiesFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	submit := func(input string) func(context.Context, metrics.FalClient) error {
-		return func(ctx context.Context, c metrics.FalClient) error {
+	submit := func(input string) func(context.Context, fal.Queue) error {
+		return func(ctx context.Context, c fal.Queue) error {
 			_, err := c.Submit(ctx, fal.SubmitRequest{EndpointID: "fal-ai/fooocus/image-prompt", Input: json.RawMessage(input)})
 			return err
 		}
 	}
-	status := func(requestID string) func(context.Context, metrics.FalClient) error {
-		return func(ctx context.Context, c metrics.FalClient) error {
+	status := func(requestID string) func(context.Context, fal.Queue) error {
+		return func(ctx context.Context, c fal.Queue) error {
 			statusURL, _, _ := c.RequestURLs("fal-ai/fooocus/image-prompt", requestID)
 			_, err := c.Status(ctx, statusURL)
 			return err
@@ -80,7 +79,7 @@ func TestCountFalClassifiesFailures(t *testing.T) {
 		key        string
 		closed     bool // a queue URL nothing listens on
 		ctx        context.Context
-		call       func(context.Context, metrics.FalClient) error
+		call       func(context.Context, fal.Queue) error
 		wantSeries string
 	}{
 		{name: "429", sim: falsim.Config{RateLimitRate: 1}, call: submit(falInput), wantSeries: `{operation="submit",result="rate_limited"}`},

@@ -14,11 +14,6 @@ import (
 	"github.com/easelhq/easel/store"
 )
 
-// OutcomeUnknownGeneration is the webhook outcome of a signed webhook whose
-// URL names no generation. Webhook outcomes are store's Outcome constants;
-// this one is kept here for existing callers.
-const OutcomeUnknownGeneration = store.OutcomeUnknownGeneration
-
 // Outcomes of a callback attempt, the values of easel_callbacks_total's
 // outcome label.
 const (

@@ -156,7 +156,7 @@ func TestObservedMetrics(t *testing.T) {
 	m.WebhookReceived(store.OutcomeApplied)
 	m.WebhookReceived(store.OutcomeApplied)
 	m.WebhookReceived(store.OutcomeBadSignature)
-	m.WebhookReceived(metrics.OutcomeUnknownGeneration)
+	m.WebhookReceived(store.OutcomeUnknownGeneration)
 	m.CallbackAttempted(metrics.CallbackRetrying)
 	m.CallbackAttempted(metrics.CallbackDelivered)
 
@@ -525,7 +525,6 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	m.GenerationFinished(&store.Generation{Status: store.StatusCompleted})
 	m.GenerationFailed("timeout")
 	m.ResultApplied(metrics.ResultFromWebhook)
-	m.FalRequest(metrics.FalSubmit, nil)
 	require.Nil(t, m.CountFal(nil), "the client itself")
 	called := false
 	require.NoError(t, m.WorkerMiddleware().Work(context.Background(), &rivertype.JobRow{}, func(context.Context) error {

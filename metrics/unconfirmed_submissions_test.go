@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/internal/metricstest"
-	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/store"
 )
 
@@ -52,7 +51,7 @@ func TestSubmissionAccountingGauges(t *testing.T) {
 	b.submitted(t, resubmitted.ID, 1, true) // an answer lost, then submitted again
 	held := b.insert(t)
 	b.submitted(t, held.ID, 3, false)
-	require.NoError(t, store.RecordSubmitError(b.ctx, b.pool, held.ID, jobs.ErrorCodeSubmitUnconfirmed,
+	require.NoError(t, store.RecordSubmitError(b.ctx, b.pool, held.ID, store.ErrorCodeSubmitUnconfirmed,
 		"fal may have accepted 3 submissions whose answers never came"))
 	finished := b.insert(t)
 	b.submitted(t, finished.ID, 2, true)

@@ -16,7 +16,7 @@ type GalleryItem struct {
 	ID         uuid.UUID
 	Client     string
 	Status     Status
-	Prompt     string // cut to galleryPromptChars
+	Prompt     string // its first 200 characters; the detail page shows all of it
 	CreatedAt  time.Time
 	FinishedAt *time.Time
 	ImageCount int

@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,4 +139,23 @@ func TestListReceivedWebhooks(t *testing.T) {
 	limited, err := store.ListReceivedWebhooks(b.ctx, b.pool, g.ID, 1)
 	require.NoError(t, err)
 	require.Equal(t, events[:1], limited)
+}
+
+// A tile carries the prompt's first 200 characters, as GalleryItem.Prompt
+// says, counted in characters rather than bytes.
+func TestListGalleryCutsPrompt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	prompt := strings.Repeat("é", 250)
+	g, err := store.InsertGeneration(b.ctx, b.pool, store.InsertGenerationParams{
+		ID: uuid.Must(uuid.NewV7()), Client: "tests", EndpointID: "fal-ai/fooocus/image-prompt",
+		Input: json.RawMessage(`{"prompt":"` + prompt + `"}`), Priority: 2, Seed: "1",
+	})
+	require.NoError(t, err)
+
+	items, _, err := store.ListGallery(b.ctx, b.pool, store.GalleryParams{Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	require.Equal(t, g.ID, items[0].ID)
+	require.Equal(t, prompt[:len("é")*200], items[0].Prompt)
 }

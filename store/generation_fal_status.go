@@ -31,8 +31,9 @@ const falStatusInQueue = "IN_QUEUE"
 // The finishing paths leave these columns alone: a finished generation's
 // last status from fal is history (what fal said before the end, as a
 // timed out one still IN_QUEUE shows), not a claim about now; only a
-// result of another request, which becomes the generation's, clears them
-// (resultRequestSet), as they were about the request it replaces.
+// result of another request, which becomes the generation's (a webhook's,
+// or TakeResultRequest's), clears them, as they were about the request it
+// replaces.
 // updated_at is bumped, as by any change to the row, so that the gallery's
 // page of the generation shows it.
 func RecordFalStatus(ctx context.Context, db DBTX, id uuid.UUID, requestID, status string, queuePosition *int) (bool, error) {

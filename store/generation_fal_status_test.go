@@ -118,6 +118,7 @@ func TestFalStatusLifecycle(t *testing.T) {
 	}
 
 	t.Run("the latest answer wins", func(t *testing.T) {
+		t.Parallel()
 		g := b.polled(t)
 		_, err := store.RecordFalStatus(b.ctx, b.pool, g.ID, *g.FalRequestID, "IN_QUEUE", intPtr(5))
 		require.NoError(t, err)
@@ -129,10 +130,11 @@ func TestFalStatusLifecycle(t *testing.T) {
 	})
 
 	t.Run("kept once finished", func(t *testing.T) {
+		t.Parallel()
 		g := b.polled(t)
 		_, err := store.RecordFalStatus(b.ctx, b.pool, g.ID, *g.FalRequestID, "IN_QUEUE", intPtr(40))
 		require.NoError(t, err)
-		failed, err := store.Fail(b.ctx, b.pool, g.ID, "timeout", "fal did not finish")
+		failed, err := store.Fail(b.ctx, b.pool, g.ID, store.ErrorCodeTimeout, "fal did not finish")
 		require.NoError(t, err)
 		require.True(t, failed)
 		got := get(t, g)
@@ -142,6 +144,7 @@ func TestFalStatusLifecycle(t *testing.T) {
 	})
 
 	t.Run("cleared by another request's result", func(t *testing.T) {
+		t.Parallel()
 		g := b.polled(t)
 		_, err := store.RecordFalStatus(b.ctx, b.pool, g.ID, *g.FalRequestID, "IN_PROGRESS", nil)
 		require.NoError(t, err)

@@ -117,7 +117,7 @@ func FailUnsubmitted(ctx context.Context, db DBTX, id uuid.UUID, code, message s
 // webhook event; a queued one's River job stays, and finds nothing to
 // submit. jobs.Canceller cancels at fal and in River, and calls this.
 func Cancel(ctx context.Context, db DBTX, id uuid.UUID, message string) (bool, error) {
-	return finish(ctx, db, id, StatusCancelled, "cancelled", message, "")
+	return finish(ctx, db, id, StatusCancelled, ErrorCodeCancelled, message, "")
 }
 
 // finishedSet ends a generation in status $2 with error code $3 and message
@@ -136,19 +136,10 @@ func finish(ctx context.Context, db DBTX, id uuid.UUID, status Status, code, mes
 }
 
 // noteWebhook stamps generation $1's last_webhook_at and records fal
-// request $2 when the generation records none.
+// request $2 when the generation records none: the webhook beat the submit
+// call's own record of it. WebhookTx.Record runs it for a noted delivery
+// that does not finish the generation.
 const noteWebhook = `
 	UPDATE generations SET last_webhook_at = now(),
 		fal_request_id = coalesce(fal_request_id, NULLIF($2, ''))
 	WHERE id = $1`
-
-// NoteWebhook stamps last_webhook_at, and records fal's request id when the
-// webhook beat the submit call's own record of it. Pass only a request that
-// may be the generation's (WebhookTarget.RequestMatches), or "" to record
-// none.
-func NoteWebhook(ctx context.Context, db DBTX, id uuid.UUID, falRequestID string) error {
-	if _, err := db.Exec(ctx, noteWebhook, id, falRequestID); err != nil {
-		return fmt.Errorf("note webhook for generation %s: %w", id, err)
-	}
-	return nil
-}

@@ -125,7 +125,7 @@ func TestInflightSlotReleased(t *testing.T) {
 			require.True(t, b.complete(t, id, store.Completion{FalRequestID: "req-1"}))
 		}},
 		{"failed", func(b *testBundle, t *testing.T, id uuid.UUID) {
-			_, err := store.Fail(b.ctx, b.pool, id, "fal_error", "boom")
+			_, err := store.Fail(b.ctx, b.pool, id, store.ErrorCodeFalError, "boom")
 			require.NoError(t, err)
 		}},
 		{"cancelled", func(b *testBundle, t *testing.T, id uuid.UUID) {

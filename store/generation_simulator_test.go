@@ -83,14 +83,14 @@ func TestFailStoppedSimulator(t *testing.T) {
 	require.NoError(t, err)
 	holdSimulator(t, b.pool, live)
 
-	failed, alive, err := store.FailStoppedSimulator(b.ctx, b.pool, stopped, "simulator_restarted", "lost")
+	failed, alive, err := store.FailStoppedSimulator(b.ctx, b.pool, stopped, store.ErrorCodeSimulatorRestarted, "lost")
 	require.NoError(t, err)
 	require.False(t, alive)
 	require.ElementsMatch(t, orphans, failed)
 	for _, id := range orphans {
 		status, code, message := b.status(t, id)
 		require.Equal(t, store.StatusFailed, status)
-		require.Equal(t, "simulator_restarted", code)
+		require.Equal(t, store.ErrorCodeSimulatorRestarted, code)
 		require.Equal(t, "lost", message)
 	}
 	status, code, _ := b.status(t, done.ID)
@@ -100,7 +100,7 @@ func TestFailStoppedSimulator(t *testing.T) {
 	require.Equal(t, store.StatusSubmitted, status)
 	require.Empty(t, code)
 
-	failed, alive, err = store.FailStoppedSimulator(b.ctx, b.pool, live, "simulator_restarted", "lost")
+	failed, alive, err = store.FailStoppedSimulator(b.ctx, b.pool, live, store.ErrorCodeSimulatorRestarted, "lost")
 	require.NoError(t, err)
 	require.True(t, alive)
 	require.Empty(t, failed)
@@ -121,12 +121,12 @@ func TestReleaseSimulator(t *testing.T) {
 	require.NoError(t, store.HoldSimulator(b.ctx, conn, host))
 
 	require.NoError(t, store.ReleaseSimulator(b.ctx, conn, host))
-	_, alive, err := store.FailStoppedSimulator(b.ctx, b.pool, host, "simulator_restarted", "lost")
+	_, alive, err := store.FailStoppedSimulator(b.ctx, b.pool, host, store.ErrorCodeSimulatorRestarted, "lost")
 	require.NoError(t, err)
 	require.True(t, alive)
 
 	require.NoError(t, store.ReleaseSimulator(b.ctx, conn, host))
-	failed, alive, err := store.FailStoppedSimulator(b.ctx, b.pool, host, "simulator_restarted", "lost")
+	failed, alive, err := store.FailStoppedSimulator(b.ctx, b.pool, host, store.ErrorCodeSimulatorRestarted, "lost")
 	require.NoError(t, err)
 	require.False(t, alive)
 	require.Equal(t, []uuid.UUID{g.ID}, failed)

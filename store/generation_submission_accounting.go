@@ -5,11 +5,6 @@ import (
 	"fmt"
 )
 
-// ErrorCodeSubmitUnconfirmed notes a queued generation held back from
-// being submitted again (jobs.ErrorCodeSubmitUnconfirmed): fal may have
-// accepted submissions of it whose answers never came.
-const ErrorCodeSubmitUnconfirmed = "submit_unconfirmed"
-
 // SubmissionAccounting tells, over the unfinished generations, of the
 // submissions fal may have accepted, and so may bill, without Easel ever
 // learning its answer (docs/RELIABILITY.md, guarantee 3).

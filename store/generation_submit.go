@@ -112,10 +112,10 @@ func RecordSubmitted(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (
 }
 
 // AdoptSubmission moves a queued generation to submitted with s, the
-// request a signed webhook named (NoteWebhook) before any submit call could
-// record fal's answer: the worker that made it died first. Adopt only a
-// request that fal, asked with Easel's key, knows: a webhook may carry
-// another account's request. Adopting it confirms one of the submissions
+// request a signed webhook named (WebhookWrite.Noted) before any submit
+// call could record fal's answer: the worker that made it died first.
+// Adopt only a request that fal, asked with Easel's key, knows: a webhook
+// may carry another account's request. Adopting it confirms one of the submissions
 // MarkSubmitting counted. It returns ErrNotFound, changing nothing, unless
 // the generation is still queued with s.RequestID as its request.
 func AdoptSubmission(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (*Generation, error) {
@@ -139,9 +139,10 @@ func AdoptSubmission(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (
 	return g, nil
 }
 
-// ForgetRequest clears the request a webhook named for a queued generation
-// (NoteWebhook) when fal, asked with Easel's key, does not know it: it is
-// another account's, and the generation goes on as if no webhook had come.
+// ForgetRequest clears the request a webhook named for a queued
+// generation (WebhookWrite.Noted) when fal, asked with Easel's key, does
+// not know it: it is another account's, and the generation goes on as if
+// no webhook had come.
 // It reports false, changing nothing, unless the generation is still queued
 // with requestID as its request.
 func ForgetRequest(ctx context.Context, db DBTX, id uuid.UUID, requestID string) (bool, error) {
@@ -169,8 +170,8 @@ func RecordSubmitError(ctx context.Context, db DBTX, id uuid.UUID, code, message
 
 // RecordSubmitErrorNamingRequest is RecordSubmitError for an error answer
 // that names fal's request (x-fal-request-id): the request may exist, and
-// bill. A queued generation that records no request records it, as
-// NoteWebhook records one a webhook named, so that the next run of its
+// bill. A queued generation that records no request records it, as a
+// noted webhook records one it named, so that the next run of its
 // submit job asks fal about it and adopts it (AdoptSubmission) or forgets
 // it (ForgetRequest) instead of paying for another. requestID "" records
 // none. It returns the generation as it now is, and ErrNotFound when there

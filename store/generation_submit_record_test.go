@@ -218,7 +218,7 @@ func TestRecordSubmitErrorNamingRequest(t *testing.T) {
 				_, err := store.Cancel(b.ctx, b.pool, id, "cancelled by caller")
 				require.NoError(t, err)
 			},
-			wantStatus: store.StatusCancelled, wantRequestID: ptr("req-named"), wantCode: ptr("cancelled"), wantError: ptr("cancelled by caller"),
+			wantStatus: store.StatusCancelled, wantRequestID: ptr("req-named"), wantCode: ptr(store.ErrorCodeCancelled), wantError: ptr("cancelled by caller"),
 		},
 		{
 			name: "completed by another request's result",

@@ -66,7 +66,7 @@ func TestRecordSubmitRefused(t *testing.T) {
 				require.NoError(t, err)
 				require.True(t, cancelled)
 			},
-			wantStatus: store.StatusCancelled, wantCode: "cancelled", wantError: "cancelled while its submission to fal was under way",
+			wantStatus: store.StatusCancelled, wantCode: store.ErrorCodeCancelled, wantError: "cancelled while its submission to fal was under way",
 		},
 		{
 			name: "completed during the call by the lost answer's request",

@@ -16,9 +16,9 @@ type WebhookWrite struct {
 	// Event is the delivery, stored as InsertWebhookEvent stores it.
 	Event WebhookEvent
 	// Noted stamps the generation's last_webhook_at and records RequestID
-	// as its fal request when it records none ("" records none), as
-	// NoteWebhook does. A delivery for another generation's request is
-	// not noted.
+	// as its fal request when it records none ("" records none): the
+	// webhook beat the submit call's own record of it. A delivery for
+	// another generation's request is not noted.
 	Noted     bool
 	RequestID string
 	// Finish, for a noted delivery, finishes the generation, which must be

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -44,20 +45,26 @@ type WebhookEvent struct {
 // MaxWebhookEvents bounds the events of each kind kept per generation. fal
 // delivers a result once, or a few times when deliveries fail; anything
 // beyond this is replayed or forged traffic, which must not grow the table
-// without bound. Kinds are counted apart (webhookEventRoom), so the
-// deliveries anyone can post cannot take the places of fal's.
+// without bound. Deliveries that failed verification are counted apart
+// from signed ones, so the deliveries anyone can post cannot take the
+// places of fal's; signed ones that name a fal request no signed event of
+// the generation names yet have MaxWebhookEvents places more, so that
+// replays of one delivery cannot take those of another request's.
 const MaxWebhookEvents = 32
 
 // MaxWebhookEventsPerGeneration bounds the events kept per generation:
 // MaxWebhookEvents that failed verification, 2*MaxWebhookEvents signed ones
-// (webhookEventRoom), and the one that applied a result, which is always
-// kept and can happen only once, since it finishes the generation.
+// (the second MaxWebhookEvents only for requests new to the generation),
+// and the one that applied a result, which is always kept and can happen
+// only once, since it finishes the generation.
 const MaxWebhookEventsPerGeneration = 3*MaxWebhookEvents + 1
 
 // InsertWebhookEvent stores a received webhook and returns its id. It
 // returns ErrNotFound, writing nothing, when GenerationID names no
 // generation, and 0 without storing the event when the generation has no
-// room left for an event of its kind (webhookEventRoom).
+// room left for an event of its kind (see MaxWebhookEvents). GenerationID
+// must be set: an event for no generation is
+// InsertUnknownGenerationWebhookEvent's.
 //
 // Deliveries arriving together never exceed the caps: while the generation
 // has room, the count and the insert are made holding the generation's
@@ -70,7 +77,9 @@ func InsertWebhookEvent(ctx context.Context, db interface {
 }, e WebhookEvent,
 ) (int64, error) {
 	if e.GenerationID == nil {
-		return 0, fmt.Errorf("webhook event: %w", ErrNotFound)
+		// A caller's mistake, not a generation that does not exist.
+		return 0, errors.New("insert webhook event: GenerationID is nil; " +
+			"an event for no generation is stored by InsertUnknownGenerationWebhookEvent")
 	}
 	// One round trip and one transaction: a batch runs in an implicit one,
 	// so the lock is held until the insert is committed. The insert counts

@@ -268,8 +268,8 @@ func TestWebhookEventAtTheCapTakesNoLock(t *testing.T) {
 	require.Equal(t, store.MaxWebhookEvents+1, events)
 }
 
-// An event for a generation that does not exist, or that the database
-// refuses, is not stored, and the error says which.
+// An event for a generation that does not exist, for none, or that the
+// database refuses, is not stored, and the error says which.
 func TestInsertWebhookEventErrors(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -279,6 +279,11 @@ func TestInsertWebhookEventErrors(t *testing.T) {
 	_, err := store.InsertWebhookEvent(b.ctx, b.pool, store.WebhookEvent{GenerationID: &unknown, Body: []byte("x"), BodySize: 1, Outcome: store.OutcomeBadSignature})
 	require.ErrorIs(t, err, store.ErrNotFound)
 	require.ErrorContains(t, err, unknown.String())
+
+	// No generation at all is a caller's mistake, not one not found.
+	_, err = store.InsertWebhookEvent(b.ctx, b.pool, store.WebhookEvent{Body: []byte("x"), BodySize: 1, Outcome: store.OutcomeBadSignature})
+	require.ErrorContains(t, err, "GenerationID is nil")
+	require.NotErrorIs(t, err, store.ErrNotFound)
 
 	// jsonb cannot hold NUL.
 	_, err = store.InsertWebhookEvent(b.ctx, b.pool, store.WebhookEvent{

@@ -20,6 +20,7 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/faltest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/webhooks"
 )
@@ -41,7 +42,7 @@ func BenchmarkReceiverApply(b *testing.B) {
 	logger := slog.New(slog.DiscardHandler)
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
-	webhooks.NewReceiver(pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{pub}}), logger).Register(e)
+	webhooks.NewReceiver(pool, fal.NewVerifier(fal.VerifierConfig{Keys: faltest.StaticKeys{pub}}), logger).Register(e)
 
 	// Every delivery needs a generation of its own to complete.
 	ids := make([]uuid.UUID, 0, b.N)

@@ -17,6 +17,7 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/faltest"
 	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/store"
 	"github.com/easelhq/easel/webhooks"
@@ -32,7 +33,7 @@ func setupLogged(t *testing.T) (*testBundle, *logtest.Buffer) {
 	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), key: key}
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
-	webhooks.NewReceiver(b.pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{pub}}), logger).Register(e)
+	webhooks.NewReceiver(b.pool, fal.NewVerifier(fal.VerifierConfig{Keys: faltest.StaticKeys{pub}}), logger).Register(e)
 	b.server = httptest.NewServer(e)
 	t.Cleanup(b.server.Close)
 	return b, logs

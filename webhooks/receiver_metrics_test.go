@@ -18,6 +18,7 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/faltest"
 	"github.com/easelhq/easel/internal/metricstest"
 	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/webhooks"
@@ -40,7 +41,7 @@ func setupMetered(t *testing.T, keys func(pub ed25519.PublicKey) fal.KeySource) 
 	return b, func() map[string]float64 { return metricstest.Scrape(t, m.Handler()) }
 }
 
-func validKeys(pub ed25519.PublicKey) fal.KeySource { return fal.StaticKeys{pub} }
+func validKeys(pub ed25519.PublicKey) fal.KeySource { return faltest.StaticKeys{pub} }
 
 // What a webhook finishes is counted under the generation's status and
 // error code, and as a result applied by webhook; a duplicate changes

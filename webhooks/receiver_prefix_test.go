@@ -19,6 +19,7 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/faltest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/store"
 	"github.com/easelhq/easel/webhooks"
@@ -40,7 +41,7 @@ func TestReceiverOnGroupUnderPrefix(t *testing.T) {
 
 	e := echo.New()
 	e.HTTPErrorHandler = api.ErrorHandler(logger)
-	verifier := fal.NewVerifier(fal.VerifierConfig{Keys: fal.StaticKeys{sim.Sim.PublicKey()}})
+	verifier := fal.NewVerifier(fal.VerifierConfig{Keys: faltest.StaticKeys{sim.Sim.PublicKey()}})
 	webhooks.NewReceiver(pool, verifier, logger).Register(e.Group("/easel"))
 	server := httptest.NewServer(e)
 	t.Cleanup(server.Close)
@@ -65,7 +66,7 @@ func TestReceiverOnGroupUnderPrefix(t *testing.T) {
 		return stats.WebhooksAcked+stats.WebhooksFailed > 0
 	}, 10*time.Second, 5*time.Millisecond)
 	stats := sim.Sim.Stats()
-	require.Equal(t, 1, stats.WebhooksAcked, "fal's delivery to %s answered 2xx", jobs.WebhookURL(server.URL+"/easel", id))
+	require.Equal(t, 1, stats.WebhooksAcked, "fal's delivery to %s answered 2xx", server.URL+"/easel/webhooks/fal/"+id.String())
 	require.Zero(t, stats.WebhooksFailed)
 
 	gen, err := store.GetGeneration(ctx, pool, id)

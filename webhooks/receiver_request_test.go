@@ -63,8 +63,11 @@ func TestMismatchedRequestChangesNothing(t *testing.T) {
 			name: "adopted another request",
 			victim: func(t *testing.T, b *testBundle) *store.Generation {
 				gen := b.enqueue(t)
-				require.NoError(t, store.NoteWebhook(b.ctx, b.pool, gen.ID, "req-A"))
-				_, err := store.AdoptSubmission(b.ctx, b.pool, gen.ID, store.Submission{RequestID: "req-A"})
+				// Named by fal's error answer to the submit, as a webhook
+				// may name it, then adopted.
+				_, err := store.RecordSubmitErrorNamingRequest(b.ctx, b.pool, gen.ID, store.ErrorCodeFalUnavailable, "HTTP 502", "req-A")
+				require.NoError(t, err)
+				_, err = store.AdoptSubmission(b.ctx, b.pool, gen.ID, store.Submission{RequestID: "req-A"})
 				require.NoError(t, err)
 				return gen
 			},

@@ -24,6 +24,7 @@ import (
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/faltest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/store"
@@ -43,7 +44,7 @@ func setup(t *testing.T) *testBundle {
 	t.Helper()
 	pub, key, err := ed25519.GenerateKey(nil)
 	require.NoError(t, err)
-	return setupWithKeys(t, key, fal.StaticKeys{pub})
+	return setupWithKeys(t, key, faltest.StaticKeys{pub})
 }
 
 func setupWithKeys(t *testing.T, key ed25519.PrivateKey, keys fal.KeySource) *testBundle {

@@ -14,6 +14,7 @@ const (
 	defaultWebhookTimeout = 15 * time.Second
 	defaultWebhookRetries = 10
 	defaultUserID         = "falsim-user"
+	defaultRetention      = time.Hour
 )
 
 // Config configures a Sim. The zero value is a well-behaved fal: instant
@@ -66,6 +67,15 @@ type Config struct {
 	// UserID is sent as X-Fal-Webhook-User-Id. Empty means "falsim-user".
 	UserID string
 
+	// Retention is how long a finished request is kept, counted from when
+	// it completed and its webhook deliveries, if any, ended. After it, its
+	// status, result and cancel answer 404 {"status": "NOT_FOUND"}, as fal
+	// answers for an id it does not know, and its fal_webhook URL no longer
+	// counts towards Stats.DuplicateSubmissions. It bounds the memory of a
+	// long-running simulator. Image files are drawn from their paths alone
+	// and are served regardless. Zero means one hour.
+	Retention time.Duration
+
 	// FilesURL is the base URL of the image URLs in results, an absolute
 	// http(s) URL: an image is at FilesURL/{W}x{H}/{variant}/{name}, the
 	// path FilesHandler serves. Empty means the simulator's own /files/ at
@@ -99,6 +109,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.UserID == "" {
 		c.UserID = defaultUserID
+	}
+	if c.Retention == 0 {
+		c.Retention = defaultRetention
 	}
 	c.FilesURL = strings.TrimRight(c.FilesURL, "/")
 	if c.Logger == nil {
@@ -150,6 +163,9 @@ func (c Config) validate() error {
 	if err := checkFilesURL(c.FilesURL); err != nil {
 		errs = append(errs, fmt.Errorf("FilesURL %w", err))
 	}
+	if err := checkNotNegative(c.Retention); err != nil {
+		errs = append(errs, fmt.Errorf("Retention %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -198,9 +214,9 @@ func (c Config) Summary() string {
 	fmt.Fprintf(&b, " submit-5xx=%s 429=%s fail=%s payload-error=%s bounce=%s nsfw=%s",
 		percent(c.SubmitErrorRate), percent(c.RateLimitRate), percent(c.FailRate),
 		percent(c.PayloadErrorRate), percent(c.BounceRate), percent(c.NSFWRate))
-	fmt.Fprintf(&b, " webhook-drop=%s webhook-duplicate=%s webhook-delay=%s webhook-timeout=%s webhook-retries=%d time-scale=%g",
+	fmt.Fprintf(&b, " webhook-drop=%s webhook-duplicate=%s webhook-delay=%s webhook-timeout=%s webhook-retries=%d time-scale=%g retention=%s",
 		percent(c.WebhookDropRate), percent(c.WebhookDuplicateRate), c.WebhookDelay,
-		c.WebhookTimeout, c.WebhookRetries, c.TimeScale)
+		c.WebhookTimeout, c.WebhookRetries, c.TimeScale, c.Retention)
 	return b.String()
 }
 

@@ -28,6 +28,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		{"negative time scale", falsim.Config{TimeScale: -1}, "TimeScale"},
 		{"relative files URL", falsim.Config{FilesURL: "/_sim/files"}, `FilesURL "/_sim/files" is not an http(s) URL`},
 		{"files URL with a query", falsim.Config{FilesURL: "http://127.0.0.1:8080/files?x=1"}, "FilesURL"},
+		{"negative retention", falsim.Config{Retention: -time.Minute}, "Retention -1m0s is negative"},
 		{"rate message names the field", falsim.Config{FailRate: 2}, "FailRate 2 is outside [0, 1]"},
 	}
 	for _, tt := range tests {
@@ -44,7 +45,7 @@ func TestSummary(t *testing.T) {
 
 	require.Equal(t,
 		"seed=0 latency=0s max-concurrency=unlimited submit-5xx=0% 429=0% fail=0% payload-error=0% bounce=0% nsfw=0%"+
-			" webhook-drop=0% webhook-duplicate=0% webhook-delay=0s webhook-timeout=15s webhook-retries=10 time-scale=1",
+			" webhook-drop=0% webhook-duplicate=0% webhook-delay=0s webhook-timeout=15s webhook-retries=10 time-scale=1 retention=1h0m0s",
 		falsim.Config{}.Summary())
 
 	summary := falsim.Config{
@@ -56,8 +57,9 @@ func TestSummary(t *testing.T) {
 		WebhookDuplicateRate: 0.333,
 		WebhookRetries:       -1,
 		TimeScale:            60,
+		Retention:            10 * time.Minute,
 	}.Summary()
-	for _, want := range []string{"seed=9 ", "latency=200ms..2s ", "max-concurrency=2 ", "submit-5xx=5% ", "nsfw=10% ", "webhook-duplicate=33.3% ", "webhook-retries=0 ", "time-scale=60"} {
+	for _, want := range []string{"seed=9 ", "latency=200ms..2s ", "max-concurrency=2 ", "submit-5xx=5% ", "nsfw=10% ", "webhook-duplicate=33.3% ", "webhook-retries=0 ", "time-scale=60 ", "retention=10m0s"} {
 		require.Contains(t, summary, want)
 	}
 }
@@ -75,6 +77,7 @@ func TestRegisterFlags(t *testing.T) {
 		require.Equal(t, 15*time.Second, cfg.WebhookTimeout)
 		require.Equal(t, 10, cfg.WebhookRetries)
 		require.InDelta(t, 1, cfg.TimeScale, 0)
+		require.Equal(t, time.Hour, cfg.Retention)
 		_, err := falsim.New(*cfg)
 		require.NoError(t, err)
 	})
@@ -88,7 +91,7 @@ func TestRegisterFlags(t *testing.T) {
 			"--submit-error-rate=0.1", "--rate-limit-rate=0.2", "--fail-rate=0.3", "--payload-error-rate=0.4",
 			"--bounce-rate=0.5", "--nsfw-rate=0.6", "--webhook-drop-rate=0.7", "--webhook-duplicate-rate=0.8",
 			"--webhook-delay=1s", "--webhook-timeout=2s", "--webhook-retries=3", "--time-scale=100", "--user-id=u",
-			"--files-url=http://127.0.0.1:8080/_sim/files",
+			"--files-url=http://127.0.0.1:8080/_sim/files", "--retention=2h",
 		}))
 		require.Equal(t, falsim.Config{
 			Seed:                 5,
@@ -107,6 +110,7 @@ func TestRegisterFlags(t *testing.T) {
 			TimeScale:            100,
 			UserID:               "u",
 			FilesURL:             "http://127.0.0.1:8080/_sim/files",
+			Retention:            2 * time.Hour,
 		}, *cfg)
 	})
 
@@ -131,6 +135,9 @@ func TestRegisterFlags(t *testing.T) {
 		{"--webhook-timeout=-1s", `invalid value "-1s" for flag -webhook-timeout: -1s is negative`},
 		{"--user-id=", `invalid value "" for flag -user-id: must not be empty`},
 		{"--webhook-retries=twice", `invalid value "twice" for flag -webhook-retries: not an integer`},
+		{"--retention=0s", `invalid value "0s" for flag -retention: must be more than 0`},
+		{"--retention=-1h", `invalid value "-1h" for flag -retention: -1h0m0s is negative`},
+		{"--retention=forever", `invalid value "forever" for flag -retention: not a duration such as 500ms or 2s`},
 		{"--files-url=127.0.0.1:8080", `invalid value "127.0.0.1:8080" for flag -files-url: "127.0.0.1:8080" is not an http(s) URL without query or fragment`},
 	} {
 		t.Run(tt.arg, func(t *testing.T) {

@@ -45,6 +45,11 @@
 // error_type client_cancelled (HTTP 499 on the result) and sends no webhook;
 // fal does not document either, so Easel must not rely on one.
 //
+// A finished request is kept for Config.Retention (one hour by default)
+// after it completed and its webhook deliveries ended, then forgotten: its
+// status, result and cancel answer 404 {"status": "NOT_FOUND"}, as fal does
+// for an id it does not know. Its image files are served regardless.
+//
 // Validation happens at completion, as on fal: an input without image_prompt_1,
 // with num_images outside 1..4 or with an output_format other than png, jpeg
 // and webp completes with a 422 {"detail": [...]} error.

@@ -17,9 +17,9 @@ import (
 // Parsing checks each value as New would, so that a bad one fails the parse
 // with an error naming the flag rather than Config's field. A value whose
 // Config field would read it as "the default" is refused too (a zero
-// --webhook-timeout or --time-scale, an empty --user-id), rather than
-// quietly replaced: only --webhook-retries 0 has a meaning of its own, none,
-// and gets it.
+// --webhook-timeout, --time-scale or --retention, an empty --user-id),
+// rather than quietly replaced: only --webhook-retries 0 has a meaning of
+// its own, none, and gets it.
 func RegisterFlags(fs *flag.FlagSet) *Config {
 	cfg := &Config{
 		Latency:        Latency{Min: time.Second, Max: 4 * time.Second},
@@ -27,6 +27,7 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 		WebhookTimeout: defaultWebhookTimeout,
 		WebhookRetries: defaultWebhookRetries,
 		TimeScale:      1,
+		Retention:      defaultRetention,
 	}
 	rate := func(p *float64, name, usage string) {
 		fs.Var(&checkedValue[float64]{p: p, parse: parseFloat, check: checkRate}, name, usage)
@@ -56,6 +57,8 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 		"user-id", "value of X-Fal-Webhook-User-Id")
 	fs.Var(&checkedValue[string]{p: &cfg.FilesURL, parse: parseString, check: checkFilesURL},
 		"files-url", "base `URL` of the image URLs in results, where clients load the images (URL/{W}x{H}/{variant}/{name}); empty = /files/ at the address each client used")
+	fs.Var(&checkedValue[time.Duration]{p: &cfg.Retention, parse: parseDuration, check: checkPositive[time.Duration]},
+		"retention", "how long a finished request is kept after it completed and its webhook was delivered or given up; then status, result and cancel answer 404 NOT_FOUND (image URLs keep working)")
 	return cfg
 }
 

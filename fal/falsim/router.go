@@ -71,6 +71,7 @@ func (s *Sim) serveRequest(w http.ResponseWriter, r *http.Request, prefix, id, a
 		return
 	}
 	s.mu.Lock()
+	s.sweepLocked()
 	req := s.requests[id]
 	s.mu.Unlock()
 	if req == nil || (prefix != req.appID && prefix != req.endpointID) {

@@ -44,6 +44,9 @@ type request struct {
 	timer     *time.Timer
 	changed   chan struct{} // see changedLocked
 	final     *outcome      // set when COMPLETED: outcome, or cancelledOutcome
+	// retiredAt is when the request completed and its webhook deliveries,
+	// if any, ended: Config.Retention counts from it.
+	retiredAt time.Time
 }
 
 type logEntry struct {
@@ -187,8 +190,8 @@ func (s *Sim) completeLocked(req *request, out *outcome) {
 	}
 	notifyLocked(req)
 
-	if req.webhookURL != "" && out != cancelledOutcome {
-		s.sendWebhookLocked(req)
+	if req.webhookURL == "" || out == cancelledOutcome || !s.sendWebhookLocked(req) {
+		s.retireLocked(req)
 	}
 	s.dispatchLocked()
 }

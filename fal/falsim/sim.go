@@ -23,7 +23,8 @@ type Sim struct {
 	handler http.Handler
 	jwks    []byte
 
-	// now stamps webhook timestamps and logs; tests replace it.
+	// now stamps webhook timestamps and logs, and ages finished requests
+	// (see Config.Retention); tests replace it.
 	now func() time.Time
 
 	// submissions numbers submit attempts for drawPlan.
@@ -35,12 +36,17 @@ type Sim struct {
 	wg        sync.WaitGroup // timers and deliveries
 	closeOnce sync.Once
 
-	mu          sync.Mutex
-	closed      bool
-	requests    map[string]*request
-	queue       []*request // IN_QUEUE, in dispatch order
-	inProgress  int
-	webhookURLs map[string]struct{}
+	mu         sync.Mutex
+	closed     bool
+	requests   map[string]*request
+	queue      []*request // IN_QUEUE, in dispatch order
+	inProgress int
+	// retired are the finished requests in requests, oldest first, that
+	// sweepLocked forgets once Config.Retention has passed.
+	retired []*request
+	// webhookURLs counts the requests in requests by fal_webhook URL, for
+	// Stats.DuplicateSubmissions.
+	webhookURLs map[string]int
 	stats       Stats
 
 	// resultErrorStatus, when not 0, answers every finished request's
@@ -77,7 +83,7 @@ func New(cfg Config) (*Sim, error) {
 		ctx:         ctx,
 		cancel:      cancel,
 		requests:    make(map[string]*request),
-		webhookURLs: make(map[string]struct{}),
+		webhookURLs: make(map[string]int),
 	}
 
 	mux := http.NewServeMux()
@@ -107,7 +113,8 @@ func (s *Sim) Stats() Stats {
 }
 
 // Close stops the simulated runners and webhook deliveries and waits for
-// them. Requests stay readable; new submissions are answered 503.
+// them. Requests stay readable, as long as Config.Retention lets them; new
+// submissions are answered 503.
 func (s *Sim) Close() {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -152,14 +159,16 @@ func (s *Sim) stopTimerLocked(req *request) {
 	req.timer = nil
 }
 
-// goLocked runs f in a goroutine that Close waits for.
-func (s *Sim) goLocked(f func()) {
+// goLocked runs f in a goroutine that Close waits for, and reports whether
+// it did: not once the simulator is closed.
+func (s *Sim) goLocked(f func()) bool {
 	if s.closed {
-		return
+		return false
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		f()
 	}()
+	return true
 }

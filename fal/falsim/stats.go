@@ -7,7 +7,8 @@ type Stats struct {
 	// Submissions counts accepted submits.
 	Submissions int `json:"submissions"`
 	// DuplicateSubmissions counts accepted submits whose fal_webhook URL an
-	// earlier submit already used: for Easel, a generation paid twice.
+	// earlier request still kept (Config.Retention) used: for Easel, a
+	// generation paid twice.
 	DuplicateSubmissions int `json:"duplicate_submissions"`
 	// RejectedSubmissions counts submits answered 429 or 5xx.
 	RejectedSubmissions int `json:"rejected_submissions"`

@@ -84,6 +84,9 @@ func (s *Sim) serveSubmit(w http.ResponseWriter, r *http.Request, segments []str
 		writeJSON(w, http.StatusServiceUnavailable, detailBody{Detail: "Simulator is shutting down"})
 		return
 	}
+	// Requests come in here only, so sweeping here too keeps the count
+	// bounded even when nobody reads an old request again.
+	s.sweepLocked()
 	if maxQueue >= 0 && s.queuedForEndpointLocked(endpointID) > maxQueue {
 		s.stats.RejectedSubmissions++
 		s.mu.Unlock()
@@ -92,10 +95,10 @@ func (s *Sim) serveSubmit(w http.ResponseWriter, r *http.Request, segments []str
 	}
 	s.stats.Submissions++
 	if webhookURL != "" {
-		if _, seen := s.webhookURLs[webhookURL]; seen {
+		if s.webhookURLs[webhookURL] > 0 {
 			s.stats.DuplicateSubmissions++
 		}
-		s.webhookURLs[webhookURL] = struct{}{}
+		s.webhookURLs[webhookURL]++
 	}
 	s.enqueueLocked(req)
 	position := s.queuePositionLocked(req)

@@ -3,16 +3,13 @@ package falsim
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/easelhq/easel/fal"
 )
 
 // retrySchedule is the wait before each webhook retry: 10 retries over about
@@ -71,19 +68,28 @@ func webhookBody(req *request) ([]byte, error) {
 }
 
 // sendWebhookLocked starts the delivery of req's webhook, unless the drop
-// fault withholds it.
-func (s *Sim) sendWebhookLocked(req *request) {
+// fault withholds it, and reports whether it did. A delivery retires req
+// when it ends: a receiver that takes a late webhook's payload_error to
+// fetch the result must still find it.
+func (s *Sim) sendWebhookLocked(req *request) bool {
 	if req.plan.webhookDrop {
 		s.stats.WebhooksDropped++
 		s.logger.Debug("webhook dropped by fault injection", "request_id", req.id)
-		return
+		return false
 	}
 	body, err := webhookBody(req)
 	if err != nil {
 		s.logger.Error("build webhook body", "request_id", req.id, "error", err)
-		return
+		return false
 	}
-	s.goLocked(func() { s.deliver(req, body) })
+	return s.goLocked(func() {
+		defer func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.retireLocked(req)
+		}()
+		s.deliver(req, body)
+	})
 }
 
 // deliver posts body to req's webhook URL after the configured delay,
@@ -128,9 +134,6 @@ func (s *Sim) deliverWithRetries(req *request, body []byte) bool {
 
 // postWebhook makes one signed delivery attempt, with a fresh timestamp.
 func (s *Sim) postWebhook(req *request, body []byte) error {
-	timestamp := strconv.FormatInt(s.now().Unix(), 10)
-	signature := s.sign(req.id, timestamp, body)
-
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.WebhookTimeout)
 	defer cancel()
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.webhookURL, bytes.NewReader(body))
@@ -138,13 +141,9 @@ func (s *Sim) postWebhook(req *request, body []byte) error {
 		s.count(func(st *Stats) { st.WebhooksFailed++ })
 		return fmt.Errorf("build webhook request of %s: %w", req.id, err)
 	}
-	h := httpReq.Header
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", "falsim")
-	h.Set("X-Fal-Webhook-Request-Id", req.id)
-	h.Set("X-Fal-Webhook-User-Id", s.cfg.UserID)
-	h.Set("X-Fal-Webhook-Timestamp", timestamp)
-	h.Set("X-Fal-Webhook-Signature", signature)
+	httpReq.Header = s.signatureHeaders(req.id, body)
+	httpReq.Header.Set("Content-Type", "application/json")
+	httpReq.Header.Set("User-Agent", "falsim")
 
 	s.count(func(st *Stats) { st.WebhooksSent++ })
 	resp, err := s.cfg.HTTPClient.Do(httpReq)
@@ -162,13 +161,10 @@ func (s *Sim) postWebhook(req *request, body []byte) error {
 	return nil
 }
 
-// sign returns the hex Ed25519 signature fal puts in X-Fal-Webhook-Signature:
-// over request id, user id, timestamp and the hex SHA-256 of the body, joined
-// by newlines.
-func (s *Sim) sign(requestID, timestamp string, body []byte) string {
-	sum := sha256.Sum256(body)
-	msg := strings.Join([]string{requestID, s.cfg.UserID, timestamp, hex.EncodeToString(sum[:])}, "\n")
-	return hex.EncodeToString(ed25519.Sign(s.key, []byte(msg)))
+// signatureHeaders are the X-Fal-Webhook-* headers of one delivery attempt
+// of body, signed now: fal's own format, as package fal verifies it.
+func (s *Sim) signatureHeaders(requestID string, body []byte) http.Header {
+	return fal.SignWebhook(s.key, requestID, s.cfg.UserID, s.now(), body)
 }
 
 // sleep waits for d and reports false if the simulator closed first.

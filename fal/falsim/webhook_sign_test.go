@@ -2,7 +2,9 @@ package falsim
 
 import (
 	"crypto/ed25519"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -14,6 +16,8 @@ const (
 	vectorSignature = "3cecb2d77e85a3deec5ed544f08dabf197cfcb305abe2339daaf749b08dbca312f4bf552925b3b1d1a8c33e3186da62f1aa1ee07b82bb648794c76820054f201"
 )
 
+// A delivery is signed with the simulator's key, its Config.UserID and its
+// clock.
 func TestSignMatchesProtocolVector(t *testing.T) {
 	t.Parallel()
 
@@ -26,9 +30,16 @@ func TestSignMatchesProtocolVector(t *testing.T) {
 		seed[i] = byte(i)
 	}
 	sim.key = ed25519.NewKeyFromSeed(seed)
+	sim.now = func() time.Time { return time.Unix(1760000000, 0) }
 
 	require.Len(t, vectorBody, 388)
-	require.Equal(t, vectorSignature, sim.sign(vectorRequestID, "1760000000", []byte(vectorBody)))
+	h := sim.signatureHeaders(vectorRequestID, []byte(vectorBody))
+	require.Equal(t, http.Header{
+		"X-Fal-Webhook-Request-Id": {vectorRequestID},
+		"X-Fal-Webhook-User-Id":    {"test-user"},
+		"X-Fal-Webhook-Timestamp":  {"1760000000"},
+		"X-Fal-Webhook-Signature":  {vectorSignature},
+	}, h)
 }
 
 func TestWebhookBodyMatchesProtocolVector(t *testing.T) {

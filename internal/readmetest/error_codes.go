@@ -22,7 +22,8 @@ const errorCodesHeading = "### Error codes"
 var backticked = regexp.MustCompile("`([^`]+)`")
 
 // ErrorCodes returns the rows of README.md's "Error codes" table: each code
-// with the statuses its status cell names, in order. It fails t unless the
+// with the statuses its status cell names, in order, for tests to hold to
+// store.ErrorCodes. It fails t unless the
 // section has one such table whose rows each name one code, once, with
 // statuses that exist.
 func ErrorCodes(t testing.TB) map[string][]string {

@@ -19,15 +19,8 @@ import (
 	"github.com/easelhq/easel/store"
 )
 
-// ErrorCodeSimulatorRestarted is the error code of a generation failed
-// because the fal simulator it was submitted to no longer runs: easel
-// serve's in-process simulator keeps its requests in memory and listens on
-// a new port at every start, so nothing can ever finish them, and without
-// this they would wait EASEL_TIMEOUT for a timeout.
-const ErrorCodeSimulatorRestarted = "simulator_restarted"
-
 // simulatorRestartedMessage is the error message of a generation failed
-// with ErrorCodeSimulatorRestarted, its request having been on the
+// with store.ErrorCodeSimulatorRestarted, its request having been on the
 // simulator at queueHost.
 func simulatorRestartedMessage(queueHost string) string {
 	return "its request was on the fal simulator at " + queueHost + ", which no longer runs: " +
@@ -70,7 +63,7 @@ func holdSimulator(ctx context.Context, session *sessionLease, queueURL string, 
 	}
 	err = session.take(ctx, leaseLock{
 		name: "the in-process fal simulator's lock",
-		lost: "an easel serve starting on this database may fail this simulator's generations with " + ErrorCodeSimulatorRestarted,
+		lost: "an easel serve starting on this database may fail this simulator's generations with " + store.ErrorCodeSimulatorRestarted,
 		take: func(ctx context.Context, conn *pgx.Conn) error { return store.HoldSimulator(ctx, conn, l.queueHost) },
 		release: func(ctx context.Context, conn *pgx.Conn) error {
 			return store.ReleaseSimulator(ctx, conn, l.queueHost)
@@ -92,7 +85,7 @@ func (l *simulatorLease) release() {
 	l.session.release()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	failed, alive, err := store.FailStoppedSimulator(ctx, l.session.pool, l.queueHost, ErrorCodeSimulatorRestarted, simulatorRestartedMessage(l.queueHost))
+	failed, alive, err := store.FailStoppedSimulator(ctx, l.session.pool, l.queueHost, store.ErrorCodeSimulatorRestarted, simulatorRestartedMessage(l.queueHost))
 	switch {
 	case err != nil:
 		l.logger.Warn("could not fail the generations left on the in-process fal simulator; the next easel serve without FAL_KEY fails them", "error", err)
@@ -104,20 +97,20 @@ func (l *simulatorLease) release() {
 	case len(failed) > 0:
 		announceFailed(l.publisher, l.metrics, failed)
 		l.logger.Warn("failed the generations still submitted to the in-process fal simulator, which keeps no state across restarts; nothing was billed",
-			"generations", len(failed), "error_code", ErrorCodeSimulatorRestarted, "fal_queue_host", l.queueHost)
+			"generations", len(failed), "error_code", store.ErrorCodeSimulatorRestarted, "fal_queue_host", l.queueHost)
 	}
 }
 
 // announceFailed announces the generations this process failed with
-// ErrorCodeSimulatorRestarted, and counts them.
+// store.ErrorCodeSimulatorRestarted, and counts them.
 func announceFailed(publisher *notify.Publisher, m *metrics.Metrics, ids []uuid.UUID) {
 	for _, id := range ids {
 		publisher.Publish(id.String())
-		m.GenerationFailed(ErrorCodeSimulatorRestarted)
+		m.GenerationFailed(store.ErrorCodeSimulatorRestarted)
 	}
 }
 
-// sweepStoppedSimulators fails, with ErrorCodeSimulatorRestarted, the
+// sweepStoppedSimulators fails, with store.ErrorCodeSimulatorRestarted, the
 // submitted generations whose requests were on a local fal simulator that
 // no longer runs, and logs one line saying how many.
 //
@@ -149,7 +142,7 @@ func sweepStoppedSimulators(ctx context.Context, pool *pgxpool.Pool, ownHost str
 			left = append(left, host)
 			continue
 		}
-		failed, alive, err := store.FailStoppedSimulator(ctx, pool, host, ErrorCodeSimulatorRestarted, simulatorRestartedMessage(host))
+		failed, alive, err := store.FailStoppedSimulator(ctx, pool, host, store.ErrorCodeSimulatorRestarted, simulatorRestartedMessage(host))
 		if err != nil {
 			return err
 		}
@@ -167,7 +160,7 @@ func sweepStoppedSimulators(ctx context.Context, pool *pgxpool.Pool, ownHost str
 	case finished > 0:
 		logger.Warn("failed the generations submitted to fal simulators that no longer run: "+
 			"the in-process simulator keeps no state across restarts, so they could never finish; nothing was billed",
-			"generations", finished, "error_code", ErrorCodeSimulatorRestarted, "fal_queue_hosts", stopped, "left_to_live_simulators", left)
+			"generations", finished, "error_code", store.ErrorCodeSimulatorRestarted, "fal_queue_hosts", stopped, "left_to_live_simulators", left)
 	case len(left) > 0:
 		logger.Info("no generations left on stopped fal simulators; those of live ones are left alone", "left_to_live_simulators", left)
 	}

@@ -81,7 +81,7 @@ func TestSweepStoppedSimulators(t *testing.T) {
 			require.NoError(t, err)
 			if tc.failed {
 				require.Equal(t, store.StatusFailed, g.Status)
-				require.Equal(t, ErrorCodeSimulatorRestarted, *g.ErrorCode)
+				require.Equal(t, store.ErrorCodeSimulatorRestarted, *g.ErrorCode)
 				require.Equal(t, simulatorRestartedMessage(tc.host), *g.ErrorMessage)
 				require.Contains(t, logs.String(), `"generations":1,`)
 			} else {
@@ -141,7 +141,7 @@ func TestSimulatorLease(t *testing.T) {
 	id := submitTo(t, pool, queueHost)
 	endLeaseSession(t, pool, logs, func() []int { return holders(t, pool, queueHost) })
 	require.Contains(t, logs.String(), "lost the database session holding the in-process fal simulator's lock")
-	_, alive, err := store.FailStoppedSimulator(ctx, pool, queueHost, ErrorCodeSimulatorRestarted, "lost")
+	_, alive, err := store.FailStoppedSimulator(ctx, pool, queueHost, store.ErrorCodeSimulatorRestarted, "lost")
 	require.NoError(t, err)
 	require.True(t, alive)
 
@@ -151,7 +151,7 @@ func TestSimulatorLease(t *testing.T) {
 	g, err := store.GetGeneration(ctx, pool, id)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusFailed, g.Status)
-	require.Equal(t, ErrorCodeSimulatorRestarted, *g.ErrorCode)
+	require.Equal(t, store.ErrorCodeSimulatorRestarted, *g.ErrorCode)
 	require.Contains(t, logs.String(), "failed the generations still submitted to the in-process fal simulator")
 }
 

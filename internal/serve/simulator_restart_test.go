@@ -18,7 +18,6 @@ import (
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/internal/logtest"
-	"github.com/easelhq/easel/internal/serve"
 	"github.com/easelhq/easel/store"
 )
 
@@ -73,7 +72,7 @@ func requireSimulatorRestarted(t *testing.T, o generationOutcome, queueHost stri
 	t.Helper()
 	require.Equal(t, "failed", o.Status)
 	require.NotNil(t, o.Error)
-	require.Equal(t, serve.ErrorCodeSimulatorRestarted, o.Error.Code)
+	require.Equal(t, store.ErrorCodeSimulatorRestarted, o.Error.Code)
 	require.Contains(t, o.Error.Message, "fal simulator at "+queueHost+", which no longer runs")
 	require.Contains(t, o.Error.Message, "nothing was billed")
 }
@@ -211,7 +210,7 @@ func TestStartFailsWhatAKilledSimulatorLeft(t *testing.T) {
 	require.Len(t, lines, 1)
 	require.Equal(t, "WARN", lines[0]["level"])
 	require.EqualValues(t, len(orphans), lines[0]["generations"])
-	require.Equal(t, serve.ErrorCodeSimulatorRestarted, lines[0]["error_code"])
+	require.Equal(t, store.ErrorCodeSimulatorRestarted, lines[0]["error_code"])
 	require.Equal(t, []any{killed}, lines[0]["fal_queue_hosts"])
 	require.Equal(t, []any{elsewhere}, lines[0]["left_to_live_simulators"])
 }
