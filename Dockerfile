@@ -1,5 +1,10 @@
 # syntax=docker/dockerfile:1
-FROM golang:1.26-bookworm AS build
+# The Go of go.mod's go line: the official images set GOTOOLCHAIN=local, so
+# an older one would refuse to build, and a newer one would build with a Go
+# nobody tested. cmd/easel's TestDockerfileGoVersion keeps the two equal.
+ARG GO_VERSION=1.26.8
+
+FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -8,6 +13,10 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/easel ./cmd/easel
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/easel /usr/local/bin/easel
+# Reachable through a published port (docker run -p 8080:8080), where
+# easel serve's default, 127.0.0.1, would be the container's own loopback.
+# easel healthcheck still probes 127.0.0.1:8080.
+ENV EASEL_ADDR=0.0.0.0:8080
 EXPOSE 8080
 ENTRYPOINT ["easel"]
 CMD ["serve"]

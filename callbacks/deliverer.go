@@ -24,30 +24,33 @@ const (
 	drainBytes = 64 << 10
 )
 
-// ErrNoSecret is the error of every attempt of a Deliverer without a
-// Signer: an unsigned callback could not be told from a forged one.
+// ErrNoSecret is the error of every attempt of a Deliverer without
+// Secrets: an unsigned callback could not be told from a forged one.
 var ErrNoSecret = errors.New("callbacks cannot be signed: no callback secret is configured")
 
 // Deliverer posts signed callbacks.
 type Deliverer struct {
-	signer *Signer
-	client *http.Client
-	now    func() time.Time
+	secrets *Secrets
+	client  *http.Client
+	now     func() time.Time
 }
 
-// NewDeliverer returns a Deliverer that signs with signer and connects
-// where policy admits. With a nil signer every attempt fails with
+// NewDeliverer returns a Deliverer that signs with secrets and connects
+// where policy admits. With nil secrets every attempt fails with
 // ErrNoSecret.
-func NewDeliverer(signer *Signer, policy *Policy) *Deliverer {
-	return &Deliverer{signer: signer, client: policy.Client(AttemptTimeout), now: time.Now}
+func NewDeliverer(secrets *Secrets, policy *Policy) *Deliverer {
+	return &Deliverer{secrets: secrets, client: policy.Client(AttemptTimeout), now: time.Now}
 }
 
 // Delivery is one callback. Its ID is the webhook-id of every attempt, so
 // that a receiver can tell a retry from a new callback.
 type Delivery struct {
-	ID   string
-	URL  string
-	Body []byte
+	ID string
+	// Client is the client of the generation: the callback is signed with
+	// that client's secrets (Secrets.ClientSecret).
+	Client string
+	URL    string
+	Body   []byte
 }
 
 // Attempt is the outcome of one try at a delivery.
@@ -56,16 +59,22 @@ type Attempt struct {
 	StatusCode int
 	// Err is nil when the receiver took the callback (2xx).
 	Err error
-	// Permanent is true when trying again cannot help: the receiver refused
-	// the callback with a 4xx other than 408 and 429, or the URL or its
-	// address is not allowed.
+	// Permanent is true when trying again cannot help: the receiver
+	// answered 410 Gone, or the URL or its address is not allowed (then
+	// StatusCode is 0). Any other refusal may be passing (a receiver's
+	// deploy, its clock, its secret being rotated) and is retried.
 	Permanent bool
 }
 
 // Deliver makes one attempt, signed with a fresh timestamp.
 func (d *Deliverer) Deliver(ctx context.Context, cb Delivery) Attempt {
-	if d.signer == nil {
+	if d.secrets == nil {
 		return Attempt{Err: ErrNoSecret}
+	}
+	// The URL was checked when the generation was enqueued; one that fails
+	// now was written some other way, and never will pass.
+	if _, err := CheckURLSyntax(cb.URL); err != nil {
+		return Attempt{Err: fmt.Errorf("callback_url %w", err), Permanent: true}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cb.URL, bytes.NewReader(cb.Body))
 	if err != nil {
@@ -73,7 +82,7 @@ func (d *Deliverer) Deliver(ctx context.Context, cb Delivery) Attempt {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Easel-Callbacks/1")
-	d.signer.SetHeaders(req.Header, cb.ID, d.now(), cb.Body)
+	setHeaders(req.Header, d.secrets.clientKeys(cb.Client), cb.ID, d.now(), cb.Body)
 
 	resp, err := d.client.Do(req)
 	if err != nil {
@@ -97,8 +106,7 @@ func (d *Deliverer) Deliver(ctx context.Context, cb Delivery) Attempt {
 	if text := printable(excerpt); text != "" {
 		a.Err = fmt.Errorf("receiver answered %s: %s", resp.Status, text)
 	}
-	a.Permanent = resp.StatusCode >= 400 && resp.StatusCode < 500 &&
-		resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests
+	a.Permanent = resp.StatusCode == http.StatusGone
 	return a
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -54,15 +55,15 @@ func setup(t *testing.T, allowPrivate bool) *testBundle {
 		_, _ = io.WriteString(w, b.answer.Load().(string))
 	}))
 	t.Cleanup(b.server.Close)
-	signer, err := callbacks.NewSigner(testSecret)
+	secrets, err := callbacks.ParseSecrets(testSecret)
 	require.NoError(t, err)
-	b.deliverer = callbacks.NewDeliverer(signer, &callbacks.Policy{AllowPrivate: allowPrivate})
+	b.deliverer = callbacks.NewDeliverer(secrets, &callbacks.Policy{AllowPrivate: allowPrivate})
 	return b
 }
 
 func (b *testBundle) deliver(t *testing.T, body string) callbacks.Attempt {
 	t.Helper()
-	return b.deliverer.Deliver(context.Background(), callbacks.Delivery{ID: "delivery-7", URL: b.server.URL + "/hook?token=abc", Body: []byte(body)})
+	return b.deliverer.Deliver(context.Background(), callbacks.Delivery{ID: "delivery-7", Client: "billing", URL: b.server.URL + "/hook?token=abc", Body: []byte(body)})
 }
 
 func TestDeliverSignsTheRequest(t *testing.T) {
@@ -83,12 +84,38 @@ func TestDeliverSignsTheRequest(t *testing.T) {
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, ts, before)
 	require.LessOrEqual(t, ts, time.Now().Unix())
-	require.Equal(t, independentSignature(t, testSecret, "delivery-7", ts, got.body), got.header.Get("webhook-signature"))
+	clientSecret := independentClientSecret(t, testSecret, "billing")
+	require.Equal(t, independentSignature(t, clientSecret, "delivery-7", ts, got.body), got.header.Get("webhook-signature"))
 
-	// A receiver using the package's own check accepts it too.
-	signer, err := callbacks.NewSigner(testSecret)
+	// A receiver using the package's own check accepts it too, with its
+	// client's secret, and only with it.
+	require.NoError(t, newSigner(t, clientSecret).Verify(got.header, got.body, time.Now()))
+	for _, secret := range []string{testSecret, independentClientSecret(t, testSecret, "marketing")} {
+		require.ErrorIs(t, newSigner(t, secret).Verify(got.header, got.body, time.Now()), callbacks.ErrBadSignature)
+	}
+}
+
+// During a rotation every callback carries one signature per secret, the
+// current one's first, so that receivers holding either accept it.
+func TestDeliverSignsWithEverySecret(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	const newer = "whsec_c2VjcmV0LWtleS1vZi10aGlydHktdHdvLWJ5dGVzISE="
+	secrets, err := callbacks.ParseSecrets(newer + " " + testSecret)
 	require.NoError(t, err)
-	require.NoError(t, signer.Verify(got.header, got.body, time.Now()))
+	d := callbacks.NewDeliverer(secrets, &callbacks.Policy{AllowPrivate: true})
+
+	attempt := d.Deliver(context.Background(), callbacks.Delivery{ID: "d-1", Client: "billing", URL: b.server.URL, Body: []byte(`{}`)})
+	require.NoError(t, attempt.Err)
+	got := <-b.requests
+	ts, err := strconv.ParseInt(got.header.Get("webhook-timestamp"), 10, 64)
+	require.NoError(t, err)
+	current, previous := independentClientSecret(t, newer, "billing"), independentClientSecret(t, testSecret, "billing")
+	require.Equal(t, independentSignature(t, current, "d-1", ts, got.body)+" "+independentSignature(t, previous, "d-1", ts, got.body),
+		got.header.Get("webhook-signature"))
+	for _, secret := range []string{current, previous} {
+		require.NoError(t, newSigner(t, secret).Verify(got.header, got.body, time.Now()))
+	}
 }
 
 func TestDeliverClassifiesAnswers(t *testing.T) {
@@ -106,8 +133,13 @@ func TestDeliverClassifiesAnswers(t *testing.T) {
 		{status: http.StatusRequestTimeout, wantErr: "408"},
 		{status: http.StatusTooManyRequests, wantErr: "429"},
 		{status: http.StatusFound, answer: "http://127.0.0.1:1/elsewhere", wantErr: "302"},
-		{status: http.StatusBadRequest, answer: `{"error":"unknown id"}`, wantErr: `400 Bad Request: {"error":"unknown id"}`, permanent: true},
-		{status: http.StatusUnauthorized, wantErr: "401", permanent: true},
+		// A receiver's refusal may be passing: its deploy, its clock, its
+		// secret being rotated.
+		{status: http.StatusBadRequest, answer: `{"error":"unknown id"}`, wantErr: `400 Bad Request: {"error":"unknown id"}`},
+		{status: http.StatusUnauthorized, wantErr: "401"},
+		{status: http.StatusForbidden, wantErr: "403"},
+		{status: http.StatusNotFound, wantErr: "404"},
+		{status: http.StatusUnprocessableEntity, wantErr: "422"},
 		{status: http.StatusGone, wantErr: "410", permanent: true},
 	} {
 		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
@@ -151,6 +183,26 @@ func TestDeliverRefusesPrivateAddresses(t *testing.T) {
 	require.Empty(t, b.requests)
 }
 
+// A URL that could not have been accepted at enqueue (written in SQL) is
+// refused at once, and for good: no retry would make it valid.
+func TestDeliverRefusesInvalidURLs(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	for _, url := range []string{
+		"ftp://" + strings.TrimPrefix(b.server.URL, "http://") + "/hook",
+		"file:///etc/passwd",
+		"/relative",
+		"http://user:token@" + strings.TrimPrefix(b.server.URL, "http://") + "/hook",
+	} {
+		attempt := b.deliverer.Deliver(context.Background(), callbacks.Delivery{ID: "d", Client: "c", URL: url, Body: []byte(`{}`)})
+		require.ErrorContains(t, attempt.Err, "callback_url must", url)
+		require.NotContains(t, attempt.Err.Error(), "token", "errors leave the URL out")
+		require.True(t, attempt.Permanent, url)
+		require.Zero(t, attempt.StatusCode)
+	}
+	require.Empty(t, b.requests)
+}
+
 func TestDeliverWithoutSecret(t *testing.T) {
 	t.Parallel()
 	b := setup(t, true)
@@ -158,6 +210,34 @@ func TestDeliverWithoutSecret(t *testing.T) {
 	attempt := d.Deliver(context.Background(), callbacks.Delivery{ID: "d", URL: b.server.URL, Body: []byte(`{}`)})
 	require.ErrorIs(t, attempt.Err, callbacks.ErrNoSecret)
 	require.False(t, attempt.Permanent, "a secret can be configured before the next attempt")
+	require.Empty(t, b.requests)
+}
+
+// Allowed ranges admit their addresses on connecting, and only theirs.
+func TestDeliverToAllowedRanges(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	for _, tt := range []struct {
+		allowed string
+		refused bool
+	}{
+		{allowed: "127.0.0.0/8"},
+		{allowed: "127.0.0.1/32"},
+		{allowed: "10.0.0.0/8", refused: true},
+		{allowed: "::1/128", refused: true},
+	} {
+		p := &callbacks.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix(tt.allowed)}}
+		secrets, err := callbacks.ParseSecrets(testSecret)
+		require.NoError(t, err)
+		attempt := callbacks.NewDeliverer(secrets, p).Deliver(context.Background(), callbacks.Delivery{ID: "d", Client: "c", URL: b.server.URL, Body: []byte(`{}`)})
+		if tt.refused {
+			require.ErrorIs(t, attempt.Err, callbacks.ErrForbiddenAddress, tt.allowed)
+			require.True(t, attempt.Permanent)
+			continue
+		}
+		require.NoError(t, attempt.Err, tt.allowed)
+		<-b.requests
+	}
 	require.Empty(t, b.requests)
 }
 

@@ -26,10 +26,14 @@ var ErrForbiddenAddress = errors.New("address is not public")
 
 // Policy decides where callbacks may go.
 type Policy struct {
-	// AllowPrivate admits loopback, private and other non-public addresses
-	// (EASEL_ALLOW_PRIVATE_CALLBACKS): for development and tests, or for a
-	// deployment whose callers live on its own private network.
+	// AllowPrivate admits every address, loopback, private and link-local
+	// ones included (EASEL_ALLOW_PRIVATE_CALLBACKS=true): for development
+	// and tests.
 	AllowPrivate bool
+	// Allowed are ranges admitted besides the public addresses
+	// (EASEL_ALLOW_PRIVATE_CALLBACKS as a list): the private network where
+	// a deployment's callers live, and nothing else of it.
+	Allowed []netip.Prefix
 	// Resolver looks host names up; nil means net.DefaultResolver.
 	Resolver *net.Resolver
 }
@@ -50,7 +54,7 @@ func (p *Policy) CheckURL(ctx context.Context, rawURL string) error {
 
 	host := u.Hostname()
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if !Public(ip) {
+		if !p.admits(ip) {
 			return fmt.Errorf("must not point at %s: %w", ip, ErrForbiddenAddress)
 		}
 		return nil
@@ -66,7 +70,7 @@ func (p *Policy) CheckURL(ctx context.Context, rawURL string) error {
 		return nil
 	}
 	for _, ip := range ips {
-		if !Public(ip) {
+		if !p.admits(ip) {
 			return fmt.Errorf("host %s resolves to %s: %w", host, ip.Unmap(), ErrForbiddenAddress)
 		}
 	}
@@ -82,10 +86,23 @@ func (p *Policy) resolver() *net.Resolver {
 
 // allowed is checked on every address a callback connects to.
 func (p *Policy) allowed(ip netip.Addr) error {
-	if p.AllowPrivate || Public(ip) {
+	if p.admits(ip) {
 		return nil
 	}
 	return fmt.Errorf("connect to %s: %w", ip.Unmap(), ErrForbiddenAddress)
+}
+
+func (p *Policy) admits(ip netip.Addr) bool {
+	if p.AllowPrivate || Public(ip) {
+		return true
+	}
+	ip = ip.Unmap().WithZone("")
+	for _, allowed := range p.Allowed {
+		if allowed.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // globalUnicast6 is the only IPv6 range the IANA allocates for global

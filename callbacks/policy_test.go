@@ -60,6 +60,10 @@ func TestPublic(t *testing.T) {
 	}
 }
 
+// internalNets are a deployment's own private ranges, allowed besides the
+// public addresses.
+var internalNets = []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16"), netip.MustParsePrefix("fd12:3456::/32")}
+
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
 	// No DNS server here: lookups of names outside /etc/hosts fail with a
@@ -72,6 +76,7 @@ func TestCheckURL(t *testing.T) {
 		name         string
 		url          string
 		allowPrivate bool
+		allowed      []netip.Prefix
 		wantErr      string
 		forbidden    bool
 	}{
@@ -97,10 +102,19 @@ func TestCheckURL(t *testing.T) {
 		{name: "loopback allowed", url: "http://127.0.0.1:8080/hook", allowPrivate: true},
 		{name: "name allowed", url: "http://localhost:9000/hook", allowPrivate: true},
 		{name: "allowed is still http only", url: "file:///etc/passwd", allowPrivate: true, wantErr: "absolute http or https URL"},
+		{name: "in an allowed range", url: "http://10.20.3.4:8080/hook", allowed: internalNets},
+		{name: "in an allowed range, IPv6", url: "http://[fd12:3456::9]/hook", allowed: internalNets},
+		{name: "in an allowed range, IPv4-mapped", url: "http://[::ffff:10.20.3.4]/hook", allowed: internalNets},
+		{name: "public beside allowed ranges", url: "https://8.8.8.8/hook", allowed: internalNets},
+		{name: "outside the allowed ranges", url: "http://10.21.0.1/hook", allowed: internalNets, wantErr: "must not point at 10.21.0.1", forbidden: true},
+		{name: "metadata beside allowed ranges", url: "http://169.254.169.254/", allowed: internalNets, wantErr: "address is not public", forbidden: true},
+		{name: "loopback beside allowed ranges", url: "http://127.0.0.1:8080/", allowed: internalNets, wantErr: "address is not public", forbidden: true},
+		{name: "name of loopback beside allowed ranges", url: "http://localhost:8080/", allowed: internalNets, wantErr: "host localhost resolves to", forbidden: true},
+		{name: "name of an allowed range", url: "http://localhost:8080/", allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := &callbacks.Policy{AllowPrivate: tt.allowPrivate, Resolver: offline}
+			p := &callbacks.Policy{AllowPrivate: tt.allowPrivate, Allowed: tt.allowed, Resolver: offline}
 			err := p.CheckURL(context.Background(), tt.url)
 			if tt.wantErr == "" {
 				require.NoError(t, err)

@@ -47,18 +47,68 @@ func independentSignature(t *testing.T, secret, id string, ts int64, body []byte
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-func TestSetHeaders(t *testing.T) {
-	t.Parallel()
-	const secret = "whsec_c2VjcmV0LWtleS1vZi10aGlydHktdHdvLWJ5dGVzISE="
-	s := newSigner(t, secret)
-	body := []byte(`{"id":"0193","status":"completed"}`)
-	ts := time.Unix(1700000000, 0)
+// independentClientSecret derives a client's secret from the
+// documentation alone: HMAC-SHA256(master key, "easel-callback-v1\x00" +
+// client), as whsec_<base64>.
+func independentClientSecret(t *testing.T, master, client string) string {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(master, "whsec_"))
+	require.NoError(t, err)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("easel-callback-v1\x00" + client))
+	return "whsec_" + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
 
-	h := http.Header{}
-	s.SetHeaders(h, "delivery-1", ts, body)
-	require.Equal(t, "delivery-1", h.Get("webhook-id"))
-	require.Equal(t, "1700000000", h.Get("webhook-timestamp"))
-	require.Equal(t, independentSignature(t, secret, "delivery-1", 1700000000, body), h.Get("webhook-signature"))
+func TestClientSecret(t *testing.T) {
+	t.Parallel()
+	const other = "whsec_c2VjcmV0LWtleS1vZi10aGlydHktdHdvLWJ5dGVzISE="
+	secrets, err := callbacks.ParseSecrets(vectorSecret + " " + other)
+	require.NoError(t, err)
+
+	billing := secrets.ClientSecret("billing")
+	require.Equal(t, independentClientSecret(t, vectorSecret, "billing"), billing, "derived from the first, current, secret")
+	require.NotEqual(t, billing, secrets.ClientSecret("billing2"))
+	require.NotEqual(t, billing, secrets.ClientSecret("Billing"))
+	require.NotEqual(t, billing, vectorSecret, "never the master itself")
+	// Any client's secret is a secret receivers' libraries read.
+	for _, client := range []string{"billing", "", "a\x00b", strings.Repeat("é", 100)} {
+		_, err := callbacks.NewSigner(secrets.ClientSecret(client))
+		require.NoError(t, err, client)
+	}
+
+	alone, err := callbacks.ParseSecrets(vectorSecret)
+	require.NoError(t, err)
+	require.Equal(t, billing, alone.ClientSecret("billing"), "older secrets change nothing of the current one's")
+}
+
+func TestParseSecrets(t *testing.T) {
+	t.Parallel()
+	const second = "whsec_c2VjcmV0LWtleS1vZi10aGlydHktdHdvLWJ5dGVzISE="
+	for _, tt := range []struct {
+		name, value, wantErr string
+	}{
+		{name: "one", value: vectorSecret},
+		{name: "two, any white space", value: " " + vectorSecret + " \t" + second + "\n"},
+		{name: "empty", value: " ", wantErr: "no callback secret given"},
+		{name: "bad alone", value: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", wantErr: "callback secret must start with whsec_"},
+		{name: "bad second", value: vectorSecret + " whsec_c2hvcnQ=", wantErr: "secret 2 of 2: callback secret must encode 24 to 64 bytes, not 5"},
+		{name: "comma separated", value: vectorSecret + "," + second, wantErr: "followed by standard base64"},
+		{name: "repeated", value: vectorSecret + " " + second + " " + vectorSecret, wantErr: "secret 3 of 3 repeats secret 1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := callbacks.ParseSecrets(tt.value)
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				require.Equal(t, independentClientSecret(t, vectorSecret, "c"), s.ClientSecret("c"))
+				return
+			}
+			require.ErrorContains(t, err, tt.wantErr)
+			for _, secret := range strings.Fields(tt.value) {
+				require.NotContains(t, err.Error(), strings.TrimPrefix(secret, "whsec_"), "errors never quote a secret")
+			}
+		})
+	}
 }
 
 func TestNewSignerRejects(t *testing.T) {

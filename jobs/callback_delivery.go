@@ -24,10 +24,17 @@ import (
 // submissions so that slow receivers never hold up work that fal bills.
 const QueueCallbacks = "callbacks"
 
-const (
-	// callbackWorkers bounds concurrent deliveries in one process.
-	callbackWorkers = 8
-)
+// DefaultCallbackWorkers bounds concurrent deliveries in one process when
+// Config.CallbackWorkers is zero (EASEL_CALLBACK_WORKERS).
+const DefaultCallbackWorkers = 8
+
+// callbackWorkers is c.CallbackWorkers, or its default.
+func (c Config) callbackWorkers() int {
+	if c.CallbackWorkers <= 0 {
+		return DefaultCallbackWorkers
+	}
+	return c.CallbackWorkers
+}
 
 // callbackRetryDelays are the waits after each failed attempt: short at
 // first, for a receiver that blipped, then spreading out to 23 h 51 min in
@@ -56,11 +63,12 @@ func (CallbackDeliveryArgs) InsertOpts() river.InsertOpts {
 }
 
 // CallbackDeliveryWorker posts a finished generation, rendered as in the
-// API, to its callback URL, signed, and records every attempt on the
-// delivery's row. A 2xx delivers it; a 4xx other than 408 and 429, or a URL
-// whose address is not allowed, abandons it (the River job is cancelled);
-// anything else is retried along callbackRetryDelays until the attempts run
-// out (the job is discarded).
+// API at the time of the attempt, to its callback URL, signed with its
+// client's secrets, and records every attempt on the delivery's row. A 2xx
+// delivers it; a 410 Gone, or a URL that is invalid or whose address is
+// not allowed, abandons it (the River job is cancelled); anything else is
+// retried along callbackRetryDelays until the attempts run out (the job is
+// discarded).
 type CallbackDeliveryWorker struct {
 	river.WorkerDefaults[CallbackDeliveryArgs]
 
@@ -109,6 +117,12 @@ func (w *CallbackDeliveryWorker) Work(ctx context.Context, job *river.Job[Callba
 	if delivery.DeliveredAt != nil || delivery.AbandonedAt != nil {
 		return nil // a run River rescued after the attempt that ended it
 	}
+	if delivery.JobID == nil || *delivery.JobID != job.ID {
+		// Asked for again (README: Callbacks): the delivery is another
+		// job's now, or will be; two must never post it at once.
+		logger.Info("callback delivery is no longer this job's; nothing to do")
+		return nil
+	}
 	gen, err := store.GetGeneration(ctx, w.pool, delivery.GenerationID)
 	if err != nil {
 		return err
@@ -130,7 +144,16 @@ func (w *CallbackDeliveryWorker) Work(ctx context.Context, job *river.Job[Callba
 		return fmt.Errorf("render generation %s for its callback: %w", gen.ID, err)
 	}
 
-	attempt := w.deliverer.Deliver(ctx, callbacks.Delivery{ID: delivery.ID.String(), URL: delivery.URL, Body: body})
+	// Counted before the request is sent: a process that dies during the
+	// attempt leaves it counted, and the row saying no outcome came.
+	started, err := store.StartCallbackAttempt(ctx, w.pool, delivery.ID, job.ID)
+	if err != nil {
+		return err
+	}
+	if !started {
+		return nil // ended or asked for again meanwhile
+	}
+	attempt := w.deliverer.Deliver(ctx, callbacks.Delivery{ID: delivery.ID.String(), Client: gen.Client, URL: delivery.URL, Body: body})
 	outcome := callbackOutcome(attempt, job.Attempt >= job.MaxAttempts)
 	record := store.CallbackAttempt{
 		Status:    attempt.StatusCode,
@@ -143,7 +166,7 @@ func (w *CallbackDeliveryWorker) Work(ctx context.Context, job *river.Job[Callba
 	// The attempt happened even if the job's context ran out meanwhile.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 	defer cancel()
-	if err := store.RecordCallbackAttempt(recordCtx, w.pool, delivery.ID, record); err != nil {
+	if err := store.FinishCallbackAttempt(recordCtx, w.pool, delivery.ID, record); err != nil {
 		return errors.Join(attempt.Err, err)
 	}
 	w.metrics.CallbackAttempted(outcome)
@@ -168,9 +191,11 @@ func callbackOutcome(a callbacks.Attempt, last bool) string {
 	switch {
 	case a.Err == nil:
 		return metrics.CallbackDelivered
-	case errors.Is(a.Err, callbacks.ErrForbiddenAddress):
+	case a.Permanent && a.StatusCode == 0:
+		// Not sent: the URL is invalid, or its address not allowed.
 		return metrics.CallbackRefused
 	case a.Permanent:
+		// The receiver answered 410 Gone.
 		return metrics.CallbackRejected
 	case last:
 		return metrics.CallbackExhausted

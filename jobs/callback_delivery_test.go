@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/callbacks"
+	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/store"
@@ -46,6 +47,8 @@ type callbackBundle struct {
 	receiver *httptest.Server
 	requests chan callbackRequest
 	status   atomic.Int32
+	// during, when set, runs while the receiver holds a request.
+	during atomic.Pointer[func()]
 }
 
 func setupCallbacks(t *testing.T, allowPrivate bool) *callbackBundle {
@@ -58,14 +61,17 @@ func setupCallbacks(t *testing.T, allowPrivate bool) *callbackBundle {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		if during := b.during.Load(); during != nil {
+			(*during)()
+		}
 		b.requests <- callbackRequest{header: r.Header.Clone(), body: body}
 		w.WriteHeader(int(b.status.Load()))
 	}))
 	t.Cleanup(b.receiver.Close)
-	signer, err := callbacks.NewSigner(callbackSecret)
+	secrets, err := callbacks.ParseSecrets(callbackSecret)
 	require.NoError(t, err)
 	b.cfg = jobs.Config{
-		Callbacks: callbacks.NewDeliverer(signer, &callbacks.Policy{AllowPrivate: allowPrivate}),
+		Callbacks: callbacks.NewDeliverer(secrets, &callbacks.Policy{AllowPrivate: allowPrivate}),
 		Logger:    slog.New(slog.DiscardHandler),
 	}
 	return b
@@ -97,21 +103,37 @@ func (b *callbackBundle) delivery(t *testing.T, generationID uuid.UUID) *store.C
 	return d
 }
 
-// work runs one attempt of the delivery job, as River would.
+// work runs one attempt of the delivery's job, as River would. A delivery
+// no dispatcher gave a job is given job 9, which River does not have.
 func (b *callbackBundle) work(t *testing.T, d *store.CallbackDelivery, attempt int) error {
 	t.Helper()
+	jobID := int64(9)
+	if d.JobID != nil {
+		jobID = *d.JobID
+	} else {
+		_, err := b.pool.Exec(b.ctx, `UPDATE callback_deliveries SET job_id = $2 WHERE id = $1`, d.ID, jobID)
+		require.NoError(t, err)
+	}
+	return b.workAs(t, d, jobID, attempt)
+}
+
+func (b *callbackBundle) workAs(t *testing.T, d *store.CallbackDelivery, jobID int64, attempt int) error {
+	t.Helper()
 	return jobs.NewCallbackDeliveryWorker(b.pool, b.cfg).Work(b.ctx, &river.Job[jobs.CallbackDeliveryArgs]{
-		JobRow: &rivertype.JobRow{ID: 9, Attempt: attempt, MaxAttempts: jobs.CallbackDeliveryArgs{}.InsertOpts().MaxAttempts},
+		JobRow: &rivertype.JobRow{ID: jobID, Attempt: attempt, MaxAttempts: jobs.CallbackDeliveryArgs{}.InsertOpts().MaxAttempts},
 		Args:   jobs.CallbackDeliveryArgs{DeliveryID: d.ID, GenerationID: d.GenerationID},
 	})
 }
 
-// verify checks a callback's signature from the specification alone.
+// verify checks a callback's signature from the specification alone, with
+// the secret of the client "tests", which b.finished enqueues as.
 func verify(t *testing.T, r callbackRequest) {
 	t.Helper()
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(callbackSecret, "whsec_"))
+	master, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(callbackSecret, "whsec_"))
 	require.NoError(t, err)
-	mac := hmac.New(sha256.New, key)
+	derive := hmac.New(sha256.New, master)
+	derive.Write([]byte("easel-callback-v1\x00tests"))
+	mac := hmac.New(sha256.New, derive.Sum(nil))
 	mac.Write([]byte(r.header.Get("webhook-id") + "." + r.header.Get("webhook-timestamp") + "."))
 	mac.Write(r.body)
 	require.Equal(t, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)), r.header.Get("webhook-signature"))
@@ -212,9 +234,10 @@ func TestCallbackDeliveryAbandons(t *testing.T) {
 		cancelled    bool
 		wantErr      string
 	}{
-		{name: "receiver refuses", allowPrivate: true, status: http.StatusGone, attempt: 1, cancelled: true, wantErr: "410"},
+		{name: "receiver gone", allowPrivate: true, status: http.StatusGone, attempt: 1, cancelled: true, wantErr: "410"},
 		{name: "private address", allowPrivate: false, status: http.StatusOK, attempt: 1, cancelled: true, wantErr: "address is not public"},
 		{name: "last attempt fails", allowPrivate: true, status: http.StatusInternalServerError, attempt: 11, wantErr: "500"},
+		{name: "last attempt refused", allowPrivate: true, status: http.StatusUnauthorized, attempt: 11, wantErr: "401"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -235,6 +258,100 @@ func TestCallbackDeliveryAbandons(t *testing.T) {
 			require.Contains(t, *d.LastError, tt.wantErr)
 		})
 	}
+}
+
+// A receiver's refusal other than 410 may be passing (its deploy, its clock,
+// a secret being rotated): it is retried like a 5xx.
+func TestCallbackDeliveryRetriesRefusals(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusConflict} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			t.Parallel()
+			b := setupCallbacks(t, true)
+			b.status.Store(int32(status))
+			gen := b.finished(t, b.receiver.URL)
+			d := b.delivery(t, gen.ID)
+
+			err := b.work(t, d, 1)
+			require.Error(t, err)
+			var cancel *river.JobCancelError
+			require.NotErrorAs(t, err, &cancel)
+			d = b.delivery(t, gen.ID)
+			require.Nil(t, d.AbandonedAt)
+			require.Equal(t, status, *d.LastStatus)
+
+			b.status.Store(http.StatusOK)
+			require.NoError(t, b.work(t, d, 2))
+			require.NotNil(t, b.delivery(t, gen.ID).DeliveredAt)
+			require.Len(t, b.requests, 2)
+		})
+	}
+}
+
+// A URL written in SQL that no enqueue would have accepted is abandoned at
+// its first attempt, not retried for a day.
+func TestCallbackDeliveryAbandonsInvalidURL(t *testing.T) {
+	t.Parallel()
+	b := setupCallbacks(t, true)
+	gen := b.finished(t, b.receiver.URL)
+	d := b.delivery(t, gen.ID)
+	ftp := "ftp" + strings.TrimPrefix(b.receiver.URL, "http") + "/hook?token=s3cr3t"
+	_, err := b.pool.Exec(b.ctx, `UPDATE callback_deliveries SET url = $2 WHERE id = $1`, d.ID, ftp)
+	require.NoError(t, err)
+
+	err = b.work(t, d, 1)
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	require.ErrorContains(t, err, "callback_url must be an absolute http or https URL")
+	d = b.delivery(t, gen.ID)
+	require.NotNil(t, d.AbandonedAt)
+	require.Equal(t, 1, d.Attempts)
+	require.NotContains(t, *d.LastError, "s3cr3t")
+	require.Empty(t, b.requests)
+}
+
+// An attempt is counted before its request is sent: a process killed while
+// the receiver holds the request leaves it counted, and says so.
+func TestCallbackAttemptCountedBeforeSending(t *testing.T) {
+	t.Parallel()
+	b := setupCallbacks(t, true)
+	gen := b.finished(t, b.receiver.URL)
+	d := b.delivery(t, gen.ID)
+
+	b.status.Store(http.StatusServiceUnavailable)
+	var seen *store.CallbackDelivery
+	var seenErr error
+	during := func() { seen, seenErr = store.GetCallbackDelivery(b.ctx, b.pool, d.ID) }
+	b.during.Store(&during)
+	require.Error(t, b.work(t, d, 1))
+	<-b.requests
+	require.NoError(t, seenErr)
+	require.Equal(t, 1, seen.Attempts)
+	require.NotNil(t, seen.LastAttemptAt)
+	require.Nil(t, seen.LastStatus)
+	require.Contains(t, *seen.LastError, "no outcome recorded")
+
+	d = b.delivery(t, gen.ID)
+	require.Equal(t, 1, d.Attempts, "counted once")
+	require.Equal(t, http.StatusServiceUnavailable, *d.LastStatus)
+	require.Contains(t, *d.LastError, "503")
+}
+
+// A job whose delivery was asked for again, and so is another job's or
+// none's yet, posts nothing: two jobs never deliver one callback at once.
+func TestCallbackDeliveryOfAnotherJob(t *testing.T) {
+	t.Parallel()
+	b := setupCallbacks(t, true)
+	gen := b.finished(t, b.receiver.URL)
+	d := b.delivery(t, gen.ID)
+	require.NoError(t, b.workAs(t, d, 9, 1), "no job yet")
+	_, err := b.pool.Exec(b.ctx, `UPDATE callback_deliveries SET job_id = 10 WHERE id = $1`, d.ID)
+	require.NoError(t, err)
+	require.NoError(t, b.workAs(t, d, 9, 1), "another job's")
+	require.Empty(t, b.requests)
+	d = b.delivery(t, gen.ID)
+	require.Zero(t, d.Attempts)
+	require.Nil(t, d.LastError)
 }
 
 func TestCallbackDeliveryWithoutSecretRetries(t *testing.T) {
@@ -269,4 +386,20 @@ func TestCallbackRetrySchedule(t *testing.T) {
 	}
 	require.Less(t, total, 24*time.Hour)
 	require.Greater(t, total, 20*time.Hour)
+}
+
+// EASEL_CALLBACK_WORKERS bounds the callbacks queue of one process.
+func TestCallbackWorkers(t *testing.T) {
+	t.Parallel()
+	queues := jobs.RiverConfig(jobs.Config{}, river.NewWorkers()).Queues
+	require.Equal(t, jobs.DefaultCallbackWorkers, queues[jobs.QueueCallbacks].MaxWorkers)
+	queues = jobs.RiverConfig(jobs.Config{CallbackWorkers: 3}, river.NewWorkers()).Queues
+	require.Equal(t, 3, queues[jobs.QueueCallbacks].MaxWorkers)
+
+	_, err := jobs.NewRiverClient(dbtest.Pool(t), jobs.Config{
+		Fal:             fal.NewClient(fal.ClientConfig{QueueURL: "http://127.0.0.1:1", Key: "test-key"}),
+		PublicURL:       "https://easel.example.com",
+		CallbackWorkers: -1,
+	})
+	require.ErrorContains(t, err, "Config.CallbackWorkers is negative")
 }

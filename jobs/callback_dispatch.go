@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
 )
 
@@ -23,6 +24,14 @@ const (
 	callbackDispatchInterval = time.Second
 	// callbackDispatchBatch bounds the jobs inserted in one transaction.
 	callbackDispatchBatch = 100
+	// callbackSweepInterval is how often a dispatcher looks for deliveries
+	// whose River job will never run again. The search reads the whole
+	// table, so it runs rarely; such a delivery is the rare result of a
+	// process dying at its last attempt or of a job cancelled or deleted
+	// by hand.
+	callbackSweepInterval = 5 * time.Minute
+	// callbackSweepBatch bounds the deliveries abandoned in one statement.
+	callbackSweepBatch = 500
 )
 
 // CallbackDispatcher inserts the River job that delivers each callback the
@@ -35,13 +44,19 @@ const (
 // LOCKED and inserts their jobs in the same transaction, so any number of
 // processes can run it and each callback gets exactly one job.
 //
+// It also abandons, every callbackSweepInterval, the deliveries whose job
+// River will never run again (discarded, cancelled, deleted) though they
+// were neither delivered nor abandoned, logging each and counting it as
+// exhausted, so that no delivery stays pending for good.
+//
 // A River client from NewRiverClient works the delivery jobs but never
 // inserts them: a process that starts one should run a dispatcher beside
 // it, as easel serve does, or callbacks wait for one that does.
 type CallbackDispatcher struct {
-	pool   *pgxpool.Pool
-	client *river.Client[pgx.Tx]
-	logger *slog.Logger
+	pool    *pgxpool.Pool
+	client  *river.Client[pgx.Tx]
+	metrics *metrics.Metrics
+	logger  *slog.Logger
 }
 
 // NewCallbackDispatcher returns a dispatcher inserting jobs with client.
@@ -52,11 +67,25 @@ func NewCallbackDispatcher(pool *pgxpool.Pool, client *river.Client[pgx.Tx], log
 	return &CallbackDispatcher{pool: pool, client: client, logger: logger}
 }
 
-// Run dispatches owed callbacks until ctx is done.
+// WithMetrics counts the deliveries the dispatcher abandons with m.
+func (d *CallbackDispatcher) WithMetrics(m *metrics.Metrics) *CallbackDispatcher {
+	d.metrics = m
+	return d
+}
+
+// Run dispatches owed callbacks, and abandons orphaned ones, until ctx is
+// done.
 func (d *CallbackDispatcher) Run(ctx context.Context) {
 	ticker := time.NewTicker(callbackDispatchInterval)
 	defer ticker.Stop()
+	var swept time.Time
 	for {
+		if time.Since(swept) >= callbackSweepInterval {
+			swept = time.Now()
+			if _, err := d.abandonOrphans(ctx); err != nil && ctx.Err() == nil {
+				d.logger.Warn("abandon orphaned callbacks", "error", err)
+			}
+		}
 		n, err := d.Dispatch(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.logger.Warn("dispatch callbacks", "error", err)
@@ -105,4 +134,26 @@ func (d *CallbackDispatcher) Dispatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("dispatch callbacks: %w", err)
 	}
 	return n, nil
+}
+
+// abandonOrphans abandons the deliveries whose River job will never run
+// again, and reports how many.
+func (d *CallbackDispatcher) abandonOrphans(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		orphans, err := store.AbandonOrphanedCallbacks(ctx, d.pool, callbackSweepBatch)
+		if err != nil {
+			return total, err
+		}
+		for _, o := range orphans {
+			d.logger.Error("callback abandoned: its River job will never run again, and it was not delivered",
+				"generation_id", o.GenerationID, "callback_delivery_id", o.ID, "job_id", o.JobID, "job_state", o.JobState,
+				"attempts", o.Attempts)
+			d.metrics.CallbackAttempted(metrics.CallbackExhausted)
+		}
+		total += len(orphans)
+		if len(orphans) < callbackSweepBatch {
+			return total, nil
+		}
+	}
 }

@@ -71,6 +71,9 @@ type Config struct {
 	// the client, as easel serve does; without one anywhere on the database
 	// no callback is ever sent. Any number may run.
 	Callbacks *callbacks.Deliverer
+	// CallbackWorkers bounds concurrent callback deliveries in one process
+	// (EASEL_CALLBACK_WORKERS); zero means DefaultCallbackWorkers.
+	CallbackWorkers int
 	// Metrics observes job durations, callback outcomes and the time to
 	// complete of the generations the reconciler completes; nil observes
 	// nothing.

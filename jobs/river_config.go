@@ -35,7 +35,7 @@ func RiverConfig(cfg Config, workers *river.Workers) *river.Config {
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: cfg.MaxWorkers},
 			QueueReconcile:     {MaxWorkers: 1},
-			QueueCallbacks:     {MaxWorkers: callbackWorkers},
+			QueueCallbacks:     {MaxWorkers: cfg.callbackWorkers()},
 		},
 		Middleware:           append(slices.Clip(cfg.Middleware), cfg.Metrics.WorkerMiddleware()),
 		Workers:              workers,
@@ -69,6 +69,7 @@ func (c Config) checked(pool *pgxpool.Pool) (Config, error) {
 		negative bool
 	}{
 		{"MaxWorkers", c.MaxWorkers < 0},
+		{"CallbackWorkers", c.CallbackWorkers < 0},
 		{"Limits.Global", c.Limits.Global < 0},
 		{"Limits.PerClient", c.Limits.PerClient < 0},
 		{"PollAfter", c.PollAfter < 0},

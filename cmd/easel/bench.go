@@ -3,17 +3,45 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/easelhq/easel/internal/bench"
 )
 
-func benchCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+var benchHelp = help{
+	usage: "bench [flags]",
+	about: fmt.Sprintf(`Benchmarks the whole pipeline in this process: it creates a scratch database
+(easel_bench_<time>_<random>) on DATABASE_URL's server, runs the anchors
+(raw Postgres commits/s, River no-op jobs/s), then easel serve against the
+in-process simulator with %s generations enqueued over HTTP, then seeds
+%s history rows and times README's queries on them, and drops the
+database (--keep keeps it). The defaults take several minutes and keep
+every core busy, Postgres's included: run it on a machine nothing else
+needs. Progress goes to stderr, the results to stdout. docs/BENCHMARKS.md
+explains the results.`, thousands(bench.DefaultN), thousands(bench.DefaultHistoryRows)),
+	env: [][2]string{
+		{"DATABASE_URL", "the Postgres server the scratch database is created on\n(the database it names is not used)"},
+		{"EASEL_WORKERS, ...", "easel serve's variables apply, as to easel serve; the caps\nFAL_MAX_INFLIGHT, EASEL_CLIENT_MAX_INFLIGHT and EASEL_CLIENT_MAX_PENDING\nare raised above --n"},
+		{"EASEL_LOG_LEVEL", "checked as for every command; the in-process easel serve logs\nits warnings to stderr whatever it says"},
+	},
+}
+
+// thousands writes n with commas between groups of three digits, as
+// docs/BENCHMARKS.md does.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func benchCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, logger loggerFunc) error {
+	fs := newFlagSet("bench")
 	cfg := bench.Config{
 		Getenv:   getenv,
 		Progress: os.Stderr,
@@ -27,14 +55,19 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(
 	fs.BoolVar(&cfg.NoInflightCap, "no-inflight-cap", false, "run without FAL_MAX_INFLIGHT, to measure what enforcing it costs")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline's load phase to `file`")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if err := noArgs("bench", fs); err != nil {
+	if err := parseFlags(fs, benchHelp, args, stdout); err != nil {
 		return err
 	}
-	if cfg.N < 1 || cfg.Concurrency < 1 || cfg.HistoryRows < 1 {
-		return fmt.Errorf("%w: --n, --concurrency and --history-rows must be positive", errUsage)
+	for _, f := range []struct {
+		name  string
+		value int
+	}{{"n", cfg.N}, {"concurrency", cfg.Concurrency}, {"history-rows", cfg.HistoryRows}} {
+		if f.value < 1 {
+			return flagError("bench", fmt.Errorf("invalid value %d for flag -%s: must be more than 0", f.value, f.name))
+		}
+	}
+	if _, err := logger(); err != nil {
+		return err
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

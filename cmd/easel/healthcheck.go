@@ -4,27 +4,52 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
+var healthcheckHelp = help{
+	usage: "healthcheck [flags]",
+	about: `Probes a URL, by default the /readyz of the easel serve beside it, and exits 0
+when it answers 2xx within --timeout, 1 otherwise: the container healthcheck,
+as the image has no curl.`,
+	env: [][2]string{
+		{"EASEL_ADDR", "--url's host: this listen address as this host reaches it (0.0.0.0\nbecomes 127.0.0.1). EASEL_PUBLIC_URL is never used: it may name other\nprocesses"},
+		{"EASEL_LOG_LEVEL", "checked as for every command"},
+	},
+}
+
 // healthcheckCmd probes a URL and exits non-zero unless it answers 2xx: the
 // container image has no curl, so docker-compose's healthcheck runs this.
-func healthcheckCmd(ctx context.Context, args []string, getenv func(string) string) error {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	target := fs.String("url", localBaseURL(getenv)+"/readyz", "URL to probe (default from EASEL_ADDR)")
-	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for an answer")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+func healthcheckCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, logger loggerFunc) error {
+	fs := newFlagSet("healthcheck")
+	target := fs.String("url", localBaseURL(getenv)+"/readyz", "`URL` to probe")
+	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for an answer; more than 0")
+	if err := parseFlags(fs, healthcheckHelp, args, stdout); err != nil {
+		return err
 	}
-	if err := noArgs("healthcheck", fs); err != nil {
+	if *timeout <= 0 {
+		// A context already done would fail every probe, healthy or not.
+		return flagError("healthcheck", fmt.Errorf("invalid value %q for flag -timeout: must be more than 0", timeout.String()))
+	}
+	if u, err := url.Parse(*target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		urlSet := false
+		fs.Visit(func(f *flag.Flag) { urlSet = urlSet || f.Name == "url" })
+		if !urlSet {
+			return fmt.Errorf("EASEL_ADDR: --url's default, %q, is not an http(s) URL", *target)
+		}
+		return flagError("healthcheck", fmt.Errorf("invalid value %q for flag -url: not an http(s) URL", *target))
+	}
+	if _, err := logger(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *target, nil)
 	if err != nil {
-		return fmt.Errorf("%w: --url: %w", errUsage, err)
+		return fmt.Errorf("healthcheck %s: %w", *target, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -16,22 +16,30 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/easelhq/easel/api"
+	"github.com/easelhq/easel/callbacks"
 	"github.com/easelhq/easel/migrations"
 	"github.com/easelhq/easel/store"
 )
 
-const keysUsage = "easel keys create NAME | list | revoke NAME"
+const keysUsage = "easel keys create NAME | list | revoke NAME | callback-secret NAME"
 
 const keysHelp = "usage: " + keysUsage + `
 
-  create NAME  create an API key for the calling service NAME and print it, once
-  list         list the keys: names, prefixes, created, last used, revoked
-  revoke NAME  revoke NAME's active key; requests with it get 401 within a second
+  create NAME           create an API key for the calling service NAME and print it,
+                        once, with NAME's callback secret when EASEL_CALLBACK_SECRET is set
+  list                  list the keys: names, prefixes, created, last used, revoked
+  revoke NAME           revoke NAME's active key; requests with it get 401 within a second
+  callback-secret NAME  print the secret that the callbacks of client NAME's generations
+                        are signed with, derived from EASEL_CALLBACK_SECRET's current
+                        secret: what NAME's receivers verify with
 
 The database is DATABASE_URL's (default postgres://postgres@127.0.0.1:5432/easel).
 It must exist, with Easel's schema at this binary's version: run easel migrate
 up (or easel serve) first. Only create, on a database with no schema yet (a
-fresh install), applies the schema itself.
+fresh install), applies the schema itself. callback-secret reads no database:
+NAME is a generation's client exactly as the generations table has it (an API
+key's name, or the client a Go service passes to jobs.Enqueue), and any NAME
+gets a secret, so check its spelling.
 `
 
 func keysCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, logger *slog.Logger) error {
@@ -43,7 +51,7 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(s
 		return fmt.Errorf("%w: %s", errUsage, keysUsage)
 	}
 	sub, words := words[0], words[1:]
-	wantWords := map[string]int{"create": 1, "list": 0, "revoke": 1}
+	wantWords := map[string]int{"create": 1, "list": 0, "revoke": 1, "callback-secret": 1}
 	n, ok := wantWords[sub]
 	if !ok {
 		return fmt.Errorf("%w: unknown keys command %q (%s)", errUsage, sub, keysUsage)
@@ -53,6 +61,17 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(s
 	}
 	if len(words) > n {
 		return unexpectedArg("keys "+sub, words[n])
+	}
+
+	var secrets *callbacks.Secrets
+	if sub == "create" || sub == "callback-secret" {
+		// Read before the database is touched: a bad value changes nothing.
+		if secrets, err = callbackSecrets(getenv); err != nil {
+			return err
+		}
+	}
+	if sub == "callback-secret" {
+		return printCallbackSecret(stdout, secrets, words[0])
 	}
 
 	databaseURL := databaseURL(getenv)
@@ -71,7 +90,7 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(s
 
 	switch sub {
 	case "create":
-		return createKey(ctx, conn, stdout, words[0], apiBaseURL(getenv))
+		return createKey(ctx, conn, stdout, words[0], apiBaseURL(getenv), secrets)
 	case "list":
 		return listKeys(ctx, conn, stdout)
 	default:
@@ -161,7 +180,7 @@ func apiBaseURL(getenv func(string) string) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-func createKey(ctx context.Context, conn *pgx.Conn, stdout io.Writer, name, baseURL string) error {
+func createKey(ctx context.Context, conn *pgx.Conn, stdout io.Writer, name, baseURL string, secrets *callbacks.Secrets) error {
 	key, k, err := api.CreateKey(ctx, conn, name)
 	if errors.Is(err, store.ErrAPIKeyNameTaken) {
 		return fmt.Errorf("an active API key is already named %q: revoke it first (easel keys revoke %s), or choose another name", name, name)
@@ -179,6 +198,43 @@ Send it with every /v1 request:
 
 Generations enqueued with it have client %q. From now on every /v1 request needs a key.
 `, k.Name, key, key, baseURL, k.Name)
+	if secrets != nil {
+		fmt.Fprintf(stdout, `
+The callbacks of its generations (callback_url) are signed with client %q's
+own callback secret. Give it to the service that receives them, as a secret,
+to verify them with (README: Callbacks); easel keys callback-secret %s
+prints it again:
+
+    %s
+`, k.Name, k.Name, secrets.ClientSecret(k.Name))
+	}
+	return nil
+}
+
+// callbackSecrets reads EASEL_CALLBACK_SECRET as easel serve does; nil when
+// it is unset.
+func callbackSecrets(getenv func(string) string) (*callbacks.Secrets, error) {
+	value := strings.TrimSpace(getenv("EASEL_CALLBACK_SECRET"))
+	if value == "" {
+		return nil, nil
+	}
+	secrets, err := callbacks.ParseSecrets(value)
+	if err != nil {
+		return nil, fmt.Errorf("EASEL_CALLBACK_SECRET: %w", err)
+	}
+	return secrets, nil
+}
+
+// printCallbackSecret prints client's callback secret alone on a line, for
+// a script to capture.
+func printCallbackSecret(stdout io.Writer, secrets *callbacks.Secrets, client string) error {
+	if secrets == nil {
+		return errors.New("EASEL_CALLBACK_SECRET is unset: set it as for easel serve; callback secrets are derived from it")
+	}
+	if client == "" {
+		return fmt.Errorf("%w: easel keys callback-secret NAME: NAME is empty", errUsage)
+	}
+	fmt.Fprintln(stdout, secrets.ClientSecret(client))
 	return nil
 }
 

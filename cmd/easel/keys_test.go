@@ -195,3 +195,72 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+const (
+	testCallbackSecret = "whsec_dGVzdC1rZXktb2YtZWFzZWwtY2FsbGJhY2tzLTMyYg=="
+	// billingCallbackSecret is HMAC-SHA256(testCallbackSecret's key,
+	// "easel-callback-v1\x00billing"), as README derives it with openssl.
+	billingCallbackSecret = "whsec_nkAPDIO2cj9HFEhPXwmhFSgvdnIb6H+6NmrMexXl+mg="
+)
+
+// callback-secret prints a client's secret alone, for a script, without a
+// database; the secret is the current master's.
+func TestKeysCallbackSecret(t *testing.T) {
+	t.Parallel()
+	const older = "whsec_c2VjcmV0LWtleS1vZi10aGlydHktdHdvLWJ5dGVzISE="
+	for _, tt := range []struct {
+		name       string
+		secret     string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantErr    string
+	}{
+		{name: "one secret", secret: testCallbackSecret, args: []string{"billing"}, wantStdout: billingCallbackSecret + "\n"},
+		{name: "rotating: the current one's", secret: testCallbackSecret + " " + older, args: []string{"billing"}, wantStdout: billingCallbackSecret + "\n"},
+		{name: "unset", args: []string{"billing"}, wantCode: 1, wantErr: "EASEL_CALLBACK_SECRET is unset"},
+		{name: "bad secret", secret: "whsec_c2hvcnQ=", args: []string{"billing"}, wantCode: 1, wantErr: "EASEL_CALLBACK_SECRET: callback secret must encode 24 to 64 bytes"},
+		{name: "no name", secret: testCallbackSecret, wantCode: 2, wantErr: "easel keys callback-secret NAME: missing NAME"},
+		{name: "empty name", secret: testCallbackSecret, args: []string{""}, wantCode: 2, wantErr: "NAME is empty"},
+		{name: "two names", secret: testCallbackSecret, args: []string{"a", "b"}, wantCode: 2, wantErr: `unexpected argument "b"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"DATABASE_URL": unreachableDB, "EASEL_CALLBACK_SECRET": tt.secret}
+			code, stdout, stderr := easel(t, context.Background(), env, append([]string{"keys", "callback-secret"}, tt.args...)...)
+			require.Equal(t, tt.wantCode, code, stderr)
+			require.Equal(t, tt.wantStdout, stdout)
+			require.Contains(t, stderr, tt.wantErr)
+			if tt.secret != "" {
+				require.NotContains(t, stderr, "c2hvcnQ", "errors never quote a secret")
+			}
+		})
+	}
+}
+
+// keys create prints the new client's callback secret when callbacks are
+// signed, and refuses, creating nothing, when EASEL_CALLBACK_SECRET is bad;
+// list and revoke do not read it.
+func TestKeysCreatePrintsCallbackSecret(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t)
+	ctx := context.Background()
+
+	code, stdout, stderr := easel(t, ctx, map[string]string{"DATABASE_URL": url, "EASEL_CALLBACK_SECRET": "whsec_c2hvcnQ="}, "keys", "create", "billing")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "EASEL_CALLBACK_SECRET: callback secret must encode 24 to 64 bytes")
+	require.Empty(t, stdout)
+	code, stdout, stderr = easel(t, ctx, map[string]string{"DATABASE_URL": url, "EASEL_CALLBACK_SECRET": "whsec_c2hvcnQ="}, "keys", "list")
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, "no API keys", "nothing was created")
+
+	code, stdout, stderr = easel(t, ctx, map[string]string{"DATABASE_URL": url}, "keys", "create", "marketing")
+	require.Zero(t, code, stderr)
+	require.NotContains(t, stdout, "callback secret", "no secret, no callbacks")
+
+	code, stdout, stderr = easel(t, ctx, map[string]string{"DATABASE_URL": url, "EASEL_CALLBACK_SECRET": testCallbackSecret}, "keys", "create", "billing")
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, "easel keys callback-secret billing")
+	require.Contains(t, stdout, "\n    "+billingCallbackSecret+"\n")
+	require.NotContains(t, stdout, testCallbackSecret, "never the master secret")
+}

@@ -4,17 +4,26 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 )
 
 // newLogger returns the JSON logger every command logs with, at the level
-// EASEL_LOG_LEVEL names (debug, info, warn or error; info when unset), with
-// durations as text.
+// EASEL_LOG_LEVEL names (debug, info, warn or error, in any case and trimmed
+// as every variable is; info when unset), with durations as text.
 func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	level := slog.LevelInfo
-	if v := getenv("EASEL_LOG_LEVEL"); v != "" {
-		if err := level.UnmarshalText([]byte(v)); err != nil {
-			return nil, fmt.Errorf("EASEL_LOG_LEVEL %q: must be debug, info, warn or error", v)
-		}
+	// Not slog.Level's UnmarshalText, which takes offsets such as "DEBUG+2"
+	// that README does not document.
+	switch v := strings.TrimSpace(getenv("EASEL_LOG_LEVEL")); strings.ToLower(v) {
+	case "", "info":
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		return nil, fmt.Errorf("EASEL_LOG_LEVEL: %q is not one of debug, info, warn, error", v)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationText})), nil
 }

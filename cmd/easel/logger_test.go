@@ -19,11 +19,13 @@ func TestNewLoggerLevel(t *testing.T) {
 		wantInfo  bool
 	}{
 		{level: "", wantInfo: true},
+		{level: "  ", wantInfo: true},
 		{level: "debug", wantDebug: true, wantInfo: true},
 		{level: "DEBUG", wantDebug: true, wantInfo: true},
 		{level: "info", wantInfo: true},
-		{level: "warn"},
-		{level: "error"},
+		{level: " info", wantInfo: true},
+		{level: "Warn\n"},
+		{level: "\terror "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.level, func(t *testing.T) {
@@ -39,11 +41,17 @@ func TestNewLoggerLevel(t *testing.T) {
 	}
 }
 
+// Only the four levels README names: not slog's offsets, nor its "warning".
 func TestNewLoggerRefusesUnknownLevel(t *testing.T) {
 	t.Parallel()
-	_, err := newLogger(func(string) string { return "verbose" }, &bytes.Buffer{})
-	require.EqualError(t, err, `EASEL_LOG_LEVEL "verbose": must be debug, info, warn or error`)
-	require.Equal(t, 1, exitCode(err, io.Discard), "a bad setting, as for every other variable")
+	for _, level := range []string{"verbose", "DEBUG+2", "info-4", "warning", "0", "in fo"} {
+		t.Run(level, func(t *testing.T) {
+			t.Parallel()
+			_, err := newLogger(func(string) string { return " " + level + " " }, &bytes.Buffer{})
+			require.EqualError(t, err, `EASEL_LOG_LEVEL: "`+level+`" is not one of debug, info, warn, error`)
+			require.Equal(t, 1, exitCode(err, io.Discard), "a bad setting, as for every other variable")
+		})
+	}
 }
 
 func TestNewLoggerWritesDurationsAsText(t *testing.T) {

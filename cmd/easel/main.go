@@ -16,9 +16,9 @@ import (
 	"github.com/easelhq/easel/internal/serve"
 )
 
-const usage = `easel — durable fal.ai image generation jobs in PostgreSQL
+const usage = `usage: easel <command> [flags]
 
-usage: easel <command> [flags]
+Easel: durable fal.ai image generation jobs in PostgreSQL.
 
 commands:
   serve        API, webhook receiver and workers (--role all|api|worker)
@@ -28,14 +28,22 @@ commands:
   keys         create NAME | list | revoke NAME: API keys of calling services
   bench        end-to-end benchmark against the in-process simulator (docs/BENCHMARKS.md)
   healthcheck  probe /readyz (for container healthchecks)
+  version      this binary's version, Go version and schema version (also --version)
 
-Run easel <command> --help for a command's flags and arguments.
-Configuration comes from the environment (DATABASE_URL, EASEL_ADDR, FAL_KEY, ...);
-see README.md.
+Run easel <command> --help for a command's flags, arguments and the
+environment variables it reads. Configuration comes from the environment
+(DATABASE_URL, EASEL_ADDR, FAL_KEY, ...); README.md's Configuration table
+lists every variable.
 `
 
 // errUsage marks errors caused by how the command was called (exit code 2).
 var errUsage = errors.New("usage")
+
+// usageError makes err exit with status 2, printed as it is.
+type usageError struct{ error }
+
+func (e usageError) Is(target error) bool { return target == errUsage }
+func (e usageError) Unwrap() error        { return e.error }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -46,14 +54,16 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	logger, err := newLogger(os.Getenv, os.Stderr)
-	if err == nil {
-		// Packages without a logger of their own (jobs.EnqueuePool's
-		// wake-up of the workers) log through the default.
-		slog.SetDefault(logger)
-		err = run(ctx, os.Args[1:], os.Stdout, os.Getenv, logger)
+	logger := func() (*slog.Logger, error) {
+		logger, err := newLogger(os.Getenv, os.Stderr)
+		if err == nil {
+			// Packages without a logger of their own (jobs.EnqueuePool's
+			// wake-up of the workers) log through the default.
+			slog.SetDefault(logger)
+		}
+		return logger, err
 	}
-	code := exitCode(err, os.Stderr)
+	code := exitCode(run(ctx, os.Args[1:], os.Stdout, os.Getenv, logger), os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -73,7 +83,12 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, logger *slog.Logger) error {
+// loggerFunc returns the logger EASEL_LOG_LEVEL configures, or an error
+// naming the variable. Commands call it once their arguments ask for no
+// help, so that help never depends on the environment.
+type loggerFunc func() (*slog.Logger, error)
+
+func run(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, logger loggerFunc) error {
 	if len(args) == 0 || isHelp(args[0]) || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -81,21 +96,32 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return serveCmd(ctx, args, getenv, logger)
+		return serveCmd(ctx, args, stdout, getenv, logger)
 	case "migrate":
 		return migrateCmd(ctx, args, stdout, getenv, logger)
 	case "sim":
 		return simCmd(ctx, args, stdout, logger)
 	case "enqueue":
-		return enqueueCmd(ctx, args, stdout, getenv)
+		return enqueueCmd(ctx, args, stdout, getenv, logger)
 	case "keys":
-		return keysCmd(ctx, args, stdout, getenv, logger)
+		// keysCmd wants its logger before it reads its words: read them
+		// first for a help that needs no environment.
+		if _, err := parseWords("keys", keysHelp, args, stdout); err != nil {
+			return err
+		}
+		l, err := logger()
+		if err != nil {
+			return err
+		}
+		return keysCmd(ctx, args, stdout, getenv, l)
 	case "bench":
-		return benchCmd(ctx, args, stdout, getenv)
+		return benchCmd(ctx, args, stdout, getenv, logger)
 	case "healthcheck":
-		return healthcheckCmd(ctx, args, getenv)
+		return healthcheckCmd(ctx, args, stdout, getenv, logger)
+	case "version", "--version", "-version":
+		return versionCmd(args, stdout)
 	default:
-		return fmt.Errorf("%w: unknown command %q (run easel --help)", errUsage, cmd)
+		return usageError{fmt.Errorf("unknown command %q; run 'easel --help' for usage", cmd)}
 	}
 }
 
@@ -129,7 +155,7 @@ func parseWords(cmd, help string, args []string, stdout io.Writer) ([]string, er
 			fmt.Fprint(stdout, help)
 			return nil, flag.ErrHelp
 		case len(a) > 1 && a[0] == '-' && (a[1] < '0' || a[1] > '9'): // "-1" is a word, for "migrate down -1" to say N must be positive
-			return nil, fmt.Errorf("%w: easel %s takes no flag %s (see easel %s --help)", errUsage, cmd, a, cmd)
+			return nil, usageError{fmt.Errorf("easel %s takes no flag %s; %s", cmd, a, seeHelp(cmd))}
 		}
 		words = append(words, a)
 	}
@@ -147,5 +173,5 @@ func noArgs(cmd string, fs *flag.FlagSet) error {
 }
 
 func unexpectedArg(cmd, arg string) error {
-	return fmt.Errorf("%w: unexpected argument %q to easel %s (see easel %s --help)", errUsage, arg, cmd, cmd)
+	return usageError{fmt.Errorf("unexpected argument %q to easel %s; %s", arg, cmd, seeHelp(cmd))}
 }

@@ -22,7 +22,7 @@ func easel(t *testing.T, ctx context.Context, env map[string]string, args ...str
 	t.Helper()
 	var out, errOut bytes.Buffer
 	getenv := func(k string) string { return env[k] }
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := func() (*slog.Logger, error) { return newLogger(getenv, io.Discard) }
 	code = exitCode(run(ctx, args, &out, getenv, logger), &errOut)
 	return code, out.String(), errOut.String()
 }
@@ -40,7 +40,7 @@ func TestUsageCommandsAligned(t *testing.T) {
 	require.True(t, ok)
 	commands, _, _ = strings.Cut(commands, "\n\n")
 	lines := strings.Split(commands, "\n")
-	require.Len(t, lines, 7)
+	require.Len(t, lines, 8)
 	column := -1
 	for _, line := range lines {
 		name := strings.Fields(line)[0]
@@ -52,21 +52,33 @@ func TestUsageCommandsAligned(t *testing.T) {
 	}
 }
 
+// badEnv is an environment every command refuses, but not its help.
+var badEnv = map[string]string{
+	"DATABASE_URL":    unreachableDB,
+	"EASEL_WORKERS":   "abc",
+	"EASEL_LOG_LEVEL": "verbose",
+	"EASEL_ADDR":      "nowhere",
+}
+
+// Help goes to stdout and exits 0, whatever the environment holds.
 func TestHelpExitsZero(t *testing.T) {
 	t.Parallel()
 
 	tests := []struct {
 		args       []string
-		wantStdout string // the help printed on stdout; flag-based commands print theirs on stderr
+		wantStdout string
 	}{
 		{args: []string{"--help"}, wantStdout: "usage: easel <command>"},
 		{args: []string{"help"}, wantStdout: "usage: easel <command>"},
-		{args: []string{"serve", "--help"}},
-		{args: []string{"serve", "-h"}},
-		{args: []string{"sim", "--help"}},
-		{args: []string{"enqueue", "--help"}},
-		{args: []string{"bench", "--help"}},
-		{args: []string{"healthcheck", "--help"}},
+		{args: nil, wantStdout: "usage: easel <command>"},
+		{args: []string{"serve", "--help"}, wantStdout: "usage: easel serve [flags]"},
+		{args: []string{"serve", "-h"}, wantStdout: "usage: easel serve [flags]"},
+		{args: []string{"serve", "--role", "api", "--help"}, wantStdout: "usage: easel serve [flags]"},
+		{args: []string{"sim", "--help"}, wantStdout: "usage: easel sim [flags]"},
+		{args: []string{"enqueue", "--help"}, wantStdout: "usage: easel enqueue [flags]"},
+		{args: []string{"bench", "--help"}, wantStdout: "usage: easel bench [flags]"},
+		{args: []string{"healthcheck", "--help"}, wantStdout: "usage: easel healthcheck [flags]"},
+		{args: []string{"version", "--help"}, wantStdout: "usage: easel version"},
 		{args: []string{"migrate", "--help"}, wantStdout: "usage: easel migrate up | down [N] | version"},
 		{args: []string{"migrate", "-h"}, wantStdout: "usage: easel migrate"},
 		{args: []string{"migrate", "down", "--help"}, wantStdout: "usage: easel migrate"},
@@ -78,13 +90,63 @@ func TestHelpExitsZero(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
 
-			code, stdout, stderr := easel(t, cancelled(), map[string]string{"DATABASE_URL": unreachableDB}, tt.args...)
+			code, stdout, stderr := easel(t, cancelled(), badEnv, tt.args...)
 			require.Zero(t, code, "stderr: %s", stderr)
-			require.Contains(t, stdout, tt.wantStdout)
+			require.True(t, strings.HasPrefix(stdout, tt.wantStdout), stdout)
+			require.Empty(t, stderr)
 		})
 	}
 }
 
+// Every command's help has the same shape: usage line, a paragraph, then
+// its commands or flags and its environment, each default said once.
+func TestHelpShape(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		cmd     string
+		flags   bool // else commands, or neither
+		wantEnv []string
+	}{
+		{cmd: "serve", flags: true, wantEnv: []string{"DATABASE_URL", "EASEL_ADDR", "EASEL_ROLE", "EASEL_PUBLIC_URL", "FAL_KEY", "FAL_QUEUE_URL", "EASEL_LOG_LEVEL"}},
+		{cmd: "sim", flags: true, wantEnv: []string{"EASEL_LOG_LEVEL"}},
+		{cmd: "enqueue", flags: true, wantEnv: []string{"EASEL_API_KEY", "EASEL_PUBLIC_URL", "EASEL_ADDR"}},
+		{cmd: "bench", flags: true, wantEnv: []string{"DATABASE_URL", "EASEL_WORKERS"}},
+		{cmd: "healthcheck", flags: true, wantEnv: []string{"EASEL_ADDR"}},
+		{cmd: "migrate", wantEnv: []string{"DATABASE_URL", "EASEL_LOG_LEVEL"}},
+		{cmd: "version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd, func(t *testing.T) {
+			t.Parallel()
+
+			code, stdout, _ := easel(t, cancelled(), nil, tt.cmd, "--help")
+			require.Zero(t, code)
+			usageLine, rest, ok := strings.Cut(stdout, "\n\n")
+			require.True(t, ok, stdout)
+			require.True(t, strings.HasPrefix(usageLine, "usage: easel "+tt.cmd), usageLine)
+			about, _, _ := strings.Cut(rest, "\n\n")
+			require.NotEmpty(t, about, "a paragraph says what the command does")
+			require.NotContains(t, about, "  ", "one paragraph, not a table")
+			_, flags, hasFlags := strings.Cut(stdout, "\n\nflags:\n")
+			require.Equal(t, tt.flags, hasFlags, stdout)
+			if hasFlags {
+				flags, _, _ = strings.Cut(flags, "\n\n")
+				require.Regexp(t, `^  --[a-z]`, flags)
+				require.NotRegexp(t, `(?m)^  -[a-z]`, flags, "flags are spelled --name, as README spells them")
+			}
+			require.Equal(t, tt.cmd == "migrate", strings.Contains(stdout, "\n\ncommands:\n"), stdout)
+			_, env, hasEnv := strings.Cut(stdout, "\n\nenvironment:\n")
+			require.Equal(t, len(tt.wantEnv) > 0, hasEnv, stdout)
+			for _, v := range tt.wantEnv {
+				require.Regexp(t, `(?m)^  `+v+`\b`, env)
+			}
+			for line := range strings.Lines(stdout) {
+				require.LessOrEqual(t, strings.Count(line, "default"), 1, "a default said twice: %q", line)
+			}
+		})
+	}
+}
 func TestUnexpectedArgumentsAreUsageErrors(t *testing.T) {
 	t.Parallel()
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,22 +13,25 @@ import (
 
 const migrateUsage = "easel migrate up | down [N] | version | force V"
 
-const migrateHelp = "usage: " + migrateUsage + `
+var migrateHelp = help{
+	usage: migrateUsage[len("easel "):],
+	about: `Changes or shows the database's schema, River's tables included. easel serve
+migrates up on start; these commands are for deployments that migrate as a
+step of their own, and for rolling back.`,
+	commands: [][2]string{
+		{"up", "create the database if it is missing, then apply every pending migration"},
+		{"down [N]", "revert the newest N migrations (default 1); refused, changing\nnothing, when the schema has fewer than N"},
+		{"version", "print the schema version and the newest this binary knows; exits\n1 when the version is dirty (a migration failed or was interrupted)"},
+		{"force V", "record V as the schema version, clean, running no migration: after\na migration failed, once the schema is at V (the error, and\neasel migrate version, say which V to force); 0 means none applied"},
+	},
+	env: [][2]string{
+		{"DATABASE_URL", "the database (default postgres://postgres@127.0.0.1:5432/easel?sslmode=disable);\nonly up creates it when it is missing"},
+		{"EASEL_LOG_LEVEL", "debug, info, warn or error (default info)"},
+	},
+}
 
-  up        create the database if it is missing, then apply every pending migration
-  down [N]  revert the newest N migrations (default 1); refused, changing
-            nothing, when the schema has fewer than N
-  version   print the schema version and the newest this binary knows; exits
-            1 when the version is dirty (a migration failed or was interrupted)
-  force V   record V as the schema version, clean, running no migration: after
-            a migration failed, once the schema is at V (the error, and
-            easel migrate version, say which V to force); 0 means none applied
-
-The database is DATABASE_URL's (default postgres://postgres@127.0.0.1:5432/easel).
-`
-
-func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, logger *slog.Logger) error {
-	words, err := parseWords("migrate", migrateHelp, args, stdout)
+func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, loggerFn loggerFunc) error {
+	words, err := parseWords("migrate", migrateHelp.String(), args, stdout)
 	if err != nil {
 		return err
 	}
@@ -44,10 +48,27 @@ func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 		return unexpectedArg("migrate "+sub, words[n])
 	}
 	if sub == "force" && len(words) == 0 {
-		return fmt.Errorf("%w: migrate force V: missing V, the version to record (see easel migrate --help)", errUsage)
+		return fmt.Errorf("%w: migrate force V: missing V, the version to record; %s", errUsage, seeHelp("migrate"))
+	}
+	logger, err := loggerFn()
+	if err != nil {
+		return err
 	}
 
 	databaseURL := databaseURL(getenv)
+	if err := migrate(ctx, sub, words, databaseURL, stdout, logger); err != nil {
+		if errors.Is(err, migrations.ErrNoDatabase) {
+			// Only up creates the database; the others say how to get one.
+			return fmt.Errorf("%w: check DATABASE_URL, or create the database and its schema first with easel migrate up (or easel serve)", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// migrate runs the migrate command sub with its words, then prints the
+// schema version.
+func migrate(ctx context.Context, sub string, words []string, databaseURL string, stdout io.Writer, logger *slog.Logger) error {
 	switch sub {
 	case "up":
 		created, err := migrations.EnsureDatabase(ctx, databaseURL)

@@ -81,7 +81,8 @@ func TestCommandsOnNewerSchema(t *testing.T) {
 				}
 				return ""
 			}
-			code := exitCode(run(ctx, tt.args, &stdout, getenv, slog.New(slog.NewTextHandler(&logs, nil))), &stderr)
+			logger := func() (*slog.Logger, error) { return slog.New(slog.NewTextHandler(&logs, nil)), nil }
+			code := exitCode(run(ctx, tt.args, &stdout, getenv, logger), &stderr)
 
 			require.Equal(t, tt.wantCode, code, "stderr: %s", stderr.String())
 			require.Contains(t, stdout.String(), tt.wantStdout)

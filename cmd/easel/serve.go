@@ -4,24 +4,66 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
+	"io"
+	"net"
 
 	"github.com/easelhq/easel/internal/serve"
 )
 
-func serveCmd(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger) error {
+var serveHelp = help{
+	usage: "serve [flags]",
+	about: `Runs Easel: the HTTP API (/v1, the gallery, /healthz, /readyz, /metrics),
+the receiver of fal's webhooks and the River workers that submit generations
+to fal and reconcile them, in one process; --role runs only the API or only
+the workers. It waits up to 30s for Postgres, creates the database if it is
+missing, applies pending migrations, then serves until SIGTERM or SIGINT.
+Without FAL_KEY it runs against an in-process fal simulator.`,
+	env: [][2]string{
+		{"DATABASE_URL", "Postgres (default postgres://postgres@127.0.0.1:5432/easel?sslmode=disable)"},
+		{"EASEL_ADDR", "listen address (default 127.0.0.1:8080); --addr overrides it"},
+		{"EASEL_ROLE", "all, api or worker (default all); --role overrides it"},
+		{"EASEL_PUBLIC_URL", "base URL fal calls back; required with FAL_KEY and with --role worker"},
+		{"FAL_KEY", "fal API key; unset runs the in-process simulator. Never logged"},
+		{"FAL_QUEUE_URL", "fal queue base URL (default https://queue.fal.run)"},
+		{"FAL_MAX_INFLIGHT", "most generations at fal at once, across all processes (default 32)"},
+		{"EASEL_WORKERS", "River workers submitting to fal (default 16)"},
+		{"EASEL_LOG_LEVEL", "debug, info, warn or error (default info)"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "exports traces over OTLP/HTTP when set"},
+	},
+	footer: `Every other variable (FAL_JWKS_URL, EASEL_TIMEOUT, EASEL_CALLBACK_SECRET, ...)
+is in README.md's Configuration table. A bad value stops start-up with a line
+naming the variable.`,
+}
+
+func serveCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, logger loggerFunc) error {
+	fs := newFlagSet("serve")
+	// No defaults of their own: unset, the environment's apply, read only
+	// once the flags asked for no help.
+	var role serve.Role
+	fs.Var(&role, "role", "the `role` of this process: all, api (HTTP API and webhooks) or worker (River workers) (default EASEL_ROLE, else all)")
+	addr := fs.String("addr", "", "listen `host:port` (default EASEL_ADDR, else 127.0.0.1:8080)")
+	if err := parseFlags(fs, serveHelp, args, stdout); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// An empty address would listen on every interface at a random port.
+	if _, _, err := net.SplitHostPort(*addr); set["addr"] && err != nil {
+		return flagError("serve", fmt.Errorf("invalid value %q for flag -addr: not host:port", *addr))
+	}
+	l, err := logger()
+	if err != nil {
+		return err
+	}
 	cfg, err := serve.ConfigFromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.Var(&cfg.Role, "role", "what this process runs: all, api (HTTP API and webhooks) or worker (River workers); env EASEL_ROLE")
-	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address; env EASEL_ADDR")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	if set["role"] {
+		cfg.Role = role
 	}
-	if err := noArgs("serve", fs); err != nil {
-		return err
+	if set["addr"] {
+		cfg.Addr = *addr
 	}
-	return serve.Run(ctx, cfg, logger, nil)
+	return serve.Run(ctx, cfg, l, nil)
 }

@@ -45,6 +45,9 @@ type APIError struct {
 		Field   string `json:"field"`
 		Message string `json:"message"`
 	} `json:"details"`
+	// hint says what to do about it from this command, where the server's
+	// message speaks to any HTTP client.
+	hint string
 }
 
 func (e *APIError) Error() string {
@@ -53,7 +56,19 @@ func (e *APIError) Error() string {
 	for _, d := range e.Details {
 		fmt.Fprintf(&b, "\n  %s: %s", d.Field, d.Message)
 	}
+	if e.hint != "" {
+		fmt.Fprintf(&b, "\n%s", e.hint)
+	}
 	return b.String()
+}
+
+// unauthorizedHint is what to do about a 401 with the key, if any, that
+// EASEL_API_KEY gave.
+func unauthorizedHint(apiKey string) string {
+	if apiKey == "" {
+		return "easel enqueue sends the API key in EASEL_API_KEY, which is not set: set it to the key easel keys create printed"
+	}
+	return "the API key in EASEL_API_KEY was refused: set EASEL_API_KEY to an active key of this server (easel keys list names them)"
 }
 
 // Is makes a rejected input (400, 422) match ErrInvalidInput: the caller
@@ -143,6 +158,9 @@ func (c *client) do(req *http.Request, into any, timeout time.Duration) (int, er
 		}
 		if json.Unmarshal(body, &envelope) == nil && envelope.Error != nil {
 			apiErr.Code, apiErr.Message, apiErr.Details = envelope.Error.Code, envelope.Error.Message, envelope.Error.Details
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			apiErr.hint = unauthorizedHint(c.apiKey)
 		}
 		return resp.StatusCode, apiErr
 	}

@@ -46,6 +46,13 @@ type Env struct {
 	// Server is --server's default, the base URL of the Easel server as the
 	// environment configures it; empty means DefaultServer.
 	Server string
+	// Help prints the command's help, with fs's flags, to Stdout; nil
+	// prints the flags alone.
+	Help func(fs *flag.FlagSet)
+	// CheckEnv, when set, runs once the flags are parsed and ask for no
+	// help, before anything is read or sent: the caller's checks of the
+	// environment, which must not stop --help.
+	CheckEnv func() error
 }
 
 // Polling while waiting: each request long-polls for up to longPoll, and
@@ -69,9 +76,14 @@ type options struct {
 
 // Run runs `easel enqueue` with args (the arguments after "enqueue").
 func Run(ctx context.Context, args []string, env Env) error {
-	opts, err := parseFlags(args, env.Stderr, cmp.Or(env.Server, DefaultServer))
+	opts, err := parseFlags(args, env, cmp.Or(env.Server, DefaultServer))
 	if err != nil {
 		return err
+	}
+	if env.CheckEnv != nil {
+		if err := env.CheckEnv(); err != nil {
+			return err
+		}
 	}
 	input, err := buildInput(opts, env.Stdin)
 	if err != nil {
@@ -161,38 +173,37 @@ func follow(ctx context.Context, c *client, g *generation, p *progress) (*genera
 	return g, nil
 }
 
-func parseFlags(args []string, stderr io.Writer, server string) (options, error) {
+func parseFlags(args []string, env Env, server string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: easel enqueue [flags]
-
-Enqueues a fal-ai/fooocus/image-prompt generation on an Easel server. Flags
-set the common fields; --json gives the whole input, and flags override it.
-With EASEL_API_KEY set, it is sent as the Bearer key.
-
-`)
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&o.server, "server", server, "base URL of the Easel server (default from EASEL_PUBLIC_URL, else EASEL_ADDR)")
+	// The flag package would print its error and then the usage to stderr;
+	// the error is returned instead, and the help printed only when asked.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.server, "server", server, "base `URL` of the Easel server")
 	fs.StringVar(&o.prompt, "prompt", "", "the prompt")
-	fs.StringVar(&o.imageURL, "image-url", "", "the reference image (image_prompt_1.image_url): an http(s) URL")
+	fs.StringVar(&o.imageURL, "image-url", "", "the reference image (image_prompt_1.image_url): an http(s) `URL`")
 	fs.StringVar(&o.imageType, "type", "", "how the reference image steers: ImagePrompt, PyraCanny, CPDS or FaceSwap")
 	fs.IntVar(&o.numImages, "num-images", 0, "how many images, 1 to 4")
-	fs.StringVar(&o.aspectRatio, "aspect-ratio", "", "WIDTHxHEIGHT, e.g. 1024x1024")
-	fs.Func("style", "a Fooocus style; repeat for several (replaces the default styles)", func(s string) error {
+	fs.StringVar(&o.aspectRatio, "aspect-ratio", "", "the image size, `WIDTHxHEIGHT`, e.g. 1024x1024")
+	fs.Func("style", "a Fooocus `style`; repeat for several (replaces the default styles)", func(s string) error {
 		o.styles = append(o.styles, s)
 		return nil
 	})
-	fs.StringVar(&o.jsonFile, "json", "", "a file holding the whole input as a JSON object (- for stdin)")
-	fs.StringVar(&o.idempotencyKey, "idempotency-key", "", "makes retrying this command safe: the same key returns the same generation")
+	fs.StringVar(&o.jsonFile, "json", "", "a `file` holding the whole input as a JSON object (- for stdin)")
+	fs.StringVar(&o.idempotencyKey, "idempotency-key", "", "makes retrying this command safe: the same `key` returns the same generation")
 	fs.BoolVar(&o.wait, "wait", false, "wait until the generation finishes, showing its progress; exit 1 unless it completed")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			if env.Help != nil {
+				env.Help(fs)
+			} else {
+				fs.SetOutput(env.Stdout)
+				fs.PrintDefaults()
+			}
 			return o, err
 		}
-		return o, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		return o, invalidInput{fmt.Errorf("%w; run 'easel enqueue --help' for usage", err)}
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("%w: unexpected argument %q (quote the prompt: --prompt \"...\")", ErrInvalidInput, fs.Arg(0))
@@ -201,6 +212,12 @@ With EASEL_API_KEY set, it is sent as the Bearer key.
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	return o, nil
 }
+
+// invalidInput is ErrInvalidInput with err's message alone.
+type invalidInput struct{ error }
+
+func (e invalidInput) Is(target error) bool { return target == ErrInvalidInput }
+func (e invalidInput) Unwrap() error        { return e.error }
 
 // buildInput merges the flags into the --json input, if any. It leaves
 // validation to the server, which names every invalid field at once.

@@ -74,11 +74,16 @@ func TestCallbackAfterGeneration(t *testing.T) {
 		t.Fatal("no callback arrived")
 	}
 
-	// The signature, checked from the specification alone.
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(testCallbackSecret, "whsec_"))
+	// The signature, checked from the specification and README alone: keyed
+	// with the secret of the generation's client, derived from the master.
+	var client string
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT client FROM generations WHERE id = $1`, g.ID).Scan(&client))
+	master, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(testCallbackSecret, "whsec_"))
 	require.NoError(t, err)
+	derive := hmac.New(sha256.New, master)
+	derive.Write([]byte("easel-callback-v1\x00" + client))
 	id, ts := got.header.Get("webhook-id"), got.header.Get("webhook-timestamp")
-	mac := hmac.New(sha256.New, key)
+	mac := hmac.New(sha256.New, derive.Sum(nil))
 	mac.Write([]byte(id + "." + ts + "." + string(got.body)))
 	require.Equal(t, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)), got.header.Get("webhook-signature"))
 	seconds, err := strconv.ParseInt(ts, 10, 64)
@@ -167,18 +172,48 @@ func TestCallbackURLRefusedAtEnqueue(t *testing.T) {
 
 func TestCallbackConfigFromEnv(t *testing.T) {
 	t.Parallel()
+	const secondSecret = "whsec_c2VjcmV0LWtleS1vZi10aGlydHktdHdvLWJ5dGVzISE="
 	for _, tt := range []struct {
 		name         string
 		env          map[string]string
 		wantErr      string
 		allowPrivate bool
+		allowedNets  []string
+		workers      int
 	}{
-		{name: "unset"},
-		{name: "valid", env: map[string]string{"EASEL_CALLBACK_SECRET": testCallbackSecret, "EASEL_ALLOW_PRIVATE_CALLBACKS": "true"}, allowPrivate: true},
+		{name: "unset", workers: 8},
+		{name: "valid", env: map[string]string{"EASEL_CALLBACK_SECRET": testCallbackSecret, "EASEL_ALLOW_PRIVATE_CALLBACKS": "true"}, allowPrivate: true, workers: 8},
+		{name: "false", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "false"}, workers: 8},
+		{name: "rotation: two secrets", env: map[string]string{"EASEL_CALLBACK_SECRET": secondSecret + " " + testCallbackSecret}, workers: 8},
 		{name: "no prefix", env: map[string]string{"EASEL_CALLBACK_SECRET": "dGVzdC1rZXktb2YtZWFzZWwtY2FsbGJhY2tzLTMyYg=="},
 			wantErr: "EASEL_CALLBACK_SECRET: callback secret must start with whsec_"},
 		{name: "short", env: map[string]string{"EASEL_CALLBACK_SECRET": "whsec_c2hvcnQ="}, wantErr: "EASEL_CALLBACK_SECRET: callback secret must encode 24 to 64 bytes"},
-		{name: "bad bool", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "yes please"}, wantErr: `EASEL_ALLOW_PRIVATE_CALLBACKS: "yes please" is not true or false`},
+		{name: "second secret bad", env: map[string]string{"EASEL_CALLBACK_SECRET": testCallbackSecret + " whsec_c2hvcnQ="},
+			wantErr: "EASEL_CALLBACK_SECRET: secret 2 of 2: callback secret must encode 24 to 64 bytes, not 5"},
+		{name: "secret repeated", env: map[string]string{"EASEL_CALLBACK_SECRET": testCallbackSecret + " " + testCallbackSecret},
+			wantErr: "EASEL_CALLBACK_SECRET: secret 2 of 2 repeats secret 1"},
+		{name: "bad value", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "yes please"},
+			wantErr: `EASEL_ALLOW_PRIVATE_CALLBACKS: "yes please" is not true, false, or a comma-separated list of CIDRs such as 10.20.0.0/16`},
+		{name: "ranges", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "10.20.0.0/16, fd12:3456::/32,192.168.7.9"},
+			allowedNets: []string{"10.20.0.0/16", "fd12:3456::/32", "192.168.7.9/32"}, workers: 8},
+		{name: "one range", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "10.20.0.0/16"}, allowedNets: []string{"10.20.0.0/16"}, workers: 8},
+		{name: "range with host bits", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "10.20.0.0/16,10.1.2.3/16"},
+			wantErr: `EASEL_ALLOW_PRIVATE_CALLBACKS: entry 2 of 2, "10.1.2.3/16", has bits set past its /16: write 10.1.0.0/16, or 10.1.2.3/32 for the address alone`},
+		{name: "one range with host bits", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "10.1.2.3/16"},
+			wantErr: `EASEL_ALLOW_PRIVATE_CALLBACKS: "10.1.2.3/16" has bits set past its /16`},
+		{name: "bad range", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "10.20.0.0/16,10.0.0.0/33"},
+			wantErr: `EASEL_ALLOW_PRIVATE_CALLBACKS: entry 2 of 2, "10.0.0.0/33", is not a CIDR such as 10.20.0.0/16 or an IP address`},
+		{name: "true in a list", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "true,10.0.0.0/8"},
+			wantErr: `EASEL_ALLOW_PRIVATE_CALLBACKS: entry 1 of 2, "true", is not a CIDR`},
+		{name: "empty entry", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "10.0.0.0/8,"},
+			wantErr: `EASEL_ALLOW_PRIVATE_CALLBACKS: entry 2 of 2, "", is empty`},
+		{name: "mapped range", env: map[string]string{"EASEL_ALLOW_PRIVATE_CALLBACKS": "::ffff:10.0.0.0/104"},
+			wantErr: `EASEL_ALLOW_PRIVATE_CALLBACKS: "::ffff:10.0.0.0/104" is an IPv4-mapped range: write it as IPv4`},
+		{name: "workers", env: map[string]string{"EASEL_CALLBACK_WORKERS": "32"}, workers: 32},
+		{name: "workers zero", env: map[string]string{"EASEL_CALLBACK_WORKERS": "0"}, wantErr: `EASEL_CALLBACK_WORKERS: "0" is not a positive integer`},
+		{name: "workers not a number", env: map[string]string{"EASEL_CALLBACK_WORKERS": "many"}, wantErr: `EASEL_CALLBACK_WORKERS: "many" is not a positive integer`},
+		{name: "workers beyond River's maximum", env: map[string]string{"EASEL_CALLBACK_WORKERS": "10001"},
+			wantErr: "EASEL_CALLBACK_WORKERS: 10001 is more than River's maximum of 10000 workers for a queue"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -193,6 +228,12 @@ func TestCallbackConfigFromEnv(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tt.env["EASEL_CALLBACK_SECRET"], cfg.CallbackSecret)
 			require.Equal(t, tt.allowPrivate, cfg.AllowPrivateCallbacks)
+			var nets []string
+			for _, p := range cfg.AllowedCallbackNets {
+				nets = append(nets, p.String())
+			}
+			require.Equal(t, tt.allowedNets, nets)
+			require.Equal(t, tt.workers, cfg.CallbackWorkers)
 		})
 	}
 }

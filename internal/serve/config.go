@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -64,12 +65,21 @@ type Config struct {
 	// Simulator configures the in-process simulator used when FAL_KEY is
 	// empty; nil means SimulatorConfig. Tests and benchmarks set it.
 	Simulator *falsim.Config
-	// CallbackSecret signs callbacks (EASEL_CALLBACK_SECRET,
-	// whsec_<base64>). Empty: callback_url is refused at enqueue.
+	// CallbackSecret holds the master secrets that each client's callback
+	// secret is derived from (EASEL_CALLBACK_SECRET: whsec_<base64>
+	// secrets separated by spaces, the current one first; see
+	// callbacks.ParseSecrets). Empty: callback_url is refused at enqueue.
 	CallbackSecret string
-	// AllowPrivateCallbacks lets callbacks go to loopback and private
-	// addresses (EASEL_ALLOW_PRIVATE_CALLBACKS).
+	// AllowPrivateCallbacks lets callbacks go to every address, loopback
+	// and private ones included (EASEL_ALLOW_PRIVATE_CALLBACKS=true).
 	AllowPrivateCallbacks bool
+	// AllowedCallbackNets are the non-public ranges callbacks may go to
+	// besides public addresses (EASEL_ALLOW_PRIVATE_CALLBACKS as a list of
+	// CIDRs).
+	AllowedCallbackNets []netip.Prefix
+	// CallbackWorkers bounds concurrent callback deliveries
+	// (EASEL_CALLBACK_WORKERS); 0 means jobs.DefaultCallbackWorkers.
+	CallbackWorkers int
 	// Tracing exports traces over OTLP/HTTP as the standard OTEL_*
 	// variables configure; on when they name an endpoint.
 	Tracing bool

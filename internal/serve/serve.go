@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -234,18 +235,19 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	verifier := fal.NewVerifier(fal.VerifierConfig{Keys: fal.NewJWKS(fal.JWKSConfig{URL: cfg.FalJWKSURL})})
 
 	riverClient, err := jobs.NewRiverClient(pool, jobs.Config{
-		Fal:         falClient,
-		PublicURL:   cfg.PublicURL,
-		MaxWorkers:  cfg.Workers,
-		Limits:      store.InflightLimits{Global: cfg.MaxInflight, PerClient: cfg.ClientMaxInflight},
-		PollAfter:   cfg.PollAfter,
-		Timeout:     cfg.Timeout,
-		RescueAfter: cfg.RescueAfter,
-		Callbacks:   deliverer,
-		Metrics:     m,
-		Middleware:  riverTracing(tracerProvider),
-		Publisher:   publisher,
-		Logger:      logger,
+		Fal:             falClient,
+		PublicURL:       cfg.PublicURL,
+		MaxWorkers:      cfg.Workers,
+		Limits:          store.InflightLimits{Global: cfg.MaxInflight, PerClient: cfg.ClientMaxInflight},
+		PollAfter:       cfg.PollAfter,
+		Timeout:         cfg.Timeout,
+		RescueAfter:     cfg.RescueAfter,
+		Callbacks:       deliverer,
+		CallbackWorkers: cfg.CallbackWorkers,
+		Metrics:         m,
+		Middleware:      riverTracing(tracerProvider),
+		Publisher:       publisher,
+		Logger:          logger,
 	})
 	if err != nil {
 		return err
@@ -262,7 +264,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		dispatched := make(chan struct{})
 		go func() {
 			defer close(dispatched)
-			jobs.NewCallbackDispatcher(pool, riverClient, logger).Run(dispatchCtx)
+			jobs.NewCallbackDispatcher(pool, riverClient, logger).WithMetrics(m).Run(dispatchCtx)
 		}()
 		defer func() {
 			stopDispatching()
@@ -314,7 +316,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
 	delay.serving(server)
-	logger.Info("easel serving", "addr", listener.Addr().String(), "public_url", cfg.PublicURL, "role", string(cfg.Role))
+	// fal_queue_url says which fal this process talks to: fal.ai, an easel
+	// sim, or its in-process simulator. FAL_KEY is never logged, nor a
+	// password in the URL, for a proxy that wants one.
+	falQueueURL := cfg.FalQueueURL
+	if u, err := url.Parse(falQueueURL); err == nil {
+		falQueueURL = u.Redacted()
+	}
+	logger.Info("easel serving", "addr", listener.Addr().String(), "public_url", cfg.PublicURL, "role", string(cfg.Role), "fal_queue_url", falQueueURL)
 	if ready != nil {
 		ready(listener.Addr().String())
 	}

@@ -77,6 +77,7 @@ func setupTracing(ctx context.Context, cfg Config, logger *slog.Logger) (tp trac
 		return nil, nil, fmt.Errorf("describe the process for traces: %w", err)
 	}
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
+	otel.SetErrorHandler(otelErrorHandler{logger})
 	otel.SetTracerProvider(sdk)
 	otel.SetTextMapPropagator(propagator)
 	logger.Info("exporting traces over OTLP/HTTP, as the OTEL_* variables configure")
@@ -87,6 +88,15 @@ func setupTracing(ctx context.Context, cfg Config, logger *slog.Logger) (tp trac
 			logger.Warn("flush traces", "error", err)
 		}
 	}, nil
+}
+
+// otelErrorHandler logs what OpenTelemetry cannot do, such as a failed
+// export of traces, as a WARN: its default handler goes through the log
+// package, which slog's default logger turns into INFO lines.
+type otelErrorHandler struct{ logger *slog.Logger }
+
+func (h otelErrorHandler) Handle(err error) {
+	h.logger.Warn("opentelemetry error; traces may be lost", "error", err)
 }
 
 // riverTracing is River middleware making a span of every job inserted and

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/easelhq/easel/migrations"
+)
+
+var versionHelp = help{
+	usage: "version",
+	about: `Prints this binary's version: the module version Go recorded when it was
+built ("(devel)" when it recorded none, as for a build without version
+control information, such as the Docker image's), with the commit it was
+built from when Go recorded it; the Go version it was built with; and the
+newest schema version it migrates to, which easel migrate version compares
+the database's with. easel --version prints the same.`,
+}
+
+func versionCmd(args []string, stdout io.Writer) error {
+	if err := parseFlags(newFlagSet("version"), versionHelp, args, stdout); err != nil {
+		return err
+	}
+	schema, err := migrations.Latest()
+	if err != nil {
+		return err
+	}
+	info, _ := debug.ReadBuildInfo() // nil without build information, which writeVersion says
+	writeVersion(stdout, info, runtime.Version(), schema)
+	return nil
+}
+
+// writeVersion prints the version of the binary info describes (nil: none
+// recorded), built with goVersion, whose newest migration is schema.
+func writeVersion(w io.Writer, info *debug.BuildInfo, goVersion string, schema uint) {
+	version := "(devel)"
+	settings := map[string]string{}
+	if info != nil {
+		version = cmp.Or(info.Main.Version, version)
+		for _, s := range info.Settings {
+			settings[s.Key] = s.Value
+		}
+	}
+	fmt.Fprintf(w, "easel %s\n", version)
+	if rev := settings["vcs.revision"]; rev != "" {
+		if settings["vcs.modified"] == "true" {
+			rev += " (with uncommitted changes)"
+		}
+		fmt.Fprintf(w, "  commit       %s\n", rev)
+	}
+	if t := settings["vcs.time"]; t != "" {
+		fmt.Fprintf(w, "  commit time  %s\n", t)
+	}
+	fmt.Fprintf(w, "  go           %s %s/%s\n", goVersion, runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "  schema       %d\n", schema)
+}
