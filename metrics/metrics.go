@@ -19,9 +19,9 @@ import (
 const (
 	CallbackDelivered = "delivered" // the receiver answered 2xx
 	CallbackRetrying  = "retrying"  // failed; another attempt is scheduled
-	CallbackRejected  = "rejected"  // the receiver answered 4xx (not 408/429); abandoned
+	CallbackRejected  = "rejected"  // the receiver answered 410 Gone; abandoned
 	CallbackRefused   = "refused"   // the URL's address is not allowed; abandoned
-	CallbackExhausted = "exhausted" // failed after the last attempt of a day; abandoned
+	CallbackExhausted = "exhausted" // failed after the last attempt of a day, or its River job ended without delivering it; abandoned
 )
 
 // Outcomes of a webhook delivery answered with an error before anything

@@ -88,29 +88,3 @@ func GetCallbackDelivery(ctx context.Context, db DBTX, id uuid.UUID) (*CallbackD
 	}
 	return d, nil
 }
-
-// CallbackAttempt is the outcome of one attempt at delivering a callback.
-type CallbackAttempt struct {
-	// Status is the receiver's HTTP status; 0 when no answer came.
-	Status int
-	// Error says why the attempt failed; empty when it delivered.
-	Error string
-	// Delivered ends the delivery successfully; Abandoned ends it without.
-	Delivered bool
-	Abandoned bool
-}
-
-// RecordCallbackAttempt counts an attempt and stores its outcome.
-func RecordCallbackAttempt(ctx context.Context, db DBTX, id uuid.UUID, a CallbackAttempt) error {
-	_, err := db.Exec(ctx, `
-		UPDATE callback_deliveries SET
-			attempts = attempts + 1, last_attempt_at = now(),
-			last_status = NULLIF($2, 0), last_error = NULLIF($3, ''),
-			delivered_at = CASE WHEN $4 THEN now() END,
-			abandoned_at = CASE WHEN $5 THEN now() END
-		WHERE id = $1`, id, a.Status, a.Error, a.Delivered, a.Abandoned)
-	if err != nil {
-		return fmt.Errorf("record attempt of callback delivery %s: %w", id, err)
-	}
-	return nil
-}

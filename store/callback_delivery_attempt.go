@@ -14,6 +14,17 @@ import (
 // when the process stopped during the attempt.
 const callbackAttemptUnderWay = "no outcome recorded: the attempt is under way, or its process stopped during it"
 
+// CallbackAttempt is the outcome of one attempt at delivering a callback.
+type CallbackAttempt struct {
+	// Status is the receiver's HTTP status; 0 when no answer came.
+	Status int
+	// Error says why the attempt failed; empty when it delivered.
+	Error string
+	// Delivered ends the delivery successfully; Abandoned ends it without.
+	Delivered bool
+	Abandoned bool
+}
+
 // StartCallbackAttempt counts an attempt of River job jobID at delivering
 // the callback before it is made, so that an attempt whose process dies
 // during it is counted all the same. It reports false, counting nothing,

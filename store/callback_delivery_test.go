@@ -136,33 +136,9 @@ func TestClaimOwedCallbacks(t *testing.T) {
 	require.ErrorContains(t, store.SetCallbackJobs(b.ctx, b.pool, ids, []int64{1}), "3 deliveries but 1 jobs")
 }
 
-func TestRecordCallbackAttempt(t *testing.T) {
+func TestGetCallbackDeliveryNotFound(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	g := b.insertWithCallback(t, "https://hooks.example.com/easel")
-	_, err := store.Cancel(b.ctx, b.pool, g.ID, "cancelled")
-	require.NoError(t, err)
-	var id uuid.UUID
-	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT id FROM callback_deliveries WHERE generation_id = $1`, g.ID).Scan(&id))
-
-	require.NoError(t, store.RecordCallbackAttempt(b.ctx, b.pool, id, store.CallbackAttempt{Error: "connection refused"}))
-	d, err := store.GetCallbackDelivery(b.ctx, b.pool, id)
-	require.NoError(t, err)
-	require.Equal(t, 1, d.Attempts)
-	require.Nil(t, d.LastStatus)
-	require.Equal(t, "connection refused", *d.LastError)
-	require.Nil(t, d.DeliveredAt)
-	require.Nil(t, d.AbandonedAt)
-	require.NotNil(t, d.LastAttemptAt)
-
-	require.NoError(t, store.RecordCallbackAttempt(b.ctx, b.pool, id, store.CallbackAttempt{Status: 204, Delivered: true}))
-	d, err = store.GetCallbackDelivery(b.ctx, b.pool, id)
-	require.NoError(t, err)
-	require.Equal(t, 2, d.Attempts)
-	require.Equal(t, 204, *d.LastStatus)
-	require.Nil(t, d.LastError)
-	require.NotNil(t, d.DeliveredAt)
-
-	_, err = store.GetCallbackDelivery(b.ctx, b.pool, uuid.New())
+	_, err := store.GetCallbackDelivery(b.ctx, b.pool, uuid.New())
 	require.ErrorIs(t, err, store.ErrNotFound)
 }

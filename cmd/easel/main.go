@@ -25,7 +25,7 @@ commands:
   migrate      up | down [N] | version | force V
   sim          the fal simulator as its own server
   enqueue      enqueue a generation from the shell (--prompt, --image-url, --wait)
-  keys         create NAME | list | revoke NAME: API keys of calling services
+  keys         create NAME | list | revoke NAME | callback-secret NAME: API keys
   bench        end-to-end benchmark against the in-process simulator (docs/BENCHMARKS.md)
   healthcheck  probe /readyz (for container healthchecks)
   version      this binary's version, Go version and schema version (also --version)
