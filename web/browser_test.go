@@ -92,6 +92,7 @@ type browserBundle struct {
 	baseURL string
 	key     string // an API key: with FAL_KEY set, the API is never open
 	router  *falRouter
+	db      *pgx.Conn // the server's database, for what no page or API can do
 }
 
 // setupBrowser runs a whole easel serve against simulators behind a
@@ -180,7 +181,7 @@ func setupBrowser(t *testing.T) *browserBundle {
 	require.NoError(t, err)
 	key, _, err := api.CreateKey(ctx, conn, "gallery")
 	require.NoError(t, err)
-	require.NoError(t, conn.Close(ctx))
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),
@@ -203,7 +204,7 @@ func setupBrowser(t *testing.T) *browserBundle {
 	// context of that call: it must carry no deadline.
 	require.NoError(t, chromedp.Do(browserCtx, chromedp.Navigate("about:blank")))
 
-	b := &browserBundle{ctx: browserCtx, baseURL: base, key: key, router: router}
+	b := &browserBundle{ctx: browserCtx, baseURL: base, key: key, router: router, db: conn}
 	b.step(t,
 		chromedp.Navigate(base+"/login"),
 		chromedp.SendKeys(chromedp.CSS("#key"), key),
@@ -272,6 +273,38 @@ func jsInt(n int) string {
 	return string(b)
 }
 
+// statePolls counts the requests the page has made to its /state URL.
+const statePolls = `performance.getEntriesByType("resource").filter(e => e.name.endsWith("/state")).length`
+
+// pressTabUntil presses Tab until the focused element matches selector.
+func (b *browserBundle) pressTabUntil(t *testing.T, selector string) {
+	t.Helper()
+	for range 40 {
+		b.step(t, chromedp.KeyEvent("\t"))
+		if evaluate[bool](t, b, `document.activeElement.matches(`+jsString(selector)+`)`) {
+			return
+		}
+	}
+	t.Fatalf("Tab never reached %s", selector)
+}
+
+// generationStatus reads a generation's status from the database.
+func (b *browserBundle) generationStatus(t *testing.T, id string) string {
+	t.Helper()
+	var status string
+	require.NoError(t, b.db.QueryRow(b.ctx, `SELECT status FROM generations WHERE id = $1`, id).Scan(&status))
+	return status
+}
+
+// noHorizontalOverflow is true when the page fits the viewport's width, so
+// that nobody has to scroll sideways to read it (WCAG 1.4.10), and every
+// control of the header is inside it.
+const noHorizontalOverflow = `(() => {
+	const width = document.documentElement.clientWidth;
+	const controls = [...document.querySelectorAll("header.site a, header.site button")];
+	return document.documentElement.scrollWidth <= width && controls.every(c => c.getBoundingClientRect().right <= width);
+})()`
+
 // TestBrowser drives the gallery in a real Chromium against a real easel
 // serve: images render, an NSFW tile stays blurred until its button is
 // pressed, a generation's page shows its timeline, and a pending page turns
@@ -300,7 +333,29 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#status.status-queued")),
 		chromedp.WaitVisible(chromedp.CSS(".live")),
 	)
+	// What a reload would lose: a mark on the window, an open <details>.
+	evaluate[bool](t, b, `(() => { window.easelMark = true; document.querySelector("details").open = true; return true; })()`)
+	// A change that leaves the status alone (as a webhook noted, or a
+	// submit retried, would) changes /state's version but reloads nothing.
+	_, err := b.db.Exec(b.ctx, `UPDATE generations SET updated_at = updated_at + interval '1 millisecond' WHERE id = $1`, held)
+	require.NoError(t, err)
+	polled := evaluate[int](t, b, statePolls)
+	b.step(t, chromedp.Poll[chromedp.Void](statePolls+` >= `+jsInt(polled+2)))
+	require.True(t, evaluate[bool](t, b, `window.easelMark === true && document.querySelector("details").open`), "the page reloaded")
+
+	// Hidden, the page stops polling; shown again, it catches up at once.
+	// (Headless Chromium never hides a page, so the test says it is hidden.)
+	evaluate[bool](t, b, `(() => {
+		Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+		document.dispatchEvent(new Event("visibilitychange"));
+		return true; })()`)
 	b.router.releaseHeld()
+	require.Eventually(t, func() bool { return b.generationStatus(t, held) == "completed" }, 30*time.Second, 20*time.Millisecond)
+	require.True(t, evaluate[bool](t, b, `window.easelMark === true`), "a hidden page polled and reloaded")
+	evaluate[bool](t, b, `(() => {
+		delete document.visibilityState;
+		document.dispatchEvent(new Event("visibilitychange"));
+		return true; })()`)
 	b.step(t, chromedp.WaitVisible(chromedp.CSS("#status.status-completed")))
 	b.step(t, chromedp.Poll[chromedp.Void](imagesRendered(".images img", 1)))
 	timeline := evaluate[string](t, b, `document.querySelector(".timeline").innerText`)
@@ -333,18 +388,62 @@ func TestBrowser(t *testing.T) {
 	const nsfwImage = `document.querySelector(".tile .nsfw img")`
 	require.Contains(t, evaluate[string](t, b, `getComputedStyle(`+nsfwImage+`).filter`), "blur(")
 	require.Equal(t, "none", evaluate[string](t, b, `getComputedStyle(document.querySelector(".tile .media:not(.nsfw) img")).filter`))
-	require.Equal(t, "false", evaluate[string](t, b, `document.querySelector(".nsfw .reveal").getAttribute("aria-pressed")`))
-	require.NotEmpty(t, evaluate[string](t, b, nsfwImage+`.alt`))
+	const reveal = `document.querySelector(".nsfw .reveal")`
+	require.Equal(t, "Reveal possibly NSFW image", evaluate[string](t, b, reveal+`.textContent`))
+	require.Empty(t, evaluate[string](t, b, nsfwImage+`.alt`), "the tile's heading names it")
 
+	// The button says what it does: Reveal, then Hide.
 	b.step(t,
 		chromedp.Click(chromedp.CSS(".nsfw .reveal")),
 		chromedp.Poll[chromedp.Void](`getComputedStyle(`+nsfwImage+`).filter === "none"`),
 	)
-	require.Equal(t, "true", evaluate[string](t, b, `document.querySelector(".nsfw .reveal").getAttribute("aria-pressed")`))
+	require.Equal(t, "Hide", evaluate[string](t, b, reveal+`.querySelector(".reveal-label").textContent`))
+	require.Equal(t, "Hide possibly NSFW image", evaluate[string](t, b, reveal+`.textContent`))
+	b.step(t,
+		chromedp.Click(chromedp.CSS(".nsfw .reveal")),
+		chromedp.Poll[chromedp.Void](`getComputedStyle(`+nsfwImage+`).filter.includes("blur(")`),
+	)
+	require.Equal(t, "Reveal", evaluate[string](t, b, reveal+`.querySelector(".reveal-label").textContent`))
+
+	// Focus from the keyboard: the tile draws its title link's ring, which
+	// the clamped heading would clip, and the Reveal button's ring is
+	// white between black rings, visible over any image.
+	b.step(t, chromedp.Navigate(b.baseURL+"/"), chromedp.WaitVisible(chromedp.CSS(".grid")))
+	b.pressTabUntil(t, ".card-link")
+	focusedTile := `document.activeElement.closest(".tile")`
+	require.Equal(t, "solid 3px", evaluate[string](t, b, `(s => s.outlineStyle + " " + s.outlineWidth)(getComputedStyle(`+focusedTile+`))`))
+	require.Equal(t, "none", evaluate[string](t, b, `getComputedStyle(document.activeElement).outlineStyle`))
+	b.pressTabUntil(t, ".reveal")
+	require.Equal(t, "rgb(255, 255, 255) solid 3px", evaluate[string](t, b,
+		`(s => s.outlineColor + " " + s.outlineStyle + " " + s.outlineWidth)(getComputedStyle(document.activeElement))`))
+	require.Contains(t, evaluate[string](t, b, `getComputedStyle(document.activeElement).boxShadow`), "rgb(0, 0, 0)")
+
+	// Reflow (WCAG 1.4.10): signed in, on a phone's width, no page scrolls
+	// sideways and the header's controls, Sign out among them, stay in view.
+	for _, width := range []int64{375, 320} {
+		b.step(t, chromedp.EmulateViewport(width, 640))
+		for _, path := range []string{"/", "/?status=failed", "/generations/" + fox, "/generations/" + failing, "/generations/" + flagged} {
+			b.step(t, chromedp.Navigate(b.baseURL+path), chromedp.WaitVisible(chromedp.CSS("form.account")))
+			require.True(t, evaluate[bool](t, b, noHorizontalOverflow), "%s overflows at %d px: scrollWidth %d", path, width,
+				evaluate[int](t, b, `document.documentElement.scrollWidth`))
+		}
+	}
+	b.step(t, chromedp.EmulateViewport(1280, 860))
 
 	if os.Getenv("EASEL_UPDATE_SCREENSHOT") == "1" {
 		b.screenshot(t, filepath.Join("..", "docs", "gallery.png"))
 	}
+
+	// Signed out while a pending page polls: it stops, and says so.
+	later := b.enqueue(t, map[string]any{"prompt": "a harbour at dawn", "run_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+	b.step(t,
+		chromedp.Navigate(b.baseURL+"/generations/"+later),
+		chromedp.WaitVisible(chromedp.CSS("#status.status-queued")),
+	)
+	_, err = b.db.Exec(b.ctx, `DELETE FROM web_sessions`)
+	require.NoError(t, err)
+	b.step(t, chromedp.Poll[chromedp.Void](`document.querySelector(".live").textContent === "Signed out: reload to sign in."`))
+	require.Equal(t, "status", evaluate[string](t, b, `document.querySelector(".live").getAttribute("role")`))
 }
 
 // screenshot writes the gallery as a newcomer first sees it (EASEL_UPDATE_SCREENSHOT=1

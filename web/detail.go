@@ -21,12 +21,13 @@ import (
 type detailPage struct {
 	chrome
 	ID        string
+	URL       string
 	Status    store.Status
 	Pending   bool
 	StateURL  string
-	Version   string
 	Client    string
 	CreatedAt time.Time
+	Heading   string // the prompt, shortened; Prompt is all of it
 	Prompt    string
 	Negative  string
 	Params    []field
@@ -39,6 +40,7 @@ type detailPage struct {
 	Timings   []field
 	Fal       []field
 	Error     *errorView
+	Cancelled *cancelView
 }
 
 // field is one labelled value of a description list.
@@ -61,6 +63,12 @@ type imageView struct {
 type errorView struct {
 	Code, Message string
 	Retrying      bool // the generation is still pending: the submit job will try again
+}
+
+// cancelView is a cancelled generation's ending: someone asked for it, so
+// the page shows it as no error.
+type cancelView struct {
+	Message string // what Easel or fal said of the cancel; may be empty
 }
 
 func (h *Handler) detail(c echo.Context) error {
@@ -94,8 +102,8 @@ func (h *Handler) detail(c echo.Context) error {
 func newDetailPage(g *store.Generation, images []store.Image, webhooks []store.ReceivedWebhook) detailPage {
 	id := g.ID.String()
 	v := detailPage{
-		ID: id, Status: g.Status, Pending: !g.Status.Terminal(), StateURL: "/generations/" + id + "/state",
-		Version: stateVersion(g), Client: g.Client, CreatedAt: g.CreatedAt,
+		ID: id, URL: "/generations/" + id, Status: g.Status, Pending: !g.Status.Terminal(), StateURL: "/generations/" + id + "/state",
+		Client: g.Client, CreatedAt: g.CreatedAt,
 	}
 	if len(webhooks) > maxTimelineWebhooks {
 		webhooks, v.Truncated = webhooks[:maxTimelineWebhooks], true
@@ -107,6 +115,7 @@ func newDetailPage(g *store.Generation, images []store.Image, webhooks []store.R
 	var in fal.ImagePromptInput
 	if err := json.Unmarshal(g.Input, &in); err == nil {
 		v.Prompt, v.Negative = in.Prompt, in.NegativePrompt
+		v.Heading = shorten(in.Prompt, maxTitleRunes)
 		v.Params = inputFields(g, &in)
 		for i, p := range []*fal.ImagePrompt{&in.ImagePrompt1, in.ImagePrompt2, in.ImagePrompt3, in.ImagePrompt4} {
 			if p != nil && p.ImageURL != "" {
@@ -122,7 +131,7 @@ func newDetailPage(g *store.Generation, images []store.Image, webhooks []store.R
 
 	v.Images = make([]imageView, len(images))
 	for i, im := range images {
-		v.Images[i] = imageView{Image: im, Number: i + 1, Alt: imageAlt(v.Prompt, i, len(images), im.NSFW)}
+		v.Images[i] = imageView{Image: im, Number: i + 1, Alt: imageAlt(i, len(images), im.NSFW)}
 	}
 
 	if g.SubmittedAt != nil {
@@ -142,7 +151,10 @@ func newDetailPage(g *store.Generation, images []store.Image, webhooks []store.R
 	}
 	v.Fal = append(v.Fal, field{"Submit attempts", fmt.Sprint(g.Attempts)}, field{"Requests that reached fal", fmt.Sprint(g.FalSubmissions)})
 
-	if g.ErrorCode != nil || g.ErrorMessage != nil {
+	switch {
+	case g.Status == store.StatusCancelled:
+		v.Cancelled = &cancelView{Message: deref(g.ErrorMessage)}
+	case g.ErrorCode != nil || g.ErrorMessage != nil:
 		v.Error = &errorView{Code: deref(g.ErrorCode), Message: deref(g.ErrorMessage), Retrying: !g.Status.Terminal()}
 	}
 	return v
@@ -193,7 +205,8 @@ func falTimings(raw json.RawMessage) []field {
 }
 
 // generationState is what the page's script polls while the generation is
-// pending.
+// pending. The script reloads when Status changes; Version changes with
+// anything the page would show, for a reader that wants every change.
 type generationState struct {
 	Status   store.Status `json:"status"`
 	Terminal bool         `json:"terminal"`

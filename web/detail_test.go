@@ -34,20 +34,24 @@ func TestDetailCompleted(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.status)
 	body := resp.body
 
-	require.Contains(t, body, "<h1>a lighthouse at dusk</h1>")
+	require.Contains(t, body, `<h1 dir="auto">a lighthouse at dusk</h1>`)
+	require.Contains(t, body, "<span>client <strong><bdi>tests</bdi></strong></span>")
 	require.Contains(t, body, `<span id="status" class="badge status-completed">completed</span>`)
 	require.NotContains(t, body, "data-poll", "a finished generation is not polled")
 
 	// Every image at full size, with its dimensions and size.
-	require.Contains(t, body, `<img src="https://cdn.example/0.png" alt="Generated image 1 of 2 for the prompt “a lighthouse at dusk”" referrerpolicy="no-referrer" width="1024" height="768">`)
+	// The heading names the prompt; each image's alt says which it is.
+	require.Contains(t, body, `<img src="https://cdn.example/0.png" alt="Generated image 1 of 2" referrerpolicy="no-referrer" width="1024" height="768">`)
+	require.Contains(t, body, `alt="Generated image 2 of 2, flagged as possibly NSFW"`)
 	require.Contains(t, body, "1024 × 768 px · 18.3 KiB · image/png")
-	require.Equal(t, 1, count(body, `class="reveal" aria-pressed="false"`))
+	require.Equal(t, 1, count(body, `<button type="button" class="reveal"><span class="reveal-label">Reveal</span><span class="visually-hidden"> possibly NSFW image 2</span></button>`))
 
 	// The input, fal's ids, the timings.
+	require.Contains(t, body, `<dt>Prompt</dt><dd dir="auto">a lighthouse at dusk</dd>`)
 	require.Contains(t, body, "<dt>Seed</dt><dd>17454220438242315174</dd>")
 	require.Contains(t, body, "type PyraCanny, weight 1, stop at 1")
 	require.Contains(t, body, `<dt>Request id</dt><dd><code>req-`+g.ID.String()[:8]+`</code></dd>`)
-	require.Contains(t, body, "<dt>Inference (fal)</dt><dd>1.2 s</dd>")
+	require.Contains(t, body, "<dt>Inference (fal)</dt><dd>1.3 s</dd>")
 	require.Contains(t, body, "<dt>fal timing: inference</dt>")
 
 	// The timeline, in order.
@@ -84,10 +88,15 @@ func TestDetailPendingIsPolled(t *testing.T) {
 	g := b.insert(t, "soon")
 
 	body := b.page(t, "/generations/"+g.ID.String()).body
-	m := regexp.MustCompile(`data-poll="([^"]+)" data-version="([^"]+)"`).FindStringSubmatch(body)
-	require.NotNil(t, m, "a pending page carries what its script polls")
+	m := regexp.MustCompile(`data-poll="([^"]+)" data-status="([^"]+)"`).FindStringSubmatch(body)
+	require.NotNil(t, m, "a pending page carries what its script polls, and the status it reloads on a change of")
 	require.Equal(t, "/generations/"+g.ID.String()+"/state", m[1])
-	require.Contains(t, body, `<noscript><meta http-equiv="refresh" content="5"></noscript>`)
+	require.Equal(t, "queued", m[2])
+	// Without JavaScript the page offers a link rather than refreshing
+	// itself under the reader (WCAG F41).
+	require.NotContains(t, body, "http-equiv")
+	require.Contains(t, body, `<noscript>
+  Without JavaScript it cannot: <a href="/generations/`+g.ID.String()+`">Refresh</a></noscript></p>`)
 
 	state := func() map[string]any {
 		req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url+m[1], nil)
@@ -98,13 +107,16 @@ func TestDetailPendingIsPolled(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(resp.body), &s))
 		return s
 	}
-	require.Equal(t, map[string]any{"status": "queued", "terminal": false, "version": m[2]}, state())
+	first := state()
+	require.Equal(t, "queued", first["status"])
+	require.Equal(t, false, first["terminal"])
+	require.NotEmpty(t, first["version"])
 
 	b.complete(t, g.ID, store.Image{URL: "https://cdn.example/0.png"})
 	s := state()
 	require.Equal(t, "completed", s["status"])
 	require.Equal(t, true, s["terminal"])
-	require.NotEqual(t, m[2], s["version"])
+	require.NotEqual(t, first["version"], s["version"])
 }
 
 // A submitted generation fal still holds shows, in its timeline, what fal

@@ -17,7 +17,7 @@
 // link, so a person signs in once at /login with an API key; Easel then
 // stores the SHA-256 of a random session token in web_sessions and hands the
 // token to the browser in an HttpOnly, SameSite=Lax cookie (Secure over
-// HTTPS). A session lasts SessionTTL and ends early when its key is revoked
+// HTTPS, or whenever Easel's public URL is https). A session lasts SessionTTL and ends early when its key is revoked
 // or the person signs out. Any valid key may see every generation, as with
 // the API. RequireSession, the middleware that admits all this, also guards
 // River UI at /riverui/, so that one sign-in opens both; a request the
@@ -26,11 +26,13 @@
 // # Live updates
 //
 // A generation's page updates by itself while the generation is pending:
-// the script polls GET /generations/{id}/state about once a second and
-// reloads the page when the state's version changes, so the timeline and
-// images are always rendered by the server. The /v1 long poll would not do:
-// it answers only when the generation finishes, so the page would miss the
-// submission and each webhook, and it wants a Bearer key where the page has
-// a session cookie. Without JavaScript, the pending page refreshes itself
-// every few seconds instead.
+// the script polls GET /generations/{id}/state about once a second while
+// the tab is visible, and reloads the page when the status changes, so the
+// timeline and images are always rendered by the server. Smaller changes
+// (a webhook noted, a submit retried) wait for that reload, since each
+// reload loses the reader's focus, open sections and revealed images. The
+// /v1 long poll would not do: it answers only when the generation
+// finishes, so the page would miss the submission, and it wants a Bearer
+// key where the page has a session cookie. Without JavaScript the page
+// offers a Refresh link rather than refreshing itself under the reader.
 package web

@@ -2,26 +2,29 @@ package web
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
 // formatDuration renders d for people: "0.42 s", "12.3 s", "3 min 12 s",
-// "2 h 5 min".
+// "2 h 5 min". Each unit is chosen after rounding to its precision, so that
+// 59.96 s reads "1 min 0 s" rather than "60.0 s".
 func formatDuration(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "-" + formatDuration(-d)
-	case d < time.Second:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	case d < time.Hour:
-		d = d.Round(time.Second)
-		return fmt.Sprintf("%d min %d s", int(d.Minutes()), int(d.Seconds())%60)
-	default:
-		d = d.Round(time.Minute)
-		return fmt.Sprintf("%d h %d min", int(d.Hours()), int(d.Minutes())%60)
+	if d < 0 {
+		// -math.MinInt64 overflows to itself.
+		return "-" + formatDuration(-max(d, -math.MaxInt64))
 	}
+	if r := d.Round(10 * time.Millisecond); r < time.Second {
+		return fmt.Sprintf("%.2f s", r.Seconds())
+	}
+	if r := d.Round(100 * time.Millisecond); r < time.Minute {
+		return fmt.Sprintf("%.1f s", r.Seconds())
+	}
+	if r := d.Round(time.Second); r < time.Hour {
+		return fmt.Sprintf("%d min %d s", int(r.Minutes()), int(r.Seconds())%60)
+	}
+	r := d.Round(time.Minute)
+	return fmt.Sprintf("%d h %d min", int(r.Hours()), int(r.Minutes())%60)
 }
 
 // formatBytes renders a size in binary units: "812 B", "18.3 KiB", "1.2 MiB".

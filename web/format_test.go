@@ -1,6 +1,7 @@
 package web
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,19 @@ func TestFormatDuration(t *testing.T) {
 		{3*time.Minute + 12*time.Second, "3 min 12 s"},
 		{2*time.Hour + 5*time.Minute + 20*time.Second, "2 h 5 min"},
 		{-1500 * time.Millisecond, "-1.5 s"},
+		{0, "0.00 s"},
+		// Each unit is chosen after rounding, so no value reads as a full
+		// unit of the smaller one ("60.0 s", "60 min 0 s").
+		{994 * time.Millisecond, "0.99 s"},
+		{996 * time.Millisecond, "1.0 s"},
+		{1250 * time.Millisecond, "1.3 s"},
+		{59940 * time.Millisecond, "59.9 s"},
+		{59960 * time.Millisecond, "1 min 0 s"},
+		{59*time.Minute + 59*time.Second + 400*time.Millisecond, "59 min 59 s"},
+		{59*time.Minute + 59*time.Second + 600*time.Millisecond, "1 h 0 min"},
+		{2*time.Hour + 59*time.Minute + 30*time.Second, "3 h 0 min"},
+		{-59960 * time.Millisecond, "-1 min 0 s"},
+		{math.MinInt64, "-2562047 h 47 min"}, // no overflow: Round stops at the largest Duration
 	} {
 		require.Equal(t, tt.want, formatDuration(tt.in), tt.in.String())
 	}

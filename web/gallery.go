@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -22,7 +24,9 @@ const galleryPageSize = 24
 
 type galleryPage struct {
 	chrome
+	Heading string // "All generations", "Failed generations"
 	Status  store.Status
+	Paged   bool // the page is past the first, by a cursor
 	Filters []filterLink
 	Items   []tile
 	Newer   string // URL of the next newer page; empty on the first page
@@ -41,14 +45,13 @@ type tile struct {
 	URL       string
 	Client    string
 	Status    store.Status
-	Prompt    string
+	Title     string // the prompt, shortened
 	CreatedAt time.Time
 	Took      string // time from enqueue to a terminal state; empty while pending
 	HasNSFW   bool
 	Images    int
-	ErrorCode string
+	ErrorCode string // empty for a cancelled generation: a cancel is no error
 	Image     *store.Image
-	Alt       string
 }
 
 func (h *Handler) gallery(c echo.Context) error {
@@ -73,7 +76,20 @@ func (h *Handler) gallery(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, galleryURL(params.Status, "", ""))
 	}
 
-	view := galleryPage{chrome: chromeOf(c, "Generations"), Status: params.Status, Items: make([]tile, len(items))}
+	view := galleryPage{Heading: "All generations", Status: params.Status, Paged: params.Before != nil || params.After != nil,
+		Items: make([]tile, len(items))}
+	if params.Status != "" {
+		view.Heading = capitalize(string(params.Status)) + " generations"
+	}
+	title := view.Heading
+	switch {
+	case params.Before != nil:
+		title += " (older)"
+	case params.After != nil:
+		title += " (newer)"
+	}
+	view.chrome = chromeOf(c, title)
+	view.Gallery = true
 	view.Filters = append(view.Filters, filterLink{Label: "All", URL: galleryURL("", "", ""), Current: params.Status == ""})
 	for _, s := range store.Statuses {
 		view.Filters = append(view.Filters, filterLink{Label: string(s), URL: galleryURL(s, "", ""), Current: params.Status == s})
@@ -99,30 +115,61 @@ func (h *Handler) gallery(c echo.Context) error {
 func newTile(item store.GalleryItem) tile {
 	t := tile{
 		ID: item.ID.String(), URL: "/generations/" + item.ID.String(), Client: item.Client, Status: item.Status,
-		Prompt: item.Prompt, CreatedAt: item.CreatedAt, HasNSFW: item.HasNSFW, Images: item.ImageCount,
+		Title: shorten(item.Prompt, maxTitleRunes), CreatedAt: item.CreatedAt, HasNSFW: item.HasNSFW, Images: item.ImageCount,
 		ErrorCode: item.ErrorCode, Image: item.FirstImage,
+	}
+	if item.Status == store.StatusCancelled {
+		t.ErrorCode = ""
 	}
 	if item.FinishedAt != nil {
 		t.Took = formatDuration(item.FinishedAt.Sub(item.CreatedAt))
 	}
-	if t.Image != nil {
-		t.Alt = imageAlt(item.Prompt, 0, item.ImageCount, t.Image.NSFW)
-	}
 	return t
 }
 
-// imageAlt describes a generated image for people who cannot see it: all
-// Easel knows of its content is the prompt that asked for it.
-func imageAlt(prompt string, position, count int, nsfw bool) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Generated image %d of %d", position+1, count)
-	if prompt != "" {
-		fmt.Fprintf(&b, " for the prompt “%s”", prompt)
-	}
+// imageAlt describes a generated image for people who cannot see it. All
+// Easel knows of its content is the prompt that asked for it, which the
+// page's heading already says: repeating it in every image's alt would
+// make a screen reader read a long prompt once per image.
+func imageAlt(position, count int, nsfw bool) string {
+	alt := fmt.Sprintf("Generated image %d of %d", position+1, count)
 	if nsfw {
-		b.WriteString(", flagged as possibly NSFW")
+		alt += ", flagged as possibly NSFW"
 	}
-	return b.String()
+	return alt
+}
+
+// maxTitleRunes bounds a prompt shown as a heading: a prompt may run to
+// thousands of characters, which the detail page's Input shows in full.
+const maxTitleRunes = 120
+
+// shorten returns s cut to at most limit runes, at a space when one is near
+// the end, with an ellipsis when anything was cut.
+func shorten(s string, limit int) string {
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) <= limit {
+		return s
+	}
+	runes := []rune(s)[:limit-1] // room for the ellipsis
+	cut := len(runes)
+	if i := lastSpace(runes); i >= limit*3/4 {
+		cut = i
+	}
+	return strings.TrimRightFunc(string(runes[:cut]), unicode.IsSpace) + "…"
+}
+
+func lastSpace(runes []rune) int {
+	for i := len(runes) - 1; i >= 0; i-- {
+		if unicode.IsSpace(runes[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func capitalize(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[size:]
 }
 
 // galleryParameters are the query parameters the gallery takes: the status
@@ -146,6 +193,9 @@ func galleryParams(q url.Values) (store.GalleryParams, []string) {
 		switch {
 		case name == "": // "?=x" or "?&": nothing a filter could be misspelt as
 		case name == "status":
+			// An empty value filters nothing, as an empty cursor pages
+			// nowhere: "?status=" is the whole gallery.
+			values = slices.DeleteFunc(slices.Clone(values), func(v string) bool { return strings.TrimSpace(v) == "" })
 			statuses, unknown := store.ParseStatuses(values)
 			for _, s := range unknown {
 				problem("status: %q is not a status; use one of %s", s, store.JoinStatuses(store.Statuses))
@@ -222,9 +272,9 @@ func decodeCursor(s string) (store.GenerationCursor, error) {
 	if err != nil {
 		return store.GenerationCursor{}, errors.New("not a page cursor")
 	}
-	at := time.UnixMicro(us)
-	if y := at.UTC().Year(); y < 1 || y > 9999 {
+	c := store.GenerationCursor{CreatedAt: time.UnixMicro(us), ID: parsed}
+	if !c.InRange() {
 		return store.GenerationCursor{}, errors.New("page cursor out of range")
 	}
-	return store.GenerationCursor{CreatedAt: at, ID: parsed}, nil
+	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,6 +21,10 @@ type Handler struct {
 	requireKey echo.MiddlewareFunc
 	pages      *pages
 	assets     *assets
+	// httpsOnly is true when Easel's public URL is https: the session
+	// cookie is then Secure even when a proxy in front terminates TLS
+	// without saying so in X-Forwarded-Proto.
+	httpsOnly bool
 }
 
 // New returns a Handler. requireKey is the /v1 API's authentication
@@ -28,6 +33,15 @@ type Handler struct {
 func New(pool *pgxpool.Pool, logger *slog.Logger, requireKey echo.MiddlewareFunc) *Handler {
 	a := loadAssets()
 	return &Handler{pool: pool, logger: logger, requireKey: requireKey, pages: parsePages(a), assets: a}
+}
+
+// WithPublicURL tells h the base URL people reach Easel at
+// (EASEL_PUBLIC_URL): when it is https, the session cookie is always
+// Secure. It returns h.
+func (h *Handler) WithPublicURL(publicURL string) *Handler {
+	u, err := url.Parse(publicURL)
+	h.httpsOnly = err == nil && strings.EqualFold(u.Scheme, "https")
+	return h
 }
 
 // Register mounts the gallery on e: /, /generations/{id}, /login, /logout
@@ -129,6 +143,7 @@ func wantsHTML(c echo.Context) bool {
 type chrome struct {
 	Title   string
 	Account string // the signed-in key's name; empty when not signed in
+	Gallery bool   // the page is the gallery, which the header's Gallery link marks as current
 }
 
 func chromeOf(c echo.Context, title string) chrome {

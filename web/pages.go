@@ -42,9 +42,11 @@ func (p *pages) execute(w io.Writer, name string, data any) error {
 }
 
 var templateFuncs = template.FuncMap{
-	"datetime":   func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
-	"clock":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"shortClock": func(t time.Time) string { return t.UTC().Format("Jan 2 15:04 UTC") },
+	"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	"clock":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	// With the year always: a tile may be from any year, and a date
+	// without one reads as this year's.
+	"shortClock": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	// Timeline entries are often milliseconds apart.
 	"preciseClock": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 	"bytes":        formatBytes,

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -55,7 +56,7 @@ func (h *Handler) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 				c.Set(accountKey, key.Name)
 				return next(c)
 			case errors.Is(err, store.ErrNotFound): // expired, signed out, or its key revoked
-				c.SetCookie(sessionCookieOf(c, "", -1))
+				c.SetCookie(h.sessionCookieOf(c, "", -1))
 			default:
 				return h.guardError(c, err)
 			}
@@ -143,7 +144,7 @@ func (h *Handler) login(c echo.Context) error {
 		return h.serverError(c, err)
 	}
 	h.logger.Info("gallery sign-in", "key_name", apiKey.Name, "remote_addr", remoteAddr(c))
-	c.SetCookie(sessionCookieOf(c, token, int(SessionTTL/time.Second)))
+	c.SetCookie(h.sessionCookieOf(c, token, int(SessionTTL/time.Second)))
 	return c.Redirect(http.StatusSeeOther, view.Next)
 }
 
@@ -162,14 +163,20 @@ func readLoginForm(c echo.Context) (url.Values, int, string) {
 	if req.ContentLength > maxLoginFormBytes {
 		return nil, http.StatusRequestEntityTooLarge, tooLarge
 	}
-	req.Body = http.MaxBytesReader(c.Response(), req.Body, maxLoginFormBytes)
-	if err := req.ParseForm(); err != nil {
+	// Only the body: ParseForm would parse the URL's query too, and refuse
+	// the form for a query it does not read (the form carries next).
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, maxLoginFormBytes))
+	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, http.StatusRequestEntityTooLarge, tooLarge
 		}
+		return nil, http.StatusBadRequest, "The sign-in form could not be read."
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
 		return nil, http.StatusBadRequest, "The sign-in form could not be read: it is not URL-encoded."
 	}
-	return req.PostForm, 0, ""
+	return form, 0, ""
 }
 
 func (h *Handler) logout(c echo.Context) error {
@@ -178,7 +185,7 @@ func (h *Handler) logout(c echo.Context) error {
 			return h.serverError(c, err)
 		}
 	}
-	c.SetCookie(sessionCookieOf(c, "", -1))
+	c.SetCookie(h.sessionCookieOf(c, "", -1))
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
@@ -191,11 +198,13 @@ func remoteAddr(c echo.Context) string { return c.Request().RemoteAddr }
 
 // sessionCookieOf returns the session cookie holding token for maxAge
 // seconds; a negative maxAge deletes it. Lax keeps it off cross-site POSTs
-// while links into the gallery from chat or mail still work.
-func sessionCookieOf(c echo.Context, token string, maxAge int) *http.Cookie {
+// while links into the gallery from chat or mail still work. It is Secure
+// when the request came over HTTPS as Echo sees it (TLS here, or a proxy's
+// X-Forwarded-Proto), or when Easel's public URL is https.
+func (h *Handler) sessionCookieOf(c echo.Context, token string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.Scheme() == "https",
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: h.httpsOnly || c.Scheme() == "https",
 	}
 }
 

@@ -93,7 +93,7 @@ func TestSignInAndOut(t *testing.T) {
 
 	resp = b.page(t, "/")
 	require.Equal(t, http.StatusOK, resp.status)
-	require.Contains(t, resp.body, "Signed in with key <strong>people</strong>")
+	require.Contains(t, resp.body, "Signed in with key <strong><bdi>people</bdi></strong>")
 
 	resp = b.postForm(t, "/logout", nil, b.url)
 	require.Equal(t, http.StatusSeeOther, resp.status)
@@ -102,6 +102,71 @@ func TestSignInAndOut(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM web_sessions`).Scan(&sessions))
 	require.Zero(t, sessions)
 	require.Equal(t, http.StatusSeeOther, b.page(t, "/").status, "signed out")
+}
+
+// The session cookie is Secure whenever the browser reached Easel over
+// HTTPS: as the request says (TLS, or a proxy's X-Forwarded-Proto), or as
+// Easel's public URL says, for a proxy that terminates TLS and says
+// nothing.
+func TestSessionCookieSecure(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		publicURL  string
+		forwarded  string // X-Forwarded-Proto
+		wantSecure bool
+	}{
+		{name: "plain HTTP", publicURL: "http://easel.example", wantSecure: false},
+		{name: "no public URL", wantSecure: false},
+		{name: "proxy says https", publicURL: "http://easel.example", forwarded: "https", wantSecure: true},
+		{name: "public URL is https", publicURL: "https://easel.example/prefix", wantSecure: true},
+		{name: "public URL is HTTPS, any case", publicURL: "HTTPS://easel.example", wantSecure: true},
+		{name: "both", publicURL: "https://easel.example", forwarded: "https", wantSecure: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setupWithPublicURL(t, tt.publicURL)
+			b.open.Store(false)
+			b.createKey(t, "people", personKey)
+
+			send := func(path string, form url.Values) response {
+				req, err := http.NewRequestWithContext(b.ctx, http.MethodPost, b.url+path, strings.NewReader(form.Encode()))
+				require.NoError(t, err)
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if tt.forwarded != "" {
+					req.Header.Set("X-Forwarded-Proto", tt.forwarded)
+				}
+				return b.do(t, req)
+			}
+			// Signing in sets the cookie, and signing out clears it: both
+			// as Secure, or a browser would keep a Secure one.
+			for _, resp := range []response{send("/login", url.Values{"key": {personKey}}), send("/logout", nil)} {
+				require.Equal(t, http.StatusSeeOther, resp.status, resp.body)
+				cookies := (&http.Response{Header: resp.header}).Cookies()
+				require.Len(t, cookies, 1)
+				require.Equal(t, "easel_session", cookies[0].Name)
+				require.Equal(t, tt.wantSecure, cookies[0].Secure, resp.header.Get("Set-Cookie"))
+			}
+		})
+	}
+}
+
+// The form carries next; the URL's query, which a link may have garbled,
+// is not the form's to refuse.
+func TestSignInIgnoresTheURLsQuery(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.open.Store(false)
+	b.createKey(t, "people", personKey)
+
+	for _, query := range []string{"?next=%zz", "?next=/a;b", "?%"} {
+		t.Run(query, func(t *testing.T) {
+			t.Parallel()
+			resp := b.postForm(t, "/login"+query, url.Values{"key": {personKey}, "next": {"/?status=failed"}}, "")
+			require.Equal(t, http.StatusSeeOther, resp.status, resp.body)
+			require.Equal(t, "/?status=failed", resp.header.Get("Location"))
+		})
+	}
 }
 
 func TestSignInLogsTheConnectionsAddress(t *testing.T) {

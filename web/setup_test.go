@@ -59,6 +59,13 @@ func (c countingBody) Read(p []byte) (int, error) {
 // "open" or with the Bearer key, and answers 401 otherwise.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return setupWithPublicURL(t, "")
+}
+
+// setupWithPublicURL is setup for a gallery told that Easel's public URL
+// is publicURL (EASEL_PUBLIC_URL).
+func setupWithPublicURL(t *testing.T, publicURL string) *testBundle {
+	t.Helper()
 	b := &testBundle{ctx: context.Background(), pool: dbtest.Pool(t), open: &atomic.Bool{}, logs: &logtest.Buffer{}, bodyRead: &atomic.Int64{}}
 	b.open.Store(true)
 	requireKey := func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -72,7 +79,7 @@ func setup(t *testing.T) *testBundle {
 	logger := slog.New(slog.NewJSONHandler(b.logs, nil))
 	e := echo.New()
 	e.HTTPErrorHandler = apierror.Handler(logger)
-	gallery := web.New(b.pool, logger, requireKey)
+	gallery := web.New(b.pool, logger, requireKey).WithPublicURL(publicURL)
 	gallery.Register(e)
 	// Another page behind the gallery's sign-in, as River UI is.
 	e.Any("/elsewhere/*", func(c echo.Context) error { return c.String(http.StatusOK, "elsewhere") }, gallery.RequireSession)

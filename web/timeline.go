@@ -111,7 +111,7 @@ func finishedEntry(g *store.Generation) timelineEntry {
 			e.Detail = fmt.Sprintf("%d image(s)", *g.ImageCount)
 		}
 	case store.StatusCancelled:
-		e.Title, e.Tone = "Cancelled", "bad"
+		e.Title = "Cancelled" // asked for, so neutral rather than bad
 		e.Detail = deref(g.ErrorMessage)
 	default:
 		e.Title, e.Tone = "Failed", "bad"

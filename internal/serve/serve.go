@@ -304,8 +304,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 			<-finished.Done()
 		}()
 	}
-	// The gallery's sign-in also opens River UI in a browser.
-	gallery := web.New(pool, logger, auth.RequireKey)
+	// The gallery's sign-in also opens River UI in a browser; an https
+	// public URL keeps its cookie Secure behind a TLS-terminating proxy.
+	gallery := web.New(pool, logger, auth.RequireKey).WithPublicURL(cfg.PublicURL)
 	e := newEcho(pool, verifier, auth, gallery, canceller, finished, publisher, m, callbackURLs, simFiles, delay, cfg, logger)
 	opsCtx, stopOps := context.WithCancel(ctx)
 	defer stopOps()

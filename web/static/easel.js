@@ -2,40 +2,74 @@
 // pending generation's page. No dependencies; served from /static/.
 "use strict";
 
-// A Reveal button is a toggle (aria-pressed); its tile or figure carries the
-// blur until it is pressed.
+// A Reveal button's tile or figure carries the blur until it is pressed; it
+// then reads "Hide". Its label says what pressing it does, so it is no
+// aria-pressed toggle, whose label must not change.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button.reveal");
   if (!button) return;
-  const pressed = button.getAttribute("aria-pressed") !== "true";
-  button.setAttribute("aria-pressed", String(pressed));
-  button.closest(".nsfw").classList.toggle("revealed", pressed);
+  const revealed = button.closest(".nsfw").classList.toggle("revealed");
+  button.querySelector(".reveal-label").textContent = revealed ? "Hide" : "Reveal";
 });
 
-// A pending generation's page polls its state and reloads when the state's
-// version changes, so that the server renders the new timeline and images.
-// Errors back off, up to half a minute between attempts.
+// A pending generation's page polls its state and reloads when the status
+// changes, so that the server renders the new timeline and images. Smaller
+// changes (a webhook noted, a submit retried) wait for that reload: each
+// reload loses focus, open details and revealed images. It polls only while
+// the tab is visible, and stops for good once signed out. Errors back off,
+// up to half a minute between attempts.
 (() => {
   const page = document.querySelector("[data-poll]");
   if (!page) return;
   const url = page.dataset.poll;
-  const version = page.dataset.version;
-  let delay = 1000;
+  const status = page.dataset.status;
+  const live = document.querySelector(".live");
+  const initialDelay = 1000;
+  let delay = initialDelay;
+  let timer = 0;
+  let stopped = false;
+  let inFlight = false;
+
+  const schedule = () => {
+    window.clearTimeout(timer);
+    if (!stopped && document.visibilityState === "visible") timer = window.setTimeout(poll, delay);
+  };
 
   const poll = async () => {
+    timer = 0;
+    inFlight = true;
     try {
       const response = await fetch(url, { cache: "no-store", credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (response.status === 401) {
+        stopped = true;
+        if (live) live.textContent = "Signed out: reload to sign in.";
+        return;
+      }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const state = await response.json();
-      if (state.version !== version) {
+      if (state.status !== status || state.terminal) {
+        stopped = true;
         window.location.reload();
         return;
       }
-      delay = 1000;
+      delay = initialDelay;
     } catch (err) {
       delay = Math.min(delay * 2, 30000);
+    } finally {
+      inFlight = false;
     }
-    window.setTimeout(poll, delay);
+    schedule();
   };
-  window.setTimeout(poll, delay);
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") {
+      window.clearTimeout(timer);
+      return;
+    }
+    // Back in view: catch up at once rather than after the last back-off.
+    delay = initialDelay;
+    window.clearTimeout(timer);
+    if (!stopped && !inFlight) poll();
+  });
+  schedule();
 })();
