@@ -273,8 +273,13 @@ func enqueueOpts(fields map[string]json.RawMessage) (jobs.EnqueueOpts, []apierro
 		opts.Metadata = raw // Validate refuses anything but an object or null
 	}
 	if raw, ok := fields["callback_url"]; ok && !isNullLiteral(raw) {
-		if err := json.Unmarshal(raw, &opts.CallbackURL); err != nil {
+		switch err := json.Unmarshal(raw, &opts.CallbackURL); {
+		case err != nil:
 			invalid("callback_url", "must be an absolute http or https URL")
+		case opts.CallbackURL == "":
+			// To Enqueue "" means no callback; a caller that sends it
+			// meant one, and would wait for it forever.
+			invalid("callback_url", "must be an absolute http or https URL; omit the field for no callback")
 		}
 	}
 	if raw, ok := fields["run_at"]; ok && !isNullLiteral(raw) {

@@ -195,6 +195,9 @@ func TestCreateGenerationRejects(t *testing.T) {
 		{name: "metadata too large", body: withImagePrompt(`"metadata":` + bigMetadata), wantFields: []string{"metadata"}},
 		{name: "callback_url ftp", body: withImagePrompt(`"callback_url":"ftp://example.com/done"`), wantFields: []string{"callback_url"}},
 		{name: "callback_url relative", body: withImagePrompt(`"callback_url":"/done"`), wantFields: []string{"callback_url"}},
+		// Go's "" means no callback; a request sending it meant one.
+		{name: "callback_url empty", body: withImagePrompt(`"callback_url":""`), wantFields: []string{"callback_url"},
+			wantInMsg: "must be an absolute http or https URL; omit the field for no callback"},
 		{name: "callback_url too long", body: withImagePrompt(`"callback_url":"https://example.com/` + repeat("a", 2048) + `"`), wantFields: []string{"callback_url"}},
 		{name: "run_at not a time", body: withImagePrompt(`"run_at":"tomorrow"`), wantFields: []string{"run_at"}},
 		{name: "run_at a date", body: withImagePrompt(`"run_at":"2030-01-02"`), wantFields: []string{"run_at"}},
