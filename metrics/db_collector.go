@@ -18,8 +18,9 @@ const (
 	// scrapeTimeout bounds the queries of one scrape: metrics must not pile
 	// load on a database that is already slow.
 	scrapeTimeout = 5 * time.Second
-	// exactCountBelow is the table size up to which generations are counted
-	// exactly by every status; see store.CountGenerationsByStatus.
+	// exactCountBelow is the table size up to which generations, and
+	// callback deliveries, are counted exactly by every status or state;
+	// see store.CountGenerationsByStatus and store.CountCallbackDeliveries.
 	exactCountBelow = 100_000
 )
 
@@ -65,6 +66,8 @@ type dbCollector struct {
 	resubmitted   *prometheus.Desc
 	held          *prometheus.Desc
 	falCancels    *prometheus.Desc
+	callbacks     *prometheus.Desc
+	callbackAge   *prometheus.Desc
 
 	// now is the clock that ages readings; tests set it to expire one
 	// without waiting.
@@ -111,6 +114,13 @@ func newDBCollector(db store.DBTX, maxInflight int) *dbCollector {
 			"fal requests Easel cancelled because it had no use for them, by reason (superseded: another request's result finished the generation; timeout) and answer (fal's: CANCELLATION_REQUESTED, ALREADY_COMPLETED, NOT_FOUND; Easel's: refused, gave_up; or pending). "+
 				"Rows are kept for good, so the answered counts only grow: ALREADY_COMPLETED means fal ran the request, and billed it.",
 			[]string{"reason", "answer"}, nil),
+		callbacks: prometheus.NewDesc("easel_callback_deliveries",
+			"Callbacks by state: owed (no River job yet: none is given while no worker process runs), pending (a job, being tried or waiting for its next retry), delivered, abandoned. "+
+				"Exact up to 100k rows; beyond, delivered and abandoned are the planner's estimate (as of the last ANALYZE), since no index holds them, "+
+				"and pending leaves out a delivery whose job ended without it (abandoned within 5 minutes).",
+			[]string{"state"}, nil),
+		callbackAge: prometheus.NewDesc("easel_callback_oldest_unfinished_seconds",
+			"Age of the oldest callback neither delivered nor abandoned, since its generation finished; 0 when there is none. Beyond 100k rows, of the owed and pending ones as easel_callback_deliveries counts them.", nil, nil),
 	}
 }
 
@@ -125,6 +135,8 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.resubmitted
 	ch <- c.held
 	ch <- c.falCancels
+	ch <- c.callbacks
+	ch <- c.callbackAge
 }
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
@@ -195,7 +207,7 @@ func (c *dbCollector) read() []prometheus.Metric {
 		conn, err := pool.Acquire(ctx)
 		if err != nil {
 			err = fmt.Errorf("acquire a connection to read the gauges: %w", err)
-			for _, desc := range []*prometheus.Desc{c.generations, c.inflight, c.oldest, c.riverJobs, c.unconfirmed, c.resubmitted, c.held, c.falCancels} {
+			for _, desc := range []*prometheus.Desc{c.generations, c.inflight, c.oldest, c.riverJobs, c.unconfirmed, c.resubmitted, c.held, c.falCancels, c.callbacks, c.callbackAge} {
 				failed(desc, err)
 			}
 			gauge(c.up, up)
@@ -242,6 +254,18 @@ func (c *dbCollector) read() []prometheus.Metric {
 		for k, n := range counts {
 			gauge(c.falCancels, float64(n), k.Reason, k.Answer)
 		}
+	}
+	if counts, err := store.CountCallbackDeliveries(ctx, db, exactCountBelow); err != nil {
+		failed(c.callbacks, err)
+		failed(c.callbackAge, err)
+	} else {
+		// Every state is reported, 0 when none, so that an alert on owed
+		// or abandoned callbacks sees 0 rather than "no data".
+		gauge(c.callbacks, float64(counts.Owed), "owed")
+		gauge(c.callbacks, float64(counts.Pending), "pending")
+		gauge(c.callbacks, float64(counts.Delivered), "delivered")
+		gauge(c.callbacks, float64(counts.Abandoned), "abandoned")
+		gauge(c.callbackAge, counts.OldestUnfinished.Seconds())
 	}
 	if ages, err := store.OldestUnfinished(ctx, db); err != nil {
 		failed(c.oldest, err)

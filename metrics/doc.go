@@ -12,7 +12,8 @@
 // code, through an Echo middleware, HTTPMiddleware). Gauges of state
 // shared by every process (generations by status, in flight at fal, the
 // oldest unfinished, submissions whose answer was lost, River queue depth,
-// and whether the database answered) are read from Postgres when
+// callback deliveries by state and the oldest not ended, and whether the
+// database answered) are read from Postgres when
 // Prometheus scrapes, with a short timeout, so that every process reports
 // the same numbers and none has to keep them up to date. The
 // process's own database pool (connections, and acquires waiting for one)

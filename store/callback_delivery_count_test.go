@@ -1,0 +1,181 @@
+package store_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/store"
+)
+
+// owedCallback finishes a generation that has a callback_url, which owes
+// its callback (a trigger writes the row), and dates the row age ago.
+func (b *testBundle) owedCallback(t *testing.T, age string) uuid.UUID {
+	t.Helper()
+	g, err := store.InsertGeneration(b.ctx, b.pool, store.InsertGenerationParams{
+		ID: uuid.Must(uuid.NewV7()), Client: "tests", EndpointID: "fal-ai/fooocus/image-prompt",
+		Input: json.RawMessage(`{}`), Priority: 2, CallbackURL: "https://receiver.example/easel",
+	})
+	require.NoError(t, err)
+	finished, err := store.Fail(b.ctx, b.pool, g.ID, "x", "y")
+	require.NoError(t, err)
+	require.True(t, finished)
+	var id uuid.UUID
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		UPDATE callback_deliveries SET created_at = now() - $2::interval WHERE generation_id = $1 RETURNING id`,
+		g.ID, age).Scan(&id))
+	return id
+}
+
+// callbackJob gives delivery id a River job in state, as the dispatcher
+// would (same kind, queue and args).
+func (b *testBundle) callbackJob(t *testing.T, id uuid.UUID, state string) int64 {
+	t.Helper()
+	var jobID int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		INSERT INTO river_job (args, kind, max_attempts, queue, state, finalized_at)
+		VALUES (jsonb_build_object('delivery_id', $1::uuid, 'generation_id', gen_random_uuid()), 'callback_delivery', 11, 'callbacks',
+			$2::river_job_state, CASE WHEN $2::river_job_state IN ('completed', 'cancelled', 'discarded') THEN now() END)
+		RETURNING id`, id, state).Scan(&jobID))
+	require.NoError(t, store.SetCallbackJobs(b.ctx, b.pool, []uuid.UUID{id}, []int64{jobID}))
+	return jobID
+}
+
+func TestCountCallbackDeliveries(t *testing.T) {
+	t.Parallel()
+	within := func(t *testing.T, want, got time.Duration) {
+		t.Helper()
+		// The database's clock moves on while the test runs.
+		require.GreaterOrEqual(t, got, want)
+		require.Less(t, got, want+time.Minute)
+	}
+
+	for _, tc := range []struct {
+		name       string
+		exactBelow float64
+		want       store.CallbackDeliveryCounts
+		oldest     time.Duration
+	}{
+		{
+			name: "exact below the threshold", exactBelow: 1e5,
+			want:   store.CallbackDeliveryCounts{Owed: 1, Pending: 3, Delivered: 1, Abandoned: 1},
+			oldest: 24 * time.Hour, // the orphan
+		},
+		{
+			// ANALYZE reads every row of a table this small, so the ended
+			// counts estimated from its statistics are exact here.
+			name: "read through indexes above it", exactBelow: 0,
+			want:   store.CallbackDeliveryCounts{Owed: 1, Pending: 2, Delivered: 1, Abandoned: 1},
+			oldest: 2 * time.Hour, // the orphan is found by no index
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			_, err := b.pool.Exec(b.ctx, `ANALYZE callback_deliveries`)
+			require.NoError(t, err)
+			counts, err := store.CountCallbackDeliveries(b.ctx, b.pool, tc.exactBelow)
+			require.NoError(t, err)
+			require.Equal(t, store.CallbackDeliveryCounts{}, counts, "none reads 0")
+
+			b.owedCallback(t, "10 minutes")
+			b.callbackJob(t, b.owedCallback(t, "2 hours"), "available")
+			retrying := b.owedCallback(t, "30 minutes")
+			retryingJob := b.callbackJob(t, retrying, "retryable")
+			started, err := store.StartCallbackAttempt(b.ctx, b.pool, retrying, retryingJob)
+			require.NoError(t, err)
+			require.True(t, started)
+			require.NoError(t, store.FinishCallbackAttempt(b.ctx, b.pool, retrying, store.CallbackAttempt{Status: 503, Error: "503"}))
+			// Its job completed without ending it; the dispatcher's sweep
+			// has yet to abandon it.
+			b.callbackJob(t, b.owedCallback(t, "1 day"), "completed")
+			delivered := b.owedCallback(t, "3 days")
+			b.callbackJob(t, delivered, "completed")
+			require.NoError(t, store.FinishCallbackAttempt(b.ctx, b.pool, delivered, store.CallbackAttempt{Status: 200, Delivered: true}))
+			abandoned := b.owedCallback(t, "5 days")
+			b.callbackJob(t, abandoned, "cancelled")
+			require.NoError(t, store.FinishCallbackAttempt(b.ctx, b.pool, abandoned, store.CallbackAttempt{Status: 410, Error: "410", Abandoned: true}))
+			// A job inserted by hand on the callbacks queue, with args no
+			// delivery has: counted nowhere, and no failure.
+			_, err = b.pool.Exec(b.ctx, `
+				INSERT INTO river_job (args, kind, max_attempts, queue, state)
+				VALUES ('{"delivery_id": "not-a-uuid"}', 'callback_delivery', 1, 'callbacks', 'available'),
+					('{}', 'callback_delivery', 1, 'callbacks', 'available')`)
+			require.NoError(t, err)
+			_, err = b.pool.Exec(b.ctx, `ANALYZE callback_deliveries`)
+			require.NoError(t, err)
+
+			counts, err = store.CountCallbackDeliveries(b.ctx, b.pool, tc.exactBelow)
+			require.NoError(t, err)
+			within(t, tc.oldest, counts.OldestUnfinished)
+			counts.OldestUnfinished = 0
+			require.Equal(t, tc.want, counts)
+		})
+	}
+}
+
+// A delivery asked for again (README's SQL) is owed once more, no longer
+// delivered, and counts its age from when it was first owed.
+func TestCountCallbackDeliveriesAskedForAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.owedCallback(t, "2 days")
+	b.callbackJob(t, id, "completed")
+	require.NoError(t, store.FinishCallbackAttempt(b.ctx, b.pool, id, store.CallbackAttempt{Status: 200, Delivered: true}))
+	counts, err := store.CountCallbackDeliveries(b.ctx, b.pool, 1e5)
+	require.NoError(t, err)
+	require.Equal(t, store.CallbackDeliveryCounts{Delivered: 1}, counts)
+
+	_, err = b.pool.Exec(b.ctx, `UPDATE callback_deliveries SET job_id = NULL, abandoned_at = NULL, delivered_at = NULL WHERE id = $1`, id)
+	require.NoError(t, err)
+	counts, err = store.CountCallbackDeliveries(b.ctx, b.pool, 1e5)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, counts.OldestUnfinished, 48*time.Hour)
+	counts.OldestUnfinished = 0
+	require.Equal(t, store.CallbackDeliveryCounts{Owed: 1}, counts)
+}
+
+// On a big table the scrape reads the deliveries not ended through
+// indexes, never the delivered history.
+func TestCountCallbackDeliveriesReadsIndexes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO generations (id, client, status, endpoint_id, input, created_at, finished_at, callback_url)
+		SELECT gen_random_uuid(), 'c', 'failed', 'fal-ai/fooocus/image-prompt', '{}', now(), now(), 'https://receiver.example/easel'
+		FROM generate_series(1, 50000);
+		INSERT INTO callback_deliveries (generation_id, url, job_id, delivered_at, abandoned_at)
+		SELECT id, callback_url, row_number() OVER (), CASE WHEN row_number() OVER () % 100 <> 0 THEN now() END, NULL FROM generations;
+		UPDATE callback_deliveries SET abandoned_at = now() WHERE delivered_at IS NULL;
+		ANALYZE callback_deliveries;
+		ANALYZE river_job`)
+	require.NoError(t, err)
+	b.owedCallback(t, "1 minute")
+	b.callbackJob(t, b.owedCallback(t, "1 minute"), "retryable")
+
+	var plan json.RawMessage
+	require.NoError(t, b.pool.QueryRow(b.ctx, `EXPLAIN (FORMAT JSON) `+store.CountCallbackDeliveriesIndexedSQL).Scan(&plan))
+	var nodes []struct {
+		Plan planNode `json:"Plan"`
+	}
+	require.NoError(t, json.Unmarshal(plan, &nodes))
+	var scans []planNode
+	nodes[0].Plan.walk(func(n planNode) {
+		if n.Relation == "callback_deliveries" {
+			scans = append(scans, n)
+		}
+	})
+	require.Len(t, scans, 2, "the owed, the pending: %s", plan)
+	for _, scan := range scans {
+		require.Contains(t, []string{"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}, scan.Type, string(plan))
+	}
+
+	counts, err := store.CountCallbackDeliveries(b.ctx, b.pool, 1e4)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), counts.Owed)
+	require.Equal(t, int64(1), counts.Pending)
+	require.InDelta(t, 50000, counts.Delivered+counts.Abandoned, 1000, "estimated from the statistics")
+}
