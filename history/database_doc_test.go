@@ -1,0 +1,820 @@
+package history_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easelhq/easel/internal/dbtest"
+)
+
+// docSQL is a SQL block of docs/DATABASE.md as the doc marks it: a marker
+// naming it, then the block. Every SQL block there is marked, so that each
+// one a DBA pastes is one a test ran.
+var (
+	docSQL    = regexp.MustCompile("(?s)<!-- sql: ([a-z0-9_]+) -->\n```sql\n(.*?)\n```")
+	anySQLDoc = regexp.MustCompile("(?m)^```sql$")
+)
+
+// databaseDocSQL returns docs/DATABASE.md's marked SQL blocks by name.
+func databaseDocSQL(t *testing.T) map[string]string {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/DATABASE.md")
+	require.NoError(t, err)
+	blocks := map[string]string{}
+	matches := docSQL.FindAllStringSubmatch(string(doc), -1)
+	for _, m := range matches {
+		require.NotContains(t, blocks, m[1], "docs/DATABASE.md marks two SQL blocks %s", m[1])
+		blocks[m[1]] = m[2]
+	}
+	require.Len(t, anySQLDoc.FindAllString(string(doc), -1), len(matches),
+		"every ```sql block of docs/DATABASE.md needs a <!-- sql: name --> marker, and a case in TestDatabaseDocSQL")
+	return blocks
+}
+
+// TestDatabaseDocSQL runs each SQL block of docs/DATABASE.md, as printed,
+// on a migrated database, and checks what a DBA relies on it for.
+func TestDatabaseDocSQL(t *testing.T) {
+	t.Parallel()
+
+	blocks := databaseDocSQL(t)
+	cases := databaseDocCases()
+	var inDoc, tested []string
+	for name := range blocks {
+		inDoc = append(inDoc, name)
+	}
+	for name := range cases {
+		tested = append(tested, name)
+	}
+	slices.Sort(inDoc)
+	slices.Sort(tested)
+	require.Equal(t, tested, inDoc, "the SQL blocks of docs/DATABASE.md and the cases here must match")
+
+	for _, name := range inDoc {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setupDoc(t, blocks)
+			cases[name](t, b, blocks[name])
+		})
+	}
+}
+
+type docBundle struct {
+	ctx    context.Context
+	url    string
+	pool   *pgxpool.Pool
+	blocks map[string]string
+}
+
+func setupDoc(t *testing.T, blocks map[string]string) *docBundle {
+	t.Helper()
+	ctx := context.Background()
+	dbURL := dbtest.URL(t)
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	require.NoError(t, err)
+	cfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return &docBundle{ctx: ctx, url: dbURL, pool: pool, blocks: blocks}
+}
+
+// conn opens a connection of its own, outside the pool, closed at the end
+// of the test; configure, if set, adjusts it first.
+func (b *docBundle) conn(t *testing.T, configure func(*pgx.ConnConfig)) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(b.url)
+	require.NoError(t, err)
+	if configure != nil {
+		configure(cfg)
+	}
+	conn, err := pgx.ConnectConfig(b.ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// docGen is a generation to seed. A terminal status finishes it at
+// finished; an unfinished one was created at created.
+type docGen struct {
+	client     string
+	status     string
+	created    time.Time
+	finished   time.Time
+	images     int
+	nsfwImages int
+	events     int
+	// callback gives it a callback_deliveries row, cancelRequest a
+	// fal_request_cancels row.
+	callback      bool
+	cancelRequest bool
+}
+
+func (b *docBundle) gen(t *testing.T, g docGen) uuid.UUID {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7())
+	terminal := g.status == "completed" || g.status == "failed" || g.status == "cancelled"
+	created := g.created
+	if created.IsZero() {
+		created = g.finished.Add(-time.Minute)
+	}
+	var finished, completed, imageCount, nsfwCount, errorCode any
+	if terminal {
+		finished = g.finished
+	}
+	switch g.status {
+	case "completed":
+		completed, imageCount, nsfwCount = g.finished, g.images, g.nsfwImages
+	case "failed":
+		errorCode = "fal_server_error"
+	case "cancelled":
+		errorCode = "cancelled"
+	}
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO generations (id, client, status, endpoint_id, input, created_at, completed_at, finished_at,
+			fal_request_id, fal_submissions, image_count, nsfw_image_count, error_code)
+		VALUES ($1, $2, $3, 'fal-ai/fooocus/image-prompt', '{"prompt": "a lighthouse"}', $4, $5, $6,
+			$7, 1, $8, $9, $10)`,
+		id, g.client, g.status, created, completed, finished, "req-"+id.String(), imageCount, nsfwCount, errorCode)
+	require.NoError(t, err)
+	for i := range g.images {
+		_, err := b.pool.Exec(b.ctx, `INSERT INTO generation_images (generation_id, position, url, nsfw) VALUES ($1, $2, $3, $4)`,
+			id, i, fmt.Sprintf("https://example.com/%s/%d.png", id, i), i < g.nsfwImages)
+		require.NoError(t, err)
+	}
+	for range g.events {
+		received := created
+		if terminal {
+			received = g.finished
+		}
+		_, err := b.pool.Exec(b.ctx, `
+			INSERT INTO webhook_events (generation_id, received_at, fal_request_id, headers, body, body_size, signature_valid, outcome)
+			VALUES ($1, $2, $3, '{"X-Fal-Webhook-Signature": "sig"}', 'raw body', 8, true, 'applied')`,
+			id, received, "req-"+id.String())
+		require.NoError(t, err)
+	}
+	if g.callback {
+		_, err := b.pool.Exec(b.ctx, `INSERT INTO callback_deliveries (generation_id, url, delivered_at) VALUES ($1, 'https://example.com/cb', $2)`,
+			id, finished)
+		require.NoError(t, err)
+	}
+	if g.cancelRequest {
+		_, err := b.pool.Exec(b.ctx, `INSERT INTO fal_request_cancels (generation_id, fal_request_id, reason) VALUES ($1, $2, 'superseded')`,
+			id, "superseded-"+id.String())
+		require.NoError(t, err)
+	}
+	return id
+}
+
+// count runs a count(*) query.
+func (b *docBundle) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.pool.QueryRow(b.ctx, query, args...).Scan(&n), query)
+	return n
+}
+
+// batches runs a batched deletion as its loop would, until it deletes
+// nothing, and returns what each batch printed.
+func (b *docBundle) batches(t *testing.T, sql string) []int {
+	t.Helper()
+	var printed []int
+	for range 100 {
+		var n int
+		require.NoError(t, b.pool.QueryRow(b.ctx, sql).Scan(&n))
+		printed = append(printed, n)
+		if n == 0 {
+			return printed
+		}
+	}
+	t.Fatalf("deleted rows for 100 batches: %v", printed)
+	return nil
+}
+
+// children counts the rows that refer to a generation, table by table.
+func (b *docBundle) children(t *testing.T, id uuid.UUID) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, table := range []string{"generation_images", "webhook_events", "callback_deliveries", "fal_request_cancels"} {
+		out[table] = b.count(t, `SELECT count(*) FROM `+table+` WHERE generation_id = $1`, id)
+	}
+	return out
+}
+
+func (b *docBundle) exists(t *testing.T, id uuid.UUID) bool {
+	t.Helper()
+	return b.count(t, `SELECT count(*) FROM generations WHERE id = $1`, id) == 1
+}
+
+// roleSettings runs sql, which sets role's settings, in a transaction that
+// creates the role if the server has none of that name, and rolls back,
+// so that no role or setting outlives the test. It returns the settings
+// the role had in the transaction. It connects as the server's
+// administrator, as a DBA would: the test database's owner may not
+// create roles.
+func (b *docBundle) roleSettings(t *testing.T, role, sql string) []string {
+	t.Helper()
+	u, err := url.Parse(b.url)
+	require.NoError(t, err)
+	admin := dbtest.Config(t)
+	admin.Database = strings.TrimPrefix(u.Path, "/")
+	conn, err := pgx.Connect(b.ctx, admin.URL())
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err := conn.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, tx.Rollback(b.ctx)) }()
+	_, err = tx.Exec(b.ctx, fmt.Sprintf(`DO $$ BEGIN
+		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN CREATE ROLE %s; END IF; END $$`, role, role))
+	require.NoError(t, err)
+	_, err = tx.Exec(b.ctx, sql)
+	require.NoError(t, err)
+	var settings []string
+	require.NoError(t, tx.QueryRow(b.ctx, `
+		SELECT coalesce(setconfig, '{}') FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+		WHERE r.rolname = $1 AND s.setdatabase = 0`, role).Scan(&settings))
+	return settings
+}
+
+type docCase func(t *testing.T, b *docBundle, sql string)
+
+func databaseDocCases() map[string]docCase {
+	return map[string]docCase{
+		"size_per_generation":           testSizePerGeneration,
+		"delete_finished_generations":   testDeleteFinishedGenerations,
+		"unfinished_of_client":          testUnfinishedOfClient,
+		"delete_client_history":         testDeleteClientHistory,
+		"delete_unknown_webhook_events": testDeleteUnknownWebhookEvents,
+		"strip_webhook_payloads":        testStripWebhookPayloads,
+		"table_rows":                    testTableRows,
+		"long_transactions":             testLongTransactions,
+		"blocked_sessions":              testBlockedSessions,
+		"vacuum_full_generations":       testVacuumFullGenerations,
+		"autovacuum_settings":           testAutovacuumSettings,
+		"dead_tuples":                   testDeadTuples,
+		"replication_slots":             testReplicationSlots,
+		"generations_index_sizes":       testGenerationsIndexSizes,
+		"reindex_status_created_at":     testReindexStatusCreatedAt,
+		"wraparound_databases":          testWraparoundDatabases,
+		"wraparound_tables":             testWraparoundTables,
+		"connections_by_client":         testConnectionsByClient,
+		"analyst_role":                  testAnalystRole,
+		"easel_role":                    testEaselRole,
+		"daily_rollup_table":            testDailyRollupTable,
+		"daily_rollup":                  testDailyRollup,
+	}
+}
+
+func testSizePerGeneration(t *testing.T, b *docBundle, sql string) {
+	now := time.Now()
+	for range 3 {
+		b.gen(t, docGen{client: "alpha", status: "completed", finished: now, images: 2, events: 1})
+	}
+	_, err := b.pool.Exec(b.ctx, `ANALYZE`)
+	require.NoError(t, err)
+
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	perGeneration := map[string]float64{}
+	var order []string
+	for rows.Next() {
+		var relation, total, indexes string
+		var bytes *float64
+		require.NoError(t, rows.Scan(&relation, &total, &indexes, &bytes))
+		require.NotNil(t, bytes, "%s: bytes_per_generation once generations is analyzed", relation)
+		perGeneration[relation] = *bytes
+		order = append(order, relation)
+	}
+	require.NoError(t, rows.Err())
+	require.ElementsMatch(t, []string{"total", "generations", "generation_images", "webhook_events", "callback_deliveries",
+		"fal_request_cancels", "inflight_slots", "river_job"}, order)
+	require.Equal(t, "total", order[0], "the total comes first, as the largest")
+	var sum float64
+	for relation, bytes := range perGeneration {
+		require.Positive(t, bytes, relation)
+		if relation != "total" {
+			sum += bytes
+		}
+	}
+	require.InDelta(t, perGeneration["total"], sum, 8, "the total is the tables' sum, each rounded")
+}
+
+func testDeleteFinishedGenerations(t *testing.T, b *docBundle, sql string) {
+	now := time.Now()
+	old, recent := now.AddDate(0, 0, -410), now.AddDate(0, 0, -390)
+	oldCompleted := b.gen(t, docGen{client: "alpha", status: "completed", finished: old, images: 2, events: 2,
+		callback: true, cancelRequest: true})
+	oldFailed := b.gen(t, docGen{client: "alpha", status: "failed", finished: old, events: 1})
+	oldCancelled := b.gen(t, docGen{client: "beta", status: "cancelled", finished: old})
+	// Unfinished for 410 days: never deleted, whatever their age.
+	oldQueued := b.gen(t, docGen{client: "alpha", status: "queued", created: old})
+	oldSubmitted := b.gen(t, docGen{client: "beta", status: "submitted", created: old, events: 1, cancelRequest: true})
+	recentCompleted := b.gen(t, docGen{client: "alpha", status: "completed", finished: recent, images: 1, events: 1, callback: true})
+	// A slot naming a deleted generation is freed, not deleted.
+	_, err := b.pool.Exec(b.ctx, `INSERT INTO inflight_slots (scope, slot, generation_id) VALUES ('', 1, $1)`, oldCompleted)
+	require.NoError(t, err)
+	// More than a batch.
+	_, err = b.pool.Exec(b.ctx, `
+		INSERT INTO generations (id, client, status, endpoint_id, input, created_at, finished_at)
+		SELECT gen_random_uuid(), 'bulk', 'failed', 'fal-ai/fooocus/image-prompt', '{}', $1, $1
+		FROM generate_series(1, 5000)`, old)
+	require.NoError(t, err)
+
+	require.Equal(t, []int{5000, 3, 0}, b.batches(t, sql), "5,003 finished generations past the cutoff, in batches of 5,000")
+
+	for _, id := range []uuid.UUID{oldCompleted, oldFailed, oldCancelled} {
+		require.False(t, b.exists(t, id))
+		require.Equal(t, map[string]int{"generation_images": 0, "webhook_events": 0, "callback_deliveries": 0, "fal_request_cancels": 0},
+			b.children(t, id), "a deleted generation's rows go with it")
+	}
+	require.Zero(t, b.count(t, `SELECT count(*) FROM generations WHERE client = 'bulk'`))
+	var slotHolder *uuid.UUID
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT generation_id FROM inflight_slots WHERE scope = '' AND slot = 1`).Scan(&slotHolder))
+	require.Nil(t, slotHolder, "the slot is kept, freed")
+
+	require.True(t, b.exists(t, oldQueued), "unfinished generations are never deleted")
+	require.True(t, b.exists(t, oldSubmitted), "unfinished generations are never deleted")
+	require.Equal(t, map[string]int{"generation_images": 0, "webhook_events": 1, "callback_deliveries": 0, "fal_request_cancels": 1},
+		b.children(t, oldSubmitted))
+	require.True(t, b.exists(t, recentCompleted), "within the cutoff")
+	require.Equal(t, map[string]int{"generation_images": 1, "webhook_events": 1, "callback_deliveries": 1, "fal_request_cancels": 0},
+		b.children(t, recentCompleted))
+
+	// What the doc says of the schema: what each reference does on
+	// DELETE, and no DELETE trigger.
+	rows, err := b.pool.Query(b.ctx, `
+		SELECT conrelid::regclass::text, confdeltype::text FROM pg_constraint
+		WHERE confrelid = 'generations'::regclass AND contype = 'f'`)
+	require.NoError(t, err)
+	actions := map[string]string{}
+	for rows.Next() {
+		var table, action string
+		require.NoError(t, rows.Scan(&table, &action))
+		actions[table] = action
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]string{"generation_images": "c", "webhook_events": "c", "callback_deliveries": "c",
+		"fal_request_cancels": "c", "inflight_slots": "n"}, actions, "docs/DATABASE.md lists what follows a deletion")
+	// tgtype bit 3 (8) is DELETE; the internal ones carry the references'
+	// actions above.
+	require.Zero(t, b.count(t, `SELECT count(*) FROM pg_trigger
+		WHERE tgrelid = 'generations'::regclass AND NOT tgisinternal AND tgtype & 8 <> 0`),
+		"docs/DATABASE.md says no trigger runs on DELETE")
+}
+
+// seedClients seeds acme-thumbnails's history, finished and not, and
+// another client's.
+func seedClients(t *testing.T, b *docBundle) (finished, unfinished, others []uuid.UUID) {
+	t.Helper()
+	now := time.Now()
+	finished = []uuid.UUID{
+		b.gen(t, docGen{client: "acme-thumbnails", status: "completed", finished: now.AddDate(-2, 0, 0), images: 2, events: 1, callback: true}),
+		b.gen(t, docGen{client: "acme-thumbnails", status: "failed", finished: now.Add(-time.Hour), events: 1}),
+		b.gen(t, docGen{client: "acme-thumbnails", status: "completed", finished: now, images: 1, events: 1}),
+	}
+	unfinished = []uuid.UUID{
+		b.gen(t, docGen{client: "acme-thumbnails", status: "submitted", created: now.Add(-2 * time.Minute), events: 1}),
+		b.gen(t, docGen{client: "acme-thumbnails", status: "queued", created: now.Add(-time.Minute)}),
+	}
+	others = []uuid.UUID{
+		b.gen(t, docGen{client: "acme", status: "completed", finished: now.AddDate(-2, 0, 0), images: 1, events: 1}),
+		b.gen(t, docGen{client: "beta", status: "completed", finished: now, images: 1, events: 1}),
+	}
+	return finished, unfinished, others
+}
+
+func testUnfinishedOfClient(t *testing.T, b *docBundle, sql string) {
+	_, unfinished, _ := seedClients(t, b)
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	var got []uuid.UUID
+	var statuses []string
+	for rows.Next() {
+		var id uuid.UUID
+		var status string
+		var created time.Time
+		var submitted *time.Time
+		require.NoError(t, rows.Scan(&id, &status, &created, &submitted))
+		got, statuses = append(got, id), append(statuses, status)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, unfinished, got, "the client's unfinished generations, oldest first")
+	require.Equal(t, []string{"submitted", "queued"}, statuses)
+}
+
+func testDeleteClientHistory(t *testing.T, b *docBundle, sql string) {
+	finished, unfinished, others := seedClients(t, b)
+	require.Equal(t, []int{3, 0}, b.batches(t, sql))
+	for _, id := range finished {
+		require.False(t, b.exists(t, id))
+		require.Equal(t, map[string]int{"generation_images": 0, "webhook_events": 0, "callback_deliveries": 0, "fal_request_cancels": 0},
+			b.children(t, id))
+	}
+	for _, id := range unfinished {
+		require.True(t, b.exists(t, id), "the client's unfinished generations are left to cancel")
+	}
+	for _, id := range others {
+		require.True(t, b.exists(t, id), "other clients' history, a client named alike included, is kept")
+		require.Equal(t, 1, b.children(t, id)["webhook_events"])
+	}
+}
+
+func testDeleteUnknownWebhookEvents(t *testing.T, b *docBundle, sql string) {
+	now := time.Now()
+	unknown := func(received time.Time) int64 {
+		var id int64
+		require.NoError(t, b.pool.QueryRow(b.ctx, `
+			INSERT INTO webhook_events (generation_id, received_at, fal_request_id, body, body_size, signature_valid, outcome)
+			VALUES (NULL, $1, 'stray', 'raw', 3, true, 'unknown_generation') RETURNING id`, received).Scan(&id))
+		return id
+	}
+	oldUnknown := []int64{unknown(now.AddDate(0, 0, -100)), unknown(now.AddDate(0, 0, -95))}
+	recentUnknown := unknown(now.AddDate(0, 0, -10))
+	oldOfGeneration := b.gen(t, docGen{client: "alpha", status: "completed", finished: now.AddDate(0, 0, -100), events: 1})
+
+	require.Equal(t, []int{2, 0}, b.batches(t, sql))
+	require.Zero(t, b.count(t, `SELECT count(*) FROM webhook_events WHERE id = ANY($1)`, oldUnknown))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM webhook_events WHERE id = $1`, recentUnknown), "within the cutoff")
+	require.Equal(t, 1, b.children(t, oldOfGeneration)["webhook_events"], "a generation's deliveries are not touched")
+}
+
+func testStripWebhookPayloads(t *testing.T, b *docBundle, sql string) {
+	now := time.Now()
+	// Ids spread over three ranges of 5,000, in the order received, as
+	// identity and received_at give them.
+	old := b.gen(t, docGen{client: "alpha", status: "completed", finished: now.AddDate(0, 0, -100), events: 2})
+	_, err := b.pool.Exec(b.ctx, `ALTER TABLE webhook_events ALTER COLUMN id RESTART WITH 7000`)
+	require.NoError(t, err)
+	var oldUnknown int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		INSERT INTO webhook_events (generation_id, received_at, fal_request_id, headers, body, body_size, signature_valid, outcome)
+		VALUES (NULL, $1, 'stray', '{"X-Fal-Webhook-Signature": "sig"}', 'raw body', 8, true, 'unknown_generation')
+		RETURNING id`, now.AddDate(0, 0, -95)).Scan(&oldUnknown))
+	require.EqualValues(t, 7000, oldUnknown)
+	_, err = b.pool.Exec(b.ctx, `ALTER TABLE webhook_events ALTER COLUMN id RESTART WITH 12000`)
+	require.NoError(t, err)
+	recent := b.gen(t, docGen{client: "alpha", status: "completed", finished: now.AddDate(0, 0, -1), events: 1})
+
+	var (
+		mu      sync.Mutex
+		notices []string
+	)
+	conn := b.conn(t, func(cfg *pgx.ConnConfig) {
+		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+			mu.Lock()
+			defer mu.Unlock()
+			notices = append(notices, n.Message)
+		}
+	})
+	type event struct {
+		Body     string
+		Headers  map[string]string
+		BodySize int
+	}
+	payloads := func(where string, args ...any) []event {
+		rows, err := b.pool.Query(b.ctx, `SELECT convert_from(body, 'UTF8'), headers, body_size FROM webhook_events WHERE `+where+` ORDER BY id`, args...)
+		require.NoError(t, err)
+		events, err := pgx.CollectRows(rows, pgx.RowToStructByPos[event])
+		require.NoError(t, err)
+		return events
+	}
+	stripped := event{Body: "", Headers: map[string]string{}, BodySize: 8}
+	kept := event{Body: "raw body", Headers: map[string]string{"X-Fal-Webhook-Signature": "sig"}, BodySize: 8}
+
+	for run := range 2 { // a second run finds nothing more to strip
+		_, err = conn.Exec(b.ctx, sql)
+		require.NoError(t, err, "run %d", run+1)
+		require.Equal(t, []event{stripped, stripped}, payloads(`generation_id = $1`, old), "run %d", run+1)
+		require.Equal(t, []event{stripped}, payloads(`id = $1`, oldUnknown), "run %d", run+1)
+		require.Equal(t, []event{kept}, payloads(`generation_id = $1`, recent), "within the cutoff: run %d", run+1)
+		mu.Lock()
+		require.Equal(t, []string{"start the next run at next_id := 10000"}, notices,
+			"the range holding the first event past the cutoff: run %d", run+1)
+		notices = nil
+		mu.Unlock()
+	}
+
+	// As the doc warns, not inside a transaction block (psql -1, BEGIN).
+	tx, err := conn.Begin(b.ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(b.ctx, sql)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "2D000", pgErr.Code, "invalid_transaction_termination")
+	require.NoError(t, tx.Rollback(b.ctx))
+}
+
+func testTableRows(t *testing.T, b *docBundle, sql string) {
+	now := time.Now()
+	for range 4 {
+		b.gen(t, docGen{client: "alpha", status: "completed", finished: now, events: 1})
+	}
+	_, err := b.pool.Exec(b.ctx, `ANALYZE generations, webhook_events`)
+	require.NoError(t, err)
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	got := map[string]int64{}
+	for rows.Next() {
+		var relation, size string
+		var n int64
+		require.NoError(t, rows.Scan(&relation, &n, &size))
+		got[relation] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]int64{"generations": 4, "webhook_events": 4}, got)
+}
+
+func testLongTransactions(t *testing.T, b *docBundle, sql string) {
+	// A session holding a snapshot, as a report running in a transaction.
+	holder := b.conn(t, func(cfg *pgx.ConnConfig) { cfg.RuntimeParams["application_name"] = "long-report" })
+	tx, err := holder.BeginTx(b.ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, tx.Rollback(b.ctx)) }()
+	_, err = tx.Exec(b.ctx, `SELECT count(*) FROM generations`)
+	require.NoError(t, err)
+
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	found, err := pgx.CollectRows(rows, pgx.RowToMap)
+	require.NoError(t, err)
+	var holders []map[string]any
+	for _, r := range found {
+		if r["pid"] == int32(holder.PgConn().PID()) {
+			holders = append(holders, r)
+		}
+	}
+	require.Len(t, holders, 1, "the session holding a snapshot: %v", found)
+	require.Equal(t, "long-report", holders[0]["application_name"])
+	require.Equal(t, "idle in transaction", holders[0]["state"])
+	require.NotNil(t, holders[0]["transaction_age"])
+}
+
+func testBlockedSessions(t *testing.T, b *docBundle, sql string) {
+	blocker := b.conn(t, nil)
+	waiter := b.conn(t, nil)
+	tx, err := blocker.Begin(b.ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(b.ctx, `LOCK TABLE generations IN SHARE MODE`) // as 000013's index build
+	require.NoError(t, err)
+
+	inserted := make(chan error, 1)
+	go func() {
+		_, err := waiter.Exec(b.ctx, `INSERT INTO generations (id, client, endpoint_id, input) VALUES (gen_random_uuid(), 'alpha', 'e', '{}')`)
+		inserted <- err
+	}()
+
+	blockerPID, waiterPID := blocker.PgConn().PID(), waiter.PgConn().PID()
+	require.Eventually(t, func() bool {
+		rows, err := b.pool.Query(b.ctx, sql)
+		if err != nil {
+			return false
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowToMap)
+		if err != nil {
+			return false
+		}
+		for _, r := range found {
+			if r["pid"] == int32(waiterPID) {
+				blockedBy, _ := r["blocked_by"].([]any)
+				return len(blockedBy) == 1 && blockedBy[0] == int32(blockerPID) && r["wait_event_type"] == "Lock"
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "the insert waiting for the lock, and who holds it")
+
+	require.NoError(t, tx.Rollback(b.ctx))
+	require.NoError(t, <-inserted, "the insert goes on once the lock is released")
+}
+
+func testVacuumFullGenerations(t *testing.T, b *docBundle, sql string) {
+	now := time.Now()
+	for range 3 {
+		b.gen(t, docGen{client: "alpha", status: "completed", finished: now, images: 1})
+	}
+	filenode := func() uint32 {
+		var n uint32
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT pg_relation_filenode('generations')`).Scan(&n))
+		return n
+	}
+	before := filenode()
+	_, err := b.pool.Exec(b.ctx, sql)
+	require.NoError(t, err)
+	require.NotEqual(t, before, filenode(), "the table was rewritten")
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM generations`))
+	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM generation_images`))
+}
+
+func testAutovacuumSettings(t *testing.T, b *docBundle, sql string) {
+	_, err := b.pool.Exec(b.ctx, sql)
+	require.NoError(t, err)
+	for _, table := range []string{"generations", "webhook_events"} {
+		var options []string
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT reloptions FROM pg_class WHERE oid = $1::regclass`, table).Scan(&options))
+		require.ElementsMatch(t, []string{"autovacuum_vacuum_scale_factor=0.01", "autovacuum_vacuum_insert_scale_factor=0.01"}, options, table)
+	}
+}
+
+func testDeadTuples(t *testing.T, b *docBundle, sql string) {
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	found, err := pgx.CollectRows(rows, pgx.RowToMap)
+	require.NoError(t, err)
+	var tables []string
+	for _, r := range found {
+		tables = append(tables, r["relname"].(string))
+	}
+	require.ElementsMatch(t, []string{"generations", "webhook_events", "generation_images", "river_job", "inflight_slots",
+		"callback_deliveries"}, tables)
+}
+
+func testReplicationSlots(t *testing.T, b *docBundle, sql string) {
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	_, err = pgx.CollectRows(rows, pgx.RowToMap)
+	require.NoError(t, err)
+	var columns []string
+	for _, f := range rows.FieldDescriptions() {
+		columns = append(columns, f.Name)
+	}
+	require.Equal(t, []string{"slot_name", "slot_type", "active", "xmin", "catalog_xmin", "xmin_age", "catalog_xmin_age"}, columns)
+}
+
+func testGenerationsIndexSizes(t *testing.T, b *docBundle, sql string) {
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	found, err := pgx.CollectRows(rows, pgx.RowToMap)
+	require.NoError(t, err)
+	var names []string
+	for _, r := range found {
+		names = append(names, r["index_name"].(string))
+	}
+	require.Len(t, names, 10, "docs/DATABASE.md counts 10 indexes on generations in its storage and write-load figures: %v", names)
+	require.Contains(t, names, "generations_status_created_at_idx")
+	require.Contains(t, names, "generations_finished_idx")
+	require.Contains(t, names, "generations_client_created_at_idx")
+}
+
+func testReindexStatusCreatedAt(t *testing.T, b *docBundle, sql string) {
+	b.gen(t, docGen{client: "alpha", status: "completed", finished: time.Now()})
+	filenode := func() uint32 {
+		var n uint32
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT pg_relation_filenode('generations_status_created_at_idx')`).Scan(&n))
+		return n
+	}
+	before := filenode()
+	_, err := b.pool.Exec(b.ctx, sql)
+	require.NoError(t, err)
+	require.NotEqual(t, before, filenode(), "the index was rebuilt")
+	var valid bool
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'generations_status_created_at_idx'::regclass`).Scan(&valid))
+	require.True(t, valid)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM pg_class WHERE relname LIKE 'generations_status_created_at_idx_cc%'`))
+}
+
+func testWraparoundDatabases(t *testing.T, b *docBundle, sql string) {
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	found, err := pgx.CollectRows(rows, pgx.RowToMap)
+	require.NoError(t, err)
+	var current string
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT current_database()`).Scan(&current))
+	var listed bool
+	for _, r := range found {
+		if r["datname"] == current {
+			listed = true
+			require.Positive(t, r["xid_age"].(int32))
+		}
+	}
+	require.True(t, listed, "the test's database among %d", len(found))
+}
+
+func testWraparoundTables(t *testing.T, b *docBundle, sql string) {
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	found, err := pgx.CollectRows(rows, pgx.RowToMap)
+	require.NoError(t, err)
+	require.Len(t, found, 10, "Easel has more than 10 tables: the 10 oldest")
+	rows, err = b.pool.Query(b.ctx, `SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace`)
+	require.NoError(t, err)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	for _, r := range found {
+		require.Contains(t, tables, r["relname"], "only the tables of Easel's schema")
+		require.Positive(t, r["xid_age"].(int32), r["relname"])
+	}
+}
+
+func testConnectionsByClient(t *testing.T, b *docBundle, sql string) {
+	for range 2 {
+		b.conn(t, func(cfg *pgx.ConnConfig) { cfg.RuntimeParams["application_name"] = "easel-api-1" })
+	}
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	found, err := pgx.CollectRows(rows, pgx.RowToMap)
+	require.NoError(t, err)
+	var named int64
+	for _, r := range found {
+		if r["application_name"] == "easel-api-1" {
+			require.Equal(t, "idle", r["state"])
+			named += r["connections"].(int64)
+		}
+	}
+	require.EqualValues(t, 2, named, "the two sessions named easel-api-1: %v", found)
+}
+
+func testAnalystRole(t *testing.T, b *docBundle, sql string) {
+	require.ElementsMatch(t, []string{"statement_timeout=5min", "idle_in_transaction_session_timeout=10min"},
+		b.roleSettings(t, "analyst", sql))
+}
+
+func testEaselRole(t *testing.T, b *docBundle, sql string) {
+	settings := b.roleSettings(t, "easel", sql)
+	require.Contains(t, settings, "idle_in_transaction_session_timeout=1min")
+}
+
+func testDailyRollupTable(t *testing.T, b *docBundle, sql string) {
+	for range 2 { // IF NOT EXISTS: safe to run again
+		_, err := b.pool.Exec(b.ctx, sql)
+		require.NoError(t, err)
+	}
+	require.Zero(t, b.count(t, `SELECT count(*) FROM reporting.daily_client_usage`))
+	var easelSchema bool
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT to_regclass('daily_client_usage') IS NOT NULL`).Scan(&easelSchema))
+	require.False(t, easelSchema, "outside Easel's schema")
+}
+
+func testDailyRollup(t *testing.T, b *docBundle, sql string) {
+	_, err := b.pool.Exec(b.ctx, b.blocks["daily_rollup_table"])
+	require.NoError(t, err)
+	var today time.Time
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT date_trunc('day', now(), 'UTC')`).Scan(&today))
+	yesterday := today.AddDate(0, 0, -1)
+	at := func(day time.Time, hour int) time.Time { return day.Add(time.Duration(hour) * time.Hour) }
+
+	b.gen(t, docGen{client: "alpha", status: "completed", finished: at(yesterday, 0), images: 2, nsfwImages: 1})
+	b.gen(t, docGen{client: "alpha", status: "completed", finished: at(yesterday, 23), images: 4})
+	b.gen(t, docGen{client: "alpha", status: "failed", finished: at(yesterday, 12)})
+	b.gen(t, docGen{client: "beta", status: "cancelled", finished: at(yesterday, 1)})
+	// Outside yesterday: today's, the day before's, and unfinished ones.
+	b.gen(t, docGen{client: "alpha", status: "completed", finished: today, images: 1})
+	b.gen(t, docGen{client: "alpha", status: "completed", finished: today.Add(-time.Microsecond - 24*time.Hour), images: 1})
+	b.gen(t, docGen{client: "alpha", status: "queued", created: at(yesterday, 5)})
+
+	type usage struct {
+		Day                                              string
+		Client                                           string
+		Completed, Failed, Cancelled, Images, NsfwImages int64
+	}
+	day := yesterday.Format(time.DateOnly)
+	want := []usage{
+		{Day: day, Client: "alpha", Completed: 2, Failed: 1, Images: 6, NsfwImages: 1},
+		{Day: day, Client: "beta", Cancelled: 1},
+	}
+	for run := range 2 { // a second run rewrites the same rows
+		_, err := b.pool.Exec(b.ctx, sql)
+		require.NoError(t, err, "run %d", run+1)
+		rows, err := b.pool.Query(b.ctx, `
+			SELECT day::text, client, completed, failed, cancelled, images, nsfw_images
+			FROM reporting.daily_client_usage ORDER BY day, client`)
+		require.NoError(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[usage])
+		require.NoError(t, err)
+		require.Equal(t, want, got, "run %d", run+1)
+	}
+}
+
+// docIndex is an index of Easel's the doc names.
+var docIndex = regexp.MustCompile(`\b(?:generations|webhook_events|generation_images|fal_request_cancels|inflight_slots)_[a-z_]+_idx\b`)
+
+// TestDatabaseDocIndexesExist fails when docs/DATABASE.md names an index
+// that Easel's schema does not have (renamed or dropped by a migration), so
+// that what the doc says a statement reads is there to read.
+func TestDatabaseDocIndexesExist(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/DATABASE.md")
+	require.NoError(t, err)
+	named := docIndex.FindAllString(string(doc), -1)
+	require.Contains(t, named, "generations_finished_idx")
+
+	b := setupDoc(t, nil)
+	rows, err := b.pool.Query(b.ctx, `SELECT indexrelid::regclass::text FROM pg_index`)
+	require.NoError(t, err)
+	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	for _, name := range named {
+		require.Contains(t, indexes, name, "docs/DATABASE.md names index %s", name)
+	}
+}
