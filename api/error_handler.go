@@ -9,7 +9,7 @@ import (
 )
 
 // ErrorHandler renders every error of the routes Handler registers as
-// README's {"error": {"code", "message", "details"}} body with its status:
+// docs/API.md's {"error": {"code", "message", "details"}} body with its status:
 // the handlers return their refusals as errors, so with Echo's default
 // handler a service mounting Handler would answer each 4xx as a bare 500.
 // Set it as the Echo's HTTPErrorHandler, as easel serve does.

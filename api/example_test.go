@@ -117,7 +117,7 @@ func ExampleHandler_WithListener() {
 	fmt.Println(resp.StatusCode, gen.Status, "with", len(gen.Images), "image")
 	fmt.Println(api.WaitTimedOutHeader+":", resp.Header.Get(api.WaitTimedOutHeader))
 
-	// Refusals come back in README's error shape through api.ErrorHandler.
+	// Refusals come back in docs/API.md's error shape through api.ErrorHandler.
 	resp, err = http.Get(server.URL + "/v1/generations/" + uuid.NewString())
 	if err != nil {
 		log.Fatal(err)

@@ -19,8 +19,8 @@ import (
 	"github.com/easelhq/easel/internal/logtest"
 )
 
-// mountBundle is Handler mounted in a service's own Echo, as README's
-// "Enqueue from Go" describes: behind the service's own authentication,
+// mountBundle is Handler mounted in a service's own Echo, as docs/GO.md
+// describes: behind the service's own authentication,
 // under a path of the service's choosing, with api.ErrorHandler, served
 // over a real listener so that requests arrive as a client sends them.
 type mountBundle struct {

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestPlainTextErrorsBeforeEasel: the two errors openapi.yaml and the README
+// TestPlainTextErrorsBeforeEasel: the two errors openapi.yaml and docs/API.md
 // say net/http answers before Easel sees the request are plain text, not
 // Easel's JSON: a path that is not valid URL encoding (400) and a request
 // line and headers over the server's limit (431).

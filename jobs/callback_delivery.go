@@ -118,7 +118,7 @@ func (w *CallbackDeliveryWorker) Work(ctx context.Context, job *river.Job[Callba
 		return nil // a run River rescued after the attempt that ended it
 	}
 	if delivery.JobID == nil || *delivery.JobID != job.ID {
-		// Asked for again (README: Callbacks): the delivery is another
+		// Asked for again (docs/CALLBACKS.md): the delivery is another
 		// job's now, or will be; two must never post it at once.
 		logger.Info("callback delivery is no longer this job's; nothing to do")
 		return nil

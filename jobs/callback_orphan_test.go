@@ -101,7 +101,7 @@ func TestCallbackDispatcherAbandonsOrphans(t *testing.T) {
 	require.Zero(t, n, "each is abandoned once")
 }
 
-// A delivery asked for again in SQL, as README says, gets a new job and
+// A delivery asked for again in SQL, as docs/CALLBACKS.md says, gets a new job and
 // is attempted again; its old job, gone or finished, is no longer its.
 func TestCallbackAskedForAgain(t *testing.T) {
 	t.Parallel()
@@ -120,7 +120,7 @@ func TestCallbackAskedForAgain(t *testing.T) {
 	<-b.requests
 	require.NotNil(t, b.delivery(t, gen.ID).AbandonedAt)
 
-	// README's SQL, for a callback abandoned or delivered.
+	// docs/CALLBACKS.md's SQL, for a callback abandoned or delivered.
 	tag, err := b.pool.Exec(b.ctx, `
 		UPDATE callback_deliveries SET job_id = NULL, abandoned_at = NULL, delivered_at = NULL
 		WHERE generation_id = $1 AND (abandoned_at IS NOT NULL OR delivered_at IS NOT NULL)`, gen.ID)

@@ -15,7 +15,7 @@ func TestDocumentedValues(t *testing.T) {
 		got, want int
 		docs      string
 	}{
-		{"maxSubmitAttempts", maxSubmitAttempts, 20, "SubmitGenerationWorker, README.md"},
+		{"maxSubmitAttempts", maxSubmitAttempts, 20, "SubmitGenerationWorker, README.md, docs/API.md"},
 		{"pendingMaxCounts", pendingMaxCounts, 3, "PendingCache"},
 		{"reconcileBatch", reconcileBatch, 50, "ReconcileWorker.Work"},
 		{"reconcileConcurrency", reconcileConcurrency, 8, "ReconcileWorker.Work"},

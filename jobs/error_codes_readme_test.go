@@ -9,7 +9,7 @@ import (
 	"github.com/easelhq/easel/store"
 )
 
-// TestREADMEErrorCodes fails when README.md's "Error codes" table and
+// TestREADMEErrorCodes fails when docs/API.md's "Error codes" table and
 // store.ErrorCodes, the codes Easel writes on a generation, differ: a code
 // missing from the table, one the table lists that Easel does not write,
 // or a status the table gives a code that it never has (or leaves out one

@@ -10,7 +10,7 @@ import (
 	"github.com/easelhq/easel/store"
 )
 
-// TestREADMEFailureCodesHaveSeries fails when the codes README.md's "Error
+// TestREADMEFailureCodesHaveSeries fails when the codes docs/API.md's "Error
 // codes" table says a generation can fail with are not exactly those of
 // store.ErrorCodes that a failed generation may have, each with a series
 // of its own, or when the table gives the status cancelled to any code but

@@ -113,7 +113,7 @@ func New(db store.DBTX, cfg Config) *Metrics {
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "easel_generations_finished_total",
 			Help: "Generations finished by this process, by status (completed, failed, cancelled) and error_code " +
-				`(as stored; "" when completed, "cancelled" when cancelled, "other" for a failure code that is neither Easel's nor an error type fal documents: README, "Error codes").`,
+				`(as stored; "" when completed, "cancelled" when cancelled, "other" for a failure code that is neither Easel's nor an error type fal documents: docs/API.md, "Error codes").`,
 		}, []string{"status", "error_code"}),
 		resultsApplied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "easel_results_applied_total",

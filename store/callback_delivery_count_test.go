@@ -117,7 +117,7 @@ func TestCountCallbackDeliveries(t *testing.T) {
 	}
 }
 
-// A delivery asked for again (README's SQL) is owed once more, no longer
+// A delivery asked for again (docs/CALLBACKS.md's SQL) is owed once more, no longer
 // delivered, and counts its age from when it was first owed.
 func TestCountCallbackDeliveriesAskedForAgain(t *testing.T) {
 	t.Parallel()

@@ -4,7 +4,7 @@ import "slices"
 
 // The error codes Easel itself writes in generations.error_code, each
 // declared here once; ErrorCodes lists them with the statuses they come
-// with. README.md's "Error codes" table explains each, and a test holds
+// with. docs/API.md's "Error codes" table explains each, and a test holds
 // the table to ErrorCodes. A result fal failed passes fal's own error type
 // through instead (fal's types are free-form, so no list holds them), and
 // ErrorCodeFalError when it names none.
@@ -91,7 +91,7 @@ var (
 	submittedThenFailed = []Status{StatusSubmitted, StatusFailed}
 )
 
-// errorCodes is what ErrorCodes returns copies of, in README.md's order.
+// errorCodes is what ErrorCodes returns copies of, in docs/API.md's order.
 var errorCodes = []ErrorCodeInfo{
 	{ErrorCodeCancelled, cancelledOnly, true},
 	{ErrorCodeTimeout, failedOnly, true},
@@ -113,7 +113,7 @@ var errorCodes = []ErrorCodeInfo{
 
 // ErrorCodes returns every error code Easel itself writes, each once: the
 // one list that the outcome of a late result, the series of
-// easel_generations_finished_total and README.md's table all follow. Each
+// easel_generations_finished_total and docs/API.md's table all follow. Each
 // call returns a new slice, which the caller may change.
 func ErrorCodes() []ErrorCodeInfo {
 	codes := slices.Clone(errorCodes)

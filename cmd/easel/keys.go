@@ -202,7 +202,7 @@ Generations enqueued with it have client %q. From now on every /v1 request needs
 		fmt.Fprintf(stdout, `
 The callbacks of its generations (callback_url) are signed with client %q's
 own callback secret. Give it to the service that receives them, as a secret,
-to verify them with (README: Callbacks); easel keys callback-secret %s
+to verify them with (docs/CALLBACKS.md); easel keys callback-secret %s
 prints it again:
 
     %s

@@ -199,7 +199,7 @@ func (b *syncBuffer) String() string {
 const (
 	testCallbackSecret = "whsec_dGVzdC1rZXktb2YtZWFzZWwtY2FsbGJhY2tzLTMyYg=="
 	// billingCallbackSecret is HMAC-SHA256(testCallbackSecret's key,
-	// "easel-callback-v1\x00billing"), as README derives it with openssl.
+	// "easel-callback-v1\x00billing"), as docs/CALLBACKS.md derives it with openssl.
 	billingCallbackSecret = "whsec_nkAPDIO2cj9HFEhPXwmhFSgvdnIb6H+6NmrMexXl+mg="
 )
 

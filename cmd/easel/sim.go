@@ -19,7 +19,7 @@ it. It runs until SIGTERM or SIGINT; its requests live in memory only.`,
 	env: [][2]string{
 		{"EASEL_LOG_LEVEL", "debug, info, warn or error (default info)"},
 	},
-	footer: `README.md, "Local development with easel sim", says more.`,
+	footer: `docs/SIMULATOR.md says more.`,
 }
 
 func simCmd(ctx context.Context, args []string, stdout io.Writer, logger loggerFunc) error {

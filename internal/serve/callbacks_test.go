@@ -74,7 +74,7 @@ func TestCallbackAfterGeneration(t *testing.T) {
 		t.Fatal("no callback arrived")
 	}
 
-	// The signature, checked from the specification and README alone: keyed
+	// The signature, checked from the specification and docs/CALLBACKS.md alone: keyed
 	// with the secret of the generation's client, derived from the master.
 	var client string
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT client FROM generations WHERE id = $1`, g.ID).Scan(&client))
