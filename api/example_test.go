@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,7 +32,9 @@ import (
 // store.GenerationFinishedChannel, as easel serve does. Every component
 // that finishes generations announces them with the Publisher; the Listener
 // wakes the requests waiting with ?wait, in this process, whichever process
-// finished the generation.
+// finished the generation. Running the workers means running, beside the
+// River client, a jobs.CallbackDispatcher and a jobs.FalCancelSender, as
+// in jobs' ExampleNewRiverClient.
 func ExampleHandler_WithListener() {
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
@@ -91,6 +94,23 @@ func ExampleHandler_WithListener() {
 		if err := riverClient.Stop(stopCtx); err != nil {
 			log.Fatal(err)
 		}
+	}()
+	// Beside the started client until it stops (these deferred stops run
+	// before its own): the dispatcher that turns owed callbacks into
+	// delivery jobs, without which no callback is ever sent (deliveries
+	// also need jobs.Config.Callbacks), and the sender that cancels at fal,
+	// at once, a request another submission's result made needless.
+	cancelSender, err := jobs.NewFalCancelSender(pool, jobs.Config{Fal: falClient, Logger: logger})
+	if err != nil {
+		log.Fatal(err)
+	}
+	runCtx, stopRunning := context.WithCancel(ctx)
+	var running sync.WaitGroup
+	running.Go(func() { jobs.NewCallbackDispatcher(pool, riverClient, logger).Run(runCtx) })
+	running.Go(func() { cancelSender.Run(runCtx) })
+	defer func() {
+		stopRunning()
+		running.Wait()
 	}()
 
 	enqueued, err := jobs.EnqueuePool(ctx, pool, "shop", `{

@@ -1,13 +1,17 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/easelhq/easel/internal/logthrottle"
+)
 
 // SetPendingClock makes the pending cap's cache of h (see WithMaxPending),
 // and the throttle of its refusals' log, read now instead of time.Now, so
 // tests move time by hand.
 func SetPendingClock(h *Handler, now func() time.Time) {
 	h.pending.Now = now
-	h.refusals.now = now
+	h.refusals = newRefusalLog(logthrottle.WithClock(now))
 }
 
 // RefusalLogEvery and RefusalLogForget are how often at most a client's
@@ -16,11 +20,3 @@ const (
 	RefusalLogEvery  = refusalLogEvery
 	RefusalLogForget = refusalLogForget
 )
-
-// RememberedRefusals returns how many clients the refusals' log of h
-// holds.
-func RememberedRefusals(h *Handler) int {
-	h.refusals.mu.Lock()
-	defer h.refusals.mu.Unlock()
-	return len(h.refusals.clients)
-}

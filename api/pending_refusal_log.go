@@ -1,8 +1,9 @@
 package api
 
 import (
-	"sync"
 	"time"
+
+	"github.com/easelhq/easel/internal/logthrottle"
 )
 
 // refusalLogEvery is how often at most a client's 429 too_many_pending
@@ -21,60 +22,17 @@ const refusalLogForget = 5 * time.Minute
 // refusal a refusalLogEvery or more after. Refusals that no later one
 // follows are only in easel_api_errors_total.
 type refusalLog struct {
-	now func() time.Time
-
-	mu        sync.Mutex
-	clients   map[string]*clientRefusals
-	lastSweep time.Time
+	throttle *logthrottle.Throttle
 }
 
-type clientRefusals struct {
-	lastLine time.Time
-	// unlogged counts the refusals since lastLine, and firstUnlogged is
-	// the time of the earliest of them.
-	unlogged      int
-	firstUnlogged time.Time
-}
-
-func newRefusalLog() *refusalLog {
-	return &refusalLog{now: time.Now, clients: map[string]*clientRefusals{}}
+// newRefusalLog returns a refusalLog; opts are for tests' clocks.
+func newRefusalLog(opts ...logthrottle.Option) *refusalLog {
+	return &refusalLog{throttle: logthrottle.New(refusalLogEvery, refusalLogForget, opts...)}
 }
 
 // refused records a refusal of client's enqueue and reports whether to log
 // it now, with how many refusals the line reports (this one included) and
 // since when.
 func (l *refusalLog) refused(client string) (n int, since time.Time, log bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	defer l.sweep(now) // after client's own refusals are reported
-	r := l.clients[client]
-	if r == nil {
-		r = &clientRefusals{}
-		l.clients[client] = r
-	}
-	if r.unlogged == 0 {
-		r.firstUnlogged = now
-	}
-	r.unlogged++
-	if !r.lastLine.IsZero() && now.Sub(r.lastLine) < refusalLogEvery {
-		return 0, time.Time{}, false
-	}
-	n, since = r.unlogged, r.firstUnlogged
-	r.lastLine, r.unlogged = now, 0
-	return n, since, true
-}
-
-// sweep forgets the clients whose latest line is refusalLogForget old, at
-// most once a refusalLogEvery.
-func (l *refusalLog) sweep(now time.Time) {
-	if now.Sub(l.lastSweep) < refusalLogEvery {
-		return
-	}
-	l.lastSweep = now
-	for client, r := range l.clients {
-		if now.Sub(r.lastLine) >= refusalLogForget {
-			delete(l.clients, client)
-		}
-	}
+	return l.throttle.Allow(client)
 }

@@ -2,17 +2,28 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
 
+	"github.com/easelhq/easel/callbacks"
 	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/migrations"
+	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
+	"github.com/easelhq/easel/webhooks"
 )
 
 // A Go service enqueues a generation in its own transaction, next to its own
@@ -160,6 +171,105 @@ func ExampleEnqueueOpts_Validate() {
 	// Metadata.order.id: duplicate field
 	// Metadata.amounts[0]: number out of range: it must be within ±1.7976931348623157e308 (a 64-bit float) and have at most 16383 digits after the decimal point (Postgres's limit)
 	// IdempotencyKey: must be at most 255 printable ASCII characters
+}
+
+// A Go service can run Easel's workers in its own process, instead of
+// easel serve --role worker. Beside the River client, from its start until
+// it is stopped, it runs a CallbackDispatcher, which turns the callbacks
+// the database owes into the client's delivery jobs (without one no
+// callback is ever sent), and a FalCancelSender, which cancels at fal, as
+// soon as it is queued, a request that another submission's result made
+// needless (otherwise fal runs, and bills, it until the reconciler's next
+// run). easel serve runs both beside its workers.
+func ExampleNewRiverClient() {
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	pool, drop := exampleDatabase(ctx)
+	defer drop()
+
+	// The simulator stands in for fal here; a service leaves QueueURL and
+	// the JWKS URL empty, for fal's own, and sets Key to its FAL_KEY.
+	sim, err := falsim.Start(ctx, "127.0.0.1:0", falsim.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sim.Close()
+	falClient := fal.NewClient(fal.ClientConfig{QueueURL: sim.QueueURL(), Key: "example-key"})
+
+	// PublicURL is where fal's webhooks reach an easel serve of role all or
+	// api; here a receiver of this process stands in for it.
+	e := echo.New()
+	webhooks.NewReceiver(pool, fal.NewVerifier(fal.VerifierConfig{Keys: fal.NewJWKS(fal.JWKSConfig{URL: sim.JWKSURL()})}), logger).Register(e)
+	hooks := httptest.NewServer(e)
+	defer hooks.Close()
+
+	// The caller's endpoint, which a real one would verify with its
+	// client's secret (see callbacks.Signer).
+	received := make(chan store.Status, 1)
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var gen resource.Generation
+		if err := json.NewDecoder(r.Body).Decode(&gen); err != nil {
+			http.Error(w, "not a generation", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		select {
+		case received <- gen.Status:
+		default: // a retry
+		}
+	}))
+	defer endpoint.Close()
+	secrets, err := callbacks.ParseSecrets("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") // EASEL_CALLBACK_SECRET
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	cfg := jobs.Config{
+		Fal: falClient, PublicURL: hooks.URL, Logger: logger,
+		Callbacks: callbacks.NewDeliverer(secrets, &callbacks.Policy{AllowPrivate: true}), // the endpoint is on loopback
+	}
+	client, err := jobs.NewRiverClient(pool, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cancelSender, err := jobs.NewFalCancelSender(pool, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	runCtx, stopRunning := context.WithCancel(ctx)
+	var running sync.WaitGroup
+	running.Go(func() { jobs.NewCallbackDispatcher(pool, client, logger).Run(runCtx) })
+	running.Go(func() { cancelSender.Run(runCtx) })
+	defer func() {
+		// Both stop before the client does, as in easel serve.
+		stopRunning()
+		running.Wait()
+		stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := client.Stop(stopCtx); err != nil {
+			log.Fatal(err)
+		}
+	}()
+
+	_, err = jobs.EnqueuePool(ctx, pool, "shop", `{
+		"prompt": "a ceramic mug, product photo",
+		"image_prompt_1": {"image_url": "https://example.com/mug.png"}
+	}`, &jobs.EnqueueOpts{CallbackURL: endpoint.URL})
+	if err != nil {
+		log.Fatal(err)
+	}
+	select {
+	case status := <-received:
+		fmt.Println("callback:", status)
+	case <-time.After(30 * time.Second):
+		log.Fatal("no callback within 30s")
+	}
+
+	// Output:
+	// callback: completed
 }
 
 func printCounts(ctx context.Context, db store.DBTX, when string) {

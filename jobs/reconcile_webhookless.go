@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/easelhq/easel/internal/logthrottle"
 	"github.com/easelhq/easel/store"
 )
 
@@ -28,32 +28,21 @@ const appliedMessage = "reconciler applied fal's result"
 // then the first a minute or more after each warning, is logged at WARN
 // with the count since the warning before.
 type webhooklessResults struct {
-	now func() time.Time
-
-	mu     sync.Mutex
-	count  int
-	since  time.Time // when counting began: the worker's start, or the last warning
-	warned time.Time // zero until the first warning
+	throttle *logthrottle.Throttle
 }
 
-func newWebhooklessResults() *webhooklessResults {
-	return &webhooklessResults{now: time.Now, since: time.Now()}
+// newWebhooklessResults returns a webhooklessResults; opts are for tests'
+// clocks. Its one key is never forgotten.
+func newWebhooklessResults(opts ...logthrottle.Option) *webhooklessResults {
+	return &webhooklessResults{throttle: logthrottle.New(webhooklessWarnEvery, 0, opts...)}
 }
 
 // add counts one result applied without a webhook and reports whether to
 // warn about it, with the results counted since the last warning, this one
-// included, and when that count began.
+// included, and when the earliest of them was applied.
 func (r *webhooklessResults) add() (warn bool, count int, since time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.now()
-	r.count++
-	if !r.warned.IsZero() && now.Sub(r.warned) < webhooklessWarnEvery {
-		return false, 0, time.Time{}
-	}
-	count, since = r.count, r.since
-	r.count, r.since, r.warned = 0, now, now
-	return true, count, since
+	count, since, warn = r.throttle.Allow("")
+	return warn, count, since
 }
 
 // logApplied logs the result the reconciler applied to gen, read before it

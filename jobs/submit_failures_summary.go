@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/easelhq/easel/internal/logthrottle"
 )
 
 // submitFailuresSummaryEvery is how often, at most, a process logs a
@@ -19,14 +21,19 @@ const submitFailuresSummaryEvery = time.Minute
 // a minute per code saying how many fail. Each row's error_code and
 // error_message keep every detail regardless.
 type submitFailures struct {
-	now func() time.Time
+	// throttle counts the failures by code and times the summaries: each a
+	// minute or more after the first failure it counts, since that
+	// failure's own WARN already said it. Its keys, the codes, are few and
+	// never forgotten.
+	throttle *logthrottle.Throttle
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// byCode holds, by code, what the next summary tells besides the count.
 	byCode map[string]*submitFailureWindow
 }
 
-// submitFailureWindow counts the failures of one code since the summary
-// before.
+// submitFailureWindow is what a summary reports of the failures of one code
+// since the summary before.
 type submitFailureWindow struct {
 	since       time.Time
 	failures    int
@@ -34,28 +41,32 @@ type submitFailureWindow struct {
 	lastError   string
 }
 
-func newSubmitFailures() *submitFailures {
-	return &submitFailures{now: time.Now, byCode: map[string]*submitFailureWindow{}}
+// newSubmitFailures returns a submitFailures; opts are for tests' clocks.
+func newSubmitFailures(opts ...logthrottle.Option) *submitFailures {
+	return &submitFailures{
+		throttle: logthrottle.New(submitFailuresSummaryEvery, 0, append(opts, logthrottle.Summarize())...),
+		byCode:   map[string]*submitFailureWindow{},
+	}
 }
 
 // add counts a failure of generation id with code, message being its
 // error message, and returns the window to summarise once
 // submitFailuresSummaryEvery has passed since its first failure, or nil.
 func (s *submitFailures) add(code string, id uuid.UUID, message string) *submitFailureWindow {
-	s.mu.Lock()
+	s.mu.Lock() // so that a summary has every failure the throttle counted
 	defer s.mu.Unlock()
-	now := s.now()
 	win := s.byCode[code]
 	if win == nil {
-		win = &submitFailureWindow{since: now, generations: map[uuid.UUID]struct{}{}}
+		win = &submitFailureWindow{generations: map[uuid.UUID]struct{}{}}
 		s.byCode[code] = win
 	}
-	win.failures++
 	win.generations[id] = struct{}{}
 	win.lastError = message
-	if now.Sub(win.since) < submitFailuresSummaryEvery {
+	n, since, ok := s.throttle.Allow(code)
+	if !ok {
 		return nil
 	}
 	delete(s.byCode, code)
+	win.failures, win.since = n, since
 	return win
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/internal/logtest"
+	"github.com/easelhq/easel/internal/logthrottle"
 	"github.com/easelhq/easel/store"
 )
 
@@ -21,14 +22,13 @@ func TestSubmitFailuresLogOnceAMinutePerCode(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 	now := start
-	failures := newSubmitFailures()
-	failures.now = func() time.Time { return now }
+	failures := newSubmitFailures(logthrottle.WithClock(func() time.Time { return now }))
 	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w := &SubmitGenerationWorker{logger: logger, failures: failures}
 
-	unavailable := submitFailure{code: errorCodeUnavailable, message: "fal submit: HTTP 503: Service Unavailable", retry: true}
-	rateLimited := submitFailure{code: errorCodeRateLimited, message: "fal submit: HTTP 429: Too Many Requests", retry: true}
+	unavailable := submitFailure{code: store.ErrorCodeFalUnavailable, message: "fal submit: HTTP 503: Service Unavailable", retry: true}
+	rateLimited := submitFailure{code: store.ErrorCodeFalRateLimited, message: "fal submit: HTTP 429: Too Many Requests", retry: true}
 	gens := []*store.Generation{{ID: uuid.New()}, {ID: uuid.New()}, {ID: uuid.New()}}
 	// fail logs a failure of gen at offset at, noting its code on gen as
 	// the row records it.
@@ -66,13 +66,13 @@ func TestSubmitFailuresLogOnceAMinutePerCode(t *testing.T) {
 	require.Len(t, summaries, 9, "a minute after the first failure, then every minute")
 	first := summaries[0]
 	require.Equal(t, "WARN", first["level"])
-	require.Equal(t, errorCodeUnavailable, first["error_code"])
+	require.Equal(t, store.ErrorCodeFalUnavailable, first["error_code"])
 	require.EqualValues(t, 6*len(gens)+1, first["failures"], "six rounds, then the failure a minute after the first")
 	require.EqualValues(t, len(gens), first["generations"])
 	require.Equal(t, start.Format(time.RFC3339), first["since"])
 	require.Equal(t, unavailable.message, first["last_error"])
 	for _, s := range summaries[1:] {
-		require.Equal(t, errorCodeUnavailable, s["error_code"])
+		require.Equal(t, store.ErrorCodeFalUnavailable, s["error_code"])
 		require.EqualValues(t, 6*len(gens), s["failures"], "a minute's failures")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/internal/logthrottle"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/notify"
@@ -28,6 +30,10 @@ const (
 	// names no generation, is kept: enough to debug, too little for forged
 	// or replayed traffic to fill the disk.
 	rejectedBodyBytes = 4 << 10
+	// rejectionLogEvery is how often at most the deliveries rejected for
+	// one reason are logged at WARN: anyone can post to the receiver's
+	// URLs, and a line for each post would let them bury the log.
+	rejectionLogEvery = time.Minute
 )
 
 // Verifier checks fal's webhook signature.
@@ -44,12 +50,23 @@ type Receiver struct {
 	// publisher announces the generations r finishes (WithPublisher).
 	publisher *notify.Publisher
 	logger    *slog.Logger
+	// rejections throttles the WARNs of rejected deliveries by reason
+	// (see logRejected).
+	rejections *logthrottle.Throttle
 }
 
 // NewReceiver returns a Receiver.
 func NewReceiver(pool *pgxpool.Pool, verifier Verifier, logger *slog.Logger) *Receiver {
 	return &Receiver{pool: pool, verifier: verifier, logger: logger,
-		publisher: notify.NewPublisher(pool, store.GenerationFinishedChannel, logger)}
+		publisher:  notify.NewPublisher(pool, store.GenerationFinishedChannel, logger),
+		rejections: newRejectionLog()}
+}
+
+// newRejectionLog returns the throttle of a Receiver's rejected deliveries'
+// lines; opts are for tests' clocks. Its keys, the reasons, are few and
+// never forgotten.
+func newRejectionLog(opts ...logthrottle.Option) *logthrottle.Throttle {
+	return logthrottle.New(rejectionLogEvery, 0, opts...)
 }
 
 // WithPublisher makes r announce the generations it finishes with p, the
@@ -136,7 +153,7 @@ func (r *Receiver) handle(c echo.Context) error {
 		event.SignatureError = err.Error()
 		event.Outcome = store.OutcomeBadSignature
 		event.Body = event.Body[:min(len(event.Body), rejectedBodyBytes)]
-		logger.Warn("webhook rejected: bad signature", "fal_request_id", event.FalRequestID, "error", err)
+		r.logRejected(logger, signatureRejection(err), "webhook rejected: bad signature", "fal_request_id", event.FalRequestID, "error", err)
 		if err := r.storeRejected(ctx, event); err != nil {
 			return r.notRecorded(logger, event, err)
 		}
@@ -167,7 +184,10 @@ func (r *Receiver) handle(c echo.Context) error {
 	}
 
 	if outcome == store.OutcomeMismatchedRequest {
-		logger.Warn("signed webhook for a fal request that is not the generation's; nothing applied",
+		// fal signs every account's webhooks alike, and a signature stays
+		// valid for its timestamp's tolerance: anyone with a fal account
+		// can replay one of theirs here.
+		r.logRejected(logger, store.OutcomeMismatchedRequest, "signed webhook for a fal request that is not the generation's; nothing applied",
 			"fal_request_id", event.FalRequestID, "signed_fal_request_id", signedRequestID)
 	} else {
 		logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", outcome)
@@ -249,9 +269,45 @@ func (r *Receiver) unknownGeneration(c echo.Context, logger *slog.Logger, event 
 	if _, err := store.InsertUnknownGenerationWebhookEvent(c.Request().Context(), r.pool, event); err != nil {
 		return r.notRecorded(logger, event, err)
 	}
-	logger.Warn("signed webhook for unknown generation", "fal_request_id", event.FalRequestID)
+	r.logRejected(logger, store.OutcomeUnknownGeneration, "signed webhook for unknown generation",
+		"fal_request_id", event.FalRequestID)
 	r.metrics.WebhookReceived(store.OutcomeUnknownGeneration)
 	return c.JSON(http.StatusOK, response{Outcome: store.OutcomeUnknownGeneration})
+}
+
+// logRejected logs a delivery rejected for reason, msg and args saying
+// what it was, at WARN for the first of the reason and then at most once a
+// rejectionLogEvery, with how many were rejected for it since the earliest
+// not yet at WARN (rejected, since); the others go to DEBUG. Each is still
+// counted in easel_webhooks_received_total, and kept in webhook_events as
+// its outcome says.
+func (r *Receiver) logRejected(logger *slog.Logger, reason, msg string, args ...any) {
+	args = append(args, "reason", reason)
+	n, since, ok := r.rejections.Allow(reason)
+	if !ok {
+		logger.Debug(msg, args...)
+		return
+	}
+	logger.Warn(msg, append(args, "rejected", n, "since", since)...)
+}
+
+// signatureRejection is the check a signature failed, out of a few, each
+// throttled apart: a flood of junk without headers or a fresh timestamp
+// does not hold back the lines of deliveries no key verifies, such as fal's
+// own after it rotated its keys.
+func signatureRejection(err error) string {
+	switch {
+	case errors.Is(err, fal.ErrMissingHeader):
+		return "missing_header"
+	case errors.Is(err, fal.ErrStaleTimestamp):
+		return "stale_timestamp"
+	case errors.Is(err, fal.ErrMalformedSignature):
+		return "malformed_signature"
+	case errors.Is(err, fal.ErrBadSignature):
+		return "no_key_verifies"
+	default: // a Verifier of the embedding service's own
+		return "other"
+	}
 }
 
 // finishedAs is generation id as finish, written by a delivery, left it
