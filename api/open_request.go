@@ -29,14 +29,39 @@ func checkOpenRequest(req *http.Request) error {
 	if !loopbackHost(req.Host) {
 		return apierror.New(http.StatusForbidden, "host_not_allowed",
 			"without an API key, Easel answers only requests addressed to localhost or a loopback address, "+
-				"such as http://127.0.0.1:8080 or http://localhost:8080: create a key with `easel keys create NAME` "+
-				"to reach it by another name")
+				loopbackExamples(req)+": create a key with `easel keys create NAME` to reach it by another name")
 	}
 	if err := openCrossOrigin.Check(req); err != nil {
 		return apierror.New(http.StatusForbidden, "cross_origin",
 			"cross-origin request refused: another site's page cannot change anything here")
 	}
 	return nil
+}
+
+// loopbackExamples names the URLs that would have been answered, on the
+// port Easel really listens on: EASEL_ADDR need not be the default 8080. The
+// connection's local address is that of the (loopback) listener; a request's
+// Host port may be a proxy's, so it is used only when the local address is
+// unknown.
+func loopbackExamples(req *http.Request) string {
+	ip, port := "127.0.0.1", ""
+	if addr, ok := req.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if h, p, err := net.SplitHostPort(addr.String()); err == nil {
+			port = p
+			if a, err := netip.ParseAddr(h); err == nil && a.Unmap().IsLoopback() {
+				ip = a.Unmap().String()
+			}
+		}
+	}
+	if port == "" {
+		if _, p, err := net.SplitHostPort(req.Host); err == nil {
+			port = p
+		}
+	}
+	if port == "" {
+		return "such as http://127.0.0.1 or http://localhost with the port Easel listens on"
+	}
+	return "such as http://" + net.JoinHostPort(ip, port) + " or http://" + net.JoinHostPort("localhost", port)
 }
 
 // loopbackHost reports whether hostport, a request's Host, names this host:

@@ -360,7 +360,8 @@ func TestCancel(t *testing.T) {
 	stats := b.sim.Stats()
 	require.Zero(t, stats.InProgress)
 	require.Zero(t, stats.InQueue)
-	require.Equal(t, 2, stats.Completed)
+	require.Zero(t, stats.Completed, "a cancelled request did not run to completion")
+	require.Equal(t, 2, stats.Cancelled)
 }
 
 func TestUnknownRequest(t *testing.T) {
@@ -522,7 +523,7 @@ func TestStats(t *testing.T) {
 	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	var got map[string]int
 	require.NoError(t, json.Unmarshal(body, &got))
-	for _, key := range []string{"submissions", "duplicate_submissions", "max_in_progress", "webhooks_sent", "webhooks_acked", "webhooks_failed", "webhooks_dropped"} {
+	for _, key := range []string{"submissions", "duplicate_submissions", "max_in_progress", "completed", "cancelled", "webhooks_sent", "webhooks_acked", "webhooks_failed", "webhooks_dropped"} {
 		require.Contains(t, got, key)
 	}
 	require.Equal(t, 3, got["submissions"])

@@ -182,7 +182,11 @@ func (s *Sim) completeLocked(req *request, out *outcome) {
 	}
 	req.state = stateCompleted
 	req.final = out
-	s.stats.Completed++
+	if out == cancelledOutcome {
+		s.stats.Cancelled++
+	} else {
+		s.stats.Completed++
+	}
 	if out.failed() {
 		s.logLocked(req, "ERROR", out.errorText())
 	} else {

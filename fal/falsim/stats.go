@@ -17,8 +17,16 @@ type Stats struct {
 	InProgress int `json:"in_progress"`
 	// MaxInProgress is the high-water mark of InProgress.
 	MaxInProgress int `json:"max_in_progress"`
-	// Completed counts requests that reached COMPLETED, failed or not.
+	// Completed counts requests that ran to COMPLETED, with images or a
+	// model error (Config.FailRate). A cancelled request is counted in
+	// Cancelled instead: fal reports it COMPLETED too, with error_type
+	// client_cancelled, but it never ran to the end and gets no webhook, so
+	// counting it here would read as a webhook missing. Every accepted
+	// submission is in exactly one of InQueue, InProgress, Completed and
+	// Cancelled.
 	Completed int `json:"completed"`
+	// Cancelled counts requests ended by a cancel while queued or running.
+	Cancelled int `json:"cancelled"`
 
 	// WebhooksSent counts delivery attempts; each ends acked or failed.
 	WebhooksSent   int `json:"webhooks_sent"`
