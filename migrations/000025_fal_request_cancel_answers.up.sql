@@ -39,9 +39,11 @@ CREATE INDEX fal_request_cancels_fal_request_id_idx ON fal_request_cancels (fal_
 -- deliveries that named no generation only, for the count that caps them
 -- (store.MaxWebhookEvents per request): that count reads this one, its
 -- generation_id IS NULL answered from the index. Not CONCURRENTLY: the
--- migration runs in a transaction. The build holds off inserts into
--- webhook_events for as long as it reads the table: a delivery waits, or
--- fails and fal retries it.
+-- migration runs in a transaction. DROP INDEX takes ACCESS EXCLUSIVE on
+-- webhook_events, held until the migration commits, so every query on the
+-- table waits for as long as the build reads it, reads included (the
+-- generation_history view counts its rows): a delivery waits, or fails
+-- and fal retries it.
 DROP INDEX webhook_events_unknown_generation_idx;
 CREATE INDEX webhook_events_fal_request_id_idx ON webhook_events (fal_request_id, generation_id)
     WHERE fal_request_id IS NOT NULL;

@@ -178,9 +178,8 @@ func TestForce(t *testing.T) {
 	}
 }
 
-// What DirtyError says to run after a failed migration works: the failed
-// migration changed nothing, so forcing the version before it and running
-// up again, once its cause is fixed, migrates the schema.
+// A migration Postgres fails was rolled back: Up records the version from
+// before it, clean, and the next Up, once the cause is fixed, runs it.
 func TestRecoverFromFailedMigration(t *testing.T) {
 	t.Parallel()
 
@@ -194,18 +193,13 @@ func TestRecoverFromFailedMigration(t *testing.T) {
 
 	err = migrations.Up(ctx, url, nil)
 	require.ErrorContains(t, err, "000018_late_outcome_comment.up.sql failed")
+	require.ErrorContains(t, err, "(SQLSTATE 42703); Postgres rolled it back: it changed nothing, and the schema version is still 17, clean")
+	require.NotErrorIs(t, err, migrations.ErrDirty)
 	version, dirty, err := migrations.CurrentVersion(ctx, url)
 	require.NoError(t, err)
-	require.True(t, dirty)
-	require.Equal(t, uint(18), version)
+	require.False(t, dirty)
+	require.Equal(t, uint(17), version)
 
-	err = migrations.Up(ctx, url, nil)
-	require.ErrorIs(t, err, migrations.ErrDirty)
-	require.ErrorContains(t, err, "migrate up: dirty schema version 18: a migration failed or was interrupted")
-	require.ErrorContains(t, err, "if 000018_late_outcome_comment.up.sql failed (easel migrate up, easel serve), run `easel migrate force 17`")
-	require.NotContains(t, err.Error(), "Fix and force version", "golang-migrate's advice names no command")
-
-	require.NoError(t, migrations.Force(ctx, url, nil, 17))
 	exec(t, url, `ALTER TABLE webhook_events RENAME COLUMN outcome_renamed TO outcome`)
 	require.NoError(t, migrations.Up(ctx, url, nil))
 	version, dirty, err = migrations.CurrentVersion(ctx, url)
@@ -216,6 +210,27 @@ func TestRecoverFromFailedMigration(t *testing.T) {
 	require.NoError(t, connectTo(t, url).QueryRow(ctx, `SELECT col_description('webhook_events'::regclass,
 		(SELECT attnum FROM pg_attribute WHERE attrelid = 'webhook_events'::regclass AND attname = 'outcome'))`).Scan(&comment))
 	require.Contains(t, comment, "client_cancelled", "migration 18 ran in full")
+}
+
+// A down migration Postgres fails leaves the version it reverted, clean.
+func TestRecoverFromFailedDownMigration(t *testing.T) {
+	t.Parallel()
+
+	ctx := context.Background()
+	// Migration 10's down drops columns of generations that a view built
+	// on them keeps.
+	url := migratedTo(t, 10)
+	exec(t, url, `CREATE VIEW keeps_submission_accounting AS SELECT fal_submissions_confirmed FROM generations`)
+	before := relations(t, url)
+
+	err := migrations.Down(ctx, url, nil, 1)
+	require.ErrorContains(t, err, "migrate down 1: migration 000010_submission_accounting.down.sql failed")
+	require.ErrorContains(t, err, "Postgres rolled it back: it changed nothing, and the schema version is still 10, clean")
+	require.Equal(t, schemaState{version: 10, relations: before}, stateOf(t, url))
+
+	exec(t, url, `DROP VIEW keeps_submission_accounting`)
+	require.NoError(t, migrations.Down(ctx, url, nil, 1))
+	require.Equal(t, uint(9), stateOf(t, url).version)
 }
 
 func TestDirtyError(t *testing.T) {
@@ -231,17 +246,19 @@ func TestDirtyError(t *testing.T) {
 	}{
 		{
 			name: "after the first down", version: 0,
-			want:    []string{"dirty schema version 0: ", "if 000001_river_002_initial_schema.down.sql did (easel migrate down), run `easel migrate force 1`", "run `easel migrate force 0`"},
+			want:    []string{"dirty schema version 0: ", "If 000001_river_002_initial_schema.down.sql (easel migrate down) did not commit, run `easel migrate force 1`", "if the failed migration committed, run `easel migrate force 0`"},
 			notWant: []string{".up.sql"},
 		},
 		{
 			name: "midway", version: 9,
-			want: []string{"dirty schema version 9: ", "if 000009_api_keys_active_name.up.sql failed (easel migrate up, easel serve), run `easel migrate force 8`",
-				"if 000010_submission_accounting.down.sql did (easel migrate down), run `easel migrate force 10`", "run `easel migrate force 9`"},
+			want: []string{"dirty schema version 9: ", "If 000009_api_keys_active_name.up.sql (easel migrate up, easel serve) did not commit, run `easel migrate force 8`",
+				"if 000010_submission_accounting.down.sql (easel migrate down) did not commit, run `easel migrate force 10`", "run `easel migrate force 9`"},
+			notWant: []string{"easel_schema_compatibility"},
 		},
 		{
 			name: "newest", version: latest,
-			want:    []string{fmt.Sprintf("dirty schema version %d: ", latest), fmt.Sprintf("run `easel migrate force %d`", latest-1)},
+			want: []string{fmt.Sprintf("dirty schema version %d: ", latest), fmt.Sprintf("run `easel migrate force %d`", latest-1),
+				"SELECT schema_version FROM easel_schema_compatibility"},
 			notWant: []string{".down.sql"},
 		},
 	}

@@ -46,12 +46,10 @@ import (
 
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/golang-migrate/migrate/v4/database"
-	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 //go:embed *.sql
@@ -88,12 +86,25 @@ func FS() fs.FS { return files }
 // correctly on it (see the package doc); otherwise it returns an error
 // wrapping ErrSchemaNewer that says why, and how to roll back. A dirty
 // newer schema is refused.
+//
+// Up migrates on a session of its own, whose lock_timeout is 5 seconds:
+// a migration refused a lock (a long query on its table) is rolled back
+// and run again after a pause, 5 times in all, each retry logged with the
+// lock it waited for and the backend holding it. A migration that fails
+// with an error from Postgres was rolled back: Up records the version from
+// before it, clean, and returns the error; the next Up runs it again. Only
+// one whose connection was lost leaves the version dirty (see DirtyError).
+// While another process migrates, Up waits for it as long as ctx allows.
 func Up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
+	return embedded.up(ctx, databaseURL, logger)
+}
+
+func (s migrator) up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
 	cfg, err := ConnConfig(databaseURL)
 	if err != nil {
 		return err
 	}
-	latest, err := Latest()
+	latest, err := latestOf(s.files)
 	if err != nil {
 		return err
 	}
@@ -104,12 +115,16 @@ func Up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
 	if newer {
 		return nil
 	}
-	m, err := newMigrate(cfg, logger)
+	m, err := s.open(ctx, cfg, logger)
 	if err != nil {
-		return err
+		return fmt.Errorf("migrate up: %w", err)
 	}
 	defer m.Close()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		var failed *migrationError
+		if errors.As(err, &failed) {
+			return fmt.Errorf("migrate up: %w", failed)
+		}
 		var dirtyErr migrate.ErrDirty
 		if errors.As(err, &dirtyErr) {
 			// golang-migrate's own error names no command: force is easel's.
@@ -117,16 +132,11 @@ func Up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
 			if version > latest {
 				return fmt.Errorf("migrate up: %w", schemaNewerError(version, latest, "it is dirty: a newer easel's migration failed or was interrupted"))
 			}
-			return fmt.Errorf("migrate up: %w", DirtyError(version))
+			return fmt.Errorf("migrate up: %w", s.explainDirty(ctx, cfg, version))
 		}
-		version, _, verr := m.Version()
-		if verr == nil {
-			// golang-migrate reports a newer schema as a missing file.
-			if version > latest {
-				return fmt.Errorf("migrate up: %w", SchemaNewerError(version, latest))
-			}
-			// A failed migration leaves the version at its own, dirty.
-			return fmt.Errorf("migrate up: %w", readable(err, migrationFile(version, "up")))
+		// golang-migrate reports a newer schema as a missing file.
+		if version, _, verr := m.Version(); verr == nil && version > latest {
+			return fmt.Errorf("migrate up: %w", SchemaNewerError(version, latest))
 		}
 		return fmt.Errorf("migrate up: %w", readable(err, "a migration"))
 	}
@@ -367,10 +377,10 @@ func locate(query string, position int) (line, col int, text string, ok bool) {
 	return line, position - start, text, true
 }
 
-// migrationFile names the embedded file of version in direction ("up" or
+// migrationFileIn names the file of fsys of version in direction ("up" or
 // "down"), or describes it when there is none.
-func migrationFile(version uint, direction string) string {
-	entries, err := fs.ReadDir(files, ".")
+func migrationFileIn(fsys fs.FS, version uint, direction string) string {
+	entries, err := fs.ReadDir(fsys, ".")
 	if err == nil {
 		for _, e := range entries {
 			prefix, _, _ := strings.Cut(e.Name(), "_")
@@ -404,8 +414,13 @@ func schemaNewerError(version, latest uint, why string) error {
 // Down reverts the newest steps migrations. Before it changes anything, it
 // refuses a dirty schema (see DirtyError), a schema newer than this binary,
 // and more steps than the schema's version: golang-migrate would revert
-// every migration, and only then fail.
+// every migration, and only then fail. It migrates on a session like Up's,
+// and a down migration that fails is handled as Up handles an up one.
 func Down(ctx context.Context, databaseURL string, logger *slog.Logger, steps int) error {
+	return embedded.down(ctx, databaseURL, logger, steps)
+}
+
+func (s migrator) down(ctx context.Context, databaseURL string, logger *slog.Logger, steps int) error {
 	if steps < 1 {
 		return fmt.Errorf("migrate down: steps must be at least 1, got %d", steps)
 	}
@@ -417,13 +432,13 @@ func Down(ctx context.Context, databaseURL string, logger *slog.Logger, steps in
 	if err != nil {
 		return fmt.Errorf("migrate down %d: %w", steps, err)
 	}
-	latest, err := Latest()
+	latest, err := latestOf(s.files)
 	if err != nil {
 		return err
 	}
 	switch {
 	case dirty:
-		return fmt.Errorf("migrate down %d: %w", steps, DirtyError(version))
+		return fmt.Errorf("migrate down %d: %w", steps, s.explainDirty(ctx, cfg, version))
 	case version > latest:
 		return fmt.Errorf("migrate down %d: %w", steps, SchemaNewerError(version, latest))
 	case version == 0:
@@ -432,9 +447,9 @@ func Down(ctx context.Context, databaseURL string, logger *slog.Logger, steps in
 		return fmt.Errorf("migrate down %d: the schema is at version %d, so at most %d migrations can be reverted (easel migrate down %d reverts them all); nothing was changed",
 			steps, version, version, version)
 	}
-	m, err := newMigrate(cfg, logger)
+	m, err := s.open(ctx, cfg, logger)
 	if err != nil {
-		return err
+		return fmt.Errorf("migrate down %d: %w", steps, err)
 	}
 	defer m.Close()
 	// To the version asked for rather than steps back from whatever
@@ -446,9 +461,13 @@ func Down(ctx context.Context, databaseURL string, logger *slog.Logger, steps in
 		err = m.Migrate(target)
 	}
 	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		var failed *migrationError
+		if errors.As(err, &failed) {
+			return fmt.Errorf("migrate down %d: %w", steps, failed)
+		}
 		var dirtyErr migrate.ErrDirty
 		if errors.As(err, &dirtyErr) { // made dirty since it was read
-			return fmt.Errorf("migrate down %d: %w", steps, DirtyError(uint(max(dirtyErr.Version, 0))))
+			return fmt.Errorf("migrate down %d: %w", steps, s.explainDirty(ctx, cfg, uint(max(dirtyErr.Version, 0))))
 		}
 		return fmt.Errorf("migrate down %d: %w", steps, readable(err, "a down migration"))
 	}
@@ -484,9 +503,9 @@ func Force(ctx context.Context, databaseURL string, logger *slog.Logger, version
 	case current > latest:
 		return fmt.Errorf("migrate force %d: %w", version, SchemaNewerError(current, latest))
 	}
-	m, err := newMigrate(cfg, logger)
+	m, err := embedded.open(ctx, cfg, logger)
 	if err != nil {
-		return err
+		return fmt.Errorf("migrate force %d: %w", version, err)
 	}
 	defer m.Close()
 	v := int(version)
@@ -497,39 +516,6 @@ func Force(ctx context.Context, databaseURL string, logger *slog.Logger, version
 		return fmt.Errorf("migrate force %d: %w", version, err)
 	}
 	return nil
-}
-
-// ErrDirty means a migration failed or was interrupted, which leaves the
-// schema's version dirty: golang-migrate runs no migration until the version
-// is forced.
-var ErrDirty = errors.New("dirty schema version")
-
-// DirtyError explains a dirty schema version and names the commands that
-// record the schema's actual version; it wraps ErrDirty.
-//
-// golang-migrate marks the version a migration leads to dirty before it
-// runs it, and clean after: version after a failed up migration to it,
-// version after a failed down migration from version+1. Each of Easel's
-// migrations is one multi-statement query, which Postgres runs in one
-// transaction (none of them commits or begins one itself), so the failed
-// one changed nothing, unless the process stopped between its commit and
-// the clean mark.
-func DirtyError(version uint) error {
-	latest, _ := Latest() // embedded: cannot fail once a migration has run
-	file := func(version uint, direction string) string {
-		return strings.TrimPrefix(migrationFile(version, direction), "migration ")
-	}
-	var cases []string
-	if version >= 1 {
-		cases = append(cases, fmt.Sprintf("if %s failed (easel migrate up, easel serve), run `easel migrate force %d`", file(version, "up"), version-1))
-	}
-	if version < latest {
-		cases = append(cases, fmt.Sprintf("if %s did (easel migrate down), run `easel migrate force %d`", file(version+1, "down"), version+1))
-	}
-	cases = append(cases, fmt.Sprintf("if the failed one's changes are there after all, run `easel migrate force %d`", version))
-	return fmt.Errorf("%w %d: a migration failed or was interrupted, and none runs until the version is forced. "+
-		"Each runs in one transaction, so the failed one changed nothing unless the process stopped just after its commit: %s. "+
-		"Then fix what made it fail and run the command again", ErrDirty, version, strings.Join(cases, "; "))
 }
 
 // schemaToChange reads the schema version Down or Force is about to change,
@@ -557,8 +543,11 @@ func schemaToChange(ctx context.Context, cfg *pgx.ConnConfig) (version uint, dir
 }
 
 // Latest is the version of the newest embedded migration.
-func Latest() (uint, error) {
-	src, err := iofs.New(files, ".")
+func Latest() (uint, error) { return latestOf(files) }
+
+// latestOf is the version of the newest migration in fsys.
+func latestOf(fsys fs.FS) (uint, error) {
+	src, err := iofs.New(fsys, ".")
 	if err != nil {
 		return 0, fmt.Errorf("read embedded migrations: %w", err)
 	}
@@ -723,28 +712,6 @@ func readVersion(ctx context.Context, conn *pgx.Conn) (version uint, dirty bool,
 		return 0, dirty, nil
 	}
 	return uint(v), dirty, nil
-}
-
-// newMigrate opens its own connection; Close on the result releases it.
-func newMigrate(cfg *pgx.ConnConfig, logger *slog.Logger) (*migrate.Migrate, error) {
-	src, err := iofs.New(files, ".")
-	if err != nil {
-		return nil, fmt.Errorf("read embedded migrations: %w", err)
-	}
-	db := stdlib.OpenDB(*cfg)
-	driver, err := migratepgx.WithInstance(db, &migratepgx.Config{})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("connect for migrations: %w", err)
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "pgx5", driver)
-	if err != nil {
-		return nil, fmt.Errorf("prepare migrations: %w", err)
-	}
-	if logger != nil {
-		m.Log = migrateLogger{logger}
-	}
-	return m, nil
 }
 
 type migrateLogger struct{ logger *slog.Logger }

@@ -270,7 +270,8 @@ func TestFailedMigrationErrorIsShort(t *testing.T) {
 	msg := err.Error()
 	// Postgres gives no position for this error; locate's test covers one
 	// that has it.
-	require.Equal(t, `migrate up: migration 000001_river_002_initial_schema.up.sql failed: ERROR: type "river_job_state" already exists (SQLSTATE 42710)`, msg)
+	require.Equal(t, `migrate up: migration 000001_river_002_initial_schema.up.sql failed: ERROR: type "river_job_state" already exists (SQLSTATE 42710); `+
+		`Postgres rolled it back: it changed nothing, and the schema version is still 0, clean; run the command again once the cause is gone (easel serve runs it on its next start)`, msg)
 	var pgErr *pgconn.PgError
 	require.True(t, errors.As(err, &pgErr), "Postgres's error is wrapped")
 	require.Equal(t, "42710", pgErr.Code)

@@ -134,7 +134,7 @@ func checkKeysSchema(ctx context.Context, databaseURL string, migrateFresh bool,
 	}
 	switch {
 	case dirty:
-		return fmt.Errorf("database %q: schema version %d is dirty, a migration failed halfway (see easel migrate version)", name, version)
+		return fmt.Errorf("database %q: schema version %d is dirty: a migration failed, was interrupted or is running (see easel migrate version)", name, version)
 	case version == latest:
 		return nil
 	case version > latest:

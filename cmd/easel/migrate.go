@@ -126,5 +126,5 @@ func migrate(ctx context.Context, sub string, words []string, databaseURL string
 	if version > latest {
 		return migrations.SchemaNewerError(version, latest)
 	}
-	return migrations.DirtyError(version)
+	return migrations.ExplainDirty(ctx, databaseURL, version)
 }

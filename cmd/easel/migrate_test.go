@@ -93,12 +93,12 @@ func TestMigrateCommands(t *testing.T) {
 		{
 			name: "version, dirty: exits 1 naming the commands", url: dirty, args: []string{"version"}, wantCode: 1,
 			wantStdout:  fmt.Sprintf("schema version %d of %d (dirty)\n", latest, latest),
-			wantStderr:  []string{fmt.Sprintf("easel: dirty schema version %d: ", latest), fmt.Sprintf("run `easel migrate force %d`", latest-1)},
+			wantStderr:  []string{fmt.Sprintf("easel: dirty schema version %d: ", latest), fmt.Sprintf("run `easel migrate force %d`", latest)},
 			wantVersion: latest, wantDirty: true,
 		},
 		{
 			name: "up, dirty", url: dirty, args: []string{"up"}, wantCode: 1,
-			wantStderr:  []string{fmt.Sprintf("easel: migrate up: dirty schema version %d: ", latest), fmt.Sprintf("run `easel migrate force %d`", latest-1)},
+			wantStderr:  []string{fmt.Sprintf("easel: migrate up: dirty schema version %d: ", latest), fmt.Sprintf("run `easel migrate force %d`", latest)},
 			wantVersion: latest, wantDirty: true,
 		},
 		{

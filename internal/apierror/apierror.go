@@ -49,7 +49,7 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 			apiErr = fromEcho(httpErr)
 		case isDatabaseUnavailable(err):
 			logger.Warn("request failed: database unavailable", "method", c.Request().Method, "path", c.Path(), "error", err)
-			apiErr = databaseUnavailable()
+			apiErr = databaseUnavailable(err)
 		default:
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "error", err)
 			apiErr = New(http.StatusInternalServerError, "internal", "internal error; see the server log")

@@ -43,6 +43,7 @@ func TestHandler(t *testing.T) {
 		wantStatus     int
 		wantCode       string
 		wantRetryAfter string
+		wantMessage    string
 	}{
 		{name: "api error", err: apierror.New(http.StatusConflict, "already_finished", "done"), wantStatus: http.StatusConflict, wantCode: "already_finished"},
 		{name: "echo error", err: echo.ErrNotFound, wantStatus: http.StatusNotFound, wantCode: "not_found"},
@@ -51,18 +52,31 @@ func TestHandler(t *testing.T) {
 		{
 			name: "database refuses connections", err: fmt.Errorf("authenticate: %w", connectError(t)),
 			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+			wantMessage: "the database is unreachable; retry later",
 		},
 		{
 			name: "database shutting down", err: &pgconn.PgError{Code: "57P01"},
 			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+			wantMessage: "the database is unreachable; retry later",
 		},
 		{
 			name: "connection failure", err: &pgconn.PgError{Code: "08006"},
 			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
 		},
 		{
-			name: "too many connections", err: &pgconn.PgError{Code: "53300"},
+			name: "too many connections", err: &pgconn.PgError{Code: "53300", Message: `too many connections for role "reports"`},
 			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+			wantMessage: "Postgres refused a connection: too many clients (SQLSTATE 53300); retry later",
+		},
+		{
+			name: "a server limit", err: fmt.Errorf("acquire: %w", &pgconn.PgError{Code: "53400"}),
+			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+			wantMessage: "Postgres refused a connection: a server limit is reached (SQLSTATE 53400); retry later",
+		},
+		{
+			name: "database starting up", err: &pgconn.PgError{Code: "57P03", Message: "the database system is starting up"},
+			wantStatus: http.StatusServiceUnavailable, wantCode: "database_unavailable", wantRetryAfter: "5",
+			wantMessage: "Postgres refused a connection: it does not accept connections now (starting up, shutting down, recovering) (SQLSTATE 57P03); retry later",
 		},
 		{
 			name: "connection reset", err: fmt.Errorf("list: %w", refused),
@@ -97,7 +111,11 @@ func TestHandler(t *testing.T) {
 			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
 			require.Equal(t, tt.wantCode, body.Error.Code)
 			require.NotEmpty(t, body.Error.Message)
+			if tt.wantMessage != "" {
+				require.Equal(t, tt.wantMessage, body.Error.Message)
+			}
 			require.NotContains(t, rec.Body.String(), "postgres", "database details stay in the log")
+			require.NotContains(t, rec.Body.String(), "reports", "database details stay in the log")
 		})
 	}
 }

@@ -3,6 +3,7 @@ package apierror
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,10 +20,33 @@ import (
 // Postgres restarts, and pools reconnect, within seconds.
 const databaseRetryAfter = 5 * time.Second
 
-// databaseUnavailable is Handler's answer to every error that means the
+// databaseUnavailable is Handler's answer to err, an error that means the
 // database could not be reached.
-func databaseUnavailable() *Error {
-	return New(http.StatusServiceUnavailable, "database_unavailable", "the database is unreachable; retry later")
+func databaseUnavailable(err error) *Error {
+	return New(http.StatusServiceUnavailable, "database_unavailable", databaseUnavailableMessage(err))
+}
+
+// refusals are the SQLSTATEs of Postgres refusing a new connection for now,
+// and why: "unreachable" would send whoever reads the answer looking at the
+// network, where the server answered.
+var refusals = map[string]string{
+	// too_many_connections: max_connections, or a role's or a database's
+	// CONNECTION LIMIT, is reached.
+	"53300": "too many clients",
+	"53400": "a server limit is reached",                                                   // configuration_limit_exceeded
+	"57P03": "it does not accept connections now (starting up, shutting down, recovering)", // cannot_connect_now
+}
+
+// databaseUnavailableMessage says what kept err's request from the
+// database; it names no server, role or database.
+func databaseUnavailableMessage(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if why, ok := refusals[pgErr.Code]; ok {
+			return fmt.Sprintf("Postgres refused a connection: %s (SQLSTATE %s); retry later", why, pgErr.Code)
+		}
+	}
+	return "the database is unreachable; retry later"
 }
 
 // isDatabaseUnavailable reports whether err means the database could not be
@@ -44,8 +68,8 @@ func isDatabaseUnavailable(err error) bool {
 	case errors.As(err, &pgErr):
 		// Class 08 is connection exceptions; 57P the server shutting
 		// down, crashed, starting or ending the session; 53300 too many
-		// connections.
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300"
+		// connections, 53400 another limit of the server's.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300" || pgErr.Code == "53400"
 	case errors.As(err, &urlErr):
 		// An HTTP call to another service (fal) failed, not the database.
 		return false

@@ -127,6 +127,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 		poolCfg.MaxConns = int32(DefaultDBMaxConns(cfg.Workers))
 	}
 	poolCfg.AfterConnect = store.RegisterTypes
+	setApplicationName(poolCfg.ConnConfig, cfg.Role)
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("connect to database: %w", err)
