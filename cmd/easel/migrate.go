@@ -22,7 +22,7 @@ step of their own, and for rolling back.`,
 		{"up", "create the database if it is missing, then apply every pending migration"},
 		{"down [N]", "revert the newest N migrations (default 1); refused, changing\nnothing, when the schema has fewer than N"},
 		{"version", "print the schema version and the newest this binary knows; exits\n1 when the version is dirty (a migration failed or was interrupted)"},
-		{"force V", "record V as the schema version, clean, running no migration: after\na migration failed, once the schema is at V (the error, and\neasel migrate version, say which V to force); 0 means none applied"},
+		{"force V", "record V as the schema version, clean, running no migration: after\na migration was interrupted, once the schema is at V (the error, and\neasel migrate version, say which V to force); 0 means none applied"},
 	},
 	env: [][2]string{
 		{"DATABASE_URL", "the database (default postgres://postgres@127.0.0.1:5432/easel?sslmode=disable);\nonly up creates it when it is missing"},
