@@ -581,3 +581,11 @@ func migrationLockHolder(ctx context.Context, conn *pgx.Conn, lockID int64) (*ba
 			AND l.classid = 0 AND l.objid::bigint = $1 AND l.objsubid = 1
 		LIMIT 1`, lockID))
 }
+
+type migrateLogger struct{ logger *slog.Logger }
+
+func (l migrateLogger) Printf(format string, v ...any) {
+	l.logger.Info(strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
+
+func (l migrateLogger) Verbose() bool { return false }

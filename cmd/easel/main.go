@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/easelhq/easel/internal/serve"
@@ -130,6 +132,16 @@ func databaseURL(getenv func(string) string) string {
 		return u
 	}
 	return serve.DefaultDatabaseURL
+}
+
+// apiBaseURL is the base URL at which easel serve, run with the same
+// environment, is reached: EASEL_PUBLIC_URL when set, else the listen
+// address EASEL_ADDR as a process on this host dials it (serve.LocalURL).
+func apiBaseURL(getenv func(string) string) string {
+	if public := strings.TrimRight(strings.TrimSpace(getenv("EASEL_PUBLIC_URL")), "/"); public != "" {
+		return public
+	}
+	return serve.LocalURL(cmp.Or(strings.TrimSpace(getenv("EASEL_ADDR")), serve.DefaultAddr))
 }
 
 // isHelp reports whether arg asks for help, as the flag package reads it.

@@ -91,6 +91,9 @@ type Config struct {
 // DefaultDatabaseURL is DATABASE_URL's default.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/easel?sslmode=disable"
 
+// DefaultAddr is EASEL_ADDR's default, the address easel serve listens on.
+const DefaultAddr = "127.0.0.1:8080"
+
 // DefaultClientMaxPending is EASEL_CLIENT_MAX_PENDING's default: far above
 // any honest backlog, far below what fills a disk.
 const DefaultClientMaxPending = 10000
@@ -106,7 +109,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	cfg := Config{
 		DatabaseURL: get("DATABASE_URL", DefaultDatabaseURL),
-		Addr:        get("EASEL_ADDR", "127.0.0.1:8080"),
+		Addr:        get("EASEL_ADDR", DefaultAddr),
 		PublicURL:   strings.TrimRight(get("EASEL_PUBLIC_URL", ""), "/"),
 		// Trimmed like every other variable: a secret file's trailing
 		// newline would otherwise break every request to fal.

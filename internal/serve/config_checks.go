@@ -127,17 +127,27 @@ func urlHost(raw string) (string, netip.Addr) {
 	return host, ip
 }
 
-// listenerURL is the base URL of a server listening on addr, as a process
-// on the same host reaches it: an unspecified host (0.0.0.0, ::) becomes
-// 127.0.0.1, which Go's dual-stack listeners accept.
+// LocalURL is the base URL at which a process on this host reaches a
+// server listening on addr, a host:port such as EASEL_ADDR: an empty or
+// unspecified host (0.0.0.0, ::) becomes 127.0.0.1, which Go's dual-stack
+// listeners accept. An addr that is not host:port, which easel serve
+// refuses, is kept as it is, to show what was configured.
+func LocalURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// listenerURL is LocalURL for a live listener's address.
 func listenerURL(addr net.Addr) string {
 	tcp, ok := addr.(*net.TCPAddr)
 	if !ok {
 		return "http://" + addr.String()
 	}
-	ip := tcp.IP
-	if ip.IsUnspecified() {
-		ip = net.IPv4(127, 0, 0, 1)
-	}
-	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
+	return LocalURL(net.JoinHostPort(tcp.IP.String(), strconv.Itoa(tcp.Port)))
 }

@@ -1,0 +1,110 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/easelhq/easel/fal"
+	"github.com/easelhq/easel/jobs"
+	"github.com/easelhq/easel/metrics"
+	"github.com/easelhq/easel/store"
+)
+
+// buildServices sets up what River and the HTTP server both use: tracing,
+// callback delivery and metrics. Tracing stops after both have: its
+// cleanup is registered before theirs.
+func (s *server) buildServices(ctx context.Context) error {
+	tracerProvider, stopTracing, err := setupTracing(ctx, s.cfg, s.logger)
+	if err != nil {
+		return err
+	}
+	s.tracerProvider = tracerProvider
+	s.deferCleanup(stopTracing)
+	s.deliverer, s.callbackURLs, err = newCallbacks(s.cfg, s.logger)
+	if err != nil {
+		return err
+	}
+	s.metrics = metrics.New(s.pool, metrics.Config{MaxInflight: s.cfg.MaxInflight, Logger: s.logger, Pool: s.pool})
+	return nil
+}
+
+// buildFalClient builds the fal client and the webhook verifier. It comes
+// once startSimulator has set which fal cfg names.
+func (s *server) buildFalClient() {
+	// Every call to fal, whichever worker or request makes it, is counted.
+	s.falClient = s.metrics.CountFal(fal.NewClient(fal.ClientConfig{QueueURL: s.cfg.FalQueueURL, Key: s.cfg.FalKey}))
+	s.verifier = fal.NewVerifier(fal.VerifierConfig{Keys: fal.NewJWKS(fal.JWKSConfig{URL: s.cfg.FalJWKSURL})})
+}
+
+// startRiver builds the River client, which the HTTP API enqueues and
+// cancels with, and, with workers, starts it with the callback dispatcher
+// and the fal cancel sender. It comes after claimSimulator, before River
+// submits anything to the simulator, and before serveHTTP, which uses the
+// client; its cleanups run after the HTTP server's.
+func (s *server) startRiver(ctx context.Context) error {
+	cfg, pool, logger, m := s.cfg, s.pool, s.logger, s.metrics
+	riverClient, err := jobs.NewRiverClient(pool, jobs.Config{
+		Fal:             s.falClient,
+		PublicURL:       cfg.PublicURL,
+		MaxWorkers:      cfg.Workers,
+		Limits:          store.InflightLimits{Global: cfg.MaxInflight, PerClient: cfg.ClientMaxInflight},
+		PollAfter:       cfg.PollAfter,
+		Timeout:         cfg.Timeout,
+		RescueAfter:     cfg.RescueAfter,
+		Callbacks:       s.deliverer,
+		CallbackWorkers: cfg.CallbackWorkers,
+		Metrics:         m,
+		Middleware:      riverTracing(s.tracerProvider),
+		Publisher:       s.publisher,
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.river = riverClient
+	if !cfg.Role.runsWorkers() {
+		return nil
+	}
+	// River cancels its running jobs when Start's context ends; the
+	// shutdown stops it gracefully instead.
+	if err := riverClient.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start River: %w", err)
+	}
+	// After a shutdown it has stopped already, and this returns at once.
+	s.deferCleanup(func() { stopRiver(riverClient, logger) })
+	s.goUntilCleanUp(ctx, func(ctx context.Context) {
+		jobs.NewCallbackDispatcher(pool, riverClient, logger).WithMetrics(m).Run(ctx)
+	})
+	// Sends a superseded request's cancel as soon as the webhook that
+	// superseded it commits, rather than at the reconciler's next run.
+	// Its listening connection is its own: notify.Listener takes one
+	// channel, and finished's runs only with the HTTP API.
+	cancelSender, err := jobs.NewFalCancelSender(pool, jobs.Config{Fal: s.falClient, PollAfter: cfg.PollAfter,
+		Timeout: cfg.Timeout, RescueAfter: cfg.RescueAfter, Logger: logger})
+	if err != nil {
+		return err
+	}
+	s.goUntilCleanUp(ctx, cancelSender.Run)
+	return nil
+}
+
+// stopRiver lets running jobs finish for shutdownTimeout, then cancels
+// those still running and waits as long again for them to return.
+func stopRiver(client *river.Client[pgx.Tx], logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := client.Stop(ctx)
+	if err == nil {
+		return
+	}
+	logger.Warn("jobs still running at the end of the shutdown timeout; cancelling them", "timeout", shutdownTimeout.String(), "error", err)
+	ctx, cancel = context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := client.StopAndCancel(ctx); err != nil {
+		logger.Error("cancelled jobs did not return; exiting anyway", "error", err)
+	}
+}

@@ -1,0 +1,106 @@
+package migrations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNoDatabase means the database named in DATABASE_URL does not exist.
+var ErrNoDatabase = errors.New("database does not exist")
+
+// EnsureDatabase creates the database named in databaseURL if it does not
+// exist yet. It connects to that database first, and connects to the
+// server's "postgres" maintenance database, to create it, only when the
+// server says it does not exist: a role allowed only on its own database can
+// still start, and an existing database is never touched.
+func EnsureDatabase(ctx context.Context, databaseURL string) (created bool, err error) {
+	return ensureDatabase(ctx, databaseURL, "")
+}
+
+// ensureDatabase is EnsureDatabase creating a missing database through
+// maintenanceURL, or, when it is empty, through databaseURL's server's
+// "postgres" database. Tests point maintenanceURL somewhere unreachable to
+// show that an existing database needs no maintenance connection.
+func ensureDatabase(ctx context.Context, databaseURL, maintenanceURL string) (created bool, err error) {
+	cfg, err := ConnConfig(databaseURL)
+	if err != nil {
+		return false, err
+	}
+	name := cfg.Database
+	if name == "" || name == "postgres" {
+		return false, nil
+	}
+	conn, err := connect(ctx, cfg)
+	if err == nil {
+		conn.Close(ctx)
+		return false, nil
+	}
+	if !errors.Is(err, ErrNoDatabase) {
+		return false, err
+	}
+	var adminCfg *pgx.ConnConfig
+	if maintenanceURL == "" {
+		adminCfg = cfg.Copy()
+		adminCfg.Database = "postgres"
+	} else if adminCfg, err = ConnConfig(maintenanceURL); err != nil {
+		return false, err
+	}
+	admin, err := pgx.ConnectConfig(ctx, adminCfg)
+	if err != nil {
+		return false, fmt.Errorf("database %q does not exist; connect to the postgres database to create it: %w", name, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		var pgErr *pgconn.PgError
+		// Another process won the race: duplicate_database when its CREATE
+		// had committed, a unique violation on pg_database's name when
+		// both inserted the catalog row at once.
+		if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || (pgErr.Code == "23505" && pgErr.ConstraintName == "pg_database_datname_index")) {
+			return false, nil
+		}
+		return false, fmt.Errorf("create database %q: %w", name, err)
+	}
+	return true, nil
+}
+
+// DatabaseName is the database databaseURL names; empty means the server's
+// default, the user's name.
+func DatabaseName(databaseURL string) (string, error) {
+	cfg, err := ConnConfig(databaseURL)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Database, nil
+}
+
+// ConnConfig parses databaseURL, a URL or keyword/value connection string,
+// as easel serve's pgxpool does, and returns the settings of one connection:
+// without pgxpool's own parameters (pool_max_conns and the other pool_*),
+// which a single connection would send to the server as unknown settings
+// that it refuses. A pool parameter with a bad value is an error here too.
+func ConnConfig(databaseURL string) (*pgx.ConnConfig, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	return cfg.ConnConfig, nil
+}
+
+// connect connects as cfg says; its error wraps ErrNoDatabase when the
+// server says cfg's database does not exist.
+func connect(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name
+		return nil, fmt.Errorf("database %q: %w", cfg.Database, ErrNoDatabase)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to database %q: %w", cfg.Database, err)
+	}
+	return conn, nil
+}
