@@ -56,7 +56,8 @@ func TestOpenAPICallback(t *testing.T) {
 	secrets, err := callbacks.ParseSecrets(master(1) + " " + master(2))
 	require.NoError(t, err)
 	d := callbacks.NewDeliverer(secrets, &callbacks.Policy{AllowPrivate: true}) // the receiver is on loopback
-	attempt := d.Deliver(b.ctx, callbacks.Delivery{ID: uuid.NewString(), Client: g.Client, URL: receiver.URL, Body: got.body})
+	attempt := d.Deliver(b.ctx, callbacks.Delivery{ID: uuid.NewString(), Client: g.Client, URL: receiver.URL, Body: got.body,
+		GenerationID: g.ID, Attempt: 1})
 	require.NoError(t, attempt.Err)
 	cb := <-received
 	require.Len(t, strings.Fields(cb.header.Get(callbacks.HeaderSignature)), 2)
@@ -81,7 +82,8 @@ func TestOpenAPICallback(t *testing.T) {
 
 	// The document requires each of Easel's headers, so the check above
 	// checks they are sent.
-	for _, name := range []string{callbacks.HeaderID, callbacks.HeaderTimestamp, callbacks.HeaderSignature, "User-Agent"} {
+	for _, name := range []string{callbacks.HeaderID, callbacks.HeaderTimestamp, callbacks.HeaderSignature, "User-Agent",
+		callbacks.HeaderGenerationID, callbacks.HeaderAttempt} {
 		header := cb.header.Clone()
 		header.Del(name)
 		require.Error(t, validate(header), "a callback without %s matches openapi.yaml", name)

@@ -31,11 +31,14 @@ type testBundle struct {
 	server    *httptest.Server
 	requests  chan received
 	status    atomic.Int32
-	answer    atomic.Value // string
+	answer    atomic.Value // string: the body answered
+	// header, when set, is added to every answer.
+	header atomic.Pointer[http.Header]
 }
 
 // setup starts a receiver on 127.0.0.1, answering with the bundle's
-// status, and a deliverer whose policy allows private addresses or not.
+// status, header and body, and a deliverer whose policy allows private
+// addresses or not.
 func setup(t *testing.T, allowPrivate bool) *testBundle {
 	t.Helper()
 	b := &testBundle{requests: make(chan received, 8)}
@@ -48,8 +51,10 @@ func setup(t *testing.T, allowPrivate bool) *testBundle {
 			return
 		}
 		b.requests <- received{header: r.Header.Clone(), body: body}
-		if location := b.answer.Load().(string); location != "" && b.status.Load()/100 == 3 {
-			w.Header().Set("Location", location)
+		if h := b.header.Load(); h != nil {
+			for name, values := range *h {
+				w.Header()[name] = values
+			}
 		}
 		w.WriteHeader(int(b.status.Load()))
 		_, _ = io.WriteString(w, b.answer.Load().(string))
@@ -59,6 +64,18 @@ func setup(t *testing.T, allowPrivate bool) *testBundle {
 	require.NoError(t, err)
 	b.deliverer = callbacks.NewDeliverer(secrets, &callbacks.Policy{AllowPrivate: allowPrivate})
 	return b
+}
+
+// answerWith makes the receiver answer with status, body and the header
+// name: value pairs.
+func (b *testBundle) answerWith(status int, body string, header ...string) {
+	h := http.Header{}
+	for i := 0; i+1 < len(header); i += 2 {
+		h.Set(header[i], header[i+1])
+	}
+	b.header.Store(&h)
+	b.status.Store(int32(status))
+	b.answer.Store(body)
 }
 
 func (b *testBundle) deliver(t *testing.T, body string) callbacks.Attempt {
@@ -121,21 +138,24 @@ func TestDeliverSignsWithEverySecret(t *testing.T) {
 func TestDeliverClassifiesAnswers(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		status    int
-		answer    string
-		wantErr   string
-		permanent bool
+		status     int
+		answer     string
+		wantErr    string
+		wantRecord string // the whole of Record, when not just Err
+		permanent  bool
 	}{
 		{status: http.StatusOK},
-		{status: http.StatusAccepted},
-		{status: http.StatusInternalServerError, answer: "boom\n\x00\x1b[31mred", wantErr: "receiver answered 500 Internal Server Error: boom [31mred"},
-		{status: http.StatusBadGateway, wantErr: "receiver answered 502 Bad Gateway"},
+		{status: http.StatusAccepted, answer: "queued"},
+		{status: http.StatusInternalServerError, answer: "boom\n\x00\x1b[31mred", wantErr: "receiver answered 500 Internal Server Error",
+			wantRecord: "receiver answered 500 Internal Server Error; body: boom [31mred"},
+		{status: http.StatusBadGateway, wantErr: "receiver answered 502 Bad Gateway", wantRecord: "receiver answered 502 Bad Gateway"},
 		{status: http.StatusRequestTimeout, wantErr: "408"},
 		{status: http.StatusTooManyRequests, wantErr: "429"},
-		{status: http.StatusFound, answer: "http://127.0.0.1:1/elsewhere", wantErr: "302"},
+		{status: http.StatusFound, wantErr: "302 Found: redirects are not followed; set callback_url to the URL it redirects to"},
 		// A receiver's refusal may be passing: its deploy, its clock, its
 		// secret being rotated.
-		{status: http.StatusBadRequest, answer: `{"error":"unknown id"}`, wantErr: `400 Bad Request: {"error":"unknown id"}`},
+		{status: http.StatusBadRequest, answer: `{"error":"unknown id"}`, wantErr: "receiver answered 400 Bad Request",
+			wantRecord: `receiver answered 400 Bad Request; body: {"error":"unknown id"}`},
 		{status: http.StatusUnauthorized, wantErr: "401"},
 		{status: http.StatusForbidden, wantErr: "403"},
 		{status: http.StatusNotFound, wantErr: "404"},
@@ -145,20 +165,153 @@ func TestDeliverClassifiesAnswers(t *testing.T) {
 		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, true)
-			b.status.Store(int32(tt.status))
-			b.answer.Store(tt.answer)
+			b.answerWith(tt.status, tt.answer)
 
 			attempt := b.deliver(t, `{}`)
 			require.Equal(t, tt.status, attempt.StatusCode)
 			require.Equal(t, tt.permanent, attempt.Permanent)
+			require.Equal(t, len(tt.answer), attempt.BodyBytes)
+			require.Zero(t, attempt.RetryAfter)
 			if tt.wantErr == "" {
 				require.NoError(t, attempt.Err)
+				require.Empty(t, attempt.Record())
 			} else {
 				require.ErrorContains(t, attempt.Err, tt.wantErr)
+				require.True(t, strings.HasPrefix(attempt.Record(), attempt.Err.Error()), "the record starts with the error")
+			}
+			if tt.wantRecord != "" {
+				require.Equal(t, tt.wantRecord, attempt.Record())
+			}
+			if tt.answer != "" && attempt.Err != nil {
+				require.NotContains(t, attempt.Err.Error(), tt.answer[:3], "the body stays out of the error, which is logged")
 			}
 			require.Len(t, b.requests, 1, "one request, redirects not followed")
 		})
 	}
+}
+
+// Up to 256 bytes of a receiver's body are kept on record, marked when
+// there was more; the error, which is logged and handed to River, has
+// only the status.
+func TestDeliverKeepsTheBodyOnRecordOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	const marker = "tok_3f9a1c"
+	body := "echo: " + marker + " " + strings.Repeat("x", 1000)
+	b.answerWith(http.StatusUnauthorized, body)
+
+	attempt := b.deliver(t, `{}`)
+	require.Equal(t, "receiver answered 401 Unauthorized", attempt.Err.Error())
+	require.Equal(t, len(body), attempt.BodyBytes)
+	require.Equal(t, "receiver answered 401 Unauthorized; body: "+body[:256]+"…", attempt.Record())
+	require.Contains(t, attempt.Record(), marker)
+}
+
+// A redirect is not followed: the record says where it pointed, without
+// user info, query or fragment, and what to do.
+func TestDeliverRedirect(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, location, wantLocation string
+	}{
+		{name: "absolute", location: "https://user:pa55@elsewhere.example.com/hooks/new?token=s3cr3t#part",
+			wantLocation: "; Location: https://elsewhere.example.com/hooks/new (its query left out)"},
+		{name: "relative", location: "/moved/here", wantLocation: "; Location: {server}/moved/here"},
+		{name: "none"},
+		{name: "long", location: "https://elsewhere.example.com/" + strings.Repeat("a", 300),
+			wantLocation: "; Location: https://elsewhere.example.com/" + strings.Repeat("a", 256-len("https://elsewhere.example.com/")) + "…"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, true)
+			var header []string
+			if tt.location != "" {
+				header = []string{"Location", tt.location}
+			}
+			b.answerWith(http.StatusPermanentRedirect, "", header...)
+
+			attempt := b.deliver(t, `{}`)
+			require.False(t, attempt.Permanent, "retried, in case the receiver is fixed")
+			const wantErr = "receiver answered 308 Permanent Redirect: redirects are not followed; set callback_url to the URL it redirects to"
+			require.Equal(t, wantErr, attempt.Err.Error(), "the error, which is logged, leaves the Location out")
+			require.Equal(t, wantErr+strings.ReplaceAll(tt.wantLocation, "{server}", b.server.URL), attempt.Record())
+			for _, secret := range []string{"s3cr3t", "pa55", "part", "token=abc"} {
+				require.NotContains(t, attempt.Record(), secret)
+			}
+			require.Len(t, b.requests, 1)
+		})
+	}
+}
+
+// Retry-After, in seconds or as an HTTP date, is read on 429 and 503.
+func TestDeliverRetryAfter(t *testing.T) {
+	t.Parallel()
+	inTwoHours := time.Now().Add(2 * time.Hour).UTC().Format(http.TimeFormat)
+	for _, tt := range []struct {
+		name       string
+		status     int
+		retryAfter string
+		want       time.Duration
+		approx     bool // an HTTP date: whole seconds, read a moment later
+	}{
+		{name: "429 seconds", status: http.StatusTooManyRequests, retryAfter: "120", want: 2 * time.Minute},
+		{name: "503 seconds", status: http.StatusServiceUnavailable, retryAfter: " 3600 ", want: time.Hour},
+		{name: "503 date", status: http.StatusServiceUnavailable, retryAfter: inTwoHours, want: 2 * time.Hour, approx: true},
+		{name: "429 zero", status: http.StatusTooManyRequests, retryAfter: "0"},
+		{name: "429 date past", status: http.StatusTooManyRequests, retryAfter: "Sun, 06 Nov 1994 08:49:37 GMT"},
+		{name: "429 unreadable", status: http.StatusTooManyRequests, retryAfter: "soon"},
+		{name: "429 negative", status: http.StatusTooManyRequests, retryAfter: "-30"},
+		{name: "429 fraction", status: http.StatusTooManyRequests, retryAfter: "1.5"},
+		{name: "429 none", status: http.StatusTooManyRequests},
+		{name: "429 huge", status: http.StatusTooManyRequests, retryAfter: "99999999999999999999999", want: 365 * 24 * time.Hour},
+		{name: "500 ignored", status: http.StatusInternalServerError, retryAfter: "120"},
+		{name: "302 ignored", status: http.StatusFound, retryAfter: "120"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, true)
+			var header []string
+			if tt.retryAfter != "" {
+				header = []string{"Retry-After", tt.retryAfter}
+			}
+			b.answerWith(tt.status, "slow down", header...)
+
+			attempt := b.deliver(t, `{}`)
+			require.Error(t, attempt.Err)
+			require.False(t, attempt.Permanent)
+			if tt.approx {
+				require.InDelta(t, tt.want, attempt.RetryAfter, float64(5*time.Second))
+			} else {
+				require.Equal(t, tt.want, attempt.RetryAfter)
+			}
+			if tt.want > 0 && !tt.approx {
+				require.ErrorContains(t, attempt.Err, ", Retry-After "+tt.want.String())
+			}
+			if tt.want == 0 {
+				require.NotContains(t, attempt.Err.Error(), "Retry-After")
+			}
+		})
+	}
+}
+
+// Easel-Generation-Id and Easel-Attempt are sent when the delivery has
+// them, and left out when not.
+func TestDeliverEaselHeaders(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	const generationID = "0195c3a4-7e1f-7b2c-9d3e-5f6a7b8c9d0e"
+	attempt := b.deliverer.Deliver(context.Background(), callbacks.Delivery{ID: "d-1", Client: "billing", URL: b.server.URL,
+		Body: []byte(`{}`), GenerationID: generationID, Attempt: 3})
+	require.NoError(t, attempt.Err)
+	got := <-b.requests
+	require.Equal(t, generationID, got.header.Get(callbacks.HeaderGenerationID))
+	require.Equal(t, "3", got.header.Get(callbacks.HeaderAttempt))
+
+	attempt = b.deliverer.Deliver(context.Background(), callbacks.Delivery{ID: "d-2", Client: "billing", URL: b.server.URL, Body: []byte(`{}`)})
+	require.NoError(t, attempt.Err)
+	got = <-b.requests
+	require.NotContains(t, got.header, http.CanonicalHeaderKey(callbacks.HeaderGenerationID))
+	require.NotContains(t, got.header, http.CanonicalHeaderKey(callbacks.HeaderAttempt))
 }
 
 // With private addresses not allowed, a receiver on loopback is refused when

@@ -52,8 +52,8 @@ type Secrets struct {
 }
 
 // ParseSecrets reads one or more whsec_ secrets separated by white space,
-// the current one first. Errors name a secret by its position, never quote
-// it.
+// the current one first; the base64 of each may be padded or not. Errors
+// name a secret by its position, never quote it.
 func ParseSecrets(value string) (*Secrets, error) {
 	fields := strings.Fields(value)
 	if len(fields) == 0 {
@@ -100,15 +100,20 @@ func clientKey(master []byte, client string) []byte {
 	return m.Sum(nil)
 }
 
-// parseSecret decodes whsec_<base64 of 24 to 64 bytes>.
+// parseSecret decodes whsec_<base64 of 24 to 64 bytes>. The base64 may
+// leave its padding out: some tools print it so, and the key is the same.
 func parseSecret(secret string) ([]byte, error) {
 	encoded, ok := strings.CutPrefix(secret, secretPrefix)
 	if !ok {
 		return nil, errors.New("callback secret must start with " + secretPrefix)
 	}
-	key, err := base64.StdEncoding.DecodeString(encoded)
+	encoding := base64.StdEncoding
+	if !strings.HasSuffix(encoded, "=") {
+		encoding = base64.RawStdEncoding
+	}
+	key, err := encoding.DecodeString(encoded)
 	if err != nil {
-		return nil, errors.New("callback secret must be " + secretPrefix + " followed by standard base64")
+		return nil, errors.New("callback secret must be " + secretPrefix + " followed by standard base64, padded with = or not")
 	}
 	if len(key) < minKeyBytes || len(key) > maxKeyBytes {
 		return nil, fmt.Errorf("callback secret must encode %d to %d bytes, not %d", minKeyBytes, maxKeyBytes, len(key))
@@ -122,8 +127,8 @@ type Signer struct {
 	key []byte
 }
 
-// NewSigner parses a secret of the form whsec_<base64 of 24 to 64 bytes>.
-// Errors never quote the secret.
+// NewSigner parses a secret of the form whsec_<base64 of 24 to 64 bytes>,
+// padded or not. Errors never quote the secret.
 func NewSigner(secret string) (*Signer, error) {
 	key, err := parseSecret(secret)
 	if err != nil {

@@ -1,6 +1,7 @@
 package callbacks_test
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -94,6 +95,8 @@ func TestParseSecrets(t *testing.T) {
 		{name: "bad second", value: vectorSecret + " whsec_c2hvcnQ=", wantErr: "secret 2 of 2: callback secret must encode 24 to 64 bytes, not 5"},
 		{name: "comma separated", value: vectorSecret + "," + second, wantErr: "followed by standard base64"},
 		{name: "repeated", value: vectorSecret + " " + second + " " + vectorSecret, wantErr: "secret 3 of 3 repeats secret 1"},
+		{name: "repeated, unpadded", value: vectorSecret + " " + second + " " + strings.TrimRight(second, "="), wantErr: "secret 3 of 3 repeats secret 2"},
+		{name: "padding wrong", value: vectorSecret + " " + second + "=", wantErr: "secret 2 of 2: callback secret must be whsec_ followed by standard base64, padded with = or not"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -111,6 +114,29 @@ func TestParseSecrets(t *testing.T) {
 	}
 }
 
+// Secrets printed without base64's padding, as some tools print them, are
+// the same secrets: the same keys, the same client secrets.
+func TestParseSecretsUnpadded(t *testing.T) {
+	t.Parallel()
+	for _, padded := range []string{
+		"whsec_c2VjcmV0LWtleS1vZi10aGlydHktdHdvLWJ5dGVzISE=",                              // one =
+		"whsec_" + base64.StdEncoding.EncodeToString([]byte("twenty-five bytes of key!")), // two =
+	} {
+		unpadded := strings.TrimRight(padded, "=")
+		require.NotEqual(t, padded, unpadded)
+		want, err := callbacks.ParseSecrets(padded)
+		require.NoError(t, err)
+		got, err := callbacks.ParseSecrets(unpadded)
+		require.NoError(t, err, "unpadded base64")
+		require.Equal(t, want.ClientSecret("billing"), got.ClientSecret("billing"))
+
+		signer, err := callbacks.NewSigner(unpadded)
+		require.NoError(t, err)
+		at := time.Unix(vectorTimestamp, 0)
+		require.Equal(t, newSigner(t, padded).Sign("msg", at, []byte("{}")), signer.Sign("msg", at, []byte("{}")))
+	}
+}
+
 func TestNewSignerRejects(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -118,6 +144,8 @@ func TestNewSignerRejects(t *testing.T) {
 	}{
 		{"no prefix", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "must start with whsec_"},
 		{"not base64", "whsec_not*base64*at*all", "followed by standard base64"},
+		{"url-safe base64", "whsec_" + base64.URLEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 24)), "followed by standard base64"},
+		{"cut short", "whsec_" + base64.RawStdEncoding.EncodeToString(make([]byte, 25))[1:], "followed by standard base64"},
 		{"too short", "whsec_" + base64.StdEncoding.EncodeToString([]byte("short")), "24 to 64 bytes, not 5"},
 		{"too long", "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 65)), "24 to 64 bytes, not 65"},
 		{"empty", "", "must start with whsec_"},

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +47,11 @@ var callbackRetryDelays = []time.Duration{
 	time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 8 * time.Hour,
 }
 
+// callbackMaxRetryAfter caps the wait a receiver's Retry-After can ask for:
+// the schedule's longest delay. A receiver answering every attempt with a
+// longer one stretches the 11 attempts over 80 hours at most.
+var callbackMaxRetryAfter = slices.Max(callbackRetryDelays)
+
 // CallbackDeliveryArgs delivers the callback owed for a finished generation.
 type CallbackDeliveryArgs struct {
 	// DeliveryID names the callback_deliveries row; it is the webhook-id of
@@ -67,8 +74,9 @@ func (CallbackDeliveryArgs) InsertOpts() river.InsertOpts {
 // client's secrets, and records every attempt on the delivery's row. A 2xx
 // delivers it; a 410 Gone, or a URL that is invalid or whose address is
 // not allowed, abandons it (the River job is cancelled); anything else is
-// retried along callbackRetryDelays until the attempts run out (the job is
-// discarded).
+// retried along callbackRetryDelays, or later when a receiver answering 429
+// or 503 asks for more with Retry-After, until the attempts run out (the
+// job is discarded).
 type CallbackDeliveryWorker struct {
 	river.WorkerDefaults[CallbackDeliveryArgs]
 
@@ -79,6 +87,11 @@ type CallbackDeliveryWorker struct {
 	// may have run out.
 	recordTimeout time.Duration
 	logger        *slog.Logger
+	// notBefore holds, by job ID, when a receiver's Retry-After lets the
+	// job's next attempt come, from Work to the NextRetry River calls as
+	// soon as Work returns the attempt's error: NextRetry is given the job
+	// alone.
+	notBefore sync.Map // int64 → time.Time
 }
 
 // NewCallbackDeliveryWorker returns a worker that delivers with
@@ -95,10 +108,23 @@ func NewCallbackDeliveryWorker(pool *pgxpool.Pool, cfg Config) *CallbackDelivery
 
 // NextRetry follows callbackRetryDelays, each shortened by up to a tenth at
 // random so that the deliveries a receiver missed during an outage do not
-// all come back at once.
+// all come back at once, or waits as long as the receiver's Retry-After
+// asked, up to callbackMaxRetryAfter, when that is later: never sooner
+// than either, as senders of Standard Webhooks usually do.
+//
+// An error rather than river.JobSnooze carries the wait: a snooze would
+// not count the attempt (River takes it back), so a receiver answering
+// every attempt with 429 would keep its callback for ever, and River would
+// record no error.
 func (w *CallbackDeliveryWorker) NextRetry(job *river.Job[CallbackDeliveryArgs]) time.Time {
 	delay := callbackRetryDelays[min(max(job.Attempt, 1), len(callbackRetryDelays))-1]
-	return time.Now().Add(delay - rand.N(delay/10))
+	next := time.Now().Add(delay - rand.N(delay/10))
+	if v, ok := w.notBefore.LoadAndDelete(job.ID); ok {
+		if notBefore := v.(time.Time); notBefore.After(next) {
+			return notBefore
+		}
+	}
+	return next
 }
 
 func (w *CallbackDeliveryWorker) Work(ctx context.Context, job *river.Job[CallbackDeliveryArgs]) error {
@@ -153,15 +179,24 @@ func (w *CallbackDeliveryWorker) Work(ctx context.Context, job *river.Job[Callba
 	if !started {
 		return nil // ended or asked for again meanwhile
 	}
-	attempt := w.deliverer.Deliver(ctx, callbacks.Delivery{ID: delivery.ID.String(), Client: gen.Client, URL: delivery.URL, Body: body})
+	attempt := w.deliverer.Deliver(ctx, callbacks.Delivery{
+		ID: delivery.ID.String(), Client: gen.Client, URL: delivery.URL, Body: body,
+		// The row's count as read before this attempt counted itself:
+		// informational, for the receiver's logs.
+		GenerationID: gen.ID.String(), Attempt: delivery.Attempts + 1,
+	})
 	outcome := callbackOutcome(attempt, job.Attempt >= job.MaxAttempts)
+	// The record keeps the start of the receiver's body; logs and River's
+	// errors get attempt.Err, which has only its status, since receivers
+	// may echo secrets in their answers.
 	record := store.CallbackAttempt{
 		Status:    attempt.StatusCode,
+		Error:     attempt.Record(),
 		Delivered: outcome == metrics.CallbackDelivered,
 		Abandoned: outcome != metrics.CallbackDelivered && outcome != metrics.CallbackRetrying,
 	}
-	if attempt.Err != nil {
-		record.Error = attempt.Err.Error()
+	if outcome == metrics.CallbackRetrying && attempt.RetryAfter > 0 {
+		w.notBefore.Store(job.ID, time.Now().Add(min(attempt.RetryAfter, callbackMaxRetryAfter)))
 	}
 	// The attempt happened even if the job's context ran out meanwhile.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
@@ -171,19 +206,25 @@ func (w *CallbackDeliveryWorker) Work(ctx context.Context, job *river.Job[Callba
 	}
 	w.metrics.CallbackAttempted(outcome)
 
-	switch outcome {
-	case metrics.CallbackDelivered:
+	if outcome == metrics.CallbackDelivered {
 		logger.Info("callback delivered", "status", attempt.StatusCode)
 		return nil
+	}
+	attrs := []any{"status", attempt.StatusCode, "error", attempt.Err.Error(), "body_bytes", attempt.BodyBytes}
+	if attempt.RetryAfter > 0 {
+		attrs = append(attrs, "retry_after", attempt.RetryAfter.String())
+	}
+	err = fmt.Errorf("deliver callback of generation %s: %w", gen.ID, attempt.Err)
+	switch outcome {
 	case metrics.CallbackRetrying:
-		logger.Warn("callback not delivered; will retry", "status", attempt.StatusCode, "error", record.Error)
-		return fmt.Errorf("deliver callback of generation %s: %w", gen.ID, attempt.Err)
+		logger.Warn("callback not delivered; will retry", attrs...)
+		return err
 	case metrics.CallbackExhausted:
-		logger.Error("callback not delivered after a day of attempts; abandoned", "status", attempt.StatusCode, "error", record.Error)
-		return fmt.Errorf("deliver callback of generation %s: %w", gen.ID, attempt.Err)
+		logger.Error("callback not delivered after a day of attempts; abandoned", attrs...)
+		return err
 	default:
-		logger.Error("callback refused; abandoned", "outcome", outcome, "status", attempt.StatusCode, "error", record.Error)
-		return river.JobCancel(fmt.Errorf("deliver callback of generation %s: %w", gen.ID, attempt.Err))
+		logger.Error("callback refused; abandoned", append(attrs, "outcome", outcome)...)
+		return river.JobCancel(err)
 	}
 }
 

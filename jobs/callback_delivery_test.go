@@ -47,6 +47,9 @@ type callbackBundle struct {
 	receiver *httptest.Server
 	requests chan callbackRequest
 	status   atomic.Int32
+	// header and body, when set, are added to every answer.
+	header atomic.Pointer[http.Header]
+	body   atomic.Pointer[string]
 	// during, when set, runs while the receiver holds a request.
 	during atomic.Pointer[func()]
 }
@@ -65,7 +68,15 @@ func setupCallbacks(t *testing.T, allowPrivate bool) *callbackBundle {
 			(*during)()
 		}
 		b.requests <- callbackRequest{header: r.Header.Clone(), body: body}
+		if h := b.header.Load(); h != nil {
+			for name, values := range *h {
+				w.Header()[name] = values
+			}
+		}
 		w.WriteHeader(int(b.status.Load()))
+		if answer := b.body.Load(); answer != nil {
+			_, _ = io.WriteString(w, *answer)
+		}
 	}))
 	t.Cleanup(b.receiver.Close)
 	secrets, err := callbacks.ParseSecrets(callbackSecret)
@@ -184,6 +195,8 @@ func TestCallbackDeliveryRetriesThenDelivers(t *testing.T) {
 	require.NotErrorAs(t, err, &cancel, "a 503 is retried")
 	first := <-b.requests
 	verify(t, first)
+	require.Equal(t, gen.ID.String(), first.header.Get(callbacks.HeaderGenerationID))
+	require.Equal(t, "1", first.header.Get(callbacks.HeaderAttempt))
 
 	d = b.delivery(t, gen.ID)
 	require.Equal(t, 1, d.Attempts)
@@ -196,6 +209,8 @@ func TestCallbackDeliveryRetriesThenDelivers(t *testing.T) {
 	require.NoError(t, b.work(t, d, 2))
 	second := <-b.requests
 	verify(t, second)
+	require.Equal(t, gen.ID.String(), second.header.Get(callbacks.HeaderGenerationID))
+	require.Equal(t, "2", second.header.Get(callbacks.HeaderAttempt))
 	require.Equal(t, d.ID.String(), first.header.Get("webhook-id"))
 	require.Equal(t, first.header.Get("webhook-id"), second.header.Get("webhook-id"), "one delivery, one webhook-id")
 

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/callbacks"
 	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/internal/metricstest"
 	"github.com/easelhq/easel/jobs"
@@ -139,6 +140,7 @@ func TestCallbackAskedForAgain(t *testing.T) {
 	require.NoError(t, b.work(t, d, 1))
 	got := <-b.requests
 	require.Equal(t, d.ID.String(), got.header.Get("webhook-id"), "the same webhook-id: a receiver that had it dedupes")
+	require.Equal(t, "2", got.header.Get(callbacks.HeaderAttempt), "Easel-Attempt counts on, as attempts does, under a new job")
 	d = b.delivery(t, gen.ID)
 	require.NotNil(t, d.DeliveredAt)
 	require.Equal(t, 2, d.Attempts)
