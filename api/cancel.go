@@ -20,13 +20,6 @@ type Canceller interface {
 	Cancel(ctx context.Context, id uuid.UUID) (*store.Generation, error)
 }
 
-// WithCanceller enables POST /v1/generations/{id}/cancel, which answers 503
-// without one.
-func (h *Handler) WithCanceller(c Canceller) *Handler {
-	h.canceller = c
-	return h
-}
-
 // cancel serves POST /v1/generations/{id}/cancel: 200 with the cancelled
 // generation, 409 when it had already finished (fal may have completed it
 // as the cancel arrived), 502 when fal did not confirm the cancel (which

@@ -38,15 +38,6 @@ type waiter struct {
 	onWaiting func(id uuid.UUID)
 }
 
-// WithListener enables ?wait on GET /v1/generations/{id}: l must listen on
-// store.GenerationFinishedChannel, and run (Listener.Run) while h serves;
-// once it stops, waiting requests are answered at once. The process's one
-// serves every waiting request. Without one, ?wait answers at once.
-func (h *Handler) WithListener(l *notify.Listener) *Handler {
-	h.wait.listener = l
-	return h
-}
-
 // getGeneration reads generation id, first long-polling until it is
 // terminal when the request's query q has wait. The wait ends early when
 // the client goes away or the listener stops (the server is shutting down).

@@ -3,11 +3,9 @@ package api
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/easelhq/easel/internal/apierror"
@@ -15,23 +13,6 @@ import (
 	"github.com/easelhq/easel/resource"
 	"github.com/easelhq/easel/store"
 )
-
-// Handler serves /v1.
-type Handler struct {
-	pool         *pgxpool.Pool
-	logger       *slog.Logger
-	canceller    Canceller          // see WithCanceller
-	callbackURLs CallbackURLChecker // see WithCallbackURLs
-	wait         waiter             // see WithListener
-	maxPending   int                // see WithMaxPending
-	pending      *jobs.PendingCache // see WithMaxPending
-	refusals     *refusalLog        // see WithMaxPending
-}
-
-// NewHandler returns a Handler.
-func NewHandler(pool *pgxpool.Pool, logger *slog.Logger) *Handler {
-	return &Handler{pool: pool, logger: logger}
-}
 
 func (h *Handler) create(c echo.Context) error {
 	client := ClientName(c)

@@ -42,7 +42,7 @@ const timedOutCancelledMessage = "fal did not finish within EASEL_TIMEOUT of the
 // another one (it was recorded after gen was read), that one is queued to
 // be cancelled at fal (store.TakeResultRequest). It returns the outcome,
 // store.OutcomeApplied for a cancel.
-func applyResultLocked(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload *fal.WebhookPayload) (string, error) {
+func applyResultLocked(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload *fal.WebhookPayload) (store.WebhookOutcome, error) {
 	outcome, finish, cancelled := decideResult(gen.Status, gen.ErrorCode, payload)
 	if cancelled {
 		timedOut, err := store.TimeoutCancelRequested(ctx, tx, gen.ID, payload.RequestID)
@@ -106,7 +106,7 @@ func applyResultLocked(ctx context.Context, tx pgx.Tx, gen *store.Generation, pa
 // timeout's cancel is recorded apart from the generation, so DecideResult
 // defers it, and the reconciler, or the Canceller, settles it once it has
 // the generation locked.
-func DecideResult(status store.Status, errorCode *string, payload *fal.WebhookPayload) (string, *store.Finish) {
+func DecideResult(status store.Status, errorCode *string, payload *fal.WebhookPayload) (store.WebhookOutcome, *store.Finish) {
 	outcome, finish, cancelled := decideResult(status, errorCode, payload)
 	if cancelled {
 		return store.OutcomeDeferred, nil
@@ -116,7 +116,7 @@ func DecideResult(status store.Status, errorCode *string, payload *fal.WebhookPa
 
 // decideResult is DecideResult, reporting a result that cancels the
 // generation with cancelled rather than deferring it.
-func decideResult(status store.Status, errorCode *string, payload *fal.WebhookPayload) (outcome string, finish *store.Finish, cancelled bool) {
+func decideResult(status store.Status, errorCode *string, payload *fal.WebhookPayload) (outcome store.WebhookOutcome, finish *store.Finish, cancelled bool) {
 	switch {
 	case status.Terminal():
 		return finishedOutcomeOf(status, errorCode), nil, false
@@ -140,7 +140,7 @@ func decideResult(status store.Status, errorCode *string, payload *fal.WebhookPa
 // finishedOutcome names a result that arrives for a finished generation: a
 // repeat of the result it finished with, or a late one, for a generation
 // that ended without one.
-func finishedOutcome(gen *store.Generation) string {
+func finishedOutcome(gen *store.Generation) store.WebhookOutcome {
 	return finishedOutcomeOf(gen.Status, gen.ErrorCode)
 }
 
@@ -162,7 +162,7 @@ var withoutResultCodes = func() map[string]bool {
 // finishedOutcomeOf is the outcome of a result for a generation finished
 // in status with errorCode: late when no result of fal's finished it
 // (cancelled, or failed by Easel), else a duplicate.
-func finishedOutcomeOf(status store.Status, errorCode *string) string {
+func finishedOutcomeOf(status store.Status, errorCode *string) store.WebhookOutcome {
 	if status == store.StatusCancelled ||
 		(status == store.StatusFailed && (errorCode == nil || withoutResultCodes[*errorCode])) {
 		return store.OutcomeLate

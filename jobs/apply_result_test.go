@@ -33,7 +33,7 @@ func TestDecideResultOfCancelledRequest(t *testing.T) {
 		status      store.Status
 		errorCode   *string
 		payload     *fal.WebhookPayload
-		wantOutcome string
+		wantOutcome store.WebhookOutcome
 		wantFinish  *store.Finish
 	}{
 		{
@@ -84,7 +84,7 @@ func TestDecideResultForFinishedGeneration(t *testing.T) {
 		status store.Status
 		code   string
 	}
-	want := map[finished]string{
+	want := map[finished]store.WebhookOutcome{
 		{store.StatusCompleted, ""}:                        store.OutcomeDuplicate,
 		{store.StatusFailed, "content_policy_violation"}:   store.OutcomeDuplicate, // fal's error type
 		{store.StatusFailed, "some_validation_error_type"}: store.OutcomeDuplicate, // free-form, as fal's may be
@@ -138,7 +138,7 @@ func TestClientCancelledWebhookEndsCancelled(t *testing.T) {
 
 	b.reconcile(t) // polls at once: the webhook was deferred
 	b.requireCancelledByResult(t, gen.ID)
-	require.Equal(t, []string{store.OutcomeDeferred}, b.outcomes(t, gen.ID))
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeDeferred}, b.outcomes(t, gen.ID))
 }
 
 // requireCancelledByResult checks that generation id ended cancelled from

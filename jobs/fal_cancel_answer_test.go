@@ -18,12 +18,15 @@ import (
 
 // cancelAnswers returns what was recorded of the answered cancels of
 // generation id's requests, by request.
-func (b *testBundle) cancelAnswers(t *testing.T, id uuid.UUID) map[string]string {
+func (b *testBundle) cancelAnswers(t *testing.T, id uuid.UUID) map[string]store.FalCancelAnswer {
 	t.Helper()
-	answers := map[string]string{}
+	answers := map[string]store.FalCancelAnswer{}
 	rows, err := b.pool.Query(b.ctx, `SELECT fal_request_id, answer FROM fal_request_cancels WHERE generation_id = $1 AND answered_at IS NOT NULL`, id)
 	require.NoError(t, err)
-	var requestID, answer string
+	var (
+		requestID string
+		answer    store.FalCancelAnswer
+	)
 	_, err = pgx.ForEachRow(rows, []any{&requestID, &answer}, func() error {
 		answers[requestID] = answer
 		return nil
@@ -36,8 +39,8 @@ func (b *testBundle) cancelAnswers(t *testing.T, id uuid.UUID) map[string]string
 // request in fal_request_cancels.
 type cancelRecord struct {
 	GenerationID uuid.UUID
-	Reason       string
-	Answer       *string
+	Reason       store.FalCancelReason
+	Answer       *store.FalCancelAnswer
 	Answered     bool
 	LastError    *string
 	Attempts     int
@@ -114,7 +117,7 @@ func TestUnansweredCancelIsSentAgain(t *testing.T) {
 	b.reconcile(t)
 	require.Equal(t, cancelRecord{GenerationID: got.ID, Reason: store.FalCancelSuperseded, LastError: ptr("fal cancel: HTTP 503"), Attempts: 1},
 		b.cancelRecord(t, *second.FalRequestID))
-	require.Equal(t, map[string]string{*second.FalRequestID: store.FalCancelSuperseded}, b.pendingCancels(t, got.ID))
+	require.Equal(t, map[string]store.FalCancelReason{*second.FalRequestID: store.FalCancelSuperseded}, b.pendingCancels(t, got.ID))
 
 	b.cfg.Fal = failing
 	b.reconcile(t)

@@ -64,7 +64,7 @@ func (s *FalCancelSender) Run(ctx context.Context) {
 	listener := notify.NewListener(s.pool, store.FalCancelQueuedChannel, s.logger)
 	// Before the listener runs: its first connection wakes it, sending what
 	// was queued while no sender listened.
-	queued := listener.Subscribe(store.FalCancelSuperseded)
+	queued := listener.Subscribe(string(store.FalCancelSuperseded))
 	defer queued.Close()
 	listenCtx, stopListening := context.WithCancel(ctx)
 	go listener.Run(listenCtx)

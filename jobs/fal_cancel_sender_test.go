@@ -109,7 +109,7 @@ func TestOnlyQueuedCancelsNotifySenders(t *testing.T) {
 	// only if the duplicate sent none.
 	_, err = b.pool.Exec(b.ctx, `SELECT pg_notify($1, 'marker')`, store.FalCancelQueuedChannel)
 	require.NoError(t, err)
-	require.Equal(t, store.FalCancelSuperseded, next(t))
+	require.Equal(t, string(store.FalCancelSuperseded), next(t))
 	require.Equal(t, "marker", next(t))
 }
 

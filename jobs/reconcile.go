@@ -206,16 +206,18 @@ func cancelRefused(err error) bool {
 // falCancelAnswer is what fal_request_cancels records of a cancel fal
 // answered (err nil: outcome, fal's answer) or refused (cancelRefused(err):
 // store.FalCancelRefused, with err as its last error).
-func falCancelAnswer(outcome fal.CancelOutcome, err error) (answer, lastError string) {
+func falCancelAnswer(outcome fal.CancelOutcome, err error) (answer store.FalCancelAnswer, lastError string) {
 	if err != nil {
 		return store.FalCancelRefused, err.Error()
 	}
-	return string(outcome), ""
+	// Only once knownCancelOutcome has passed it: store's answers are
+	// fal's, as fal spells them.
+	return store.FalCancelAnswer(outcome), ""
 }
 
 // knownCancelOutcome passes on what fal's Cancel returned, except that an
-// outcome Easel does not know is an error, and no answer: store refuses to
-// record it (falCancelAnswer), and the cancel would otherwise stay pending
+// outcome Easel does not know is an error, and no answer: the table refuses
+// to record it (falCancelAnswer), and the cancel would otherwise stay pending
 // for ever and the generation it timed out never fail. As an error, not a
 // refusal (cancelRefused), it is noted on the cancel's row, and the cancel
 // is sent again until it is given up.
@@ -402,7 +404,10 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 // needs no further round: failed, or finished by its result.
 func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logger, gen *store.Generation) (bool, error) {
 	message := fmt.Sprintf("fal did not finish within EASEL_TIMEOUT (%s) of the submission", w.timeout)
-	var cancelAnswer, cancelErr string
+	var (
+		cancelAnswer store.FalCancelAnswer
+		cancelErr    string
+	)
 	if gen.FalRequestID == nil {
 		// On a row with no request every counted submission is unconfirmed.
 		message = fmt.Sprintf("fal's answer to %d submission(s), each of which fal may have accepted and billed, was never learnt, and no webhook came within EASEL_TIMEOUT (%s) of the first", gen.FalSubmissions, w.timeout)
@@ -524,9 +529,9 @@ func (w *ReconcileWorker) resultUnavailable(ctx context.Context, logger *slog.Lo
 // fail just after.
 func applyResult(ctx context.Context, pool *pgxpool.Pool, publisher *notify.Publisher, id uuid.UUID,
 	payload *fal.WebhookPayload,
-) (string, *store.Generation, error) {
+) (store.WebhookOutcome, *store.Generation, error) {
 	var (
-		outcome  string
+		outcome  store.WebhookOutcome
 		finished *store.Generation
 	)
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {

@@ -76,7 +76,7 @@ func TestReconcilerFetchesPayloadErrorResult(t *testing.T) {
 	gen := b.enqueue(t, "tests")
 	require.NoError(t, b.submit(t, gen.ID))
 	b.awaitDelivery(t)
-	require.Equal(t, []string{store.OutcomeDeferred}, b.outcomes(t, gen.ID))
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeDeferred}, b.outcomes(t, gen.ID))
 
 	b.reconcile(t)
 	require.Equal(t, store.StatusCompleted, b.generation(t, gen.ID).Status)
@@ -262,5 +262,5 @@ func TestResultAfterTimeoutIsLate(t *testing.T) {
 	require.Equal(t, store.StatusFailed, got.Status)
 	require.Equal(t, "timeout", *got.ErrorCode)
 	require.Empty(t, b.images(t, gen.ID))
-	require.Equal(t, []string{store.OutcomeLate}, b.outcomes(t, gen.ID), "the paid result is kept, not applied")
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeLate}, b.outcomes(t, gen.ID), "the paid result is kept, not applied")
 }

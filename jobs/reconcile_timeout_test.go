@@ -97,7 +97,7 @@ func TestReconcilerTimeoutCancelsRequestRecordedSinceItsRead(t *testing.T) {
 	require.Equal(t, [2]string{fal.StatusCompleted, "client_cancelled"}, [2]string{status.Status, status.ErrorType},
 		"request %s, recorded before the reconciler failed the generation, is cancelled at fal", *recorded.FalRequestID)
 	require.Empty(t, b.pendingCancels(t, gen.ID), "fal answered the cancel")
-	require.Equal(t, map[string]string{*recorded.FalRequestID: store.FalCancelRequested}, b.cancelAnswers(t, gen.ID))
+	require.Equal(t, map[string]store.FalCancelAnswer{*recorded.FalRequestID: store.FalCancelRequested}, b.cancelAnswers(t, gen.ID))
 }
 
 // cancelThenStop is fal whose cancel reaches fal and is answered, after
@@ -138,7 +138,7 @@ func TestReconcilerTimeoutEndsFailedWhenRunEndsAfterCancel(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled, "the run ended after fal cancelled the request")
 	submitted := b.generation(t, gen.ID)
 	require.Equal(t, store.StatusSubmitted, submitted.Status)
-	require.Equal(t, map[string]string{*submitted.FalRequestID: store.FalCancelTimeout}, b.pendingCancels(t, gen.ID),
+	require.Equal(t, map[string]store.FalCancelReason{*submitted.FalRequestID: store.FalCancelTimeout}, b.pendingCancels(t, gen.ID),
 		"the cancel was written down before it was sent")
 
 	b.reconcile(t)
@@ -147,7 +147,7 @@ func TestReconcilerTimeoutEndsFailedWhenRunEndsAfterCancel(t *testing.T) {
 		"a generation that timed out ended with error_message %q", valueOf(got.ErrorMessage))
 	require.Contains(t, *got.ErrorMessage, "fal did not finish within EASEL_TIMEOUT")
 	require.Empty(t, b.pendingCancels(t, gen.ID))
-	require.Equal(t, map[string]string{*submitted.FalRequestID: store.FalCancelAlreadyCompleted}, b.cancelAnswers(t, gen.ID),
+	require.Equal(t, map[string]store.FalCancelAnswer{*submitted.FalRequestID: store.FalCancelAlreadyCompleted}, b.cancelAnswers(t, gen.ID),
 		"the next run's cancel, answered ALREADY_COMPLETED, is kept with the answer")
 }
 
@@ -208,10 +208,10 @@ func TestReconcilerResendsFailedTimeoutCancel(t *testing.T) {
 			require.Equal(t, tt.wantMessage, *got.ErrorMessage)
 			if !tt.wantResent {
 				require.Empty(t, b.pendingCancels(t, gen.ID))
-				require.Equal(t, map[string]string{*got.FalRequestID: store.FalCancelRefused}, b.cancelAnswers(t, gen.ID))
+				require.Equal(t, map[string]store.FalCancelAnswer{*got.FalRequestID: store.FalCancelRefused}, b.cancelAnswers(t, gen.ID))
 				return
 			}
-			require.Equal(t, map[string]string{*got.FalRequestID: store.FalCancelTimeout}, b.pendingCancels(t, gen.ID))
+			require.Equal(t, map[string]store.FalCancelReason{*got.FalRequestID: store.FalCancelTimeout}, b.pendingCancels(t, gen.ID))
 
 			b.reconcile(t)
 			require.Equal(t, fal.StatusInProgress, b.falStatus(t, got).Status, "not again within EASEL_POLL_AFTER")
@@ -221,7 +221,7 @@ func TestReconcilerResendsFailedTimeoutCancel(t *testing.T) {
 			status := b.falStatus(t, got)
 			require.Equal(t, [2]string{fal.StatusCompleted, "client_cancelled"}, [2]string{status.Status, status.ErrorType})
 			require.Empty(t, b.pendingCancels(t, gen.ID), "fal answered the cancel")
-			require.Equal(t, map[string]string{*got.FalRequestID: store.FalCancelRequested}, b.cancelAnswers(t, gen.ID))
+			require.Equal(t, map[string]store.FalCancelAnswer{*got.FalRequestID: store.FalCancelRequested}, b.cancelAnswers(t, gen.ID))
 			require.Equal(t, got.ErrorMessage, b.generation(t, gen.ID).ErrorMessage, "the generation is left as it ended")
 		})
 	}

@@ -49,8 +49,8 @@ func (r *webhooklessResults) add() (warn bool, count int, since time.Time) {
 // was applied, with the outcome; finished says whether it finished gen.
 // Every generation gets its line; one that finished a generation no webhook
 // ever reached is a WARN saying what to check, when webhookless allows.
-func (w *ReconcileWorker) logApplied(logger *slog.Logger, gen *store.Generation, outcome string, finished bool) {
-	args := []any{"outcome", outcome, "webhook_received", gen.LastWebhookAt != nil}
+func (w *ReconcileWorker) logApplied(logger *slog.Logger, gen *store.Generation, outcome store.WebhookOutcome, finished bool) {
+	args := []any{"outcome", string(outcome), "webhook_received", gen.LastWebhookAt != nil}
 	if !finished || gen.LastWebhookAt != nil {
 		logger.Info(appliedMessage, args...)
 		return

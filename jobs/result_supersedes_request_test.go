@@ -64,12 +64,15 @@ func (b *testBundle) completeWithOlder(t *testing.T, id uuid.UUID, first string)
 
 // pendingCancels returns the reasons of the cancels of generation id's
 // requests that fal has not answered, by request.
-func (b *testBundle) pendingCancels(t *testing.T, id uuid.UUID) map[string]string {
+func (b *testBundle) pendingCancels(t *testing.T, id uuid.UUID) map[string]store.FalCancelReason {
 	t.Helper()
-	pending := map[string]string{}
+	pending := map[string]store.FalCancelReason{}
 	rows, err := b.pool.Query(b.ctx, `SELECT fal_request_id, reason FROM fal_request_cancels WHERE generation_id = $1 AND answered_at IS NULL`, id)
 	require.NoError(t, err)
-	var requestID, reason string
+	var (
+		requestID string
+		reason    store.FalCancelReason
+	)
 	_, err = pgx.ForEachRow(rows, []any{&requestID, &reason}, func() error {
 		pending[requestID] = reason
 		return nil
@@ -86,7 +89,7 @@ func (b *testBundle) pendingCancels(t *testing.T, id uuid.UUID) map[string]strin
 func TestOlderSubmissionResultCancelsRecordedRequest(t *testing.T) {
 	t.Parallel()
 	b, got, second := completedByOlderSubmission(t)
-	require.Equal(t, map[string]string{*second.FalRequestID: store.FalCancelSuperseded}, b.pendingCancels(t, got.ID),
+	require.Equal(t, map[string]store.FalCancelReason{*second.FalRequestID: store.FalCancelSuperseded}, b.pendingCancels(t, got.ID),
 		"queued in the transaction that completed the generation")
 	require.Equal(t, fal.StatusInProgress, b.falStatus(t, second).Status)
 
@@ -95,7 +98,7 @@ func TestOlderSubmissionResultCancelsRecordedRequest(t *testing.T) {
 	require.Equal(t, [2]string{fal.StatusCompleted, "client_cancelled"}, [2]string{status.Status, status.ErrorType},
 		"the generation completed with another request, so request %s is cancelled at fal", *second.FalRequestID)
 	require.Empty(t, b.pendingCancels(t, got.ID), "fal answered the cancel")
-	require.Equal(t, map[string]string{*second.FalRequestID: store.FalCancelRequested}, b.cancelAnswers(t, got.ID),
+	require.Equal(t, map[string]store.FalCancelAnswer{*second.FalRequestID: store.FalCancelRequested}, b.cancelAnswers(t, got.ID),
 		"kept with fal's answer")
 	require.Equal(t, store.StatusCompleted, b.generation(t, got.ID).Status)
 }
@@ -149,7 +152,7 @@ func TestApplyResultOfAnotherRequestQueuesRecordedOnesCancel(t *testing.T) {
 				fal_submissions = 2 WHERE id = $1`, gen.ID, second.RequestID, second.CancelURL)
 			require.NoError(t, err)
 
-			var outcome string
+			var outcome store.WebhookOutcome
 			require.NoError(t, pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
 				if _, err := store.LockGeneration(b.ctx, tx, gen.ID); err != nil {
 					return err
@@ -162,7 +165,7 @@ func TestApplyResultOfAnotherRequestQueuesRecordedOnesCancel(t *testing.T) {
 			require.Equal(t, tt.want, got.Status)
 			require.Equal(t, older, *got.FalRequestID)
 			require.Nil(t, got.FalCancelURL)
-			require.Equal(t, map[string]string{second.RequestID: store.FalCancelSuperseded}, b.pendingCancels(t, gen.ID))
+			require.Equal(t, map[string]store.FalCancelReason{second.RequestID: store.FalCancelSuperseded}, b.pendingCancels(t, gen.ID))
 
 			b.reconcile(t)
 			status, err := b.fal.Status(b.ctx, second.StatusURL)

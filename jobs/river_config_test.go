@@ -112,5 +112,5 @@ func TestNewRiverClientTrimsPublicURL(t *testing.T) {
 
 	require.Equal(t, gen.ID, finished(t))
 	require.Equal(t, store.StatusCompleted, b.generation(t, gen.ID).Status)
-	require.Equal(t, []string{"applied"}, b.outcomes(t, gen.ID))
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeApplied}, b.outcomes(t, gen.ID))
 }

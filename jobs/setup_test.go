@@ -153,11 +153,11 @@ func (b *testBundle) images(t *testing.T, id uuid.UUID) []store.Image {
 	return images
 }
 
-func (b *testBundle) outcomes(t *testing.T, id uuid.UUID) []string {
+func (b *testBundle) outcomes(t *testing.T, id uuid.UUID) []store.WebhookOutcome {
 	t.Helper()
 	rows, err := b.pool.Query(b.ctx, `SELECT outcome FROM webhook_events WHERE generation_id = $1 ORDER BY id`, id)
 	require.NoError(t, err)
-	outcomes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	outcomes, err := pgx.CollectRows(rows, pgx.RowTo[store.WebhookOutcome])
 	require.NoError(t, err)
 	return outcomes
 }

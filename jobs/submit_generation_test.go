@@ -211,7 +211,7 @@ func TestRequestRevealedByWebhookIsAdopted(t *testing.T) {
 	lost.Fal = b.falLosingAnswers()
 	snoozed(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, lost), gen.ID))
 	b.awaitDelivery(t)
-	require.Equal(t, []string{store.OutcomeDeferred}, b.outcomes(t, gen.ID))
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeDeferred}, b.outcomes(t, gen.ID))
 	got := b.generation(t, gen.ID)
 	require.Equal(t, store.StatusQueued, got.Status)
 	require.NotNil(t, got.FalRequestID)
@@ -261,7 +261,7 @@ func TestWebhookBeforeSubmitReturns(t *testing.T) {
 	require.NotNil(t, got.FalStatusURL)
 	require.Nil(t, got.ErrorCode)
 	require.Len(t, b.images(t, gen.ID), 2)
-	require.Equal(t, []string{store.OutcomeApplied}, b.outcomes(t, gen.ID))
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeApplied}, b.outcomes(t, gen.ID))
 	submissions, confirmed := b.accounting(t, gen.ID)
 	require.Equal(t, [2]int{1, 1}, [2]int{submissions, confirmed})
 }
@@ -299,7 +299,7 @@ func TestCancelledDuringSubmitIsWrittenDown(t *testing.T) {
 		name       string
 		cancelErr  error
 		wantQueued bool
-		wantAnswer string
+		wantAnswer store.FalCancelAnswer
 	}{
 		{name: "fal answers the cancel", wantAnswer: store.FalCancelRequested},
 		{name: "fal refuses the cancel", cancelErr: &fal.APIError{Op: "cancel", StatusCode: http.StatusForbidden}, wantAnswer: store.FalCancelRefused},
@@ -322,12 +322,12 @@ func TestCancelledDuringSubmitIsWrittenDown(t *testing.T) {
 			require.NoError(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, during), gen.ID))
 
 			if tt.wantQueued {
-				require.Equal(t, map[string]string{requestID: store.FalCancelSuperseded}, b.pendingCancels(t, gen.ID))
+				require.Equal(t, map[string]store.FalCancelReason{requestID: store.FalCancelSuperseded}, b.pendingCancels(t, gen.ID))
 				require.Empty(t, b.cancelAnswers(t, gen.ID))
 				return
 			}
 			require.Empty(t, b.pendingCancels(t, gen.ID))
-			require.Equal(t, map[string]string{requestID: tt.wantAnswer}, b.cancelAnswers(t, gen.ID))
+			require.Equal(t, map[string]store.FalCancelAnswer{requestID: tt.wantAnswer}, b.cancelAnswers(t, gen.ID))
 		})
 	}
 }

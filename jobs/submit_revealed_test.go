@@ -36,7 +36,7 @@ func deferredWebhook(requestID string) string {
 // deliverSigned posts body, signed with b.key for requestID as fal signs
 // any account's webhooks, to generation id's webhook URL, and returns the
 // outcome the receiver answered.
-func (b *testBundle) deliverSigned(t *testing.T, id uuid.UUID, requestID, body string) string {
+func (b *testBundle) deliverSigned(t *testing.T, id uuid.UUID, requestID, body string) store.WebhookOutcome {
 	t.Helper()
 	req, err := http.NewRequestWithContext(b.ctx, http.MethodPost, jobs.WebhookURL(b.cfg.PublicURL, id), strings.NewReader(body))
 	require.NoError(t, err)
@@ -47,7 +47,7 @@ func (b *testBundle) deliverSigned(t *testing.T, id uuid.UUID, requestID, body s
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var out struct {
-		Outcome string `json:"outcome"`
+		Outcome store.WebhookOutcome `json:"outcome"`
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	b.awaitDelivery(t) // this one

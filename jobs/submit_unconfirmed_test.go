@@ -150,7 +150,7 @@ func TestHeldGenerationFinishesByWebhook(t *testing.T) {
 		// body is the webhook fal sends for one of the submissions.
 		body func(requestID string) string
 
-		wantOutcome string
+		wantOutcome store.WebhookOutcome
 		// wantAdopted: the webhook carried no result; the next run of the
 		// job adopts the request, and the reconciler completes it.
 		wantAdopted bool
@@ -332,7 +332,7 @@ func TestLastAttemptFalMayHaveAcceptedIsHeld(t *testing.T) {
 	require.Equal(t, store.StatusCompleted, got.Status,
 		"the webhook of the last submission was not applied: %q (%q); outcomes %v",
 		valueOf(got.ErrorCode), valueOf(got.ErrorMessage), b.outcomes(t, gen.ID))
-	require.Equal(t, []string{store.OutcomeApplied}, b.outcomes(t, gen.ID))
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeApplied}, b.outcomes(t, gen.ID))
 	require.Len(t, b.images(t, gen.ID), 2)
 	require.Equal(t, 1, b.sim.Sim.Stats().Submissions)
 }

@@ -38,7 +38,7 @@ var riverUnfinishedStates = []rivertype.JobState{
 
 // falCancelAnswers are the answers easel_fal_request_cancels reports even
 // when no row has them.
-var falCancelAnswers = []string{
+var falCancelAnswers = []store.FalCancelAnswer{
 	store.FalCancelPending, store.FalCancelRequested, store.FalCancelAlreadyCompleted, store.FalCancelNotFound,
 	store.FalCancelRefused, store.FalCancelGaveUp,
 }
@@ -244,7 +244,7 @@ func (c *dbCollector) read() []prometheus.Metric {
 	} else {
 		// Every reason and answer is reported, 0 when none, so that an
 		// alert on ALREADY_COMPLETED sees 0 rather than "no data".
-		for _, reason := range []string{store.FalCancelSuperseded, store.FalCancelTimeout} {
+		for _, reason := range []store.FalCancelReason{store.FalCancelSuperseded, store.FalCancelTimeout} {
 			for _, answer := range falCancelAnswers {
 				if k := (store.FalCancelKey{Reason: reason, Answer: answer}); counts[k] == 0 {
 					counts[k] = 0
@@ -252,7 +252,7 @@ func (c *dbCollector) read() []prometheus.Metric {
 			}
 		}
 		for k, n := range counts {
-			gauge(c.falCancels, float64(n), k.Reason, k.Answer)
+			gauge(c.falCancels, float64(n), string(k.Reason), string(k.Answer))
 		}
 	}
 	if counts, err := store.CountCallbackDeliveries(ctx, db, exactCountBelow); err != nil {

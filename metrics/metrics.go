@@ -42,7 +42,7 @@ const (
 // webhookOutcomes are every value of easel_webhooks_received_total's
 // outcome label: store's Outcome constants, and the errors above, as
 // README lists them.
-var webhookOutcomes = []string{
+var webhookOutcomes = []store.WebhookOutcome{
 	store.OutcomeApplied, store.OutcomeDuplicate, store.OutcomeLate, store.OutcomeDeferred,
 	store.OutcomeMismatchedRequest, store.OutcomeBadSignature, store.OutcomeMalformed, store.OutcomeUnknownGeneration,
 	WebhookKeysUnavailable, WebhookNotRecorded, WebhookTooLarge,
@@ -153,7 +153,7 @@ func New(db store.DBTX, cfg Config) *Metrics {
 	// which imports this one, so easel_job_duration_seconds gets its result
 	// series per kind at the kind's first attempt (see workerMiddleware).
 	for _, o := range webhookOutcomes {
-		m.webhooks.WithLabelValues(o)
+		m.webhooks.WithLabelValues(string(o))
 	}
 	for _, o := range callbackOutcomes {
 		m.callbacks.WithLabelValues(o)
@@ -214,11 +214,11 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // WebhookReceived counts a webhook by outcome.
-func (m *Metrics) WebhookReceived(outcome string) {
+func (m *Metrics) WebhookReceived(outcome store.WebhookOutcome) {
 	if m == nil {
 		return
 	}
-	m.webhooks.WithLabelValues(outcome).Inc()
+	m.webhooks.WithLabelValues(string(outcome)).Inc()
 }
 
 // GenerationFinished counts g, a generation this process just finished, in

@@ -269,14 +269,14 @@ func TestFreshScrapeHasEveryOutcomeAtZero(t *testing.T) {
 	s := metricstest.Scrape(t, setup(t).metrics.Handler())
 
 	for _, series := range []string{
-		`easel_webhooks_received_total{outcome="` + store.OutcomeApplied + `"}`,
-		`easel_webhooks_received_total{outcome="` + store.OutcomeDuplicate + `"}`,
-		`easel_webhooks_received_total{outcome="` + store.OutcomeLate + `"}`,
-		`easel_webhooks_received_total{outcome="` + store.OutcomeDeferred + `"}`,
-		`easel_webhooks_received_total{outcome="` + store.OutcomeMismatchedRequest + `"}`,
-		`easel_webhooks_received_total{outcome="` + store.OutcomeBadSignature + `"}`,
-		`easel_webhooks_received_total{outcome="` + store.OutcomeMalformed + `"}`,
-		`easel_webhooks_received_total{outcome="` + store.OutcomeUnknownGeneration + `"}`,
+		`easel_webhooks_received_total{outcome="` + string(store.OutcomeApplied) + `"}`,
+		`easel_webhooks_received_total{outcome="` + string(store.OutcomeDuplicate) + `"}`,
+		`easel_webhooks_received_total{outcome="` + string(store.OutcomeLate) + `"}`,
+		`easel_webhooks_received_total{outcome="` + string(store.OutcomeDeferred) + `"}`,
+		`easel_webhooks_received_total{outcome="` + string(store.OutcomeMismatchedRequest) + `"}`,
+		`easel_webhooks_received_total{outcome="` + string(store.OutcomeBadSignature) + `"}`,
+		`easel_webhooks_received_total{outcome="` + string(store.OutcomeMalformed) + `"}`,
+		`easel_webhooks_received_total{outcome="` + string(store.OutcomeUnknownGeneration) + `"}`,
 		`easel_callbacks_total{outcome="` + metrics.CallbackDelivered + `"}`,
 		`easel_callbacks_total{outcome="` + metrics.CallbackRetrying + `"}`,
 		`easel_callbacks_total{outcome="` + metrics.CallbackRejected + `"}`,

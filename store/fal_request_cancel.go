@@ -10,14 +10,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Why a fal request is to be cancelled (fal_request_cancels.reason).
+// FalCancelReason is why a fal request is to be cancelled
+// (fal_request_cancels.reason): FalCancelSuperseded or FalCancelTimeout.
+type FalCancelReason string
+
+// Why a fal request is to be cancelled.
 const (
 	// FalCancelSuperseded: the result of another of the generation's
 	// submissions finished it while this one, its recorded request, still
 	// ran at fal.
-	FalCancelSuperseded = "superseded"
+	FalCancelSuperseded FalCancelReason = "superseded"
 	// FalCancelTimeout: the reconciler timed the generation out.
-	FalCancelTimeout = "timeout"
+	FalCancelTimeout FalCancelReason = "timeout"
 )
 
 // FalCancelQueuedChannel is the Postgres notification channel on which the
@@ -31,36 +35,42 @@ const (
 // listening for.
 const FalCancelQueuedChannel = "easel_fal_cancel_queued"
 
-// What became of a cancel (fal_request_cancels.answer): fal's answer, as
-// fal spells it (fal.CancelOutcome), or Easel's.
+// FalCancelAnswer is what became of a cancel (fal_request_cancels.answer):
+// fal's answer, as fal spells it (fal.CancelOutcome), or Easel's. A
+// fal.CancelOutcome becomes one only once it is known to be one of fal's
+// three (jobs checks what fal's API returns).
+type FalCancelAnswer string
+
+// What became of a cancel.
 const (
 	// FalCancelRequested: fal dropped the request from its queue, or
 	// stopped it running.
-	FalCancelRequested = "CANCELLATION_REQUESTED"
+	FalCancelRequested FalCancelAnswer = "CANCELLATION_REQUESTED"
 	// FalCancelAlreadyCompleted: fal had run the request to its end, and
 	// billed it.
-	FalCancelAlreadyCompleted = "ALREADY_COMPLETED"
+	FalCancelAlreadyCompleted FalCancelAnswer = "ALREADY_COMPLETED"
 	// FalCancelNotFound: fal did not know the request.
-	FalCancelNotFound = "NOT_FOUND"
+	FalCancelNotFound FalCancelAnswer = "NOT_FOUND"
 	// FalCancelRefused: fal refused the cancel (a 4xx), or the client
 	// refused to send it; no retry could change that.
-	FalCancelRefused = "refused"
+	FalCancelRefused FalCancelAnswer = "refused"
 	// FalCancelGaveUp: fal did not answer before the cancel was too old to
 	// matter (RecordFalCancelError).
-	FalCancelGaveUp = "gave_up"
+	FalCancelGaveUp FalCancelAnswer = "gave_up"
 )
 
-// checkFalCancelAnswer refuses an answer that FalCancelAnswered and
-// FailTimedOut may not record: one they do not know, which the table's
-// CHECK would refuse less clearly, or FalCancelGaveUp, which only
-// RecordFalCancelError decides.
-func checkFalCancelAnswer(answer string) error {
-	switch answer {
-	case FalCancelRequested, FalCancelAlreadyCompleted, FalCancelNotFound, FalCancelRefused:
-		return nil
+// checkFalCancelAnswer refuses the answers of the type that FalCancelAnswered
+// and FailTimedOut may not record, which the type cannot rule out:
+// FalCancelGaveUp, which only RecordFalCancelError decides, and
+// FalCancelPending, which is no answer. A value converted from elsewhere
+// that is none of the constants is the table's CHECK's to refuse
+// (fal_request_cancels_answer).
+func checkFalCancelAnswer(answer FalCancelAnswer) error {
+	if answer == FalCancelGaveUp || answer == FalCancelPending {
+		return fmt.Errorf("answer %q: want one of %s, %s, %s (fal's answers) or %s", answer,
+			FalCancelRequested, FalCancelAlreadyCompleted, FalCancelNotFound, FalCancelRefused)
 	}
-	return fmt.Errorf("answer %q: want one of %s, %s, %s (fal's answers) or %s", answer,
-		FalCancelRequested, FalCancelAlreadyCompleted, FalCancelNotFound, FalCancelRefused)
+	return nil
 }
 
 // FalCancel is a fal request that Easel cancels at fal because nobody needs
@@ -80,7 +90,7 @@ type FalCancel struct {
 	// when CancelURL is empty.
 	EndpointID string
 	CancelURL  string
-	Reason     string
+	Reason     FalCancelReason
 	// Attempts counts the cancels sent, this claim's included.
 	Attempts  int
 	CreatedAt time.Time
@@ -130,7 +140,7 @@ func ClaimFalCancels(ctx context.Context, db DBTX, retryAfter time.Duration, lim
 // first, or fal not answer, the reconciler sends it once the generation has
 // finished (ClaimFalCancels). cancelURL may be empty. A cancel already
 // written down for the request is left as it is, answered or not.
-func QueueFalCancel(ctx context.Context, db DBTX, id uuid.UUID, requestID, cancelURL, reason string) error {
+func QueueFalCancel(ctx context.Context, db DBTX, id uuid.UUID, requestID, cancelURL string, reason FalCancelReason) error {
 	_, err := db.Exec(ctx, `
 		INSERT INTO fal_request_cancels (generation_id, fal_request_id, cancel_url, reason, attempts, attempted_at)
 		VALUES ($1, $2, NULLIF($3, ''), $4, 1, now())
@@ -159,15 +169,14 @@ func answeredSet(answer, lastError string) string {
 // already answered keeps its first answer. A cancel never written down
 // (QueueFalCancel failed before it was sent) is written now, answered,
 // with cancelURL (may be empty) and reason: otherwise the request, which
-// may have run and billed, would be lost. An answer or reason of another
-// kind is an error naming it, and nothing is written.
-func FalCancelAnswered(ctx context.Context, db DBTX, id uuid.UUID, requestID, cancelURL, reason, answer, lastError string) error {
+// may have run and billed, would be lost. FalCancelGaveUp or
+// FalCancelPending as answer is an error naming it, and nothing is
+// written.
+func FalCancelAnswered(ctx context.Context, db DBTX, id uuid.UUID, requestID, cancelURL string, reason FalCancelReason,
+	answer FalCancelAnswer, lastError string,
+) error {
 	if err := checkFalCancelAnswer(answer); err != nil {
 		return fmt.Errorf("record the answer to the cancel of fal request %s of generation %s: %w", requestID, id, err)
-	}
-	if reason != FalCancelSuperseded && reason != FalCancelTimeout {
-		return fmt.Errorf("record the answer to the cancel of fal request %s of generation %s: reason %q: want %s or %s",
-			requestID, id, reason, FalCancelSuperseded, FalCancelTimeout)
 	}
 	// From generations, so that a generation deleted meanwhile, and its
 	// cancels with it, is no error: there is nothing left to record.
@@ -198,7 +207,7 @@ func RecordFalCancelError(ctx context.Context, db DBTX, id uuid.UUID, requestID,
 	// SET reads the row as it was: created_at decides every column alike.
 	err := db.QueryRow(ctx, `
 		UPDATE fal_request_cancels SET last_error = $3,
-			answer = CASE WHEN created_at < now() - $4::interval THEN '`+FalCancelGaveUp+`' END,
+			answer = CASE WHEN created_at < now() - $4::interval THEN '`+string(FalCancelGaveUp)+`' END,
 			answered_at = CASE WHEN created_at < now() - $4::interval THEN now() END,
 			attempted_at = CASE WHEN created_at < now() - $4::interval THEN 'infinity' ELSE attempted_at END
 		WHERE generation_id = $1 AND fal_request_id = $2 AND answered_at IS NULL

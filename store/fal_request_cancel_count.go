@@ -7,11 +7,14 @@ import (
 
 // FalCancelPending is the answer CountFalRequestCancels gives a cancel fal
 // has not answered yet.
-const FalCancelPending = "pending"
+const FalCancelPending FalCancelAnswer = "pending"
 
 // FalCancelKey is a reason (FalCancelSuperseded, FalCancelTimeout) and an
 // answer (FalCancelRequested and the others, or FalCancelPending).
-type FalCancelKey struct{ Reason, Answer string }
+type FalCancelKey struct {
+	Reason FalCancelReason
+	Answer FalCancelAnswer
+}
 
 // CountFalRequestCancels counts fal_request_cancels by reason and answer.
 // The rows are kept for good, so each count only grows (but for pending):

@@ -36,13 +36,14 @@ func (b *testBundle) withRequest(t *testing.T) *store.Generation {
 
 // cancel is a row of fal_request_cancels.
 type cancel struct {
-	requestID, cancelURL, reason, lastError string
-	attempts                                int
-	attempted                               bool
+	requestID, cancelURL, lastError string
+	reason                          store.FalCancelReason
+	attempts                        int
+	attempted                       bool
 	// answer is "" while pending; answered says answered_at is set, and
 	// parked that attempted_at is infinity, where no claim of a binary
 	// before schema version 25 reaches it.
-	answer           string
+	answer           store.FalCancelAnswer
 	answered, parked bool
 }
 
@@ -64,7 +65,7 @@ func (b *testBundle) cancels(t *testing.T, id uuid.UUID) []cancel {
 }
 
 // answeredCancel is c as recording answer, with lastError, leaves it.
-func answeredCancel(c cancel, answer, lastError string) cancel {
+func answeredCancel(c cancel, answer store.FalCancelAnswer, lastError string) cancel {
 	c.answer, c.answered, c.parked, c.attempted = answer, true, true, true
 	if lastError != "" {
 		c.lastError = lastError
@@ -285,11 +286,12 @@ func TestFailTimedOut(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		// prepare changes the generation after PrepareTimeout read it.
-		prepare                 func(t *testing.T, b *testBundle, id uuid.UUID)
-		requestID               *string
-		cancelAnswer, cancelErr string
-		wantChanged             bool
-		wantCancels             []cancel
+		prepare      func(t *testing.T, b *testBundle, id uuid.UUID)
+		requestID    *string
+		cancelAnswer store.FalCancelAnswer
+		cancelErr    string
+		wantChanged  bool
+		wantCancels  []cancel
 	}{
 		{
 			name: "cancel answered", requestID: &req2, cancelAnswer: store.FalCancelRequested, wantChanged: true,
@@ -353,12 +355,20 @@ func TestFailTimedOut(t *testing.T) {
 	}
 }
 
-// An answer FailTimedOut does not know is refused, naming it, and neither
-// the generation nor the cancel changes.
+// An answer FailTimedOut may not record is refused, naming it, and
+// neither the generation nor the cancel changes: store's own answers by
+// FailTimedOut, one converted from elsewhere by the table's CHECK.
 func TestFailTimedOutRefusesUnknownAnswer(t *testing.T) {
 	t.Parallel()
-	for _, answer := range []string{store.FalCancelGaveUp, "CANCELLED"} {
-		t.Run(answer, func(t *testing.T) {
+	for _, tt := range []struct {
+		answer  store.FalCancelAnswer
+		wantErr string
+	}{
+		{answer: store.FalCancelGaveUp, wantErr: `cancel answer "gave_up": want one of`},
+		{answer: store.FalCancelPending, wantErr: `cancel answer "pending": want one of`},
+		{answer: "CANCELLED", wantErr: `fal_request_cancels_answer`},
+	} {
+		t.Run(string(tt.answer), func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
 			g := b.withRequest(t)
@@ -367,8 +377,9 @@ func TestFailTimedOutRefusesUnknownAnswer(t *testing.T) {
 			before, cancelsBefore := b.requireRecords(t, g, "req-2", true), b.cancels(t, g.ID)
 
 			req2 := "req-2"
-			changed, err := store.FailTimedOut(b.ctx, b.pool, g.ID, &req2, "timeout", "fal did not finish", answer, "")
-			require.ErrorContains(t, err, fmt.Sprintf(`fail timed out generation %s: cancel answer %q: want one of`, g.ID, answer))
+			changed, err := store.FailTimedOut(b.ctx, b.pool, g.ID, &req2, "timeout", "fal did not finish", tt.answer, "")
+			require.ErrorContains(t, err, fmt.Sprintf(`fail timed out generation %s: `, g.ID))
+			require.ErrorContains(t, err, tt.wantErr)
 			require.False(t, changed)
 			require.Equal(t, before, b.requireRecords(t, g, "req-2", true))
 			require.Equal(t, cancelsBefore, b.cancels(t, g.ID))
@@ -457,7 +468,7 @@ func TestAnsweredSupersededCancelKeepsRequest(t *testing.T) {
 
 	var (
 		generationID uuid.UUID
-		answer       string
+		answer       store.FalCancelAnswer
 		answeredAt   time.Time
 	)
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT generation_id, answer, answered_at FROM fal_request_cancels WHERE fal_request_id = 'req-2'`).
@@ -475,23 +486,28 @@ func TestAnsweredSupersededCancelKeepsRequest(t *testing.T) {
 
 // FalCancelAnswered records each of fal's answers, or a refusal with its
 // error, on the cancel's row, which it keeps and no claim returns again;
-// the first answer stands. An answer or reason it does not know is
-// refused, naming it, and the row is left pending.
+// the first answer stands. store's own answers, which are none of a
+// caller's, are refused naming them, and an answer or reason converted
+// from elsewhere by the table's CHECKs; the row is left pending.
 func TestFalCancelAnswered(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		name, answer, lastError string
-		reason                  string // superseded unless set
-		wantErr                 string
+		name      string
+		answer    store.FalCancelAnswer
+		lastError string
+		reason    store.FalCancelReason // superseded unless set
+		wantErr   string
 	}{
 		{name: "cancelled", answer: store.FalCancelRequested},
 		{name: "already completed", answer: store.FalCancelAlreadyCompleted},
 		{name: "not found", answer: store.FalCancelNotFound},
 		{name: "refused", answer: store.FalCancelRefused, lastError: "fal cancel: HTTP 403"},
-		{name: "given up is not an answer", answer: store.FalCancelGaveUp, wantErr: `answer "gave_up": want one of CANCELLATION_REQUESTED, ALREADY_COMPLETED, NOT_FOUND (fal's answers) or refused`},
-		{name: "unknown", answer: "CANCELLED", wantErr: `answer "CANCELLED": want one of`},
-		{name: "empty", answer: "", wantErr: `answer "": want one of`},
-		{name: "unknown reason", answer: store.FalCancelRequested, reason: "expired", wantErr: `reason "expired": want superseded or timeout`},
+		{name: "given up is not an answer", answer: store.FalCancelGaveUp,
+			wantErr: `answer "gave_up": want one of CANCELLATION_REQUESTED, ALREADY_COMPLETED, NOT_FOUND (fal's answers) or refused`},
+		{name: "pending is not an answer", answer: store.FalCancelPending, wantErr: `answer "pending": want one of`},
+		{name: "unknown", answer: "CANCELLED", wantErr: `fal_request_cancels_answer`},
+		{name: "empty", answer: "", wantErr: `fal_request_cancels_answer`},
+		{name: "unknown reason", answer: store.FalCancelRequested, reason: "expired", wantErr: `fal_request_cancels_reason`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -502,7 +518,8 @@ func TestFalCancelAnswered(t *testing.T) {
 
 			err := store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", "", cmp.Or(tt.reason, store.FalCancelSuperseded), tt.answer, tt.lastError)
 			if tt.wantErr != "" {
-				require.ErrorContains(t, err, fmt.Sprintf("record the answer to the cancel of fal request req-1 of generation %s: %s", g.ID, tt.wantErr))
+				require.ErrorContains(t, err, fmt.Sprintf("cancel of fal request req-1 of generation %s: ", g.ID))
+				require.ErrorContains(t, err, tt.wantErr)
 				require.Equal(t, pending, b.cancels(t, g.ID), "nothing written")
 				return
 			}
@@ -528,7 +545,9 @@ func TestFalCancelAnswered(t *testing.T) {
 func TestFalCancelAnsweredWritesCancelNeverQueued(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		name, cancelURL, reason, answer, lastError string
+		name, cancelURL, lastError string
+		reason                     store.FalCancelReason
+		answer                     store.FalCancelAnswer
 	}{
 		{name: "superseded, ran at fal", cancelURL: "https://queue.fal.run/fal-ai/fooocus/requests/req-1/cancel",
 			reason: store.FalCancelSuperseded, answer: store.FalCancelAlreadyCompleted},
@@ -554,9 +573,9 @@ func TestFalCancelAnsweredWritesCancelNeverQueued(t *testing.T) {
 	b := setup(t)
 	g := b.withRequest(t)
 	require.ErrorContains(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", "", store.FalCancelSuperseded, "CANCELLED", ""),
-		`answer "CANCELLED": want one of`)
+		`fal_request_cancels_answer`)
 	require.ErrorContains(t, store.FalCancelAnswered(b.ctx, b.pool, g.ID, "req-1", "", "", store.FalCancelRequested, ""),
-		`reason "": want superseded or timeout`)
+		`fal_request_cancels_reason`)
 	require.Empty(t, b.cancels(t, g.ID), "nothing written")
 
 	gone := uuid.Must(uuid.NewV7())
@@ -569,7 +588,7 @@ func TestFalCancelAnsweredWritesCancelNeverQueued(t *testing.T) {
 func TestFalCancelAnswersAreFals(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, []string{string(fal.CancelRequested), string(fal.CancelAlreadyCompleted), string(fal.CancelNotFound)},
-		[]string{store.FalCancelRequested, store.FalCancelAlreadyCompleted, store.FalCancelNotFound})
+		[]string{string(store.FalCancelRequested), string(store.FalCancelAlreadyCompleted), string(store.FalCancelNotFound)})
 }
 
 // A cancel fal does not answer is noted and sent again, until it is

@@ -9,6 +9,15 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// GenerationFinishedChannel is the Postgres notification channel on which
+// Easel announces generations reaching a terminal state: the code that
+// finishes them publishes their ids once its transaction has committed,
+// several to a notification, comma-separated (notify.Publisher). An
+// announcement is a wake-up, not a record: a process that dies between the
+// commit and the send never sends it, so listeners must also look again
+// now and then.
+const GenerationFinishedChannel = "easel_generation_finished"
+
 // Completion is the outcome of a successful fal request.
 type Completion struct {
 	FalRequestID     string
@@ -27,7 +36,7 @@ type Finish struct {
 
 // completedSet completes a generation with $3 to $6 of completionArgs. It
 // leaves fal_request_id ($2) to the statement, because the webhook's
-// statement also notes the delivery's request (see RecordWebhook).
+// statement also notes the delivery's request (see WebhookTx.Record).
 const completedSet = `status = 'completed', completed_at = now(), finished_at = now(), updated_at = now(),
 	has_nsfw = $3 > 0, nsfw_image_count = $3, image_count = $4, inference_seconds = $5, timings = $6,
 	error_code = NULL, error_message = NULL`

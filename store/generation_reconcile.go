@@ -133,9 +133,12 @@ func PrepareTimeout(ctx context.Context, db DBTX, id uuid.UUID) (*Generation, er
 // generation or not, the cancel's row is given cancelAnswer, fal's answer
 // or FalCancelRefused (see FalCancelAnswered), with cancelErr as its last
 // error, and kept; or, with no cancelAnswer, cancelErr is noted on it, the
-// cancel to be sent again (ClaimFalCancels). A cancelAnswer of another
-// kind is an error naming it, and nothing is changed.
-func FailTimedOut(ctx context.Context, db DBTX, id uuid.UUID, requestID *string, code, message, cancelAnswer, cancelErr string) (bool, error) {
+// cancel to be sent again (ClaimFalCancels). FalCancelGaveUp or
+// FalCancelPending as cancelAnswer is an error naming it, and nothing is
+// changed.
+func FailTimedOut(ctx context.Context, db DBTX, id uuid.UUID, requestID *string, code, message string,
+	cancelAnswer FalCancelAnswer, cancelErr string,
+) (bool, error) {
 	if cancelAnswer != "" {
 		if err := checkFalCancelAnswer(cancelAnswer); err != nil {
 			return false, fmt.Errorf("fail timed out generation %s: cancel %w", id, err)

@@ -36,9 +36,9 @@ func resultRequestWith(param string) string {
 			WHERE id = $1 AND fal_request_id <> NULLIF(` + param + `, '')),
 		queued AS (
 			INSERT INTO fal_request_cancels (generation_id, fal_request_id, cancel_url, reason)
-			SELECT id, fal_request_id, fal_cancel_url, '` + FalCancelSuperseded + `' FROM superseded
+			SELECT id, fal_request_id, fal_cancel_url, '` + string(FalCancelSuperseded) + `' FROM superseded
 			ON CONFLICT (generation_id, fal_request_id) DO NOTHING
-			RETURNING pg_notify('` + FalCancelQueuedChannel + `', '` + FalCancelSuperseded + `')),
+			RETURNING pg_notify('` + FalCancelQueuedChannel + `', '` + string(FalCancelSuperseded) + `')),
 		answered AS (
 			DELETE FROM fal_request_cancels
 			WHERE generation_id = $1 AND fal_request_id = NULLIF(` + param + `, '') AND answered_at IS NULL)

@@ -70,10 +70,7 @@ func SubmittedQueueHosts(ctx context.Context, db DBTX) ([]string, error) {
 // alive true, changing nothing, when the simulator is alive. The caller
 // must know that queueHost is a simulator's: a lock nobody holds says
 // nothing about fal.
-func FailStoppedSimulator(ctx context.Context, db interface {
-	Begin(context.Context) (pgx.Tx, error)
-}, queueHost, code, message string,
-) (failed []uuid.UUID, alive bool, err error) {
+func FailStoppedSimulator(ctx context.Context, db TxBeginner, queueHost, code, message string) (failed []uuid.UUID, alive bool, err error) {
 	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var locked bool
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, simulatorLockClass, queueHost).Scan(&locked); err != nil {

@@ -9,14 +9,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Outcomes of a received webhook, as stored in webhook_events.outcome.
+// WebhookOutcome is what became of a received webhook, as stored in
+// webhook_events.outcome: one of the Outcome constants.
+type WebhookOutcome string
+
+// Outcomes of a received webhook.
 const (
-	OutcomeApplied      = "applied"       // finished the generation
-	OutcomeDuplicate    = "duplicate"     // a repeat for a generation that already finished with a result
-	OutcomeLate         = "late"          // a result for a generation that ended without one first (cancelled, timed out, failed by Easel); kept, not applied
-	OutcomeDeferred     = "deferred"      // signed and parsed, but the reconciler applies it: its result must be fetched (payload_error), or it reports Easel's own cancel (client_cancelled)
-	OutcomeBadSignature = "bad_signature" // verification failed; nothing applied
-	OutcomeMalformed    = "malformed"     // signed, but the body is not a fal webhook
+	OutcomeApplied      WebhookOutcome = "applied"       // finished the generation
+	OutcomeDuplicate    WebhookOutcome = "duplicate"     // a repeat for a generation that already finished with a result
+	OutcomeLate         WebhookOutcome = "late"          // a result for a generation that ended without one first (cancelled, timed out, failed by Easel); kept, not applied
+	OutcomeDeferred     WebhookOutcome = "deferred"      // signed and parsed, but the reconciler applies it: its result must be fetched (payload_error), or it reports Easel's own cancel (client_cancelled)
+	OutcomeBadSignature WebhookOutcome = "bad_signature" // verification failed; nothing applied
+	OutcomeMalformed    WebhookOutcome = "malformed"     // signed, but the body is not a fal webhook
 
 	// OutcomeMismatchedRequest is a signed delivery for a fal request that
 	// is not the generation's (see LockWebhookTarget). fal signs every
@@ -24,10 +28,10 @@ const (
 	// cover the URL, so this is another account's request, or a replay of
 	// another generation's result, sent to this generation's URL. Nothing
 	// is applied.
-	OutcomeMismatchedRequest = "mismatched_request"
+	OutcomeMismatchedRequest WebhookOutcome = "mismatched_request"
 	// OutcomeUnknownGeneration is a signed delivery whose URL names no
 	// generation, stored with a null generation_id.
-	OutcomeUnknownGeneration = "unknown_generation"
+	OutcomeUnknownGeneration WebhookOutcome = "unknown_generation"
 )
 
 // WebhookEvent is one received webhook.
@@ -39,7 +43,7 @@ type WebhookEvent struct {
 	BodySize       int
 	SignatureValid bool
 	SignatureError string
-	Outcome        string
+	Outcome        WebhookOutcome
 }
 
 // MaxWebhookEvents bounds the events of each kind kept per generation. fal
@@ -72,10 +76,7 @@ const MaxWebhookEventsPerGeneration = 3*MaxWebhookEvents + 1
 // The lock is taken only while there is room, so a flood of forged
 // deliveries past their cap takes none, writes nothing, and does not hold
 // up the generation's own.
-func InsertWebhookEvent(ctx context.Context, db interface {
-	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-}, e WebhookEvent,
-) (int64, error) {
+func InsertWebhookEvent(ctx context.Context, db Batcher, e WebhookEvent) (int64, error) {
 	if e.GenerationID == nil {
 		// A caller's mistake, not a generation that does not exist.
 		return 0, errors.New("insert webhook event: GenerationID is nil; " +

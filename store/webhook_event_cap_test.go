@@ -88,17 +88,17 @@ func TestWebhookEventCapHoldsForDeliveriesArrivingTogether(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	require.Equal(t, map[string]int{store.OutcomeBadSignature: store.MaxWebhookEvents, store.OutcomeDuplicate: 1}, b.storedOutcomes(t, g.ID))
+	require.Equal(t, map[store.WebhookOutcome]int{store.OutcomeBadSignature: store.MaxWebhookEvents, store.OutcomeDuplicate: 1}, b.storedOutcomes(t, g.ID))
 }
 
 // storedOutcomes counts generation id's stored webhook events by outcome.
-func (b *testBundle) storedOutcomes(t *testing.T, id uuid.UUID) map[string]int {
+func (b *testBundle) storedOutcomes(t *testing.T, id uuid.UUID) map[store.WebhookOutcome]int {
 	t.Helper()
 	rows, err := b.pool.Query(b.ctx, `SELECT outcome, count(*) FROM webhook_events WHERE generation_id = $1 GROUP BY outcome`, id)
 	require.NoError(t, err)
-	counts := map[string]int{}
+	counts := map[store.WebhookOutcome]int{}
 	var (
-		outcome string
+		outcome store.WebhookOutcome
 		n       int
 	)
 	_, err = pgx.ForEachRow(rows, []any{&outcome, &n}, func() error {
@@ -112,7 +112,7 @@ func (b *testBundle) storedOutcomes(t *testing.T, id uuid.UUID) map[string]int {
 // recordSigned stores a signed delivery of fal request requestID at
 // generation id as the receiver does, with outcome and without applying
 // anything, and reports whether it was stored.
-func (b *testBundle) recordSigned(t *testing.T, id uuid.UUID, requestID, outcome string) bool {
+func (b *testBundle) recordSigned(t *testing.T, id uuid.UUID, requestID string, outcome store.WebhookOutcome) bool {
 	t.Helper()
 	tx, _, err := store.LockWebhookTarget(b.ctx, b.pool, id, requestID)
 	require.NoError(t, err)
@@ -132,8 +132,8 @@ func (b *testBundle) recordSigned(t *testing.T, id uuid.UUID, requestID, outcome
 // for the generation) are still stored, whatever their outcome.
 func TestUnsignedWebhookEventsLeaveRoomForSignedOnes(t *testing.T) {
 	t.Parallel()
-	for _, outcome := range []string{store.OutcomeDuplicate, store.OutcomeLate, store.OutcomeDeferred, store.OutcomeMismatchedRequest, store.OutcomeMalformed} {
-		t.Run(outcome, func(t *testing.T) {
+	for _, outcome := range []store.WebhookOutcome{store.OutcomeDuplicate, store.OutcomeLate, store.OutcomeDeferred, store.OutcomeMismatchedRequest, store.OutcomeMalformed} {
+		t.Run(string(outcome), func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
 			g := b.insert(t, "")
@@ -147,7 +147,7 @@ func TestUnsignedWebhookEventsLeaveRoomForSignedOnes(t *testing.T) {
 			// known: both of fal's deliveries of it are stored.
 			require.True(t, b.recordSigned(t, g.ID, "req-billed", outcome))
 			require.True(t, b.recordSigned(t, g.ID, "req-billed", outcome))
-			require.Equal(t, map[string]int{store.OutcomeBadSignature: store.MaxWebhookEvents, outcome: 2}, b.storedOutcomes(t, g.ID))
+			require.Equal(t, map[store.WebhookOutcome]int{store.OutcomeBadSignature: store.MaxWebhookEvents, outcome: 2}, b.storedOutcomes(t, g.ID))
 		})
 	}
 }
@@ -192,7 +192,7 @@ func TestSignedWebhookEventsAreBounded(t *testing.T) {
 
 	_, events := b.webhookCounts(t, g.ID)
 	require.Equal(t, store.MaxWebhookEventsPerGeneration, events)
-	require.Equal(t, map[string]int{
+	require.Equal(t, map[store.WebhookOutcome]int{
 		store.OutcomeBadSignature:      store.MaxWebhookEvents,
 		store.OutcomeDeferred:          store.MaxWebhookEvents + 1,
 		store.OutcomeMismatchedRequest: store.MaxWebhookEvents - 1,

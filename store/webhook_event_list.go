@@ -18,7 +18,7 @@ type ReceivedWebhook struct {
 	BodySize       int
 	SignatureValid bool
 	SignatureError string
-	Outcome        string
+	Outcome        WebhookOutcome
 }
 
 // ListReceivedWebhooks returns the first limit webhooks received for a

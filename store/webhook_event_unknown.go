@@ -25,10 +25,7 @@ const unknownWebhookLockClass = 0x45535755 // "ESWU"
 // Deliveries of one request arriving together never exceed the cap: the
 // count and the insert are made holding an advisory lock named by the
 // request. It is held only while they run, and no row is locked.
-func InsertUnknownGenerationWebhookEvent(ctx context.Context, db interface {
-	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-}, e WebhookEvent,
-) (int64, error) {
+func InsertUnknownGenerationWebhookEvent(ctx context.Context, db Batcher, e WebhookEvent) (int64, error) {
 	if e.Headers == nil {
 		e.Headers = map[string]string{}
 	}

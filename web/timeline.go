@@ -94,7 +94,7 @@ func webhookEntry(w store.ReceivedWebhook) timelineEntry {
 		}
 		parts = append(parts, sig)
 	}
-	parts = append(parts, "outcome "+w.Outcome, formatBytes(int64(w.BodySize)))
+	parts = append(parts, "outcome "+string(w.Outcome), formatBytes(int64(w.BodySize)))
 	if w.SignatureValid && w.Outcome == store.OutcomeApplied {
 		e.Tone = "ok"
 	}

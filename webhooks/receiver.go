@@ -105,7 +105,7 @@ func (r *Receiver) Register(e Router) {
 }
 
 type response struct {
-	Outcome string `json:"outcome"`
+	Outcome store.WebhookOutcome `json:"outcome"`
 }
 
 func (r *Receiver) handle(c echo.Context) error {
@@ -187,10 +187,10 @@ func (r *Receiver) handle(c echo.Context) error {
 		// fal signs every account's webhooks alike, and a signature stays
 		// valid for its timestamp's tolerance: anyone with a fal account
 		// can replay one of theirs here.
-		r.logRejected(logger, store.OutcomeMismatchedRequest, "signed webhook for a fal request that is not the generation's; nothing applied",
+		r.logRejected(logger, string(store.OutcomeMismatchedRequest), "signed webhook for a fal request that is not the generation's; nothing applied",
 			"fal_request_id", event.FalRequestID, "signed_fal_request_id", signedRequestID)
 	} else {
-		logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", outcome)
+		logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", string(outcome))
 	}
 	if finished != nil && finished.SupersededRequestID != "" {
 		// Another submission's request, still running at fal, would bill:
@@ -245,7 +245,7 @@ func (r *Receiver) record(ctx context.Context, id uuid.UUID, event store.Webhook
 // signature does not cover the URL, so a result is applied only for a
 // request that may be the target's (store.WebhookTarget.RequestMatches),
 // and only when the body reports on the request the signature names.
-func decide(target *store.WebhookTarget, signedRequestID string, payload *fal.WebhookPayload, parseErr error) (string, store.WebhookWrite) {
+func decide(target *store.WebhookTarget, signedRequestID string, payload *fal.WebhookPayload, parseErr error) (store.WebhookOutcome, store.WebhookWrite) {
 	switch {
 	case parseErr != nil:
 		// The body names no request to note.
@@ -269,7 +269,7 @@ func (r *Receiver) unknownGeneration(c echo.Context, logger *slog.Logger, event 
 	if _, err := store.InsertUnknownGenerationWebhookEvent(c.Request().Context(), r.pool, event); err != nil {
 		return r.notRecorded(logger, event, err)
 	}
-	r.logRejected(logger, store.OutcomeUnknownGeneration, "signed webhook for unknown generation",
+	r.logRejected(logger, string(store.OutcomeUnknownGeneration), "signed webhook for unknown generation",
 		"fal_request_id", event.FalRequestID)
 	r.metrics.WebhookReceived(store.OutcomeUnknownGeneration)
 	return c.JSON(http.StatusOK, response{Outcome: store.OutcomeUnknownGeneration})

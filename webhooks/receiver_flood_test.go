@@ -16,8 +16,8 @@ import (
 )
 
 // outcomeCounts counts outcomes by outcome.
-func outcomeCounts(outcomes []string) map[string]int {
-	counts := map[string]int{}
+func outcomeCounts(outcomes []store.WebhookOutcome) map[store.WebhookOutcome]int {
+	counts := map[store.WebhookOutcome]int{}
 	for _, o := range outcomes {
 		counts[o]++
 	}
@@ -47,8 +47,8 @@ func TestWebhookFloodIsBounded(t *testing.T) {
 	got, images, outcomes := b.generation(t, gen)
 	require.Equal(t, store.StatusCompleted, got.Status)
 	require.Len(t, images, 2)
-	require.Equal(t, "applied", outcomes[0])
-	require.Equal(t, map[string]int{
+	require.Equal(t, store.OutcomeApplied, outcomes[0])
+	require.Equal(t, map[store.WebhookOutcome]int{
 		store.OutcomeApplied:      1,
 		store.OutcomeDuplicate:    store.MaxWebhookEvents - 1, // with the applied one, the signed events' cap
 		store.OutcomeBadSignature: store.MaxWebhookEvents,
@@ -67,7 +67,7 @@ func TestUnsignedFloodLeavesSignedDeliveriesStored(t *testing.T) {
 		name string
 		// victim returns the generation whose URL is flooded.
 		victim      func(t *testing.T, b *testBundle) *store.Generation
-		wantOutcome string
+		wantOutcome store.WebhookOutcome
 	}{
 		{
 			name: "the result of another billed request, once the generation completed",

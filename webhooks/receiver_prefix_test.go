@@ -74,9 +74,9 @@ func TestReceiverOnGroupUnderPrefix(t *testing.T) {
 	require.Equal(t, store.StatusCompleted, gen.Status)
 	rows, err := pool.Query(ctx, `SELECT outcome FROM webhook_events WHERE generation_id = $1 AND signature_valid`, id)
 	require.NoError(t, err)
-	outcomes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	outcomes, err := pgx.CollectRows(rows, pgx.RowTo[store.WebhookOutcome])
 	require.NoError(t, err)
-	require.Equal(t, []string{store.OutcomeApplied}, outcomes)
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeApplied}, outcomes)
 
 	// Nothing is served at the root: fal must be given the prefix.
 	resp, err := server.Client().Post(server.URL+"/webhooks/fal/"+id.String(), echo.MIMEApplicationJSON, strings.NewReader(`{}`))

@@ -93,7 +93,7 @@ func TestRejectedWebhooksLoggedOncePerMinutePerReason(t *testing.T) {
 		name    string
 		msg     string
 		reason  string
-		outcome string
+		outcome store.WebhookOutcome
 		// target returns the generation the deliveries are posted to.
 		target func(t *testing.T, b *rejectionBundle) *store.Generation
 		// deliver posts one delivery to gen and requires how it is answered.
@@ -110,7 +110,7 @@ func TestRejectedWebhooksLoggedOncePerMinutePerReason(t *testing.T) {
 		},
 		{
 			name: "another account's request", msg: "signed webhook for a fal request that is not the generation's; nothing applied",
-			reason: store.OutcomeMismatchedRequest, outcome: store.OutcomeMismatchedRequest,
+			reason: string(store.OutcomeMismatchedRequest), outcome: store.OutcomeMismatchedRequest,
 			target: func(t *testing.T, b *rejectionBundle) *store.Generation { return b.enqueueUnsubmitted(t) },
 			deliver: func(t *testing.T, b *rejectionBundle, gen *store.Generation) {
 				d := b.deliver(t, "/webhooks/fal/"+gen.ID.String(), []byte(okBody), b.signed(okBody))
@@ -119,7 +119,7 @@ func TestRejectedWebhooksLoggedOncePerMinutePerReason(t *testing.T) {
 		},
 		{
 			name: "unknown generation", msg: "signed webhook for unknown generation",
-			reason: store.OutcomeUnknownGeneration, outcome: store.OutcomeUnknownGeneration,
+			reason: string(store.OutcomeUnknownGeneration), outcome: store.OutcomeUnknownGeneration,
 			target: func(*testing.T, *rejectionBundle) *store.Generation { return &store.Generation{ID: uuid.New()} },
 			deliver: func(t *testing.T, b *rejectionBundle, gen *store.Generation) {
 				d := b.deliver(t, "/webhooks/fal/"+gen.ID.String(), []byte(okBody), b.signed(okBody))
@@ -153,7 +153,7 @@ func TestRejectedWebhooksLoggedOncePerMinutePerReason(t *testing.T) {
 			next.Rejected = flood + 1 // the flood but its first, the one just short, this one
 			require.Equal(t, []rejectionLine{first, next}, b.lines(t, tt.msg)["WARN"])
 
-			require.Equal(t, float64(flood+2), b.scrape()[`easel_webhooks_received_total{outcome="`+tt.outcome+`"}`], "every one counted")
+			require.Equal(t, float64(flood+2), b.scrape()[`easel_webhooks_received_total{outcome="`+string(tt.outcome)+`"}`], "every one counted")
 			var rows int
 			require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM webhook_events`).Scan(&rows))
 			require.Equal(t, store.MaxWebhookEvents, rows, "kept up to the cap of their kind, as ever")

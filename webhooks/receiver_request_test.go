@@ -96,7 +96,7 @@ func TestMismatchedRequestChangesNothing(t *testing.T) {
 			require.Equal(t, before.FalRequestID, after.FalRequestID, "the request is not noted for the submit worker to adopt")
 			require.Equal(t, before.LastWebhookAt, after.LastWebhookAt, "it does not count as the generation's webhook")
 			require.Empty(t, images)
-			require.Equal(t, []string{store.OutcomeMismatchedRequest}, outcomes, "kept as evidence")
+			require.Equal(t, []store.WebhookOutcome{store.OutcomeMismatchedRequest}, outcomes, "kept as evidence")
 		})
 	}
 }

@@ -88,7 +88,7 @@ func (b *testBundle) enqueueUnsubmitted(t *testing.T) *store.Generation {
 
 type delivery struct {
 	status  int
-	outcome string
+	outcome store.WebhookOutcome
 	code    string
 }
 
@@ -102,7 +102,7 @@ func (b *testBundle) deliver(t *testing.T, path string, body []byte, header http
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var out struct {
-		Outcome string `json:"outcome"`
+		Outcome store.WebhookOutcome `json:"outcome"`
 		Error   struct {
 			Code string `json:"code"`
 		} `json:"error"`
@@ -115,7 +115,7 @@ func (b *testBundle) signed(body string) http.Header {
 	return fal.SignWebhook(b.key, "req-1", "user-1", time.Now(), []byte(body))
 }
 
-func (b *testBundle) generation(t *testing.T, gen *store.Generation) (*store.Generation, []store.Image, []string) {
+func (b *testBundle) generation(t *testing.T, gen *store.Generation) (*store.Generation, []store.Image, []store.WebhookOutcome) {
 	t.Helper()
 	got, err := store.GetGeneration(b.ctx, b.pool, gen.ID)
 	require.NoError(t, err)
@@ -123,7 +123,7 @@ func (b *testBundle) generation(t *testing.T, gen *store.Generation) (*store.Gen
 	require.NoError(t, err)
 	rows, err := b.pool.Query(b.ctx, `SELECT outcome FROM webhook_events WHERE generation_id = $1 ORDER BY id`, gen.ID)
 	require.NoError(t, err)
-	outcomes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	outcomes, err := pgx.CollectRows(rows, pgx.RowTo[store.WebhookOutcome])
 	require.NoError(t, err)
 	return got, images, outcomes
 }
@@ -151,7 +151,7 @@ func TestOKWebhookCompletes(t *testing.T) {
 		{Position: 0, URL: "https://cdn.example/a.png", ContentType: "image/png", FileName: "a.png", FileSize: 10, Width: 32, Height: 64},
 		{Position: 1, URL: "https://cdn.example/b.png", ContentType: "image/png", FileName: "b.png", FileSize: 20, Width: 32, Height: 64, NSFW: true},
 	}, images)
-	require.Equal(t, []string{"applied"}, outcomes)
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeApplied}, outcomes)
 
 	var stored []byte
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT body FROM webhook_events WHERE generation_id = $1`, gen.ID).Scan(&stored))
@@ -162,7 +162,7 @@ func TestOKWebhookCompletes(t *testing.T) {
 	require.Equal(t, delivery{status: 200, outcome: "duplicate"}, d)
 	_, images, outcomes = b.generation(t, gen)
 	require.Len(t, images, 2)
-	require.Equal(t, []string{"applied", "duplicate"}, outcomes)
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeApplied, store.OutcomeDuplicate}, outcomes)
 }
 
 func TestErrorWebhookFails(t *testing.T) {
@@ -193,7 +193,7 @@ func TestPayloadErrorWebhookIsDeferred(t *testing.T) {
 
 	got, _, outcomes := b.generation(t, gen)
 	require.Equal(t, store.StatusQueued, got.Status, "the result must be fetched; nothing is decided yet")
-	require.Equal(t, []string{"deferred"}, outcomes)
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeDeferred}, outcomes)
 }
 
 func TestRejectedWebhooks(t *testing.T) {
@@ -233,7 +233,8 @@ func TestRejectedWebhooks(t *testing.T) {
 	got, images, outcomes := b.generation(t, gen)
 	require.Equal(t, store.StatusQueued, got.Status)
 	require.Empty(t, images)
-	require.Equal(t, []string{"bad_signature", "bad_signature", "bad_signature", "bad_signature", "malformed"}, outcomes)
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeBadSignature, store.OutcomeBadSignature, store.OutcomeBadSignature,
+		store.OutcomeBadSignature, store.OutcomeMalformed}, outcomes)
 	var total int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM webhook_events`).Scan(&total))
 	require.Equal(t, 5, total, "deliveries that fail verification for unknown generations store nothing")

@@ -18,7 +18,7 @@ type unknownEvent struct {
 	bodyLen        int
 	bodySize       int
 	signatureValid bool
-	outcome        string
+	outcome        store.WebhookOutcome
 }
 
 func (b *testBundle) unknownEvents(t *testing.T) []unknownEvent {

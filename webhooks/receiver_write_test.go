@@ -53,7 +53,7 @@ func TestResultIsOneWriteOfTheGeneration(t *testing.T) {
 			require.NotNil(t, got.LastWebhookAt)
 			require.Equal(t, got.FinishedAt, got.LastWebhookAt, "stamped by the transaction that finished it")
 			require.Len(t, images, tt.wantImages)
-			require.Equal(t, []string{store.OutcomeApplied}, outcomes)
+			require.Equal(t, []store.WebhookOutcome{store.OutcomeApplied}, outcomes)
 
 			var writes int
 			require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM generation_writes WHERE generation_id = $1`, gen.ID).Scan(&writes))
@@ -77,5 +77,5 @@ func TestMalformedWebhookIsNoted(t *testing.T) {
 	require.Equal(t, store.StatusQueued, got.Status)
 	require.NotNil(t, got.LastWebhookAt)
 	require.Nil(t, got.FalRequestID)
-	require.Equal(t, []string{store.OutcomeMalformed}, outcomes)
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeMalformed}, outcomes)
 }

@@ -245,7 +245,7 @@ func (c *Canceller) applyCompleted(ctx context.Context, logger *slog.Logger, gen
 			return finished, nil
 		}
 	}
-	logger.Info("cancel came too late: fal had completed the request; result applied", "outcome", applied)
+	logger.Info("cancel came too late: fal had completed the request; result applied", "outcome", string(applied))
 	return c.reload(ctx, gen.ID, finishedError(gen.ID))
 }
 

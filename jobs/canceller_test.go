@@ -354,7 +354,7 @@ func TestResultAfterCancelIsLate(t *testing.T) {
 	b.awaitDelivery(t)
 	require.Equal(t, store.StatusCancelled, b.generation(t, gen.ID).Status)
 	require.Empty(t, b.images(t, gen.ID))
-	require.Equal(t, []string{store.OutcomeLate}, b.outcomes(t, gen.ID))
+	require.Equal(t, []store.WebhookOutcome{store.OutcomeLate}, b.outcomes(t, gen.ID))
 	var body []byte
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT body FROM webhook_events WHERE generation_id = $1`, gen.ID).Scan(&body))
 	require.Contains(t, string(body), `"images"`, "the paid result stays on record")
