@@ -13,6 +13,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 const (
@@ -62,7 +65,8 @@ type ClientConfig struct {
 	Key string
 
 	// HTTPClient sends requests; nil means a client with a one minute
-	// timeout.
+	// timeout. The Client sends through a copy whose transport makes a
+	// span of each call (see NewClient).
 	HTTPClient *http.Client
 }
 
@@ -93,16 +97,32 @@ type Client struct {
 
 // NewClient returns a client for cfg. A malformed QueueURL makes every call
 // fail with ErrInvalidRequest.
+//
+// Each call is an OpenTelemetry client span named after its operation
+// ("fal submit", "fal status", "fal result", "fal cancel"), with the HTTP
+// status fal answered, a child of the span in the call's context, from the
+// tracer provider of that span, else the global one (a no-op unless the
+// program installs one). The request carries the W3C traceparent, but no
+// baggage, which is the caller's and not fal's to read.
 func NewClient(cfg ClientConfig) *Client {
-	c := &Client{key: cfg.Key, httpClient: cfg.HTTPClient}
-	if c.httpClient == nil {
+	var httpClient http.Client
+	if cfg.HTTPClient != nil {
+		httpClient = *cfg.HTTPClient // the caller's stays as it is
+	} else {
 		// http.DefaultTransport keeps 2 idle connections per host: with
 		// more workers than that, most submits would open (and handshake)
 		// a new connection to fal's one host.
 		transport := http.DefaultTransport.(*http.Transport).Clone()
 		transport.MaxIdleConnsPerHost = maxIdleConnsPerHost
-		c.httpClient = &http.Client{Timeout: time.Minute, Transport: transport}
+		httpClient = http.Client{Timeout: time.Minute, Transport: transport}
 	}
+	if httpClient.Transport == nil {
+		httpClient.Transport = http.DefaultTransport
+	}
+	httpClient.Transport = otelhttp.NewTransport(httpClient.Transport,
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithSpanNameFormatter(spanName))
+	c := &Client{key: cfg.Key, httpClient: &httpClient}
 
 	raw := cfg.QueueURL
 	if raw == "" {
@@ -421,6 +441,19 @@ func sendableHeader(header http.Header) error {
 	return nil
 }
 
+// operationKey is the context key of the operation a request is sent for,
+// which names its span.
+type operationKey struct{}
+
+// spanName names the span of r after its operation ("fal submit"), or, for
+// a request sent otherwise, its method alone: its path holds ids.
+func spanName(_ string, r *http.Request) string {
+	if op, ok := r.Context().Value(operationKey{}).(string); ok {
+		return "fal " + op
+	}
+	return "fal " + r.Method
+}
+
 // do sends one request and returns the body of a 2xx response, or an
 // *APIError for any other status.
 func (c *Client) do(ctx context.Context, op, method, target string, header http.Header, body []byte) ([]byte, error) {
@@ -428,7 +461,7 @@ func (c *Client) do(ctx context.Context, op, method, target string, header http.
 	if body != nil {
 		reqBody = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, reqBody)
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, operationKey{}, op), method, target, reqBody)
 	if err != nil {
 		return nil, fmt.Errorf("fal %s: %w: %w", op, ErrInvalidRequest, err)
 	}

@@ -175,6 +175,7 @@ func New(db store.DBTX, cfg Config) *Metrics {
 		m.webhooks, m.timeToComplete, m.finished, m.resultsApplied, m.falRequests, m.falDuration, m.jobDuration, m.callbacks,
 		m.httpRequests, m.apiErrors,
 	)
+	m.registry.MustRegister(buildInfo())
 	var shared []prometheus.Collector
 	if cfg.Pool != nil {
 		shared = append(shared, newPoolCollector(cfg.Pool))

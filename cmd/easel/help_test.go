@@ -49,9 +49,9 @@ func TestBadFlagIsOneLine(t *testing.T) {
 			require.Equal(t, 2, code, "stderr: %s", stderr)
 			require.Empty(t, stdout)
 			require.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
-			require.True(t, strings.HasPrefix(stderr, "easel: "), stderr)
-			require.Contains(t, stderr, tt.want)
-			require.True(t, strings.HasSuffix(stderr, fmt.Sprintf("; run 'easel %s --help' for usage\n", tt.args[0])), stderr)
+			text := failure(t, tt.args[0], stderr)
+			require.Contains(t, text, tt.want)
+			require.True(t, strings.HasSuffix(text, fmt.Sprintf("; run 'easel %s --help' for usage", tt.args[0])), text)
 		})
 	}
 }
@@ -86,7 +86,7 @@ func TestBadEnvironmentRefusedAfterHelp(t *testing.T) {
 			code, stdout, stderr := easel(t, cancelled(), tt.env, tt.args...)
 			require.Equal(t, 1, code, "stderr: %s", stderr)
 			require.Empty(t, stdout)
-			require.Contains(t, stderr, tt.want)
+			require.Contains(t, failure(t, tt.args[0], stderr), tt.want)
 		})
 	}
 }

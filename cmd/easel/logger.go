@@ -25,7 +25,13 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("EASEL_LOG_LEVEL: %q is not one of debug, info, warn, error", v)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationText})), nil
+	return slog.New(jsonHandler(w, level)), nil
+}
+
+// jsonHandler is the handler of every command's logger, writing JSON lines
+// to w from level up.
+func jsonHandler(w io.Writer, level slog.Leveler) slog.Handler {
+	return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationText})
 }
 
 // durationText writes durations as Go writes them ("1.5s"), where the JSON

@@ -71,18 +71,47 @@ func main() {
 }
 
 // exitCode prints err, if any, and returns the status to exit with: 0 for
-// success and for help, 2 for a usage error, 1 for any other error.
+// success and for help, 2 for a usage error, 1 for any other error. The
+// error of a command that logs (logLineError) is one more JSON log line, at
+// ERROR; any other, a line for whoever typed the command.
 func exitCode(err error, stderr io.Writer) int {
+	code := 1
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(stderr, "easel:", err)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "easel:", err)
-		return 1
+		code = 2
 	}
+	var logged logLineError
+	if errors.As(err, &logged) {
+		// Through a logger of its own: the command's may not exist, when
+		// EASEL_LOG_LEVEL is the error. ERROR passes every level.
+		slog.New(jsonHandler(stderr, slog.LevelError)).Error("easel "+logged.cmd+" failed", "error", logged.error, "exit_code", code)
+		return code
+	}
+	fmt.Fprintln(stderr, "easel:", err)
+	return code
+}
+
+// logLineError is the error of a command whose standard error is a stream
+// of JSON log lines, for log pipelines to read: easel serve's. A line of
+// text, which a pipeline would keep as a message without a level or split
+// at each line of a multi-line error, would lose the one line saying why
+// the process stopped.
+type logLineError struct {
+	cmd string
+	error
+}
+
+func (e logLineError) Unwrap() error { return e.error }
+
+// asLogLine makes err, cmd's error, a logLineError; help, or no error,
+// stays as it is.
+func asLogLine(cmd string, err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return logLineError{cmd: cmd, error: err}
 }
 
 // loggerFunc returns the logger EASEL_LOG_LEVEL configures, or an error
@@ -98,7 +127,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return serveCmd(ctx, args, stdout, getenv, logger)
+		return asLogLine("serve", serveCmd(ctx, args, stdout, getenv, logger))
 	case "migrate":
 		return migrateCmd(ctx, args, stdout, getenv, logger)
 	case "sim":

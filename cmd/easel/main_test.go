@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -25,6 +26,28 @@ func easel(t *testing.T, ctx context.Context, env map[string]string, args ...str
 	logger := func() (*slog.Logger, error) { return newLogger(getenv, io.Discard) }
 	code = exitCode(run(ctx, args, &out, getenv, logger), &errOut)
 	return code, out.String(), errOut.String()
+}
+
+// failure returns the error that cmd, having failed, wrote to stderr: as
+// its one JSON log line at ERROR for easel serve, whose standard error is
+// a log, else as the line "easel: <error>".
+func failure(t *testing.T, cmd, stderr string) string {
+	t.Helper()
+	if cmd != "serve" {
+		text, ok := strings.CutPrefix(stderr, "easel: ")
+		require.True(t, ok, "a line for a person: %q", stderr)
+		return strings.TrimSuffix(text, "\n")
+	}
+	require.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+	var line struct {
+		Level string `json:"level"`
+		Msg   string `json:"msg"`
+		Error string `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stderr), &line), "a JSON log line: %q", stderr)
+	require.Equal(t, "ERROR", line.Level)
+	require.Equal(t, "easel serve failed", line.Msg)
+	return line.Error
 }
 
 func cancelled() context.Context {
@@ -179,8 +202,7 @@ func TestUnexpectedArgumentsAreUsageErrors(t *testing.T) {
 
 			code, _, stderr := easel(t, cancelled(), map[string]string{"DATABASE_URL": unreachableDB}, tt.args...)
 			require.Equal(t, 2, code, "stderr: %s", stderr)
-			require.Contains(t, stderr, "easel: ")
-			require.Contains(t, stderr, tt.want)
+			require.Contains(t, failure(t, tt.args[0], stderr), tt.want)
 		})
 	}
 }

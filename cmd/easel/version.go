@@ -1,12 +1,12 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"runtime"
 	"runtime/debug"
 
+	"github.com/easelhq/easel/internal/buildinfo"
 	"github.com/easelhq/easel/migrations"
 )
 
@@ -36,23 +36,16 @@ func versionCmd(args []string, stdout io.Writer) error {
 // writeVersion prints the version of the binary info describes (nil: none
 // recorded), built with goVersion, whose newest migration is schema.
 func writeVersion(w io.Writer, info *debug.BuildInfo, goVersion string, schema uint) {
-	version := "(devel)"
-	settings := map[string]string{}
-	if info != nil {
-		version = cmp.Or(info.Main.Version, version)
-		for _, s := range info.Settings {
-			settings[s.Key] = s.Value
-		}
-	}
-	fmt.Fprintf(w, "easel %s\n", version)
-	if rev := settings["vcs.revision"]; rev != "" {
-		if settings["vcs.modified"] == "true" {
+	build := buildinfo.From(info)
+	fmt.Fprintf(w, "easel %s\n", build.Version)
+	if rev := build.Revision; rev != "" {
+		if build.Modified {
 			rev += " (with uncommitted changes)"
 		}
 		fmt.Fprintf(w, "  commit       %s\n", rev)
 	}
-	if t := settings["vcs.time"]; t != "" {
-		fmt.Fprintf(w, "  commit time  %s\n", t)
+	if build.Time != "" {
+		fmt.Fprintf(w, "  commit time  %s\n", build.Time)
 	}
 	fmt.Fprintf(w, "  go           %s %s/%s\n", goVersion, runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(w, "  schema       %d\n", schema)

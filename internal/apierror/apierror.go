@@ -3,6 +3,7 @@
 package apierror
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,10 +36,19 @@ func New(status int, code, message string) *Error {
 // Handler is an echo.HTTPErrorHandler writing the JSON shape for *Error,
 // Echo's own errors (404, 405, 413 ...), the database being unreachable
 // (503 database_unavailable, with Retry-After) and, as a 500 that hides
-// internals, anything else.
+// internals, anything else, but for a request cancelled by its client
+// hanging up: that one is logged at DEBUG and gets status 499, nginx's
+// "client closed request", with no body and no code.
 func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
+			return
+		}
+		if clientGone(err, c) {
+			// Not Easel's failure, nor an answer anyone reads: the status
+			// is for the logs and metrics that count requests by it.
+			logger.Debug("request ended: the client hung up", "method", c.Request().Method, "path", c.Path(), "error", err)
+			_ = c.NoContent(statusClientClosedRequest)
 			return
 		}
 		var apiErr *Error
@@ -66,6 +76,17 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.Warn("write error response", "error", err)
 		}
 	}
+}
+
+// statusClientClosedRequest is the status Handler records for a request
+// whose client hung up before it was answered: nginx's 499, which no
+// client receives.
+const statusClientClosedRequest = 499
+
+// clientGone reports whether err is the request of c given up because its
+// client hung up, which cancels the request's context: not a server error.
+func clientGone(err error, c echo.Context) bool {
+	return errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil
 }
 
 func fromEcho(e *echo.HTTPError) *Error {

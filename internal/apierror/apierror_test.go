@@ -1,6 +1,7 @@
 package apierror_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -146,6 +147,67 @@ func TestDatabaseUnavailable(t *testing.T) {
 			apierror.Handler(slog.New(slog.DiscardHandler))(tt.err, e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec))
 			require.Equal(t, tt.wantOK, rec.Code == http.StatusServiceUnavailable, "as Handler answers")
 			require.Equal(t, rec.Header().Get("Retry-After"), retryAfter)
+		})
+	}
+}
+
+// A client that hangs up cancels its request's context, and the handler's
+// error with it: not Easel's failure, so a DEBUG line and status 499,
+// nginx's "client closed request", with no code counted as an error; a
+// cancellation of Easel's own, the request still on, stays a 500.
+func TestHandlerClientGone(t *testing.T) {
+	t.Parallel()
+
+	// pgx's error for a connection the cancelled request was waiting on.
+	gone, hangUp := context.WithCancel(context.Background())
+	hangUp()
+	_, connErr := pgconn.Connect(gone, "postgres://postgres@127.0.0.1:1/easel?sslmode=disable")
+	require.ErrorIs(t, connErr, context.Canceled)
+
+	for _, tt := range []struct {
+		name         string
+		err          error
+		clientHungUp bool
+		wantStatus   int
+		wantLevel    string
+		wantCode     string
+	}{
+		{name: "client hung up", err: fmt.Errorf("list: %w", context.Canceled), clientHungUp: true, wantStatus: 499, wantLevel: "DEBUG"},
+		{name: "client hung up while connecting", err: fmt.Errorf("acquire: %w", connErr), clientHungUp: true, wantStatus: 499, wantLevel: "DEBUG"},
+		{name: "cancelled by Easel", err: fmt.Errorf("list: %w", context.Canceled), wantStatus: http.StatusInternalServerError, wantLevel: "ERROR", wantCode: "internal"},
+		{name: "client hung up, another error", err: errors.New("boom"), clientHungUp: true, wantStatus: http.StatusInternalServerError, wantLevel: "ERROR", wantCode: "internal"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/v1/generations", nil)
+			rec := httptest.NewRecorder()
+			e := echo.New()
+			var logs bytes.Buffer
+			e.HTTPErrorHandler = apierror.Handler(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+			var c echo.Context
+			e.GET("/v1/generations", func(ec echo.Context) error {
+				c = ec
+				if tt.clientHungUp {
+					cancel()
+				}
+				return tt.err
+			})
+
+			e.ServeHTTP(rec, req)
+
+			require.Equal(t, tt.wantStatus, rec.Code)
+			var line map[string]any
+			require.NoError(t, json.Unmarshal(logs.Bytes(), &line), logs.String())
+			require.Equal(t, tt.wantLevel, line["level"])
+			require.Equal(t, tt.err.Error(), line["error"])
+			code, ok := apierror.WrittenCode(c)
+			require.Equal(t, tt.wantCode != "", ok)
+			require.Equal(t, tt.wantCode, code)
+			if tt.wantCode == "" {
+				require.Empty(t, rec.Body.String(), "no body: nobody reads it")
+			}
 		})
 	}
 }

@@ -44,10 +44,32 @@ func (s *server) migrate(ctx context.Context) error {
 // cleanup: everything after it runs on it, the publisher's final flush
 // included.
 func (s *server) connect(ctx context.Context) error {
-	cfg := s.cfg
+	poolCfg, err := poolConfig(s.cfg)
+	if err != nil {
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return fmt.Errorf("connect to database: %w", err)
+	}
+	s.pool = pool
+	s.deferCleanup(pool.Close)
+	return nil
+}
+
+// defaultConnectTimeout bounds each new connection of the pool, from the
+// dial to the end of authentication, unless DATABASE_URL's connect_timeout
+// (or PGCONNECT_TIMEOUT) says otherwise. Without it a Postgres that accepts
+// connections and never answers holds every request needing a new
+// connection until the request's own deadline, minutes for a long poll.
+const defaultConnectTimeout = 5 * time.Second
+
+// poolConfig is the configuration of cfg's pool, DATABASE_URL's with
+// Easel's defaults where it says nothing.
+func poolConfig(cfg Config) (*pgxpool.Config, error) {
 	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
-		return fmt.Errorf("parse DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
 	// EASEL_DB_MAX_CONNS wins; a DATABASE_URL shared with a service's own
 	// pgxpool may say pool_max_conns instead, and is honoured then.
@@ -57,15 +79,13 @@ func (s *server) connect(ctx context.Context) error {
 	case !strings.Contains(cfg.DatabaseURL, "pool_max_conns"):
 		poolCfg.MaxConns = int32(DefaultDBMaxConns(cfg.Workers))
 	}
+	// An explicit connect_timeout=0, libpq's "wait forever", is kept too.
+	if poolCfg.ConnConfig.ConnectTimeout == 0 && !strings.Contains(cfg.DatabaseURL, "connect_timeout") {
+		poolCfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
 	poolCfg.AfterConnect = store.RegisterTypes
 	setApplicationName(poolCfg.ConnConfig, cfg.Role)
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return fmt.Errorf("connect to database: %w", err)
-	}
-	s.pool = pool
-	s.deferCleanup(pool.Close)
-	return nil
+	return poolCfg, nil
 }
 
 // openSession opens the process's session lease and runs guardFalMode on
