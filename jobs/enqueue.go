@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/riverqueue/rivercontrib/otelriver"
 
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/store"
@@ -272,8 +274,24 @@ var insertOnlyClient = sync.OnceValues(func() (*river.Client[pgx.Tx], error) {
 // newInsertClient returns a River client that only inserts, sending an
 // insert notification at most once per cooldown and queue, for River's
 // tables in schema, or on the search_path when schema is empty.
+//
+// Its otelriver middleware makes a span of each insert, a child of the
+// caller's (the HTTP request's), and writes the trace context into the
+// job's metadata, where the workers' middleware links the job's span to
+// it: without it a submission's trace would begin at its worker. It traces
+// through the global tracer provider, since the client is made once for
+// the process, whenever the first enqueue comes, and cannot be handed
+// one; easel serve sets the global when tracing is on, and otherwise it
+// records nothing.
 func newInsertClient(cooldown time.Duration, schema string) (*river.Client[pgx.Tx], error) {
-	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{FetchCooldown: cooldown, FetchPollInterval: max(cooldown, time.Second), Schema: schema})
+	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{
+		FetchCooldown:     cooldown,
+		FetchPollInterval: max(cooldown, time.Second),
+		Schema:            schema,
+		Middleware: []rivertype.Middleware{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
+			EnableTracePropagation: true,
+		})},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create River insert client: %w", err)
 	}

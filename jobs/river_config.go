@@ -3,7 +3,6 @@ package jobs
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"reflect"
 	"slices"
@@ -31,7 +30,7 @@ func RiverConfig(cfg Config, workers *river.Workers) *river.Config {
 	cfg = cfg.withDefaults()
 	return &river.Config{
 		FetchCooldown: fetchCooldown,
-		Logger:        slog.New(newRiverLogHandler(cfg.Logger.Handler())),
+		Logger:        riverLogger(cfg.Logger.Handler()),
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: cfg.MaxWorkers},
 			QueueReconcile:     {MaxWorkers: 1},
