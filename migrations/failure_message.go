@@ -13,13 +13,8 @@ import (
 // holds the whole file, to the file's name, where in it Postgres failed and
 // that line, and Postgres's error, which it wraps.
 func readable(err error, file string) error {
-	var dbErr database.Error
-	var dbErrPtr *database.Error
-	switch {
-	case errors.As(err, &dbErr):
-	case errors.As(err, &dbErrPtr) && dbErrPtr != nil:
-		dbErr = *dbErrPtr
-	default:
+	dbErr, ok := migrateError(err)
+	if !ok {
 		return err
 	}
 	cause := dbErr.OrigErr
@@ -65,4 +60,18 @@ func locate(query string, position int) (line, col int, text string, ok bool) {
 		text = string(t[:100]) + "…"
 	}
 	return line, position - start, text, true
+}
+
+// migrateError finds golang-migrate's database.Error in err, which its
+// drivers return as a value or a pointer.
+func migrateError(err error) (database.Error, bool) {
+	var dbErr database.Error
+	if errors.As(err, &dbErr) {
+		return dbErr, true
+	}
+	var dbErrPtr *database.Error
+	if errors.As(err, &dbErrPtr) && dbErrPtr != nil {
+		return *dbErrPtr, true
+	}
+	return database.Error{}, false
 }

@@ -448,16 +448,7 @@ func pgErrorOf(err error) *pgconn.PgError {
 	if errors.As(err, &pgErr) {
 		return pgErr
 	}
-	var dbErr database.Error
-	var dbErrPtr *database.Error
-	switch {
-	case errors.As(err, &dbErr):
-	case errors.As(err, &dbErrPtr) && dbErrPtr != nil:
-		dbErr = *dbErrPtr
-	default:
-		return nil
-	}
-	if errors.As(dbErr.OrigErr, &pgErr) {
+	if dbErr, ok := migrateError(err); ok && errors.As(dbErr.OrigErr, &pgErr) {
 		return pgErr
 	}
 	return nil
