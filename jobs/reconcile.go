@@ -96,7 +96,8 @@ type ReconcileWorker struct {
 	timeout    time.Duration
 	jobTimeout time.Duration
 	// recordTimeout bounds unclaiming, after the job's time ran out, the
-	// generations it claimed but never asked about.
+	// generations it claimed but never asked about, and writing down what
+	// fal answered once the run's context may have ended (recordContext).
 	recordTimeout time.Duration
 	metrics       *metrics.Metrics
 	publisher     *notify.Publisher
@@ -251,7 +252,9 @@ func (w *ReconcileWorker) cancelUnneeded(ctx context.Context, c *store.FalCancel
 	if cancelRefused(err) {
 		logger.Warn("fal refused to cancel a request nobody needs; not trying again", "error", err)
 		answer, lastError := falCancelAnswer(outcome, err)
-		return store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID, c.CancelURL, c.Reason, answer, lastError)
+		rctx, cancel := w.recordContext(ctx)
+		defer cancel()
+		return store.FalCancelAnswered(rctx, w.pool, c.GenerationID, c.RequestID, c.CancelURL, c.Reason, answer, lastError)
 	}
 	if err != nil {
 		gaveUp, rerr := store.RecordFalCancelError(ctx, w.pool, c.GenerationID, c.RequestID, err.Error(), w.timeout)
@@ -267,7 +270,9 @@ func (w *ReconcileWorker) cancelUnneeded(ctx context.Context, c *store.FalCancel
 		return nil
 	}
 	answer, lastError := falCancelAnswer(outcome, nil)
-	if err := store.FalCancelAnswered(ctx, w.pool, c.GenerationID, c.RequestID, c.CancelURL, c.Reason, answer, lastError); err != nil {
+	rctx, cancel := w.recordContext(ctx)
+	defer cancel()
+	if err := store.FalCancelAnswered(rctx, w.pool, c.GenerationID, c.RequestID, c.CancelURL, c.Reason, answer, lastError); err != nil {
 		return err
 	}
 	logger.Info("cancelled at fal a request nobody needs", "cancel_outcome", outcome)
@@ -292,6 +297,20 @@ func (w *ReconcileWorker) unclaim(ctx context.Context, gens []*store.Generation)
 		return
 	}
 	w.logger.Info("reconciler unclaimed the generations it did not poll", "generations", len(gens), "unclaimed", unclaimed)
+}
+
+// recordContext returns the context on which to write down what fal
+// answered, derived from ctx, the run's: once fal has answered (a result, a
+// status, a cancel's outcome), the answer is worth recording even should
+// ctx end meanwhile, as it does when another generation's database error
+// cancels the step's calls (reconcileEach), at the job's timeout, or, for a
+// FalCancelSender, at SIGTERM. Otherwise a cancel fal carried out would be
+// sent again and a paid result fetched again, or not at all. The write is
+// bounded by recordTimeout, as the submit worker bounds its record of
+// fal's answer to a submit. Writes that follow no answer of fal's (a call
+// that failed, perhaps because ctx ended) stay on ctx.
+func (w *ReconcileWorker) recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 }
 
 // poll asks fal about gen and applies its result once there is one. While
@@ -326,6 +345,8 @@ func (w *ReconcileWorker) recordFalStatus(ctx context.Context, gen *store.Genera
 	if status == nil || gen.FalRequestID == nil {
 		return nil
 	}
+	ctx, cancel := w.recordContext(ctx)
+	defer cancel()
 	_, err := store.RecordFalStatus(ctx, w.pool, gen.ID, *gen.FalRequestID, status.Status, status.QueuePosition)
 	return err
 }
@@ -348,6 +369,8 @@ func (s *statusSeen) Status(ctx context.Context, statusURL string) (*fal.Status,
 
 // apply records payload, fal's result for gen.
 func (w *ReconcileWorker) apply(ctx context.Context, logger *slog.Logger, gen *store.Generation, payload *fal.WebhookPayload) error {
+	ctx, cancel := w.recordContext(ctx)
+	defer cancel()
 	outcome, finished, err := applyResult(ctx, w.pool, w.publisher, gen.ID, payload)
 	if err != nil {
 		return err
@@ -407,6 +430,9 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 	var (
 		cancelAnswer store.FalCancelAnswer
 		cancelErr    string
+		// recordCtx is what records the timeout: ctx, or once fal has
+		// answered the cancel, recordContext's.
+		recordCtx = ctx
 	)
 	if gen.FalRequestID == nil {
 		// On a row with no request every counted submission is unconfirmed.
@@ -419,6 +445,10 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 		outcome, err := knownCancelOutcome(w.fal.Cancel(ctx, cancelURL))
 		if err == nil || cancelRefused(err) {
 			cancelAnswer, cancelErr = falCancelAnswer(outcome, err)
+			// fal answered: what follows records it.
+			var cancel context.CancelFunc
+			recordCtx, cancel = w.recordContext(ctx)
+			defer cancel()
 		}
 		switch {
 		case err != nil:
@@ -432,7 +462,7 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 			// It finished after all: its result wins over the timeout.
 			// fal ran the request, and bills it, whether or not its result
 			// can be fetched: the answer is recorded first.
-			if err := store.FalCancelAnswered(ctx, w.pool, gen.ID, *gen.FalRequestID, deref(gen.FalCancelURL), store.FalCancelTimeout,
+			if err := store.FalCancelAnswered(recordCtx, w.pool, gen.ID, *gen.FalRequestID, deref(gen.FalCancelURL), store.FalCancelTimeout,
 				cancelAnswer, cancelErr); err != nil {
 				return false, err
 			}
@@ -445,7 +475,7 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 			message += "; fal did not know the request, so nothing was cancelled there"
 		}
 	}
-	changed, err := store.FailTimedOut(ctx, w.pool, gen.ID, gen.FalRequestID, store.ErrorCodeTimeout, message, cancelAnswer, cancelErr)
+	changed, err := store.FailTimedOut(recordCtx, w.pool, gen.ID, gen.FalRequestID, store.ErrorCodeTimeout, message, cancelAnswer, cancelErr)
 	if err != nil || !changed {
 		return false, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
@@ -100,29 +101,29 @@ func TestReconcilerTimeoutCancelsRequestRecordedSinceItsRead(t *testing.T) {
 	require.Equal(t, map[string]store.FalCancelAnswer{*recorded.FalRequestID: store.FalCancelRequested}, b.cancelAnswers(t, gen.ID))
 }
 
-// cancelThenStop is fal whose cancel reaches fal and is answered, after
-// which the reconciler's run ends (stop): its timeout running out while
-// calls wait on a slow fal, or a database restart, between fal's answer and
-// the write that fails the generation.
-type cancelThenStop struct {
+// cancelThenClose is fal whose cancel reaches fal and is answered, after
+// which close runs: it closes the reconciler's pool, so that the write that
+// fails the generation fails, as when the database restarts between fal's
+// answer and that write. (A run whose context ends then still records
+// fal's answer: see TestReconcilerRecordsFalsAnswerAfterItsContextEnds.)
+type cancelThenClose struct {
 	jobs.Fal
-	stop context.CancelFunc
+	close func()
 }
 
-func (f cancelThenStop) Cancel(ctx context.Context, cancelURL string) (fal.CancelOutcome, error) {
+func (f cancelThenClose) Cancel(ctx context.Context, cancelURL string) (fal.CancelOutcome, error) {
 	outcome, err := f.Fal.Cancel(ctx, cancelURL)
-	f.stop()
+	f.close()
 	return outcome, err
 }
 
-// If the reconciler's run ends between fal accepting a timed out
-// generation's cancel and the generation being failed, fal then holds the
-// request as cancelled by Easel's key. The next run's cancel is answered
-// ALREADY_COMPLETED and fal's result says client_cancelled: the generation
-// still ends failed with code timeout, as a timeout does, not cancelled as
-// by its owner, because the timeout's cancel was written down before it was
-// sent.
-func TestReconcilerTimeoutEndsFailedWhenRunEndsAfterCancel(t *testing.T) {
+// If the write that fails a timed out generation fails after fal accepted
+// its cancel, fal then holds the request as cancelled by Easel's key. The
+// next run's cancel is answered ALREADY_COMPLETED and fal's result says
+// client_cancelled: the generation still ends failed with code timeout, as
+// a timeout does, not cancelled as by its owner, because the timeout's
+// cancel was written down before it was sent.
+func TestReconcilerTimeoutEndsFailedWhenRecordFailsAfterCancel(t *testing.T) {
 	t.Parallel()
 	b := setup(t, running)
 	b.cfg.Timeout = time.Hour
@@ -130,12 +131,13 @@ func TestReconcilerTimeoutEndsFailedWhenRunEndsAfterCancel(t *testing.T) {
 	require.NoError(t, b.submit(t, gen.ID))
 	b.submittedAgo(t, gen.ID, 2*time.Hour)
 
-	ctx, stop := context.WithCancel(b.ctx)
-	defer stop()
+	pool, err := pgxpool.New(b.ctx, b.url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
 	cfg := b.cfg
-	cfg.Fal = cancelThenStop{Fal: b.fal, stop: stop}
-	err := jobs.NewReconcileWorker(b.pool, cfg).Work(ctx, &river.Job[jobs.ReconcileArgs]{JobRow: &rivertype.JobRow{ID: 2}})
-	require.ErrorIs(t, err, context.Canceled, "the run ended after fal cancelled the request")
+	cfg.Fal = cancelThenClose{Fal: b.fal, close: pool.Close}
+	err = jobs.NewReconcileWorker(pool, cfg).Work(b.ctx, &river.Job[jobs.ReconcileArgs]{JobRow: &rivertype.JobRow{ID: 2}})
+	require.Error(t, err, "the generation could not be failed after fal cancelled the request")
 	submitted := b.generation(t, gen.ID)
 	require.Equal(t, store.StatusSubmitted, submitted.Status)
 	require.Equal(t, map[string]store.FalCancelReason{*submitted.FalRequestID: store.FalCancelTimeout}, b.pendingCancels(t, gen.ID),

@@ -26,9 +26,10 @@ import (
 )
 
 // fal down for a while: each generation's first failed attempt is a WARN
-// and its retries failing the same way are DEBUG, so the WARNs stay at one
-// per generation however often they retry; a failure of another kind is a
-// WARN again. Every line carries the row's explanation.
+// and its retries are DEBUG, so the WARNs stay at one per generation
+// however often they retry, even when a retry fails in another way (fal
+// alternating 5xx and 429). Every line carries the row's explanation and
+// its own code.
 func TestSubmitRetriesWarnOncePerGeneration(t *testing.T) {
 	t.Parallel()
 	b := setup(t, falsim.Config{SubmitErrorRate: 1})
@@ -72,7 +73,7 @@ func TestSubmitRetriesWarnOncePerGeneration(t *testing.T) {
 	}
 	require.Equal(t, generations, warnings, "no other WARN within the minute")
 
-	// fal now rate limits: another kind of failure, a WARN again.
+	// fal now rate limits: another kind of failure, still a retry.
 	limited, err := falsim.Start(b.ctx, "127.0.0.1:0", falsim.Config{RateLimitRate: 1})
 	require.NoError(t, err)
 	t.Cleanup(limited.Close)
@@ -81,8 +82,9 @@ func TestSubmitRetriesWarnOncePerGeneration(t *testing.T) {
 	snoozed(t, b.submitWith(t, jobs.NewSubmitGenerationWorker(b.pool, cfg), gens[0].ID))
 	retries = logs.Lines(t, retryMsg)
 	last := retries[len(retries)-1]
-	require.Equal(t, "WARN", last["level"])
+	require.Equal(t, "DEBUG", last["level"])
 	require.Equal(t, store.ErrorCodeFalRateLimited, last["error_code"])
+	require.Equal(t, store.ErrorCodeFalRateLimited, *b.generation(t, gens[0].ID).ErrorCode)
 }
 
 // slowAnswersFal returns a fal client whose submits the simulator accepts

@@ -15,7 +15,7 @@ import (
 )
 
 // During a fal outage each generation's first failure is a WARN, its
-// retries failing the same way are DEBUG, and once a minute per error code
+// retries are DEBUG whatever their code, and once a minute per error code
 // a WARN sums up the failures since the last: the log grows by a line per
 // generation and a line per minute, not by one per retry.
 func TestSubmitFailuresLogOnceAMinutePerCode(t *testing.T) {
@@ -61,7 +61,7 @@ func TestSubmitFailuresLogOnceAMinutePerCode(t *testing.T) {
 			t.Fatalf("unexpected line %v", entry)
 		}
 	}
-	require.Len(t, retries, len(gens)+1, "each generation's first 503, and the first 429")
+	require.Len(t, retries, len(gens), "each generation's first failure; the 429 of one already failing is a retry")
 
 	require.Len(t, summaries, 9, "a minute after the first failure, then every minute")
 	first := summaries[0]
@@ -75,4 +75,32 @@ func TestSubmitFailuresLogOnceAMinutePerCode(t *testing.T) {
 		require.Equal(t, store.ErrorCodeFalUnavailable, s["error_code"])
 		require.EqualValues(t, 6*len(gens), s["failures"], "a minute's failures")
 	}
+}
+
+// fal alternating 5xx and 429 (500, 429, 502, 429, 500) gives a generation
+// one WARN, its first failure, not one per change of code: its retries are
+// DEBUG whatever their code, each line and the row naming its own.
+func TestSubmitRetriesWarnOnceWhateverTheCode(t *testing.T) {
+	t.Parallel()
+	logs := &logtest.Buffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w := &SubmitGenerationWorker{logger: logger, failures: newSubmitFailures()}
+
+	unavailable := submitFailure{code: store.ErrorCodeFalUnavailable, message: "fal submit: HTTP 500", retry: true}
+	rateLimited := submitFailure{code: store.ErrorCodeFalRateLimited, message: "fal submit: HTTP 429", retry: true}
+	gen := &store.Generation{ID: uuid.New()}
+	codes := []submitFailure{unavailable, rateLimited, unavailable, rateLimited, unavailable}
+	for _, f := range codes {
+		// submitFailed's logger carries the failure's code.
+		w.logRetried(context.Background(), logger.With("error_code", f.code), gen, f, "submit to fal failed; will retry")
+		gen.ErrorCode = &f.code // as the row records it
+	}
+
+	var levels, logged []string
+	for _, entry := range logs.Lines(t, "submit to fal failed; will retry") {
+		levels = append(levels, entry["level"].(string))
+		logged = append(logged, entry["error_code"].(string))
+	}
+	require.Equal(t, []string{"WARN", "DEBUG", "DEBUG", "DEBUG", "DEBUG"}, levels)
+	require.Equal(t, []string{unavailable.code, rateLimited.code, unavailable.code, rateLimited.code, unavailable.code}, logged)
 }

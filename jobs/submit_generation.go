@@ -384,10 +384,13 @@ func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *sl
 	defer cancel()
 	logger = logger.With("fal_request_id", resp.RequestID)
 
-	var gen *store.Generation
+	var (
+		gen      *store.Generation
+		replaced string
+	)
 	err := retryDB(ctx, func() error {
 		var err error
-		gen, err = store.RecordSubmitted(ctx, w.pool, id, store.Submission{
+		gen, replaced, err = store.RecordSubmittedReplacing(ctx, w.pool, id, store.Submission{
 			RequestID:        resp.RequestID,
 			GatewayRequestID: resp.GatewayRequestID,
 			StatusURL:        resp.StatusURL,
@@ -415,7 +418,67 @@ func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *sl
 		return nil
 	}
 	logger.Info("generation submitted to fal", "status", gen.Status)
+	if replaced != "" {
+		w.settleReplaced(ctx, logger, gen, replaced)
+	}
 	return nil
+}
+
+// settleReplaced deals with requestID, the request a webhook, or fal's
+// error answer to a submit, named for gen while it was queued, which the
+// answer to this run's submit has just replaced (store.RecordSubmittedReplacing,
+// which wrote it down as a superseded request to cancel). A webhook is
+// sent when a request has finished: fal has most likely run it, billed
+// it, and holds the generation's result, which would otherwise never be
+// fetched while this run's request ran and billed as well. So fal is
+// asked about it with Easel's key, as a request a webhook revealed is
+// (confirmRevealed), and a result is applied as the reconciler applies a
+// polled one: it finishes gen, makes that request gen's, takes its cancel
+// back and queues the cancel of this run's request instead
+// (store.TakeResultRequest). Any other request (still running, unknown to
+// fal, cancelled, or fal could not be asked) is cancelled as one nobody
+// needs; a cancel not answered is sent by the reconciler once gen has
+// finished, and the row keeps the request named either way.
+func (w *SubmitGenerationWorker) settleReplaced(ctx context.Context, logger *slog.Logger, gen *store.Generation, requestID string) {
+	logger = logger.With("replaced_fal_request_id", requestID)
+	named := *gen
+	named.FalRequestID, named.FalStatusURL, named.FalResponseURL = &requestID, nil, nil
+	payload, err := fetchResult(ctx, w.fal, &named)
+	if err == nil && !isClientCancelled(payload) {
+		outcome, finished, err := applyResult(ctx, w.pool, w.publisher, gen.ID, payload)
+		switch {
+		case err != nil:
+			logger.Error("could not apply the result of the request a webhook named, which this submission replaced; it stays written down to be cancelled",
+				"error", err)
+		case outcome == store.OutcomeApplied && finished != nil:
+			// A polled result, counted as the reconciler counts its own.
+			w.metrics.ResultApplied(metrics.ResultFromReconciler)
+			w.metrics.GenerationFinished(finished)
+			logger.Warn("applied the result of the request a webhook named while this submission was under way; "+
+				"this submission's request is queued to be cancelled at fal", "status", finished.Status)
+			return
+		default:
+			// Finished meanwhile by another result: the request is one
+			// nobody needs.
+			logger.Info("the request a webhook named finished after the generation did", "outcome", outcome)
+		}
+	}
+	_, _, cancelURL := w.fal.RequestURLs(gen.EndpointID, requestID)
+	outcome, cerr := w.cancelUnneeded(ctx, logger, gen.ID, requestID, cancelURL)
+	logger.Warn("cancelled at fal the request a webhook named, which this submission replaced: it had no result to apply",
+		"fetch_error", err, "cancel_outcome", outcome, "cancel_error", cerr)
+}
+
+// isClientCancelled reports whether payload, a polled result, says that
+// the request was cancelled by Easel's key: a cancel of another request
+// of the generation than the one it records, which must not cancel the
+// generation (applyResultLocked).
+func isClientCancelled(payload *fal.WebhookPayload) bool {
+	if payload.Status != fal.WebhookStatusError {
+		return false
+	}
+	code, _ := payload.ErrorDetail()
+	return code == errorTypeClientCancelled
 }
 
 // submitFailed records a failed submit and decides between retrying (by
@@ -549,25 +612,26 @@ func (w *SubmitGenerationWorker) cancelUnneeded(ctx context.Context, logger *slo
 
 // logRetried logs a submit failure that is retried, gen being the
 // generation as the attempt found it. A call Easel itself cut off is said
-// to be so. Otherwise the generation's first failure with a code is a WARN
-// and its retries failing the same way (its error_code already f.code) are
-// DEBUG, each failure counting towards the process's summary, logged at
-// WARN once a minute per code: a fal outage gives one line per generation
-// and one a minute, not one per generation per retry.
+// to be so. Otherwise the generation's first failure is a WARN and its
+// retries failing again (its error_code already set), whatever their code,
+// are DEBUG, each failure counting towards the process's summary, logged
+// at WARN once a minute per code: a fal outage gives one line per
+// generation and one a minute per code, not one per generation per retry,
+// even when fal alternates 5xx and 429.
 func (w *SubmitGenerationWorker) logRetried(ctx context.Context, logger *slog.Logger, gen *store.Generation, f submitFailure, msg string, args ...any) {
 	if f.interruptedBy != "" {
 		logger.Warn("submit to fal cut off by Easel, not by fal", append(args, "interrupted_by", f.interruptedBy)...)
 		return
 	}
 	level := slog.LevelWarn
-	if deref(gen.ErrorCode) == f.code {
+	if gen.ErrorCode != nil {
 		level = slog.LevelDebug
 	}
 	logger.Log(ctx, level, msg, args...)
 	if win := w.failures.add(f.code, gen.ID, f.message); win != nil {
 		w.logger.Warn("fal submits failing", "error_code", f.code, "failures", win.failures,
 			"generations", len(win.generations), "since", win.since, "last_error", win.lastError,
-			"note", "each generation's first failure is logged at WARN and its retries failing the same way at DEBUG; "+
+			"note", "each generation's first failure is logged at WARN and its retries at DEBUG, whatever their code; "+
 				"its error_code and error_message say the latest")
 	}
 }

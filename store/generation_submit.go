@@ -73,42 +73,92 @@ type Submission struct {
 // generation does not need (only a queued generation is submitted, and a
 // confirmed one is no longer queued): it stays an unconfirmed submission,
 // and the returned FalRequestID, not s's, tells the caller to cancel it.
+// A request the row recorded unconfirmed, which s replaces, is written
+// down to be cancelled (see RecordSubmittedReplacing, which also returns it).
 func RecordSubmitted(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (*Generation, error) {
+	g, _, err := RecordSubmittedReplacing(ctx, db, id, s)
+	return g, err
+}
+
+// RecordSubmittedReplacing is RecordSubmitted, also returning the request
+// s replaced, or "": one that a signed webhook (a payload_error one, whose
+// result is fetched later) or fal's error answer to a submit named for the
+// generation while it was queued (WebhookWrite.Noted,
+// RecordSubmitErrorNamingRequest), recorded on the row but never
+// confirmed. That request may have run at fal, and billed, and may hold
+// the generation's result: it is not dropped but written down, in the same
+// statement, as a superseded request to cancel (fal_request_cancels), as
+// TakeResultRequest writes down the request a result supersedes, so that a
+// process dying right after still leaves it named. The cancel stays
+// pending while the generation is unfinished (ClaimFalCancels), so the
+// caller can first ask fal about the request and apply its result, which
+// takes the cancel back. Nothing is announced on FalCancelQueuedChannel:
+// nothing claims it before the generation finishes.
+func RecordSubmittedReplacing(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (*Generation, string, error) {
 	// A finished generation's request is the one it finished with, and its
 	// ids and URLs must stay that request's; one that ended without a
 	// request (it was cancelled during the call) takes this one, so that
 	// its late result can still be found. Stamping its submitted_at now,
 	// after its finish, would make generation_history's fal_seconds
-	// negative.
-	g, err := scanGeneration(db.QueryRow(ctx, `
-		UPDATE generations SET
-			status = CASE WHEN status = 'queued' THEN 'submitted' ELSE status END,
-			fal_request_id = CASE WHEN finished_at IS NULL OR fal_request_id IS NULL THEN $2 ELSE fal_request_id END,
-			fal_gateway_request_id = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN NULLIF($3, '') ELSE fal_gateway_request_id END,
-			fal_status_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $4 ELSE fal_status_url END,
-			fal_response_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $5 ELSE fal_response_url END,
-			fal_cancel_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $6 ELSE fal_cancel_url END,
-			submitted_at = CASE WHEN finished_at IS NULL THEN coalesce(submitted_at, now()) ELSE submitted_at END,
-			fal_submissions_confirmed = fal_submissions_confirmed + 1,
-			error_code = CASE WHEN finished_at IS NULL THEN NULL ELSE error_code END,
-			error_message = CASE WHEN finished_at IS NULL THEN NULL ELSE error_message END,
-			updated_at = now()
-		WHERE id = $1 AND fal_submissions_confirmed = 0
-		RETURNING `+generationColumns,
-		id, s.RequestID, s.GatewayRequestID, s.StatusURL, s.ResponseURL, s.CancelURL))
+	// negative. prior locks the row and reads the request it records as it
+	// is now (FOR UPDATE reads the latest version), which the UPDATE's
+	// RETURNING could not: it returns new values only.
+	var replaced *string
+	g, err := scanGeneration(replacedScanner{db.QueryRow(ctx, `
+		WITH prior AS (
+			SELECT id AS prior_id, fal_request_id AS prior_request_id FROM generations
+			WHERE id = $1 AND fal_submissions_confirmed = 0
+			FOR UPDATE),
+		recorded AS (
+			UPDATE generations SET
+				status = CASE WHEN status = 'queued' THEN 'submitted' ELSE status END,
+				fal_request_id = CASE WHEN finished_at IS NULL OR fal_request_id IS NULL THEN $2 ELSE fal_request_id END,
+				fal_gateway_request_id = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN NULLIF($3, '') ELSE fal_gateway_request_id END,
+				fal_status_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $4 ELSE fal_status_url END,
+				fal_response_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $5 ELSE fal_response_url END,
+				fal_cancel_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $6 ELSE fal_cancel_url END,
+				submitted_at = CASE WHEN finished_at IS NULL THEN coalesce(submitted_at, now()) ELSE submitted_at END,
+				fal_submissions_confirmed = fal_submissions_confirmed + 1,
+				error_code = CASE WHEN finished_at IS NULL THEN NULL ELSE error_code END,
+				error_message = CASE WHEN finished_at IS NULL THEN NULL ELSE error_message END,
+				updated_at = now()
+			FROM prior
+			WHERE id = prior_id AND fal_submissions_confirmed = 0
+			RETURNING generations.*, CASE WHEN prior_request_id <> fal_request_id THEN prior_request_id END AS replaced),
+		kept AS (
+			INSERT INTO fal_request_cancels (generation_id, fal_request_id, reason)
+			SELECT id, replaced, '`+string(FalCancelSuperseded)+`' FROM recorded WHERE replaced IS NOT NULL
+			ON CONFLICT (generation_id, fal_request_id) DO NOTHING)
+		SELECT `+generationColumns+`, replaced FROM recorded`,
+		id, s.RequestID, s.GatewayRequestID, s.StatusURL, s.ResponseURL, s.CancelURL), &replaced})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Confirmed already (this answer, recorded by a try whose reply
-		// was lost, or another), or no such generation.
+		// was lost, or another), or no such generation. A request that
+		// lost try replaced is in fal_request_cancels.
 		g, err = GetGeneration(ctx, db, id)
 		if err != nil {
-			return nil, fmt.Errorf("record submission of generation %s: %w", id, err)
+			return nil, "", fmt.Errorf("record submission of generation %s: %w", id, err)
 		}
-		return g, nil
+		return g, "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("record submission of generation %s: %w", id, err)
+		return nil, "", fmt.Errorf("record submission of generation %s: %w", id, err)
 	}
-	return g, nil
+	if replaced == nil {
+		return g, "", nil
+	}
+	return g, *replaced, nil
+}
+
+// replacedScanner scans a generation's columns and then the request
+// RecordSubmittedReplacing's statement returns after them.
+type replacedScanner struct {
+	row      scanner
+	replaced **string
+}
+
+func (r replacedScanner) Scan(dest ...any) error {
+	return r.row.Scan(append(dest, r.replaced)...)
 }
 
 // AdoptSubmission moves a queued generation to submitted with s, the

@@ -275,3 +275,56 @@ func TestRecordSubmitErrorNamingRequest(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The answer to a submission recorded on a queued generation that records
+// another request, unconfirmed (a webhook named it while the submit call
+// was under way), replaces it but does not lose it: it is returned, and
+// written down as a superseded request to cancel, pending while the
+// generation is unfinished. The same request, or none, replaces nothing.
+func TestRecordSubmittedReplacingKeepsTheNamedRequest(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name  string
+		noted string // the request noted before the answer; "" for none
+
+		wantReplaced string
+		wantCancels  []cancel
+	}{
+		{name: "another request noted", noted: "req-A", wantReplaced: "req-A",
+			wantCancels: []cancel{{requestID: "req-A", reason: store.FalCancelSuperseded}}},
+		{name: "the same request noted", noted: "req-B"},
+		{name: "none noted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			g := b.insert(t, "")
+			for range 2 {
+				_, err := store.MarkSubmitting(b.ctx, b.pool, g.ID)
+				require.NoError(t, err)
+			}
+			if tt.noted != "" {
+				require.NoError(t, store.NoteWebhook(b.ctx, b.pool, g.ID, tt.noted))
+			}
+
+			got, replaced, err := store.RecordSubmittedReplacing(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-B", CancelURL: "cancel-B"})
+			require.NoError(t, err)
+			require.Equal(t, tt.wantReplaced, replaced)
+			require.Equal(t, store.StatusSubmitted, got.Status)
+			require.Equal(t, "req-B", *got.FalRequestID)
+			require.ElementsMatch(t, tt.wantCancels, b.cancels(t, g.ID))
+			claimed, err := store.ClaimFalCancels(b.ctx, b.pool, 0, 10)
+			require.NoError(t, err)
+			require.Empty(t, claimed, "the generation is unfinished: its submit job settles the request first")
+
+			again, replaced, err := store.RecordSubmittedReplacing(b.ctx, b.pool, g.ID, store.Submission{RequestID: "req-B", CancelURL: "cancel-B"})
+			require.NoError(t, err)
+			require.Empty(t, replaced, "confirmed already: nothing changes")
+			require.Equal(t, got, again)
+			submissions, confirmed := b.accounting(t, g.ID)
+			require.Equal(t, [2]int{2, 1}, [2]int{submissions, confirmed})
+		})
+	}
+}

@@ -206,7 +206,8 @@ func (s *server) serveUntilDone(ctx context.Context) error {
 // shutdown stops the HTTP server, so that no request enqueues or cancels
 // anything more, then River, letting running jobs finish. cleanUp undoes
 // the rest, in the reverse of the order start took it: the routes'
-// goroutines, the fal cancel sender and callback dispatcher, the
+// goroutines, the fal cancel sender and callback dispatcher (which run
+// until River has stopped, so that what its last jobs queue is sent), the
 // simulator's lease, tracing, the simulator, the listener, the publisher's
 // last flush, the session and, last, the pool.
 func (s *server) shutdown() {

@@ -69,26 +69,37 @@ func (s *server) startRiver(ctx context.Context) error {
 	if !cfg.Role.runsWorkers() {
 		return nil
 	}
-	// River cancels its running jobs when Start's context ends; the
-	// shutdown stops it gracefully instead.
-	if err := riverClient.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("start River: %w", err)
-	}
-	// After a shutdown it has stopped already, and this returns at once.
-	s.deferCleanup(func() { stopRiver(riverClient, logger) })
-	s.goUntilCleanUp(ctx, func(ctx context.Context) {
-		jobs.NewCallbackDispatcher(pool, riverClient, logger).WithMetrics(m).Run(ctx)
-	})
 	// Sends a superseded request's cancel as soon as the webhook that
 	// superseded it commits, rather than at the reconciler's next run.
 	// Its listening connection is its own: notify.Listener takes one
-	// channel, and finished's runs only with the HTTP API.
+	// channel, and finished's runs only with the HTTP API. Built before
+	// River starts, so that nothing can fail between River's start and the
+	// registering of its stop.
 	cancelSender, err := jobs.NewFalCancelSender(pool, jobs.Config{Fal: s.falClient, PollAfter: cfg.PollAfter,
 		Timeout: cfg.Timeout, RescueAfter: cfg.RescueAfter, Logger: logger})
 	if err != nil {
 		return err
 	}
-	s.goUntilCleanUp(ctx, cancelSender.Run)
+	// River cancels its running jobs when Start's context ends; the
+	// shutdown stops it gracefully instead.
+	if err := riverClient.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start River: %w", err)
+	}
+	// The callback dispatcher and the cancel sender outlive ctx, which
+	// ends at SIGTERM: River's jobs may still finish for up to
+	// shutdownTimeout after it, and what they finish or supersede is
+	// dispatched and cancelled at once, not left to the next process's
+	// dispatcher or reconciler, by which time fal has run and billed a
+	// superseded request. They stop at cleanUp, which runs after
+	// shutdown has stopped River; and, registered before River's stop,
+	// after that stop too should start fail later on (cleanups run last
+	// registered first).
+	s.goUntilCleanUp(context.WithoutCancel(ctx), func(ctx context.Context) {
+		jobs.NewCallbackDispatcher(pool, riverClient, logger).WithMetrics(m).Run(ctx)
+	})
+	s.goUntilCleanUp(context.WithoutCancel(ctx), cancelSender.Run)
+	// After a shutdown it has stopped already, and this returns at once.
+	s.deferCleanup(func() { stopRiver(riverClient, logger) })
 	return nil
 }
 
