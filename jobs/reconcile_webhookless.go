@@ -66,7 +66,7 @@ func (w *ReconcileWorker) logApplied(logger *slog.Logger, gen *store.Generation,
 		"warning", fmt.Sprintf("no webhook from fal reached Easel for %d result(s) applied by polling since %s, "+
 			"each generation holding its FAL_MAX_INFLIGHT slot until polled EASEL_POLL_AFTER (%s) after its submission: "+
 			"check that fal can reach EASEL_PUBLIC_URL's webhook URL, <EASEL_PUBLIC_URL>/webhooks/fal/{id} (here %s): "+
-			"a POST to it from outside answering 401 means it is reachable; if it is, fal's webhooks arrive with signatures Easel refuses: "+
+			"a GET to it from outside (curl -si) answering 405 means it is reachable (a POST would count as a bad_signature webhook); if it is, fal's webhooks arrive with signatures Easel refuses: "+
 			"look for \"webhook rejected\" lines and check FAL_JWKS_URL",
 			count, since.Format(time.RFC3339), w.pollAfter, webhookURL))...)
 }

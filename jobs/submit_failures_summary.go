@@ -16,8 +16,8 @@ const submitFailuresSummaryEvery = time.Minute
 // submitFailures summarises a process's retried submit failures by error
 // code. In a fal outage every queued generation fails again at each retry
 // (about 11 times in the first 10 minutes): a WARN for each would bury the
-// log, so submitFailed logs a generation's first failure with a code at
-// WARN and its retries failing the same way at DEBUG, and this adds one WARN
+// log, so submitFailed logs a generation's first failure at WARN and its
+// retries at DEBUG, whatever their code, and this adds one WARN
 // a minute per code saying how many fail. Each row's error_code and
 // error_message keep every detail regardless.
 type submitFailures struct {
