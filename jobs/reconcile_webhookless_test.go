@@ -88,7 +88,7 @@ func TestReconcilerWarnsOfResultsNoWebhookDelivered(t *testing.T) {
 				require.Equal(t, b.cfg.PublicURL+"/webhooks/fal/{id}", entry["webhook_url"])
 				require.EqualValues(t, 1, entry["results_without_webhook"], "the first since the process started")
 				warning := entry["warning"].(string)
-				for _, want := range []string{"EASEL_PUBLIC_URL", b.cfg.PublicURL + "/webhooks/fal/{id}", "401", "FAL_JWKS_URL", "EASEL_POLL_AFTER"} {
+				for _, want := range []string{"EASEL_PUBLIC_URL", b.cfg.PublicURL + "/webhooks/fal/{id}", "405", "FAL_JWKS_URL", "EASEL_POLL_AFTER"} {
 					require.Contains(t, warning, want)
 				}
 			}
