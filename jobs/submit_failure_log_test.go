@@ -143,10 +143,10 @@ func TestSubmitCutOffSaysWhy(t *testing.T) {
 	}{
 		{
 			name:          "the job's timeout",
-			rescueAfter:   2 * time.Second,
+			rescueAfter:   6 * time.Second, // a 3 s job timeout: time to reach fal on a loaded machine
 			cut:           func(*testing.T, *testBundle, *river.Client[pgx.Tx], int64) {},
 			wantJobState:  rivertype.JobStateScheduled,
-			wantMessage:   "no answer from fal within the submit job's timeout (1s, half of EASEL_RESCUE_AFTER): fal submit: Post ",
+			wantMessage:   "no answer from fal within the submit job's timeout (3s, half of EASEL_RESCUE_AFTER): fal submit: Post ",
 			wantErrSuffix: "context deadline exceeded",
 			wantLog:       "submit to fal failed after sending; waiting for a webhook before submitting again",
 		},
