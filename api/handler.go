@@ -62,7 +62,7 @@ func (h *Handler) WithListener(l *notify.Listener) *Handler {
 // jobs.PendingCache) instead of counting in every enqueue.
 //
 // Refusals are logged as a WARN naming the client, at most once a minute
-// per client (see refusalLog): a flooding client is otherwise seen only in
+// per client, with the count since the last line: a flooding client is otherwise seen only in
 // the metrics, as easel_api_errors_total{code="too_many_pending"}.
 func (h *Handler) WithMaxPending(n int) *Handler {
 	h.maxPending = n

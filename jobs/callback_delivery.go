@@ -74,7 +74,8 @@ func (CallbackDeliveryArgs) InsertOpts() river.InsertOpts {
 // client's secrets, and records every attempt on the delivery's row. A 2xx
 // delivers it; a 410 Gone, or a URL that is invalid or whose address is
 // not allowed, abandons it (the River job is cancelled); anything else is
-// retried along callbackRetryDelays, or later when a receiver answering 429
+// retried after 10 s, 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, 8 h and
+// 8 h (11 attempts over about a day), or later when a receiver answering 429
 // or 503 asks for more with Retry-After, until the attempts run out (the
 // job is discarded).
 type CallbackDeliveryWorker struct {
@@ -90,7 +91,9 @@ type CallbackDeliveryWorker struct {
 	// notBefore holds, by job ID, when a receiver's Retry-After lets the
 	// job's next attempt come, from Work to the NextRetry River calls as
 	// soon as Work returns the attempt's error: NextRetry is given the job
-	// alone.
+	// alone. An entry is stored only for an attempt that will be retried,
+	// and River (v0.51) calls NextRetry for every such job, which removes
+	// it; a River ErrorHandler that cancelled jobs would break that.
 	notBefore sync.Map // int64 → time.Time
 }
 
@@ -106,10 +109,10 @@ func NewCallbackDeliveryWorker(pool *pgxpool.Pool, cfg Config) *CallbackDelivery
 	return &CallbackDeliveryWorker{pool: pool, deliverer: deliverer, metrics: cfg.Metrics, recordTimeout: cfg.recordTimeout(), logger: cfg.Logger}
 }
 
-// NextRetry follows callbackRetryDelays, each shortened by up to a tenth at
-// random so that the deliveries a receiver missed during an outage do not
-// all come back at once, or waits as long as the receiver's Retry-After
-// asked, up to callbackMaxRetryAfter, when that is later: never sooner
+// NextRetry follows the schedule of CallbackDeliveryWorker, each delay
+// shortened by up to a tenth at random so that the deliveries a receiver
+// missed during an outage do not all come back at once, or waits as long
+// as the receiver's Retry-After asked, up to 8 hours, when that is later: never sooner
 // than either, as senders of Standard Webhooks usually do.
 //
 // An error rather than river.JobSnooze carries the wait: a snooze would

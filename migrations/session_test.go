@@ -153,7 +153,7 @@ func TestUpGivesUpOnALock(t *testing.T) {
 
 	ctx := context.Background()
 	b := setupSession(t)
-	m := migrations.Migrator{Files: b.files, LockTimeout: 300 * time.Millisecond, Attempts: 2, Backoff: time.Millisecond}
+	m := migrations.Migrator{Files: b.files, LockTimeout: 2 * time.Second, Attempts: 2, Backoff: time.Millisecond} // long enough for the watcher to see the wait on a loaded machine
 
 	err := m.Up(ctx, b.url, b.logs.logger())
 	require.ErrorContains(t, err, "migrate up: migration "+probeFile+" failed: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03), after 2 attempts; "+

@@ -79,7 +79,7 @@ const countCallbackDeliveriesIndexed = `
 // While the planner estimates the table below exactBelow rows, it reads
 // the whole table and every count is exact. Beyond that, owed and pending
 // are still exact but for one case, delivered and abandoned are estimates,
-// and no ended row is read (see countCallbackDeliveriesIndexed): a
+// and no ended row is read: a
 // delivery whose River job ended without ending it (which the dispatcher
 // abandons within minutes; see AbandonOrphanedCallbacks) is not counted
 // pending, nor in OldestUnfinished, since only reading every row finds it.

@@ -205,7 +205,9 @@ func (tx *WebhookTx) Close(ctx context.Context) {
 	if pg := tx.conn.Conn().PgConn(); !pg.IsClosed() && pg.TxStatus() != 'I' {
 		// Should the rollback fail, Release closes a connection left in a
 		// transaction, and the server rolls back when it goes.
-		_, _ = tx.conn.Exec(context.WithoutCancel(ctx), "rollback")
+		rollbackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = tx.conn.Exec(rollbackCtx, "rollback")
+		cancel()
 	}
 	tx.conn.Release()
 	tx.conn = nil
