@@ -16,7 +16,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
-	"github.com/riverqueue/rivercontrib/otelriver"
 
 	"github.com/easelhq/easel/fal"
 	"github.com/easelhq/easel/store"
@@ -281,16 +280,14 @@ var insertOnlyClient = sync.OnceValues(func() (*river.Client[pgx.Tx], error) {
 // it: without it a submission's trace would begin at its worker. It traces
 // through the global tracer provider, since the client is made once for
 // the process, whenever the first enqueue comes, and cannot be handed
-// one; easel serve sets the global when tracing is on, and otherwise it
-// records nothing.
+// one; easel serve sets the global when tracing is on. An insert made
+// outside any trace skips it (see insertTracing).
 func newInsertClient(cooldown time.Duration, schema string) (*river.Client[pgx.Tx], error) {
 	c, err := river.NewClient(riverpgxv5.New(nil), &river.Config{
 		FetchCooldown:     cooldown,
 		FetchPollInterval: max(cooldown, time.Second),
 		Schema:            schema,
-		Middleware: []rivertype.Middleware{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
-			EnableTracePropagation: true,
-		})},
+		Middleware:        []rivertype.Middleware{newInsertTracing()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create River insert client: %w", err)

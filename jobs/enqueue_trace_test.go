@@ -97,3 +97,19 @@ func TestEnqueueTrace(t *testing.T) {
 		})
 	}
 }
+
+// An enqueue outside any trace, as every one is with tracing off, makes no
+// span and writes no trace context into its job: otelriver is skipped.
+func TestEnqueueOutsideATrace(t *testing.T) {
+	t.Parallel()
+	globalSpans() // a tracer provider is installed: the skip is for want of a trace
+	pool := dbtest.Pool(t)
+	ctx := context.Background()
+	enqueued, err := jobs.EnqueuePool(ctx, pool, "shop", enqueueTestInput, nil)
+	require.NoError(t, err)
+
+	var traceparent *string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT metadata->>'traceparent' FROM river_job WHERE args->>'generation_id' = $1`,
+		enqueued.Generation.ID.String()).Scan(&traceparent))
+	require.Nil(t, traceparent, "no trace context in the job's metadata")
+}
