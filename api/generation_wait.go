@@ -2,7 +2,7 @@ package api
 
 import (
 	"context"
-	"net/http"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -113,7 +113,9 @@ func (h *Handler) awaitTerminal(ctx context.Context, id uuid.UUID, wait time.Dur
 		case <-timer.C:
 		case <-l.Done():
 		case <-ctx.Done():
-			return nil, apierror.New(http.StatusServiceUnavailable, "client_gone", "the request ended while waiting")
+			// The client hung up: no one reads the answer, and the error
+			// handler counts it as a 499, not as Easel's 5xx.
+			return nil, fmt.Errorf("wait for generation %s: %w", id, ctx.Err())
 		}
 		return store.GetGeneration(ctx, h.pool, id)
 	}
