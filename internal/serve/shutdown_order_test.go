@@ -3,18 +3,12 @@ package serve_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/easelhq/easel/api"
-	"github.com/easelhq/easel/fal/falsim"
-	"github.com/easelhq/easel/internal/serve"
 	"github.com/easelhq/easel/store"
 )
 
@@ -24,39 +18,8 @@ import (
 // run and billed the request.
 func TestCancelSenderRunsWhileRiverDrains(t *testing.T) {
 	t.Parallel()
-	sim, err := falsim.Start(context.Background(), "127.0.0.1:0", falsim.Config{})
-	require.NoError(t, err)
-	t.Cleanup(sim.Close)
-	simURL, err := url.Parse(sim.QueueURL())
-	require.NoError(t, err)
-	// Holds submissions only: the cancel (a PUT) goes through.
-	queue := &holdingFal{sim: simURL, held: make(chan struct{}, 1), release: make(chan struct{})}
-	queueServer := httptest.NewServer(queue)
-	t.Cleanup(queueServer.Close)
-	t.Cleanup(queue.releaseHeld)
-
-	stopping := &logWatcher{msg: "shutting down: HTTP server stopped; letting running jobs finish", seen: make(chan struct{})}
-	b := setupWithConfig(t, func(cfg *serve.Config) {
-		cfg.FalKey, cfg.FalQueueURL, cfg.FalJWKSURL = "shutdown-order-test-key", queueServer.URL, sim.JWKSURL()
-	}, stopping)
-	key, _, err := api.CreateKey(b.ctx, b.pool, "shutdown-order-test")
-	require.NoError(t, err)
-	code, body := b.do(t, http.MethodPost, "/v1/generations",
-		http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + key}}, []byte(exampleInput))
-	require.Equal(t, http.StatusAccepted, code, string(body))
-	select {
-	case <-queue.held:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the generation was never submitted")
-	}
-
-	stopped := make(chan error, 1)
-	go func() { stopped <- b.shutdown() }()
-	select {
-	case <-stopping.seen:
-	case err := <-stopped:
-		t.Fatalf("serve returned while its submission was held: %v", err)
-	}
+	h := shutdownWhileSubmitting(t, "shutdown-order-test")
+	b, queue, stopped := h.b, h.queue, h.stopped
 
 	// River drains the held submission. Meanwhile a webhook's result
 	// supersedes a finished generation's request: its cancel is queued,

@@ -60,16 +60,30 @@ func (w *logWatcher) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// A shutdown lets a submission fal is answering finish: fal's answer is
-// recorded, and nothing is recorded as an error that could make Easel pay
-// for the generation again.
-func TestShutdownFinishesSubmissionInFlight(t *testing.T) {
-	t.Parallel()
+// heldShutdown is an easel serve shutting down while fal holds the
+// submission of the one generation it enqueued.
+type heldShutdown struct {
+	b     *testBundle
+	sim   *falsim.Server
+	queue *holdingFal
+	body  []byte // the enqueue's answer
+	// stopped receives serve's error once it has stopped.
+	stopped <-chan error
+}
+
+// shutdownWhileSubmitting starts an easel serve with FAL_KEY set, whose
+// fal (a simulator) holds each submission until queue.releaseHeld, enqueues
+// a generation through the API with a key named name, waits until fal
+// holds its submission, then shuts serve down and waits until its HTTP
+// server has stopped and River is letting running jobs finish.
+func shutdownWhileSubmitting(t *testing.T, name string) heldShutdown {
+	t.Helper()
 	sim, err := falsim.Start(context.Background(), "127.0.0.1:0", falsim.Config{})
 	require.NoError(t, err)
 	t.Cleanup(sim.Close)
 	simURL, err := url.Parse(sim.QueueURL())
 	require.NoError(t, err)
+	// Holds submissions only: a cancel (a PUT) goes through.
 	queue := &holdingFal{sim: simURL, held: make(chan struct{}, 1), release: make(chan struct{})}
 	queueServer := httptest.NewServer(queue)
 	t.Cleanup(queueServer.Close)
@@ -77,17 +91,15 @@ func TestShutdownFinishesSubmissionInFlight(t *testing.T) {
 
 	stopping := &logWatcher{msg: "shutting down: HTTP server stopped; letting running jobs finish", seen: make(chan struct{})}
 	b := setupWithConfig(t, func(cfg *serve.Config) {
-		cfg.FalKey, cfg.FalQueueURL, cfg.FalJWKSURL = "shutdown-test-key", queueServer.URL, sim.JWKSURL()
+		cfg.FalKey, cfg.FalQueueURL, cfg.FalJWKSURL = name+"-key", queueServer.URL, sim.JWKSURL()
 	}, stopping)
 
 	// With FAL_KEY set, the API is never open.
-	key, _, err := api.CreateKey(b.ctx, b.pool, "shutdown-test")
+	key, _, err := api.CreateKey(b.ctx, b.pool, name)
 	require.NoError(t, err)
 	code, body := b.do(t, http.MethodPost, "/v1/generations",
 		http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + key}}, []byte(exampleInput))
 	require.Equal(t, http.StatusAccepted, code, string(body))
-	var g generation
-	require.NoError(t, json.Unmarshal(body, &g))
 	select {
 	case <-queue.held:
 	case <-time.After(30 * time.Second):
@@ -101,6 +113,18 @@ func TestShutdownFinishesSubmissionInFlight(t *testing.T) {
 	case err := <-stopped:
 		t.Fatalf("serve returned while its submission was held: %v", err)
 	}
+	return heldShutdown{b: b, sim: sim, queue: queue, body: body, stopped: stopped}
+}
+
+// A shutdown lets a submission fal is answering finish: fal's answer is
+// recorded, and nothing is recorded as an error that could make Easel pay
+// for the generation again.
+func TestShutdownFinishesSubmissionInFlight(t *testing.T) {
+	t.Parallel()
+	h := shutdownWhileSubmitting(t, "shutdown-test")
+	b, sim, queue, stopped := h.b, h.sim, h.queue, h.stopped
+	var g generation
+	require.NoError(t, json.Unmarshal(h.body, &g))
 	queue.releaseHeld()
 	require.NoError(t, <-stopped)
 
