@@ -604,15 +604,10 @@ func testVacuumFullGenerations(t *testing.T, b *docBundle, sql string) {
 	for range 3 {
 		b.gen(t, docGen{client: "alpha", status: "completed", finished: now, images: 1})
 	}
-	filenode := func() uint32 {
-		var n uint32
-		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT pg_relation_filenode('generations')`).Scan(&n))
-		return n
-	}
-	before := filenode()
+	before := b.filenode(t, "generations")
 	_, err := b.pool.Exec(b.ctx, sql)
 	require.NoError(t, err)
-	require.NotEqual(t, before, filenode(), "the table was rewritten")
+	require.NotEqual(t, before, b.filenode(t, "generations"), "the table was rewritten")
 	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM generations`))
 	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM generation_images`))
 }
@@ -669,15 +664,10 @@ func testGenerationsIndexSizes(t *testing.T, b *docBundle, sql string) {
 
 func testReindexStatusCreatedAt(t *testing.T, b *docBundle, sql string) {
 	b.gen(t, docGen{client: "alpha", status: "completed", finished: time.Now()})
-	filenode := func() uint32 {
-		var n uint32
-		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT pg_relation_filenode('generations_status_created_at_idx')`).Scan(&n))
-		return n
-	}
-	before := filenode()
+	before := b.filenode(t, "generations_status_created_at_idx")
 	_, err := b.pool.Exec(b.ctx, sql)
 	require.NoError(t, err)
-	require.NotEqual(t, before, filenode(), "the index was rebuilt")
+	require.NotEqual(t, before, b.filenode(t, "generations_status_created_at_idx"), "the index was rebuilt")
 	var valid bool
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'generations_status_created_at_idx'::regclass`).Scan(&valid))
 	require.True(t, valid)
@@ -817,4 +807,13 @@ func TestDatabaseDocIndexesExist(t *testing.T) {
 	for _, name := range named {
 		require.Contains(t, indexes, name, "docs/DATABASE.md names index %s", name)
 	}
+}
+
+// filenode is the file of relation rel, which a rewrite (VACUUM FULL,
+// REINDEX) changes.
+func (b *docBundle) filenode(t *testing.T, rel string) uint32 {
+	t.Helper()
+	var n uint32
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT pg_relation_filenode($1::regclass)`, rel).Scan(&n))
+	return n
 }
