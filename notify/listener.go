@@ -48,7 +48,7 @@ func NewListener(pool *pgxpool.Pool, channel string, logger *slog.Logger) *Liste
 		logger = slog.Default()
 	}
 	cfg := pool.Config().ConnConfig.Copy()
-	cfg.RuntimeParams["application_name"] = "easel-notify-" + channel
+	cfg.RuntimeParams["application_name"] = listenerApplicationName(cfg.RuntimeParams["application_name"], channel)
 	return &Listener{
 		connConfig: cfg,
 		channel:    channel,
@@ -215,4 +215,15 @@ func (l *Listener) wakeAllLocked() {
 			s.wake()
 		}
 	}
+}
+
+// listenerApplicationName names the listening connection in
+// pg_stat_activity after the pool's own name, which DATABASE_URL may set to
+// tell processes apart ("easel-api-1"), and the channel, so that a DBA
+// finds it beside its pool's connections.
+func listenerApplicationName(poolName, channel string) string {
+	if poolName == "" {
+		return "easel-notify-" + channel
+	}
+	return poolName + " notify " + channel
 }

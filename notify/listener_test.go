@@ -281,3 +281,25 @@ func TestListenerLogsRecovery(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	require.Contains(t, lines[len(lines)-1], reconnected, "the last line says the listener is up")
 }
+
+// The listening connection keeps the name DATABASE_URL gives the pool, so
+// that a DBA who named each process's connections finds it with them.
+func TestListenerApplicationName(t *testing.T) {
+	t.Parallel()
+	cfg, err := pgxpool.ParseConfig(dbtest.URL(t))
+	require.NoError(t, err)
+	cfg.MaxConns = 2
+	cfg.ConnConfig.RuntimeParams["application_name"] = "easel-api-1"
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	b := setupOn(t, pool)
+
+	rows, err := b.pool.Query(b.ctx, `
+		SELECT application_name FROM pg_stat_activity
+		WHERE datname = current_database() AND query ILIKE 'listen%'`)
+	require.NoError(t, err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"easel-api-1 notify " + channel}, names)
+}
