@@ -179,6 +179,7 @@ func newEcho(r routes) *echo.Echo {
 	// /_sim, /metrics itself) or none took it, with the status its error
 	// got from the handler above.
 	e.Use(r.metrics.HTTPMiddleware())
+	e.Use(recoverPanics)
 
 	// Every GET is served for HEAD too (RFC 9110 §9.3.2; load balancers
 	// probe with it): Echo writes GET's status and headers, and net/http
