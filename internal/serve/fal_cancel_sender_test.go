@@ -37,7 +37,7 @@ func TestWorkerRolesListenForQueuedCancels(t *testing.T) {
 				require.NoError(t, b.pool.QueryRow(b.ctx, `
 					SELECT count(*) FROM pg_stat_activity
 					WHERE datname = current_database() AND application_name = $1 AND query LIKE 'LISTEN %'`,
-					"easel-notify-"+channel).Scan(&n))
+					"easel "+string(tt.role)+" notify "+channel).Scan(&n))
 				return n
 			}
 			if tt.want == 0 {
