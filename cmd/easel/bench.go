@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 
@@ -17,9 +18,10 @@ var benchHelp = help{
 	about: fmt.Sprintf(`Benchmarks the whole pipeline in this process: it creates a scratch database
 (easel_bench_<time>_<random>) on DATABASE_URL's server, runs the anchors
 (raw Postgres commits/s, River no-op jobs/s), then easel serve against the
-in-process simulator with %s generations enqueued over HTTP, then seeds
-%s history rows and times README's queries on them, and drops the
-database (--keep keeps it). The defaults take several minutes and keep
+in-process simulator with %s generations enqueued over HTTP, and drops
+the database (--keep keeps it); then it seeds %s history rows in a
+second scratch database (easel_bench_<time>_<random>_history), times
+README's queries on them, and drops that one too. The defaults take several minutes and keep
 every core busy, Postgres's included: run it on a machine nothing else
 needs. Progress goes to stderr, the results to stdout. docs/BENCHMARKS.md
 explains the results.`, thousands(bench.DefaultN), thousands(bench.DefaultHistoryRows)),
@@ -53,6 +55,7 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(
 	fs.IntVar(&cfg.HistoryRows, "history-rows", bench.DefaultHistoryRows, "generations to seed the history with")
 	fs.BoolVar(&cfg.KeepDatabase, "keep", false, "keep the bench database afterwards")
 	fs.BoolVar(&cfg.NoInflightCap, "no-inflight-cap", false, "run without FAL_MAX_INFLIGHT, to measure what enforcing it costs")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "generations per second the clients offer in all during the load, open loop\n(0: closed loop, each client enqueuing once its previous enqueue was answered)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline's load phase to `file`")
 	if err := parseFlags(fs, benchHelp, args, stdout); err != nil {
@@ -65,6 +68,9 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(
 		if f.value < 1 {
 			return flagError("bench", fmt.Errorf("invalid value %d for flag -%s: must be more than 0", f.value, f.name))
 		}
+	}
+	if !(cfg.Rate >= 0) || math.IsInf(cfg.Rate, 0) { // written to refuse NaN too
+		return flagError("bench", fmt.Errorf("invalid value %v for flag -rate: must be a number of generations per second of 0 or more", cfg.Rate))
 	}
 	if _, err := logger(); err != nil {
 		return err

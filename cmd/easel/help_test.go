@@ -35,6 +35,8 @@ func TestBadFlagIsOneLine(t *testing.T) {
 		{args: []string{"bench", "--n", "0"}, want: "invalid value 0 for flag -n: must be more than 0"},
 		{args: []string{"bench", "--history-rows", "-1"}, want: "invalid value -1 for flag -history-rows: must be more than 0"},
 		{args: []string{"bench", "--concurrency"}, want: "flag needs an argument: -concurrency"},
+		{args: []string{"bench", "--rate", "-1"}, want: "invalid value -1 for flag -rate: must be a number of generations per second of 0 or more"},
+		{args: []string{"bench", "--rate", "NaN"}, want: "invalid value NaN for flag -rate: must be a number of generations per second of 0 or more"},
 		{args: []string{"healthcheck", "--timeout", "0s"}, want: `invalid value "0s" for flag -timeout: must be more than 0`},
 		{args: []string{"healthcheck", "--timeout", "-1s"}, want: `invalid value "-1s" for flag -timeout: must be more than 0`},
 		{args: []string{"healthcheck", "--url", "127.0.0.1:8080/readyz"}, want: `invalid value "127.0.0.1:8080/readyz" for flag -url: not an http(s) URL`},

@@ -91,6 +91,13 @@ type Config struct {
 	// HTTPClient delivers webhooks. Nil means a client that does not follow
 	// redirects, so a 3xx counts as a failed delivery.
 	HTTPClient *http.Client
+
+	// OnSubmit, when set, is called with the request id and the fal_webhook
+	// URL of each submission the queue accepts, as it accepts it, before
+	// the submitter has its answer. It must be quick and safe for
+	// concurrent use. easel bench times "fal accepted the submission" with
+	// it.
+	OnSubmit func(requestID, webhookURL string)
 }
 
 // withDefaults returns c with zero values replaced by their documented defaults.

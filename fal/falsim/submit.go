@@ -103,6 +103,9 @@ func (s *Sim) serveSubmit(w http.ResponseWriter, r *http.Request, segments []str
 	s.enqueueLocked(req)
 	position := s.queuePositionLocked(req)
 	s.mu.Unlock()
+	if s.cfg.OnSubmit != nil {
+		s.cfg.OnSubmit(id, webhookURL)
+	}
 
 	s.logger.Debug("request submitted", "request_id", id, "endpoint", endpointID, "run_time", p.runTime)
 	responseURL, statusURL, cancelURL := requestURLs(base, appID, id)

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/easelhq/easel/internal/serve"
 	"github.com/easelhq/easel/migrations"
@@ -49,6 +48,12 @@ type Config struct {
 	// what enforcing the cap costs. Otherwise the cap is set above N: it
 	// never binds, but every submission pays for checking it.
 	NoInflightCap bool
+	// Rate, when more than 0, is how many generations per second the
+	// clients offer in all during the load, whatever Easel answers (open
+	// loop): latencies at a fixed offered rate. 0 means each client
+	// enqueues its next generation as soon as the previous one was
+	// accepted (closed loop).
+	Rate float64
 
 	// Progress receives a line now and then while the bench runs; nil
 	// means none.
@@ -89,64 +94,98 @@ func (c Config) progress(format string, args ...any) {
 	}
 }
 
-// Run creates a database, runs the anchors, the pipeline and the history
-// queries in it, in that order, and drops it.
+// heartbeat reports message(time since the call) every progressInterval
+// until stop is called, so that a step that reports nothing of its own
+// (a COPY's end, VACUUM, an anchor) is never silent for long.
+func heartbeat(progress func(string, ...any), message func(elapsed time.Duration) string) (stop func()) {
+	start := time.Now()
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		ticker := time.NewTicker(progressInterval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-ticker.C:
+				progress("%s", message(now.Sub(start)))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+// Run creates a database, runs the anchors and the pipeline in it and drops
+// it, then does the same with a second database for the history queries,
+// so that the pipeline's rows do not sit among the seeded history.
 func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	cfg = cfg.withDefaults()
+	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
+		return nil, fmt.Errorf("rate: %v is not a number of generations per second of 0 or more", cfg.Rate)
+	}
 	serveCfg, err := serve.ConfigFromEnv(cfg.Getenv)
 	if err != nil {
 		return nil, err
 	}
 	res = &Result{
-		StartedAt:   time.Now().UTC().Truncate(time.Second),
-		N:           cfg.N,
-		Concurrency: cfg.Concurrency,
-		CPUs:        runtime.NumCPU(),
-		GoMaxProcs:  runtime.GOMAXPROCS(0),
-		GoVersion:   runtime.Version(),
-		RecipesMs:   map[string]float64{},
-		Queries:     []QueryTiming{},
+		StartedAt:       time.Now().UTC().Truncate(time.Second),
+		N:               cfg.N,
+		Concurrency:     cfg.Concurrency,
+		OfferedRatePerS: cfg.Rate,
+		CPUs:            runtime.NumCPU(),
+		GoMaxProcs:      runtime.GOMAXPROCS(0),
+		GoVersion:       runtime.Version(),
+		Warnings:        []string{},
+		RecipesMs:       map[string]float64{},
+		RecipesFirstMs:  map[string]float64{},
+		Queries:         []QueryTiming{},
 	}
 
-	db, err := createDatabase(ctx, serveCfg.DatabaseURL)
+	db, err := createDatabase(ctx, serveCfg.DatabaseURL, "")
 	if err != nil {
 		return nil, err
 	}
 	res.Database = db.name
 	defer func() {
-		if cfg.KeepDatabase {
-			cfg.progress("kept database %s", db.name)
-			return
-		}
-		if dropErr := db.drop(context.WithoutCancel(ctx)); dropErr != nil && err == nil {
+		if dropErr := db.dropUnlessKept(context.WithoutCancel(ctx), cfg); dropErr != nil && err == nil {
 			err = dropErr
 		}
 	}()
+	cfg.progress("bench: database %s created; migrating it", db.name)
 	if err := migrations.Up(ctx, db.url, nil); err != nil {
 		return nil, err
 	}
-	if res.Postgres, err = serverVersion(ctx, db.url); err != nil {
+	if res.Postgres, res.Durability, err = readServer(ctx, db.url); err != nil {
 		return nil, err
+	}
+	for _, w := range res.Durability.warnings() {
+		res.Warnings = append(res.Warnings, w)
+		cfg.progress("WARNING: %s", w)
 	}
 
 	cfg.progress("anchor: raw Postgres commits (%d connections, %s)", commitAnchorConns, cfg.AnchorDuration)
-	if res.RawCommitsPerSec, err = measureCommits(ctx, db.url, cfg.AnchorDuration); err != nil {
+	if res.RawCommitsPerSec, err = measureCommits(ctx, db.url, cfg.AnchorDuration, cfg.progress); err != nil {
 		return nil, err
 	}
+	cfg.progress("anchor: %.0f raw Postgres commits/s", res.RawCommitsPerSec)
 	cfg.progress("anchor: River no-op jobs (%d jobs, at most %s)", cfg.N, cfg.AnchorDuration)
-	if res.RiverNoopJobsPerSec, err = measureRiver(ctx, db.url, serveCfg.Workers, cfg.N, cfg.AnchorDuration, cfg.Logger); err != nil {
+	if res.RiverNoopJobsPerSec, err = measureRiver(ctx, db.url, serveCfg, cfg.N, cfg.AnchorDuration, cfg.Logger, cfg.progress); err != nil {
 		return nil, err
 	}
+	cfg.progress("anchor: %.0f River no-op jobs/s", res.RiverNoopJobsPerSec)
 
-	cfg.progress("pipeline: %d generations from %d clients", cfg.N, cfg.Concurrency)
 	if err := runPipeline(ctx, cfg, db, serveCfg, res); err != nil {
 		return nil, err
 	}
 	res.CommitBoundRatio = res.E2EGenerationsPerSec * 3 / res.RawCommitsPerSec
 
 	if !cfg.SkipHistory {
-		res.HistoryRows = cfg.HistoryRows
-		if err := runHistory(ctx, cfg, db, res); err != nil {
+		if err := runHistory(ctx, cfg, serveCfg.DatabaseURL, res); err != nil {
 			return nil, err
 		}
 	}
@@ -155,17 +194,4 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 	return res, nil
-}
-
-func serverVersion(ctx context.Context, dbURL string) (string, error) {
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return "", fmt.Errorf("connect to the bench database: %w", err)
-	}
-	defer conn.Close(ctx)
-	var v string
-	if err := conn.QueryRow(ctx, `SHOW server_version`).Scan(&v); err != nil {
-		return "", fmt.Errorf("read server version: %w", err)
-	}
-	return v, nil
 }

@@ -19,7 +19,7 @@ const commitAnchorConns = 50
 // measureCommits returns how many single-row INSERT transactions per second
 // commitAnchorConns connections complete in d: the most transactions the
 // pipeline could ever commit on this server, durability settings included.
-func measureCommits(ctx context.Context, dbURL string, d time.Duration) (float64, error) {
+func measureCommits(ctx context.Context, dbURL string, d time.Duration, progress func(string, ...any)) (float64, error) {
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		return 0, errors.New("DATABASE_URL: not a valid connection string") // pgx hides a password only on a best-effort basis
@@ -54,6 +54,9 @@ func measureCommits(ctx context.Context, dbURL string, d time.Duration) (float64
 	)
 	start := time.Now()
 	deadline := start.Add(d)
+	stop := heartbeat(progress, func(elapsed time.Duration) string {
+		return fmt.Sprintf("anchor: %d commits in %s", commits.Load(), elapsed.Round(time.Second))
+	})
 	for i, conn := range conns {
 		wg.Go(func() {
 			defer conn.Release()
@@ -67,6 +70,7 @@ func measureCommits(ctx context.Context, dbURL string, d time.Duration) (float64
 		})
 	}
 	wg.Wait()
+	stop()
 	if firstErr != nil {
 		return 0, fmt.Errorf("commit anchor: insert: %w", firstErr)
 	}

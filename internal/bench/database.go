@@ -22,10 +22,12 @@ type database struct {
 	adminURL string // the server's "postgres" database, for statistics
 }
 
-func createDatabase(ctx context.Context, serverURL string) (*database, error) {
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	name := "easel_bench_" + time.Now().UTC().Format("20060102_150405") + "_" + hex.EncodeToString(suffix)
+// createDatabase creates a database named easel_bench_<time>_<random>
+// followed by suffix.
+func createDatabase(ctx context.Context, serverURL, suffix string) (*database, error) {
+	random := make([]byte, 4)
+	_, _ = rand.Read(random)
+	name := "easel_bench_" + time.Now().UTC().Format("20060102_150405") + "_" + hex.EncodeToString(random) + suffix
 	db := &database{name: name}
 	var err error
 	if db.url, err = withDatabase(serverURL, name); err != nil {
@@ -43,6 +45,15 @@ func createDatabase(ctx context.Context, serverURL string) (*database, error) {
 		return nil, fmt.Errorf("create database %s: %w", name, err)
 	}
 	return db, nil
+}
+
+// dropUnlessKept drops the database unless cfg keeps it.
+func (d *database) dropUnlessKept(ctx context.Context, cfg Config) error {
+	if cfg.KeepDatabase {
+		cfg.progress("kept database %s", d.name)
+		return nil
+	}
+	return d.drop(ctx)
 }
 
 // drop removes the database, ending any connection left on it.
@@ -125,4 +136,119 @@ func pause(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Durability is what the server does to make a commit durable, which
+// decides what a commit costs: figures taken with synchronous_commit or
+// fsync off are not comparable with ones taken with them on.
+type Durability struct {
+	SynchronousCommit string `json:"synchronous_commit"`
+	Fsync             string `json:"fsync"`
+	FullPageWrites    string `json:"full_page_writes"`
+}
+
+// warnings says what in d makes commits cheaper than durable ones.
+func (d Durability) warnings() []string {
+	var ws []string
+	if d.SynchronousCommit == "off" {
+		ws = append(ws, "synchronous_commit is off: commits return before their WAL is flushed, so every figure that commits is faster than on a durable server")
+	}
+	if d.Fsync == "off" {
+		ws = append(ws, "fsync is off: nothing is flushed to disk, so every figure that commits is faster than on a durable server, and a crash can corrupt the cluster")
+	}
+	return ws
+}
+
+// readServer reads the server's version and durability settings as the bench
+// database's sessions see them: per-role and PGOPTIONS settings apply.
+func readServer(ctx context.Context, dbURL string) (version string, d Durability, err error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return "", d, fmt.Errorf("connect to the bench database: %w", err)
+	}
+	defer conn.Close(ctx)
+	err = conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('synchronous_commit'),
+		current_setting('fsync'), current_setting('full_page_writes')`).Scan(&version, &d.SynchronousCommit, &d.Fsync, &d.FullPageWrites)
+	if err != nil {
+		return "", d, fmt.Errorf("read server version and durability settings: %w", err)
+	}
+	return version, d, nil
+}
+
+// clockSample is one read of Postgres's clock, between two of this
+// process's.
+type clockSample struct{ sent, postgres, received time.Time }
+
+// clockOffsetRounds is how many round trips clockOffset takes the quickest
+// of.
+const clockOffsetRounds = 10
+
+// readClockOffset returns how far Postgres's clock is ahead of this
+// process's, so that a time this process took can be compared with one
+// Postgres stamped (now(), created_at). On one machine both read the same
+// clock and the offset is within half a round trip of zero.
+func readClockOffset(ctx context.Context, conn *pgx.Conn) (time.Duration, error) {
+	samples := make([]clockSample, clockOffsetRounds)
+	for i := range samples {
+		s := &samples[i]
+		s.sent = time.Now()
+		if err := conn.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&s.postgres); err != nil {
+			return 0, fmt.Errorf("read Postgres's clock: %w", err)
+		}
+		s.received = time.Now()
+	}
+	return clockOffset(samples), nil
+}
+
+// clockOffset estimates Postgres's clock minus this process's from the
+// quickest round trip, whose midpoint is the best guess at when Postgres
+// read its clock: the error is at most half that round trip.
+func clockOffset(samples []clockSample) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
+	best := samples[0]
+	for _, s := range samples[1:] {
+		if s.received.Sub(s.sent) < best.received.Sub(best.sent) {
+			best = s
+		}
+	}
+	// Postgres's time has no monotonic reading, so this subtracts wall clocks.
+	midpoint := best.sent.Add(best.received.Sub(best.sent) / 2)
+	return best.postgres.Sub(midpoint)
+}
+
+// idlePoll is how often waitIdle looks.
+const idlePoll = 5 * time.Millisecond
+
+// waitIdle returns once no generation is unfinished and River has no job to
+// work now: none available or running, and none scheduled or retryable
+// that is due. Jobs scheduled for later (a poll of fal after
+// EASEL_POLL_AFTER, say) and pending ones, which wait for something else,
+// are not work now.
+func waitIdle(ctx context.Context, conn *pgx.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, stallTimeout)
+	defer cancel()
+	var unfinished, jobs int
+	for {
+		err := conn.QueryRow(ctx, `
+			SELECT (SELECT count(*) FROM generations WHERE finished_at IS NULL),
+				(SELECT count(*) FROM river_job
+				 WHERE state IN ('available', 'running')
+					OR (state IN ('scheduled', 'retryable') AND scheduled_at <= now()))`).Scan(&unfinished, &jobs)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return fmt.Errorf("wait for an idle system: %w", err)
+		}
+		if unfinished == 0 && jobs == 0 {
+			return nil
+		}
+		if pause(ctx, idlePoll) != nil {
+			break
+		}
+	}
+	return fmt.Errorf("wait for an idle system: still %d unfinished generation(s) and %d River job(s) to work after %s: %w",
+		unfinished, jobs, stallTimeout, ctx.Err())
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,13 +43,15 @@ type seedGeneration struct {
 	attempts, falSubmissions              int32
 	falRequestID, errorCode, errorMessage *string
 	hasNSFW                               *bool
-	imageCount                            *int16
+	imageCount, nsfwImageCount            *int16
 	inferenceSeconds                      *float64
 }
 
 // newSeedGeneration returns row i of rows, spread evenly over historySpan
-// up to now: 93% completed (2% of them with an NSFW image), 5% failed, 2%
-// cancelled, and one in 5,000 stuck unfinished.
+// up to now: 93% completed (2% of them with an NSFW image, their first),
+// 5% failed, 2% cancelled, and one in 5,000 stuck unfinished. Completed
+// rows have has_nsfw and nsfw_image_count as store.Complete sets them from
+// the images imageSource seeds.
 func newSeedGeneration(i, rows int, now time.Time) seedGeneration {
 	r := rand.New(rand.NewPCG(uint64(i), 0xea5e1))
 	created := now.Add(-historySpan + time.Duration(int64(historySpan)/int64(rows)*int64(i)))
@@ -71,10 +74,14 @@ func newSeedGeneration(i, rows int, now time.Time) seedGeneration {
 	case p < 0.93:
 		inference := 2 + 10*r.Float64()
 		completed := submitted.Add(time.Duration((inference + 0.1 + 1.4*r.Float64()) * float64(time.Second)))
-		nsfw := r.Float64() < 0.02
+		var nsfwImages int16
+		if r.Float64() < 0.02 {
+			nsfwImages = 1
+		}
+		nsfw := nsfwImages > 0
 		g.status, g.submittedAt, g.falRequestID, g.falSubmissions = "completed", &submitted, &requestID, 1
 		g.completedAt, g.finishedAt = &completed, &completed
-		g.hasNSFW, g.imageCount, g.inferenceSeconds = &nsfw, &images, &inference
+		g.hasNSFW, g.imageCount, g.nsfwImageCount, g.inferenceSeconds = &nsfw, &images, &nsfwImages, &inference
 	case p < 0.98:
 		failed := submitted.Add(time.Second + time.Duration(r.Int64N(int64(30*time.Second))))
 		e := seedErrors[weighted(r, 40, 30, 15, 10, 5)]
@@ -128,24 +135,36 @@ func uuidV7(t time.Time, r *rand.Rand) uuid.UUID {
 // ones, by COPY.
 func seedHistory(ctx context.Context, conn *pgx.Conn, rows int, progress func(string, ...any)) error {
 	now := time.Now()
-	gens := &generationSource{rows: rows, now: now, progress: progress}
+	gens := &generationSource{rows: rows, now: now}
+	stop := heartbeat(progress, copyProgress("generations", rows, &gens.produced))
 	_, err := conn.CopyFrom(ctx, pgx.Identifier{"generations"}, []string{
 		"id", "client", "status", "endpoint_id", "input", "created_at", "updated_at", "submitted_at",
 		"completed_at", "finished_at", "attempts", "fal_submissions", "fal_request_id", "error_code",
-		"error_message", "has_nsfw", "image_count", "inference_seconds",
+		"error_message", "has_nsfw", "image_count", "nsfw_image_count", "inference_seconds",
 	}, gens)
+	stop()
 	if err != nil {
 		return fmt.Errorf("seed generations: %w", err)
 	}
+	progress("history: copying the images of the completed generations")
+	images := &imageSource{rows: rows, now: now}
+	stop = heartbeat(progress, copyProgress("images of generations", rows, &images.produced))
 	_, err = conn.CopyFrom(ctx, pgx.Identifier{"generation_images"}, []string{
 		"generation_id", "position", "url", "content_type", "file_name", "file_size", "width", "height", "nsfw",
-	}, &imageSource{rows: rows, now: now})
+	}, images)
+	stop()
 	if err != nil {
 		return fmt.Errorf("seed generation images: %w", err)
 	}
 	// What autovacuum would do to a table this size before anyone queried
 	// it: statistics for the planner, a visibility map for index-only scans.
-	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE) generations, generation_images`); err != nil {
+	progress("history: VACUUM (ANALYZE) of the seeded tables")
+	stop = heartbeat(progress, func(elapsed time.Duration) string {
+		return fmt.Sprintf("history: VACUUM (ANALYZE) running, %s", elapsed.Round(time.Second))
+	})
+	_, err = conn.Exec(ctx, `VACUUM (ANALYZE) generations, generation_images`)
+	stop()
+	if err != nil {
 		return fmt.Errorf("vacuum seeded history: %w", err)
 	}
 	return nil
@@ -156,18 +175,16 @@ type generationSource struct {
 	rows, next int
 	now        time.Time
 	current    seedGeneration
-	progress   func(string, ...any)
+	produced   atomic.Int64 // rows handed to COPY, for progress
 }
 
 func (s *generationSource) Next() bool {
 	if s.next >= s.rows {
 		return false
 	}
-	if s.next > 0 && s.next%250_000 == 0 {
-		s.progress("history: %d/%d generations copied", s.next, s.rows)
-	}
 	s.current = newSeedGeneration(s.next, s.rows, s.now)
 	s.next++
+	s.produced.Store(int64(s.next))
 	return true
 }
 
@@ -176,7 +193,7 @@ func (s *generationSource) Values() ([]any, error) {
 	return []any{
 		g.id, g.client, g.status, fal.EndpointImagePrompt, g.input, g.createdAt, g.updatedAt, g.submittedAt,
 		g.completedAt, g.finishedAt, g.attempts, g.falSubmissions, g.falRequestID, g.errorCode,
-		g.errorMessage, g.hasNSFW, g.imageCount, g.inferenceSeconds,
+		g.errorMessage, g.hasNSFW, g.imageCount, g.nsfwImageCount, g.inferenceSeconds,
 	}, nil
 }
 
@@ -189,6 +206,7 @@ type imageSource struct {
 	now        time.Time
 	current    seedGeneration
 	position   int16
+	produced   atomic.Int64 // generations whose images were handed to COPY, for progress
 }
 
 func (s *imageSource) Next() bool {
@@ -199,6 +217,7 @@ func (s *imageSource) Next() bool {
 	for s.next < s.rows {
 		s.current = newSeedGeneration(s.next, s.rows, s.now)
 		s.next++
+		s.produced.Store(int64(s.next))
 		if s.current.imageCount != nil {
 			s.position = 0
 			return true
@@ -210,7 +229,8 @@ func (s *imageSource) Next() bool {
 func (s *imageSource) Values() ([]any, error) {
 	g := &s.current
 	name := fmt.Sprintf("%s_%d.png", g.id, s.position)
-	nsfw := *g.hasNSFW && s.position == 0
+	// The first nsfw_image_count images are the NSFW ones.
+	nsfw := s.position < *g.nsfwImageCount
 	return []any{
 		g.id, s.position, "https://v3.fal.media/files/seeded/" + name, "image/png", name,
 		int64(1_200_000 + s.next%400_000), int32(1024), int32(1024), nsfw,
@@ -218,3 +238,16 @@ func (s *imageSource) Values() ([]any, error) {
 }
 
 func (s *imageSource) Err() error { return nil }
+
+// copyProgress says how far a COPY of rows generations' what got: how many
+// the source has handed to pgx, then, once all are, that Postgres is
+// finishing the COPY, which for the images includes checking every foreign
+// key, queued until the end.
+func copyProgress(what string, rows int, produced *atomic.Int64) func(time.Duration) string {
+	return func(elapsed time.Duration) string {
+		if n := produced.Load(); n < int64(rows) {
+			return fmt.Sprintf("history: %s: %d/%d copied", what, n, rows)
+		}
+		return fmt.Sprintf("history: %s: all %d sent, Postgres finishing the COPY (%s since it began)", what, rows, elapsed.Round(time.Second))
+	}
+}

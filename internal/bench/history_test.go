@@ -28,6 +28,61 @@ func TestPlanRecorderScans(t *testing.T) {
 	r.reset()
 	indexes, seqScans, err = r.scans()
 	require.NoError(t, err)
+	require.NotNil(t, indexes, "[] in JSON, not null")
 	require.Empty(t, indexes)
+	require.NotNil(t, seqScans, "[] in JSON, not null")
 	require.Empty(t, seqScans)
+}
+
+func TestIndexUsed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name              string
+		indexes, seqScans []string
+		want              bool
+	}{
+		{name: "IndexOnly", indexes: []string{"generations_created_at_idx"}, seqScans: []string{}, want: true},
+		{name: "SeqScanOnGenerationsBesideImageIndex", indexes: []string{"generation_images_pkey"}, seqScans: []string{"generations"}, want: false},
+		{name: "SeqScanOnAnotherTable", indexes: []string{"generations_created_at_idx"}, seqScans: []string{"api_keys"}, want: true},
+		{name: "SeqScanOnly", indexes: []string{}, seqScans: []string{"generations"}, want: false},
+		{name: "Nothing", indexes: []string{}, seqScans: []string{}, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, indexUsed(tt.indexes, tt.seqScans))
+		})
+	}
+}
+
+func TestPlanSummary(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		q    QueryTiming
+		want string
+	}{
+		{name: "Unknown", q: QueryTiming{}, want: "plan unknown"},
+		{
+			name: "Index",
+			q:    QueryTiming{PlanRecorded: true, IndexUsed: true, Indexes: []string{"a_idx", "b_idx"}},
+			want: "index: a_idx, b_idx",
+		},
+		{
+			name: "IndexAndSeqScanElsewhere",
+			q:    QueryTiming{PlanRecorded: true, IndexUsed: true, Indexes: []string{"a_idx"}, SeqScans: []string{"api_keys"}},
+			want: "index: a_idx; seq scan: api_keys",
+		},
+		{
+			name: "SeqScanOnGenerations",
+			q:    QueryTiming{PlanRecorded: true, Indexes: []string{"generation_images_pkey"}, SeqScans: []string{"generations"}},
+			want: "no index: generation_images_pkey; seq scan: generations",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, planSummary(tt.q))
+		})
+	}
 }

@@ -15,19 +15,22 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/easelhq/easel/api"
 	"github.com/easelhq/easel/fal/falsim"
 	"github.com/easelhq/easel/internal/serve"
 )
 
-// The bodies the bench enqueues. metadata.bench tells the two phases apart in
+// The bodies the bench enqueues. metadata.bench tells the phases apart in
 // the database.
 var (
-	loadBody  = []byte(`{"prompt": "a lighthouse at dusk, oil painting", "image_prompt_1": {"image_url": "https://example.com/reference.png"}, "metadata": {"bench": "load"}}`)
-	probeBody = []byte(`{"prompt": "a lighthouse at dusk, oil painting", "image_prompt_1": {"image_url": "https://example.com/reference.png"}, "metadata": {"bench": "idle"}}`)
-	burstBody = []byte(`{"prompt": "a lighthouse at dusk, oil painting", "image_prompt_1": {"image_url": "https://example.com/reference.png"}, "metadata": {"bench": "burst"}}`)
+	loadBody   = []byte(`{"prompt": "a lighthouse at dusk, oil painting", "image_prompt_1": {"image_url": "https://example.com/reference.png"}, "metadata": {"bench": "load"}}`)
+	warmupBody = []byte(`{"prompt": "a lighthouse at dusk, oil painting", "image_prompt_1": {"image_url": "https://example.com/reference.png"}, "metadata": {"bench": "warmup"}}`)
+	probeBody  = []byte(`{"prompt": "a lighthouse at dusk, oil painting", "image_prompt_1": {"image_url": "https://example.com/reference.png"}, "metadata": {"bench": "idle"}}`)
+	burstBody  = []byte(`{"prompt": "a lighthouse at dusk, oil painting", "image_prompt_1": {"image_url": "https://example.com/reference.png"}, "metadata": {"bench": "burst"}}`)
 )
 
 const (
@@ -38,13 +41,13 @@ const (
 	progressInterval = time.Second
 )
 
-// idleProbes is how many generations are enqueued one at a time after the
-// load, each after the previous one was recorded, to measure latency on an
-// idle system.
+// idleProbes is how many generations are enqueued one at a time on an idle
+// system, each once the previous one was recorded and the system is idle
+// again.
 func idleProbes(n int) int { return max(10, min(50, n/100)) }
 
 // After the idle probes, burstCount bursts of burstSize concurrent
-// enqueues, each burst once the previous one was recorded: what a service
+// enqueues, each burst once the system is idle again: what a service
 // enqueueing a few images at once sees. Enqueues close together share one
 // River insert notification, so this is where a slow fetch poll shows.
 const (
@@ -52,82 +55,207 @@ const (
 	burstSize  = 3
 )
 
+// warmupCount is how many generations the idle phase's easel serve runs,
+// unmeasured, before its probes: enough, from every client at once, to open
+// the pool's connections and prepare their statements, as the load leaves
+// a server's.
+func warmupCount(n, concurrency int) int { return min(n, 4*concurrency) }
+
 // pipeline runs the whole of Easel in this process: easel serve (HTTP API,
 // River workers, webhook receiver) against the in-process simulator at zero
-// latency, fed by concurrent HTTP clients.
+// latency, fed by concurrent HTTP clients. It starts three servers in turn:
+// one stopped at once, whose commits are what starting and stopping cost;
+// one for the load, whose commits, less those, are the load's; one for the
+// idle-system latencies.
 type pipeline struct {
-	cfg    Config
-	db     *database
-	serve  serve.Config
-	timer  *webhookTimer
-	http   *http.Client
-	url    string // POST /v1/generations
-	apiKey string
+	cfg      Config
+	db       *database
+	serve    serve.Config
+	accepted *acceptances
+	http     *http.Client
+	apiKey   string
+
+	// Of the easel serve running now.
+	timer *webhookTimer
+	url   string // POST /v1/generations
 }
 
-// runPipeline runs the load and the idle probes through a fresh easel serve
-// and fills in res's pipeline figures.
+// runPipeline runs the load, the idle probes and the bursts through fresh
+// easel serves and fills in res's pipeline figures.
 func runPipeline(ctx context.Context, cfg Config, db *database, serveCfg serve.Config, res *Result) error {
+	warmup := warmupCount(cfg.N, cfg.Concurrency)
 	probes := idleProbes(cfg.N) + burstCount*burstSize
-	p := &pipeline{cfg: cfg, db: db, serve: serveCfg, timer: newWebhookTimer(2 * cfg.Concurrency)}
+	p := &pipeline{cfg: cfg, db: db, serve: serveCfg, accepted: newAcceptances()}
 	var err error
 	if p.apiKey, err = createAPIKey(ctx, db.url); err != nil {
 		return err
 	}
+	offset, err := clockOffsetOf(ctx, db.url)
+	if err != nil {
+		return err
+	}
+	res.ClockOffsetMs = ms(offset)
 
 	// Everything easel serve does but what makes it a benchmark: its own
 	// database, an ephemeral loopback port, the simulator with no latency
-	// and a timed webhook sender, and caps that never bind on one client's
-	// burst, though every request still pays for checking them.
+	// and a timed webhook sender, no shutdown delay (nobody is routed to
+	// it), and caps that never bind on one client's burst, though every
+	// request still pays for checking them.
 	p.serve.DatabaseURL = db.url
 	p.serve.Addr = "127.0.0.1:0"
 	p.serve.PublicURL = ""
 	p.serve.FalKey = ""
 	p.serve.Role = serve.RoleAll
+	p.serve.ShutdownDelay = 0
 	for _, limit := range []*int{&p.serve.MaxInflight, &p.serve.ClientMaxInflight, &p.serve.ClientMaxPending} {
 		if *limit > 0 { // 0 is no cap
-			*limit = max(*limit, cfg.N+probes)
+			*limit = max(*limit, cfg.N+warmup+probes)
 		}
 	}
 	if cfg.NoInflightCap {
 		p.serve.MaxInflight, p.serve.ClientMaxInflight = 0, 0
 	}
-	p.serve.Simulator = &falsim.Config{HTTPClient: p.timer.client()}
 	res.Workers, res.MaxInflight = p.serve.Workers, p.serve.MaxInflight
+	poolCfg, err := pgxpool.ParseConfig(db.url)
+	if err != nil {
+		return errors.New("DATABASE_URL: not a valid connection string") // pgx hides a password only on a best-effort basis
+	}
+	res.DBMaxConns = int(servePoolMaxConns(p.serve, db.url, poolCfg.MaxConns))
 
-	commitsBefore, err := db.commits(ctx)
-	if err != nil {
-		return err
-	}
-	srv, addr, err := startServe(ctx, p.serve, cfg.Logger)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = srv.shutdown() }() // on early returns; checked below otherwise
-	p.url = "http://" + addr + "/v1/generations"
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = cfg.Concurrency
 	p.http = &http.Client{Transport: transport, Timeout: time.Minute}
 	defer transport.CloseIdleConnections()
 
-	if err := p.load(ctx, res); err != nil {
+	cfg.progress("pipeline: an easel serve started and stopped at once, to count what that commits")
+	if res.ServeStartStopCommits, err = p.countCommits(ctx, "starting it", func(context.Context) error { return nil }); err != nil {
 		return err
 	}
-	if err := p.probe(ctx, idleProbes(cfg.N)); err != nil {
+	cfg.progress("pipeline: %d generations from %d clients%s", cfg.N, cfg.Concurrency, offered(cfg.Rate))
+	if res.LoadCommits, err = p.countCommits(ctx, "the load", func(ctx context.Context) error { return p.load(ctx, res) }); err != nil {
 		return err
 	}
-	if err := p.bursts(ctx, cfg.N+idleProbes(cfg.N)); err != nil {
+	res.CommitsPerGeneration = float64(res.LoadCommits-res.ServeStartStopCommits) / float64(cfg.N)
+	cfg.progress("pipeline: %.2f commits per generation (%d in the load's easel serve, less %d for starting and stopping one)",
+		res.CommitsPerGeneration, res.LoadCommits, res.ServeStartStopCommits)
+
+	res.WarmupGenerations = warmup
+	if err := p.idle(ctx, warmup); err != nil {
 		return err
 	}
-	if err := srv.shutdown(); err != nil {
-		return err
+	cfg.progress("pipeline: reading the generations' timings")
+	return p.readTimings(ctx, res, offset)
+}
+
+// offered says at what rate the load is offered, when it is.
+func offered(rate float64) string {
+	if rate <= 0 {
+		return ""
 	}
-	commitsAfter, err := db.commits(ctx)
+	return fmt.Sprintf(", offered at %g/s", rate)
+}
+
+// countCommits runs work in an easel serve of its own and returns the bench
+// database's commits from before that server started to after it stopped.
+// Only then is the count complete: a backend publishes its counts to
+// pg_stat_database when it ends, and otherwise only at the end of a
+// transaction at least a second after it last did, so an idle pool
+// connection can hold the counts of its last transactions indefinitely.
+func (p *pipeline) countCommits(ctx context.Context, what string, work func(context.Context) error) (int64, error) {
+	before, err := p.db.commits(ctx)
+	if err != nil {
+		return 0, err
+	}
+	srv, err := p.start(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := work(ctx); err != nil {
+		_ = srv.shutdown()
+		return 0, err
+	}
+	p.cfg.progress("pipeline: stopping easel serve after %s, then reading its commits once its connections have closed", what)
+	p.closeIdleConns()
+	stop := heartbeat(p.cfg.progress, func(elapsed time.Duration) string {
+		return fmt.Sprintf("pipeline: stopping easel serve and reading its commits, %s", elapsed.Round(time.Second))
+	})
+	err = srv.shutdown()
+	var after int64
+	if err == nil {
+		after, err = p.db.commits(ctx)
+	}
+	stop()
+	if err != nil {
+		return 0, err
+	}
+	return after - before, nil
+}
+
+// start starts an easel serve with a webhook timer of its own.
+func (p *pipeline) start(ctx context.Context) (*server, error) {
+	p.timer = newWebhookTimer(2 * p.cfg.Concurrency)
+	cfg := p.serve
+	cfg.Simulator = &falsim.Config{HTTPClient: p.timer.client(), OnSubmit: p.accepted.record}
+	srv, addr, err := startServe(ctx, cfg, p.cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	p.url = "http://" + addr + "/v1/generations"
+	return srv, nil
+}
+
+// closeIdleConns closes the idle connections of the clients and of the
+// simulator's webhook sender to the running server before it stops. Their
+// transports dial a connection for a request and, when another connection
+// frees up first, keep the new one idle without ever sending a request on
+// it. The server's Shutdown waits up to 5 s for such a connection, and
+// the commits of what runs meanwhile would count as the load's.
+func (p *pipeline) closeIdleConns() {
+	p.http.CloseIdleConnections()
+	p.timer.closeIdle()
+}
+
+// idle measures latencies on an idle system in an easel serve of its own:
+// warmup generations first, unmeasured, then the probes and the bursts.
+func (p *pipeline) idle(ctx context.Context, warmup int) error {
+	srv, err := p.start(ctx)
 	if err != nil {
 		return err
 	}
-	res.CommitsPerGeneration = float64(commitsAfter-commitsBefore) / float64(cfg.N+probes)
-	return p.readTimings(ctx, res)
+	defer func() { _ = srv.shutdown() }() // on early returns; checked below otherwise
+	conn, err := pgx.Connect(ctx, p.db.url)
+	if err != nil {
+		return fmt.Errorf("idle phase: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	p.cfg.progress("pipeline: warm-up of a fresh easel serve, %d generations from %d clients", warmup, p.cfg.Concurrency)
+	if _, err := p.run(ctx, "warm-up", warmupBody, warmup, 0); err != nil {
+		return err
+	}
+	if err := p.probe(ctx, conn, idleProbes(p.cfg.N)); err != nil {
+		return err
+	}
+	if err := p.bursts(ctx, conn); err != nil {
+		return err
+	}
+	p.cfg.progress("pipeline: stopping easel serve")
+	p.closeIdleConns()
+	stop := heartbeat(p.cfg.progress, func(elapsed time.Duration) string {
+		return fmt.Sprintf("pipeline: stopping easel serve, %s", elapsed.Round(time.Second))
+	})
+	defer stop()
+	return srv.shutdown()
+}
+
+// clockOffsetOf reads how far Postgres's clock is ahead of this process's.
+func clockOffsetOf(ctx context.Context, dbURL string) (time.Duration, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, fmt.Errorf("read Postgres's clock: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	return readClockOffset(ctx, conn)
 }
 
 // server is an easel serve running in this process.
@@ -164,15 +292,16 @@ func startServe(ctx context.Context, cfg serve.Config, logger *slog.Logger) (*se
 	}
 }
 
-// shutdown stops the server and waits for it to finish.
+// shutdown stops the server and waits for it to finish. Calling it again
+// returns the same.
 func (s *server) shutdown() error {
 	s.stop()
 	<-s.done
 	return s.err
 }
 
-// load enqueues N generations from Concurrency clients and waits until all
-// of them are recorded.
+// load enqueues N generations from Concurrency clients, waits until all of
+// them are recorded, and sets res's load figures.
 func (p *pipeline) load(ctx context.Context, res *Result) error {
 	n := p.cfg.N
 	if p.cfg.CPUProfile != nil {
@@ -193,13 +322,46 @@ func (p *pipeline) load(ctx context.Context, res *Result) error {
 		activity <- sampled{a, err}
 	}()
 
+	run, err := p.run(ctx, "pipeline", loadBody, n, p.cfg.Rate)
+	if err != nil {
+		return err
+	}
+	stopActivity()
+	sample := <-activity
+	if sample.err != nil {
+		return sample.err
+	}
+	res.DatabaseActivity = sample.activity
+
+	res.E2EGenerationsPerSec = float64(n) / run.end.Sub(run.start).Seconds()
+	res.EnqueuesPerSec = float64(n) / run.lastEnqueued.Sub(run.start).Seconds()
+	res.EnqueueP50Ms, res.EnqueueP99Ms = percentileMs(run.latencies, 0.50), percentileMs(run.latencies, 0.99)
+	webhooks := p.timer.latenciesOf(0, n)
+	res.WebhookP50Ms, res.WebhookP99Ms = percentileMs(webhooks, 0.50), percentileMs(webhooks, 0.99)
+	_, res.WebhookFailures = p.timer.acked()
+	p.cfg.progress("pipeline: %d generations in %s", n, run.end.Sub(run.start).Round(time.Millisecond))
+	return nil
+}
+
+// loadRun is what run measured.
+type loadRun struct {
+	start        time.Time // the first enqueue sent
+	lastEnqueued time.Time // the last enqueue answered
+	end          time.Time // the n-th webhook acknowledged
+	latencies    []time.Duration
+}
+
+// run enqueues n generations with body from Concurrency clients, at rate
+// per second in all if rate > 0, as fast as they are answered otherwise,
+// and waits until the running server has recorded n generations.
+func (p *pipeline) run(ctx context.Context, label string, body []byte, n int, rate float64) (loadRun, error) {
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	defer cancelLoad()
 	start := time.Now()
-	clients := p.startClients(loadCtx, cancelLoad, n)
+	clients := p.startClients(loadCtx, cancelLoad, body, n, rate, start)
 	defer func() {
 		cancelLoad()
-		_ = clients.wait() // no client outlives load; errors are returned below
+		_ = clients.wait() // no client outlives run; errors are returned below
 	}()
 	type ack struct {
 		at  time.Time
@@ -219,66 +381,76 @@ func (p *pipeline) load(ctx context.Context, res *Result) error {
 		select {
 		case r := <-recorded:
 			if r.err != nil {
-				return cmp.Or(clients.wait(), r.err) // a client's error says why
+				return loadRun{}, cmp.Or(clients.wait(), r.err) // a client's error says why
 			}
 			end = r.at
 		case now := <-ticker.C:
 			acked, failed := p.timer.acked()
-			p.cfg.progress("pipeline: %d/%d enqueued, %d recorded (%.0f/s), %d webhook deliveries failed",
-				clients.enqueued.Load(), n, acked, float64(acked-lastAcked)/progressInterval.Seconds(), failed)
+			p.cfg.progress("%s: %d/%d enqueued, %d recorded (%.0f/s), %d webhook deliveries failed",
+				label, clients.enqueued.Load(), n, acked, float64(acked-lastAcked)/progressInterval.Seconds(), failed)
 			if acked != lastAcked {
 				lastAcked, lastChange = acked, now
 			} else if now.Sub(lastChange) > stallTimeout {
 				cancelLoad()
-				return cmp.Or(clients.wait(), fmt.Errorf("pipeline stalled: %d of %d generations recorded, none in the last %s; %d webhook deliveries failed",
-					acked, n, stallTimeout, failed))
+				return loadRun{}, cmp.Or(clients.wait(), fmt.Errorf("%s stalled: %d of %d generations recorded, none in the last %s; %d webhook deliveries failed",
+					label, acked, n, stallTimeout, failed))
 			}
 		}
 	}
 	if err := clients.wait(); err != nil {
-		return err
+		return loadRun{}, err
 	}
-	stopActivity()
-	sample := <-activity
-	if sample.err != nil {
-		return sample.err
+	run := loadRun{start: start, end: end, latencies: slices.Concat(clients.latencies...)}
+	for _, at := range clients.lastAt {
+		if at.After(run.lastEnqueued) {
+			run.lastEnqueued = at
+		}
 	}
-	res.DatabaseActivity = sample.activity
-
-	res.E2EGenerationsPerSec = float64(n) / end.Sub(start).Seconds()
-	all := slices.Concat(clients.latencies...)
-	res.EnqueueP50Ms, res.EnqueueP99Ms = percentileMs(all, 0.50), percentileMs(all, 0.99)
-	webhooks := p.timer.latenciesOf(0, n)
-	res.WebhookP50Ms, res.WebhookP99Ms = percentileMs(webhooks, 0.50), percentileMs(webhooks, 0.99)
-	_, res.WebhookFailures = p.timer.acked()
-	p.cfg.progress("pipeline: %d generations in %s", n, end.Sub(start).Round(time.Millisecond))
-	return nil
+	return run, nil
 }
 
-// clients are the goroutines that enqueue the load.
+// clients are the goroutines that enqueue a load.
 type clients struct {
 	wg        sync.WaitGroup
 	enqueued  atomic.Int64
 	errOnce   sync.Once
 	err       error
 	latencies [][]time.Duration // per client
+	lastAt    []time.Time       // per client, its last answer
 }
 
-// startClients enqueues n generations from Concurrency goroutines. The first
-// error cancels the others.
-func (p *pipeline) startClients(ctx context.Context, cancel context.CancelFunc, n int) *clients {
-	c := &clients{latencies: make([][]time.Duration, p.cfg.Concurrency)}
+// startClients enqueues n generations from Concurrency goroutines. With
+// rate > 0 the k-th enqueue (from 0) is due at start + k/rate, open loop:
+// it waits for its time, not for an earlier answer, unless every client is
+// still waiting for one. The first error cancels the others.
+func (p *pipeline) startClients(ctx context.Context, cancel context.CancelFunc, body []byte, n int, rate float64, start time.Time) *clients {
+	c := &clients{latencies: make([][]time.Duration, p.cfg.Concurrency), lastAt: make([]time.Time, p.cfg.Concurrency)}
+	fail := func(err error) {
+		c.errOnce.Do(func() { c.err = err })
+		cancel()
+	}
 	var next atomic.Int64
 	for i := range p.cfg.Concurrency {
 		c.wg.Go(func() {
-			for next.Add(1) <= int64(n) {
-				d, err := p.enqueue(ctx, loadBody)
+			for {
+				k := next.Add(1) - 1
+				if k >= int64(n) {
+					return
+				}
+				if rate > 0 {
+					due := start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
+					if err := pause(ctx, time.Until(due)); err != nil {
+						fail(fmt.Errorf("enqueue: %w", err))
+						return
+					}
+				}
+				d, err := p.enqueue(ctx, body)
 				if err != nil {
-					c.errOnce.Do(func() { c.err = err })
-					cancel()
+					fail(err)
 					return
 				}
 				c.latencies[i] = append(c.latencies[i], d)
+				c.lastAt[i] = time.Now()
 				c.enqueued.Add(1)
 			}
 		})
@@ -292,16 +464,27 @@ func (c *clients) wait() error {
 	return c.err
 }
 
-// probe enqueues count generations one at a time, each once the previous one
-// was recorded.
-func (p *pipeline) probe(ctx context.Context, count int) error {
+// probe enqueues count generations one at a time, each once the system is
+// idle: the previous one recorded, no generation unfinished, River's queue
+// empty.
+func (p *pipeline) probe(ctx context.Context, conn *pgx.Conn, count int) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(count)*stallTimeout)
 	defer cancel()
+	p.cfg.progress("pipeline: %d idle probes, one at a time, each once River has marked the previous one's jobs completed", count)
+	base, _ := p.timer.acked()
+	lastReport := time.Now()
 	for i := range count {
+		if time.Since(lastReport) >= progressInterval {
+			lastReport = time.Now()
+			p.cfg.progress("pipeline: %d/%d idle probes recorded", i, count)
+		}
+		if err := waitIdle(ctx, conn); err != nil {
+			return fmt.Errorf("idle probe %d of %d: %w", i+1, count, err)
+		}
 		if _, err := p.enqueue(ctx, probeBody); err != nil {
 			return err
 		}
-		if _, err := p.timer.waitAcked(ctx, p.cfg.N+i+1); err != nil {
+		if _, err := p.timer.waitAcked(ctx, base+i+1); err != nil {
 			return fmt.Errorf("idle probe %d of %d: wait for its webhook: %w", i+1, count, err)
 		}
 	}
@@ -310,12 +493,20 @@ func (p *pipeline) probe(ctx context.Context, count int) error {
 }
 
 // bursts enqueues burstCount bursts of burstSize generations at once, each
-// burst once the previous one was recorded; done generations were recorded
-// before the first.
-func (p *pipeline) bursts(ctx context.Context, done int) error {
+// burst once the system is idle.
+func (p *pipeline) bursts(ctx context.Context, conn *pgx.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, burstCount*stallTimeout)
 	defer cancel()
+	base, _ := p.timer.acked()
+	lastReport := time.Now()
 	for i := range burstCount {
+		if time.Since(lastReport) >= progressInterval {
+			lastReport = time.Now()
+			p.cfg.progress("pipeline: %d/%d idle bursts recorded", i, burstCount)
+		}
+		if err := waitIdle(ctx, conn); err != nil {
+			return fmt.Errorf("idle burst %d of %d: %w", i+1, burstCount, err)
+		}
 		errs := make(chan error, burstSize)
 		for range burstSize {
 			go func() {
@@ -328,7 +519,7 @@ func (p *pipeline) bursts(ctx context.Context, done int) error {
 				return err
 			}
 		}
-		if _, err := p.timer.waitAcked(ctx, done+(i+1)*burstSize); err != nil {
+		if _, err := p.timer.waitAcked(ctx, base+(i+1)*burstSize); err != nil {
 			return fmt.Errorf("idle burst %d of %d: wait for its webhooks: %w", i+1, burstCount, err)
 		}
 	}
@@ -361,9 +552,11 @@ func (p *pipeline) enqueue(ctx context.Context, body []byte) (time.Duration, err
 	return elapsed, nil
 }
 
-// readTimings reads each generation's timestamps, which Postgres set, and
-// checks that every generation completed.
-func (p *pipeline) readTimings(ctx context.Context, res *Result) error {
+// readTimings reads each generation's timestamps, which Postgres set,
+// checks that every generation of the load completed, and times each
+// submission against the simulator's acceptance of it; offset is how far
+// Postgres's clock is ahead of this process's.
+func (p *pipeline) readTimings(ctx context.Context, res *Result, offset time.Duration) error {
 	conn, err := pgx.Connect(ctx, p.db.url)
 	if err != nil {
 		return fmt.Errorf("read generation timings: connect: %w", err)
@@ -371,31 +564,24 @@ func (p *pipeline) readTimings(ctx context.Context, res *Result) error {
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `
 		SELECT metadata->>'bench', count(*), count(*) FILTER (WHERE status = 'completed'),
-			coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM submitted_at - created_at)::float8), 0) * 1000,
 			coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)::float8), 0) * 1000,
-			coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)::float8), 0) * 1000,
-			coalesce(max(extract(epoch FROM submitted_at - created_at)::float8), 0) * 1000
+			coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)::float8), 0) * 1000
 		FROM generations GROUP BY 1`)
 	if err != nil {
 		return fmt.Errorf("read generation timings: %w", err)
 	}
 	var (
-		phase                           string
-		total, completed                int
-		submitted, complete, complete99 float64
-		submittedMax                    float64
+		phase                string
+		total, completed     int
+		complete, complete99 float64
 	)
-	_, err = pgx.ForEachRow(rows, []any{&phase, &total, &completed, &submitted, &complete, &complete99, &submittedMax}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&phase, &total, &completed, &complete, &complete99}, func() error {
 		switch phase {
 		case "load":
 			res.Completed, res.Failed = completed, total-completed
-			res.LoadedEnqueueToSubmittedP50Ms = submitted
 			res.CompleteP50Ms, res.CompleteP99Ms = complete, complete99
 		case "idle":
-			res.EnqueueToSubmittedP50Ms = submitted
 			res.IdleCompleteP50Ms = complete
-		case "burst":
-			res.BurstEnqueueToSubmittedMaxMs = submittedMax
 		}
 		return nil
 	})
@@ -405,7 +591,25 @@ func (p *pipeline) readTimings(ctx context.Context, res *Result) error {
 	if res.Completed != p.cfg.N {
 		return fmt.Errorf("%d of %d generations completed", res.Completed, p.cfg.N)
 	}
-	return nil
+
+	rows, err = conn.Query(ctx, `SELECT id, metadata->>'bench', created_at FROM generations WHERE metadata->>'bench' IN ('load', 'idle', 'burst')`)
+	if err != nil {
+		return fmt.Errorf("read generation creation times: %w", err)
+	}
+	var (
+		created []createdRow
+		r       createdRow
+		id      uuid.UUID
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &r.phase, &r.createdAt}, func() error {
+		r.id = id
+		created = append(created, r)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read generation creation times: %w", err)
+	}
+	return setSubmissionFigures(res, submissionDelays(created, p.accepted.of, offset))
 }
 
 // createAPIKey creates the key the bench's clients enqueue with, so that

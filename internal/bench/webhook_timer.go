@@ -57,6 +57,15 @@ func (w *webhookTimer) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// closeIdle closes the sender's idle connections. Among them may be some
+// it dialled for a delivery another connection then took, which never sent
+// a request: an http.Server's Shutdown waits up to 5 s for such a one.
+func (w *webhookTimer) closeIdle() {
+	if t, ok := w.base.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
 // acked returns the number of acknowledged deliveries and failed attempts.
 func (w *webhookTimer) acked() (acked, failed int) {
 	w.mu.Lock()
