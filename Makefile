@@ -21,6 +21,8 @@ fuzz:
 	go test -vet=off -run '^$$' -fuzz '^FuzzParseJWKS$$' -fuzztime $(FUZZTIME) ./fal
 	go test -vet=off -run '^$$' -fuzz '^FuzzNewAPIError$$' -fuzztime $(FUZZTIME) ./fal
 	go test -vet=off -run '^$$' -fuzz '^FuzzDecodeOutput$$' -fuzztime $(FUZZTIME) ./fal
+	go test -vet=off -run '^$$' -fuzz '^FuzzDecodeQueueResponse$$' -fuzztime $(FUZZTIME) ./fal
+	go test -vet=off -run '^$$' -fuzz '^FuzzDecodeStatus$$' -fuzztime $(FUZZTIME) ./fal
 	go test -vet=off -run '^$$' -fuzz '^FuzzCheckMetadata$$' -fuzztime $(FUZZTIME) ./jobs
 	go test -vet=off -run '^$$' -fuzz '^FuzzCreateGeneration$$' -fuzztime $(FUZZTIME) ./api
 	go test -vet=off -run '^$$' -fuzz '^FuzzParseListQuery$$' -fuzztime $(FUZZTIME) ./api

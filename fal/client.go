@@ -8,15 +8,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/easelhq/easel/internal/logthrottle"
 )
 
 const (
@@ -43,7 +47,8 @@ const (
 )
 
 // ErrInvalidRequest is wrapped by errors for requests the client refused to
-// send, such as a malformed SubmitRequest or a URL outside the queue host.
+// send, such as a malformed SubmitRequest, or a URL outside the queue host
+// that names no request to ask the queue host about instead.
 // Unlike transport errors, retrying them cannot succeed.
 var ErrInvalidRequest = errors.New("invalid fal request")
 
@@ -69,6 +74,13 @@ type ClientConfig struct {
 	// timeout. The Client sends through a copy whose transport makes a
 	// span of each call (see NewClient).
 	HTTPClient *http.Client
+
+	// Logger warns of URLs fal returned off QueueURL's host, which the
+	// client replaces (see Client.Status); nil means slog.Default().
+	Logger *slog.Logger
+
+	// offHostLogOptions are for tests' clocks.
+	offHostLogOptions []logthrottle.Option
 }
 
 // maxIdleConnsPerHost is above the workers a process usually runs
@@ -88,12 +100,24 @@ type Queue interface {
 
 var _ Queue = (*Client)(nil)
 
+// offHostWarnEvery is how often at most a URL host other than the queue's
+// is warned of: a stored URL is used at every reconcile run of its
+// generation, and a line each time would bury the log. offHostForget lets
+// a host that stopped turning up be forgotten.
+const (
+	offHostWarnEvery = 10 * time.Minute
+	offHostForget    = 6 * offHostWarnEvery
+)
+
 // Client talks to fal's queue REST API. It is safe for concurrent use.
 type Client struct {
 	base       *url.URL
 	baseErr    error
 	key        string
 	httpClient *http.Client
+	logger     *slog.Logger
+	// offHost throttles the WARNs of URLs off the queue host, by host.
+	offHost *logthrottle.Throttle
 }
 
 // NewClient returns a client for cfg. A malformed QueueURL makes every call
@@ -127,7 +151,8 @@ func NewClient(cfg ClientConfig) *Client {
 			otelhttp.WithPropagators(propagation.TraceContext{}),
 			otelhttp.WithSpanNameFormatter(spanName)),
 	}
-	c := &Client{key: cfg.Key, httpClient: &httpClient}
+	c := &Client{key: cfg.Key, httpClient: &httpClient, logger: cmp.Or(cfg.Logger, slog.Default()),
+		offHost: logthrottle.New(offHostWarnEvery, offHostForget, cfg.offHostLogOptions...)}
 
 	raw := cfg.QueueURL
 	if raw == "" {
@@ -188,14 +213,19 @@ func (r SubmitRequest) validate() error {
 }
 
 // QueueResponse is fal's answer to a submit. The URLs are filled in from
-// RequestURLs when fal leaves them out.
+// RequestURLs when fal leaves them out. Only the request id must be
+// readable: a field that is not (a URL that is not a string, a queue
+// position that is not an integer) is left out, since an answer dropped
+// over it would leave a request fal accepted, and bills, without its id.
 type QueueResponse struct {
 	RequestID        string `json:"request_id"`
 	GatewayRequestID string `json:"gateway_request_id"`
 	ResponseURL      string `json:"response_url"`
 	StatusURL        string `json:"status_url"`
 	CancelURL        string `json:"cancel_url"`
-	QueuePosition    int    `json:"queue_position"`
+	// QueuePosition is 0 when fal gave none, or none that is a
+	// non-negative integer (2.0 is taken as 2).
+	QueuePosition int `json:"queue_position"`
 }
 
 // Submit puts a request on fal's queue.
@@ -221,21 +251,21 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (*QueueResponse,
 		return nil, err
 	}
 
-	var resp QueueResponse
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, fmt.Errorf("fal submit: decode response: %w", err)
-	}
-	if resp.RequestID == "" {
-		return nil, errors.New("fal submit: response has no request_id")
+	resp, err := decodeQueueResponse(body)
+	if err != nil {
+		return nil, fmt.Errorf("fal submit: %w", err)
 	}
 	status, response, cancel := c.RequestURLs(req.EndpointID, resp.RequestID)
 	resp.StatusURL = cmp.Or(resp.StatusURL, status)
 	resp.ResponseURL = cmp.Or(resp.ResponseURL, response)
 	resp.CancelURL = cmp.Or(resp.CancelURL, cancel)
-	return &resp, nil
+	return resp, nil
 }
 
-// Status is a request's state on fal's queue.
+// Status is a request's state on fal's queue. Only the status itself must
+// be readable: any other field that is not (a queue position of 2.5, a log
+// line's timestamp that is an object) is left out, so that an answer saying
+// COMPLETED is never lost over a detail.
 type Status struct {
 	// Status is StatusInQueue, StatusInProgress or StatusCompleted.
 	Status    string
@@ -253,7 +283,9 @@ type Status struct {
 	// and reported.
 	InferenceTime *float64
 
-	// Error and ErrorType are set when a completed request failed.
+	// Error and ErrorType are set when a completed request failed. An
+	// error that is not a string (an object, say) is kept as its compact
+	// JSON, one bounded line: it still says the request failed.
 	Error     string
 	ErrorType string
 }
@@ -264,15 +296,25 @@ type LogLine struct {
 	Level   string `json:"level,omitempty"`
 	Source  string `json:"source,omitempty"`
 
-	// Timestamp is kept as sent (RFC 3339 so far) so that an unexpected
-	// format cannot make the whole status unreadable.
+	// Timestamp is kept as sent (RFC 3339 so far; a number is kept as its
+	// digits) so that an unexpected format cannot make the whole status
+	// unreadable.
 	Timestamp string `json:"timestamp,omitempty"`
 }
 
 // Status fetches a request's status, with logs, from the status URL returned
 // by Submit (or built by RequestURLs).
+//
+// Status, Result and Cancel send the key only to QueueURL's host (an
+// explicit default port, https's 443 or http's 80, is the same host). A
+// URL elsewhere, such as one on fal's backup host queue.falrun.com, is
+// replaced by the one RequestURLs builds from the endpoint and request id
+// in its path, on QueueURL's host, with a WARN naming both hosts (at most
+// one every ten minutes per host); one naming no request is refused with
+// ErrInvalidRequest. So a stored URL on another host still reaches the
+// request, and callers need not know.
 func (c *Client) Status(ctx context.Context, statusURL string) (*Status, error) {
-	target, err := c.queueURL(statusURL)
+	target, err := c.queueURL("status", statusURL)
 	if err != nil {
 		return nil, fmt.Errorf("fal status: %w", err)
 	}
@@ -285,44 +327,17 @@ func (c *Client) Status(ctx context.Context, statusURL string) (*Status, error) 
 		return nil, err
 	}
 
-	var wire struct {
-		Status        string    `json:"status"`
-		RequestID     string    `json:"request_id"`
-		QueuePosition *int      `json:"queue_position"`
-		ResponseURL   string    `json:"response_url"`
-		StatusURL     string    `json:"status_url"`
-		CancelURL     string    `json:"cancel_url"`
-		Logs          []LogLine `json:"logs"`
-		Metrics       struct {
-			InferenceTime *float64 `json:"inference_time"`
-		} `json:"metrics"`
-		Error     string `json:"error"`
-		ErrorType string `json:"error_type"`
+	status, err := decodeStatus(body)
+	if err != nil {
+		return nil, fmt.Errorf("fal status: %w", err)
 	}
-	if err := json.Unmarshal(body, &wire); err != nil {
-		return nil, fmt.Errorf("fal status: decode response: %w", err)
-	}
-	if wire.Status == "" {
-		return nil, errors.New("fal status: response has no status")
-	}
-	return &Status{
-		Status:        wire.Status,
-		RequestID:     wire.RequestID,
-		QueuePosition: wire.QueuePosition,
-		ResponseURL:   wire.ResponseURL,
-		StatusURL:     wire.StatusURL,
-		CancelURL:     wire.CancelURL,
-		Logs:          wire.Logs,
-		InferenceTime: wire.Metrics.InferenceTime,
-		Error:         wire.Error,
-		ErrorType:     wire.ErrorType,
-	}, nil
+	return status, nil
 }
 
 // Result fetches a completed request's model output, as sent. A request that
 // failed answers with its error status and body, returned as an *APIError.
 func (c *Client) Result(ctx context.Context, responseURL string) (json.RawMessage, error) {
-	target, err := c.queueURL(responseURL)
+	target, err := c.queueURL("result", responseURL)
 	if err != nil {
 		return nil, fmt.Errorf("fal result: %w", err)
 	}
@@ -352,17 +367,24 @@ const (
 )
 
 // Cancel asks fal to cancel a request through its cancel URL.
+//
+// A 2xx answer is CancelRequested unless its body says otherwise: a status
+// of ALREADY_COMPLETED or NOT_FOUND is taken as that outcome, and the old
+// API's 200 {"success": false} (protocol §1.6), which cancelled nothing, as
+// CancelAlreadyCompleted: fal keeps the request, which runs to its end and
+// bills, so its result is to be fetched, not the generation called
+// cancelled.
 func (c *Client) Cancel(ctx context.Context, cancelURL string) (CancelOutcome, error) {
-	target, err := c.queueURL(cancelURL)
+	target, err := c.queueURL("cancel", cancelURL)
 	if err != nil {
 		return "", fmt.Errorf("fal cancel: %w", err)
 	}
-	_, err = c.do(ctx, "cancel", http.MethodPut, target.String(), nil, nil)
+	body, err := c.do(ctx, "cancel", http.MethodPut, target.String(), nil, nil)
 
 	var apiErr *APIError
 	switch {
 	case err == nil:
-		return CancelRequested, nil
+		return acceptedCancelOutcome(body), nil
 	case !errors.As(err, &apiErr):
 		return "", err
 	case apiErr.StatusCode == http.StatusNotFound:
@@ -378,6 +400,30 @@ func (c *Client) Cancel(ctx context.Context, cancelURL string) (CancelOutcome, e
 		}
 	}
 	return "", err
+}
+
+// acceptedCancelOutcome reads a 2xx answer to a cancel. A body that says
+// nothing Easel knows is fal's documented 202, CancellationRequested.
+func acceptedCancelOutcome(body []byte) CancelOutcome {
+	var answer struct {
+		Status  json.RawMessage `json:"status"`
+		Success json.RawMessage `json:"success"`
+	}
+	if json.Unmarshal(body, &answer) != nil {
+		return CancelRequested
+	}
+	var status CancelOutcome
+	if json.Unmarshal(answer.Status, &status) == nil {
+		switch status {
+		case CancelRequested, CancelAlreadyCompleted, CancelNotFound:
+			return status
+		}
+	}
+	// Only a literal false: null or a missing field says nothing.
+	if string(bytes.TrimSpace(answer.Success)) == "false" {
+		return CancelAlreadyCompleted
+	}
+	return CancelRequested
 }
 
 // RequestURLs builds a request's status, response and cancel URLs from its
@@ -406,10 +452,15 @@ func appID(endpointID string) string {
 	return strings.Join(parts, "/")
 }
 
-// queueURL parses a URL fal returned and refuses any outside the queue host,
-// so that a stored or forged URL cannot make the client send its key
-// elsewhere.
-func (c *Client) queueURL(raw string) (*url.URL, error) {
+// queueURL returns where to send op's call ("status", "result", "cancel")
+// for raw, a URL fal returned or RequestURLs built. The key goes only to
+// the queue host: a URL on it is used as it is, and any other is replaced
+// by the URL RequestURLs builds on the queue host from the endpoint and
+// request id in its path. fal returns its URLs on a host of its choosing
+// (its backup host queue.falrun.com, an explicit port), and refusing them
+// would stop polling and cancelling the request for good, leaving a result
+// fal bills for never fetched. A URL naming no request is refused.
+func (c *Client) queueURL(op, raw string) (*url.URL, error) {
 	if c.baseErr != nil {
 		return nil, c.baseErr
 	}
@@ -417,10 +468,93 @@ func (c *Client) queueURL(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
-	if !strings.EqualFold(u.Scheme, c.base.Scheme) || !strings.EqualFold(u.Host, c.base.Host) {
-		return nil, fmt.Errorf("%w: URL %q is not on the queue host %s", ErrInvalidRequest, u.Redacted(), c.base.Host)
+	if sameOrigin(u, c.base) {
+		return u, nil
 	}
-	return u, nil
+	rebuilt, ok := c.onQueueHost(op, u)
+	if !ok {
+		return nil, fmt.Errorf("%w: URL %q is not on the queue host %s, and names no request to ask it about",
+			ErrInvalidRequest, u.Redacted(), c.base.Host)
+	}
+	// The host alone: the rest of the URL names the request, which the
+	// caller's own lines name.
+	offHost := u.Scheme + "://" + u.Host
+	if n, since, ok := c.offHost.Allow(offHost); ok {
+		c.logger.Warn("fal returned a URL off the queue host; the key is not sent there, the request is asked about on the queue host instead",
+			"op", op, "url_host", offHost, "queue_host", c.base.Scheme+"://"+c.base.Host, "calls", n, "since", since)
+	}
+	return rebuilt, nil
+}
+
+// sameOrigin reports whether u is on base's scheme, host and port, a
+// port left out being its scheme's default.
+func sameOrigin(u, base *url.URL) bool {
+	return strings.EqualFold(u.Scheme, base.Scheme) &&
+		strings.EqualFold(u.Hostname(), base.Hostname()) &&
+		portOf(u) == portOf(base)
+}
+
+// portOf is u's port, or its scheme's default port when it gives none.
+func portOf(u *url.URL) string {
+	if port := u.Port(); port != "" {
+		return port
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// onQueueHost returns the URL RequestURLs builds for op on the queue host
+// from u's path, …/{owner}/{app}[/{path}]/requests/{id}[/…] (under the
+// queue URL's own path, if u's path starts with it), and whether u's path
+// named a request.
+func (c *Client) onQueueHost(op string, u *url.URL) (*url.URL, bool) {
+	segments := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
+	if prefix := strings.Trim(c.base.EscapedPath(), "/"); prefix != "" {
+		if p := strings.Split(prefix, "/"); len(segments) > len(p) && slices.Equal(segments[:len(p)], p) {
+			segments = segments[len(p):]
+		}
+	}
+	// An endpoint id has an owner and an app at least.
+	at := -1
+	for i := 2; i+1 < len(segments); i++ {
+		if segments[i] == "requests" {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		return nil, false
+	}
+	endpoint := make([]string, 0, at)
+	for _, segment := range segments[:at] {
+		s, err := url.PathUnescape(segment)
+		if err != nil || s == "" || s == "." || s == ".." || strings.Contains(s, "/") {
+			return nil, false
+		}
+		endpoint = append(endpoint, s)
+	}
+	requestID, err := url.PathUnescape(segments[at+1])
+	if err != nil || requestID == "" {
+		return nil, false
+	}
+	status, response, cancel := c.RequestURLs(strings.Join(endpoint, "/"), requestID)
+	target := response
+	switch op {
+	case "status":
+		target = status
+	case "cancel":
+		target = cancel
+	}
+	rebuilt, err := url.Parse(target)
+	if err != nil {
+		return nil, false
+	}
+	return rebuilt, true
 }
 
 // sendableHeader returns an error naming the first header net/http would

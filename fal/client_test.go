@@ -184,6 +184,12 @@ func TestClientSubmitBadResponse(t *testing.T) {
 	}{
 		{name: "NotJSON", body: `<html>`, wantErr: "fal submit: decode response"},
 		{name: "NoRequestID", body: `{"status":"IN_QUEUE"}`, wantErr: "fal submit: response has no request_id"},
+		{name: "EmptyRequestID", body: `{"request_id":"","queue_position":0}`, wantErr: "fal submit: response has no request_id"},
+		{name: "NullRequestID", body: `{"request_id":null}`, wantErr: "fal submit: response has no request_id"},
+		{name: "RequestIDNotAString", body: `{"request_id":42}`, wantErr: "fal submit: response's request_id is not a string"},
+		{name: "RequestIDWithNUL", body: `{"request_id":"r\u0000"}`, wantErr: "fal submit: response's request_id contains the NUL character"},
+		{name: "Array", body: `[{"request_id":"r1"}]`, wantErr: "fal submit: decode response"},
+		{name: "Truncated", body: `{"request_id":"r1"`, wantErr: "fal submit: decode response"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -193,6 +199,54 @@ func TestClientSubmitBadResponse(t *testing.T) {
 			require.ErrorContains(t, err, tt.wantErr)
 		})
 	}
+}
+
+// A submit answer fal accepted is read whatever its informational fields
+// hold: the request id and the URLs are read on their own, and a queue
+// position that is not a non-negative integer (2.0 is one) is dropped. An
+// answer lost over such a field would leave a request fal bills for
+// without its id, and a second submission paid for.
+func TestClientSubmitToleratesInformationalFields(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name         string
+		body         string
+		wantPosition int
+		wantGateway  string
+		wantStatus   string // "" for the URL built from the request id
+	}{
+		{name: "float queue position 0.0", body: `{"request_id":"r1","queue_position":0.0}`},
+		{name: "integral float queue position", body: `{"request_id":"r1","queue_position":2.0}`, wantPosition: 2},
+		{name: "exponent queue position", body: `{"request_id":"r1","queue_position":3e0}`, wantPosition: 3},
+		{name: "fractional queue position", body: `{"request_id":"r1","queue_position":2.5}`},
+		{name: "negative queue position", body: `{"request_id":"r1","queue_position":-1}`},
+		{name: "huge queue position", body: `{"request_id":"r1","queue_position":1e400}`},
+		{name: "string queue position", body: `{"request_id":"r1","queue_position":"3"}`},
+		{name: "object queue position", body: `{"request_id":"r1","queue_position":{"ahead":3}}`},
+		{name: "URLs of other kinds", body: `{"request_id":"r1","status_url":123,"response_url":null,"cancel_url":{"u":"x"}}`},
+		{name: "gateway id a number", body: `{"request_id":"r1","gateway_request_id":7,"status_url":"https://q/s"}`, wantStatus: "https://q/s"},
+		{name: "status and unknown fields", body: `{"request_id":"r1","gateway_request_id":"g1","status":{"x":1},"logs":5,"queue_position":1}`,
+			wantGateway: "g1", wantPosition: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			bundle := setupClient(t, respondJSON(http.StatusOK, tt.body))
+			resp, err := bundle.client.Submit(context.Background(), SubmitRequest{EndpointID: EndpointImagePrompt, Input: json.RawMessage(`{}`)})
+			require.NoError(t, err)
+			status, response, cancel := bundle.client.RequestURLs(EndpointImagePrompt, "r1")
+			require.Equal(t, &QueueResponse{RequestID: "r1", GatewayRequestID: tt.wantGateway, QueuePosition: tt.wantPosition,
+				StatusURL: cmpOr(tt.wantStatus, status), ResponseURL: response, CancelURL: cancel}, resp)
+		})
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func TestClientTransportError(t *testing.T) {
@@ -258,6 +312,63 @@ func TestClientStatus(t *testing.T) {
 				InferenceTime: new(3.42)},
 		},
 		{
+			name:   "FloatQueuePosition",
+			status: http.StatusAccepted,
+			body:   `{"status":"IN_QUEUE","request_id":"r1","queue_position":2.0}`,
+			want:   &Status{Status: StatusInQueue, RequestID: "r1", QueuePosition: new(2)},
+		},
+		{
+			name:   "FractionalQueuePositionDropped",
+			status: http.StatusAccepted,
+			body:   `{"status":"IN_QUEUE","request_id":"r1","queue_position":2.5}`,
+			want:   &Status{Status: StatusInQueue, RequestID: "r1"},
+		},
+		{
+			name:   "StringQueuePositionDropped",
+			status: http.StatusAccepted,
+			body:   `{"status":"IN_QUEUE","request_id":"r1","queue_position":"2"}`,
+			want:   &Status{Status: StatusInQueue, RequestID: "r1"},
+		},
+		{
+			name:   "NumericLogTimestamp",
+			status: http.StatusAccepted,
+			body: `{"status":"IN_PROGRESS","request_id":"r1","logs":[{"message":"Generating...","timestamp":1739788202.456},` +
+				`{"message":"step","timestamp":{"s":1}},{"message":7,"level":"INFO"},"text",null]}`,
+			want: &Status{Status: StatusInProgress, RequestID: "r1", Logs: []LogLine{
+				{Message: "Generating...", Timestamp: "1739788202.456"}, {Message: "step"}, {Level: "INFO"}}},
+		},
+		{
+			name:   "LogsNotAnArray",
+			status: http.StatusAccepted,
+			body:   `{"status":"IN_PROGRESS","request_id":"r1","logs":{"message":"x"}}`,
+			want:   &Status{Status: StatusInProgress, RequestID: "r1"},
+		},
+		{
+			name:   "URLsAndMetricsOfOtherKinds",
+			status: http.StatusOK,
+			body:   `{"status":"COMPLETED","request_id":7,"response_url":["x"],"status_url":1,"metrics":{"inference_time":"3.4"}}`,
+			want:   &Status{Status: StatusCompleted},
+		},
+		{
+			name:   "MetricsNotAnObject",
+			status: http.StatusOK,
+			body:   `{"status":"COMPLETED","request_id":"r1","metrics":[3.42]}`,
+			want:   &Status{Status: StatusCompleted, RequestID: "r1"},
+		},
+		{
+			name:   "ObjectError",
+			status: http.StatusOK,
+			body: `{"status":"COMPLETED","request_id":"r1","error": {"detail": "Request timed out"},` +
+				`"error_type":"request_timeout"}`,
+			want: &Status{Status: StatusCompleted, RequestID: "r1", Error: `{"detail":"Request timed out"}`, ErrorType: "request_timeout"},
+		},
+		{
+			name:   "NullError",
+			status: http.StatusOK,
+			body:   `{"status":"COMPLETED","request_id":"r1","error":null,"error_type":null}`,
+			want:   &Status{Status: StatusCompleted, RequestID: "r1"},
+		},
+		{
 			name:   "CompletedWithError",
 			status: http.StatusOK,
 			body: `{"status":"COMPLETED","request_id":"r1","response_url":"https://q/r1",
@@ -299,6 +410,8 @@ func TestClientStatusErrors(t *testing.T) {
 			wantStatus: 401, wantErr: "fal status: HTTP 401: No user found for Key ID and Secret"},
 		{name: "NoStatus", status: http.StatusOK, body: `{"request_id":"r1"}`, wantErr: "fal status: response has no status"},
 		{name: "NotJSON", status: http.StatusOK, body: `OK`, wantErr: "fal status: decode response"},
+		{name: "StatusNotAString", status: http.StatusOK, body: `{"status":1,"request_id":"r1"}`, wantErr: "fal status: response has no status"},
+		{name: "Null", status: http.StatusOK, body: `null`, wantErr: "fal status: decode response"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -378,6 +491,14 @@ func TestClientCancel(t *testing.T) {
 		wantAPIStatus int
 	}{
 		{name: "Requested", status: http.StatusAccepted, body: `{"status":"CANCELLATION_REQUESTED"}`, want: CancelRequested},
+		{name: "RequestedNoBody", status: http.StatusAccepted, body: ``, want: CancelRequested},
+		// The old API's answer (protocol §1.6): false cancelled nothing, so
+		// the request runs on, to be fetched, never called cancelled.
+		{name: "OldSuccessTrue", status: http.StatusOK, body: `{"success":true}`, want: CancelRequested},
+		{name: "OldSuccessFalse", status: http.StatusOK, body: `{"success":false}`, want: CancelAlreadyCompleted},
+		{name: "OldSuccessNull", status: http.StatusOK, body: `{"success":null}`, want: CancelRequested},
+		{name: "AlreadyCompletedWith200", status: http.StatusOK, body: `{"status":"ALREADY_COMPLETED"}`, want: CancelAlreadyCompleted},
+		{name: "NotFoundWith200", status: http.StatusOK, body: `{"status":"NOT_FOUND"}`, want: CancelNotFound},
 		{name: "AlreadyCompleted", status: http.StatusBadRequest, body: `{"status":"ALREADY_COMPLETED"}`, want: CancelAlreadyCompleted},
 		{name: "NotFound", status: http.StatusNotFound, body: `{"status":"NOT_FOUND"}`, want: CancelNotFound},
 		{name: "OtherBadRequest", status: http.StatusBadRequest, body: `{"detail":"bad request"}`, wantAPIStatus: 400},
@@ -409,24 +530,27 @@ func TestClientCancel(t *testing.T) {
 	}
 }
 
-func TestClientRefusesURLsOffQueueHost(t *testing.T) {
+// A URL naming no request cannot be replaced, and is never sent the key.
+func TestClientRefusesURLsNamingNoRequest(t *testing.T) {
 	t.Parallel()
 
 	bundle := setupClient(t, respondJSON(http.StatusOK, `{"status":"COMPLETED"}`))
 	ctx := context.Background()
-	foreign := []string{
-		"https://evil.example/fal-ai/fooocus/requests/r1",
-		"https://" + bundle.server.Listener.Addr().String() + "/fal-ai/fooocus/requests/r1",
-		"/fal-ai/fooocus/requests/r1",
+	for _, target := range []string{
+		"https://evil.example/admin",
+		"https://evil.example/fal-ai/requests/r1",      // no app
+		"https://evil.example/fal-ai/fooocus/requests", // no id
+		"https://evil.example/fal-ai/fooocus/requests/",
+		"https://evil.example/fal-ai/%2e%2e/requests/r1",
+		"https://evil.example/fal-ai/a%2Fb/requests/r1",
 		"%zz",
-	}
-	for _, target := range foreign {
+	} {
 		_, err := bundle.client.Status(ctx, target)
-		require.ErrorIs(t, err, ErrInvalidRequest)
+		require.ErrorIs(t, err, ErrInvalidRequest, target)
 		_, err = bundle.client.Result(ctx, target)
-		require.ErrorIs(t, err, ErrInvalidRequest)
+		require.ErrorIs(t, err, ErrInvalidRequest, target)
 		_, err = bundle.client.Cancel(ctx, target)
-		require.ErrorIs(t, err, ErrInvalidRequest)
+		require.ErrorIs(t, err, ErrInvalidRequest, target)
 	}
 	require.Empty(t, bundle.requests)
 }

@@ -191,9 +191,21 @@ func boolField[T any](name string, set func(*T, bool)) inputField[T] {
 	}}
 }
 
+// imageURLField is an image: an image prompt's own (required), or an optional one. "" is refused, not read as none, as
+// callback_url's is: it is more likely an unfilled template than a choice, and fal would either fail the request
+// minutes later or run it without the image the caller meant; null or leaving the field out says none.
 func imageURLField[T any](name string, required bool, set func(*T, string)) inputField[T] {
+	empty := "must not be empty; leave the field out, or send null, for no image"
+	if required {
+		empty = "must not be empty: an image prompt without an image has no effect"
+	}
 	return inputField[T]{name: name, required: required, parse: func(p *inputParser, path string, raw json.RawMessage, dst *T) {
-		if s, ok := p.string(path, raw); ok && p.check(path, checkImageURL(s)) {
+		s, ok := p.string(path, raw)
+		switch {
+		case !ok:
+		case s == "":
+			p.fail(path, empty)
+		case p.check(path, checkImageURL(s)):
 			set(dst, s)
 		}
 	}}

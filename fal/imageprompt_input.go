@@ -81,6 +81,12 @@ const (
 	maxImageURLLength = 2048   // http(s) image URLs and LoRA paths, in bytes
 	maxLoras          = 5      // fal: "You can use up to 5 LoRAs"
 
+	// fal's page for this model gives a LoRA's scale no range. fal's LoraWeight schema shared by other models says 0–4
+	// (protocol §4: unconfirmed for Fooocus), but Fooocus itself offers -2..2 by default: a negative weight takes a
+	// LoRA's style away, which its users do routinely. -4..4 takes both; beyond them is a mistake, not a choice.
+	minLoraScale = -4
+	maxLoraScale = 4
+
 	// SDXL is trained around one megapixel; every Fooocus preset lies within these sides, and the cap on each side
 	// bounds an image at 2048×2048 = 4,194,304 pixels.
 	minAspectSide = 256
@@ -165,13 +171,16 @@ func NewImagePrompt(imageURL string) ImagePrompt {
 //     outpaint_selections must not repeat a value; both may be [], as may loras (no LoRA at all).
 //   - aspect_ratio is "<width>x<height>" with both sides multiples of 8 between 256 and 2048.
 //   - Numbers: guidance_scale 1–30, sharpness 0–30, num_images 1–4, refiner_switch 0–1, image prompt weight 0–2 and
-//     stop_at 0–1, LoRA scale 0–4; at most 5 LoRAs, each with a non-empty path of at most 2048 bytes.
+//     stop_at 0–1, LoRA scale -4–4 (negative weights subtract a LoRA's style, as Fooocus allows); at most 5 LoRAs, each
+//     with a non-empty path of at most 2048 bytes.
 //   - prompt, negative_prompt and inpaint_additional_prompt hold at most 10,000 characters.
 //   - Every string is valid UTF-8 without an unpaired UTF-16 surrogate escape (\ud800): encoding/json would read either
 //     as U+FFFD, and what is stored and sent to fal must be what the caller wrote.
 //   - An image (image_url of an image prompt, inpaint_image_url, mask_image_url, uov_image_url) is an absolute
 //     http(s) URL with a host, of at most 2048 bytes and without credentials, or a base64 data URI of an image/* media
-//     type ("data:image/png;base64,...") whose data decodes to at most MaxImageDataSize bytes.
+//     type ("data:image/png;base64,...") whose data decodes to at most MaxImageDataSize bytes. "" is refused, not read
+//     as no image: leave an optional one out, or send null. Every image prompt (image_prompt_2..4 too) needs its
+//     image_url, which fal's schema leaves optional: an image prompt without an image steers nothing.
 //   - sync_mode true is rejected: fal would return the images inline and they would bypass Easel's history.
 //
 // Invalid input yields a *ValidationError naming every invalid field at once, in schema order (array elements in index
@@ -266,7 +275,7 @@ var loraWeightFields = []inputField[LoraWeight]{
 			lw.Path = s
 		}
 	}},
-	numberField("scale", 0, 4, func(lw *LoraWeight, v float64) { lw.Scale = v }),
+	numberField("scale", minLoraScale, maxLoraScale, func(lw *LoraWeight, v float64) { lw.Scale = v }),
 }
 
 func parseImagePrompt(p *inputParser, path string, raw json.RawMessage) (*ImagePrompt, bool) {

@@ -213,6 +213,15 @@ func TestParseImagePromptInputAccepts(t *testing.T) {
 			},
 		},
 		{
+			// Fooocus offers LoRA weights from -2 to 2: a negative one takes
+			// the LoRA's style away.
+			name:  "negative LoRA scales",
+			input: withImagePrompt(`"loras":[{"path":"a/b","scale":-2},{"path":"c/d","scale":-4},{"path":"e/f","scale":-0.35}]`),
+			check: func(t *testing.T, in *ImagePromptInput) {
+				require.Equal(t, []LoraWeight{{Path: "a/b", Scale: -2}, {Path: "c/d", Scale: -4}, {Path: "e/f", Scale: -0.35}}, in.Loras)
+			},
+		},
+		{
 			name:  "bounds are inclusive",
 			input: withImagePrompt(`"guidance_scale":30,"sharpness":0,"num_images":4,"refiner_switch":1,"aspect_ratio":"2048x256","image_prompt_2":{"image_url":"https://example.com/b","weight":2,"stop_at":0}`),
 			check: func(t *testing.T, in *ImagePromptInput) {
@@ -305,7 +314,7 @@ func TestParseImagePromptInputReportsEveryError(t *testing.T) {
 		"styles": ["Fooocus V2", "Fooocus v3", "Fooocus V2"],
 		"guidance_scale": 0,
 		"sync_mode": true,
-		"loras": [{"path": "a/b", "scale": -1}, {"scale": 1}],
+		"loras": [{"path": "a/b", "scale": -5}, {"scale": 1}],
 		"promt": "a cat"
 	}`))
 
@@ -315,7 +324,7 @@ func TestParseImagePromptInputReportsEveryError(t *testing.T) {
 		{Field: "styles[1]", Message: `unknown value "Fooocus v3"`},
 		{Field: "styles[2]", Message: `duplicate value "Fooocus V2"`},
 		{Field: "guidance_scale", Message: "must be a number between 1 and 30"},
-		{Field: "loras[0].scale", Message: "must be a number between 0 and 4"},
+		{Field: "loras[0].scale", Message: "must be a number between -4 and 4"},
 		{Field: "loras[1].path", Message: "is required"},
 		{Field: "sync_mode", Message: "sync_mode is not supported: results would be returned inline and bypass Easel's history"},
 		{Field: "seed", Message: "must be an integer between 0 and 18446744073709551615"},
@@ -326,7 +335,7 @@ func TestParseImagePromptInputReportsEveryError(t *testing.T) {
 		{Field: "zzz", Message: "unknown field"},
 	}, verr.Fields)
 	require.Equal(t, `invalid input: styles[1]: unknown value "Fooocus v3"; styles[2]: duplicate value "Fooocus V2"; `+
-		`guidance_scale: must be a number between 1 and 30; loras[0].scale: must be a number between 0 and 4; `+
+		`guidance_scale: must be a number between 1 and 30; loras[0].scale: must be a number between -4 and 4; `+
 		`loras[1].path: is required; sync_mode: sync_mode is not supported: results would be returned inline and bypass `+
 		`Easel's history; seed: must be an integer between 0 and 18446744073709551615; image_prompt_1: is required; `+
 		`image_prompt_2.weight: must be a number between 0 and 2; image_prompt_2.stop_at: must be a number, not a string; `+

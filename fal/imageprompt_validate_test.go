@@ -13,12 +13,15 @@ func TestParseImagePromptInputRejects(t *testing.T) {
 
 	const (
 		imageURLMsg   = "must be an absolute http(s) URL or a base64 data: URI"
-		aspectMsg     = `must be "<width>x<height>" such as "1024x1024"`
-		numImagesMsg  = "must be an integer between 1 and 4"
-		seedRangeMsg  = "must be an integer between 0 and 18446744073709551615"
-		outpaintEnum  = `must be one of "Left", "Right", "Top", "Bottom"`
-		syncModeMsg   = "sync_mode is not supported: results would be returned inline and bypass Easel's history"
-		base64Message = "data URI data is not valid base64"
+		emptyImageMsg = "must not be empty; leave the field out, or send null, for no image"
+		// emptyPromptImageMsg is an image prompt's own image_url's.
+		emptyPromptImageMsg = "must not be empty: an image prompt without an image has no effect"
+		aspectMsg           = `must be "<width>x<height>" such as "1024x1024"`
+		numImagesMsg        = "must be an integer between 1 and 4"
+		seedRangeMsg        = "must be an integer between 0 and 18446744073709551615"
+		outpaintEnum        = `must be one of "Left", "Right", "Top", "Bottom"`
+		syncModeMsg         = "sync_mode is not supported: results would be returned inline and bypass Easel's history"
+		base64Message       = "data URI data is not valid base64"
 	)
 	sixLoras := `[{"path":"a"},{"path":"b"},{"path":"c"},{"path":"d"},{"path":"e"},{"path":"f"}]`
 
@@ -103,7 +106,9 @@ func TestParseImagePromptInputRejects(t *testing.T) {
 		{"loras six", withImagePrompt(`"loras":` + sixLoras), []string{"loras: must have at most 5 items, not 6"}},
 		{"loras object", withImagePrompt(`"loras":{"path":"a"}`), []string{"loras: must be an array, not an object"}},
 		{"lora without path", withImagePrompt(`"loras":[{"scale":1}]`), []string{"loras[0].path: is required"}},
-		{"lora empty path and scale too large", withImagePrompt(`"loras":[{"path":"a"},{"path":" ","scale":5}]`), []string{"loras[1].path: must not be empty", "loras[1].scale: must be a number between 0 and 4"}},
+		{"lora empty path and scale too large", withImagePrompt(`"loras":[{"path":"a"},{"path":" ","scale":5}]`), []string{"loras[1].path: must not be empty", "loras[1].scale: must be a number between -4 and 4"}},
+		{"lora scale too negative", withImagePrompt(`"loras":[{"path":"a","scale":-4.01}]`), []string{"loras[0].scale: must be a number between -4 and 4"}},
+		{"lora scale string", withImagePrompt(`"loras":[{"path":"a","scale":"-1"}]`), []string{"loras[0].scale: must be a number, not a string"}},
 		{"lora path too long", withImagePrompt(`"loras":[{"path":"` + strings.Repeat("a", 2049) + `"}]`), []string{"loras[0].path: must be at most 2048 bytes long"}},
 		{"lora unknown member", withImagePrompt(`"loras":[{"path":"a","force":true}]`), []string{"loras[0].force: unknown field"}},
 		{"lora null", withImagePrompt(`"loras":[null]`), []string{"loras[0]: must be an object, not null"}},
@@ -120,7 +125,15 @@ func TestParseImagePromptInputRejects(t *testing.T) {
 		{"seed string", withImagePrompt(`"seed":"42"`), []string{"seed: must be an integer, not a string"}},
 
 		// image fields
-		{"inpaint_image_url empty", withImagePrompt(`"inpaint_image_url":""`), []string{"inpaint_image_url: " + imageURLMsg}},
+		{"inpaint_image_url empty", withImagePrompt(`"inpaint_image_url":""`), []string{"inpaint_image_url: " + emptyImageMsg}},
+		{"mask_image_url empty", withImagePrompt(`"mask_image_url":""`), []string{"mask_image_url: " + emptyImageMsg}},
+		{"uov_image_url empty", withImagePrompt(`"uov_image_url":""`), []string{"uov_image_url: " + emptyImageMsg}},
+		{"image_prompt_1 image_url empty", `{"image_prompt_1":{"image_url":""}}`, []string{"image_prompt_1.image_url: " + emptyPromptImageMsg}},
+		{"image_prompt_2 image_url empty", withImagePrompt(`"image_prompt_2":{"image_url":""}`), []string{"image_prompt_2.image_url: " + emptyPromptImageMsg}},
+		// fal's schema leaves image_url optional, but an image prompt
+		// without an image steers nothing.
+		{"image_prompt_2 without image_url", withImagePrompt(`"image_prompt_2":{"type":"PyraCanny","weight":1}`), []string{"image_prompt_2.image_url: is required"}},
+		{"image_prompt_4 empty", withImagePrompt(`"image_prompt_4":{}`), []string{"image_prompt_4.image_url: is required"}},
 		{"inpaint_image_url words", withImagePrompt(`"inpaint_image_url":"not a url"`), []string{"inpaint_image_url: " + imageURLMsg}},
 		{"mask_image_url number", withImagePrompt(`"mask_image_url":5`), []string{"mask_image_url: must be a string, not a number"}},
 		{"uov_image_url scheme only", withImagePrompt(`"uov_image_url":"http://"`), []string{"uov_image_url: " + imageURLMsg}},

@@ -167,7 +167,8 @@ func (r *Receiver) handle(c echo.Context) error {
 	if parseErr == nil {
 		event.FalRequestID = payload.RequestID
 	}
-	signedRequestID := c.Request().Header.Get("X-Fal-Webhook-Request-Id")
+	headerRequestID := c.Request().Header.Get("X-Fal-Webhook-Request-Id")
+	signedRequestID := signedRequest(headerRequestID, payload, parseErr)
 
 	write, finished, err := r.record(ctx, id, event, signedRequestID, payload, parseErr)
 	outcome := write.Event.Outcome
@@ -188,7 +189,7 @@ func (r *Receiver) handle(c echo.Context) error {
 		// valid for its timestamp's tolerance: anyone with a fal account
 		// can replay one of theirs here.
 		r.logRejected(logger, string(store.OutcomeMismatchedRequest), "signed webhook for a fal request that is not the generation's; nothing applied",
-			"fal_request_id", event.FalRequestID, "signed_fal_request_id", signedRequestID)
+			"fal_request_id", event.FalRequestID, "signed_fal_request_id", headerRequestID)
 	} else {
 		logger.Info("webhook received", "fal_request_id", event.FalRequestID, "outcome", string(outcome))
 	}
@@ -213,6 +214,21 @@ func (r *Receiver) handle(c echo.Context) error {
 		return apierror.New(http.StatusBadRequest, "malformed", "webhook body is not a fal webhook: "+parseErr.Error())
 	}
 	return c.JSON(http.StatusOK, response{Outcome: outcome})
+}
+
+// signedRequest is the request a verified delivery's signature names: the
+// body's request_id when the X-Fal-Webhook-Request-Id header, which the
+// signature covers, is that id or the body's gateway_request_id, else the
+// header as it is, which then matches no request the body reports on.
+// fal's docs leave open which of the two ids the header carries, and they
+// differ once fal retried the request internally (protocol §2): a result
+// must not be refused over it. Either way the signature covers the body,
+// and so the match of the two ids, as much as the header.
+func signedRequest(header string, payload *fal.WebhookPayload, parseErr error) string {
+	if parseErr == nil && payload.GatewayRequestID != "" && header == payload.GatewayRequestID {
+		return payload.RequestID
+	}
+	return header
 }
 
 // record stores a signed delivery at generation id's URL and applies what
@@ -244,7 +260,8 @@ func (r *Receiver) record(ctx context.Context, id uuid.UUID, event store.Webhook
 // it writes. fal signs every account's webhooks with the same keys and the
 // signature does not cover the URL, so a result is applied only for a
 // request that may be the target's (store.WebhookTarget.RequestMatches),
-// and only when the body reports on the request the signature names.
+// and only when the body reports on the request the signature names
+// (signedRequest).
 func decide(target *store.WebhookTarget, signedRequestID string, payload *fal.WebhookPayload, parseErr error) (store.WebhookOutcome, store.WebhookWrite) {
 	switch {
 	case parseErr != nil:

@@ -178,3 +178,59 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
+
+// fal's gateway_request_id differs from request_id once fal retried the
+// request internally, and which of the two X-Fal-Webhook-Request-Id
+// carries is not documented: a signature naming either is the body's, since
+// it covers the body too. A header naming neither is still mismatched.
+func TestWebhookSignedWithEitherRequestID(t *testing.T) {
+	t.Parallel()
+
+	body := strings.Replace(okBody, `"gateway_request_id": "req-1"`, `"gateway_request_id": "gw-2"`, 1)
+	tests := []struct {
+		name, header string
+		want         store.WebhookOutcome
+	}{
+		{name: "request_id", header: "req-1", want: store.OutcomeApplied},
+		{name: "gateway_request_id", header: "gw-2", want: store.OutcomeApplied},
+		{name: "neither", header: "gw-3", want: store.OutcomeMismatchedRequest},
+		{name: "another generation's request", header: "req-A", want: store.OutcomeMismatchedRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			gen := b.enqueue(t)
+			b.recordSubmitted(t, gen, "req-1")
+			b.recordSubmitted(t, b.enqueue(t), "req-A")
+
+			d := b.deliver(t, "/webhooks/fal/"+gen.ID.String(), []byte(body), fal.SignWebhook(b.key, tt.header, "user-1", time.Now(), []byte(body)))
+			require.Equal(t, delivery{status: 200, outcome: tt.want}, d)
+			got, images, _ := b.generation(t, gen)
+			require.Equal(t, "req-1", *got.FalRequestID)
+			if tt.want == store.OutcomeApplied {
+				require.Equal(t, store.StatusCompleted, got.Status)
+				require.Len(t, images, 2)
+			} else {
+				require.Equal(t, store.StatusSubmitted, got.Status)
+				require.Empty(t, images)
+			}
+		})
+	}
+}
+
+// A webhook that beat the submit call's record of fal's answer, signed
+// with its gateway_request_id, still gives the generation the body's
+// request_id, the id fal's queue knows it by.
+func TestWebhookSignedWithGatewayIDNotesRequestID(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	gen := b.enqueue(t)
+
+	body := strings.Replace(okBody, `"gateway_request_id": "req-1"`, `"gateway_request_id": "gw-2"`, 1)
+	d := b.deliver(t, "/webhooks/fal/"+gen.ID.String(), []byte(body), fal.SignWebhook(b.key, "gw-2", "user-1", time.Now(), []byte(body)))
+	require.Equal(t, delivery{status: 200, outcome: store.OutcomeApplied}, d)
+	got, _, _ := b.generation(t, gen)
+	require.Equal(t, store.StatusCompleted, got.Status)
+	require.Equal(t, "req-1", *got.FalRequestID)
+}
