@@ -30,7 +30,7 @@ var keyEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPad
 // becomes the client of every generation enqueued with the key; it may hold
 // letters, digits, '.', '_' and '-'.
 func CreateKey(ctx context.Context, db store.DBTX, name string) (string, *store.APIKey, error) {
-	if err := checkKeyName(name); err != nil {
+	if err := CheckKeyName(name); err != nil {
 		return "", nil, err
 	}
 	b := make([]byte, keyRandomBytes)
@@ -45,7 +45,9 @@ func CreateKey(ctx context.Context, db store.DBTX, name string) (string, *store.
 	return key, stored, nil
 }
 
-func checkKeyName(name string) error {
+// CheckKeyName refuses a name CreateKey would refuse, without a database,
+// so that a command can refuse it before touching one.
+func CheckKeyName(name string) error {
 	if name == "" || len(name) > maxKeyNameBytes {
 		return fmt.Errorf("API key name must be 1 to %d characters long", maxKeyNameBytes)
 	}

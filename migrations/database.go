@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -86,7 +87,21 @@ func DatabaseName(databaseURL string) (string, error) {
 func ConnConfig(databaseURL string) (*pgx.ConnConfig, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+		// As easel serve words it: pgx's error quotes the string, masking a
+		// password only as well as it can read a string it could not parse,
+		// and the error it wraps may quote a piece of it. Only pgx's own
+		// words are kept.
+		reason := "it cannot be parsed"
+		var parseErr *pgconn.ParseConfigError
+		if errors.As(err, &parseErr) {
+			masked := *parseErr
+			masked.ConnString = ""
+			reason = strings.TrimPrefix(masked.Error(), "cannot parse ``: ")
+			if inner := parseErr.Unwrap(); inner != nil {
+				reason = strings.TrimSuffix(reason, " ("+inner.Error()+")")
+			}
+		}
+		return nil, fmt.Errorf("parse DATABASE_URL: not a Postgres URL (postgres://user:password@host:5432/easel) or keyword/value string: %s (the value is not shown: it may hold a password)", reason)
 	}
 	return cfg.ConnConfig, nil
 }

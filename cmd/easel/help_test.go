@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -59,7 +60,8 @@ func TestBadFlagIsOneLine(t *testing.T) {
 }
 
 // The environment is read only once the arguments asked for no help; then
-// a bad variable is refused, by name, before anything is run.
+// a bad variable is refused, by name, before anything is run, with exit
+// code 2 whichever the command, as README's Configuration says.
 func TestBadEnvironmentRefusedAfterHelp(t *testing.T) {
 	t.Parallel()
 
@@ -78,17 +80,29 @@ func TestBadEnvironmentRefusedAfterHelp(t *testing.T) {
 		{name: "healthcheck", env: map[string]string{"EASEL_LOG_LEVEL": "verbose"}, args: []string{"healthcheck"}, want: "EASEL_LOG_LEVEL: "},
 		{name: "migrate", env: map[string]string{"EASEL_LOG_LEVEL": "verbose"}, args: []string{"migrate", "version"}, want: "EASEL_LOG_LEVEL: "},
 		{name: "keys", env: map[string]string{"EASEL_LOG_LEVEL": "verbose"}, args: []string{"keys", "list"}, want: "EASEL_LOG_LEVEL: "},
-		{name: "healthcheck, EASEL_ADDR", env: map[string]string{"EASEL_ADDR": "a b:80"}, args: []string{"healthcheck"}, want: `EASEL_ADDR: --url's default, "http://a b:80/readyz", is not an http(s) URL`},
+		{name: "healthcheck, EASEL_ADDR", env: map[string]string{"EASEL_ADDR": "a b:80"}, args: []string{"healthcheck"}, want: `EASEL_ADDR: "a b:80": host "a b" is not a host name or IP address; fix it, or give --url`},
+		{name: "healthcheck, EASEL_ADDR's port", env: map[string]string{"EASEL_ADDR": "127.0.0.1:99999"}, args: []string{"healthcheck"}, want: `EASEL_ADDR: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
+		{name: "enqueue, EASEL_ADDR", env: map[string]string{"EASEL_ADDR": "bogus"}, args: []string{"enqueue", "--prompt", "x"}, want: `EASEL_ADDR: "bogus": not host:port; fix it, or give --server`},
+		{name: "enqueue, EASEL_PUBLIC_URL", env: map[string]string{"EASEL_PUBLIC_URL": "nope", "EASEL_ADDR": "bogus"}, args: []string{"enqueue", "--prompt", "x"}, want: `EASEL_PUBLIC_URL: "nope" is not an http(s) URL; fix it, or give --server`},
+		{name: "keys create, EASEL_ADDR", env: map[string]string{"EASEL_ADDR": "bogus"}, args: []string{"keys", "create", "billing"}, want: `EASEL_ADDR: "bogus": not host:port`},
+		{name: "keys create, EASEL_CALLBACK_SECRET", env: map[string]string{"EASEL_CALLBACK_SECRET": "whsec_c2hvcnQ="}, args: []string{"keys", "create", "billing"}, want: "EASEL_CALLBACK_SECRET: "},
+		{name: "keys, DATABASE_URL", env: map[string]string{"DATABASE_URL": "postgres://u:p@ss word@127.0.0.1/db"}, args: []string{"keys", "list"}, want: "DATABASE_URL: not a Postgres URL"},
+		{name: "migrate, DATABASE_URL", env: map[string]string{"DATABASE_URL": "postgres://u:p@ss word@127.0.0.1/db"}, args: []string{"migrate", "version"}, want: "DATABASE_URL: not a Postgres URL"},
+		{name: "serve, EASEL_ADDR's port", env: map[string]string{"EASEL_ADDR": "127.0.0.1:99999"}, args: []string{"serve"}, want: `EASEL_ADDR: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
+		{name: "serve --role worker, EASEL_PUBLIC_URL", args: []string{"serve", "--role", "worker"}, want: "EASEL_PUBLIC_URL: must be set with --role worker"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
-			tt.env["DATABASE_URL"] = unreachableDB
-			code, stdout, stderr := easel(t, cancelled(), tt.env, tt.args...)
-			require.Equal(t, 1, code, "stderr: %s", stderr)
+			env := map[string]string{"DATABASE_URL": unreachableDB}
+			maps.Copy(env, tt.env)
+			code, stdout, stderr := easel(t, cancelled(), env, tt.args...)
+			require.Equal(t, 2, code, "stderr: %s", stderr)
 			require.Empty(t, stdout)
-			require.Contains(t, failure(t, tt.args[0], stderr), tt.want)
+			text := failure(t, tt.args[0], stderr)
+			require.Contains(t, text, tt.want)
+			require.NotContains(t, text, "ss word", "DATABASE_URL's value is never shown")
 		})
 	}
 }

@@ -23,7 +23,8 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	case "error":
 		level = slog.LevelError
 	default:
-		return nil, fmt.Errorf("EASEL_LOG_LEVEL: %q is not one of debug, info, warn, error", v)
+		// A bad variable exits 2, as a bad flag does.
+		return nil, usageError{fmt.Errorf("EASEL_LOG_LEVEL: %q is not one of debug, info, warn, error", v)}
 	}
 	return slog.New(jsonHandler(w, level)), nil
 }

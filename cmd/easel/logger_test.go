@@ -52,7 +52,7 @@ func TestNewLoggerRefusesUnknownLevel(t *testing.T) {
 			t.Parallel()
 			_, err := newLogger(func(string) string { return " " + level + " " }, &bytes.Buffer{})
 			require.EqualError(t, err, `EASEL_LOG_LEVEL: "`+level+`" is not one of debug, info, warn, error`)
-			require.Equal(t, 1, exitCode(err, io.Discard), "a bad setting, as for every other variable")
+			require.Equal(t, 2, exitCode(err, io.Discard), "a bad setting, as for every other variable")
 		})
 	}
 }
@@ -80,10 +80,10 @@ func TestServeFailureIsALogLine(t *testing.T) {
 		wantCode int
 		want     string
 	}{
-		{name: "bad variable", env: map[string]string{"EASEL_WORKERS": "abc"}, args: []string{"serve"}, wantCode: 1, want: `EASEL_WORKERS: "abc" is not a positive integer`},
-		{name: "bad variables", env: map[string]string{"EASEL_WORKERS": "abc", "EASEL_ADDR": "nowhere"}, args: []string{"serve"}, wantCode: 1, want: `EASEL_ADDR: "nowhere" is not host:port` + "\n" + `EASEL_WORKERS: "abc" is not a positive integer`},
-		{name: "log level errors only", env: map[string]string{"EASEL_WORKERS": "abc", "EASEL_LOG_LEVEL": "error"}, args: []string{"serve"}, wantCode: 1, want: `EASEL_WORKERS: "abc" is not a positive integer`},
-		{name: "bad log level", env: map[string]string{"EASEL_LOG_LEVEL": "verbose"}, args: []string{"serve"}, wantCode: 1, want: `EASEL_LOG_LEVEL: "verbose" is not one of debug, info, warn, error`},
+		{name: "bad variable", env: map[string]string{"EASEL_WORKERS": "abc"}, args: []string{"serve"}, wantCode: 2, want: `EASEL_WORKERS: "abc" is not a positive integer`},
+		{name: "bad variables", env: map[string]string{"EASEL_WORKERS": "abc", "EASEL_ADDR": "nowhere"}, args: []string{"serve"}, wantCode: 2, want: `EASEL_ADDR: "nowhere" is not host:port` + "\n" + `EASEL_WORKERS: "abc" is not a positive integer`},
+		{name: "log level errors only", env: map[string]string{"EASEL_WORKERS": "abc", "EASEL_LOG_LEVEL": "error"}, args: []string{"serve"}, wantCode: 2, want: `EASEL_WORKERS: "abc" is not a positive integer`},
+		{name: "bad log level", env: map[string]string{"EASEL_LOG_LEVEL": "verbose"}, args: []string{"serve"}, wantCode: 2, want: `EASEL_LOG_LEVEL: "verbose" is not one of debug, info, warn, error`},
 		{name: "bad flag", args: []string{"serve", "--role", "both"}, wantCode: 2, want: `invalid value "both" for flag -role: "both" is not one of all, api, worker; run 'easel serve --help' for usage`},
 	}
 	for _, tt := range tests {
@@ -107,6 +107,6 @@ func TestServeFailureIsALogLine(t *testing.T) {
 	}
 
 	code, _, stderr := easel(t, cancelled(), map[string]string{"EASEL_LOG_LEVEL": "verbose"}, "migrate", "version")
-	require.Equal(t, 1, code)
+	require.Equal(t, 2, code)
 	require.Equal(t, "easel: EASEL_LOG_LEVEL: \"verbose\" is not one of debug, info, warn, error\n", stderr, "a command a person types")
 }

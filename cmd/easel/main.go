@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -38,7 +39,9 @@ environment variables it reads. Configuration comes from the environment
 lists every variable.
 `
 
-// errUsage marks errors caused by how the command was called (exit code 2).
+// errUsage marks errors caused by how the command was called (exit code 2):
+// its arguments, or a bad environment variable, which README's
+// Configuration counts as the same.
 var errUsage = errors.New("usage")
 
 // usageError makes err exit with status 2, printed as it is.
@@ -47,14 +50,37 @@ type usageError struct{ error }
 func (e usageError) Is(target error) bool { return target == errUsage }
 func (e usageError) Unwrap() error        { return e.error }
 
+// exitError is err with the exit code its command chose: easel enqueue's.
+type exitError struct {
+	code int
+	error
+}
+
+func (e exitError) Unwrap() error { return e.error }
+
+// signalError is the cause of main's context once a signal came: a command
+// that it interrupts exits 128 plus the signal's number, as a shell reports
+// a process the signal killed.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string {
+	names := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}
+	return "interrupted by " + cmp.Or(names[e.sig], e.sig.String())
+}
+
+func (e signalError) ExitCode() int { return 128 + int(e.sig) }
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal starts a graceful shutdown; restoring the default
-	// handling then lets a second one stop the process at once, for an
-	// operator who will not wait for it.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop()
+		sig := <-signals
+		// The first signal starts a graceful shutdown; restoring the default
+		// handling then lets a second one stop the process at once, for an
+		// operator who will not wait for it.
+		signal.Stop(signals)
+		cancel(signalError{sig.(syscall.Signal)})
 	}()
 	logger := func() (*slog.Logger, error) {
 		logger, err := newLogger(os.Getenv, os.Stderr)
@@ -65,21 +91,24 @@ func main() {
 		}
 		return logger, err
 	}
-	code := exitCode(run(ctx, os.Args[1:], os.Stdout, os.Getenv, logger), os.Stderr)
-	stop()
+	code := exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, logger), os.Stderr)
 	os.Exit(code)
 }
 
 // exitCode prints err, if any, and returns the status to exit with: 0 for
-// success and for help, 2 for a usage error, 1 for any other error. The
-// error of a command that logs (logLineError) is one more JSON log line, at
-// ERROR; any other, a line for whoever typed the command.
+// success and for help, the code an exitError carries, 2 for a usage error
+// or a bad setting (serve.ErrConfig), 1 for any other error. The error of a
+// command that logs (logLineError) is one more JSON log line, at ERROR; any
+// other, a line for whoever typed the command.
 func exitCode(err error, stderr io.Writer) int {
 	code := 1
+	var exit exitError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.As(err, &exit):
+		code = exit.code
+	case errors.Is(err, errUsage), errors.Is(err, serve.ErrConfig):
 		code = 2
 	}
 	var logged logLineError
@@ -119,10 +148,18 @@ func asLogLine(cmd string, err error) error {
 // help, so that help never depends on the environment.
 type loggerFunc func() (*slog.Logger, error)
 
-func run(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, logger loggerFunc) error {
-	if len(args) == 0 || isHelp(args[0]) || args[0] == "help" {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, logger loggerFunc) error {
+	if len(args) == 0 || isHelp(args[0]) || (args[0] == "help" && (len(args) == 1 || args[1] == "help")) {
 		fmt.Fprint(stdout, usage)
 		return nil
+	}
+	if args[0] == "help" {
+		// "easel help enqueue" is "easel enqueue --help"; an unknown
+		// command is refused as it is without help.
+		if len(args) > 2 {
+			return usageError{fmt.Errorf("unexpected argument %q to easel help, which takes one command; run 'easel --help' for usage", args[2])}
+		}
+		args = []string{args[1], "--help"}
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
@@ -133,18 +170,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	case "sim":
 		return simCmd(ctx, args, stdout, logger)
 	case "enqueue":
-		return enqueueCmd(ctx, args, stdout, getenv, logger)
+		return enqueueCmd(ctx, args, stdout, stderr, getenv, logger)
 	case "keys":
-		// keysCmd wants its logger before it reads its words: read them
-		// first for a help that needs no environment.
-		if _, err := parseWords("keys", keysHelp, args, stdout); err != nil {
-			return err
-		}
-		l, err := logger()
-		if err != nil {
-			return err
-		}
-		return keysCmd(ctx, args, stdout, getenv, l)
+		return keysCmd(ctx, args, stdout, stderr, getenv, logger)
 	case "bench":
 		return benchCmd(ctx, args, stdout, getenv, logger)
 	case "healthcheck":
@@ -166,11 +194,16 @@ func databaseURL(getenv func(string) string) string {
 // apiBaseURL is the base URL at which easel serve, run with the same
 // environment, is reached: EASEL_PUBLIC_URL when set, else the listen
 // address EASEL_ADDR as a process on this host dials it (serve.LocalURL).
-func apiBaseURL(getenv func(string) string) string {
+// Its error names the variable that gave it, and exits 2.
+func apiBaseURL(getenv func(string) string) (string, error) {
 	if public := strings.TrimRight(strings.TrimSpace(getenv("EASEL_PUBLIC_URL")), "/"); public != "" {
-		return public
+		// As easel serve refuses it.
+		if u, err := url.Parse(public); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", usageError{fmt.Errorf("EASEL_PUBLIC_URL: %q is not an http(s) URL", public)}
+		}
+		return public, nil
 	}
-	return serve.LocalURL(cmp.Or(strings.TrimSpace(getenv("EASEL_ADDR")), serve.DefaultAddr))
+	return localBaseURL(getenv)
 }
 
 // isHelp reports whether arg asks for help, as the flag package reads it.
@@ -196,7 +229,7 @@ func parseWords(cmd, help string, args []string, stdout io.Writer) ([]string, er
 			fmt.Fprint(stdout, help)
 			return nil, flag.ErrHelp
 		case len(a) > 1 && a[0] == '-' && (a[1] < '0' || a[1] > '9'): // "-1" is a word, for "migrate down -1" to say N must be positive
-			return nil, usageError{fmt.Errorf("easel %s takes no flag %s; %s", cmd, a, seeHelp(cmd))}
+			return nil, usageError{fmt.Errorf("%s takes no flag %s; %s", cmd, a, seeHelp(cmd))}
 		}
 		words = append(words, a)
 	}

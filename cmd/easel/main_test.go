@@ -17,14 +17,14 @@ import (
 const unreachableDB = "postgres://nouser@127.0.0.1:1/easel_cmd_test?sslmode=disable&connect_timeout=2"
 
 // easel runs the command line args as main does and returns its exit code,
-// stdout and stderr. ctx, when done already, stops a command that wrongly
+// stdout and stderr (what the command writes there, then its error). ctx, when done already, stops a command that wrongly
 // gets past its argument checks before it serves anything.
 func easel(t *testing.T, ctx context.Context, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	getenv := func(k string) string { return env[k] }
 	logger := func() (*slog.Logger, error) { return newLogger(getenv, io.Discard) }
-	code = exitCode(run(ctx, args, &out, getenv, logger), &errOut)
+	code = exitCode(run(ctx, args, &out, &errOut, getenv, logger), &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -93,6 +93,11 @@ func TestHelpExitsZero(t *testing.T) {
 	}{
 		{args: []string{"--help"}, wantStdout: "usage: easel <command>"},
 		{args: []string{"help"}, wantStdout: "usage: easel <command>"},
+		{args: []string{"help", "help"}, wantStdout: "usage: easel <command>"},
+		{args: []string{"help", "enqueue"}, wantStdout: "usage: easel enqueue [flags]"},
+		{args: []string{"help", "keys"}, wantStdout: "usage: easel keys create NAME"},
+		{args: []string{"help", "migrate"}, wantStdout: "usage: easel migrate up"},
+		{args: []string{"help", "version"}, wantStdout: "usage: easel version"},
 		{args: nil, wantStdout: "usage: easel <command>"},
 		{args: []string{"serve", "--help"}, wantStdout: "usage: easel serve [flags]"},
 		{args: []string{"serve", "-h"}, wantStdout: "usage: easel serve [flags]"},
@@ -127,16 +132,18 @@ func TestHelpShape(t *testing.T) {
 	t.Parallel()
 
 	tests := []struct {
-		cmd     string
-		flags   bool // else commands, or neither
-		wantEnv []string
+		cmd      string
+		flags    bool // else commands, or neither
+		commands bool
+		wantEnv  []string
 	}{
 		{cmd: "serve", flags: true, wantEnv: []string{"DATABASE_URL", "EASEL_ADDR", "EASEL_ROLE", "EASEL_PUBLIC_URL", "FAL_KEY", "FAL_QUEUE_URL", "EASEL_LOG_LEVEL"}},
 		{cmd: "sim", flags: true, wantEnv: []string{"EASEL_LOG_LEVEL"}},
 		{cmd: "enqueue", flags: true, wantEnv: []string{"EASEL_API_KEY", "EASEL_PUBLIC_URL", "EASEL_ADDR"}},
 		{cmd: "bench", flags: true, wantEnv: []string{"DATABASE_URL", "EASEL_WORKERS"}},
 		{cmd: "healthcheck", flags: true, wantEnv: []string{"EASEL_ADDR"}},
-		{cmd: "migrate", wantEnv: []string{"DATABASE_URL", "EASEL_LOG_LEVEL"}},
+		{cmd: "migrate", commands: true, wantEnv: []string{"DATABASE_URL", "EASEL_LOG_LEVEL"}},
+		{cmd: "keys", commands: true, wantEnv: []string{"DATABASE_URL", "EASEL_PUBLIC_URL", "EASEL_ADDR", "EASEL_CALLBACK_SECRET", "EASEL_LOG_LEVEL"}},
 		{cmd: "version"},
 	}
 	for _, tt := range tests {
@@ -158,7 +165,7 @@ func TestHelpShape(t *testing.T) {
 				require.Regexp(t, `^  --[a-z]`, flags)
 				require.NotRegexp(t, `(?m)^  -[a-z]`, flags, "flags are spelled --name, as README spells them")
 			}
-			require.Equal(t, tt.cmd == "migrate", strings.Contains(stdout, "\n\ncommands:\n"), stdout)
+			require.Equal(t, tt.commands, strings.Contains(stdout, "\n\ncommands:\n"), stdout)
 			_, env, hasEnv := strings.Cut(stdout, "\n\nenvironment:\n")
 			require.Equal(t, len(tt.wantEnv) > 0, hasEnv, stdout)
 			for _, v := range tt.wantEnv {
@@ -186,23 +193,37 @@ func TestUnexpectedArgumentsAreUsageErrors(t *testing.T) {
 		{args: []string{"migrate", "down", "2", "extra"}, want: `unexpected argument "extra" to easel migrate down`},
 		{args: []string{"migrate", "version", "extra"}, want: `unexpected argument "extra" to easel migrate version`},
 		{args: []string{"migrate", "down", "-1"}, want: `N must be a positive integer, got "-1"`},
-		{args: []string{"migrate", "up", "--force"}, want: "easel migrate takes no flag --force"},
+		{args: []string{"migrate", "up", "--force"}, want: "migrate takes no flag --force"},
 		{args: []string{"migrate", "sideways"}, want: `unknown migrate command "sideways"`},
+		{args: []string{"migrate"}, want: "missing the migrate command"},
+		{args: []string{"migrate", "force", "99999"}, want: "migrate force 99999: this binary's migrations go up to version "},
 		{args: []string{"keys", "list", "extra"}, want: `unexpected argument "extra" to easel keys list`},
 		{args: []string{"keys", "create", "a", "b"}, want: `unexpected argument "b" to easel keys create`},
 		{args: []string{"keys", "revoke", "a", "b"}, want: `unexpected argument "b" to easel keys revoke`},
-		{args: []string{"keys", "revoke"}, want: "easel keys revoke NAME: missing NAME"},
-		{args: []string{"keys", "list", "--all"}, want: "easel keys takes no flag --all"},
+		{args: []string{"keys", "revoke"}, want: "keys revoke NAME: missing NAME"},
+		{args: []string{"keys", "revoke", ""}, want: "keys revoke NAME: NAME is empty"},
+		{args: []string{"keys", "create", ""}, want: "keys create NAME: NAME is empty"},
+		{args: []string{"keys", "create", "bad name"}, want: `keys create NAME: API key name "bad name" may hold only letters, digits, '.', '_' and '-'`},
+		{args: []string{"keys", "list", "--all"}, want: "keys takes no flag --all"},
 		{args: []string{"keys", "rotate"}, want: `unknown keys command "rotate"`},
+		{args: []string{"keys"}, want: "missing the keys command"},
 		{args: []string{"frobnicate"}, want: `unknown command "frobnicate"`},
+		{args: []string{"help", "frobnicate"}, want: `unknown command "frobnicate"`},
+		{args: []string{"help", "enqueue", "extra"}, want: `unexpected argument "extra" to easel help`},
+		{args: []string{"enqueue", "--idempotency-key", "", "--prompt", "x"}, want: "--idempotency-key is empty: give a key, or leave the flag out"},
+		{args: []string{"enqueue", "--timeout", "1m", "--prompt", "x"}, want: "--timeout bounds the wait: give --wait too"},
+		{args: []string{"enqueue", "--output", "xml", "--prompt", "x"}, want: `invalid value "xml" for flag -output: must be text or json`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
 
-			code, _, stderr := easel(t, cancelled(), map[string]string{"DATABASE_URL": unreachableDB}, tt.args...)
+			code, stdout, stderr := easel(t, cancelled(), map[string]string{"DATABASE_URL": unreachableDB}, tt.args...)
 			require.Equal(t, 2, code, "stderr: %s", stderr)
-			require.Contains(t, failure(t, tt.args[0], stderr), tt.want)
+			require.Empty(t, stdout)
+			text := failure(t, tt.args[0], stderr)
+			require.Contains(t, text, tt.want)
+			require.NotRegexp(t, `^(easel |usage|invalid input)`, text, "said once: easel: prefixes every error")
 		})
 	}
 }

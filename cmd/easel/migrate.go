@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/easelhq/easel/internal/serve"
 	"github.com/easelhq/easel/migrations"
 )
 
@@ -36,26 +37,28 @@ func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 		return err
 	}
 	if len(words) == 0 {
-		return fmt.Errorf("%w: %s", errUsage, migrateUsage)
+		return usageError{fmt.Errorf("missing the migrate command: %s; %s", migrateUsage, seeHelp("migrate"))}
 	}
 	sub, words := words[0], words[1:]
 	maxWords := map[string]int{"up": 0, "down": 1, "force": 1, "version": 0}
 	n, ok := maxWords[sub]
 	if !ok {
-		return fmt.Errorf("%w: unknown migrate command %q (%s)", errUsage, sub, migrateUsage)
+		return usageError{fmt.Errorf("unknown migrate command %q (%s)", sub, migrateUsage)}
 	}
 	if len(words) > n {
 		return unexpectedArg("migrate "+sub, words[n])
 	}
 	if sub == "force" && len(words) == 0 {
-		return fmt.Errorf("%w: migrate force V: missing V, the version to record; %s", errUsage, seeHelp("migrate"))
+		return usageError{fmt.Errorf("migrate force V: missing V, the version to record; %s", seeHelp("migrate"))}
 	}
 	logger, err := loggerFn()
 	if err != nil {
 		return err
 	}
-
 	databaseURL := databaseURL(getenv)
+	if err := serve.CheckDatabaseURL(databaseURL); err != nil {
+		return err
+	}
 	if err := migrate(ctx, sub, words, databaseURL, stdout, logger); err != nil {
 		if errors.Is(err, migrations.ErrNoDatabase) {
 			// Only up creates the database; the others say how to get one.
@@ -90,9 +93,12 @@ func migrate(ctx context.Context, sub string, words []string, databaseURL string
 		if len(words) > 0 {
 			n, err := strconv.Atoi(words[0])
 			if err != nil || n < 1 {
-				return fmt.Errorf("%w: migrate down N: N must be a positive integer, got %q", errUsage, words[0])
+				return usageError{fmt.Errorf("migrate down N: N must be a positive integer, got %q", words[0])}
 			}
 			steps = n
+		}
+		if err := checkDownSteps(ctx, databaseURL, steps); err != nil {
+			return err
 		}
 		if err := migrations.Down(ctx, databaseURL, logger, steps); err != nil {
 			return err
@@ -100,7 +106,14 @@ func migrate(ctx context.Context, sub string, words []string, databaseURL string
 	case "force":
 		v, err := strconv.ParseUint(words[0], 10, 0)
 		if err != nil {
-			return fmt.Errorf("%w: migrate force V: V must be a version, 0 or more, got %q", errUsage, words[0])
+			return usageError{fmt.Errorf("migrate force V: V must be a version, 0 or more, got %q", words[0])}
+		}
+		latest, err := migrations.Latest()
+		if err != nil {
+			return err
+		}
+		if v > uint64(latest) {
+			return usageError{fmt.Errorf("migrate force %d: this binary's migrations go up to version %d; nothing was changed", v, latest)}
 		}
 		if err := migrations.Force(ctx, databaseURL, logger, uint(v)); err != nil {
 			return err
@@ -127,4 +140,24 @@ func migrate(ctx context.Context, sub string, words []string, databaseURL string
 		return migrations.SchemaNewerError(version, latest)
 	}
 	return migrations.ExplainDirty(ctx, databaseURL, version)
+}
+
+// checkDownSteps refuses, as a usage error, more steps than the schema has
+// migrations to revert: asked of a clean schema this binary knows, the
+// command is what is wrong. Every other case is left to migrations.Down,
+// which refuses it too, changing nothing, and says why.
+func checkDownSteps(ctx context.Context, databaseURL string, steps int) error {
+	version, dirty, err := migrations.CurrentVersion(ctx, databaseURL)
+	if err != nil || dirty {
+		return nil
+	}
+	latest, err := migrations.Latest()
+	if err != nil || version > latest || uint(steps) <= version {
+		return nil
+	}
+	if version == 0 {
+		return usageError{fmt.Errorf("migrate down %d: the schema is at version 0: there is no migration to revert; nothing was changed", steps)}
+	}
+	return usageError{fmt.Errorf("migrate down %d: the schema is at version %d, so at most %d migrations can be reverted (easel migrate down %d reverts them all); nothing was changed",
+		steps, version, version, version)}
 }

@@ -30,8 +30,8 @@ func TestMigrateAcceptsPoolParameters(t *testing.T) {
 		{args: []string{"migrate", "version"}, url: func(t *testing.T) string { return dbtest.URL(t) }, wantStdout: fmt.Sprintf("schema version %d of %d\n", latest, latest)},
 		{args: []string{"migrate", "up"}, url: func(t *testing.T) string { return dbtest.MissingURL(t) }, wantStdout: fmt.Sprintf("schema version %d of %d\n", latest, latest)},
 		{args: []string{"migrate", "down"}, url: func(t *testing.T) string { return dbtest.URL(t) }, wantStdout: fmt.Sprintf("schema version %d of %d\n", latest-1, latest)},
-		{args: []string{"keys", "create", "shop"}, url: func(t *testing.T) string { return dbtest.URL(t) }, wantStdout: `Created API key "shop".`},
-		{args: []string{"keys", "list"}, url: func(t *testing.T) string { return dbtest.URL(t) }, wantStdout: "no API keys"},
+		{args: []string{"keys", "create", "shop"}, url: func(t *testing.T) string { return dbtest.URL(t) }, wantStdout: "easel_"},
+		{args: []string{"keys", "list"}, url: func(t *testing.T) string { return dbtest.URL(t) }, wantStdout: ""}, // no keys: stdout stays empty
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -111,13 +111,13 @@ func TestMigrateCommands(t *testing.T) {
 			wantStdout: fmt.Sprintf("schema version %d of %d\n", latest-1, latest), wantVersion: latest - 1,
 		},
 		{
-			name: "force past the newest", url: dirty, args: []string{"force", fmt.Sprint(latest + 1)}, wantCode: 1,
+			name: "force past the newest: a usage error", url: dirty, args: []string{"force", fmt.Sprint(latest + 1)}, wantCode: 2,
 			wantStderr:  []string{fmt.Sprintf("easel: migrate force %d: this binary's migrations go up to version %d; nothing was changed", latest+1, latest)},
 			wantVersion: latest, wantDirty: true,
 		},
 		{
 			name: "force without V", url: dirty, args: []string{"force"}, wantCode: 2,
-			wantStderr: []string{"easel: usage: migrate force V: missing V"}, wantVersion: latest, wantDirty: true,
+			wantStderr: []string{"easel: migrate force V: missing V"}, wantVersion: latest, wantDirty: true,
 		},
 		{
 			name: "force a word", url: dirty, args: []string{"force", "latest"}, wantCode: 2,
@@ -136,13 +136,18 @@ func TestMigrateCommands(t *testing.T) {
 			wantStdout: fmt.Sprintf("schema version 7 of %d\n", latest), wantVersion: 7,
 		},
 		{
-			name: "down more than the version", url: atVersion(10), args: []string{"down", "20"}, wantCode: 1,
+			name: "down more than the version: a usage error", url: atVersion(10), args: []string{"down", "20"}, wantCode: 2,
 			wantStderr:  []string{"easel: migrate down 20: the schema is at version 10, so at most 10 migrations can be reverted (easel migrate down 10 reverts them all); nothing was changed"},
 			wantVersion: 10,
 		},
 		{
 			name: "down every migration", url: atVersion(10), args: []string{"down", "10"},
 			wantStdout: fmt.Sprintf("schema version 0 of %d\n", latest), wantVersion: 0,
+		},
+		{
+			name: "down from version 0: a usage error", url: atVersion(0), args: []string{"down"}, wantCode: 2,
+			wantStderr:  []string{"easel: migrate down 1: the schema is at version 0: there is no migration to revert; nothing was changed"},
+			wantVersion: 0,
 		},
 	}
 	for _, tt := range tests {

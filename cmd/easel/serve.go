@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 
 	"github.com/easelhq/easel/internal/serve"
 )
@@ -47,23 +47,41 @@ func serveCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	// An empty address would listen on every interface at a random port.
-	if _, _, err := net.SplitHostPort(*addr); set["addr"] && err != nil {
-		return flagError("serve", fmt.Errorf("invalid value %q for flag -addr: not host:port", *addr))
+	// An empty address would listen on every interface at a random port;
+	// one net.Listen refuses would fail only after the migrations.
+	if err := serve.CheckAddr(*addr); set["addr"] && err != nil {
+		return flagError("serve", fmt.Errorf("invalid value %q for flag -addr: %w", *addr, err))
 	}
 	l, err := logger()
 	if err != nil {
 		return err
 	}
-	cfg, err := serve.ConfigFromEnv(getenv)
+	env := getenv
+	if set["addr"] {
+		// Only the address in effect is checked: --addr's, not the
+		// EASEL_ADDR it overrides.
+		env = func(name string) string {
+			if name == "EASEL_ADDR" {
+				return *addr
+			}
+			return getenv(name)
+		}
+	}
+	cfg, err := serve.ConfigFromEnv(env)
 	if err != nil {
-		return err
+		// Each of its errors is a bad variable: exit 2.
+		return usageError{err}
 	}
 	if set["role"] {
 		cfg.Role = role
 	}
-	if set["addr"] {
-		cfg.Addr = *addr
+	if err := serve.CheckAddr(cfg.Addr); !set["addr"] && err != nil {
+		return usageError{fmt.Errorf("EASEL_ADDR: %q: %w", cfg.Addr, err)}
 	}
-	return serve.Run(ctx, cfg, l, nil)
+	err = serve.Run(ctx, cfg, l, nil)
+	var listenErr *serve.ListenError
+	if set["addr"] && errors.As(err, &listenErr) {
+		listenErr.Source = "--addr"
+	}
+	return err
 }

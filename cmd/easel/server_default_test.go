@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -68,14 +69,63 @@ func TestEnqueueDefaultServerFromEnvironment(t *testing.T) {
 	require.Equal(t, "POST /v1/generations", <-hits)
 }
 
-// A default the environment makes unusable is blamed on the environment.
+// easel enqueue exits with its own codes: 4 for a generation the server
+// says does not exist while waiting, as for any refusal.
+func TestEnqueueExitCodeRefused(t *testing.T) {
+	t.Parallel()
+	addr, hits := fakeEasel(t, http.StatusOK)
+	code, stdout, stderr := easel(t, context.Background(), map[string]string{"EASEL_ADDR": addr},
+		"enqueue", "--prompt", "x", "--image-url", "https://example.com/a.png", "--wait")
+	require.Equal(t, 4, code, stderr)
+	require.Empty(t, stdout)
+	require.Contains(t, stderr, "easel: get generation gen-1: server answered 404 http_error: Not Found\n")
+	require.Equal(t, "POST /v1/generations", <-hits)
+	require.Equal(t, "GET /v1/generations/gen-1", <-hits)
+}
+
+// A signal ends a command with 128 plus its number, as a shell reports it.
+func TestSignalExitCode(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, 130, signalError{syscall.SIGINT}.ExitCode())
+	require.Equal(t, 143, signalError{syscall.SIGTERM}.ExitCode())
+	require.EqualError(t, signalError{syscall.SIGTERM}, "interrupted by SIGTERM")
+
+	addr, _ := fakeEasel(t, http.StatusOK)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(signalError{syscall.SIGTERM})
+	code, _, stderr := easel(t, ctx, map[string]string{"EASEL_ADDR": addr}, "enqueue", "--prompt", "x", "--wait")
+	require.Equal(t, 143, code, stderr)
+	require.Contains(t, stderr, "easel: enqueue: interrupted by SIGTERM before the server answered")
+}
+
+// A default the environment makes unusable is blamed on the variable that
+// made it; --server, given, makes the environment's default irrelevant.
 func TestEnqueueBadDefaultServer(t *testing.T) {
 	t.Parallel()
-	code, _, stderr := easel(t, cancelled(), map[string]string{"EASEL_PUBLIC_URL": "easel.example.com"},
-		"enqueue", "--prompt", "x", "--image-url", "https://example.com/a.png")
-	require.Equal(t, 2, code, stderr)
-	require.Contains(t, stderr, `--server "easel.example.com" is not an http(s) URL`)
-	require.Contains(t, stderr, "from EASEL_PUBLIC_URL or EASEL_ADDR")
+	addr, hits := fakeEasel(t, http.StatusOK)
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"EASEL_PUBLIC_URL", map[string]string{"EASEL_PUBLIC_URL": "easel.example.com", "EASEL_ADDR": addr},
+			`easel: EASEL_PUBLIC_URL: "easel.example.com" is not an http(s) URL; fix it, or give --server`},
+		{"EASEL_ADDR", map[string]string{"EASEL_ADDR": "bogus"}, `easel: EASEL_ADDR: "bogus": not host:port; fix it, or give --server`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := easel(t, cancelled(), tt.env, "enqueue", "--prompt", "x", "--image-url", "https://example.com/a.png")
+			require.Equal(t, 2, code, stderr)
+			require.Empty(t, stdout)
+			require.Equal(t, tt.want+"\n", stderr)
+		})
+	}
+
+	code, stdout, stderr := easel(t, context.Background(), map[string]string{"EASEL_PUBLIC_URL": "nope", "EASEL_ADDR": "bogus"},
+		"enqueue", "--server", "http://"+addr, "--prompt", "x", "--image-url", "https://example.com/a.png")
+	require.Zero(t, code, stderr)
+	require.Equal(t, "gen-1\n", stdout)
+	require.Equal(t, "POST /v1/generations", <-hits)
 }
 
 // easel healthcheck probes this host's easel serve at EASEL_ADDR, and never
@@ -101,6 +151,15 @@ func TestHealthcheckDefaultURLFromEnvironment(t *testing.T) {
 	}
 	require.Empty(t, readyHits)
 	require.Empty(t, unreadyHits)
+}
+
+// --url given, EASEL_ADDR is not read.
+func TestHealthcheckURLOverridesBadEASELADDR(t *testing.T) {
+	t.Parallel()
+	ready, hits := fakeEasel(t, http.StatusOK)
+	code, _, stderr := easel(t, context.Background(), map[string]string{"EASEL_ADDR": "bogus"}, "healthcheck", "--url", "http://"+ready+"/readyz")
+	require.Zero(t, code, stderr)
+	require.Equal(t, "GET /readyz", <-hits)
 }
 
 func TestHealthcheckUnreachable(t *testing.T) {

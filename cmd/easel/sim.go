@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/easelhq/easel/fal/falsim"
 )
@@ -14,8 +15,11 @@ var simHelp = help{
 	about: `Runs the fal simulator as its own server: fal's queue API (submit, status,
 result, cancel), signed webhooks with their JWKS, and the result images, with
 the latency and the faults the flags ask for. Once it listens it prints, on
-stdout, the FAL_QUEUE_URL, FAL_JWKS_URL and FAL_KEY that point easel serve at
-it. It runs until SIGTERM or SIGINT; its requests live in memory only.`,
+stdout, lines a shell can source: export lines setting the FAL_QUEUE_URL,
+FAL_JWKS_URL and FAL_KEY that point easel serve at it, and comments saying
+where it listens and what faults it injects (easel sim >sim.env & then
+. ./sim.env). It runs until SIGTERM or SIGINT; its requests live in memory
+only.`,
 	env: [][2]string{
 		{"EASEL_LOG_LEVEL", "debug, info, warn or error (default info)"},
 	},
@@ -38,5 +42,40 @@ func simCmd(ctx context.Context, args []string, stdout io.Writer, logger loggerF
 		return err
 	}
 	cfg.Logger = l
-	return falsim.Run(ctx, *addr, *cfg, stdout)
+	srv, err := falsim.Start(ctx, *addr, *cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := writeSimEnv(stdout, srv.URL, srv.QueueURL(), srv.JWKSURL(), cfg.Summary()); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// writeSimEnv prints what points easel serve at the simulator listening at
+// url as a shell script: export lines, and comments for a person (a script
+// reading the address finds it after "fal simulator listening on ").
+func writeSimEnv(w io.Writer, url, queueURL, jwksURL, faults string) error {
+	_, err := fmt.Fprintf(w, "# fal simulator listening on %s\n"+
+		"# point easel serve at it with these variables (FAL_KEY: any non-empty value)\n"+
+		"export FAL_QUEUE_URL=%s\n"+
+		"export FAL_JWKS_URL=%s\n"+
+		"export FAL_KEY=sim\n"+
+		"# faults: %s\n",
+		url, shellQuote(queueURL), shellQuote(jwksURL), strings.ReplaceAll(faults, "\n", " "))
+	if err != nil {
+		return fmt.Errorf("print the simulator's variables: %w", err)
+	}
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but the
+// characters of a plain URL: an IPv6 address's brackets are a glob.
+func shellQuote(s string) string {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

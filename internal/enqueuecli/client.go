@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +23,9 @@ type generation struct {
 	FalRequestID *string    `json:"fal_request_id"`
 	Error        *errorInfo `json:"error"`
 	Images       []image    `json:"images"`
+	// raw is the resource as the API returned it, every field included,
+	// which --output json prints.
+	raw json.RawMessage
 }
 
 type image struct {
@@ -31,6 +37,10 @@ type errorInfo struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
+
+// statuses are the API's generation states; an answer with another is not
+// the API's.
+var statuses = []string{"queued", "submitted", "completed", "failed", "cancelled"}
 
 func (g *generation) terminal() bool {
 	return g.Status == "completed" || g.Status == "failed" || g.Status == "cancelled"
@@ -71,10 +81,25 @@ func unauthorizedHint(apiKey string) string {
 	return "the API key in EASEL_API_KEY was refused: set EASEL_API_KEY to an active key of this server (easel keys list names them)"
 }
 
-// Is makes a rejected input (400, 422) match ErrInvalidInput: the caller
-// must change the request, and retrying it would not help.
+// Is sorts the answer by what the caller can do about it: change the
+// request (ErrInvalidInput: 400, 413, 422), ask again later (ErrNoAnswer:
+// 429, 5xx), or change something else (ErrRefused: any other 4xx, such as
+// 401, 404 or 409 idempotency_conflict). A 3xx left unfollowed is no answer
+// of the API's (ErrBadAnswer).
 func (e *APIError) Is(target error) bool {
-	return target == ErrInvalidInput && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity)
+	invalid := e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge || e.Status == http.StatusUnprocessableEntity
+	later := e.Status == http.StatusTooManyRequests || e.Status >= 500
+	switch target {
+	case ErrInvalidInput:
+		return invalid
+	case ErrNoAnswer:
+		return later
+	case ErrRefused:
+		return e.Status >= 400 && e.Status < 500 && !invalid && !later
+	case ErrBadAnswer:
+		return e.Status < 400
+	}
+	return false
 }
 
 // client speaks to Easel's /v1 API.
@@ -82,10 +107,12 @@ type client struct {
 	base   string // without a trailing slash
 	apiKey string
 	http   *http.Client
+	// timeout bounds one API call on top of any long-poll wait.
+	timeout time.Duration
 }
 
-// requestTimeout bounds one API call on top of any long-poll wait.
-const requestTimeout = 30 * time.Second
+// DefaultRequestTimeout is Env.RequestTimeout's default.
+const DefaultRequestTimeout = 30 * time.Second
 
 // create posts input and reports whether the server created the generation
 // (false: an earlier request with the same idempotency key did).
@@ -98,12 +125,32 @@ func (c *client) create(ctx context.Context, input []byte, idempotencyKey string
 	if idempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", idempotencyKey)
 	}
-	var g generation
-	status, err := c.do(req, &g, requestTimeout)
+	g, status, err := c.do(req, c.timeout)
+	var timeout *timeoutError
+	if errors.As(err, &timeout) {
+		return nil, false, fmt.Errorf("enqueue: %w; %s", err, retryHint(idempotencyKey))
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("enqueue: %w", err)
 	}
-	return &g, status == http.StatusAccepted, nil
+	switch {
+	case status == http.StatusOK && idempotencyKey == "":
+		// A replay answers a request that had a key: a server that says so
+		// of one without is not following the API.
+		return nil, false, fmt.Errorf("enqueue: %w", badAnswer(req, fmt.Sprintf("answered 200, an earlier request's generation (%s), though this request sent no Idempotency-Key", g.ID)))
+	case status != http.StatusOK && status != http.StatusAccepted:
+		return nil, false, fmt.Errorf("enqueue: %w", badAnswer(req, fmt.Sprintf("answered %d where the API answers 202, or 200 for an idempotent replay", status)))
+	}
+	return g, status == http.StatusAccepted, nil
+}
+
+// retryHint says how to retry a request that got no answer in time, which
+// the server may have carried out.
+func retryHint(idempotencyKey string) string {
+	if idempotencyKey != "" {
+		return fmt.Sprintf("retry with --idempotency-key %q, the same key: if this request enqueued the generation, the retry returns it rather than enqueue another", idempotencyKey)
+	}
+	return "retry with --idempotency-key KEY to make retries safe; this request sent none, so it may have enqueued the generation already (see the gallery)"
 }
 
 // get returns the generation, long-polling for up to wait when the server
@@ -117,11 +164,14 @@ func (c *client) get(ctx context.Context, id string, wait time.Duration) (*gener
 	if err != nil {
 		return nil, err
 	}
-	var g generation
-	if _, err := c.do(req, &g, wait+requestTimeout); err != nil {
+	g, _, err := c.do(req, wait+c.timeout)
+	if err != nil {
 		return nil, fmt.Errorf("get generation %s: %w", id, err)
 	}
-	return &g, nil
+	if g.ID != id {
+		return nil, fmt.Errorf("get generation %s: %w", id, badAnswer(req, fmt.Sprintf("answered with generation %q", g.ID)))
+	}
+	return g, nil
 }
 
 func (c *client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
@@ -139,17 +189,34 @@ func (c *client) newRequest(ctx context.Context, method, path string, body io.Re
 // maxResponseBytes bounds a response; a generation is a few kilobytes.
 const maxResponseBytes = 16 << 20
 
-func (c *client) do(req *http.Request, into any, timeout time.Duration) (int, error) {
+// timeoutError is a request that got no answer within its timeout: the
+// server may have carried it out. It is ErrNoAnswer.
+type timeoutError struct {
+	req     *http.Request
+	timeout time.Duration
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("%s %s: no answer within %s", e.req.Method, e.req.URL.Redacted(), e.timeout)
+}
+
+func (e *timeoutError) Is(target error) bool { return target == ErrNoAnswer }
+
+// do sends req, giving up after timeout, and returns the generation a 2xx
+// answer holds, with the answer's status. An answer that holds no
+// generation of the API's is ErrBadAnswer, not to be retried: the server is
+// not Easel, or is broken, and asking again would get the same.
+func (c *client) do(req *http.Request, timeout time.Duration) (*generation, int, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), timeout)
 	defer cancel()
 	resp, err := c.http.Do(req.WithContext(ctx))
 	if err != nil {
-		return 0, err
+		return nil, 0, transportError(ctx, req, timeout, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
-		return resp.StatusCode, fmt.Errorf("read response: %w", err)
+		return nil, resp.StatusCode, transportError(ctx, req, timeout, fmt.Errorf("read response: %w", err))
 	}
 	if resp.StatusCode >= 300 {
 		apiErr := &APIError{Status: resp.StatusCode, Code: "http_error", Message: http.StatusText(resp.StatusCode)}
@@ -162,20 +229,54 @@ func (c *client) do(req *http.Request, into any, timeout time.Duration) (int, er
 		if resp.StatusCode == http.StatusUnauthorized {
 			apiErr.hint = unauthorizedHint(c.apiKey)
 		}
-		return resp.StatusCode, apiErr
+		return nil, resp.StatusCode, apiErr
 	}
-	if err := json.Unmarshal(body, into); err != nil {
-		return resp.StatusCode, fmt.Errorf("decode response: %w", err)
+	g := &generation{}
+	if err := json.Unmarshal(body, g); err != nil {
+		return nil, resp.StatusCode, badAnswer(req, fmt.Sprintf("answered %d with no generation (%v)", resp.StatusCode, err))
 	}
-	return resp.StatusCode, nil
+	switch {
+	case g.ID == "":
+		return nil, resp.StatusCode, badAnswer(req, fmt.Sprintf("answered %d with a generation without an id", resp.StatusCode))
+	case !slices.Contains(statuses, g.Status):
+		return nil, resp.StatusCode, badAnswer(req, fmt.Sprintf("answered %d with a generation whose status, %q, is none of %s", resp.StatusCode, g.Status, strings.Join(statuses, ", ")))
+	}
+	// On one line, for a script reading stdout line by line.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, body); err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("compact the answer: %w", err)
+	}
+	g.raw = compact.Bytes()
+	return g, resp.StatusCode, nil
+}
+
+// transportError words err, the failure to get an answer to req within
+// timeout, which ctx applied, by what the caller can do about it: each is
+// ErrNoAnswer but for the caller's own cancellation.
+func transportError(ctx context.Context, req *http.Request, timeout time.Duration, err error) error {
+	switch {
+	case req.Context().Err() != nil:
+		// The caller's: an interrupt, or its own deadline.
+		return err
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &timeoutError{req: req, timeout: timeout}
+	}
+	var dnsErr *net.DNSError
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dnsErr) {
+		// Nothing was sent: the server never saw the request.
+		return mark(fmt.Errorf("could not reach the server (is easel serve running at --server?): %w", err), ErrNoAnswer)
+	}
+	return mark(err, ErrNoAnswer)
+}
+
+// badAnswer is ErrBadAnswer for req's answer, which what describes.
+func badAnswer(req *http.Request, what string) error {
+	return mark(fmt.Errorf("%s %s %s: is --server an Easel server?", req.Method, req.URL.Redacted(), what), ErrBadAnswer)
 }
 
 // retryable reports whether waiting should carry on after err: the server
-// may be restarting or briefly overloaded.
+// may be restarting or briefly overloaded, or the network down for a while.
+// An answer that is not the API's is not retried: it would come again.
 func retryable(err error) bool {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.Status == http.StatusTooManyRequests || apiErr.Status >= 500
-	}
-	return !errors.Is(err, context.Canceled)
+	return errors.Is(err, ErrNoAnswer)
 }

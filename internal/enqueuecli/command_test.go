@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -201,6 +202,7 @@ func TestEnqueueRejectedInput(t *testing.T) {
 
 	r := run(t, b, nil, "--prompt", "x", "--num-images", "9", "--type", "Sketch", "--wait")
 	require.ErrorIs(t, r.err, enqueuecli.ErrInvalidInput, "a 422 exits like a usage error")
+	require.Equal(t, 2, enqueuecli.ExitCode(r.err))
 	var apiErr *enqueuecli.APIError
 	require.ErrorAs(t, r.err, &apiErr)
 	require.Equal(t, http.StatusUnprocessableEntity, apiErr.Status)
@@ -221,7 +223,7 @@ func TestEnqueueWaitFailed(t *testing.T) {
 	var notCompleted *enqueuecli.NotCompletedError
 	require.ErrorAs(t, r.err, &notCompleted)
 	require.Equal(t, "failed", notCompleted.Status)
-	require.NotErrorIs(t, r.err, enqueuecli.ErrInvalidInput, "exit status 1, not 2")
+	require.Equal(t, 1, enqueuecli.ExitCode(r.err))
 	require.Regexp(t, `\d+\.\ds  failed: \S+: .+\n`, r.stderr)
 	require.Contains(t, r.stderr, "gallery: "+b.baseURL+"/generations/"+notCompleted.ID)
 	require.Empty(t, r.stdout)
@@ -262,7 +264,7 @@ func TestEnqueueSendsAPIKey(t *testing.T) {
 	var apiErr *enqueuecli.APIError
 	require.ErrorAs(t, r.err, &apiErr)
 	require.Equal(t, http.StatusUnauthorized, apiErr.Status, "once a key exists, the API wants one")
-	require.NotErrorIs(t, r.err, enqueuecli.ErrInvalidInput)
+	require.Equal(t, 4, enqueuecli.ExitCode(r.err), "refused")
 
 	r = run(t, b, map[string]string{"EASEL_API_KEY": key}, "--prompt", "x", "--image-url", imageURL)
 	require.NoError(t, r.err)
@@ -277,31 +279,60 @@ func TestEnqueueSendsAPIKey(t *testing.T) {
 	require.Equal(t, "billing", g.Client, "the key names the client")
 }
 
-// Mistakes that need no server are reported before calling one.
+// Mistakes that need no server are reported before calling one, each as
+// itself: no "invalid input:" before it, which the exit code says.
 func TestEnqueueUsageErrors(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		name string
-		args []string
-		want string
+		name  string
+		args  []string
+		stdin string
+		want  string
 	}{
-		{"nothing", nil, "nothing to enqueue"},
-		{"unknown flag", []string{"--colour", "red"}, "flag provided but not defined: -colour"},
-		{"stray argument", []string{"--prompt", "a", "cat"}, `unexpected argument "cat"`},
-		{"bad server", []string{"--prompt", "a", "--server", "ftp://x"}, `--server "ftp://x" is not an http(s) URL`},
-		{"missing file", []string{"--json", "/nonexistent/input.json"}, "no such file"},
-		{"not an object", []string{"--json", "-"}, "not a JSON object"},
-		{"bad image prompt", []string{"--json", "-", "--type", "CPDS"}, "image_prompt_1 is not a JSON object"},
+		{name: "nothing", want: "nothing to enqueue"},
+		{name: "unknown flag", args: []string{"--colour", "red"}, want: "flag provided but not defined: -colour"},
+		{name: "stray argument", args: []string{"--prompt", "a", "cat"}, want: `unexpected argument "cat"`},
+		{name: "bad server", args: []string{"--prompt", "a", "--server", "ftp://x"}, want: `--server "ftp://x" is not an http(s) URL`},
+		{name: "missing file", args: []string{"--json", "/nonexistent/input.json"}, want: "no such file"},
+		{name: "not an object", args: []string{"--json", "-"}, stdin: "[1, 2]", want: "--json -: not a JSON object but an array"},
+		{name: "null", args: []string{"--json", "-"}, stdin: "null", want: "--json -: not a JSON object but null"},
+		{name: "empty", args: []string{"--json", "-"}, stdin: " \n", want: "--json -: empty, where a JSON object was expected"},
+		{name: "cut short", args: []string{"--json", "-"}, stdin: `{"prompt": 5`, want: "--json -: not valid JSON: unexpected end of JSON input at line 1, column 12 (byte 12)"},
+		{
+			name: "bad character", args: []string{"--json", "-"}, stdin: "{\n  \"prompt\": \"x\",\n  }",
+			want: "--json -: not valid JSON: invalid character '}' looking for beginning of object key string at line 3, column 3 (byte 22)",
+		},
+		{name: "bad image prompt", args: []string{"--json", "-", "--type", "CPDS"}, stdin: `{"image_prompt_1": "x"}`, want: "image_prompt_1 is not a JSON object"},
+		{name: "empty idempotency key", args: []string{"--prompt", "a", "--idempotency-key", ""}, want: "--idempotency-key is empty: give a key, or leave the flag out"},
+		{name: "blank idempotency key", args: []string{"--prompt", "a", "--idempotency-key", " "}, want: "--idempotency-key is empty"},
+		{name: "idempotency key with spaces around", args: []string{"--prompt", "a", "--idempotency-key", " k1"}, want: `--idempotency-key " k1" starts or ends with whitespace, which HTTP drops`},
+		{name: "idempotency key with a newline", args: []string{"--prompt", "a", "--idempotency-key", "k\n1"}, want: "--idempotency-key has a control character at byte 2"},
+		{name: "timeout without wait", args: []string{"--prompt", "a", "--timeout", "1m"}, want: "--timeout bounds the wait: give --wait too"},
+		{name: "negative timeout", args: []string{"--prompt", "a", "--wait", "--timeout", "-1s"}, want: `invalid value "-1s" for flag -timeout: must be 0 or more`},
+		{name: "unknown output", args: []string{"--prompt", "a", "--output", "yaml"}, want: `invalid value "yaml" for flag -output: must be text or json`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			stdin := "[1, 2]"
-			if tt.name == "bad image prompt" {
-				stdin = `{"image_prompt_1": "x"}`
-			}
-			r := run(t, nil, map[string]string{"stdin": stdin}, tt.args...)
+			r := run(t, nil, map[string]string{"stdin": tt.stdin}, tt.args...)
 			require.ErrorIs(t, r.err, enqueuecli.ErrInvalidInput)
+			require.Equal(t, 2, enqueuecli.ExitCode(r.err))
 			require.ErrorContains(t, r.err, tt.want)
+			require.NotContains(t, r.err.Error(), "invalid input")
+			require.Empty(t, r.stdout)
 		})
 	}
+}
+
+// The environment's default server, unusable, is refused naming the
+// variable, unless --server makes it irrelevant.
+func TestEnqueueServerErr(t *testing.T) {
+	t.Parallel()
+	envErr := errors.New(`EASEL_PUBLIC_URL: "nope" is not an http(s) URL`)
+	var stdout bytes.Buffer
+	err := enqueuecli.Run(context.Background(), []string{"--prompt", "x"}, enqueuecli.Env{
+		Stdout: &stdout, Stderr: &bytes.Buffer{}, Getenv: func(string) string { return "" }, ServerErr: envErr,
+	})
+	require.ErrorIs(t, err, envErr)
+	require.EqualError(t, err, `EASEL_PUBLIC_URL: "nope" is not an http(s) URL; fix it, or give --server`)
+	require.Equal(t, 2, enqueuecli.ExitCode(err))
 }

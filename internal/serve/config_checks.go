@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -18,11 +19,23 @@ import (
 // it, and a call to fal with its record must fit in that.
 const minRescueAfter = 5 * time.Second
 
+// ErrConfig marks an error in a setting: an environment variable, or the
+// flag that stands for it. Nothing runs until it is changed, so easel exits
+// 2 for it, as for a bad flag, whichever command read it.
+var ErrConfig = errors.New("bad configuration")
+
+// configError is err marked ErrConfig, with err's message alone.
+type configError struct{ error }
+
+func (e configError) Is(target error) bool { return target == ErrConfig }
+func (e configError) Unwrap() error        { return e.error }
+
 // checkDatabaseURL parses DATABASE_URL as easel serve's pool does, so that
 // a bad one stops start-up with an error naming the variable rather than
 // when the first connection is attempted. pgx's error quotes the string,
 // masking passwords only as well as it can read a string it could not
-// parse, so only its reason is kept.
+// parse, and the error it wraps may quote a piece of it (the part of a URL
+// after an unescaped '@' in a password): only pgx's own words are kept.
 func checkDatabaseURL(databaseURL string) error {
 	_, err := pgxpool.ParseConfig(databaseURL)
 	if err == nil {
@@ -31,11 +44,28 @@ func checkDatabaseURL(databaseURL string) error {
 	reason := "it cannot be parsed"
 	var parseErr *pgconn.ParseConfigError
 	if errors.As(err, &parseErr) {
-		// Error quotes ConnString, masked; without it, only the reason.
-		parseErr.ConnString = ""
-		reason = strings.TrimPrefix(parseErr.Error(), "cannot parse ``: ")
+		// Error is "cannot parse `<masked>`: <msg> (<wrapped error>)":
+		// without the string, and without the wrapped error, only msg,
+		// which pgx writes itself.
+		masked := *parseErr
+		masked.ConnString = ""
+		reason = strings.TrimPrefix(masked.Error(), "cannot parse ``: ")
+		if inner := parseErr.Unwrap(); inner != nil {
+			reason = strings.TrimSuffix(reason, " ("+inner.Error()+")")
+		}
+		if reason == "failed to parse as URL" {
+			// The usual cause, which the dropped error would have hinted at.
+			reason += "; percent-encode any of @ : / ? # [ ] % and spaces in the user name and password"
+		}
 	}
-	return fmt.Errorf("DATABASE_URL: not a Postgres URL (postgres://user:password@host:5432/easel) or keyword/value string: %s (the value is not shown: it may hold a password)", reason)
+	return configError{fmt.Errorf("DATABASE_URL: not a Postgres URL (postgres://user:password@host:5432/easel) or keyword/value string: %s (the value is not shown: it may hold a password)", reason)}
+}
+
+// CheckDatabaseURL is easel serve's check of DATABASE_URL, for the other
+// commands that connect with it: its error, marked ErrConfig, names the
+// variable and never shows its value.
+func CheckDatabaseURL(databaseURL string) error {
+	return checkDatabaseURL(databaseURL)
 }
 
 // checkFalKey refuses a FAL_KEY that would fail every request to fal; raw
@@ -92,11 +122,11 @@ func (c *Config) checkPublicURL() error {
 	remote := c.FalKey != "" && !loopbackURL(c.FalQueueURL)
 	switch {
 	case c.PublicURL == "" && c.Role == RoleWorker:
-		return errors.New("EASEL_PUBLIC_URL: must be set with --role worker: it names the processes that receive fal's webhooks, and a worker does not")
+		return configError{errors.New("EASEL_PUBLIC_URL: must be set with --role worker: it names the processes that receive fal's webhooks, and a worker does not")}
 	case c.PublicURL == "" && remote:
-		return errors.New("EASEL_PUBLIC_URL: must be set when FAL_KEY is set: fal delivers every result to it, so it must be a URL fal can reach")
+		return configError{errors.New("EASEL_PUBLIC_URL: must be set when FAL_KEY is set: fal delivers every result to it, so it must be a URL fal can reach")}
 	case c.PublicURL != "" && remote && !reachableFromFal(c.PublicURL):
-		return fmt.Errorf("EASEL_PUBLIC_URL: %q is a loopback or unspecified address, which fal cannot reach to deliver results", c.PublicURL)
+		return configError{fmt.Errorf("EASEL_PUBLIC_URL: %q is a loopback or unspecified address, which fal cannot reach to deliver results", c.PublicURL)}
 	}
 	return nil
 }
@@ -127,20 +157,53 @@ func urlHost(raw string) (string, netip.Addr) {
 	return host, ip
 }
 
-// LocalURL is the base URL at which a process on this host reaches a
-// server listening on addr, a host:port such as EASEL_ADDR: an empty or
-// unspecified host (0.0.0.0, ::) becomes 127.0.0.1, which Go's dual-stack
-// listeners accept. An addr that is not host:port, which easel serve
-// refuses, is kept as it is, to show what was configured.
-func LocalURL(addr string) string {
+// CheckAddr reads addr as net.Listen would take it for easel serve: host:port,
+// the host empty, an IP address or a name, the port a number up to 65535 or a
+// service name such as http. Its error says what is wrong without naming
+// where addr came from, which the caller knows (EASEL_ADDR, or --addr).
+func CheckAddr(addr string) error {
+	_, err := localURL(addr)
+	return err
+}
+
+// localURL is LocalURL, with an error that names no variable.
+func localURL(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "http://" + addr
+		return "", errors.New("not host:port")
 	}
-	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+	// By name too, as net.Listen takes it; a URL needs the number.
+	n, err := net.LookupPort("tcp", port)
+	if err != nil {
+		return "", fmt.Errorf("port %q is not a number from 0 to 65535 nor a known service", port)
+	}
+	ip, ipErr := netip.ParseAddr(host)
+	switch {
+	case host == "" || (ipErr == nil && ip.IsUnspecified()):
 		host = "127.0.0.1"
+	case ipErr == nil && ip.Zone() != "":
+		// A URL writes the zone's '%' escaped.
+		host = strings.ReplaceAll(host, "%", "%25")
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	u := "http://" + net.JoinHostPort(host, strconv.Itoa(n))
+	if parsed, err := url.Parse(u); err != nil || parsed.Host == "" {
+		return "", fmt.Errorf("host %q is not a host name or IP address", host)
+	}
+	return u, nil
+}
+
+// LocalURL is the base URL at which a process on this host reaches a
+// server listening on addr, EASEL_ADDR's value: an empty or unspecified
+// host (0.0.0.0, ::) becomes 127.0.0.1, which Go's dual-stack listeners
+// accept. An addr easel serve could not listen on, or that makes no URL, is
+// an error naming EASEL_ADDR, marked ErrConfig, rather than a URL that
+// fails later with an error about the URL.
+func LocalURL(addr string) (string, error) {
+	u, err := localURL(addr)
+	if err != nil {
+		return "", configError{fmt.Errorf("EASEL_ADDR: %q: %w", addr, err)}
+	}
+	return u, nil
 }
 
 // listenerURL is LocalURL for a live listener's address.
@@ -149,5 +212,25 @@ func listenerURL(addr net.Addr) string {
 	if !ok {
 		return "http://" + addr.String()
 	}
-	return LocalURL(net.JoinHostPort(tcp.IP.String(), strconv.Itoa(tcp.Port)))
+	u, err := localURL(net.JoinHostPort(tcp.IP.String(), strconv.Itoa(tcp.Port)))
+	if err != nil {
+		// Not for an address a listener has: kept as it is, to show it.
+		return "http://" + addr.String()
+	}
+	return u
 }
+
+// ListenError is Run's error when it cannot listen on Config.Addr. It names
+// the setting the address came from: EASEL_ADDR, unless the caller took it
+// from elsewhere and set Source, as easel serve does for --addr.
+type ListenError struct {
+	Source string // "EASEL_ADDR" when empty
+	Addr   string
+	Err    error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("listen on %s %s: %v", cmp.Or(e.Source, "EASEL_ADDR"), e.Addr, e.Err)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }

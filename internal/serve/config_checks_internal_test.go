@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"errors"
 	"net"
 	"testing"
 
@@ -88,4 +89,56 @@ func TestListenerURL(t *testing.T) {
 	} {
 		require.Equal(t, tt.want, listenerURL(tt.addr), tt.addr.String())
 	}
+}
+
+// LocalURL is where this host dials EASEL_ADDR; an address easel serve
+// could not listen on is an error naming the variable, not a URL.
+func TestLocalURL(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		addr, want, wantErr string
+	}{
+		{addr: "127.0.0.1:8080", want: "http://127.0.0.1:8080"},
+		{addr: "0.0.0.0:8080", want: "http://127.0.0.1:8080"},
+		{addr: "[::]:8080", want: "http://127.0.0.1:8080"},
+		{addr: ":8080", want: "http://127.0.0.1:8080"},
+		{addr: "[::1]:8080", want: "http://[::1]:8080"},
+		{addr: "[fe80::1%eth0]:8080", want: "http://[fe80::1%25eth0]:8080"},
+		{addr: "easel.internal:http", want: "http://easel.internal:80"},
+		{addr: "bogus", wantErr: `EASEL_ADDR: "bogus": not host:port`},
+		{addr: "127.0.0.1:99999", wantErr: `EASEL_ADDR: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535 nor a known service`},
+		{addr: "127.0.0.1:nope", wantErr: `EASEL_ADDR: "127.0.0.1:nope": port "nope" is not`},
+		{addr: "a b:80", wantErr: `EASEL_ADDR: "a b:80": host "a b" is not a host name or IP address`},
+	} {
+		t.Run(tt.addr, func(t *testing.T) {
+			t.Parallel()
+			got, err := LocalURL(tt.addr)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				require.ErrorIs(t, err, ErrConfig)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+			require.NoError(t, CheckAddr(tt.addr))
+		})
+	}
+}
+
+// A listen error names EASEL_ADDR unless the caller says the address came
+// from elsewhere.
+func TestListenError(t *testing.T) {
+	t.Parallel()
+	err := &ListenError{Addr: "127.0.0.1:80", Err: errors.New("bind: permission denied")}
+	require.EqualError(t, err, "listen on EASEL_ADDR 127.0.0.1:80: bind: permission denied")
+	err.Source = "--addr"
+	require.EqualError(t, err, "listen on --addr 127.0.0.1:80: bind: permission denied")
+}
+
+// checkPublicURL's errors are bad settings, which easel exits 2 for.
+func TestCheckPublicURLIsErrConfig(t *testing.T) {
+	t.Parallel()
+	require.ErrorIs(t, (&Config{Role: RoleWorker}).checkPublicURL(), ErrConfig)
+	require.ErrorIs(t, checkDatabaseURL("postgres://u:p@ss word@127.0.0.1/db"), ErrConfig)
 }

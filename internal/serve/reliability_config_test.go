@@ -67,8 +67,15 @@ func TestReliabilityConfigFromEnv(t *testing.T) {
 		{name: "pool too large", env: map[string]string{"EASEL_DB_MAX_CONNS": "4294967297"}, wantErr: "EASEL_DB_MAX_CONNS: 4294967297 is more than the pool's maximum of 2147483647"},
 		{
 			name: "database URL that is no URL", env: map[string]string{"DATABASE_URL": "notaurl"},
-			wantErr: "DATABASE_URL: not a Postgres URL (postgres://user:password@host:5432/easel) or keyword/value string: failed to parse as keyword/value (invalid keyword/value) (the value is not shown",
+			wantErr: "DATABASE_URL: not a Postgres URL (postgres://user:password@host:5432/easel) or keyword/value string: failed to parse as keyword/value (the value is not shown",
 			hidden:  "notaurl",
+		},
+		{
+			// pgx's wrapped error would quote what follows the '@'.
+			name: "database URL with a space and an '@' in its password", env: map[string]string{"DATABASE_URL": "postgres://u:p@ss word@127.0.0.1/db"},
+			wantErr: "DATABASE_URL: not a Postgres URL (postgres://user:password@host:5432/easel) or keyword/value string: failed to parse as URL; " +
+				"percent-encode any of @ : / ? # [ ] % and spaces in the user name and password (the value is not shown",
+			hidden: "ss word",
 		},
 		{
 			name: "database URL with a bad port", env: map[string]string{"DATABASE_URL": "postgres://easel:hunter2@db:99999/easel"},

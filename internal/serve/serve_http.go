@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,7 +28,7 @@ import (
 func (s *server) listen(ctx context.Context) error {
 	listener, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on EASEL_ADDR %s: %w", s.cfg.Addr, err)
+		return &ListenError{Addr: s.cfg.Addr, Err: err}
 	}
 	s.listener = listener
 	s.deferCleanup(func() { listener.Close() })
