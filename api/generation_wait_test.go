@@ -172,7 +172,7 @@ func TestGetGenerationWaitWokenFromAnotherConnection(t *testing.T) {
 	defer other.Close(b.ctx)
 	require.NoError(t, pgx.BeginFunc(b.ctx, other, func(tx pgx.Tx) error {
 		_, err := store.Complete(b.ctx, tx, id, store.Completion{FalRequestID: "req-1",
-			Images: []store.Image{{URL: "https://x/1.png", NSFW: true}}})
+			Images: []store.Image{{URL: "https://x/1.png", NSFW: new(true)}}})
 		return err
 	}))
 	b.publisher.Publish(id.String())

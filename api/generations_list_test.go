@@ -65,8 +65,8 @@ func (b *historyBundle) seed(t *testing.T, client string, createdAt time.Time, s
 	case store.StatusCompleted:
 		require.NoError(t, pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
 			_, err := store.Complete(b.ctx, tx, g.ID, store.Completion{Images: []store.Image{
-				{Position: 0, URL: "https://x/" + g.ID.String() + "/0.png"},
-				{Position: 1, URL: "https://x/" + g.ID.String() + "/1.png", NSFW: nsfw},
+				{Position: 0, URL: "https://x/" + g.ID.String() + "/0.png", NSFW: new(false)},
+				{Position: 1, URL: "https://x/" + g.ID.String() + "/1.png", NSFW: new(nsfw)},
 			}})
 			return err
 		}))
@@ -137,8 +137,8 @@ func TestListGenerationsFiltersAPI(t *testing.T) {
 	require.Equal(t, store.StatusCompleted, g.Status)
 	require.JSONEq(t, falDefaultedExample, string(g.Input))
 	require.Equal(t, []resource.Image{
-		{URL: "https://x/" + nsfw.String() + "/0.png"},
-		{URL: "https://x/" + nsfw.String() + "/1.png", NSFW: true},
+		{URL: "https://x/" + nsfw.String() + "/0.png", NSFW: new(false)},
+		{URL: "https://x/" + nsfw.String() + "/1.png", NSFW: new(true)},
 	}, g.Images)
 	require.Nil(t, page.NextCursor)
 	require.Empty(t, b.list(t, "status=queued").Data[0].Images)

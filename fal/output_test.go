@@ -10,6 +10,7 @@ import (
 
 func TestDecodeOutput(t *testing.T) {
 	t.Parallel()
+	yes, no := true, false
 
 	tests := []struct {
 		name    string
@@ -29,7 +30,7 @@ func TestDecodeOutput(t *testing.T) {
 					{URL: "https://v3.fal.media/files/rabbit/Zk82p.jpeg", ContentType: "image/jpeg", FileName: "Zk82p.jpeg", FileSize: 498812, Width: 1024, Height: 1024},
 				},
 				Timings:         map[string]float64{"inference": 6.21},
-				HasNSFWConcepts: []bool{false, true},
+				HasNSFWConcepts: []*bool{&no, &yes},
 			},
 		},
 		{
@@ -43,26 +44,72 @@ func TestDecodeOutput(t *testing.T) {
 			want: &Output{Images: []Image{{URL: "https://x/a.png"}}},
 		},
 		{
-			name: "NoImages",
-			raw:  `{"images": []}`,
-			want: &Output{Images: []Image{}},
-		},
-		{
 			name: "OddTimingsIgnored",
-			raw:  `{"images": [], "timings": {"inference": 1.5, "note": "warm", "steps": [1, 2]}}`,
-			want: &Output{Images: []Image{}, Timings: map[string]float64{"inference": 1.5}},
+			raw:  `{"images": [{"url": "https://x/a.png"}], "timings": {"inference": 1.5, "note": "warm", "steps": [1, 2]}}`,
+			want: &Output{Images: []Image{{URL: "https://x/a.png"}}, Timings: map[string]float64{"inference": 1.5}},
 		},
 		{
 			name: "TimingsNotAnObject",
-			raw:  `{"images": [], "timings": 3.2}`,
-			want: &Output{Images: []Image{}},
+			raw:  `{"images": [{"url": "https://x/a.png"}], "timings": 3.2}`,
+			want: &Output{Images: []Image{{URL: "https://x/a.png"}}},
 		},
+		{
+			// fal completed, and likely billed, the request: a size that is
+			// not a whole number is informational data fal got wrong, absent
+			// as an out-of-range one is, never a reason to fail the result.
+			name: "SizesNotWholeNumbersAbsent",
+			raw: `{"images": [
+				{"url": "https://x/a.png", "file_size": 4404019.5, "width": "1024px", "height": 1e30},
+				{"url": "https://x/b.png", "file_size": "4404019", "width": true, "height": [768]},
+				{"url": "https://x/c.png", "file_size": {"bytes": 1}, "width": "", "height": 1.5e3}]}`,
+			want: &Output{Images: []Image{
+				{URL: "https://x/a.png"},
+				{URL: "https://x/b.png", FileSize: 4404019},
+				{URL: "https://x/c.png", Height: 1500},
+			}},
+		},
+		{
+			name: "NamesNotStringsAbsent",
+			raw:  `{"images": [{"url": "https://x/a.png", "content_type": 7, "file_name": {"name": "a.png"}}]}`,
+			want: &Output{Images: []Image{{URL: "https://x/a.png"}}},
+		},
+		{
+			// Which image lacks its flag cannot be known: all are unknown.
+			name: "NSFWTooFewFlagsUnknown",
+			raw:  `{"images": [{"url": "https://x/a.png"}, {"url": "https://x/b.png"}], "has_nsfw_concepts": [true]}`,
+			want: &Output{Images: []Image{{URL: "https://x/a.png"}, {URL: "https://x/b.png"}}},
+		},
+		{
+			name: "NSFWTooManyFlagsUnknown",
+			raw:  `{"images": [{"url": "https://x/a.png"}], "has_nsfw_concepts": [false, false]}`,
+			want: &Output{Images: []Image{{URL: "https://x/a.png"}}},
+		},
+		{
+			name: "NSFWScalarUnknown",
+			raw:  `{"images": [{"url": "https://x/a.png"}], "has_nsfw_concepts": false}`,
+			want: &Output{Images: []Image{{URL: "https://x/a.png"}}},
+		},
+		{
+			name: "NSFWEntriesNotBooleansUnknown",
+			raw: `{"images": [{"url": "https://x/a.png"}, {"url": "https://x/b.png"}, {"url": "https://x/c.png"}, {"url": "https://x/d.png"}],
+				"has_nsfw_concepts": [null, "false", true, 0]}`,
+			want: &Output{
+				Images:          []Image{{URL: "https://x/a.png"}, {URL: "https://x/b.png"}, {URL: "https://x/c.png"}, {URL: "https://x/d.png"}},
+				HasNSFWConcepts: []*bool{nil, nil, &yes, nil},
+			},
+		},
+		{
+			name: "NSFWMissingUnknown",
+			raw:  `{"images": [{"url": "https://x/a.png"}]}`,
+			want: &Output{Images: []Image{{URL: "https://x/a.png"}}},
+		},
+		{name: "NoImages", raw: `{"images": []}`, wantErr: "decode fal output: images is empty"},
 		{name: "ImagesMissing", raw: `{"timings": {}}`, wantErr: "images is missing"},
 		{name: "ImagesNull", raw: `{"images": null}`, wantErr: "images is missing"},
 		{name: "ImagesNotAList", raw: `{"images": {"url": "https://x/a.png"}}`, wantErr: "images is not a list"},
 		{name: "ImageWithoutURL", raw: `{"images": [{"url": "https://x/a.png"}, {"file_size": 1}]}`, wantErr: "images[1] has no url"},
-		{name: "FractionalSize", raw: `{"images": [{"url": "https://x/a.png", "file_size": 1.5}]}`, wantErr: "file_size: 1.5 is not an integer"},
-		{name: "HugeSize", raw: `{"images": [{"url": "https://x/a.png", "file_size": 1e30}]}`, wantErr: "file_size: 1e30 is not an integer"},
+		{name: "ImageNotAnObject", raw: `{"images": [{"url": "https://x/a.png"}, "https://x/b.png"]}`, wantErr: "images[1]: not an object"},
+		{name: "ImageURLNotAString", raw: `{"images": [{"url": ["https://x/a.png"]}]}`, wantErr: "images[0]: url is not a string"},
 		{
 			// store writes width and height to integer columns, which a
 			// larger value would wrap in; a negative size is no size.
@@ -82,20 +129,24 @@ func TestDecodeOutput(t *testing.T) {
 			raw:  `{"images": [{"url": "http://127.0.0.1:8080/files/a.png"}, {"url": "HTTPS://V3.fal.media/files/b.png?x=1#f"}]}`,
 			want: &Output{Images: []Image{{URL: "http://127.0.0.1:8080/files/a.png"}, {URL: "HTTPS://V3.fal.media/files/b.png?x=1#f"}}},
 		},
-		{name: "DataURL", raw: `{"images": [{"url": "https://x/a.png"}, {"url": "data:image/png;base64,iVBORw0KGgo="}]}`, wantErr: "images[1].url is not an absolute http(s) URL"},
-		{name: "JavaScriptURL", raw: `{"images": [{"url": "javascript:alert(1)"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
-		{name: "OtherScheme", raw: `{"images": [{"url": "ftp://x/a.png"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
-		{name: "RelativeURL", raw: `{"images": [{"url": "/files/a.png"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
-		{name: "SchemeRelativeURL", raw: `{"images": [{"url": "//x/a.png"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
-		{name: "URLWithoutHost", raw: `{"images": [{"url": "https:///a.png"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
-		{name: "UnparsableURL", raw: `{"images": [{"url": "https://x/a\n.png"}]}`, wantErr: "images[0].url is not an absolute http(s) URL"},
 		{
-			name:    "NSFWLengthMismatch",
-			raw:     `{"images": [{"url": "https://x/a.png"}, {"url": "https://x/b.png"}], "has_nsfw_concepts": [false]}`,
-			wantErr: "has_nsfw_concepts has 1 entries for 2 images",
+			// What fal answers under sync_mode, which Easel never sends: the
+			// image is in the URL, and the result was billed.
+			name: "DataURLOfAnImageKept",
+			raw:  `{"images": [{"url": "https://x/a.png"}, {"url": "data:image/png;base64,iVBORw0KGgo="}, {"url": "DATA:IMAGE/JPEG,abc"}]}`,
+			want: &Output{Images: []Image{{URL: "https://x/a.png"}, {URL: "data:image/png;base64,iVBORw0KGgo="}, {URL: "DATA:IMAGE/JPEG,abc"}}},
 		},
-		{name: "NotAnObject", raw: `[1, 2]`, wantErr: "decode fal output"},
-		{name: "NotJSON", raw: `{"images": [`, wantErr: "decode fal output"},
+		{name: "DataURLNotAnImage", raw: `{"images": [{"url": "data:text/html,<script>alert(1)</script>"}]}`, wantErr: "images[0].url is neither an absolute http(s) URL nor a data: URL of an image"},
+		{name: "DataURLWithoutData", raw: `{"images": [{"url": "data:image/png"}]}`, wantErr: "images[0].url is neither"},
+		{name: "JavaScriptURL", raw: `{"images": [{"url": "javascript:alert(1)"}]}`, wantErr: "images[0].url is neither"},
+		{name: "OtherScheme", raw: `{"images": [{"url": "ftp://x/a.png"}]}`, wantErr: "images[0].url is neither"},
+		{name: "RelativeURL", raw: `{"images": [{"url": "/files/a.png"}]}`, wantErr: "images[0].url is neither"},
+		{name: "SchemeRelativeURL", raw: `{"images": [{"url": "//x/a.png"}]}`, wantErr: "images[0].url is neither"},
+		{name: "URLWithoutHost", raw: `{"images": [{"url": "https:///a.png"}]}`, wantErr: "images[0].url is neither"},
+		{name: "UnparsableURL", raw: `{"images": [{"url": "https://x/a\n.png"}]}`, wantErr: "images[0].url is neither"},
+		{name: "NotAnObject", raw: `[1, 2]`, wantErr: "decode fal output: not a JSON object"},
+		{name: "NotJSON", raw: `{"images": [`, wantErr: "decode fal output: unexpected end of JSON input"},
+		{name: "HTML", raw: `<html>502 Bad Gateway</html>`, wantErr: "decode fal output: not a JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,7 +55,8 @@ func TestParseWebhook(t *testing.T) {
 		out, err := DecodeOutput(p.Payload)
 		require.NoError(t, err)
 		require.Len(t, out.Images, 2)
-		require.Equal(t, []bool{false, false}, out.HasNSFWConcepts)
+		no := false
+		require.Equal(t, []*bool{&no, &no}, out.HasNSFWConcepts)
 	})
 
 	t.Run("Error", func(t *testing.T) {

@@ -107,9 +107,14 @@ func (b *docBundle) conn(t *testing.T, configure func(*pgx.ConnConfig)) *pgx.Con
 	return conn
 }
 
+// docGenerationID is the generation the doc's statements about one
+// generation name.
+const docGenerationID = "0190a6f2-5c4e-7b7a-9d43-6f1e2a3b4c5d"
+
 // docGen is a generation to seed. A terminal status finishes it at
 // finished; an unfinished one was created at created.
 type docGen struct {
+	id         uuid.UUID // zero: a new one
 	client     string
 	status     string
 	created    time.Time
@@ -118,14 +123,19 @@ type docGen struct {
 	nsfwImages int
 	events     int
 	// callback gives it a callback_deliveries row, cancelRequest a
-	// fal_request_cancels row.
+	// fal_request_cancels row that fal answered, pendingCancel one it has
+	// not answered yet.
 	callback      bool
 	cancelRequest bool
+	pendingCancel bool
 }
 
 func (b *docBundle) gen(t *testing.T, g docGen) uuid.UUID {
 	t.Helper()
-	id := uuid.Must(uuid.NewV7())
+	id := g.id
+	if id == uuid.Nil {
+		id = uuid.Must(uuid.NewV7())
+	}
 	terminal := g.status == "completed" || g.status == "failed" || g.status == "cancelled"
 	created := g.created
 	if created.IsZero() {
@@ -172,11 +182,34 @@ func (b *docBundle) gen(t *testing.T, g docGen) uuid.UUID {
 		require.NoError(t, err)
 	}
 	if g.cancelRequest {
-		_, err := b.pool.Exec(b.ctx, `INSERT INTO fal_request_cancels (generation_id, fal_request_id, reason) VALUES ($1, $2, 'superseded')`,
+		_, err := b.pool.Exec(b.ctx, `
+			INSERT INTO fal_request_cancels (generation_id, fal_request_id, reason, answer, answered_at, attempted_at)
+			VALUES ($1, $2, 'superseded', 'ALREADY_COMPLETED', now(), 'infinity')`,
 			id, "superseded-"+id.String())
 		require.NoError(t, err)
 	}
+	if g.pendingCancel {
+		_, err := b.pool.Exec(b.ctx, `INSERT INTO fal_request_cancels (generation_id, fal_request_id, reason) VALUES ($1, $2, 'timeout')`,
+			id, "timed-out-"+id.String())
+		require.NoError(t, err)
+	}
 	return id
+}
+
+// tombstones are the request ids deleted_fal_requests records of
+// generation id, with its client.
+func (b *docBundle) tombstones(t *testing.T, id uuid.UUID) map[string]string {
+	t.Helper()
+	rows, err := b.pool.Query(b.ctx, `SELECT fal_request_id, client FROM deleted_fal_requests WHERE generation_id = $1`, id)
+	require.NoError(t, err)
+	out := map[string]string{}
+	var request, client string
+	_, err = pgx.ForEachRow(rows, []any{&request, &client}, func() error {
+		out[request] = client
+		return nil
+	})
+	require.NoError(t, err)
+	return out
 }
 
 // count runs a count(*) query.
@@ -208,7 +241,7 @@ func (b *docBundle) batches(t *testing.T, sql string) []int {
 func (b *docBundle) children(t *testing.T, id uuid.UUID) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for _, table := range []string{"generation_images", "webhook_events", "callback_deliveries", "fal_request_cancels"} {
+	for _, table := range []string{"generation_images", "webhook_events", "callback_deliveries", "fal_request_cancels", "polled_results"} {
 		out[table] = b.count(t, `SELECT count(*) FROM `+table+` WHERE generation_id = $1`, id)
 	}
 	return out
@@ -253,28 +286,33 @@ type docCase func(t *testing.T, b *docBundle, sql string)
 
 func databaseDocCases() map[string]docCase {
 	return map[string]docCase{
-		"size_per_generation":           testSizePerGeneration,
-		"delete_finished_generations":   testDeleteFinishedGenerations,
-		"unfinished_of_client":          testUnfinishedOfClient,
-		"delete_client_history":         testDeleteClientHistory,
-		"delete_unknown_webhook_events": testDeleteUnknownWebhookEvents,
-		"strip_webhook_payloads":        testStripWebhookPayloads,
-		"table_rows":                    testTableRows,
-		"long_transactions":             testLongTransactions,
-		"blocked_sessions":              testBlockedSessions,
-		"vacuum_full_generations":       testVacuumFullGenerations,
-		"autovacuum_settings":           testAutovacuumSettings,
-		"dead_tuples":                   testDeadTuples,
-		"replication_slots":             testReplicationSlots,
-		"generations_index_sizes":       testGenerationsIndexSizes,
-		"reindex_status_created_at":     testReindexStatusCreatedAt,
-		"wraparound_databases":          testWraparoundDatabases,
-		"wraparound_tables":             testWraparoundTables,
-		"connections_by_client":         testConnectionsByClient,
-		"analyst_role":                  testAnalystRole,
-		"easel_role":                    testEaselRole,
-		"daily_rollup_table":            testDailyRollupTable,
-		"daily_rollup":                  testDailyRollup,
+		"size_per_generation":                 testSizePerGeneration,
+		"delete_finished_generations":         testDeleteFinishedGenerations,
+		"unfinished_of_client":                testUnfinishedOfClient,
+		"delete_client_history":               testDeleteClientHistory,
+		"unsafe_delete":                       testUnsafeDelete,
+		"delete_unknown_webhook_events":       testDeleteUnknownWebhookEvents,
+		"strip_deleted_generation_deliveries": testStripDeletedGenerationDeliveries,
+		"strip_webhook_payloads":              testStripWebhookPayloads,
+		"erase_generation":                    testEraseGeneration,
+		"deleted_requests_of_client":          testDeletedRequestsOfClient,
+		"prune_deleted_fal_requests":          testPruneDeletedFalRequests,
+		"table_rows":                          testTableRows,
+		"long_transactions":                   testLongTransactions,
+		"blocked_sessions":                    testBlockedSessions,
+		"vacuum_full_generations":             testVacuumFullGenerations,
+		"autovacuum_settings":                 testAutovacuumSettings,
+		"dead_tuples":                         testDeadTuples,
+		"replication_slots":                   testReplicationSlots,
+		"generations_index_sizes":             testGenerationsIndexSizes,
+		"reindex_status_created_at":           testReindexStatusCreatedAt,
+		"wraparound_databases":                testWraparoundDatabases,
+		"wraparound_tables":                   testWraparoundTables,
+		"connections_by_client":               testConnectionsByClient,
+		"analyst_role":                        testAnalystRole,
+		"easel_role":                          testEaselRole,
+		"daily_rollup_table":                  testDailyRollupTable,
+		"daily_rollup":                        testDailyRollup,
 	}
 }
 
@@ -322,6 +360,9 @@ func testDeleteFinishedGenerations(t *testing.T, b *docBundle, sql string) {
 	// Unfinished for 410 days: never deleted, whatever their age.
 	oldQueued := b.gen(t, docGen{client: "alpha", status: "queued", created: old})
 	oldSubmitted := b.gen(t, docGen{client: "beta", status: "submitted", created: old, events: 1, cancelRequest: true})
+	// Finished, but its timeout's cancel not answered yet: left for a
+	// later run.
+	oldTimedOut := b.gen(t, docGen{client: "beta", status: "failed", finished: old, events: 1, pendingCancel: true})
 	recentCompleted := b.gen(t, docGen{client: "alpha", status: "completed", finished: recent, images: 1, events: 1, callback: true})
 	// A slot naming a deleted generation is freed, not deleted.
 	_, err := b.pool.Exec(b.ctx, `INSERT INTO inflight_slots (scope, slot, generation_id) VALUES ('', 1, $1)`, oldCompleted)
@@ -335,26 +376,46 @@ func testDeleteFinishedGenerations(t *testing.T, b *docBundle, sql string) {
 
 	require.Equal(t, []int{5000, 3, 0}, b.batches(t, sql), "5,003 finished generations past the cutoff, in batches of 5,000")
 
+	none := map[string]int{"generation_images": 0, "webhook_events": 0, "callback_deliveries": 0, "fal_request_cancels": 0, "polled_results": 0}
 	for _, id := range []uuid.UUID{oldCompleted, oldFailed, oldCancelled} {
 		require.False(t, b.exists(t, id))
-		require.Equal(t, map[string]int{"generation_images": 0, "webhook_events": 0, "callback_deliveries": 0, "fal_request_cancels": 0},
-			b.children(t, id), "a deleted generation's rows go with it")
+		require.Equal(t, none, b.children(t, id), "a deleted generation's rows go with it")
 	}
 	require.Zero(t, b.count(t, `SELECT count(*) FROM generations WHERE client = 'bulk'`))
 	var slotHolder *uuid.UUID
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT generation_id FROM inflight_slots WHERE scope = '' AND slot = 1`).Scan(&slotHolder))
 	require.Nil(t, slotHolder, "the slot is kept, freed")
+	// Their request ids are kept, for the invoice and for erasure at fal.
+	require.Equal(t, map[string]string{"req-" + oldCompleted.String(): "alpha", "superseded-" + oldCompleted.String(): "alpha"},
+		b.tombstones(t, oldCompleted))
+	require.Equal(t, map[string]string{"req-" + oldCancelled.String(): "beta"}, b.tombstones(t, oldCancelled))
+	require.Zero(t, b.count(t, `SELECT count(*) FROM deleted_fal_requests WHERE client = 'bulk'`), "no request, nothing kept")
 
 	require.True(t, b.exists(t, oldQueued), "unfinished generations are never deleted")
 	require.True(t, b.exists(t, oldSubmitted), "unfinished generations are never deleted")
-	require.Equal(t, map[string]int{"generation_images": 0, "webhook_events": 1, "callback_deliveries": 0, "fal_request_cancels": 1},
+	require.Equal(t, map[string]int{"generation_images": 0, "webhook_events": 1, "callback_deliveries": 0, "fal_request_cancels": 1, "polled_results": 0},
 		b.children(t, oldSubmitted))
+	require.True(t, b.exists(t, oldTimedOut), "a cancel fal has not answered keeps its generation")
+	require.Equal(t, map[string]int{"generation_images": 0, "webhook_events": 1, "callback_deliveries": 0, "fal_request_cancels": 1, "polled_results": 0},
+		b.children(t, oldTimedOut))
 	require.True(t, b.exists(t, recentCompleted), "within the cutoff")
-	require.Equal(t, map[string]int{"generation_images": 1, "webhook_events": 1, "callback_deliveries": 1, "fal_request_cancels": 0},
+	require.Equal(t, map[string]int{"generation_images": 1, "webhook_events": 1, "callback_deliveries": 1, "fal_request_cancels": 0, "polled_results": 0},
 		b.children(t, recentCompleted))
+	for _, id := range []uuid.UUID{oldQueued, oldSubmitted, oldTimedOut, recentCompleted} {
+		require.Empty(t, b.tombstones(t, id))
+	}
+
+	// Once fal answers the cancel, the next run deletes it.
+	_, err = b.pool.Exec(b.ctx, `UPDATE fal_request_cancels SET answer = 'CANCELLATION_REQUESTED', answered_at = now(), attempted_at = 'infinity'
+		WHERE generation_id = $1`, oldTimedOut)
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 0}, b.batches(t, sql))
+	require.False(t, b.exists(t, oldTimedOut))
+	require.Equal(t, map[string]string{"req-" + oldTimedOut.String(): "beta", "timed-out-" + oldTimedOut.String(): "beta"},
+		b.tombstones(t, oldTimedOut))
 
 	// What the doc says of the schema: what each reference does on
-	// DELETE, and no DELETE trigger.
+	// DELETE, and the one DELETE trigger.
 	rows, err := b.pool.Query(b.ctx, `
 		SELECT conrelid::regclass::text, confdeltype::text FROM pg_constraint
 		WHERE confrelid = 'generations'::regclass AND contype = 'f'`)
@@ -367,12 +428,15 @@ func testDeleteFinishedGenerations(t *testing.T, b *docBundle, sql string) {
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, map[string]string{"generation_images": "c", "webhook_events": "c", "callback_deliveries": "c",
-		"fal_request_cancels": "c", "inflight_slots": "n"}, actions, "docs/DATABASE.md lists what follows a deletion")
-	// tgtype bit 3 (8) is DELETE; the internal ones carry the references'
-	// actions above.
-	require.Zero(t, b.count(t, `SELECT count(*) FROM pg_trigger
-		WHERE tgrelid = 'generations'::regclass AND NOT tgisinternal AND tgtype & 8 <> 0`),
-		"docs/DATABASE.md says no trigger runs on DELETE")
+		"fal_request_cancels": "c", "polled_results": "c", "inflight_slots": "n"}, actions, "docs/DATABASE.md lists what follows a deletion")
+	// tgtype bit 3 (8) is DELETE, bit 1 (2) BEFORE; the internal ones carry
+	// the references' actions above.
+	rows, err = b.pool.Query(b.ctx, `SELECT tgname || CASE WHEN tgtype & 2 <> 0 THEN ' before' ELSE ' after' END FROM pg_trigger
+		WHERE tgrelid = 'generations'::regclass AND NOT tgisinternal AND tgtype & 8 <> 0`)
+	require.NoError(t, err)
+	triggers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"generations_before_delete before"}, triggers, "docs/DATABASE.md names the one trigger that runs on DELETE")
 }
 
 // seedClients seeds acme-thumbnails's history, finished and not, and
@@ -417,19 +481,52 @@ func testUnfinishedOfClient(t *testing.T, b *docBundle, sql string) {
 
 func testDeleteClientHistory(t *testing.T, b *docBundle, sql string) {
 	finished, unfinished, others := seedClients(t, b)
+	timedOut := b.gen(t, docGen{client: "acme-thumbnails", status: "failed", finished: time.Now().AddDate(-1, 0, 0), pendingCancel: true})
 	require.Equal(t, []int{3, 0}, b.batches(t, sql))
 	for _, id := range finished {
 		require.False(t, b.exists(t, id))
-		require.Equal(t, map[string]int{"generation_images": 0, "webhook_events": 0, "callback_deliveries": 0, "fal_request_cancels": 0},
+		require.Equal(t, map[string]int{"generation_images": 0, "webhook_events": 0, "callback_deliveries": 0, "fal_request_cancels": 0, "polled_results": 0},
 			b.children(t, id))
+		require.Equal(t, map[string]string{"req-" + id.String(): "acme-thumbnails"}, b.tombstones(t, id))
 	}
 	for _, id := range unfinished {
 		require.True(t, b.exists(t, id), "the client's unfinished generations are left to cancel")
 	}
+	require.True(t, b.exists(t, timedOut), "a cancel fal has not answered is left for a later run")
 	for _, id := range others {
 		require.True(t, b.exists(t, id), "other clients' history, a client named alike included, is kept")
 		require.Equal(t, 1, b.children(t, id)["webhook_events"])
 	}
+}
+
+// The override deletes what the trigger refuses, a generation in flight
+// with a pending cancel, and records its request ids all the same.
+func testUnsafeDelete(t *testing.T, b *docBundle, sql string) {
+	id := uuid.MustParse(docGenerationID)
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO generations (id, client, status, endpoint_id, input, fal_request_id, fal_submissions)
+		VALUES ($1, 'alpha', 'submitted', 'fal-ai/fooocus/image-prompt', '{}', 'req-running', 1)`, id)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, `INSERT INTO fal_request_cancels (generation_id, fal_request_id, reason) VALUES ($1, 'req-timed-out', 'timeout')`, id)
+	require.NoError(t, err)
+	statements := strings.SplitAfter(sql, ";\n")
+	require.Len(t, statements, 4, "BEGIN, SET LOCAL, DELETE, COMMIT")
+
+	conn := b.conn(t, nil)
+	_, err = conn.Exec(b.ctx, statements[2])
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr, "the DELETE alone is refused")
+	require.Equal(t, "23001", pgErr.Code)
+	require.Contains(t, pgErr.Message, "generation "+docGenerationID+" is unfinished (status submitted)")
+	require.True(t, b.exists(t, id))
+
+	_, err = conn.Exec(b.ctx, sql)
+	require.NoError(t, err)
+	require.False(t, b.exists(t, id))
+	require.Equal(t, map[string]string{"req-running": "alpha", "req-timed-out": "alpha"}, b.tombstones(t, id))
+	var setting string
+	require.NoError(t, conn.QueryRow(b.ctx, `SELECT coalesce(current_setting('easel.allow_unsafe_delete', true), '')`).Scan(&setting))
+	require.Empty(t, setting, "SET LOCAL ends with the transaction")
 }
 
 func testDeleteUnknownWebhookEvents(t *testing.T, b *docBundle, sql string) {
@@ -515,6 +612,201 @@ func testStripWebhookPayloads(t *testing.T, b *docBundle, sql string) {
 	require.ErrorAs(t, err, &pgErr)
 	require.Equal(t, "2D000", pgErr.Code, "invalid_transaction_termination")
 	require.NoError(t, tx.Rollback(b.ctx))
+}
+
+// stray stores a signed delivery that named no generation, whole, as a
+// replica older than schema version 28 stored a deleted generation's, and
+// returns its id.
+func (b *docBundle) stray(t *testing.T, requestID string) int64 {
+	t.Helper()
+	var id int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		INSERT INTO webhook_events (generation_id, fal_request_id, headers, body, body_size, signature_valid, outcome)
+		VALUES (NULL, $1, '{"X-Fal-Webhook-Signature": "sig"}', 'raw body', 8, true, 'unknown_generation') RETURNING id`,
+		requestID).Scan(&id))
+	return id
+}
+
+// storedEvent is what a stored delivery keeps of what it received.
+type storedEvent struct {
+	Body     string
+	Headers  map[string]string
+	BodySize int
+	Outcome  string
+}
+
+func (b *docBundle) storedEvents(t *testing.T, where string, args ...any) []storedEvent {
+	t.Helper()
+	rows, err := b.pool.Query(b.ctx, `SELECT convert_from(body, 'UTF8'), headers, body_size, outcome FROM webhook_events WHERE `+where+` ORDER BY id`, args...)
+	require.NoError(t, err)
+	events, err := pgx.CollectRows(rows, pgx.RowToStructByPos[storedEvent])
+	require.NoError(t, err)
+	return events
+}
+
+func testStripDeletedGenerationDeliveries(t *testing.T, b *docBundle, sql string) {
+	now := time.Now()
+	deleted := b.gen(t, docGen{client: "alpha", status: "completed", finished: now.AddDate(0, 0, -1), images: 1, events: 1})
+	_, err := b.pool.Exec(b.ctx, `DELETE FROM generations WHERE id = $1`, deleted)
+	require.NoError(t, err)
+	requestID := "req-" + deleted.String()
+	strayOfDeleted := b.stray(t, requestID)
+	var bodiless int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		INSERT INTO webhook_events (generation_id, fal_request_id, headers, body, body_size, signature_valid, outcome)
+		VALUES (NULL, $1, '{}', '', 8, true, 'deleted_generation') RETURNING id`, requestID).Scan(&bodiless))
+	unrelated := b.stray(t, "req-never-seen")
+	// Deleted long before the interval.
+	_, err = b.pool.Exec(b.ctx, `INSERT INTO deleted_fal_requests (fal_request_id, generation_id, client, deleted_at)
+		VALUES ('req-deleted-long-ago', gen_random_uuid(), 'alpha', now() - interval '30 days')`)
+	require.NoError(t, err)
+	longAgo := b.stray(t, "req-deleted-long-ago")
+	kept := b.gen(t, docGen{client: "alpha", status: "completed", finished: now, events: 1})
+
+	for run, want := range []int{1, 0} {
+		var stripped int
+		require.NoError(t, b.pool.QueryRow(b.ctx, sql).Scan(&stripped))
+		require.Equal(t, want, stripped, "run %d", run+1)
+	}
+	whole := storedEvent{Body: "raw body", Headers: map[string]string{"X-Fal-Webhook-Signature": "sig"}, BodySize: 8, Outcome: "unknown_generation"}
+	require.Equal(t, []storedEvent{
+		{Body: "", Headers: whole.Headers, BodySize: 8, Outcome: "unknown_generation"},
+		{Body: "", Headers: map[string]string{}, BodySize: 8, Outcome: "deleted_generation"},
+		whole, whole,
+	}, b.storedEvents(t, `id = ANY($1)`, []int64{strayOfDeleted, bodiless, unrelated, longAgo}))
+	require.Equal(t, []storedEvent{{Body: "raw body", Headers: whole.Headers, BodySize: 8, Outcome: "applied"}},
+		b.storedEvents(t, `generation_id = $1`, kept), "a generation's own deliveries are not touched")
+}
+
+func testEraseGeneration(t *testing.T, b *docBundle, sql string) {
+	now := time.Now()
+	id := b.gen(t, docGen{id: uuid.MustParse(docGenerationID), client: "alpha", status: "completed", finished: now,
+		images: 2, nsfwImages: 1, events: 2, callback: true, cancelRequest: true})
+	_, err := b.pool.Exec(b.ctx, `
+		UPDATE generations SET metadata = '{"user": "ann"}', callback_url = 'https://example.com/cb?user=ann',
+			idempotency_key = 'ann-1', request_hash = '\x0102', error_message = 'input echoed: ann.png'
+		WHERE id = $1`, id)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, `INSERT INTO polled_results (generation_id, fal_request_id, status, body, outcome)
+		VALUES ($1, $2, 'OK', '{"images": [{"url": "https://cdn.example/ann.png"}]}', 'duplicate')`, id, "req-"+id.String())
+	require.NoError(t, err)
+	stray := b.stray(t, "req-"+id.String())
+	// Another generation of the client's, and a delivery for a request
+	// Easel never had, are not touched.
+	other := b.gen(t, docGen{client: "alpha", status: "completed", finished: now, images: 1, events: 1, callback: true})
+	unrelated := b.stray(t, "req-never-seen")
+	unfinished := b.gen(t, docGen{client: "alpha", status: "submitted", created: now, events: 1})
+
+	type row struct {
+		Status, Client, Input, Metadata, FalRequestID string
+		CallbackURL, IdempotencyKey, ErrorMessage     *string
+		RequestHash                                   []byte
+		ImageCount, NSFWImageCount                    *int
+		Finished                                      time.Time
+	}
+	rowOf := func(id uuid.UUID) row {
+		rows, err := b.pool.Query(b.ctx, `
+			SELECT status, client, input::text, metadata::text, fal_request_id, callback_url, idempotency_key, error_message,
+				request_hash, image_count, nsfw_image_count, coalesce(finished_at, created_at)
+			FROM generations WHERE id = $1`, id)
+		require.NoError(t, err)
+		r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[row])
+		require.NoError(t, err)
+		return r
+	}
+	before, otherBefore, unfinishedBefore := rowOf(id), rowOf(other), rowOf(unfinished)
+	require.Equal(t, `{"prompt": "a lighthouse"}`, before.Input)
+	type printed struct{ Generations, Images, Deliveries, Results, Callbacks int }
+	run := func(sql string) printed {
+		rows, err := b.pool.Query(b.ctx, sql)
+		require.NoError(t, err)
+		p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[printed])
+		require.NoError(t, err)
+		return p
+	}
+
+	require.Equal(t, printed{Generations: 1, Images: 2, Deliveries: 3, Results: 1, Callbacks: 1}, run(sql))
+	require.Equal(t, printed{Generations: 1}, run(sql), "run again, it finds nothing more to erase")
+
+	erased := before
+	erased.Input, erased.Metadata = "{}", "{}"
+	erased.CallbackURL, erased.IdempotencyKey, erased.ErrorMessage, erased.RequestHash = nil, nil, nil, nil
+	require.Equal(t, erased, rowOf(id), "what billing and reports read is kept")
+	require.Equal(t, map[string]int{"generation_images": 0, "webhook_events": 2, "callback_deliveries": 1, "fal_request_cancels": 1, "polled_results": 1},
+		b.children(t, id))
+	emptied := storedEvent{Body: "", Headers: map[string]string{"X-Fal-Webhook-Signature": "sig"}, BodySize: 8, Outcome: "applied"}
+	require.Equal(t, []storedEvent{emptied, emptied}, b.storedEvents(t, `generation_id = $1`, id), "headers, size and outcome kept")
+	strayEmptied := emptied
+	strayEmptied.Outcome = "unknown_generation"
+	require.Equal(t, []storedEvent{strayEmptied}, b.storedEvents(t, `id = $1`, stray))
+	require.Zero(t, b.count(t, `SELECT count(*) FROM polled_results WHERE generation_id = $1 AND body <> ''`, id))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM callback_deliveries WHERE generation_id = $1 AND url = '' AND delivered_at IS NOT NULL`, id))
+
+	require.Equal(t, otherBefore, rowOf(other))
+	require.Equal(t, map[string]int{"generation_images": 1, "webhook_events": 1, "callback_deliveries": 1, "fal_request_cancels": 0, "polled_results": 0},
+		b.children(t, other))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM callback_deliveries WHERE generation_id = $1 AND url <> ''`, other))
+	require.Equal(t, []storedEvent{{Body: "raw body", Headers: emptied.Headers, BodySize: 8, Outcome: "unknown_generation"}},
+		b.storedEvents(t, `id = $1`, unrelated))
+
+	require.Equal(t, printed{}, run(strings.ReplaceAll(sql, docGenerationID, unfinished.String())), "an unfinished generation is left alone")
+	require.Equal(t, unfinishedBefore, rowOf(unfinished))
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM webhook_events WHERE generation_id = $1 AND body <> ''`, unfinished))
+}
+
+func testDeletedRequestsOfClient(t *testing.T, b *docBundle, sql string) {
+	finished, _, _ := seedClients(t, b)
+	answered := b.gen(t, docGen{client: "acme-thumbnails", status: "completed", finished: time.Now().AddDate(-1, 0, 0), cancelRequest: true})
+	// A client named alike, deleted too.
+	alike := b.gen(t, docGen{client: "acme", status: "completed", finished: time.Now()})
+	_, err := b.pool.Exec(b.ctx, `DELETE FROM generations WHERE id = $1`, alike)
+	require.NoError(t, err)
+	require.Equal(t, []int{4, 0}, b.batches(t, b.blocks["delete_client_history"]))
+
+	type request struct {
+		ID         string
+		Generation uuid.UUID
+		DeletedAt  time.Time
+	}
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[request])
+	require.NoError(t, err)
+	want := map[string]uuid.UUID{"superseded-" + answered.String(): answered, "req-" + answered.String(): answered}
+	for _, id := range finished {
+		want["req-"+id.String()] = id
+	}
+	gotIDs := map[string]uuid.UUID{}
+	for i, r := range got {
+		gotIDs[r.ID] = r.Generation
+		require.WithinDuration(t, time.Now(), r.DeletedAt, time.Minute)
+		if i > 0 {
+			require.False(t, r.DeletedAt.Before(got[i-1].DeletedAt), "in the order they were deleted")
+		}
+	}
+	require.Equal(t, want, gotIDs, "every request of the client's deleted generations, and no other client's")
+}
+
+func testPruneDeletedFalRequests(t *testing.T, b *docBundle, sql string) {
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO deleted_fal_requests (fal_request_id, generation_id, client, deleted_at)
+		SELECT 'old-' || i, gen_random_uuid(), 'alpha', now() - interval '3 years'
+		FROM generate_series(1, 5003) i`)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, `
+		INSERT INTO deleted_fal_requests (fal_request_id, generation_id, client, deleted_at)
+		VALUES ('recent', gen_random_uuid(), 'alpha', now() - interval '700 days')`)
+	require.NoError(t, err)
+	deleted := b.gen(t, docGen{client: "beta", status: "completed", finished: time.Now()})
+	_, err = b.pool.Exec(b.ctx, `DELETE FROM generations WHERE id = $1`, deleted)
+	require.NoError(t, err)
+
+	require.Equal(t, []int{5000, 3, 0}, b.batches(t, sql))
+	rows, err := b.pool.Query(b.ctx, `SELECT fal_request_id FROM deleted_fal_requests ORDER BY 1`)
+	require.NoError(t, err)
+	left, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"recent", "req-" + deleted.String()}, left, "within the two years")
 }
 
 func testTableRows(t *testing.T, b *docBundle, sql string) {
@@ -787,7 +1079,7 @@ func testDailyRollup(t *testing.T, b *docBundle, sql string) {
 }
 
 // docIndex is an index of Easel's the doc names.
-var docIndex = regexp.MustCompile(`\b(?:generations|webhook_events|generation_images|fal_request_cancels|inflight_slots)_[a-z_]+_idx\b`)
+var docIndex = regexp.MustCompile(`\b(?:generations|webhook_events|generation_images|fal_request_cancels|inflight_slots|deleted_fal_requests)_[a-z_]+_idx\b`)
 
 // TestDatabaseDocIndexesExist fails when docs/DATABASE.md names an index
 // that Easel's schema does not have (renamed or dropped by a migration), so

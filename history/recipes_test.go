@@ -210,9 +210,9 @@ func TestRecipes(t *testing.T) {
 
 	want := map[string]string{
 		"nsfw_rate_per_day": fmt.Sprintf(`[
-			{"day": %q, "generations": 3, "nsfw_generations": 1, "nsfw_generation_rate": 0.3333, "images": 7, "nsfw_images": 2, "nsfw_image_rate": 0.2857},
-			{"day": %q, "generations": 2, "nsfw_generations": 1, "nsfw_generation_rate": 0.5, "images": 3, "nsfw_images": 1, "nsfw_image_rate": 0.3333},
-			{"day": %q, "generations": 1, "nsfw_generations": 0, "nsfw_generation_rate": 0, "images": 1, "nsfw_images": 0, "nsfw_image_rate": 0}
+			{"day": %q, "generations": 3, "nsfw_generations": 1, "nsfw_generation_rate": 0.3333, "images": 7, "nsfw_images": 2, "nsfw_image_rate": 0.2857, "unknown_generations": 0},
+			{"day": %q, "generations": 2, "nsfw_generations": 1, "nsfw_generation_rate": 0.5, "images": 3, "nsfw_images": 1, "nsfw_image_rate": 0.3333, "unknown_generations": 0},
+			{"day": %q, "generations": 1, "nsfw_generations": 0, "nsfw_generation_rate": 0, "images": 1, "nsfw_images": 0, "nsfw_image_rate": 0, "unknown_generations": 0}
 		]`, f.d1, f.d2, f.d10),
 		// percentile_cont interpolates: p95 of (12, 20, 30) is 20 + 0.9 × 10.
 		"time_to_complete_p50_p95": fmt.Sprintf(`[

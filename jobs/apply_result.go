@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,15 @@ const timedOutCancelledMessage = "fal did not finish within EASEL_TIMEOUT of the
 // store.OutcomeApplied for a cancel.
 func applyResultLocked(ctx context.Context, tx pgx.Tx, gen *store.Generation, payload *fal.WebhookPayload) (store.WebhookOutcome, error) {
 	outcome, finish, cancelled := decideResult(gen.Status, gen.ErrorCode, payload)
+	if outcome != store.OutcomeDeferred {
+		// A webhook's body is kept in webhook_events; a polled result is
+		// kept here, in the transaction that applies it, or a result Easel
+		// could not read (invalid_output), or read only in part, would be
+		// kept nowhere. A deferred one holds no output to keep.
+		if err := store.InsertPolledResult(ctx, tx, gen.ID, payload.RequestID, string(payload.Status), payload.Payload, outcome); err != nil {
+			return "", err
+		}
+	}
 	if cancelled {
 		timedOut, err := store.TimeoutCancelRequested(ctx, tx, gen.ID, payload.RequestID)
 		if err != nil {
@@ -137,6 +147,24 @@ func decideResult(status store.Status, errorCode *string, payload *fal.WebhookPa
 	return store.OutcomeApplied, &store.Finish{Completion: &completion}, false
 }
 
+// LogResultFailure logs a generation that a result of fal's failed, code
+// and message being its error_code and error_message. fal's own failures
+// (a content policy, an input image it could not load) are explained at
+// INFO, as the row explains them. A result fal completed but Easel could
+// not read (store.ErrorCodeInvalidOutput) is Easel's failure, not fal's:
+// fal likely billed it, and the next result will fail alike until Easel or
+// fal changes, so it is logged at ERROR, saying where fal's output is kept.
+// logger should carry the generation's id; args are added to the line.
+func LogResultFailure(logger *slog.Logger, code, message string, args ...any) {
+	args = append(args, "error_code", code, "error_message", message)
+	if code == store.ErrorCodeInvalidOutput {
+		logger.Error("fal completed the request, and likely billed it, but Easel could not read its output: "+
+			"generation failed; fal's output is kept in webhook_events (webhook) or polled_results (poll)", args...)
+		return
+	}
+	logger.Info("generation failed at fal", args...)
+}
+
 // finishedOutcome names a result that arrives for a finished generation: a
 // repeat of the result it finished with, or a late one, for a generation
 // that ended without one.
@@ -170,18 +198,22 @@ func finishedOutcomeOf(status store.Status, errorCode *string) store.WebhookOutc
 	return store.OutcomeDuplicate
 }
 
-// completionFrom turns fal's output into the rows Easel stores.
+// completionFrom turns fal's output into the rows Easel stores. Its error
+// is fal.DecodeOutput's, which says what it decoded ("decode fal output:
+// ..."): it becomes the generation's error_message as it is.
 func completionFrom(payload *fal.WebhookPayload) (store.Completion, error) {
 	out, err := fal.DecodeOutput(payload.Payload)
 	if err != nil {
-		return store.Completion{}, fmt.Errorf("decode fal output: %w", err)
+		return store.Completion{}, err
 	}
 	c := store.Completion{FalRequestID: payload.RequestID, Images: make([]store.Image, len(out.Images))}
 	for i, im := range out.Images {
 		c.Images[i] = store.Image{
 			Position: i, URL: im.URL, ContentType: im.ContentType, FileName: im.FileName,
 			FileSize: im.FileSize, Width: im.Width, Height: im.Height,
-			NSFW: i < len(out.HasNSFWConcepts) && out.HasNSFWConcepts[i],
+			// Unknown stays unknown: a flag fal did not send, or sent
+			// out of line with the images, is no "not NSFW".
+			NSFW: out.NSFW(i),
 		}
 	}
 	if len(out.Timings) > 0 {

@@ -25,10 +25,10 @@ const (
 	// callbackDispatchBatch bounds the jobs inserted in one transaction.
 	callbackDispatchBatch = 100
 	// callbackSweepInterval is how often a dispatcher looks for deliveries
-	// whose River job will never run again. The search reads the whole
-	// table, so it runs rarely; such a delivery is the rare result of a
-	// process dying at its last attempt or of a job cancelled or deleted
-	// by hand.
+	// whose River job will never run again. The search reads a partial
+	// index of the deliveries not ended, and their jobs; it runs rarely
+	// because such a delivery is the rare result of a process dying at its
+	// last attempt or of a job cancelled or deleted by hand.
 	callbackSweepInterval = 5 * time.Minute
 	// callbackSweepBatch bounds the deliveries abandoned in one statement.
 	callbackSweepBatch = 500

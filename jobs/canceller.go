@@ -244,6 +244,9 @@ func (c *Canceller) applyCompleted(ctx context.Context, logger *slog.Logger, gen
 			logger.Info("generation cancelled: fal's result says an earlier cancel reached it")
 			return finished, nil
 		}
+		if finished.Status == store.StatusFailed {
+			LogResultFailure(logger, deref(finished.ErrorCode), deref(finished.ErrorMessage))
+		}
 	}
 	logger.Info("cancel came too late: fal had completed the request; result applied", "outcome", string(applied))
 	return c.reload(ctx, gen.ID, finishedError(gen.ID))

@@ -382,7 +382,7 @@ func (w *ReconcileWorker) apply(ctx context.Context, logger *slog.Logger, gen *s
 	if finished.Status == store.StatusFailed {
 		// As the webhook receiver does: fal's failures are explained in
 		// the log as well as in the row.
-		logger.Info("generation failed at fal", "error_code", deref(finished.ErrorCode), "error_message", deref(finished.ErrorMessage))
+		LogResultFailure(logger, deref(finished.ErrorCode), deref(finished.ErrorMessage))
 	}
 	// Counted as the webhook receiver counts what it finishes, time to
 	// complete included.

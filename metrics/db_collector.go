@@ -116,11 +116,11 @@ func newDBCollector(db store.DBTX, maxInflight int) *dbCollector {
 			[]string{"reason", "answer"}, nil),
 		callbacks: prometheus.NewDesc("easel_callback_deliveries",
 			"Callbacks by state: owed (no River job yet: none is given while no worker process runs), pending (a job, being tried or waiting for its next retry), delivered, abandoned. "+
-				"Exact up to 100k rows; beyond, delivered and abandoned are the planner's estimate (as of the last ANALYZE), since no index holds them, "+
-				"and pending leaves out a delivery whose job ended without it (abandoned within 5 minutes).",
+				"Exact up to 100k rows; beyond, owed and pending are still exact, read through an index of the deliveries not ended, "+
+				"while delivered and abandoned are the planner's estimate (as of the last ANALYZE), since no index holds them.",
 			[]string{"state"}, nil),
 		callbackAge: prometheus.NewDesc("easel_callback_oldest_unfinished_seconds",
-			"Age of the oldest callback neither delivered nor abandoned, since its generation finished; 0 when there is none. Beyond 100k rows, of the owed and pending ones as easel_callback_deliveries counts them.", nil, nil),
+			"Age of the oldest callback neither delivered nor abandoned, since its generation finished; 0 when there is none.", nil, nil),
 	}
 }
 

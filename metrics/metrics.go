@@ -45,6 +45,7 @@ const (
 var webhookOutcomes = []store.WebhookOutcome{
 	store.OutcomeApplied, store.OutcomeDuplicate, store.OutcomeLate, store.OutcomeDeferred,
 	store.OutcomeMismatchedRequest, store.OutcomeBadSignature, store.OutcomeMalformed, store.OutcomeUnknownGeneration,
+	store.OutcomeDeletedGeneration,
 	WebhookKeysUnavailable, WebhookNotRecorded, WebhookTooLarge,
 }
 
@@ -102,7 +103,7 @@ func New(db store.DBTX, cfg Config) *Metrics {
 		logger:   cfg.Logger,
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "easel_webhooks_received_total",
-			Help: "fal webhooks received, by outcome (applied, duplicate, late, deferred, mismatched_request, bad_signature, malformed, unknown_generation; " +
+			Help: "fal webhooks received, by outcome (applied, duplicate, late, deferred, mismatched_request, bad_signature, malformed, unknown_generation, deleted_generation; " +
 				"answered with an error for fal to deliver again: keys_unavailable, not_recorded; refused: too_large).",
 		}, []string{"outcome"}),
 		timeToComplete: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -277,6 +277,7 @@ func TestFreshScrapeHasEveryOutcomeAtZero(t *testing.T) {
 		`easel_webhooks_received_total{outcome="` + string(store.OutcomeBadSignature) + `"}`,
 		`easel_webhooks_received_total{outcome="` + string(store.OutcomeMalformed) + `"}`,
 		`easel_webhooks_received_total{outcome="` + string(store.OutcomeUnknownGeneration) + `"}`,
+		`easel_webhooks_received_total{outcome="` + string(store.OutcomeDeletedGeneration) + `"}`,
 		`easel_callbacks_total{outcome="` + metrics.CallbackDelivered + `"}`,
 		`easel_callbacks_total{outcome="` + metrics.CallbackRetrying + `"}`,
 		`easel_callbacks_total{outcome="` + metrics.CallbackRejected + `"}`,
@@ -304,7 +305,7 @@ func TestFreshScrapeHasEveryOutcomeAtZero(t *testing.T) {
 		require.Contains(t, s, series)
 		require.Equal(t, 0.0, s[series], series)
 	}
-	require.Len(t, seriesOf(s, "easel_webhooks_received_total{"), 11, "the outcomes README lists, no more")
+	require.Len(t, seriesOf(s, "easel_webhooks_received_total{"), 12, "the outcomes README lists, no more")
 	require.Len(t, seriesOf(s, "easel_callbacks_total{"), 5)
 	require.Len(t, seriesOf(s, "easel_results_applied_total{"), 3)
 	require.Len(t, seriesOf(s, "easel_fal_requests_total{"), 4*9, "every operation by every result")

@@ -226,6 +226,10 @@ func TestEveryMigrationRecordsCompatibility(t *testing.T) {
 	}
 	require.Equal(t, compatibilityRow{found: true, schemaVersion: compatibilityFrom, oldest: 21}, rows[compatibilityFrom],
 		"000022 and 000023 are additive: binaries of 21 run on 24")
+	require.Equal(t, compatibilityRow{found: true, schemaVersion: 25, oldest: 21}, rows[25],
+		"000025 is additive: binaries of 21 run on 25")
+	require.Equal(t, compatibilityRow{found: true, schemaVersion: 27, oldest: 27}, rows[27],
+		"000027 breaks binaries before it: they read generation_images.nsfw, now nullable, into a bool")
 
 	for v := latest; v > compatibilityFrom; v-- {
 		require.NoError(t, m.Steps(-1), "down from %d", v)

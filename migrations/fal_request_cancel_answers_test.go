@@ -112,7 +112,11 @@ func TestFalRequestCancelAnswersMigration(t *testing.T) {
 		"a result that came by webhook or poll may be one of theirs: fal billed at most fal_submissions requests for the generation in all")
 	require.NotContains(t, after.Comments["view generation_history"], "beyond the one")
 	require.Contains(t, after.Comments["view generation_history"], "fal billed at most fal_submissions requests for the generation")
-	require.Equal(t, compatibilityRow{found: true, schemaVersion: 25, oldest: 21}, compatibilityOf(t, url))
+	latest, err := migrations.Latest()
+	require.NoError(t, err)
+	// 25 is additive (TestEveryMigrationRecordsCompatibility checks the
+	// row each migration writes); a later one may not be.
+	require.Equal(t, int64(latest), compatibilityOf(t, url).schemaVersion)
 
 	var pending int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM fal_request_cancels WHERE answer IS NULL AND answered_at IS NULL`).Scan(&pending))
@@ -125,8 +129,6 @@ func TestFalRequestCancelAnswersMigration(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"req-c"}, claimedBy24, "a binary of 24 claims the pending cancel, never the answered one")
 
-	latest, err := migrations.Latest()
-	require.NoError(t, err)
 	require.NoError(t, migrations.Down(ctx, url, nil, int(latest-24)))
 	require.Equal(t, before, cancelAnswersStateOf(t, conn), "down restores the columns, indexes and comments of 24")
 	rows, err = conn.Query(ctx, `SELECT fal_request_id FROM fal_request_cancels ORDER BY 1`)

@@ -22,15 +22,38 @@ import (
 
 // The probe migration follows the embedded ones, as a newer release's
 // would: it needs ACCESS EXCLUSIVE on generations, which a test holds off.
-const (
-	probeFile = "000026_probe.up.sql"
-	probeUp   = "ALTER TABLE generations ADD COLUMN probe integer;\n" +
-		"UPDATE easel_schema_compatibility SET schema_version = 26;\n"
+var (
+	newest       = newestEmbedded()
+	probeVersion = newest + 1
+	probeFile    = fmt.Sprintf("%06d_probe.up.sql", probeVersion)
+	probeUp      = "ALTER TABLE generations ADD COLUMN probe integer;\n" +
+		fmt.Sprintf("UPDATE easel_schema_compatibility SET schema_version = %d;\n", probeVersion)
 	probeDown = "ALTER TABLE generations DROP COLUMN probe;\n" +
-		"UPDATE easel_schema_compatibility SET schema_version = 25;\n"
+		fmt.Sprintf("UPDATE easel_schema_compatibility SET schema_version = %d;\n", newest)
 )
 
-// withProbe is the embedded migrations and a migration 26 of up and down.
+// newestEmbedded is the embedded migrations' newest version, so that the
+// cases here follow each new migration without edits.
+func newestEmbedded() uint {
+	v, err := migrations.Latest()
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// embeddedFile is the name of the embedded migration file of version in
+// direction ("up" or "down").
+func embeddedFile(t *testing.T, version uint, direction string) string {
+	t.Helper()
+	names, err := fs.Glob(migrations.FS(), fmt.Sprintf("%06d_*.%s.sql", version, direction))
+	require.NoError(t, err)
+	require.Len(t, names, 1, "migration %d %s", version, direction)
+	return names[0]
+}
+
+// withProbe is the embedded migrations and the probe migration, of up and
+// down.
 func withProbe(t *testing.T, up, down string) fs.FS {
 	t.Helper()
 	fsys := fstest.MapFS{}
@@ -42,12 +65,12 @@ func withProbe(t *testing.T, up, down string) fs.FS {
 		fsys[e.Name()] = &fstest.MapFile{Data: data}
 	}
 	fsys[probeFile] = &fstest.MapFile{Data: []byte(up)}
-	fsys["000026_probe.down.sql"] = &fstest.MapFile{Data: []byte(down)}
+	fsys[fmt.Sprintf("%06d_probe.down.sql", probeVersion)] = &fstest.MapFile{Data: []byte(down)}
 	return fsys
 }
 
 type sessionBundle struct {
-	url       string // at version 25, the embedded migrations' newest
+	url       string // at the embedded migrations' newest version
 	files     fs.FS  // with the probe migration
 	logs      *logRecords
 	holderPID uint32
@@ -141,7 +164,7 @@ func TestUpRetriesMigrationRefusedALock(t *testing.T) {
 	b.release()
 	require.NoError(t, <-done)
 	version, dirty := b.version(t)
-	require.Equal(t, uint(26), version)
+	require.Equal(t, probeVersion, version)
 	require.False(t, dirty)
 	require.True(t, b.probeColumn(t))
 }
@@ -159,10 +182,10 @@ func TestUpGivesUpOnALock(t *testing.T) {
 	require.ErrorContains(t, err, "migrate up: migration "+probeFile+" failed: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03), after 2 attempts; "+
 		fmt.Sprintf("it waited for AccessExclusiveLock on relation generations, held by backend pid %d (", b.holderPID))
 	require.ErrorContains(t, err, "idle in transaction for ")
-	require.ErrorContains(t, err, "; Postgres rolled it back: it changed nothing, and the schema version is still 25, clean; run the command again once the cause is gone")
+	require.ErrorContains(t, err, fmt.Sprintf("; Postgres rolled it back: it changed nothing, and the schema version is still %d, clean; run the command again once the cause is gone", newest))
 	require.NotErrorIs(t, err, migrations.ErrDirty)
 	version, dirty := b.version(t)
-	require.Equal(t, uint(25), version)
+	require.Equal(t, newest, version)
 	require.False(t, dirty)
 	require.False(t, b.probeColumn(t))
 	require.Len(t, b.logs.matching("migration refused a lock; it was rolled back and runs again"), 1, "one retry of 2 attempts")
@@ -179,7 +202,7 @@ func TestMigrationSessionSettings(t *testing.T) {
 
 	files := withProbe(t, `CREATE TABLE probe_settings AS SELECT current_setting('lock_timeout') AS lock_timeout,
 		current_setting('client_connection_check_interval') AS check_interval, current_setting('application_name') AS application_name;
-		UPDATE easel_schema_compatibility SET schema_version = 26;`, `DROP TABLE probe_settings;`)
+		UPDATE easel_schema_compatibility SET schema_version = `+fmt.Sprint(probeVersion)+`;`, `DROP TABLE probe_settings;`)
 	tests := []struct {
 		name      string
 		urlParams string
@@ -215,30 +238,30 @@ func TestKilledMigrationIsAborted(t *testing.T) {
 	done := upAsync(ctx, m, p.url, nil)
 	pid := b.awaitLockWait(t, "relation")
 
-	err := m.ExplainDirty(ctx, b.url, 26)
+	err := m.ExplainDirty(ctx, b.url, probeVersion)
 	require.ErrorIs(t, err, migrations.ErrDirty)
-	require.ErrorContains(t, err, fmt.Sprintf("dirty schema version 26: a migration is still running in backend pid %d (easel migrate, active for ", pid))
+	require.ErrorContains(t, err, fmt.Sprintf("dirty schema version %d: a migration is still running in backend pid %d (easel migrate, active for ", probeVersion, pid))
 	require.ErrorContains(t, err, "wait for it to finish, then check the schema with easel migrate version")
 
 	p.cut()
 	err = <-done
 	require.ErrorContains(t, err, "migrate up: migration "+probeFile+" failed: ")
 	require.ErrorContains(t, err, "; the connection was lost while it ran, so it may have been rolled back, have committed, or still be running: "+
-		"the schema version stays 26, dirty, and easel migrate version says what to do")
+		fmt.Sprintf("the schema version stays %d, dirty, and easel migrate version says what to do", probeVersion))
 
 	b.awaitGone(t, pid) // while the lock it waits for is still held
 	b.release()
 	require.False(t, b.probeColumn(t), "Postgres aborted the migration")
 	version, dirty := b.version(t)
-	require.Equal(t, uint(26), version)
+	require.Equal(t, probeVersion, version)
 	require.True(t, dirty)
 
-	want := "easel_schema_compatibility, which each migration from 24 on sets in its own transaction, records version 25, so " +
-		probeFile + " did not commit, and changed nothing: run `easel migrate force 25`"
-	require.ErrorContains(t, m.ExplainDirty(ctx, b.url, 26), want)
+	want := fmt.Sprintf("easel_schema_compatibility, which each migration from 24 on sets in its own transaction, records version %d, so ", newest) +
+		probeFile + fmt.Sprintf(" did not commit, and changed nothing: run `easel migrate force %d`", newest)
+	require.ErrorContains(t, m.ExplainDirty(ctx, b.url, probeVersion), want)
 	err = m.Up(ctx, b.url, nil)
 	require.ErrorIs(t, err, migrations.ErrDirty)
-	require.ErrorContains(t, err, "migrate up: dirty schema version 26: ")
+	require.ErrorContains(t, err, fmt.Sprintf("migrate up: dirty schema version %d: ", probeVersion))
 	require.ErrorContains(t, err, want)
 }
 
@@ -260,7 +283,7 @@ func TestOrphanedMigrationRecordsItsVersion(t *testing.T) {
 	b.awaitGone(t, pid)
 	require.True(t, b.probeColumn(t), "the orphaned backend committed the migration")
 	version, dirty := b.version(t)
-	require.Equal(t, uint(26), version)
+	require.Equal(t, probeVersion, version)
 	require.False(t, dirty, "and its clean version with it")
 }
 
@@ -295,7 +318,7 @@ func TestUpWaitsForAnotherMigration(t *testing.T) {
 	require.NoError(t, <-first)
 	require.NoError(t, <-second)
 	version, dirty := b.version(t)
-	require.Equal(t, uint(26), version)
+	require.Equal(t, probeVersion, version)
 	require.False(t, dirty)
 	require.Len(t, b.logs.matching("waiting for another migration to finish"), 1, "said once per holder")
 }
@@ -305,30 +328,34 @@ func TestUpWaitsForAnotherMigration(t *testing.T) {
 func TestExplainDirty(t *testing.T) {
 	t.Parallel()
 
-	latest, err := migrations.Latest()
-	require.NoError(t, err)
-	require.Equal(t, uint(25), latest, "the cases name versions 23 to 26")
+	// The cases from the newest migration need the row of the one before.
+	require.Greater(t, newest, uint(24), "the newest migration follows 24's")
 	tests := []struct {
 		name    string
-		setup   []string // on a database at version 25
+		setup   []string // on a database at the newest version
 		version uint
 		want    string
 	}{
 		{
-			name: "the migration committed", version: 25,
-			want: "records version 25, so the schema is at version 25: the migration that led to it committed: run `easel migrate force 25`",
+			name: "the migration committed", version: newest,
+			want: fmt.Sprintf("records version %[1]d, so the schema is at version %[1]d: the migration that led to it committed: run `easel migrate force %[1]d`", newest),
 		},
 		{
-			name: "an up migration did not commit", version: 25, setup: []string{`UPDATE easel_schema_compatibility SET schema_version = 24`},
-			want: "records version 24, so 000025_fal_request_cancel_answers.up.sql did not commit, and changed nothing: run `easel migrate force 24`",
+			name: "an up migration did not commit", version: newest,
+			setup: []string{fmt.Sprintf(`UPDATE easel_schema_compatibility SET schema_version = %d`, newest-1)},
+			want: fmt.Sprintf("records version %d, so %s did not commit, and changed nothing: run `easel migrate force %d`",
+				newest-1, embeddedFile(t, newest, "up"), newest-1),
 		},
 		{
-			name: "a down migration did not commit", version: 24,
-			want: "records version 25, so 000025_fal_request_cancel_answers.down.sql did not commit, and changed nothing: run `easel migrate force 25`",
+			name: "a down migration did not commit", version: newest - 1,
+			want: fmt.Sprintf("records version %d, so %s did not commit, and changed nothing: run `easel migrate force %d`",
+				newest, embeddedFile(t, newest, "down"), newest),
 		},
 		{
-			name: "a newer binary's down migration did not commit", version: 25, setup: []string{`UPDATE easel_schema_compatibility SET schema_version = 26`},
-			want: "records version 26, so the down migration of version 26 did not commit, and changed nothing: run `easel migrate force 26` with an easel whose migrations reach version 26",
+			name: "a newer binary's down migration did not commit", version: newest,
+			setup: []string{fmt.Sprintf(`UPDATE easel_schema_compatibility SET schema_version = %d`, newest+1)},
+			want: fmt.Sprintf("records version %[1]d, so the down migration of version %[1]d did not commit, and changed nothing: "+
+				"run `easel migrate force %[1]d` with an easel whose migrations reach version %[1]d", newest+1),
 		},
 		{
 			name: "migration 24 did not commit", version: 24, setup: []string{`DROP TABLE easel_schema_compatibility`},

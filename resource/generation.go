@@ -61,7 +61,9 @@ type Image struct {
 	FileSize    int64  `json:"file_size,omitempty"`
 	Width       int    `json:"width,omitempty"`
 	Height      int    `json:"height,omitempty"`
-	NSFW        bool   `json:"nsfw"`
+	// NSFW is whether fal flagged the image NSFW; null when that is
+	// unknown (fal sent no usable flag for it), which is never "clean".
+	NSFW *bool `json:"nsfw"`
 }
 
 // NewGeneration renders a stored generation and its images.

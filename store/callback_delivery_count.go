@@ -35,28 +35,19 @@ const countCallbackDeliveriesExact = `
 		coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE delivered_at IS NULL AND abandoned_at IS NULL))::double precision, 0)
 	FROM callback_deliveries`
 
-// countCallbackDeliveriesIndexed reads no more rows than there are
-// deliveries not ended, for a table too big to read at every scrape: it
-// has no index of its pending or ended rows. Owed rows come from
-// callback_deliveries_owed_idx. Pending ones are found from their River
-// jobs that have not finished, through River's fetch index (state, queue)
-// and the primary key of the delivery named in the job's args; the args
-// are checked before the cast, so that a job inserted by hand with other
-// args cannot fail the query. The ended counts come from the planner's
-// statistics (pg_stats.null_frac), as of the last ANALYZE: 0 before one.
+// countCallbackDeliveriesIndexed is for a table too big to read at every
+// scrape. It reads the deliveries not ended, and only them, through
+// callback_deliveries_unfinished_idx, however long the delivered history:
+// owed, pending (whatever became of its River job) and the oldest stay
+// exact. No index holds the ended rows, so their counts come from the
+// planner's statistics (pg_stats.null_frac), as of the last ANALYZE: 0
+// before one.
 const countCallbackDeliveriesIndexed = `
-	WITH owed AS (
-		SELECT count(*) AS n, min(created_at) AS oldest FROM callback_deliveries
-		WHERE job_id IS NULL AND delivered_at IS NULL AND abandoned_at IS NULL
-	), pending AS (
-		SELECT count(*) AS n, min(d.created_at) AS oldest
-		FROM river_job j
-		JOIN callback_deliveries d ON d.id = CASE
-			WHEN j.args->>'delivery_id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-			THEN (j.args->>'delivery_id')::uuid END
-		WHERE j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
-			AND j.queue = 'callbacks' AND j.kind = 'callback_delivery'
-			AND d.job_id = j.id AND d.delivered_at IS NULL AND d.abandoned_at IS NULL
+	WITH unfinished AS (
+		SELECT count(*) FILTER (WHERE job_id IS NULL) AS owed, count(*) FILTER (WHERE job_id IS NOT NULL) AS pending,
+			min(created_at) AS oldest
+		FROM callback_deliveries
+		WHERE delivered_at IS NULL AND abandoned_at IS NULL
 	), ended AS (
 		SELECT
 			round(c.reltuples * (1 - max(s.null_frac) FILTER (WHERE s.attname = 'delivered_at')))::bigint AS delivered,
@@ -68,21 +59,21 @@ const countCallbackDeliveriesIndexed = `
 		WHERE c.oid = 'callback_deliveries'::regclass
 		GROUP BY c.reltuples
 	)
-	SELECT owed.n, pending.n, coalesce(ended.delivered, 0), coalesce(ended.abandoned, 0),
-		coalesce(extract(epoch FROM now() - least(owed.oldest, pending.oldest))::double precision, 0)
-	FROM owed, pending, ended`
+	SELECT unfinished.owed, unfinished.pending, coalesce(ended.delivered, 0), coalesce(ended.abandoned, 0),
+		coalesce(extract(epoch FROM now() - unfinished.oldest)::double precision, 0)
+	FROM unfinished, ended`
 
 // CountCallbackDeliveries counts callback deliveries by state, for
 // watching callbacks that are late or given up on, whether or not a worker
 // process is running.
 //
 // While the planner estimates the table below exactBelow rows, it reads
-// the whole table and every count is exact. Beyond that, owed and pending
-// are still exact but for one case, delivered and abandoned are estimates,
-// and no ended row is read: a
-// delivery whose River job ended without ending it (which the dispatcher
-// abandons within minutes; see AbandonOrphanedCallbacks) is not counted
-// pending, nor in OldestUnfinished, since only reading every row finds it.
+// the whole table and every count is exact. Beyond that, it reads only the
+// deliveries not ended, through an index of them: owed, pending and
+// OldestUnfinished stay exact, pending counting a delivery whose River job
+// ended or was deleted without ending it until the dispatcher abandons it
+// (within minutes; see AbandonOrphanedCallbacks), while delivered and
+// abandoned are the planner's estimates.
 func CountCallbackDeliveries(ctx context.Context, db DBTX, exactBelow float64) (CallbackDeliveryCounts, error) {
 	var estimate float64
 	if err := db.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'callback_deliveries'::regclass`).Scan(&estimate); err != nil {

@@ -19,6 +19,28 @@ type OrphanedCallback struct {
 	Attempts int
 }
 
+// abandonOrphanedCallbacks finds its candidates through
+// callback_deliveries_unfinished_idx, oldest first: its predicate is the
+// index's, so the scan reads the deliveries not ended (a few, however long
+// the history) and looks each one's job up by River's primary key.
+const abandonOrphanedCallbacks = `
+	WITH orphaned AS (
+		SELECT d.id, coalesce(j.state::text, 'deleted') AS job_state
+		FROM callback_deliveries d LEFT JOIN river_job j ON j.id = d.job_id
+		WHERE d.delivered_at IS NULL AND d.abandoned_at IS NULL AND d.job_id IS NOT NULL
+			AND (j.id IS NULL OR j.state IN ('cancelled', 'discarded', 'completed'))
+		ORDER BY d.created_at
+		LIMIT $1
+		FOR UPDATE OF d SKIP LOCKED
+	)
+	UPDATE callback_deliveries d SET
+		abandoned_at = now(),
+		last_error = 'abandoned: River job ' || d.job_id || ' was ' || o.job_state
+			|| ' before the callback was delivered' || coalesce('; last attempt: ' || d.last_error, '')
+	FROM orphaned o
+	WHERE d.id = o.id
+	RETURNING d.id, d.generation_id, d.job_id, o.job_state, d.attempts`
+
 // AbandonOrphanedCallbacks abandons up to limit deliveries that are neither
 // delivered nor abandoned although their River job will never run again:
 // River discarded it (rescued after its last attempt, whose process died
@@ -27,26 +49,11 @@ type OrphanedCallback struct {
 // would stay pending for good. last_error says why, after the last
 // attempt's error. Rows another transaction holds are skipped.
 //
-// It reads every row of callback_deliveries, no index serving it, so it is
-// meant to run every few minutes, not every second.
+// It reads the deliveries not ended, through an index of them (schema
+// version 26), and each one's River job: its cost follows the callbacks
+// under way, not the delivered history.
 func AbandonOrphanedCallbacks(ctx context.Context, db DBTX, limit int) ([]OrphanedCallback, error) {
-	rows, err := db.Query(ctx, `
-		WITH orphaned AS (
-			SELECT d.id, coalesce(j.state::text, 'deleted') AS job_state
-			FROM callback_deliveries d LEFT JOIN river_job j ON j.id = d.job_id
-			WHERE d.job_id IS NOT NULL AND d.delivered_at IS NULL AND d.abandoned_at IS NULL
-				AND (j.id IS NULL OR j.state IN ('cancelled', 'discarded', 'completed'))
-			ORDER BY d.created_at
-			LIMIT $1
-			FOR UPDATE OF d SKIP LOCKED
-		)
-		UPDATE callback_deliveries d SET
-			abandoned_at = now(),
-			last_error = 'abandoned: River job ' || d.job_id || ' was ' || o.job_state
-				|| ' before the callback was delivered' || coalesce('; last attempt: ' || d.last_error, '')
-		FROM orphaned o
-		WHERE d.id = o.id
-		RETURNING d.id, d.generation_id, d.job_id, o.job_state, d.attempts`, limit)
+	rows, err := db.Query(ctx, abandonOrphanedCallbacks, limit)
 	if err != nil {
 		return nil, fmt.Errorf("abandon orphaned callbacks: %w", err)
 	}

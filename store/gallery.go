@@ -120,7 +120,7 @@ func scanGalleryItem(row pgx.CollectableRow) (GalleryItem, error) {
 		return item, err
 	}
 	if url != nil {
-		im.Position, im.URL, im.NSFW = *position, *url, *nsfw
+		im.Position, im.URL, im.NSFW = *position, *url, nsfw
 		item.FirstImage = &im
 	}
 	return item, nil

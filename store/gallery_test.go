@@ -78,7 +78,7 @@ func TestListGalleryFirstImageAndStatus(t *testing.T) {
 	completed, failed := ids[0], ids[1]
 
 	require.True(t, b.complete(t, completed, store.Completion{FalRequestID: "req-1", Images: []store.Image{
-		{Position: 1, URL: "https://x/1.png", NSFW: true},
+		{Position: 1, URL: "https://x/1.png", NSFW: ptr(true)},
 		{Position: 0, URL: "https://x/0.png", ContentType: "image/png", FileSize: 10, Width: 8, Height: 16},
 	}}))
 	_, err := store.Fail(b.ctx, b.pool, failed, "fal_rejected", "no")

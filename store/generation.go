@@ -80,8 +80,17 @@ type Image struct {
 	FileSize    int64
 	Width       int
 	Height      int
-	NSFW        bool
+	// NSFW is whether fal flagged the image NSFW, nil when that is
+	// unknown (fal sent no usable flag for it): never read nil as clean.
+	NSFW *bool
 }
+
+// Flagged reports whether fal flagged the image NSFW.
+func (im Image) Flagged() bool { return im.NSFW != nil && *im.NSFW }
+
+// NSFWUnknown reports whether the image's NSFW flag is unknown: it may be
+// NSFW.
+func (im Image) NSFWUnknown() bool { return im.NSFW == nil }
 
 const generationColumns = `id, client, status, endpoint_id, input, priority, metadata, callback_url,
 	idempotency_key, request_hash, seed::text, fal_request_id, fal_gateway_request_id,

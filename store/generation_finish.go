@@ -38,27 +38,49 @@ type Finish struct {
 // leaves fal_request_id ($2) to the statement, because the webhook's
 // statement also notes the delivery's request (see WebhookTx.Record).
 const completedSet = `status = 'completed', completed_at = now(), finished_at = now(), updated_at = now(),
-	has_nsfw = $3 > 0, nsfw_image_count = $3, image_count = $4, inference_seconds = $5, timings = $6,
+	has_nsfw = $3, nsfw_image_count = $7, image_count = $4, inference_seconds = $5, timings = $6,
 	error_code = NULL, error_message = NULL`
 
-// completionArgs are $1 to $6 of a statement that completes generation id
+// completionArgs are $1 to $7 of a statement that completes generation id
 // with c using completedSet: $2 is the request that produced c.
 func completionArgs(id uuid.UUID, c *Completion) []any {
-	nsfwImages := 0
-	for _, im := range c.Images {
-		if im.NSFW {
-			nsfwImages++
-		}
-	}
+	hasNSFW, nsfwImages := c.nsfwSummary()
 	timings := c.Timings
 	if len(timings) == 0 {
 		timings = nil
 	}
-	return []any{id, c.FalRequestID, nsfwImages, len(c.Images), c.InferenceSeconds, timings}
+	return []any{id, c.FalRequestID, hasNSFW, len(c.Images), c.InferenceSeconds, timings, nsfwImages}
+}
+
+// nsfwSummary returns has_nsfw and nsfw_image_count for c's images, each
+// nil when unknown, so that an unknown flag is never counted as clean:
+// has_nsfw is true when any image is flagged, false when every flag is
+// known and none is set, and unknown otherwise; nsfw_image_count is
+// unknown as soon as one flag is. Sums and averages over the known values
+// are then exact.
+func (c *Completion) nsfwSummary() (hasNSFW *bool, nsfwImages *int) {
+	flagged, unknown := 0, 0
+	for _, im := range c.Images {
+		switch {
+		case im.NSFW == nil:
+			unknown++
+		case *im.NSFW:
+			flagged++
+		}
+	}
+	if flagged > 0 || unknown == 0 {
+		has := flagged > 0
+		hasNSFW = &has
+	}
+	if unknown == 0 {
+		nsfwImages = &flagged
+	}
+	return hasNSFW, nsfwImages
 }
 
 // insertImages inserts images for generation $1 in one statement: columns
-// as arrays, unnested server-side. imageArgs gives its arguments.
+// as arrays, unnested server-side; a NULL flag is unknown. imageArgs gives
+// its arguments.
 const insertImages = `
 	INSERT INTO generation_images (generation_id, position, url, content_type, file_name, file_size, width, height, nsfw)
 	SELECT $1, u.position, u.url, NULLIF(u.content_type, ''), NULLIF(u.file_name, ''),
@@ -69,7 +91,7 @@ const insertImages = `
 func imageArgs(id uuid.UUID, images []Image) []any {
 	n := len(images)
 	positions, urls, types, names := make([]int32, n), make([]string, n), make([]string, n), make([]string, n)
-	sizes, widths, heights, nsfw := make([]int64, n), make([]int32, n), make([]int32, n), make([]bool, n)
+	sizes, widths, heights, nsfw := make([]int64, n), make([]int32, n), make([]int32, n), make([]*bool, n)
 	for i, im := range images {
 		positions[i], urls[i], types[i], names[i] = int32(im.Position), im.URL, im.ContentType, im.FileName
 		sizes[i], widths[i], heights[i], nsfw[i] = im.FileSize, int32(im.Width), int32(im.Height), im.NSFW

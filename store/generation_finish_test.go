@@ -53,19 +53,27 @@ func TestFinishingNotifiesNothingInItsTransaction(t *testing.T) {
 	require.Equal(t, "marker", n.Payload)
 }
 
+// has_nsfw and nsfw_image_count say what fal's flags say and no more: an
+// unknown flag (nil) is never counted as clean. has_nsfw is known once an
+// image is flagged; nsfw_image_count is unknown as soon as one flag is, so
+// that rates over the known values are exact.
 func TestCompleteCountsNSFWImages(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	yes, no := ptr(true), ptr(false)
 
 	tests := []struct {
 		name        string
-		nsfw        []bool
-		wantHasNSFW bool
-		wantCount   int
+		nsfw        []*bool
+		wantHasNSFW *bool
+		wantCount   *int
 	}{
-		{"none flagged", []bool{false, false}, false, 0},
-		{"some flagged", []bool{true, false, true}, true, 2},
-		{"no images", nil, false, 0},
+		{"none flagged", []*bool{no, no}, ptr(false), ptr(0)},
+		{"some flagged", []*bool{yes, no, yes}, ptr(true), ptr(2)},
+		{"no images", nil, ptr(false), ptr(0)},
+		{"all unknown", []*bool{nil, nil}, nil, nil},
+		{"unknown among clean", []*bool{no, nil}, nil, nil},
+		{"unknown beside flagged", []*bool{yes, nil}, ptr(true), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,13 +85,32 @@ func TestCompleteCountsNSFWImages(t *testing.T) {
 			}
 			require.True(t, b.complete(t, g.ID, store.Completion{Images: images}))
 
-			var hasNSFW bool
-			var imageCount, nsfwCount int
+			var (
+				hasNSFW    *bool
+				imageCount int
+				nsfwCount  *int
+			)
 			require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT has_nsfw, image_count, nsfw_image_count FROM generations WHERE id = $1`,
 				g.ID).Scan(&hasNSFW, &imageCount, &nsfwCount))
 			require.Equal(t, tc.wantHasNSFW, hasNSFW)
 			require.Equal(t, len(tc.nsfw), imageCount)
 			require.Equal(t, tc.wantCount, nsfwCount)
+
+			got, err := store.GetGeneration(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			require.Equal(t, tc.wantHasNSFW, got.HasNSFW)
+			stored, err := store.ListImages(b.ctx, b.pool, g.ID)
+			require.NoError(t, err)
+			require.Len(t, stored, len(tc.nsfw))
+			for i, im := range stored {
+				require.Equal(t, tc.nsfw[i], im.NSFW, "image %d keeps its flag, unknown included", i)
+			}
+			byGeneration, err := store.ListImagesOf(b.ctx, b.pool, []uuid.UUID{g.ID})
+			require.NoError(t, err)
+			require.Len(t, byGeneration[g.ID], len(tc.nsfw))
+			for i, im := range byGeneration[g.ID] {
+				require.Equal(t, tc.nsfw[i], im.NSFW, "the page's query reads image %d's flag alike", i)
+			}
 		})
 	}
 }

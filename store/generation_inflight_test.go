@@ -136,8 +136,8 @@ func TestInflightSlotReleased(t *testing.T) {
 			require.NoError(t, store.RecordSubmitRefused(b.ctx, b.pool, id, "fal_rate_limited", "HTTP 429"))
 		}},
 		{"deleted", func(b *testBundle, t *testing.T, id uuid.UUID) {
-			_, err := b.pool.Exec(b.ctx, `DELETE FROM generations WHERE id = $1`, id)
-			require.NoError(t, err)
+			// In flight: only the override deletes it (migration 000028).
+			b.deleteGeneration(t, id, true)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -38,7 +38,9 @@ type GenerationCursor struct {
 // ListGenerations returns up to p.Limit generations created in [p.Since,
 // p.Until) (a zero time leaves that side open) that match p's filters,
 // newest first, and the cursor of the next page, nil on the last page.
-// HasNSFW set to false matches completed generations without NSFW images.
+// HasNSFW set to false matches completed generations without NSFW images
+// whose every image's flag is known; neither value matches one whose
+// has_nsfw is unknown (NULL).
 func ListGenerations(ctx context.Context, db DBTX, p ListGenerationsParams) ([]*Generation, *GenerationCursor, error) {
 	if p.Limit < 1 {
 		return nil, nil, fmt.Errorf("list generations: limit %d must be positive", p.Limit)

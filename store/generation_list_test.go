@@ -51,11 +51,12 @@ func TestListGenerationsFilters(t *testing.T) {
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 	// Oldest first: a1 completed clean, b1 completed with an NSFW image,
-	// a2 failed, b2 submitted, a3 queued.
+	// a2 failed, b2 submitted, a3 queued, d1 completed with an image whose
+	// flag is unknown.
 	a1 := b.insertAt(t, "alpha", base)
-	require.True(t, b.complete(t, a1.ID, store.Completion{Images: []store.Image{{URL: "https://x/1.png"}}}))
+	require.True(t, b.complete(t, a1.ID, store.Completion{Images: []store.Image{{URL: "https://x/1.png", NSFW: ptr(false)}}}))
 	b1 := b.insertAt(t, "beta", base.Add(time.Hour))
-	require.True(t, b.complete(t, b1.ID, store.Completion{Images: []store.Image{{URL: "https://x/2.png", NSFW: true}}}))
+	require.True(t, b.complete(t, b1.ID, store.Completion{Images: []store.Image{{URL: "https://x/2.png", NSFW: ptr(true)}}}))
 	a2 := b.insertAt(t, "alpha", base.Add(2*time.Hour))
 	_, err := store.Fail(b.ctx, b.pool, a2.ID, "fal_validation", "bad input")
 	require.NoError(t, err)
@@ -63,6 +64,8 @@ func TestListGenerationsFilters(t *testing.T) {
 	_, err = store.RecordSubmitted(b.ctx, b.pool, b2.ID, store.Submission{RequestID: "req-b2"})
 	require.NoError(t, err)
 	a3 := b.insertAt(t, "alpha", base.Add(4*time.Hour))
+	d1 := b.insertAt(t, "delta", base.Add(5*time.Hour))
+	require.True(t, b.complete(t, d1.ID, store.Completion{Images: []store.Image{{URL: "https://x/3.png"}}}))
 
 	yes, no := true, false
 	tests := []struct {
@@ -70,18 +73,20 @@ func TestListGenerationsFilters(t *testing.T) {
 		params store.ListGenerationsParams
 		want   []*store.Generation
 	}{
-		{"all newest first", store.ListGenerationsParams{}, []*store.Generation{a3, b2, a2, b1, a1}},
-		{"one status", store.ListGenerationsParams{Statuses: []store.Status{store.StatusCompleted}}, []*store.Generation{b1, a1}},
+		{"all newest first", store.ListGenerationsParams{}, []*store.Generation{d1, a3, b2, a2, b1, a1}},
+		{"one status", store.ListGenerationsParams{Statuses: []store.Status{store.StatusCompleted}}, []*store.Generation{d1, b1, a1}},
 		{"several statuses", store.ListGenerationsParams{Statuses: []store.Status{store.StatusQueued, store.StatusFailed}},
 			[]*store.Generation{a3, a2}},
 		{"client", store.ListGenerationsParams{Client: "beta"}, []*store.Generation{b2, b1}},
 		{"unknown client", store.ListGenerationsParams{Client: "gamma"}, nil},
-		{"since is inclusive", store.ListGenerationsParams{Since: base.Add(2 * time.Hour)}, []*store.Generation{a3, b2, a2}},
+		{"since is inclusive", store.ListGenerationsParams{Since: base.Add(2 * time.Hour)}, []*store.Generation{d1, a3, b2, a2}},
 		{"until is exclusive", store.ListGenerationsParams{Until: base.Add(2 * time.Hour)}, []*store.Generation{b1, a1}},
 		{"since and until", store.ListGenerationsParams{Since: base.Add(time.Hour), Until: base.Add(3 * time.Hour)},
 			[]*store.Generation{a2, b1}},
 		{"has nsfw", store.ListGenerationsParams{HasNSFW: &yes}, []*store.Generation{b1}},
 		{"has no nsfw means completed clean", store.ListGenerationsParams{HasNSFW: &no}, []*store.Generation{a1}},
+		{"unknown flags are neither", store.ListGenerationsParams{Client: "delta", HasNSFW: &no}, nil},
+		{"unknown flags are neither, flagged", store.ListGenerationsParams{Client: "delta", HasNSFW: &yes}, nil},
 		{"has no nsfw and not completed", store.ListGenerationsParams{HasNSFW: &no,
 			Statuses: []store.Status{store.StatusFailed, store.StatusQueued}}, nil},
 		{"all filters", store.ListGenerationsParams{Statuses: []store.Status{store.StatusCompleted, store.StatusFailed},
@@ -219,7 +224,7 @@ func TestListImagesOf(t *testing.T) {
 
 	two := b.insert(t, "")
 	require.True(t, b.complete(t, two.ID, store.Completion{Images: []store.Image{
-		{Position: 1, URL: "https://x/two-1.png", NSFW: true},
+		{Position: 1, URL: "https://x/two-1.png", NSFW: ptr(true)},
 		{Position: 0, URL: "https://x/two-0.png", Width: 1024, Height: 768},
 	}}))
 	one := b.insert(t, "")
@@ -229,7 +234,7 @@ func TestListImagesOf(t *testing.T) {
 	images, err := store.ListImagesOf(b.ctx, b.pool, []uuid.UUID{two.ID, one.ID, none.ID})
 	require.NoError(t, err)
 	require.Equal(t, map[uuid.UUID][]store.Image{
-		two.ID: {{Position: 0, URL: "https://x/two-0.png", Width: 1024, Height: 768}, {Position: 1, URL: "https://x/two-1.png", NSFW: true}},
+		two.ID: {{Position: 0, URL: "https://x/two-0.png", Width: 1024, Height: 768}, {Position: 1, URL: "https://x/two-1.png", NSFW: ptr(true)}},
 		one.ID: {{URL: "https://x/one.png"}},
 	}, images)
 

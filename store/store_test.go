@@ -115,7 +115,7 @@ func TestSubmitThenComplete(t *testing.T) {
 		Timings:          json.RawMessage(`{"inference":3.5}`),
 		Images: []store.Image{
 			{Position: 0, URL: "https://x/0.png", ContentType: "image/png", FileName: "0.png", FileSize: 10, Width: 8, Height: 16},
-			{Position: 1, URL: "https://x/1.png", NSFW: true},
+			{Position: 1, URL: "https://x/1.png", NSFW: ptr(true)},
 		},
 	}))
 	g, err = store.GetGeneration(b.ctx, b.pool, g.ID)
@@ -131,7 +131,7 @@ func TestSubmitThenComplete(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []store.Image{
 		{Position: 0, URL: "https://x/0.png", ContentType: "image/png", FileName: "0.png", FileSize: 10, Width: 8, Height: 16},
-		{Position: 1, URL: "https://x/1.png", NSFW: true},
+		{Position: 1, URL: "https://x/1.png", NSFW: ptr(true)},
 	}, images)
 }
 

@@ -208,7 +208,7 @@ func TestUnknownGenerationWebhookEventCapHoldsForDeliveriesArrivingTogether(t *t
 	b := setup(t)
 	replay := store.WebhookEvent{FalRequestID: "req-1", Body: []byte("{}"), BodySize: 2, SignatureValid: true}
 	for range store.MaxWebhookEvents - 1 {
-		id, err := store.InsertUnknownGenerationWebhookEvent(b.ctx, b.pool, replay)
+		id, _, err := store.InsertUnknownGenerationWebhookEvent(b.ctx, b.pool, replay)
 		require.NoError(t, err)
 		require.Positive(t, id)
 	}
@@ -221,7 +221,7 @@ func TestUnknownGenerationWebhookEventCapHoldsForDeliveriesArrivingTogether(t *t
 	require.NoError(t, err)
 
 	errs := b.insertTogether(t, other, func() error {
-		_, err := store.InsertUnknownGenerationWebhookEvent(b.ctx, b.pool, replay)
+		_, _, err := store.InsertUnknownGenerationWebhookEvent(b.ctx, b.pool, replay)
 		return err
 	}, func() { require.NoError(t, holder.Rollback(b.ctx)) })
 	for _, err := range errs {
@@ -291,7 +291,7 @@ func TestInsertWebhookEventErrors(t *testing.T) {
 	})
 	require.ErrorContains(t, err, "insert webhook event")
 	require.NotErrorIs(t, err, store.ErrNotFound)
-	_, err = store.InsertUnknownGenerationWebhookEvent(b.ctx, b.pool, store.WebhookEvent{
+	_, _, err = store.InsertUnknownGenerationWebhookEvent(b.ctx, b.pool, store.WebhookEvent{
 		FalRequestID: "req-1", Headers: map[string]string{"X-Broken": "a\x00b"}, Body: []byte("x"), BodySize: 1,
 	})
 	require.ErrorContains(t, err, "insert webhook event for an unknown generation")

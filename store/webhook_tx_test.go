@@ -28,7 +28,7 @@ func completionWrite(requestID string) store.WebhookWrite {
 		RequestID: requestID,
 		Finish: &store.Finish{Completion: &store.Completion{
 			FalRequestID: requestID,
-			Images:       []store.Image{{Position: 0, URL: "https://fal.media/a.png"}, {Position: 1, URL: "https://fal.media/b.png", NSFW: true}},
+			Images:       []store.Image{{Position: 0, URL: "https://fal.media/a.png"}, {Position: 1, URL: "https://fal.media/b.png", NSFW: ptr(true)}},
 		}},
 	}
 }

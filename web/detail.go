@@ -131,7 +131,7 @@ func newDetailPage(g *store.Generation, images []store.Image, webhooks []store.R
 
 	v.Images = make([]imageView, len(images))
 	for i, im := range images {
-		v.Images[i] = imageView{Image: im, Number: i + 1, Alt: imageAlt(i, len(images), im.NSFW)}
+		v.Images[i] = imageView{Image: im, Number: i + 1, Alt: imageAlt(i, len(images), im)}
 	}
 
 	if g.SubmittedAt != nil {

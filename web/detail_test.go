@@ -26,8 +26,8 @@ func TestDetailCompleted(t *testing.T) {
 		require.NoError(t, err)
 	}
 	b.complete(t, g.ID,
-		store.Image{Position: 0, URL: "https://cdn.example/0.png", ContentType: "image/png", FileName: "0.png", FileSize: 18734, Width: 1024, Height: 768},
-		store.Image{Position: 1, URL: "https://cdn.example/1.png", Width: 1024, Height: 768, NSFW: true},
+		store.Image{Position: 0, URL: "https://cdn.example/0.png", ContentType: "image/png", FileName: "0.png", FileSize: 18734, Width: 1024, Height: 768, NSFW: new(false)},
+		store.Image{Position: 1, URL: "https://cdn.example/1.png", Width: 1024, Height: 768, NSFW: new(true)},
 	)
 
 	resp := b.page(t, "/generations/"+g.ID.String())
@@ -117,6 +117,23 @@ func TestDetailPendingIsPolled(t *testing.T) {
 	require.Equal(t, "completed", s["status"])
 	require.Equal(t, true, s["terminal"])
 	require.NotEqual(t, first["version"], s["version"])
+}
+
+// An image whose NSFW flag fal did not send is blurred as a flagged one is,
+// and says that its flag is unknown rather than calling it clean.
+func TestDetailUnknownNSFWBlurred(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := b.insert(t, "a harbour at night")
+	b.complete(t, g.ID, store.Image{URL: "https://cdn.example/0.png"}, store.Image{Position: 1, URL: "https://cdn.example/1.png", NSFW: new(false)})
+
+	body := b.page(t, "/generations/"+g.ID.String()).body
+	require.Equal(t, 1, count(body, `class="media nsfw"`))
+	require.Contains(t, body, `alt="Generated image 1 of 2, not known whether NSFW"`)
+	require.Contains(t, body, `alt="Generated image 2 of 2"`)
+	require.Equal(t, 1, count(body, `<span class="visually-hidden"> possibly NSFW image 1</span>`))
+	require.Equal(t, 1, count(body, `<span class="badge nsfw-badge">NSFW unknown</span>`))
+	require.NotContains(t, body, `>NSFW</span>`)
 }
 
 // A submitted generation fal still holds shows, in its timeline, what fal

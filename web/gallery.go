@@ -131,10 +131,14 @@ func newTile(item store.GalleryItem) tile {
 // Easel knows of its content is the prompt that asked for it, which the
 // page's heading already says: repeating it in every image's alt would
 // make a screen reader read a long prompt once per image.
-func imageAlt(position, count int, nsfw bool) string {
+func imageAlt(position, count int, im store.Image) string {
 	alt := fmt.Sprintf("Generated image %d of %d", position+1, count)
-	if nsfw {
+	switch {
+	case im.Flagged():
 		alt += ", flagged as possibly NSFW"
+	case im.NSFWUnknown():
+		// Blurred as a flagged one is: fal sent no flag for it.
+		alt += ", not known whether NSFW"
 	}
 	return alt
 }

@@ -19,9 +19,9 @@ func TestGallery(t *testing.T) {
 	b := setup(t)
 
 	safe := b.insert(t, "a lighthouse at dusk")
-	b.complete(t, safe.ID, store.Image{URL: "https://cdn.example/safe.png", Width: 1024, Height: 768, FileSize: 2048})
+	b.complete(t, safe.ID, store.Image{URL: "https://cdn.example/safe.png", Width: 1024, Height: 768, FileSize: 2048, NSFW: new(false)})
 	flagged := b.insert(t, "a <b>bold</b> prompt")
-	b.complete(t, flagged.ID, store.Image{URL: "https://cdn.example/flagged.png", Width: 512, Height: 512, NSFW: true})
+	b.complete(t, flagged.ID, store.Image{URL: "https://cdn.example/flagged.png", Width: 512, Height: 512, NSFW: new(true)})
 	pending := b.insert(t, "still waiting")
 
 	resp := b.page(t, "/")
@@ -80,7 +80,7 @@ func TestLongPromptIsShortened(t *testing.T) {
 	b := setup(t)
 	prompt := strings.Repeat("a very long prompt ", 270) // 5,130 characters
 	g := b.insert(t, prompt)
-	b.complete(t, g.ID, store.Image{URL: "https://cdn.example/0.png"}, store.Image{Position: 1, URL: "https://cdn.example/1.png"})
+	b.complete(t, g.ID, store.Image{URL: "https://cdn.example/0.png", NSFW: new(false)}, store.Image{Position: 1, URL: "https://cdn.example/1.png", NSFW: new(false)})
 
 	detail := "/generations/" + g.ID.String()
 	pages := []struct {

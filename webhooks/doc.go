@@ -29,7 +29,10 @@
 // a signed delivery for a generation that does not exist is
 // kept (first 4 KiB, outcome "unknown_generation", answered 200 so that fal
 // stops retrying) at most store.MaxWebhookEvents times per fal request, and
-// an unsigned one for such a generation is not kept at all. What is kept,
+// an unsigned one for such a generation is not kept at all. One for a
+// generation that was deleted (deleted_fal_requests) is kept without its
+// body, outcome "deleted_generation": the body would bring back the
+// personal data the deletion removed. What is kept,
 // and logged, of a delivery's headers is cut (keptHeaders, boundedHeader),
 // since they are the sender's until the signature verifies.
 package webhooks

@@ -278,18 +278,28 @@ func decide(target *store.WebhookTarget, signedRequestID string, payload *fal.We
 
 // unknownGeneration keeps a signed delivery whose URL names no generation,
 // its body cut as a rejected one's is, and answers 200: no retry can make
-// the generation exist, so fal had better stop delivering it.
+// the generation exist, so fal had better stop delivering it. For a
+// generation that was deleted (its request, or the id its URL names, in
+// deleted_fal_requests) the body is not kept: it would bring back the
+// images' links, or the input fal echoed, that the deletion removed.
+// event.GenerationID, the id the URL names, finds the deleted generation;
+// the event is stored with none.
 func (r *Receiver) unknownGeneration(c echo.Context, logger *slog.Logger, event store.WebhookEvent) error {
-	event.GenerationID = nil
-	event.Outcome = store.OutcomeUnknownGeneration
 	event.Body = event.Body[:min(len(event.Body), rejectedBodyBytes)]
-	if _, err := store.InsertUnknownGenerationWebhookEvent(c.Request().Context(), r.pool, event); err != nil {
+	_, outcome, err := store.InsertUnknownGenerationWebhookEvent(c.Request().Context(), r.pool, event)
+	if err != nil {
 		return r.notRecorded(logger, event, err)
 	}
-	r.logRejected(logger, string(store.OutcomeUnknownGeneration), "signed webhook for unknown generation",
-		"fal_request_id", event.FalRequestID)
-	r.metrics.WebhookReceived(store.OutcomeUnknownGeneration)
-	return c.JSON(http.StatusOK, response{Outcome: store.OutcomeUnknownGeneration})
+	if outcome == store.OutcomeDeletedGeneration {
+		// Expected after a deletion: fal delivers what it ran.
+		logger.Info("signed webhook for a deleted generation; kept without its body",
+			"fal_request_id", event.FalRequestID, "outcome", string(outcome))
+	} else {
+		r.logRejected(logger, string(store.OutcomeUnknownGeneration), "signed webhook for unknown generation",
+			"fal_request_id", event.FalRequestID)
+	}
+	r.metrics.WebhookReceived(outcome)
+	return c.JSON(http.StatusOK, response{Outcome: outcome})
 }
 
 // logRejected logs a delivery rejected for reason, msg and args saying

@@ -148,8 +148,8 @@ func TestOKWebhookCompletes(t *testing.T) {
 	require.InDelta(t, 2.5, *got.InferenceSeconds, 0)
 	require.JSONEq(t, `{"inference": 2.5}`, string(got.Timings))
 	require.Equal(t, []store.Image{
-		{Position: 0, URL: "https://cdn.example/a.png", ContentType: "image/png", FileName: "a.png", FileSize: 10, Width: 32, Height: 64},
-		{Position: 1, URL: "https://cdn.example/b.png", ContentType: "image/png", FileName: "b.png", FileSize: 20, Width: 32, Height: 64, NSFW: true},
+		{Position: 0, URL: "https://cdn.example/a.png", ContentType: "image/png", FileName: "a.png", FileSize: 10, Width: 32, Height: 64, NSFW: new(false)},
+		{Position: 1, URL: "https://cdn.example/b.png", ContentType: "image/png", FileName: "b.png", FileSize: 20, Width: 32, Height: 64, NSFW: new(true)},
 	}, images)
 	require.Equal(t, []store.WebhookOutcome{store.OutcomeApplied}, outcomes)
 

@@ -1,0 +1,5 @@
+package store
+
+// AbandonOrphanedCallbacksSQL is AbandonOrphanedCallbacks's statement, for
+// its plan.
+const AbandonOrphanedCallbacksSQL = abandonOrphanedCallbacks
