@@ -9,6 +9,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,7 +82,11 @@ const MaxUnconfirmedSubmissions = 3
 // revealed by a webhook (the run that submitted it died before recording
 // fal's answer), or named by fal's error answer to a submit, is adopted
 // rather than submitted again, once fal confirms that it is a request of
-// Easel's account; and a submission whose outcome was never learnt gets
+// Easel's account; a request fal accepted for an earlier run that could not
+// record fal's answer (the database was down), named in the job's errors
+// or remembered by the process, is recorded once fal confirms it knows it,
+// however long ago it was made, and while fal cannot be asked nothing is
+// submitted; and a submission whose outcome was never learnt gets
 // PollAfter for its webhook before the generation is submitted again,
 // unless MaxUnconfirmedSubmissions such submissions were made, or 20
 // attempts, or EASEL_TIMEOUT has passed since the first: then it is held
@@ -108,6 +116,10 @@ type SubmitGenerationWorker struct {
 	// failures summarises the retried submit failures of the process, which
 	// has one worker.
 	failures *submitFailures
+	// unrecorded holds the requests fal accepted whose answers this process
+	// could not record, for the next run of their jobs: the job's errors
+	// hold them too, but only once River can write them.
+	unrecorded *unrecordedAnswers
 }
 
 // NewSubmitGenerationWorker returns a worker configured by cfg.
@@ -126,6 +138,7 @@ func NewSubmitGenerationWorker(pool *pgxpool.Pool, cfg Config) *SubmitGeneration
 		metrics:       cfg.Metrics,
 		logger:        cfg.Logger,
 		failures:      newSubmitFailures(),
+		unrecorded:    newUnrecordedAnswers(),
 	}
 }
 
@@ -172,9 +185,16 @@ func (w *SubmitGenerationWorker) Work(ctx context.Context, job *river.Job[Submit
 // a slot for a while, then snoozes.
 func (w *SubmitGenerationWorker) reserve(ctx context.Context, logger *slog.Logger, job *river.Job[SubmitGenerationArgs]) (*store.Generation, error) {
 	deadline := time.Now().Add(min(inflightWait, w.jobTimeout/2))
-	var revealed *revealedRequest
+	var (
+		revealed   *revealedRequest
+		unrecorded *unrecordedRequest
+		// pending are the requests fal accepted for earlier runs whose
+		// answers were never recorded, newest first, less those fal has
+		// said, during this run, that it does not know.
+		pending = w.unrecordedRequests(job)
+	)
 	for {
-		gen, err := w.claim(ctx, logger, job.Args.GenerationID)
+		gen, err := w.claim(ctx, logger, job.Args.GenerationID, pending)
 		switch {
 		case errors.As(err, &revealed):
 			// Adopted, or else claimed again: forgotten, or changed
@@ -182,6 +202,13 @@ func (w *SubmitGenerationWorker) reserve(ctx context.Context, logger *slog.Logge
 			if adopted, err := w.confirmRevealed(ctx, logger, job.Args.GenerationID, revealed); adopted || err != nil {
 				return nil, err
 			}
+		case errors.As(err, &unrecorded):
+			// Recorded, or else claimed again without it: fal does not
+			// know it.
+			if recorded, err := w.confirmUnrecorded(ctx, logger, job.Args.GenerationID, unrecorded); recorded || err != nil {
+				return nil, err
+			}
+			pending = slices.DeleteFunc(pending, func(r string) bool { return r == unrecorded.requestID })
 		case errors.Is(err, store.ErrClientInflightLimit):
 			return nil, river.JobSnooze(clientCapBackoff(job.Metadata))
 		case errors.Is(err, store.ErrInflightLimit) && time.Now().After(deadline):
@@ -199,8 +226,10 @@ func (w *SubmitGenerationWorker) reserve(ctx context.Context, logger *slog.Logge
 }
 
 // claim decides, with the generation locked, what this run does, and
-// reserves a submission when it is to submit.
-func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger, id uuid.UUID) (*store.Generation, error) {
+// reserves a submission when it is to submit. unrecorded are requests fal
+// accepted for earlier runs whose answers were never recorded, newest
+// first.
+func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger, id uuid.UUID, unrecorded []string) (*store.Generation, error) {
 	if gen, err := store.ReserveFirstSubmission(ctx, w.pool, id, w.limits); gen != nil || err != nil {
 		return gen, err
 	}
@@ -220,6 +249,7 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 			// Submitted, finished by a webhook, or cancelled: submitting
 			// again would pay twice.
 			withFalRequest(logger, gen).Info("generation no longer queued; nothing to submit", "status", gen.Status)
+			w.unrecorded.forget(id)
 			return nil
 
 		case gen.FalRequestID != nil:
@@ -227,6 +257,14 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 			// fal's answer. It is adopted once fal confirms it, outside
 			// this transaction: never call fal with the row locked.
 			return &revealedRequest{endpointID: gen.EndpointID, requestID: *gen.FalRequestID}
+
+		case gen.FalSubmissions > 0 && len(unrecorded) > 0:
+			// fal answered an earlier run, which could not record the
+			// answer (the database was down): the request is known, and
+			// however long ago it was made, it is recorded once fal
+			// confirms it, outside this transaction, rather than paid for
+			// again.
+			return &unrecordedRequest{endpointID: gen.EndpointID, requestID: unrecorded[0]}
 
 		case gen.FalSubmissions > 0:
 			// An earlier run may have had its request accepted by fal and
@@ -260,6 +298,11 @@ func (w *SubmitGenerationWorker) claim(ctx context.Context, logger *slog.Logger,
 	}
 	if held {
 		return nil, river.JobSnooze(w.pollAfter)
+	}
+	if reserved != nil {
+		// Submitting again: fal said it knows none of the requests
+		// remembered, if there were any.
+		w.unrecorded.forget(id)
 	}
 	return reserved, nil
 }
@@ -377,6 +420,201 @@ func (w *SubmitGenerationWorker) confirmRevealed(ctx context.Context, logger *sl
 	return true, nil
 }
 
+// unrecordedRequest is claim's answer for a queued generation when fal
+// accepted a request for an earlier run of its job, which could not record
+// fal's answer: confirm the request with fal and record it.
+type unrecordedRequest struct {
+	endpointID, requestID string
+}
+
+func (r *unrecordedRequest) Error() string {
+	return "fal accepted request " + r.requestID + " for an earlier run, which could not record it"
+}
+
+// confirmUnrecorded asks fal, with Easel's key, about r, and records it as
+// the generation's submission, as the run fal accepted it for would have,
+// when fal knows it; a generation that finished or took another request
+// meanwhile has it cancelled at fal instead (recordSubmitted). It reports
+// whether it recorded, or tried to record, the request: a failing database
+// ends the run with the request named again, for the next. fal answering
+// 404 no longer knows the request, and the generation goes on as if its
+// answer were lost: a wait for its webhook, then a submission. Any
+// other failure to ask (no connection, 5xx, 401 or 403, although fal took
+// the request with this key) neither records nor submits: the job snoozes
+// a few seconds and asks again, until the generation ends, which the
+// reconciler sees to EASEL_TIMEOUT after its first submission. Paying
+// twice is worse than waiting.
+func (w *SubmitGenerationWorker) confirmUnrecorded(ctx context.Context, logger *slog.Logger, id uuid.UUID, r *unrecordedRequest) (bool, error) {
+	requestLogger := logger.With("fal_request_id", r.requestID)
+	statusURL, responseURL, cancelURL := w.fal.RequestURLs(r.endpointID, r.requestID)
+	_, err := w.fal.Status(ctx, statusURL)
+	var apiErr *fal.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound:
+		requestLogger.Warn("fal does not know the request it accepted for an earlier run, which could not record it; going on as if its answer were lost",
+			"fal_status", apiErr.StatusCode)
+		return false, nil
+	case err != nil:
+		requestLogger.Warn("could not ask fal about the request it accepted for an earlier run, which could not record it; not submitting again, will ask again",
+			"error", err)
+		return false, river.JobSnooze(jitter(revealedRequestRetry))
+	}
+	requestLogger.Warn("fal confirmed the request it accepted for an earlier run, which could not record it; recording it instead of submitting again")
+	return true, w.recordSubmitted(ctx, logger, id, &fal.QueueResponse{
+		RequestID: r.requestID, StatusURL: statusURL, ResponseURL: responseURL, CancelURL: cancelURL,
+	})
+}
+
+// unrecordedRequests returns the requests fal accepted for earlier runs of
+// job whose answers were never recorded, newest first: those this process
+// remembers, then those the job's errors name (unrecordedAnswerError).
+func (w *SubmitGenerationWorker) unrecordedRequests(job *river.Job[SubmitGenerationArgs]) []string {
+	id := job.Args.GenerationID
+	requests := w.unrecorded.requests(id)
+	for i := len(job.Errors) - 1; i >= 0; i-- {
+		if r, ok := parseUnrecordedAnswer(id, job.Errors[i].Error); ok && !slices.Contains(requests, r) {
+			requests = append(requests, r)
+		}
+	}
+	return requests
+}
+
+// unrecordedAnswerError is the error of a run whose submit fal accepted, as
+// request requestID, but whose answer could not be recorded. River keeps
+// its text in the job's errors once it can write to the database again,
+// where the job's next run, in whatever process, finds the request with
+// parseUnrecordedAnswer: the text is formatUnrecordedAnswer's, and nothing
+// parses any other.
+type unrecordedAnswerError struct {
+	generationID uuid.UUID
+	requestID    string
+	err          error
+}
+
+func (e *unrecordedAnswerError) Error() string {
+	return formatUnrecordedAnswer(e.generationID, e.requestID, e.err)
+}
+
+func (e *unrecordedAnswerError) Unwrap() error { return e.err }
+
+// The text of an unrecordedAnswerError is unrecordedAnswerPrefix, the
+// generation's id, unrecordedAnswerAccepted, the request id quoted as a Go
+// string, so that any request id reads back exactly, and
+// unrecordedAnswerFailed, followed by ": " and the cause, if any.
+const (
+	unrecordedAnswerPrefix   = "submit generation "
+	unrecordedAnswerAccepted = ": fal accepted request "
+	unrecordedAnswerFailed   = " but recording its answer failed"
+)
+
+// formatUnrecordedAnswer is the text of an unrecordedAnswerError.
+func formatUnrecordedAnswer(id uuid.UUID, requestID string, cause error) string {
+	s := unrecordedAnswerPrefix + id.String() + unrecordedAnswerAccepted + strconv.Quote(requestID) + unrecordedAnswerFailed
+	if cause != nil {
+		s += ": " + cause.Error()
+	}
+	return s
+}
+
+// parseUnrecordedAnswer returns the request id that s, the text of an
+// error of a run of generation id's submit job, names as fal's accepted
+// request whose answer could not be recorded, if s is
+// formatUnrecordedAnswer's text for id.
+func parseUnrecordedAnswer(id uuid.UUID, s string) (string, bool) {
+	rest, ok := strings.CutPrefix(s, unrecordedAnswerPrefix+id.String()+unrecordedAnswerAccepted)
+	if !ok || !strings.HasPrefix(rest, `"`) {
+		return "", false
+	}
+	quoted, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", false
+	}
+	requestID, err := strconv.Unquote(quoted)
+	if err != nil || requestID == "" {
+		return "", false
+	}
+	rest, ok = strings.CutPrefix(rest[len(quoted):], unrecordedAnswerFailed)
+	if !ok || (rest != "" && !strings.HasPrefix(rest, ": ")) {
+		return "", false
+	}
+	return requestID, true
+}
+
+// maxUnrecordedAnswers bounds the generations whose unrecorded requests a
+// process remembers. An outage loses the answers of the submit calls under
+// way when it starts, at most EASEL_WORKERS; the job's errors keep them
+// all the same, so the oldest are dropped when more are remembered.
+const maxUnrecordedAnswers = 1024
+
+// unrecordedAnswers remembers, per generation, the requests fal accepted
+// whose answers the process could not record, for the next run of their
+// jobs in this process. It is the fast path that the job's errors back:
+// River writes those when the database is back, unless its rescuer ran the
+// job again first.
+type unrecordedAnswers struct {
+	mu   sync.Mutex
+	seq  uint64
+	byID map[uuid.UUID]*unrecordedEntry
+}
+
+type unrecordedEntry struct {
+	requests []string // oldest first
+	seq      uint64   // when the latest was remembered
+}
+
+func newUnrecordedAnswers() *unrecordedAnswers {
+	return &unrecordedAnswers{byID: make(map[uuid.UUID]*unrecordedEntry)}
+}
+
+// remember notes requestID for generation id. It reports whether it
+// dropped another generation's requests to make room.
+func (u *unrecordedAnswers) remember(id uuid.UUID, requestID string) (dropped bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.seq++
+	if e, ok := u.byID[id]; ok {
+		if !slices.Contains(e.requests, requestID) {
+			e.requests = append(e.requests, requestID)
+		}
+		e.seq = u.seq
+		return false
+	}
+	if len(u.byID) >= maxUnrecordedAnswers {
+		var oldest uuid.UUID
+		var oldestSeq uint64
+		for other, e := range u.byID {
+			if oldestSeq == 0 || e.seq < oldestSeq {
+				oldest, oldestSeq = other, e.seq
+			}
+		}
+		delete(u.byID, oldest)
+		dropped = true
+	}
+	u.byID[id] = &unrecordedEntry{requests: []string{requestID}, seq: u.seq}
+	return dropped
+}
+
+// requests returns the requests remembered for generation id, newest first.
+func (u *unrecordedAnswers) requests(id uuid.UUID) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	e, ok := u.byID[id]
+	if !ok {
+		return nil
+	}
+	requests := slices.Clone(e.requests)
+	slices.Reverse(requests)
+	return requests
+}
+
+// forget drops what is remembered for generation id, once it is settled:
+// recorded, submitted again, or no longer queued.
+func (u *unrecordedAnswers) forget(id uuid.UUID) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.byID, id)
+}
+
 // recordSubmitted stores fal's answer. fal has accepted the request, so the
 // answer is worth retrying for even when the job's own time is up.
 func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *slog.Logger, id uuid.UUID, resp *fal.QueueResponse) error {
@@ -400,11 +638,21 @@ func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *sl
 		return err
 	})
 	if err != nil {
-		// The next run finds the submission counted and unconfirmed, and
-		// waits for its webhook before submitting again.
-		logger.Error("fal accepted the request but recording it failed", "error", err)
-		return fmt.Errorf("submit generation %s: fal accepted request %s: %w", id, resp.RequestID, err)
+		// The next run finds the submission counted and unconfirmed. The
+		// error names the request, and River keeps it in the job's errors
+		// once the database is back; this process remembers it meanwhile,
+		// in case River cannot (the rescuer ran the job again first). The
+		// next run asks fal about it and records it, not submitting again.
+		if w.unrecorded.remember(id, resp.RequestID) {
+			logger.Warn("too many unrecorded answers to remember in this process; dropped the oldest generation's, which only its job's errors now hold",
+				"max", maxUnrecordedAnswers)
+		}
+		logger.Error("fal accepted the request but recording it failed; the job's next run records it once fal confirms it, instead of submitting again",
+			"error", err)
+		return &unrecordedAnswerError{generationID: id, requestID: resp.RequestID, err: err}
 	}
+	// A submission is confirmed now: nothing remembered is needed.
+	w.unrecorded.forget(id)
 
 	if deref(gen.FalRequestID) != resp.RequestID || (gen.Status.Terminal() && finishedOutcome(gen) == store.OutcomeLate) {
 		// Cancelled (or timed out) while the submit call was under way,
