@@ -54,7 +54,7 @@ type AuthConfig struct {
 
 // DefaultKeyCacheTTL is how long easel serve trusts a key it looked up:
 // revoking a key takes effect within it. A lookup per request was a round
-// trip and a transaction of its own in every enqueue, about 7% of
+// trip and a transaction of its own in every enqueue, about 8% of
 // throughput in easel bench (docs/BENCHMARKS.md).
 const DefaultKeyCacheTTL = time.Second
 
