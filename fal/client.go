@@ -336,6 +336,8 @@ func (c *Client) Status(ctx context.Context, statusURL string) (*Status, error) 
 
 // Result fetches a completed request's model output, as sent. A request that
 // failed answers with its error status and body, returned as an *APIError.
+// A 2xx answer whose body is not JSON is returned as an *InvalidOutputError
+// holding the body; an empty one as a plain error.
 func (c *Client) Result(ctx context.Context, responseURL string) (json.RawMessage, error) {
 	target, err := c.queueURL("result", responseURL)
 	if err != nil {
@@ -345,10 +347,30 @@ func (c *Client) Result(ctx context.Context, responseURL string) (json.RawMessag
 	if err != nil {
 		return nil, err
 	}
-	if !json.Valid(body) {
-		return nil, errors.New("fal result: response is not valid JSON")
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		// Nothing to keep or to read a verdict from: more likely a proxy's
+		// or a connection's fault than fal's output, so worth asking again.
+		return nil, errors.New("fal result: response is empty")
+	case !json.Valid(body):
+		return nil, &InvalidOutputError{Body: body}
 	}
 	return body, nil
+}
+
+// InvalidOutputError is Result's error when fal answered a result with
+// success but a body that is not JSON. Asking again is likely to get the
+// same bytes, and fal likely billed the request, so the caller records the
+// result as one it could not read, keeping Body, rather than retrying until
+// the result is called unavailable and the body is lost.
+type InvalidOutputError struct {
+	// Body is the response body exactly as fal sent it (at most
+	// maxResponseBody bytes).
+	Body []byte
+}
+
+func (e *InvalidOutputError) Error() string {
+	return fmt.Sprintf("fal result: response is not valid JSON (%d bytes)", len(e.Body))
 }
 
 // CancelOutcome is what fal did with a cancel request.
@@ -597,6 +619,25 @@ func (t tracedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return t.traced.RoundTrip(r)
 	}
 	return t.plain.RoundTrip(r)
+}
+
+// CloseIdleConnections closes the idle connections of the transport both
+// ways send through (traced wraps plain), so that http.Client's reaches it.
+func (t tracedTransport) CloseIdleConnections() {
+	if closer, ok := t.plain.(interface{ CloseIdleConnections() }); ok {
+		closer.CloseIdleConnections()
+	}
+}
+
+// CloseIdleConnections closes the connections c keeps open to fal's queue
+// host for its next calls, those of a ClientConfig.HTTPClient's transport
+// included; calls made afterwards open new ones. Call it once nothing calls
+// c any more, before stopping a server c called (an in-process simulator):
+// http.Server.Shutdown waits, for up to 5 s, on a connection that was
+// dialled but never sent a request, which c's transport keeps as idle when
+// another connection served the call it was dialled for.
+func (c *Client) CloseIdleConnections() {
+	c.httpClient.CloseIdleConnections()
 }
 
 // spanName names the span of r after its operation ("fal submit"), or, for

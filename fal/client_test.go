@@ -471,12 +471,29 @@ func TestClientResult(t *testing.T) {
 		require.False(t, apiErr.Retryable())
 	})
 
+	// A body that is not JSON is handed back with the error, so that the
+	// caller can record the result as unreadable and keep what fal sent.
 	t.Run("NotJSON", func(t *testing.T) {
 		t.Parallel()
 
 		bundle := setupClient(t, respondJSON(http.StatusOK, `<html>`))
+		raw, err := bundle.client.Result(context.Background(), bundle.server.URL+"/fal-ai/fooocus/requests/r1")
+		require.Nil(t, raw)
+		var invalid *InvalidOutputError
+		require.ErrorAs(t, err, &invalid)
+		require.Equal(t, "<html>", string(invalid.Body))
+		require.EqualError(t, err, "fal result: response is not valid JSON (6 bytes)")
+	})
+
+	// An empty body holds nothing to keep: a plain error, retried.
+	t.Run("Empty", func(t *testing.T) {
+		t.Parallel()
+
+		bundle := setupClient(t, respondJSON(http.StatusOK, " \n"))
 		_, err := bundle.client.Result(context.Background(), bundle.server.URL+"/fal-ai/fooocus/requests/r1")
-		require.ErrorContains(t, err, "fal result: response is not valid JSON")
+		var invalid *InvalidOutputError
+		require.False(t, errors.As(err, &invalid), "%v", err)
+		require.EqualError(t, err, "fal result: response is empty")
 	})
 }
 

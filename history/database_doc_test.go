@@ -121,7 +121,10 @@ type docGen struct {
 	finished   time.Time
 	images     int
 	nsfwImages int
-	events     int
+	// unknownNSFW of the images, after the nsfwImages flagged ones, have
+	// an unknown flag, and then so has the generation's count.
+	unknownNSFW int
+	events      int
 	// callback gives it a callback_deliveries row, cancelRequest a
 	// fal_request_cancels row that fal answered, pendingCancel one it has
 	// not answered yet.
@@ -148,6 +151,9 @@ func (b *docBundle) gen(t *testing.T, g docGen) uuid.UUID {
 	switch g.status {
 	case "completed":
 		completed, imageCount, nsfwCount = g.finished, g.images, g.nsfwImages
+		if g.unknownNSFW > 0 {
+			nsfwCount = nil
+		}
 	case "failed":
 		errorCode = "fal_server_error"
 	case "cancelled":
@@ -161,8 +167,12 @@ func (b *docBundle) gen(t *testing.T, g docGen) uuid.UUID {
 		id, g.client, g.status, created, completed, finished, "req-"+id.String(), imageCount, nsfwCount, errorCode)
 	require.NoError(t, err)
 	for i := range g.images {
+		var nsfw *bool
+		if i < g.images-g.unknownNSFW {
+			nsfw = new(i < g.nsfwImages)
+		}
 		_, err := b.pool.Exec(b.ctx, `INSERT INTO generation_images (generation_id, position, url, nsfw) VALUES ($1, $2, $3, $4)`,
-			id, i, fmt.Sprintf("https://example.com/%s/%d.png", id, i), i < g.nsfwImages)
+			id, i, fmt.Sprintf("https://example.com/%s/%d.png", id, i), nsfw)
 		require.NoError(t, err)
 	}
 	for range g.events {
@@ -1036,6 +1046,19 @@ func testDailyRollupTable(t *testing.T, b *docBundle, sql string) {
 	var easelSchema bool
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT to_regclass('daily_client_usage') IS NOT NULL`).Scan(&easelSchema))
 	require.False(t, easelSchema, "outside Easel's schema")
+
+	// A table made by the block before it counted unknown NSFW flags
+	// gains the column, its rows reading 0, so that the rollup runs on it.
+	_, err := b.pool.Exec(b.ctx, `
+		DROP TABLE reporting.daily_client_usage;
+		CREATE TABLE reporting.daily_client_usage (day date NOT NULL, client text NOT NULL, completed bigint NOT NULL,
+			failed bigint NOT NULL, cancelled bigint NOT NULL, images bigint NOT NULL, nsfw_images bigint NOT NULL,
+			PRIMARY KEY (day, client));
+		INSERT INTO reporting.daily_client_usage VALUES ('2026-01-01', 'alpha', 1, 0, 0, 2, 1)`)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, sql)
+	require.NoError(t, err)
+	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM reporting.daily_client_usage WHERE nsfw_unknown_generations = 0`))
 }
 
 func testDailyRollup(t *testing.T, b *docBundle, sql string) {
@@ -1048,6 +1071,9 @@ func testDailyRollup(t *testing.T, b *docBundle, sql string) {
 
 	b.gen(t, docGen{client: "alpha", status: "completed", finished: at(yesterday, 0), images: 2, nsfwImages: 1})
 	b.gen(t, docGen{client: "alpha", status: "completed", finished: at(yesterday, 23), images: 4})
+	// A flag unknown: counted as an image and as unknown, never as clean.
+	b.gen(t, docGen{client: "alpha", status: "completed", finished: at(yesterday, 2), images: 3, nsfwImages: 1, unknownNSFW: 1})
+	b.gen(t, docGen{client: "beta", status: "completed", finished: at(yesterday, 3), images: 1, unknownNSFW: 1})
 	b.gen(t, docGen{client: "alpha", status: "failed", finished: at(yesterday, 12)})
 	b.gen(t, docGen{client: "beta", status: "cancelled", finished: at(yesterday, 1)})
 	// Outside yesterday: today's, the day before's, and unfinished ones.
@@ -1059,17 +1085,18 @@ func testDailyRollup(t *testing.T, b *docBundle, sql string) {
 		Day                                              string
 		Client                                           string
 		Completed, Failed, Cancelled, Images, NsfwImages int64
+		NsfwUnknownGenerations                           int64
 	}
 	day := yesterday.Format(time.DateOnly)
 	want := []usage{
-		{Day: day, Client: "alpha", Completed: 2, Failed: 1, Images: 6, NsfwImages: 1},
-		{Day: day, Client: "beta", Cancelled: 1},
+		{Day: day, Client: "alpha", Completed: 3, Failed: 1, Images: 9, NsfwImages: 1, NsfwUnknownGenerations: 1},
+		{Day: day, Client: "beta", Completed: 1, Cancelled: 1, Images: 1, NsfwUnknownGenerations: 1},
 	}
 	for run := range 2 { // a second run rewrites the same rows
 		_, err := b.pool.Exec(b.ctx, sql)
 		require.NoError(t, err, "run %d", run+1)
 		rows, err := b.pool.Query(b.ctx, `
-			SELECT day::text, client, completed, failed, cancelled, images, nsfw_images
+			SELECT day::text, client, completed, failed, cancelled, images, nsfw_images, nsfw_unknown_generations
 			FROM reporting.daily_client_usage ORDER BY day, client`)
 		require.NoError(t, err)
 		got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[usage])

@@ -224,11 +224,11 @@ func TestRecipes(t *testing.T) {
 			{"error_code": "fal_server_error", "failures": 1, "share": 0.3333, "last_seen": %q, "latest_message": "fal answered 500"}
 		]`, ts(f.lastValidation), ts(f.lastServerError)),
 		"images_per_client_per_day": fmt.Sprintf(`[
-			{"day": %[1]q, "client": "alpha", "generations": 2, "images": 6, "nsfw_images": 2},
-			{"day": %[1]q, "client": "beta", "generations": 1, "images": 1, "nsfw_images": 0},
-			{"day": %[2]q, "client": "alpha", "generations": 1, "images": 2, "nsfw_images": 0},
-			{"day": %[2]q, "client": "gamma", "generations": 1, "images": 1, "nsfw_images": 1},
-			{"day": %[3]q, "client": "alpha", "generations": 1, "images": 1, "nsfw_images": 0}
+			{"day": %[1]q, "client": "alpha", "generations": 2, "images": 6, "nsfw_images": 2, "nsfw_unknown_generations": 0},
+			{"day": %[1]q, "client": "beta", "generations": 1, "images": 1, "nsfw_images": 0, "nsfw_unknown_generations": 0},
+			{"day": %[2]q, "client": "alpha", "generations": 1, "images": 2, "nsfw_images": 0, "nsfw_unknown_generations": 0},
+			{"day": %[2]q, "client": "gamma", "generations": 1, "images": 1, "nsfw_images": 1, "nsfw_unknown_generations": 0},
+			{"day": %[3]q, "client": "alpha", "generations": 1, "images": 1, "nsfw_images": 0, "nsfw_unknown_generations": 0}
 		]`, f.d1, f.d2, f.d10),
 	}
 

@@ -277,10 +277,20 @@ func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.W
 		return payload, nil
 	}
 	output, err := client.Result(ctx, responseURL)
-	var apiErr *fal.APIError
+	var (
+		apiErr  *fal.APIError
+		invalid *fal.InvalidOutputError
+	)
 	switch {
 	case err == nil:
 		payload.Payload = output
+	case errors.As(err, &invalid):
+		// fal served the result, and likely billed it, but not as JSON:
+		// asking again would get the same bytes until the result is
+		// called unavailable, the body lost. Applied, it fails gen
+		// invalid_output (DecodeOutput cannot read it) and the body is
+		// kept in polled_results.
+		payload.Payload = invalid.Body
 	case status.Error != "" && errors.As(err, &apiErr):
 		// A failed request answers its result with the error it failed
 		// with: what the webhook's payload carries on ERROR.

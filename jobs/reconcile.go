@@ -196,8 +196,10 @@ func (w *ReconcileWorker) cancelUnneededRequests(ctx context.Context) (int, erro
 // cancelRefused reports whether err, from fal's Cancel, says that sending
 // the cancel again cannot help: fal refused it (a 4xx other than the
 // answers Cancel turns into outcomes: a request of another account, which
-// a webhook named, gets 401 or 403), or the client refused to send it (a
-// stored URL off the queue host).
+// a webhook named, gets 401 or 403), or the client refused to send it
+// (fal.ErrInvalidRequest: a stored URL it cannot parse, or one off the
+// queue host that names no request to rebuild it from: one that names a
+// request is rebuilt on the queue host and sent).
 func cancelRefused(err error) bool {
 	var apiErr *fal.APIError
 	return errors.Is(err, fal.ErrInvalidRequest) ||

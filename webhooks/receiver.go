@@ -200,10 +200,12 @@ func (r *Receiver) handle(c echo.Context) error {
 			"fal_request_id", event.FalRequestID, "superseded_fal_request_id", finished.SupersededRequestID)
 	}
 	if finished != nil && write.Finish != nil && write.Finish.Completion == nil {
-		// fal's failures (content policy, unreadable image, ...) are
-		// explained here as well as in the row.
-		logger.Info("generation failed at fal", "fal_request_id", event.FalRequestID,
-			"error_code", write.Finish.ErrorCode, "error_message", write.Finish.ErrorMessage)
+		// Explained here as well as in the row, as the poll and cancel
+		// paths do: fal's failures (content policy, unreadable image, ...)
+		// at INFO, an output Easel could not read at ERROR, since fal
+		// likely billed it and the next one will fail alike.
+		jobs.LogResultFailure(logger, write.Finish.ErrorCode, write.Finish.ErrorMessage,
+			"fal_request_id", event.FalRequestID)
 	}
 	r.metrics.WebhookReceived(outcome)
 	if finished != nil && write.Finish != nil {

@@ -99,6 +99,43 @@ func TestFailedGenerationIsLogged(t *testing.T) {
 	require.Contains(t, failures[0]["error_message"], "inappropriate content")
 }
 
+// A result fal completed but Easel could not read fails its generation
+// invalid_output and is logged at ERROR, as the poll and cancel paths log
+// it: fal likely billed it, and the line says where its output is kept.
+// It is not "generation failed at fal", which explains fal's own failures
+// at INFO.
+func TestUnreadableWebhookOutputIsLoggedAtError(t *testing.T) {
+	t.Parallel()
+	b, logs := setupLogged(t)
+
+	gen := b.enqueue(t)
+	body := `{"error": null, "gateway_request_id": "req-1", "payload": {"images": "not a list"}, "request_id": "req-1", "status": "OK"}`
+	require.Equal(t, delivery{status: 200, outcome: "applied"}, b.deliver(t, "/webhooks/fal/"+gen.ID.String(), []byte(body), b.signed(body)))
+	got, err := store.GetGeneration(b.ctx, b.pool, gen.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusFailed, got.Status)
+	require.Equal(t, store.ErrorCodeInvalidOutput, *got.ErrorCode)
+
+	var errored []map[string]any
+	for _, entry := range logs.Records(t) {
+		if entry["level"] == "ERROR" {
+			errored = append(errored, entry)
+		}
+	}
+	require.Len(t, errored, 1, logs.String())
+	require.Contains(t, errored[0]["msg"], "Easel could not read its output")
+	require.Contains(t, errored[0]["msg"], "webhook_events")
+	require.Equal(t, gen.ID.String(), errored[0]["generation_id"])
+	require.Equal(t, "req-1", errored[0]["fal_request_id"])
+	require.Equal(t, store.ErrorCodeInvalidOutput, errored[0]["error_code"])
+	require.Equal(t, "decode fal output: images is not a list", errored[0]["error_message"])
+	require.Empty(t, logs.Lines(t, "generation failed at fal"), logs.String())
+
+	var kept []byte
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT body FROM webhook_events WHERE generation_id = $1`, gen.ID).Scan(&kept))
+	require.Equal(t, body, string(kept))
+}
+
 // A stale signature is described the right way round: a timestamp in the
 // past as so long ago, one ahead of the clock as so long from now, in the
 // log and in the stored event alike. Each case has a receiver of its own,

@@ -29,8 +29,10 @@ type generation struct {
 }
 
 type image struct {
-	URL  string `json:"url"`
-	NSFW bool   `json:"nsfw"`
+	URL string `json:"url"`
+	// NSFW is nil when the flag is unknown (the API's null): fal sent none
+	// for the image, which is no "not flagged".
+	NSFW *bool `json:"nsfw"`
 }
 
 type errorInfo struct {

@@ -112,15 +112,22 @@ func stateLine(g *generation) string {
 			return "submitted (fal request " + *g.FalRequestID + ")"
 		}
 	case "completed":
-		nsfw := 0
+		nsfw, unknown := 0, 0
 		for _, im := range g.Images {
-			if im.NSFW {
+			switch {
+			case im.NSFW == nil:
+				unknown++
+			case *im.NSFW:
 				nsfw++
 			}
 		}
 		line := fmt.Sprintf("completed: %d image(s)", len(g.Images))
 		if nsfw > 0 {
 			line += fmt.Sprintf(", %d flagged NSFW", nsfw)
+		}
+		// An unknown flag is said, never counted as clean: fal sent none.
+		if unknown > 0 {
+			line += fmt.Sprintf(", %d NSFW unknown", unknown)
 		}
 		return line
 	case "failed", "cancelled":

@@ -1,6 +1,7 @@
 package enqueuecli
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,12 @@ func TestStateLine(t *testing.T) {
 		{generation{Status: "queued", Error: &errorInfo{Code: "fal_unavailable"}}, "queued (submit failed, retrying: fal_unavailable)"},
 		{generation{Status: "submitted"}, "submitted"},
 		{generation{Status: "submitted", FalRequestID: ptr("r-1")}, "submitted (fal request r-1)"},
-		{generation{Status: "completed", Images: []image{{}, {NSFW: true}}}, "completed: 2 image(s), 1 flagged NSFW"},
+		{generation{Status: "completed", Images: []image{{NSFW: ptr(false)}, {NSFW: ptr(true)}}}, "completed: 2 image(s), 1 flagged NSFW"},
+		{generation{Status: "completed", Images: []image{{NSFW: ptr(false)}, {NSFW: ptr(false)}}}, "completed: 2 image(s)"},
+		// An unknown flag (null since schema 27) is said, never shown as
+		// not flagged.
+		{generation{Status: "completed", Images: []image{{NSFW: ptr(false)}, {}}}, "completed: 2 image(s), 1 NSFW unknown"},
+		{generation{Status: "completed", Images: []image{{NSFW: ptr(true)}, {}, {}}}, "completed: 3 image(s), 1 flagged NSFW, 2 NSFW unknown"},
 		{generation{Status: "failed", Error: &errorInfo{Code: "fal_validation", Message: "bad url"}}, "failed: fal_validation: bad url"},
 		{generation{Status: "failed", Error: &errorInfo{Code: "timeout"}}, "failed: timeout"},
 		{generation{Status: "failed", Error: &errorInfo{Message: "no code"}}, "failed: no code"},
@@ -60,6 +66,22 @@ func TestStateLine(t *testing.T) {
 	} {
 		require.Equal(t, tt.want, stateLine(&tt.g))
 	}
+}
+
+// The API's null nsfw (unknown, since schema 27) reads as unknown, not as
+// "not flagged", which a bool would have made it.
+func TestStateLineReadsUnknownNSFW(t *testing.T) {
+	t.Parallel()
+	var g generation
+	require.NoError(t, json.Unmarshal([]byte(`{"id": "g1", "status": "completed", "images": [`+
+		`{"url": "https://cdn.example/a.png", "nsfw": true}, {"url": "https://cdn.example/b.png", "nsfw": null}, `+
+		`{"url": "https://cdn.example/c.png", "nsfw": false}]}`), &g))
+	require.Equal(t, []image{
+		{URL: "https://cdn.example/a.png", NSFW: ptr(true)},
+		{URL: "https://cdn.example/b.png"},
+		{URL: "https://cdn.example/c.png", NSFW: ptr(false)},
+	}, g.Images)
+	require.Equal(t, "completed: 3 image(s), 1 flagged NSFW, 1 NSFW unknown", stateLine(&g))
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -114,8 +114,11 @@ type server struct {
 	callbackURLs   api.CallbackURLChecker
 	metrics        *metrics.Metrics
 	falClient      fal.Queue
-	verifier       *fal.Verifier
-	river          *river.Client[pgx.Tx]
+	// falHTTPClient is the fal client's HTTP client; nil, fal's own. Tests
+	// set it to watch the client's connections.
+	falHTTPClient *http.Client
+	verifier      *fal.Verifier
+	river         *river.Client[pgx.Tx]
 
 	httpServer *http.Server
 	serveErr   chan error
@@ -208,8 +211,9 @@ func (s *server) serveUntilDone(ctx context.Context) error {
 // the rest, in the reverse of the order start took it: the routes'
 // goroutines, the fal cancel sender and callback dispatcher (which run
 // until River has stopped, so that what its last jobs queue is sent), the
-// simulator's lease, tracing, the simulator, the listener, the publisher's
-// last flush, the session and, last, the pool.
+// fal client's idle connections (before the simulator, whose shutdown
+// would wait on them), the simulator's lease, tracing, the simulator, the
+// listener, the publisher's last flush, the session and, last, the pool.
 func (s *server) shutdown() {
 	s.logger.Info("shutting down: finishing the HTTP requests under way")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)

@@ -35,8 +35,16 @@ func (s *server) buildServices(ctx context.Context) error {
 // buildFalClient builds the fal client and the webhook verifier. It comes
 // once startSimulator has set which fal cfg names.
 func (s *server) buildFalClient() {
+	client := fal.NewClient(fal.ClientConfig{QueueURL: s.cfg.FalQueueURL, Key: s.cfg.FalKey, HTTPClient: s.falHTTPClient})
+	// Registered after the simulator's close, so run before it, once River
+	// and the cancel sender, which registered theirs later, are done with
+	// the client: the simulator's http.Server.Shutdown waits up to 5 s on
+	// a connection the client dialled but never used (one another
+	// connection served the call it was dialled for), and under load the
+	// client keeps some.
+	s.deferCleanup(client.CloseIdleConnections)
 	// Every call to fal, whichever worker or request makes it, is counted.
-	s.falClient = s.metrics.CountFal(fal.NewClient(fal.ClientConfig{QueueURL: s.cfg.FalQueueURL, Key: s.cfg.FalKey}))
+	s.falClient = s.metrics.CountFal(client)
 	s.verifier = fal.NewVerifier(fal.VerifierConfig{Keys: fal.NewJWKS(fal.JWKSConfig{URL: s.cfg.FalJWKSURL})})
 }
 
