@@ -17,8 +17,9 @@ import (
 // Whoever returned it, an *echo.HTTPError keeps its status, with its
 // Message as the message when that is a string and the status's text
 // otherwise (a map, an error), and an unreachable database is a 503
-// database_unavailable; any other error becomes a 500 "internal" whose
-// cause goes to logger only. A service whose own routes, on the same Echo,
+// database_unavailable, logged at WARN at most once a minute per reason
+// (the others at DEBUG, counted into the next WARN); any other error
+// becomes a 500 "internal" whose cause goes to logger only. A service whose own routes, on the same Echo,
 // return errors of their own types keeps its own handler for those and
 // hands it the rest, Easel's among them:
 //

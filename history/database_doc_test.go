@@ -323,6 +323,9 @@ func databaseDocCases() map[string]docCase {
 		"easel_role":                          testEaselRole,
 		"daily_rollup_table":                  testDailyRollupTable,
 		"daily_rollup":                        testDailyRollup,
+		"restore_point":                       testRestorePoint,
+		"restore_at_risk":                     testRestoreAtRisk,
+		"restore_lost_requests":               testRestoreLostRequests,
 	}
 }
 
@@ -1135,4 +1138,163 @@ func (b *docBundle) filenode(t *testing.T, rel string) uint32 {
 	var n uint32
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT pg_relation_filenode($1::regclass)`, rel).Scan(&n))
 	return n
+}
+
+// webhookEvent stores a signed delivery of request with outcome, received
+// at, for generation (nil: at no generation's URL), and returns its id.
+func (b *docBundle) webhookEvent(t *testing.T, generation *uuid.UUID, request, outcome string, at time.Time) int64 {
+	t.Helper()
+	var id int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		INSERT INTO webhook_events (generation_id, received_at, fal_request_id, body, body_size, signature_valid, outcome)
+		VALUES ($1, $2, $3, 'raw body', 8, true, $4) RETURNING id`, generation, at, request, outcome).Scan(&id))
+	return id
+}
+
+// queued stores a queued generation due at due (created then, or earlier
+// with run_at then), with submissions counted and confirmed.
+func (b *docBundle) queued(t *testing.T, created, runAt time.Time, submissions, confirmed int) uuid.UUID {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7())
+	var run any
+	if !runAt.IsZero() {
+		run = runAt
+	}
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO generations (id, client, status, endpoint_id, input, created_at, run_at, fal_submissions, fal_submissions_confirmed)
+		VALUES ($1, 'alpha', 'queued', 'fal-ai/fooocus/image-prompt', '{}', $2, $3, $4, $5)`, id, created, run, submissions, confirmed)
+	require.NoError(t, err)
+	return id
+}
+
+// The restored database's latest enqueue and webhook delivery, the id
+// later deliveries are counted from.
+func testRestorePoint(t *testing.T, b *docBundle, sql string) {
+	type point struct {
+		LastEnqueuedAt     *time.Time
+		LastWebhookEventID *int64
+		LastWebhookAt      *time.Time
+	}
+	read := func() point {
+		t.Helper()
+		rows, err := b.pool.Query(b.ctx, sql)
+		require.NoError(t, err)
+		p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[point])
+		require.NoError(t, err)
+		return p
+	}
+	require.Equal(t, point{}, read(), "an empty database: one row, of NULLs")
+
+	restorePoint := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	latest := b.gen(t, docGen{client: "alpha", status: "submitted", created: restorePoint.Add(-time.Minute)})
+	b.gen(t, docGen{client: "beta", status: "completed", finished: restorePoint.Add(-time.Hour), created: restorePoint.Add(-2 * time.Hour)})
+	b.webhookEvent(t, &latest, "req-a", "applied", restorePoint.Add(-3*time.Minute))
+	last := b.webhookEvent(t, nil, "req-b", "unknown_generation", restorePoint.Add(-2*time.Minute))
+
+	p := read()
+	require.NotNil(t, p.LastEnqueuedAt)
+	require.True(t, restorePoint.Add(-time.Minute).Equal(*p.LastEnqueuedAt))
+	require.Equal(t, &last, p.LastWebhookEventID)
+	require.NotNil(t, p.LastWebhookAt)
+	require.True(t, restorePoint.Add(-2*time.Minute).Equal(*p.LastWebhookAt))
+
+	// Deliveries received after the restart come after it.
+	after := b.webhookEvent(t, nil, "req-c", "unknown_generation", time.Now())
+	require.Greater(t, after, last)
+}
+
+// What start-up will submit: every queued generation, due first first,
+// the ones whose submission's answer was lost told apart; none that is
+// submitted or finished.
+func testRestoreAtRisk(t *testing.T, b *docBundle, sql string) {
+	restorePoint := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	lostAnswer := b.queued(t, restorePoint.Add(-3*time.Hour), time.Time{}, 1, 0)
+	due := b.queued(t, restorePoint.Add(-time.Minute), time.Time{}, 0, 0)
+	scheduled := b.queued(t, restorePoint.Add(-4*time.Hour), restorePoint.Add(time.Hour), 0, 0)
+	b.gen(t, docGen{client: "alpha", status: "submitted", created: restorePoint.Add(-5 * time.Hour)})
+	b.gen(t, docGen{client: "alpha", status: "completed", finished: restorePoint.Add(-time.Hour)})
+
+	type atRisk struct {
+		ID                      uuid.UUID
+		Client                  string
+		DueAt                   time.Time
+		FalSubmissions          int
+		FalSubmissionsConfirmed int
+		AtStartUp               string
+	}
+	rows, err := b.pool.Query(b.ctx, sql)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[atRisk])
+	require.NoError(t, err)
+	var ids, notes []string
+	for _, r := range got {
+		ids, notes = append(ids, r.ID.String()), append(notes, r.AtStartUp)
+	}
+	require.Equal(t, []string{lostAnswer.String(), due.String(), scheduled.String()}, ids, "the queued ones, by when they are due")
+	require.Equal(t, []string{
+		"a submission's answer was lost: submitted again unless its webhook comes first",
+		"submitted at start-up, or when due",
+		"submitted at start-up, or when due",
+	}, notes)
+	require.True(t, restorePoint.Add(time.Hour).Equal(got[2].DueAt), "due at its run_at")
+	require.Equal(t, 1, got[0].FalSubmissions)
+	require.Zero(t, got[0].FalSubmissionsConfirmed)
+}
+
+// The requests fal ran that a restore lost or had submitted again: the
+// unknown_generation and mismatched_request deliveries since the restore
+// point, one row per request however often fal delivered it; none from
+// before, none of another outcome. The primary key variant the doc gives
+// finds the same.
+func testRestoreLostRequests(t *testing.T, b *docBundle, sql string) {
+	const printed = "'2025-06-01 12:00:00+00'"
+	require.Contains(t, sql, printed)
+	restorePoint := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	at := func(d time.Duration) time.Time { return restorePoint.Add(d) }
+
+	resubmitted := b.queued(t, at(-time.Hour), time.Time{}, 1, 1)
+	_, err := b.pool.Exec(b.ctx, `UPDATE generations SET status = 'submitted', fal_request_id = 'req-new', submitted_at = $2 WHERE id = $1`,
+		resubmitted, at(time.Minute))
+	require.NoError(t, err)
+	polled := b.gen(t, docGen{client: "beta", status: "completed", finished: at(2 * time.Minute), created: at(-2 * time.Hour)})
+	// Before the restore point: kept, not listed.
+	b.webhookEvent(t, nil, "req-before", "unknown_generation", at(-time.Minute))
+	lastBefore := b.webhookEvent(t, &resubmitted, "req-replayed-before", "mismatched_request", at(-time.Second))
+	// After the restart.
+	b.webhookEvent(t, nil, "req-lost", "unknown_generation", at(10*time.Minute))
+	b.webhookEvent(t, nil, "req-lost", "unknown_generation", at(20*time.Minute))
+	b.webhookEvent(t, &resubmitted, "req-old", "mismatched_request", at(15*time.Minute))
+	b.webhookEvent(t, &polled, "req-"+polled.String(), "applied", at(16*time.Minute))
+	b.webhookEvent(t, &polled, "req-"+polled.String(), "duplicate", at(17*time.Minute))
+	b.webhookEvent(t, nil, "req-gone", "deleted_generation", at(18*time.Minute))
+
+	type lost struct {
+		FalRequestID    string
+		Outcome         string
+		GenerationID    *uuid.UUID
+		Client          *string
+		Status          *string
+		FirstReceivedAt time.Time
+		Deliveries      int64
+	}
+	alpha, submitted := "alpha", "submitted"
+	want := []lost{
+		{FalRequestID: "req-lost", Outcome: "unknown_generation", FirstReceivedAt: at(10 * time.Minute), Deliveries: 2},
+		{FalRequestID: "req-old", Outcome: "mismatched_request", GenerationID: &resubmitted, Client: &alpha, Status: &submitted,
+			FirstReceivedAt: at(15 * time.Minute), Deliveries: 1},
+	}
+	for _, variant := range []struct{ name, sql string }{
+		{"as printed, from the restore point", strings.Replace(sql, printed, "'"+restorePoint.Format(time.RFC3339)+"'", 1)},
+		{"from the last delivery before the restart", strings.Replace(sql, "w.received_at >= "+printed, fmt.Sprintf("w.id > %d", lastBefore), 1)},
+	} {
+		require.NotEqual(t, sql, variant.sql, variant.name)
+		rows, err := b.pool.Query(b.ctx, variant.sql)
+		require.NoError(t, err, variant.name)
+		got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[lost])
+		require.NoError(t, err, variant.name)
+		for i := range got {
+			got[i].FirstReceivedAt = got[i].FirstReceivedAt.UTC()
+		}
+		require.Equal(t, want, got, variant.name)
+	}
 }

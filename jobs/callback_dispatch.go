@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/easelhq/easel/internal/logthrottle"
 	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/store"
 )
@@ -32,6 +33,11 @@ const (
 	callbackSweepInterval = 5 * time.Minute
 	// callbackSweepBatch bounds the deliveries abandoned in one statement.
 	callbackSweepBatch = 500
+	// dispatchLogEvery is how often at most a dispatcher logs that it
+	// cannot dispatch: it tries every callbackDispatchInterval, and while
+	// the database is down each try fails alike (30 WARN lines in a drill's
+	// 30 s outage).
+	dispatchLogEvery = time.Minute
 )
 
 // CallbackDispatcher inserts the River job that delivers each callback the
@@ -57,6 +63,8 @@ type CallbackDispatcher struct {
 	client  *river.Client[pgx.Tx]
 	metrics *metrics.Metrics
 	logger  *slog.Logger
+	// failures is Run's, which logs each Dispatch through it.
+	failures *dispatchFailures
 }
 
 // NewCallbackDispatcher returns a dispatcher inserting jobs with client.
@@ -64,7 +72,7 @@ func NewCallbackDispatcher(pool *pgxpool.Pool, client *river.Client[pgx.Tx], log
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &CallbackDispatcher{pool: pool, client: client, logger: logger}
+	return &CallbackDispatcher{pool: pool, client: client, logger: logger, failures: newDispatchFailures(time.Now)}
 }
 
 // WithMetrics counts the deliveries the dispatcher abandons with m.
@@ -87,8 +95,8 @@ func (d *CallbackDispatcher) Run(ctx context.Context) {
 			}
 		}
 		n, err := d.Dispatch(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.logger.Warn("dispatch callbacks", "error", err)
+		if ctx.Err() == nil {
+			d.failures.log(d.logger, err)
 		}
 		if n == callbackDispatchBatch {
 			continue // more are waiting
@@ -99,6 +107,63 @@ func (d *CallbackDispatcher) Run(ctx context.Context) {
 		case <-ticker.C:
 		}
 	}
+}
+
+// dispatchFailures throttles the WARN "dispatch callbacks" of a
+// dispatcher's failed runs, and says when a run succeeds again.
+//
+// A failure is a WARN at once, then at most once a dispatchLogEvery, with
+// repeated, the failures the line stands for (itself included), and since,
+// when the first of them came, once it stands for more than itself; the
+// others are DEBUG. The first run that succeeds after failures of which a
+// WARN was logged is an Info "database reachable again", with failures
+// (since the last run that succeeded) and down_for, so that the last line
+// about the dispatcher says whether it works. Failures that went unlogged,
+// within a minute of a WARN, are counted into the next one. Only Run's
+// goroutine uses it.
+type dispatchFailures struct {
+	now      func() time.Time
+	throttle *logthrottle.Throttle
+	// failures counts the runs that failed since the last one that
+	// succeeded, the first of them at failingSince; logged says whether a
+	// WARN was logged since.
+	failures     int
+	failingSince time.Time
+	logged       bool
+}
+
+func newDispatchFailures(now func() time.Time) *dispatchFailures {
+	return &dispatchFailures{now: now, throttle: logthrottle.New(dispatchLogEvery, 0, logthrottle.WithClock(now))}
+}
+
+// log logs a run of Dispatch that returned err.
+func (f *dispatchFailures) log(logger *slog.Logger, err error) {
+	const msg = "dispatch callbacks"
+	if err == nil {
+		if f.failures > 0 && f.logged {
+			// Durations as text ("1m30s"), where a JSON handler would
+			// write integer nanoseconds.
+			logger.Info("database reachable again", "component", "callback dispatcher", "failures", f.failures,
+				"down_for", f.now().Sub(f.failingSince).Round(time.Millisecond).String())
+		}
+		f.failures, f.logged = 0, false
+		return
+	}
+	if f.failures == 0 {
+		f.failingSince = f.now()
+	}
+	f.failures++
+	n, since, ok := f.throttle.Allow("")
+	if !ok {
+		logger.Debug(msg, "error", err)
+		return
+	}
+	f.logged = true
+	args := []any{"error", err}
+	if n > 1 {
+		args = append(args, "repeated", n, "since", since)
+	}
+	logger.Warn(msg, args...)
 }
 
 // Dispatch inserts the jobs of up to callbackDispatchBatch owed callbacks,

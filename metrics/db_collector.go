@@ -72,6 +72,7 @@ type dbCollector struct {
 	// now is the clock that ages readings; tests set it to expire one
 	// without waiting.
 	now     func() time.Time
+	log     *scrapeLog // told how each read went
 	mu      sync.Mutex
 	reading *dbReading // the latest read, finished or under way; nil before the first
 }
@@ -83,11 +84,12 @@ type dbReading struct {
 	at      time.Time // when the read finished
 }
 
-func newDBCollector(db store.DBTX, maxInflight int) *dbCollector {
+func newDBCollector(db store.DBTX, maxInflight int, log *scrapeLog) *dbCollector {
 	return &dbCollector{
 		db:          db,
 		maxInflight: maxInflight,
 		now:         time.Now,
+		log:         log,
 		up: prometheus.NewDesc("easel_database_up",
 			"1 when the latest read of Postgres for the gauges (at most a second old, shared by the scrapes meanwhile) succeeded in full, 0 when a query failed and the gauges read from Postgres are missing from it.", nil, nil),
 		generations: prometheus.NewDesc("easel_generations",
@@ -173,8 +175,10 @@ func (c *dbCollector) latest() []prometheus.Metric {
 	if stale {
 		// Closed however read ends, so that no scrape waits forever.
 		defer close(r.done)
-		r.metrics = c.read()
+		var up bool
+		r.metrics, up = c.read()
 		r.at = c.now()
+		c.log.readDone(up)
 		return r.metrics
 	}
 	<-r.done
@@ -184,7 +188,8 @@ func (c *dbCollector) latest() []prometheus.Metric {
 // read reads the gauges from Postgres, on one connection of the pool,
 // taken once rather than for each query. It runs on behalf of every scrape
 // waiting for it, so it is bounded by its own timeout and by no scrape's.
-func (c *dbCollector) read() []prometheus.Metric {
+// up reports whether every query succeeded.
+func (c *dbCollector) read() (_ []prometheus.Metric, up bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
 
@@ -194,9 +199,9 @@ func (c *dbCollector) read() []prometheus.Metric {
 	}
 	// A gauge whose query fails goes missing from the scrape rather than
 	// read a wrong 0; up says so, for alerts that must not see "no data".
-	up := 1.0
+	upValue := 1.0
 	failed := func(desc *prometheus.Desc, err error) {
-		up = 0
+		upValue = 0
 		metrics = append(metrics, prometheus.NewInvalidMetric(desc, err))
 	}
 
@@ -210,8 +215,8 @@ func (c *dbCollector) read() []prometheus.Metric {
 			for _, desc := range []*prometheus.Desc{c.generations, c.inflight, c.oldest, c.riverJobs, c.unconfirmed, c.resubmitted, c.held, c.falCancels, c.callbacks, c.callbackAge} {
 				failed(desc, err)
 			}
-			gauge(c.up, up)
-			return metrics
+			gauge(c.up, upValue)
+			return metrics, false
 		}
 		defer conn.Release()
 		db = conn
@@ -293,6 +298,6 @@ func (c *dbCollector) read() []prometheus.Metric {
 			gauge(c.riverJobs, float64(n), k.queue, k.state)
 		}
 	}
-	gauge(c.up, up)
-	return metrics
+	gauge(c.up, upValue)
+	return metrics, upValue == 1
 }

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -93,6 +92,7 @@ type Metrics struct {
 	httpRequests   *prometheus.CounterVec
 	apiErrors      *prometheus.CounterVec
 	dbGauges       *dbCollector
+	scrapeLog      *scrapeLog
 }
 
 // New returns Metrics whose gauges of shared state are read through db when
@@ -184,7 +184,8 @@ func New(db store.DBTX, cfg Config) *Metrics {
 	// The pool is read before the gauges' queries acquire from it, in one
 	// collector: a registry runs collectors concurrently, and the scrape's
 	// own connection would otherwise count as acquired or not by chance.
-	m.dbGauges = newDBCollector(db, cfg.MaxInflight)
+	m.scrapeLog = newScrapeLog(m.logger, time.Now)
+	m.dbGauges = newDBCollector(db, cfg.MaxInflight, m.scrapeLog)
 	m.registry.MustRegister(inOrder(append(shared, m.dbGauges)))
 	return m
 }
@@ -206,10 +207,10 @@ func (c inOrder) Collect(ch chan<- prometheus.Metric) {
 
 // Handler serves the metrics in Prometheus' exposition formats. When the
 // database cannot be read, the scrape still answers with everything else
-// and the error is logged.
+// and the error is logged (at most once a minute, see scrapeLog).
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
-		ErrorLog:      errorLog{m.logger},
+		ErrorLog:      m.scrapeLog,
 		ErrorHandling: promhttp.ContinueOnError,
 		Timeout:       scrapeTimeout + 5*time.Second,
 	})
@@ -273,10 +274,4 @@ func (m *Metrics) CallbackAttempted(outcome string) {
 		return
 	}
 	m.callbacks.WithLabelValues(outcome).Inc()
-}
-
-type errorLog struct{ logger *slog.Logger }
-
-func (l errorLog) Println(v ...any) {
-	l.logger.Error("serve metrics", "error", fmt.Sprint(v...))
 }

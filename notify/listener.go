@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/easelhq/easel/internal/logthrottle"
 )
 
 const (
@@ -22,6 +24,10 @@ const (
 	// Reconnection backs off from minBackoff, doubling up to maxBackoff.
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
+	// failureLogEvery is how often at most a Listener warns that its
+	// connection failed: while the database is down it tries every
+	// maxBackoff, each try failing alike.
+	failureLogEvery = time.Minute
 )
 
 // Listener listens on one channel with a connection of its own and wakes
@@ -34,6 +40,7 @@ type Listener struct {
 	connConfig *pgx.ConnConfig
 	channel    string
 	logger     *slog.Logger
+	log        *connectionLog // Run's
 
 	mu   sync.Mutex
 	subs map[string]map[*Subscription]struct{}
@@ -53,9 +60,79 @@ func NewListener(pool *pgxpool.Pool, channel string, logger *slog.Logger) *Liste
 		connConfig: cfg,
 		channel:    channel,
 		logger:     logger,
+		log:        newConnectionLog(logger, channel, time.Now),
 		subs:       make(map[string]map[*Subscription]struct{}),
 		done:       make(chan struct{}),
 	}
+}
+
+// connectionLog logs a Listener's connection failing and coming back.
+//
+// A failure is a WARN "notification listener failed; reconnecting", with
+// failures, the failures in a row so far, and the backoff: at the first
+// failure, then at most once a failureLogEvery, with repeated, the
+// failures the line stands for (itself included), and since, when the
+// first of them came, once it stands for more than itself; the others are
+// DEBUG. Once the Listener listens again, an Info "notification listener
+// reconnected" says how long it was down and after how many attempts, so
+// that the last line about it says whether it is up; it is DEBUG when no
+// WARN of that outage was logged (one within a minute of the last WARN),
+// so that a connection that keeps breaking does not log a pair of lines
+// each time. Only Run's goroutine uses it.
+type connectionLog struct {
+	logger   *slog.Logger
+	channel  string
+	now      func() time.Time
+	throttle *logthrottle.Throttle
+	// failures counts the failures since the last connection, the first
+	// of them at downSince; logged says whether a WARN was logged since.
+	failures  int
+	downSince time.Time
+	logged    bool
+}
+
+// newConnectionLog returns a connectionLog; opts are for tests' clocks of
+// its throttle, now its clock of the time down.
+func newConnectionLog(logger *slog.Logger, channel string, now func() time.Time, opts ...logthrottle.Option) *connectionLog {
+	// One key, for the Listener's one connection: never forgotten.
+	return &connectionLog{logger: logger, channel: channel, now: now, throttle: logthrottle.New(failureLogEvery, 0, opts...)}
+}
+
+// failed logs a failure of the connection, retried in retryIn.
+func (c *connectionLog) failed(err error, retryIn time.Duration) {
+	const msg = "notification listener failed; reconnecting"
+	if c.failures == 0 {
+		c.downSince = c.now()
+	}
+	c.failures++
+	// Durations are logged as text ("1.5s"), where a JSON handler would
+	// write integer nanoseconds.
+	args := []any{"channel", c.channel, "error", err, "retry_in", retryIn.String(), "failures", c.failures}
+	n, since, ok := c.throttle.Allow("")
+	if !ok {
+		c.logger.Debug(msg, args...)
+		return
+	}
+	c.logged = true
+	if n > 1 {
+		args = append(args, "repeated", n, "since", since)
+	}
+	c.logger.Warn(msg, args...)
+}
+
+// connected notes that the Listener listens (again).
+func (c *connectionLog) connected() {
+	if c.failures == 0 {
+		return // the first connection, or no failure since the last
+	}
+	const msg = "notification listener reconnected"
+	args := []any{"channel", c.channel, "down_for", c.now().Sub(c.downSince).Round(time.Millisecond).String(), "attempts", c.failures}
+	if c.logged {
+		c.logger.Info(msg, args...)
+	} else {
+		c.logger.Debug(msg, args...)
+	}
+	c.failures, c.logged = 0, false
 }
 
 // Subscription receives a value on C when a notification with its key
@@ -123,29 +200,15 @@ func (l *Listener) Run(ctx context.Context) {
 		l.wakeAllLocked()
 	}()
 	backoff := minBackoff
-	// When the connection was lost, and how many connections were tried
-	// since: one line says when it is back, so that the last line about
-	// the listener says whether it is up. Durations are logged as text
-	// ("1.5s"), where a JSON handler would write integer nanoseconds.
-	var downSince time.Time
-	attempts := 0
 	for ctx.Err() == nil {
 		err := l.listen(ctx, func() {
-			if attempts > 0 {
-				l.logger.Info("notification listener reconnected", "channel", l.channel,
-					"down_for", time.Since(downSince).Round(time.Millisecond).String(), "attempts", attempts)
-			}
-			backoff, attempts = minBackoff, 0
+			l.log.connected()
+			backoff = minBackoff
 		})
 		if ctx.Err() != nil {
 			return
 		}
-		if attempts == 0 {
-			downSince = time.Now()
-		}
-		attempts++
-		l.logger.Warn("notification listener failed; reconnecting", "channel", l.channel, "error", err,
-			"retry_in", backoff.String(), "failures", attempts)
+		l.log.failed(err, backoff)
 		select {
 		case <-ctx.Done():
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/internal/clocktest"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/notify"
@@ -47,11 +48,15 @@ func setupLogged(t *testing.T, pool *pgxpool.Pool, logs io.Writer) *testBundle {
 	return setupWithLogger(t, pool, slog.New(slog.NewJSONHandler(logs, nil)))
 }
 
-// setupWithLogger is setupOn with a Listener that logs to logger.
-func setupWithLogger(t *testing.T, pool *pgxpool.Pool, logger *slog.Logger) *testBundle {
+// setupWithLogger is setupOn with a Listener that logs to logger,
+// configured before it runs.
+func setupWithLogger(t *testing.T, pool *pgxpool.Pool, logger *slog.Logger, configure ...func(*notify.Listener)) *testBundle {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	l := notify.NewListener(pool, channel, logger)
+	for _, c := range configure {
+		c(l)
+	}
 	go l.Run(ctx)
 	t.Cleanup(func() {
 		stop()
@@ -219,15 +224,18 @@ func requireDuration(t *testing.T, line map[string]any, key string) time.Duratio
 	return d
 }
 
-// TestListenerLogsRecovery: each failure is a warning with its backoff as
+// TestListenerLogsRecovery: a failure is a warning with its backoff as
 // text, and once the Listener listens again one line says so, with how long
 // it was down and after how many attempts, so that the last line about it
-// tells whether it is up.
+// tells whether it is up. Within a minute of a warning, failures are DEBUG
+// lines, and so is the reconnection no warning announced.
 func TestListenerLogsRecovery(t *testing.T) {
 	t.Parallel()
 	const failed, reconnected = "notification listener failed; reconnecting", "notification listener reconnected"
 	logs := &logtest.Buffer{}
-	b := setupLogged(t, dbtest.Pool(t), logs)
+	clock := clocktest.New()
+	b := setupWithLogger(t, dbtest.Pool(t), slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		func(l *notify.Listener) { notify.SetFailureLogClock(l, clock.Now) })
 	require.Empty(t, logs.Lines(t, failed))
 	require.Empty(t, logs.Lines(t, reconnected), "the first connection is no recovery")
 
@@ -245,8 +253,10 @@ func TestListenerLogsRecovery(t *testing.T) {
 	require.Equal(t, float64(1), back["attempts"])
 	requireDuration(t, back, "down_for")
 
-	// Killed while the database refuses connections, it fails until they
-	// are allowed again, backing off.
+	// Killed while the database refuses connections, a minute later, it
+	// fails until they are allowed again, backing off: a warning at the
+	// first failure, DEBUG lines after.
+	clock.Advance(notify.FailureLogEvery)
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, dbtest.DefaultURL)
 	require.NoError(t, err)
@@ -260,7 +270,7 @@ func TestListenerLogsRecovery(t *testing.T) {
 	allowConnections(false)
 	t.Cleanup(func() { allowConnections(true) })
 	b.killListenerConnection(t) // from a pool connection opened before
-	require.Eventually(t, func() bool { return len(logs.Lines(t, failed)) >= 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(logs.Lines(t, failed)) >= 4 }, 10*time.Second, 10*time.Millisecond)
 	allowConnections(true)
 	require.Eventually(t, func() bool { return len(logs.Lines(t, reconnected)) == 2 }, 10*time.Second, 10*time.Millisecond)
 
@@ -268,8 +278,14 @@ func TestListenerLogsRecovery(t *testing.T) {
 	for i, w := range warnings {
 		require.Equal(t, float64(i+1), w["failures"])
 		require.Equal(t, min(100*time.Millisecond<<i, 5*time.Second), requireDuration(t, w, "retry_in"))
+		wantLevel := "DEBUG"
+		if i == 0 {
+			wantLevel = "WARN"
+		}
+		require.Equal(t, wantLevel, w["level"], "failure %d", i+1)
 	}
 	back = logs.Lines(t, reconnected)[1]
+	require.Equal(t, "INFO", back["level"], "a warning said it was down")
 	require.Equal(t, float64(len(warnings)), back["attempts"])
 	// Down from the first failure to the reconnection: at least the
 	// backoffs waited in between.
@@ -280,6 +296,13 @@ func TestListenerLogsRecovery(t *testing.T) {
 	require.GreaterOrEqual(t, requireDuration(t, back, "down_for"), waited-time.Millisecond)
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	require.Contains(t, lines[len(lines)-1], reconnected, "the last line says the listener is up")
+
+	// Killed again within the minute: no warning, and no recovery to
+	// announce.
+	b.killListenerConnection(t)
+	require.Eventually(t, func() bool { return len(logs.Lines(t, reconnected)) == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, "DEBUG", logs.Lines(t, failed)[len(warnings)+1]["level"])
+	require.Equal(t, "DEBUG", logs.Lines(t, reconnected)[2]["level"])
 }
 
 // The listening connection keeps the name DATABASE_URL gives the pool, so

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/easelhq/easel/internal/logthrottle"
 )
 
 // Detail names one offending field.
@@ -39,7 +42,13 @@ func New(status int, code, message string) *Error {
 // internals, anything else, but for a request cancelled by its client
 // hanging up: that one is logged at DEBUG and gets status 499, nginx's
 // "client closed request", with no body and no code.
-func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
+//
+// The WARNs of database_unavailable answers are throttled
+// (databaseLogEvery); opts are for tests' clocks.
+func Handler(logger *slog.Logger, opts ...logthrottle.Option) echo.HTTPErrorHandler {
+	// Keyed by the answer's message, one of a few fixed reasons
+	// (unreachable, too many clients, ...): none is forgotten.
+	unavailable := logthrottle.New(databaseLogEvery, 0, opts...)
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -58,8 +67,8 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 		case errors.As(err, &httpErr):
 			apiErr = fromEcho(httpErr)
 		case isDatabaseUnavailable(err):
-			logger.Warn("request failed: database unavailable", "method", c.Request().Method, "path", c.Path(), "error", err)
 			apiErr = databaseUnavailable(err)
+			logDatabaseUnavailable(logger, unavailable, apiErr.Message, c, err)
 		default:
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "error", err)
 			apiErr = New(http.StatusInternalServerError, "internal", "internal error; see the server log")
@@ -76,6 +85,36 @@ func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.Warn("write error response", "error", err)
 		}
 	}
+}
+
+// databaseLogEvery is how often at most Handler logs the requests it
+// answers 503 database_unavailable for one reason: while the database is
+// down every request is one (94 WARN lines in a drill's 30 s outage), and a
+// line each buries the few that say something new.
+const databaseLogEvery = time.Minute
+
+// logDatabaseUnavailable logs c's request, refused for err, at WARN for
+// the first refusal of reason and then at most once a databaseLogEvery,
+// with repeated, the refusals the line stands for (itself included), and
+// since, when the first of them came, once it stands for more than itself.
+// The others go to DEBUG; every one is counted in
+// easel_api_errors_total{code="database_unavailable"}. No line says when
+// the database is back: the requests that succeed then never reach this
+// handler. The process's listener for ?wait ("notification listener
+// reconnected") and, in a worker, the callback dispatcher ("database
+// reachable again") say it.
+func logDatabaseUnavailable(logger *slog.Logger, throttle *logthrottle.Throttle, reason string, c echo.Context, err error) {
+	const msg = "request failed: database unavailable"
+	args := []any{"method", c.Request().Method, "path", c.Path(), "error", err}
+	n, since, ok := throttle.Allow(reason)
+	if !ok {
+		logger.Debug(msg, args...)
+		return
+	}
+	if n > 1 {
+		args = append(args, "repeated", n, "since", since)
+	}
+	logger.Warn(msg, args...)
 }
 
 // statusClientClosedRequest is the status Handler records for a request

@@ -13,12 +13,16 @@ import (
 	"net/url"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/internal/clocktest"
+	"github.com/easelhq/easel/internal/logtest"
+	"github.com/easelhq/easel/internal/logthrottle"
 )
 
 // connectError is what pgx returns when Postgres refuses connections.
@@ -210,4 +214,61 @@ func TestHandlerClientGone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// While the database is down every request is refused, and each refusal
+// reaches the handler: the first of each reason is a WARN at once, then
+// one a minute, counting the refusals since the last (repeated, from
+// since); those in between are DEBUG.
+func TestHandlerThrottlesDatabaseUnavailableLines(t *testing.T) {
+	t.Parallel()
+	clock := clocktest.New()
+	start := clock.Now()
+	logs := &logtest.Buffer{}
+	handle := apierror.Handler(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		logthrottle.WithClock(clock.Now))
+	refuse := func(err error) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		handle(err, echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/v1/generations", nil), rec))
+		require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	}
+	const msg = "request failed: database unavailable"
+	warnings := func() []map[string]any {
+		var warn []map[string]any
+		for _, line := range logs.Lines(t, msg) {
+			if line["level"] == "WARN" {
+				warn = append(warn, line)
+			}
+		}
+		return warn
+	}
+
+	unreachable := fmt.Errorf("list: %w", connectError(t))
+	const refusals = 94 // a drill's 30 s outage
+	for range refusals {
+		refuse(unreachable)
+		clock.Advance(300 * time.Millisecond)
+	}
+	require.Len(t, logs.Lines(t, msg), refusals, "every refusal has a line")
+	require.Len(t, warnings(), 1, "one WARN, at the first")
+	require.NotContains(t, warnings()[0], "repeated")
+	require.Equal(t, unreachable.Error(), warnings()[0]["error"])
+
+	// Another reason is another kind of refusal, logged at once.
+	refuse(&pgconn.PgError{Code: "53300"})
+	require.Len(t, warnings(), 2)
+
+	clock.Advance(start.Add(time.Minute).Sub(clock.Now()))
+	refuse(unreachable)
+	warn := warnings()
+	require.Len(t, warn, 3)
+	last := warn[2]
+	require.EqualValues(t, refusals, last["repeated"], "the 93 refusals since the first line, and this one")
+	since, err := time.Parse(time.RFC3339Nano, last["since"].(string))
+	require.NoError(t, err)
+	require.True(t, start.Add(300*time.Millisecond).Equal(since), "since the first refusal not logged: %s", since)
+
+	refuse(unreachable)
+	require.Len(t, warnings(), 3, "then quiet for another minute")
 }
