@@ -12,7 +12,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -456,7 +455,11 @@ func (c *Client) RequestURLs(endpointID, requestID string) (status, response, ca
 	if c.base != nil {
 		base = c.base.String()
 	}
-	response = base + "/" + appID(endpointID) + "/requests/" + url.PathEscape(requestID)
+	app := strings.Split(appID(endpointID), "/")
+	for i, segment := range app {
+		app[i] = url.PathEscape(segment)
+	}
+	response = base + "/" + strings.Join(app, "/") + "/requests/" + url.PathEscape(requestID)
 	return response + "/status", response, response + "/cancel"
 }
 
@@ -472,111 +475,6 @@ func appID(endpointID string) string {
 		parts = parts[:n]
 	}
 	return strings.Join(parts, "/")
-}
-
-// queueURL returns where to send op's call ("status", "result", "cancel")
-// for raw, a URL fal returned or RequestURLs built. The key goes only to
-// the queue host: a URL on it is used as it is, and any other is replaced
-// by the URL RequestURLs builds on the queue host from the endpoint and
-// request id in its path. fal returns its URLs on a host of its choosing
-// (its backup host queue.falrun.com, an explicit port), and refusing them
-// would stop polling and cancelling the request for good, leaving a result
-// fal bills for never fetched. A URL naming no request is refused.
-func (c *Client) queueURL(op, raw string) (*url.URL, error) {
-	if c.baseErr != nil {
-		return nil, c.baseErr
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
-	}
-	if sameOrigin(u, c.base) {
-		return u, nil
-	}
-	rebuilt, ok := c.onQueueHost(op, u)
-	if !ok {
-		return nil, fmt.Errorf("%w: URL %q is not on the queue host %s, and names no request to ask it about",
-			ErrInvalidRequest, u.Redacted(), c.base.Host)
-	}
-	// The host alone: the rest of the URL names the request, which the
-	// caller's own lines name.
-	offHost := u.Scheme + "://" + u.Host
-	if n, since, ok := c.offHost.Allow(offHost); ok {
-		c.logger.Warn("fal returned a URL off the queue host; the key is not sent there, the request is asked about on the queue host instead",
-			"op", op, "url_host", offHost, "queue_host", c.base.Scheme+"://"+c.base.Host, "calls", n, "since", since)
-	}
-	return rebuilt, nil
-}
-
-// sameOrigin reports whether u is on base's scheme, host and port, a
-// port left out being its scheme's default.
-func sameOrigin(u, base *url.URL) bool {
-	return strings.EqualFold(u.Scheme, base.Scheme) &&
-		strings.EqualFold(u.Hostname(), base.Hostname()) &&
-		portOf(u) == portOf(base)
-}
-
-// portOf is u's port, or its scheme's default port when it gives none.
-func portOf(u *url.URL) string {
-	if port := u.Port(); port != "" {
-		return port
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return "443"
-	case "http":
-		return "80"
-	}
-	return ""
-}
-
-// onQueueHost returns the URL RequestURLs builds for op on the queue host
-// from u's path, …/{owner}/{app}[/{path}]/requests/{id}[/…] (under the
-// queue URL's own path, if u's path starts with it), and whether u's path
-// named a request.
-func (c *Client) onQueueHost(op string, u *url.URL) (*url.URL, bool) {
-	segments := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
-	if prefix := strings.Trim(c.base.EscapedPath(), "/"); prefix != "" {
-		if p := strings.Split(prefix, "/"); len(segments) > len(p) && slices.Equal(segments[:len(p)], p) {
-			segments = segments[len(p):]
-		}
-	}
-	// An endpoint id has an owner and an app at least.
-	at := -1
-	for i := 2; i+1 < len(segments); i++ {
-		if segments[i] == "requests" {
-			at = i
-			break
-		}
-	}
-	if at < 0 {
-		return nil, false
-	}
-	endpoint := make([]string, 0, at)
-	for _, segment := range segments[:at] {
-		s, err := url.PathUnescape(segment)
-		if err != nil || s == "" || s == "." || s == ".." || strings.Contains(s, "/") {
-			return nil, false
-		}
-		endpoint = append(endpoint, s)
-	}
-	requestID, err := url.PathUnescape(segments[at+1])
-	if err != nil || requestID == "" {
-		return nil, false
-	}
-	status, response, cancel := c.RequestURLs(strings.Join(endpoint, "/"), requestID)
-	target := response
-	switch op {
-	case "status":
-		target = status
-	case "cancel":
-		target = cancel
-	}
-	rebuilt, err := url.Parse(target)
-	if err != nil {
-		return nil, false
-	}
-	return rebuilt, true
 }
 
 // sendableHeader returns an error naming the first header net/http would

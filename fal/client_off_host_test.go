@@ -105,11 +105,11 @@ func TestClientReplacesURLsOffQueueHost(t *testing.T) {
 			wantPath: "/fal-ai/fooocus/requests/r1",
 		},
 		{
-			name: "the full endpoint id, escaped request id and a query",
+			name: "the full endpoint id, an escaped plain request id and a query",
 			url: func(*offHostBundle) string {
-				return "https://queue.falrun.com/fal-ai/fooocus/image-prompt/requests/a%2Fb?x=1"
+				return "https://queue.falrun.com/fal-ai/fooocus/image-prompt/requests/a%2Db_c.d~e?x=1"
 			},
-			wantPath: "/fal-ai/fooocus/requests/a%2Fb",
+			wantPath: "/fal-ai/fooocus/requests/a-b_c.d~e",
 		},
 		{
 			name:     "a workflow",

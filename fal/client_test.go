@@ -369,6 +369,25 @@ func TestClientStatus(t *testing.T) {
 			want:   &Status{Status: StatusCompleted, RequestID: "r1"},
 		},
 		{
+			// Each says there is no error: the request must not fail over it.
+			name:   "ErrorsOfNoValue",
+			status: http.StatusOK,
+			body:   `{"status":"COMPLETED","request_id":"r1","error":false,"error_type":[ ]}`,
+			want:   &Status{Status: StatusCompleted, RequestID: "r1"},
+		},
+		{
+			name:   "EmptyObjectError",
+			status: http.StatusOK,
+			body:   `{"status":"COMPLETED","request_id":"r1","error":{ },"error_type":""}`,
+			want:   &Status{Status: StatusCompleted, RequestID: "r1"},
+		},
+		{
+			name:   "EmptyStringError",
+			status: http.StatusOK,
+			body:   `{"status":"COMPLETED","request_id":"r1","error":"","error_type":{}}`,
+			want:   &Status{Status: StatusCompleted, RequestID: "r1"},
+		},
+		{
 			name:   "CompletedWithError",
 			status: http.StatusOK,
 			body: `{"status":"COMPLETED","request_id":"r1","response_url":"https://q/r1",
@@ -547,12 +566,16 @@ func TestClientCancel(t *testing.T) {
 	}
 }
 
-// A URL naming no request cannot be replaced, and is never sent the key.
+// A URL off the queue host that is not fal's layout for the call, down to
+// plain segments, cannot be replaced, and is never sent the key: a URL
+// rebuilt from it could name another path or request, and fal's 404 for
+// that one would be taken for this request's answer.
 func TestClientRefusesURLsNamingNoRequest(t *testing.T) {
 	t.Parallel()
 
 	bundle := setupClient(t, respondJSON(http.StatusOK, `{"status":"COMPLETED"}`))
 	ctx := context.Background()
+	// Each is a response URL; the status and cancel URLs add their suffix.
 	for _, target := range []string{
 		"https://evil.example/admin",
 		"https://evil.example/fal-ai/requests/r1",      // no app
@@ -560,15 +583,52 @@ func TestClientRefusesURLsNamingNoRequest(t *testing.T) {
 		"https://evil.example/fal-ai/fooocus/requests/",
 		"https://evil.example/fal-ai/%2e%2e/requests/r1",
 		"https://evil.example/fal-ai/a%2Fb/requests/r1",
+		"https://evil.example/x%3Fy/app/requests/abc",     // would be a query
+		"https://evil.example/fal-ai/x%23y/requests/abc",  // would be a fragment
+		"https://evil.example/fal-ai/x%2541/requests/abc", // an escape once decoded again
+		"https://evil.example/fal-ai//fooocus/requests/r1",
+		"https://evil.example/fal-ai/fooocus/requests/..",
+		"https://evil.example/fal-ai/fooocus/requests/%2e%2e",
+		"https://evil.example/fal-ai/fooocus/requests/.",
+		"https://evil.example/fal-ai/fooocus/requests/a%2Fb",
+		"https://evil.example/fal-ai/fooocus/requests/a%3Fb",
+		"https://evil.example/fal-ai/fooocus/requests/a%23b",
+		"https://evil.example/fal-ai/fooocus/requests/a%20b",
+		"https://evil.example/fal-ai/fooocus/requests/r1/extra",         // another layout
+		"https://evil.example/api/v1/requests/abc/detail",               // another layout
+		"https://evil.example/fal-ai/requests/fooocus/requests/r1",      // which id?
+		"https://evil.example/fal-ai/fooocus/requests/r1/requests/r2",   // which id?
+		"https://evil.example/fal-ai/fooocus/requests/r1/status/cancel", // which op?
 		"%zz",
 	} {
-		_, err := bundle.client.Status(ctx, target)
+		_, err := bundle.client.Status(ctx, target+"/status")
 		require.ErrorIs(t, err, ErrInvalidRequest, target)
 		_, err = bundle.client.Result(ctx, target)
 		require.ErrorIs(t, err, ErrInvalidRequest, target)
-		_, err = bundle.client.Cancel(ctx, target)
+		_, err = bundle.client.Cancel(ctx, target+"/cancel")
 		require.ErrorIs(t, err, ErrInvalidRequest, target)
 	}
+	require.Empty(t, bundle.requests)
+}
+
+// An off-host URL is rebuilt only for the call its layout is for: a status
+// URL given to Cancel, say, is some other URL, not this request's cancel.
+func TestClientRefusesOffHostURLsOfAnotherCall(t *testing.T) {
+	t.Parallel()
+
+	bundle := setupClient(t, respondJSON(http.StatusOK, `{"status":"COMPLETED"}`))
+	ctx := context.Background()
+	response := "https://queue.falrun.com/fal-ai/fooocus/requests/r1"
+	_, err := bundle.client.Status(ctx, response)
+	require.ErrorIs(t, err, ErrInvalidRequest)
+	_, err = bundle.client.Status(ctx, response+"/cancel")
+	require.ErrorIs(t, err, ErrInvalidRequest)
+	_, err = bundle.client.Result(ctx, response+"/status")
+	require.ErrorIs(t, err, ErrInvalidRequest)
+	_, err = bundle.client.Cancel(ctx, response+"/status")
+	require.ErrorIs(t, err, ErrInvalidRequest)
+	_, err = bundle.client.Cancel(ctx, response)
+	require.ErrorIs(t, err, ErrInvalidRequest)
 	require.Empty(t, bundle.requests)
 }
 
@@ -586,6 +646,7 @@ func TestClientRequestURLs(t *testing.T) {
 		{"workflows/acme/pipeline/run", "r", "https://queue.fal.run/workflows/acme/pipeline/requests/r"},
 		{"comfy/acme/graph", "r", "https://queue.fal.run/comfy/acme/graph/requests/r"},
 		{EndpointImagePrompt, "a/b?c", "https://queue.fal.run/fal-ai/fooocus/requests/a%2Fb%3Fc"},
+		{"fal-ai/x?y/z", "r", "https://queue.fal.run/fal-ai/x%3Fy/requests/r"},
 	}
 	for _, tt := range tests {
 		status, response, cancel := client.RequestURLs(tt.endpointID, tt.requestID)

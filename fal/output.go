@@ -173,8 +173,10 @@ func DecodeOutput(raw json.RawMessage) (*Output, error) {
 			return nil, fmt.Errorf("decode fal output: images[%d] has no url", i)
 		case strings.ContainsRune(img.URL, 0):
 			return nil, fmt.Errorf("decode fal output: images[%d].url contains the NUL character (\\u0000)", i)
+		case len(img.URL) >= len("data:") && strings.EqualFold(img.URL[:len("data:")], "data:"):
+			return nil, fmt.Errorf("decode fal output: images[%d].url is a data: URL, not an http(s) URL of an image fal hosts (Easel never sets sync_mode)", i)
 		case !usableImageURL(img.URL):
-			return nil, fmt.Errorf("decode fal output: images[%d].url is neither an absolute http(s) URL nor a data: URL of an image", i)
+			return nil, fmt.Errorf("decode fal output: images[%d].url is not an absolute http(s) URL", i)
 		}
 	}
 	out.HasNSFWConcepts = nsfwFlags(wire.HasNSFWConcepts, len(out.Images))
@@ -215,11 +217,13 @@ func nsfwFlags(raw json.RawMessage, n int) []*bool {
 }
 
 // usableImageURL reports whether s is an absolute http or https URL with a
-// host, or a data: URL of an image. fal answers with data: URLs only under
-// sync_mode, which Easel never sends; should it send one anyway the image
-// is in it, and refusing it would lose a result fal billed. Other data:
-// URLs (text/html, say) are no image, and other schemes (javascript:,
-// relative URLs) are no place an image can be fetched from.
+// host. fal answers with data: URLs only under sync_mode, which Easel never
+// sends, so one is not fal's usual output: it would put up to the whole
+// response (64 MiB) in generation_images.url, every list page and callback,
+// html/template would render it as a broken image, and "data:image/," holds
+// no image at all. fal's output is kept (webhook_events, polled_results)
+// when it is refused, so nothing paid for is lost. Other schemes
+// (javascript:, relative URLs) are no place an image can be fetched from.
 func usableImageURL(s string) bool {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -228,8 +232,6 @@ func usableImageURL(s string) bool {
 	switch strings.ToLower(u.Scheme) {
 	case "http", "https":
 		return u.Host != ""
-	case "data":
-		return strings.HasPrefix(strings.ToLower(u.Opaque), "image/") && strings.Contains(u.Opaque, ",")
 	}
 	return false
 }

@@ -94,10 +94,12 @@ func lenientString(raw json.RawMessage) string {
 
 // lenientText is raw as a string, or, for a value of another kind, its
 // compact JSON made one bounded line, so that an error fal sends as an
-// object still says there was one; "" for null or nothing.
+// object still says there was one; "" (absent) for nothing, null, false,
+// "", {} and []: each says there is no error, and a status's Error set
+// from one would fail a request fal completed (see Status.Error).
 func lenientText(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
+	if len(raw) == 0 {
 		return ""
 	}
 	var s string
@@ -106,6 +108,10 @@ func lenientText(raw json.RawMessage) string {
 	}
 	var compact bytes.Buffer
 	if json.Compact(&compact, raw) != nil {
+		return ""
+	}
+	switch compact.String() {
+	case "null", "false", "{}", "[]":
 		return ""
 	}
 	return cleanDetail(compact.String())

@@ -26,6 +26,9 @@ var queueAnswerSeeds = []string{
 	`{"status":"COMPLETED","request_id":"r1","error":{"detail":[{"loc":["body","x"],"msg":"bad"}]},"error_type":"x"}`,
 	`{"status":"COMPLETED","request_id":"r1","logs":[],"metrics":{"inference_time":3.42}}`,
 	`{"status":"COMPLETED","metrics":{"inference_time":"3.42"},"error":"line\nbreak\u0000"}`,
+	`{"status":"COMPLETED","request_id":"r1","error":false,"error_type":[]}`,
+	`{"status":"COMPLETED","request_id":"r1","error":{ },"error_type":""}`,
+	`{"status":"COMPLETED","request_id":"r1","error":[ ],"error_type":{}}`,
 	`{"request_id":"r\u0000"}`,
 	`{"request_id":42}`,
 	`{"request_id":"r1","request_id":""}`,
@@ -86,6 +89,13 @@ func FuzzDecodeStatus(f *testing.F) {
 		require.NotEmpty(t, status.Status)
 		if status.QueuePosition != nil {
 			require.GreaterOrEqual(t, *status.QueuePosition, 0)
+		}
+		var compact bytes.Buffer
+		if json.Compact(&compact, fields["error"]) == nil {
+			switch compact.String() {
+			case "null", "false", `""`, "{}", "[]":
+				require.Empty(t, status.Error, "an error of no value is no error: %s", body)
+			}
 		}
 		var s string
 		if json.Unmarshal(fields["error"], &s) != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -255,8 +256,9 @@ func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.W
 		return nil, fmt.Errorf("fetch result of generation %s: no fal request recorded", gen.ID)
 	}
 	statusURL, responseURL, _ := client.RequestURLs(gen.EndpointID, *gen.FalRequestID)
-	statusURL, responseURL = cmp.Or(deref(gen.FalStatusURL), statusURL), cmp.Or(deref(gen.FalResponseURL), responseURL)
-	status, err := client.Status(ctx, statusURL)
+	status, err := storedOrBuilt(deref(gen.FalStatusURL), statusURL, func(target string) (*fal.Status, error) {
+		return client.Status(ctx, target)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("fetch result of generation %s: %w", gen.ID, &fetchError{err: err})
 	}
@@ -276,7 +278,9 @@ func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.W
 		payload.Status, payload.Payload, payload.Error = fal.WebhookStatusError, body, status.Error
 		return payload, nil
 	}
-	output, err := client.Result(ctx, responseURL)
+	output, err := storedOrBuilt(deref(gen.FalResponseURL), responseURL, func(target string) (json.RawMessage, error) {
+		return client.Result(ctx, target)
+	})
 	var (
 		apiErr  *fal.APIError
 		invalid *fal.InvalidOutputError
@@ -291,6 +295,11 @@ func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.W
 		// invalid_output (DecodeOutput cannot read it) and the body is
 		// kept in polled_results.
 		payload.Payload = invalid.Body
+	case errors.As(err, &apiErr) && transientStatus[apiErr.StatusCode]:
+		// fal, or a proxy before it, could not answer just then: that is
+		// no verdict on the request, even one whose status says it
+		// failed, and asking again later may get the result.
+		return nil, fmt.Errorf("fetch result of generation %s: %w", gen.ID, &fetchError{finished: true, err: err})
 	case status.Error != "" && errors.As(err, &apiErr):
 		// A failed request answers its result with the error it failed
 		// with: what the webhook's payload carries on ERROR.
@@ -301,6 +310,37 @@ func fetchResult(ctx context.Context, client Fal, gen *store.Generation) (*fal.W
 		return nil, fmt.Errorf("fetch result of generation %s: %w", gen.ID, &fetchError{finished: true, err: err})
 	}
 	return payload, nil
+}
+
+// transientStatus are the HTTP statuses of an answer that says the server,
+// fal or a proxy before it, could not answer then, not what became of the
+// request: a timeout, rate limiting, or a server error or outage.
+var transientStatus = map[int]bool{
+	http.StatusRequestTimeout:      true,
+	http.StatusTooManyRequests:     true,
+	http.StatusInternalServerError: true,
+	http.StatusBadGateway:          true,
+	http.StatusServiceUnavailable:  true,
+	http.StatusGatewayTimeout:      true,
+}
+
+// storedOrBuilt calls call with stored, a URL of fal's that a row keeps, or
+// with built, the one fal.Client.RequestURLs builds from the row's own
+// endpoint and request ids, when the row keeps none or the client refuses
+// stored (fal.ErrInvalidRequest: a URL it cannot parse, or one off the
+// queue host whose path it will not rebuild a request from). A refusal is
+// no answer about the request: taken as one, a cancel would never be sent
+// again, or a paid result never fetched, and the request, left running,
+// bills. The row's ids name the request for sure.
+func storedOrBuilt[T any](stored, built string, call func(target string) (T, error)) (T, error) {
+	if stored == "" || stored == built {
+		return call(built)
+	}
+	v, err := call(stored)
+	if errors.Is(err, fal.ErrInvalidRequest) {
+		return call(built)
+	}
+	return v, err
 }
 
 // afterAlreadyCompleted is the cause to note of fetchResult's err for a

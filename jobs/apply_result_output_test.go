@@ -151,13 +151,6 @@ func TestOddOutputCompletes(t *testing.T) {
 			output:     `{"images": [` + image("a", "") + `], "has_nsfw_concepts": false}`,
 			wantImages: []store.Image{stored("a", nil)},
 		},
-		{
-			// What fal answers under sync_mode: the image is in its URL.
-			name:        "a data: URL",
-			output:      `{"images": [{"url": "data:image/png;base64,iVBORw0KGgo="}], "has_nsfw_concepts": [false]}`,
-			wantImages:  []store.Image{{URL: "data:image/png;base64,iVBORw0KGgo=", NSFW: &no}},
-			wantHasNSFW: &no,
-		},
 	}
 	for _, path := range resultPaths {
 		for _, tt := range tests {
@@ -202,7 +195,16 @@ func TestUnreadableOutputFailsKept(t *testing.T) {
 		{name: "images missing", output: `{"image": {"url": "https://x/a.png"}}`, wantMessage: "decode fal output: images is missing"},
 		{
 			name: "an image without a usable URL", output: `{"images": [{"url": "https://x/a.png"}, {"url": "ftp://x/b.png"}]}`,
-			wantMessage: "decode fal output: images[1].url is neither an absolute http(s) URL nor a data: URL of an image",
+			wantMessage: "decode fal output: images[1].url is not an absolute http(s) URL",
+		},
+		{
+			// What fal answers under sync_mode, which Easel never sets.
+			name: "a data: URL", output: `{"images": [{"url": "data:image/png;base64,iVBORw0KGgo="}], "has_nsfw_concepts": [false]}`,
+			wantMessage: "decode fal output: images[0].url is a data: URL, not an http(s) URL of an image fal hosts (Easel never sets sync_mode)",
+		},
+		{
+			name: "an empty data: URL", output: `{"images": [{"url": "data:image/,"}]}`,
+			wantMessage: "decode fal output: images[0].url is a data: URL, not an http(s) URL of an image fal hosts (Easel never sets sync_mode)",
 		},
 		{name: "not an object", output: `"done"`, wantMessage: "decode fal output: not a JSON object"},
 	}

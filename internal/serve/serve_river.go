@@ -35,7 +35,8 @@ func (s *server) buildServices(ctx context.Context) error {
 // buildFalClient builds the fal client and the webhook verifier. It comes
 // once startSimulator has set which fal cfg names.
 func (s *server) buildFalClient() {
-	client := fal.NewClient(fal.ClientConfig{QueueURL: s.cfg.FalQueueURL, Key: s.cfg.FalKey, HTTPClient: s.falHTTPClient})
+	client := fal.NewClient(fal.ClientConfig{QueueURL: s.cfg.FalQueueURL, Key: s.cfg.FalKey, HTTPClient: s.falHTTPClient,
+		Logger: s.logger})
 	// Registered after the simulator's close, so run before it, once River
 	// and the cancel sender, which registered theirs later, are done with
 	// the client: the simulator's http.Server.Shutdown waits up to 5 s on
