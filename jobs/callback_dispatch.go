@@ -122,43 +122,32 @@ func (d *CallbackDispatcher) Run(ctx context.Context) {
 // within a minute of a WARN, are counted into the next one. Only Run's
 // goroutine uses it.
 type dispatchFailures struct {
-	now      func() time.Time
-	throttle *logthrottle.Throttle
-	// failures counts the runs that failed since the last one that
-	// succeeded, the first of them at failingSince; logged says whether a
-	// WARN was logged since.
-	failures     int
-	failingSince time.Time
-	logged       bool
+	// outage counts the runs that failed since the last one that
+	// succeeded, and throttles their WARN lines.
+	outage *logthrottle.Outage
 }
 
 func newDispatchFailures(now func() time.Time) *dispatchFailures {
-	return &dispatchFailures{now: now, throttle: logthrottle.New(dispatchLogEvery, 0, logthrottle.WithClock(now))}
+	return &dispatchFailures{outage: logthrottle.NewOutage(dispatchLogEvery, now, logthrottle.WithClock(now))}
 }
 
 // log logs a run of Dispatch that returned err.
 func (f *dispatchFailures) log(logger *slog.Logger, err error) {
 	const msg = "dispatch callbacks"
 	if err == nil {
-		if f.failures > 0 && f.logged {
+		if failures, downFor, ok := f.outage.Recovered(); ok {
 			// Durations as text ("1m30s"), where a JSON handler would
 			// write integer nanoseconds.
-			logger.Info("database reachable again", "component", "callback dispatcher", "failures", f.failures,
-				"down_for", f.now().Sub(f.failingSince).Round(time.Millisecond).String())
+			logger.Info("database reachable again", "component", "callback dispatcher", "failures", failures,
+				"down_for", downFor.String())
 		}
-		f.failures, f.logged = 0, false
 		return
 	}
-	if f.failures == 0 {
-		f.failingSince = f.now()
-	}
-	f.failures++
-	n, since, ok := f.throttle.Allow("")
+	n, since, ok := f.outage.Failed("")
 	if !ok {
 		logger.Debug(msg, "error", err)
 		return
 	}
-	f.logged = true
 	args := []any{"error", err}
 	if n > 1 {
 		args = append(args, "repeated", n, "since", since)

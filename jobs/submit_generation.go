@@ -10,9 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -138,7 +135,7 @@ func NewSubmitGenerationWorker(pool *pgxpool.Pool, cfg Config) *SubmitGeneration
 		metrics:       cfg.Metrics,
 		logger:        cfg.Logger,
 		failures:      newSubmitFailures(),
-		unrecorded:    newUnrecordedAnswers(),
+		unrecorded:    newUnrecordedAnswers(unrecordedAnswersBound(cfg.MaxWorkers)),
 	}
 }
 
@@ -416,6 +413,10 @@ func (w *SubmitGenerationWorker) confirmRevealed(ctx context.Context, logger *sl
 	if err != nil {
 		return false, fmt.Errorf("submit generation %s: %w", id, err)
 	}
+	// A submission is confirmed now: nothing remembered is needed, as once
+	// recordSubmitted records one, and the entry would otherwise hold room
+	// in the bounded map until the process ends.
+	w.unrecorded.forget(id)
 	logger.Warn("adopted the fal request a webhook revealed; not submitting again")
 	return true, nil
 }
@@ -465,156 +466,6 @@ func (w *SubmitGenerationWorker) confirmUnrecorded(ctx context.Context, logger *
 	})
 }
 
-// unrecordedRequests returns the requests fal accepted for earlier runs of
-// job whose answers were never recorded, newest first: those this process
-// remembers, then those the job's errors name (unrecordedAnswerError).
-func (w *SubmitGenerationWorker) unrecordedRequests(job *river.Job[SubmitGenerationArgs]) []string {
-	id := job.Args.GenerationID
-	requests := w.unrecorded.requests(id)
-	for i := len(job.Errors) - 1; i >= 0; i-- {
-		if r, ok := parseUnrecordedAnswer(id, job.Errors[i].Error); ok && !slices.Contains(requests, r) {
-			requests = append(requests, r)
-		}
-	}
-	return requests
-}
-
-// unrecordedAnswerError is the error of a run whose submit fal accepted, as
-// request requestID, but whose answer could not be recorded. River keeps
-// its text in the job's errors once it can write to the database again,
-// where the job's next run, in whatever process, finds the request with
-// parseUnrecordedAnswer: the text is formatUnrecordedAnswer's, and nothing
-// parses any other.
-type unrecordedAnswerError struct {
-	generationID uuid.UUID
-	requestID    string
-	err          error
-}
-
-func (e *unrecordedAnswerError) Error() string {
-	return formatUnrecordedAnswer(e.generationID, e.requestID, e.err)
-}
-
-func (e *unrecordedAnswerError) Unwrap() error { return e.err }
-
-// The text of an unrecordedAnswerError is unrecordedAnswerPrefix, the
-// generation's id, unrecordedAnswerAccepted, the request id quoted as a Go
-// string, so that any request id reads back exactly, and
-// unrecordedAnswerFailed, followed by ": " and the cause, if any.
-const (
-	unrecordedAnswerPrefix   = "submit generation "
-	unrecordedAnswerAccepted = ": fal accepted request "
-	unrecordedAnswerFailed   = " but recording its answer failed"
-)
-
-// formatUnrecordedAnswer is the text of an unrecordedAnswerError.
-func formatUnrecordedAnswer(id uuid.UUID, requestID string, cause error) string {
-	s := unrecordedAnswerPrefix + id.String() + unrecordedAnswerAccepted + strconv.Quote(requestID) + unrecordedAnswerFailed
-	if cause != nil {
-		s += ": " + cause.Error()
-	}
-	return s
-}
-
-// parseUnrecordedAnswer returns the request id that s, the text of an
-// error of a run of generation id's submit job, names as fal's accepted
-// request whose answer could not be recorded, if s is
-// formatUnrecordedAnswer's text for id.
-func parseUnrecordedAnswer(id uuid.UUID, s string) (string, bool) {
-	rest, ok := strings.CutPrefix(s, unrecordedAnswerPrefix+id.String()+unrecordedAnswerAccepted)
-	if !ok || !strings.HasPrefix(rest, `"`) {
-		return "", false
-	}
-	quoted, err := strconv.QuotedPrefix(rest)
-	if err != nil {
-		return "", false
-	}
-	requestID, err := strconv.Unquote(quoted)
-	if err != nil || requestID == "" {
-		return "", false
-	}
-	rest, ok = strings.CutPrefix(rest[len(quoted):], unrecordedAnswerFailed)
-	if !ok || (rest != "" && !strings.HasPrefix(rest, ": ")) {
-		return "", false
-	}
-	return requestID, true
-}
-
-// maxUnrecordedAnswers bounds the generations whose unrecorded requests a
-// process remembers. An outage loses the answers of the submit calls under
-// way when it starts, at most EASEL_WORKERS; the job's errors keep them
-// all the same, so the oldest are dropped when more are remembered.
-const maxUnrecordedAnswers = 1024
-
-// unrecordedAnswers remembers, per generation, the requests fal accepted
-// whose answers the process could not record, for the next run of their
-// jobs in this process. It is the fast path that the job's errors back:
-// River writes those when the database is back, unless its rescuer ran the
-// job again first.
-type unrecordedAnswers struct {
-	mu   sync.Mutex
-	seq  uint64
-	byID map[uuid.UUID]*unrecordedEntry
-}
-
-type unrecordedEntry struct {
-	requests []string // oldest first
-	seq      uint64   // when the latest was remembered
-}
-
-func newUnrecordedAnswers() *unrecordedAnswers {
-	return &unrecordedAnswers{byID: make(map[uuid.UUID]*unrecordedEntry)}
-}
-
-// remember notes requestID for generation id. It reports whether it
-// dropped another generation's requests to make room.
-func (u *unrecordedAnswers) remember(id uuid.UUID, requestID string) (dropped bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.seq++
-	if e, ok := u.byID[id]; ok {
-		if !slices.Contains(e.requests, requestID) {
-			e.requests = append(e.requests, requestID)
-		}
-		e.seq = u.seq
-		return false
-	}
-	if len(u.byID) >= maxUnrecordedAnswers {
-		var oldest uuid.UUID
-		var oldestSeq uint64
-		for other, e := range u.byID {
-			if oldestSeq == 0 || e.seq < oldestSeq {
-				oldest, oldestSeq = other, e.seq
-			}
-		}
-		delete(u.byID, oldest)
-		dropped = true
-	}
-	u.byID[id] = &unrecordedEntry{requests: []string{requestID}, seq: u.seq}
-	return dropped
-}
-
-// requests returns the requests remembered for generation id, newest first.
-func (u *unrecordedAnswers) requests(id uuid.UUID) []string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	e, ok := u.byID[id]
-	if !ok {
-		return nil
-	}
-	requests := slices.Clone(e.requests)
-	slices.Reverse(requests)
-	return requests
-}
-
-// forget drops what is remembered for generation id, once it is settled:
-// recorded, submitted again, or no longer queued.
-func (u *unrecordedAnswers) forget(id uuid.UUID) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	delete(u.byID, id)
-}
-
 // recordSubmitted stores fal's answer. fal has accepted the request, so the
 // answer is worth retrying for even when the job's own time is up.
 func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *slog.Logger, id uuid.UUID, resp *fal.QueueResponse) error {
@@ -645,7 +496,7 @@ func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *sl
 		// next run asks fal about it and records it, not submitting again.
 		if w.unrecorded.remember(id, resp.RequestID) {
 			logger.Warn("too many unrecorded answers to remember in this process; dropped the oldest generation's, which only its job's errors now hold",
-				"max", maxUnrecordedAnswers)
+				"max", w.unrecorded.max)
 		}
 		logger.Error("fal accepted the request but recording it failed; the job's next run records it once fal confirms it, instead of submitting again",
 			"error", err)

@@ -165,6 +165,33 @@ func TestUnrecordedAnswerIsRecordedNotPaidAgain(t *testing.T) {
 	}
 }
 
+// A request whose answer was lost to an outage and which a webhook then
+// reveals is adopted as any revealed request is, and the process forgets
+// it as an unrecorded answer: a settled generation holds no room in the
+// bounded memory of unrecorded answers.
+func TestUnrecordedAnswerRevealedByAWebhook(t *testing.T) {
+	t.Parallel()
+	b := setup(t, falsim.Config{WebhookDropRate: 1})
+	gen := b.enqueue(t, "tests")
+	o := b.outage(t)
+	lost := b.runAttempt(o.worker, gen.ID, 1)
+	accepted := <-o.accepts
+	o.restore()
+	require.ErrorContains(t, lost, accepted)
+	require.Equal(t, []string{accepted}, o.worker.RememberedUnrecorded(gen.ID))
+
+	require.Equal(t, store.OutcomeDeferred, b.deliverSigned(t, gen.ID, accepted, deferredWebhook(accepted)))
+	require.NoError(t, b.runAttempt(o.worker, gen.ID, 2, attemptError(1, lost)))
+
+	got := b.generation(t, gen.ID)
+	require.Equal(t, store.StatusSubmitted, got.Status)
+	require.Equal(t, accepted, valueOf(got.FalRequestID))
+	submissions, confirmed := b.accounting(t, gen.ID)
+	require.Equal(t, [2]int{1, 1}, [2]int{submissions, confirmed})
+	require.Equal(t, 1, b.sim.Sim.Stats().Submissions, "nothing submitted again")
+	require.Nil(t, o.worker.RememberedUnrecorded(gen.ID), "adopted: no longer remembered as unrecorded")
+}
+
 // statusAnswer is fal whose status answers are err, all else answered.
 type statusAnswer struct {
 	jobs.Fal
@@ -209,6 +236,12 @@ func TestUnrecordedAnswerWhenFalCannotConfirmIt(t *testing.T) {
 		{
 			name:          "fal refuses to say (401): asked again later",
 			err:           &fal.APIError{Op: "status", StatusCode: http.StatusUnauthorized},
+			wantSnoozeMin: 2500 * time.Millisecond, wantSnoozeMax: 7500 * time.Millisecond,
+			wantSubmissions: 1, wantStatus: store.StatusQueued,
+		},
+		{
+			name:          "fal refuses to say (403): asked again later",
+			err:           &fal.APIError{Op: "status", StatusCode: http.StatusForbidden},
 			wantSnoozeMin: 2500 * time.Millisecond, wantSnoozeMax: 7500 * time.Millisecond,
 			wantSubmissions: 1, wantStatus: store.StatusQueued,
 		},

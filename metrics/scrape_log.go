@@ -31,15 +31,10 @@ const scrapeLogEvery = time.Minute
 type scrapeLog struct {
 	logger *slog.Logger
 
-	mu       sync.Mutex
-	now      func() time.Time
-	throttle *logthrottle.Throttle
-	// failedReads counts the reads of the gauges that failed since the last
-	// one that succeeded, the first of them at failingSince; logged says
-	// whether an ERROR was logged since.
-	failedReads  int
-	failingSince time.Time
-	logged       bool
+	mu sync.Mutex
+	// outage counts the reads of the gauges that failed since the last one
+	// that succeeded, and throttles the ERROR lines per kind.
+	outage *logthrottle.Outage
 }
 
 func newScrapeLog(logger *slog.Logger, now func() time.Time) *scrapeLog {
@@ -48,12 +43,18 @@ func newScrapeLog(logger *slog.Logger, now func() time.Time) *scrapeLog {
 	return l
 }
 
-// setClock makes l read now, for its throttle too.
+// setClock makes l read now.
 func (l *scrapeLog) setClock(now func() time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// promhttp's descriptions are a few constants: none is forgotten.
-	l.now, l.throttle = now, logthrottle.New(scrapeLogEvery, 0, logthrottle.WithClock(now))
+	l.outage = logthrottle.NewOutage(scrapeLogEvery, now, logthrottle.WithClock(now))
+}
+
+func (l *scrapeLog) current() *logthrottle.Outage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.outage
 }
 
 // Println logs an error of promhttp's, v being its description and the
@@ -65,12 +66,8 @@ func (l *scrapeLog) Println(v ...any) {
 	}
 	const msg = "serve metrics"
 	text := strings.TrimSuffix(fmt.Sprintln(v...), "\n")
-	l.mu.Lock()
-	n, since, ok := l.throttle.Allow(kind)
-	if ok {
-		l.logged = true
-	}
-	l.mu.Unlock()
+	// A line's failures are scrapes; the outage's, reads (readDone).
+	n, since, ok := l.current().Line(kind)
 	if !ok {
 		l.logger.Debug(msg, "error", text)
 		return
@@ -85,23 +82,15 @@ func (l *scrapeLog) Println(v ...any) {
 // readDone notes how a read of the gauges from Postgres went: up when
 // every query succeeded.
 func (l *scrapeLog) readDone(up bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch {
-	case !up:
-		if l.failedReads == 0 {
-			l.failingSince = l.now()
-		}
-		l.failedReads++
-	case l.failedReads > 0:
-		if l.logged {
-			// Durations as text ("1m30s"), where a JSON handler would
-			// write integer nanoseconds.
-			l.logger.Info("database reachable again", "component", "metrics", "failed_reads", l.failedReads,
-				"down_for", l.now().Sub(l.failingSince).Round(time.Millisecond).String())
-		}
-		l.failedReads, l.logged = 0, false
-	default:
-		l.logged = false
+	outage := l.current()
+	if !up {
+		outage.Count()
+		return
+	}
+	if failures, downFor, ok := outage.Recovered(); ok {
+		// Durations as text ("1m30s"), where a JSON handler would write
+		// integer nanoseconds.
+		l.logger.Info("database reachable again", "component", "metrics", "failed_reads", failures,
+			"down_for", downFor.String())
 	}
 }

@@ -16,7 +16,7 @@ const MaxPayload = maxPayload
 // SetFailureLogClock makes the throttle of l's failure WARNs read now, so
 // that tests move it by hand; call it before Run.
 func SetFailureLogClock(l *Listener, now func() time.Time) {
-	l.log.throttle = logthrottle.New(failureLogEvery, 0, logthrottle.WithClock(now))
+	l.log = newConnectionLog(l.logger, l.channel, time.Now, logthrottle.WithClock(now))
 }
 
 // FailureLogEvery is how often at most a Listener warns of failures.

@@ -80,40 +80,31 @@ func NewListener(pool *pgxpool.Pool, channel string, logger *slog.Logger) *Liste
 // so that a connection that keeps breaking does not log a pair of lines
 // each time. Only Run's goroutine uses it.
 type connectionLog struct {
-	logger   *slog.Logger
-	channel  string
-	now      func() time.Time
-	throttle *logthrottle.Throttle
-	// failures counts the failures since the last connection, the first
-	// of them at downSince; logged says whether a WARN was logged since.
-	failures  int
-	downSince time.Time
-	logged    bool
+	logger  *slog.Logger
+	channel string
+	// outage counts the failures since the last connection, and throttles
+	// their WARN lines.
+	outage *logthrottle.Outage
 }
 
 // newConnectionLog returns a connectionLog; opts are for tests' clocks of
 // its throttle, now its clock of the time down.
 func newConnectionLog(logger *slog.Logger, channel string, now func() time.Time, opts ...logthrottle.Option) *connectionLog {
-	// One key, for the Listener's one connection: never forgotten.
-	return &connectionLog{logger: logger, channel: channel, now: now, throttle: logthrottle.New(failureLogEvery, 0, opts...)}
+	// One key, for the Listener's one connection.
+	return &connectionLog{logger: logger, channel: channel, outage: logthrottle.NewOutage(failureLogEvery, now, opts...)}
 }
 
 // failed logs a failure of the connection, retried in retryIn.
 func (c *connectionLog) failed(err error, retryIn time.Duration) {
 	const msg = "notification listener failed; reconnecting"
-	if c.failures == 0 {
-		c.downSince = c.now()
-	}
-	c.failures++
+	n, since, ok := c.outage.Failed("")
 	// Durations are logged as text ("1.5s"), where a JSON handler would
 	// write integer nanoseconds.
-	args := []any{"channel", c.channel, "error", err, "retry_in", retryIn.String(), "failures", c.failures}
-	n, since, ok := c.throttle.Allow("")
+	args := []any{"channel", c.channel, "error", err, "retry_in", retryIn.String(), "failures", c.outage.Failures()}
 	if !ok {
 		c.logger.Debug(msg, args...)
 		return
 	}
-	c.logged = true
 	if n > 1 {
 		args = append(args, "repeated", n, "since", since)
 	}
@@ -122,17 +113,17 @@ func (c *connectionLog) failed(err error, retryIn time.Duration) {
 
 // connected notes that the Listener listens (again).
 func (c *connectionLog) connected() {
-	if c.failures == 0 {
+	failures, downFor, logged := c.outage.Recovered()
+	if failures == 0 {
 		return // the first connection, or no failure since the last
 	}
 	const msg = "notification listener reconnected"
-	args := []any{"channel", c.channel, "down_for", c.now().Sub(c.downSince).Round(time.Millisecond).String(), "attempts", c.failures}
-	if c.logged {
+	args := []any{"channel", c.channel, "down_for", downFor.String(), "attempts", failures}
+	if logged {
 		c.logger.Info(msg, args...)
 	} else {
 		c.logger.Debug(msg, args...)
 	}
-	c.failures, c.logged = 0, false
 }
 
 // Subscription receives a value on C when a notification with its key

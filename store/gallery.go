@@ -20,7 +20,9 @@ type GalleryItem struct {
 	CreatedAt  time.Time
 	FinishedAt *time.Time
 	ImageCount int
-	HasNSFW    bool
+	// HasNSFW is the generation's has_nsfw: nil when it is not known
+	// whether an image is NSFW (see NSFWUnknown), or before it completes.
+	HasNSFW    *bool
 	ErrorCode  string
 	FirstImage *Image // nil until completed with images
 }
@@ -34,6 +36,16 @@ type GalleryParams struct {
 	Before *GenerationCursor
 	After  *GenerationCursor
 	Limit  int
+}
+
+// Flagged reports whether fal flagged any of the item's images NSFW.
+func (item GalleryItem) Flagged() bool { return item.HasNSFW != nil && *item.HasNSFW }
+
+// NSFWUnknown reports whether the item completed with images none of which
+// is flagged but some of whose flags are unknown: it may be NSFW, and is
+// never to be shown as clean.
+func (item GalleryItem) NSFWUnknown() bool {
+	return item.HasNSFW == nil && item.Status == StatusCompleted
 }
 
 // Cursor returns the position of item in the newest-first order.
@@ -72,7 +84,7 @@ func ListGallery(ctx context.Context, db DBTX, p GalleryParams) ([]GalleryItem, 
 	}
 	sql := `
 		SELECT g.id, g.client, g.status, left(coalesce(g.input->>'prompt', ''), ` + fmt.Sprint(galleryPromptChars) + `),
-			g.created_at, g.finished_at, coalesce(g.image_count, 0), coalesce(g.has_nsfw, false), coalesce(g.error_code, ''),
+			g.created_at, g.finished_at, coalesce(g.image_count, 0), g.has_nsfw, coalesce(g.error_code, ''),
 			i.position, i.url, coalesce(i.content_type, ''), coalesce(i.file_name, ''), coalesce(i.file_size, 0),
 			coalesce(i.width, 0), coalesce(i.height, 0), i.nsfw
 		FROM generations g

@@ -92,7 +92,9 @@ func TestListGalleryFirstImageAndStatus(t *testing.T) {
 	require.Equal(t, store.StatusCompleted, items[0].Status)
 	require.Equal(t, "a cat", items[0].Prompt)
 	require.Equal(t, 2, items[0].ImageCount)
-	require.True(t, items[0].HasNSFW, "any NSFW image flags the generation")
+	require.Equal(t, ptr(true), items[0].HasNSFW, "any NSFW image flags the generation")
+	require.True(t, items[0].Flagged())
+	require.False(t, items[0].NSFWUnknown())
 	require.NotNil(t, items[0].FinishedAt)
 	require.Equal(t, &store.Image{Position: 0, URL: "https://x/0.png", ContentType: "image/png", FileSize: 10, Width: 8, Height: 16},
 		items[0].FirstImage, "the image at position 0, whatever the insert order")
@@ -103,6 +105,8 @@ func TestListGalleryFirstImageAndStatus(t *testing.T) {
 
 	require.Equal(t, store.StatusQueued, items[2].Status)
 	require.Nil(t, items[2].FinishedAt)
+	require.Nil(t, items[2].HasNSFW)
+	require.False(t, items[2].NSFWUnknown(), "not completed: no image's flag is unknown")
 
 	only, _, err := store.ListGallery(b.ctx, b.pool, store.GalleryParams{Status: store.StatusFailed, Limit: 10})
 	require.NoError(t, err)
@@ -110,6 +114,42 @@ func TestListGalleryFirstImageAndStatus(t *testing.T) {
 
 	_, _, err = store.ListGallery(b.ctx, b.pool, store.GalleryParams{})
 	require.ErrorContains(t, err, "limit 0 must be positive")
+}
+
+// has_nsfw reads back as it is stored, unknown included: an unknown flag is
+// never read as clean.
+func TestListGalleryNSFW(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ids := b.galleryFixture(t, 3)
+	flagged, unknown, clean := ids[0], ids[1], ids[2]
+
+	require.True(t, b.complete(t, flagged, store.Completion{FalRequestID: "req-1", Images: []store.Image{
+		{Position: 0, URL: "https://x/0.png", NSFW: ptr(false)}, {Position: 1, URL: "https://x/1.png"}, {Position: 2, URL: "https://x/2.png", NSFW: ptr(true)},
+	}}))
+	require.True(t, b.complete(t, unknown, store.Completion{FalRequestID: "req-2", Images: []store.Image{
+		{Position: 0, URL: "https://x/0.png", NSFW: ptr(false)}, {Position: 1, URL: "https://x/1.png"},
+	}}))
+	require.True(t, b.complete(t, clean, store.Completion{FalRequestID: "req-3", Images: []store.Image{
+		{Position: 0, URL: "https://x/0.png", NSFW: ptr(false)},
+	}}))
+
+	items, _, err := store.ListGallery(b.ctx, b.pool, store.GalleryParams{Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, ids, galleryIDs(items))
+	for _, tt := range []struct {
+		item                     store.GalleryItem
+		want                     *bool
+		wantFlagged, wantUnknown bool
+	}{
+		{item: items[0], want: ptr(true), wantFlagged: true},
+		{item: items[1], want: nil, wantUnknown: true},
+		{item: items[2], want: ptr(false)},
+	} {
+		require.Equal(t, tt.want, tt.item.HasNSFW, tt.item.ID)
+		require.Equal(t, tt.wantFlagged, tt.item.Flagged(), tt.item.ID)
+		require.Equal(t, tt.wantUnknown, tt.item.NSFWUnknown(), tt.item.ID)
+	}
 }
 
 func TestListReceivedWebhooks(t *testing.T) {

@@ -48,10 +48,14 @@ type tile struct {
 	Title     string // the prompt, shortened
 	CreatedAt time.Time
 	Took      string // time from enqueue to a terminal state; empty while pending
-	HasNSFW   bool
-	Images    int
-	ErrorCode string // empty for a cancelled generation: a cancel is no error
-	Image     *store.Image
+	NSFW      bool   // some image is flagged NSFW
+	// NSFWUnknown is set for a completed generation with no image flagged
+	// but some image's flag unknown: it may be NSFW, so it is never shown
+	// as clean.
+	NSFWUnknown bool
+	Images      int
+	ErrorCode   string // empty for a cancelled generation: a cancel is no error
+	Image       *store.Image
 }
 
 func (h *Handler) gallery(c echo.Context) error {
@@ -115,7 +119,8 @@ func (h *Handler) gallery(c echo.Context) error {
 func newTile(item store.GalleryItem) tile {
 	t := tile{
 		ID: item.ID.String(), URL: "/generations/" + item.ID.String(), Client: item.Client, Status: item.Status,
-		Title: shorten(item.Prompt, maxTitleRunes), CreatedAt: item.CreatedAt, HasNSFW: item.HasNSFW, Images: item.ImageCount,
+		Title: shorten(item.Prompt, maxTitleRunes), CreatedAt: item.CreatedAt, Images: item.ImageCount,
+		NSFW: item.Flagged(), NSFWUnknown: item.NSFWUnknown(),
 		ErrorCode: item.ErrorCode, Image: item.FirstImage,
 	}
 	if item.Status == store.StatusCancelled {

@@ -61,6 +61,43 @@ func TestGallery(t *testing.T) {
 	require.Contains(t, body, `<a href="/" aria-current="page">Gallery</a>`)
 }
 
+// A generation none of whose images is flagged, but some of whose flags fal
+// did not send, may be NSFW: its tile says "NSFW unknown", never shows it
+// as clean, and blurs its image when that image's own flag is the unknown
+// one, as the detail page does.
+func TestGalleryUnknownNSFW(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	unknownFirst := b.insert(t, "first flag unknown")
+	b.complete(t, unknownFirst.ID, store.Image{URL: "https://cdn.example/u0.png"}, store.Image{Position: 1, URL: "https://cdn.example/u1.png", NSFW: new(false)})
+	unknownSecond := b.insert(t, "second flag unknown")
+	b.complete(t, unknownSecond.ID, store.Image{URL: "https://cdn.example/k0.png", NSFW: new(false)}, store.Image{Position: 1, URL: "https://cdn.example/k1.png"})
+	clean := b.insert(t, "every flag known")
+	b.complete(t, clean.ID, store.Image{URL: "https://cdn.example/c0.png", NSFW: new(false)})
+	b.insert(t, "not completed yet")
+
+	body := b.page(t, "/").body
+	tiles := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?s)<article class="tile"[^>]* data-id="([^"]+)".*?</article>`).FindAllStringSubmatch(body, -1) {
+		tiles[m[1]] = m[0]
+	}
+	require.Len(t, tiles, 4)
+
+	const badge = `<span class="badge status-completed">completed</span> <span class="badge nsfw-badge">NSFW unknown</span>`
+	first := tiles[unknownFirst.ID.String()]
+	require.Contains(t, first, badge)
+	require.Contains(t, first, `<div class="media nsfw">`)
+	require.Contains(t, first, `<span class="visually-hidden"> possibly NSFW image</span>`)
+
+	second := tiles[unknownSecond.ID.String()]
+	require.Contains(t, second, badge, "a known-clean first image does not make the generation clean")
+	require.Contains(t, second, `<div class="media">`, "its image's own flag is known and clean, as on the detail page")
+
+	require.NotContains(t, tiles[clean.ID.String()], "NSFW")
+	require.Equal(t, 2, count(body, "NSFW unknown"), "a generation not completed has no flag to be unknown")
+	require.NotContains(t, body, `>NSFW</span>`)
+}
+
 // A tile's date carries its year: without one, last year's generation
 // would read as this year's.
 func TestGalleryDatesCarryTheYear(t *testing.T) {

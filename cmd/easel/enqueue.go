@@ -32,7 +32,7 @@ also when it failed or the wait was cut short.`,
   2    a usage error, a bad environment variable, or a request the server
        refused as invalid (400, 413, 422): change it before running it again
   3    no definite answer: the server could not be reached, did not answer in
-       time, answered 429 or 5xx, or --timeout passed; running the command
+       time, answered 408, 429 or 5xx, or --timeout passed; running the command
        again with the same --idempotency-key is safe
   4    refused: 401, 403, 404, 409 idempotency_conflict
   130  interrupted by SIGINT while enqueueing or waiting (143: SIGTERM); the

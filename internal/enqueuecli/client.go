@@ -85,12 +85,14 @@ func unauthorizedHint(apiKey string) string {
 
 // Is sorts the answer by what the caller can do about it: change the
 // request (ErrInvalidInput: 400, 413, 422), ask again later (ErrNoAnswer:
-// 429, 5xx), or change something else (ErrRefused: any other 4xx, such as
-// 401, 404 or 409 idempotency_conflict). A 3xx left unfollowed is no answer
-// of the API's (ErrBadAnswer).
+// 408, 429, 5xx), or change something else (ErrRefused: any other 4xx,
+// such as 401, 404 or 409 idempotency_conflict). A 408 is a server or proxy
+// giving up on the request, which may have gone through all the same: no
+// definite answer, safe to retry with the same idempotency key. A 3xx left
+// unfollowed is no answer of the API's (ErrBadAnswer).
 func (e *APIError) Is(target error) bool {
 	invalid := e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge || e.Status == http.StatusUnprocessableEntity
-	later := e.Status == http.StatusTooManyRequests || e.Status >= 500
+	later := e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests || e.Status >= 500
 	switch target {
 	case ErrInvalidInput:
 		return invalid

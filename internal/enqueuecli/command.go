@@ -29,7 +29,7 @@ var (
 	ErrInvalidInput = errors.New("invalid input")
 	// ErrNoAnswer marks a request that got no definite answer: the server
 	// could not be reached, did not answer in time (or within --timeout), or
-	// answered 429 or 5xx. Running the command again with the same
+	// answered 408, 429 or 5xx. Running the command again with the same
 	// --idempotency-key is safe.
 	ErrNoAnswer = errors.New("no definite answer")
 	// ErrRefused marks a request the server refused for a reason other than

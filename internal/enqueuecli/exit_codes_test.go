@@ -89,6 +89,7 @@ func TestEnqueueExitCodes(t *testing.T) {
 		{name: "403", create: answer{http.StatusForbidden, `{"error": {"code": "forbidden", "message": "no"}}`}, want: 4},
 		{name: "404", create: answer{http.StatusNotFound, `{}`}, want: 4},
 		{name: "409", create: answer{http.StatusConflict, `{"error": {"code": "idempotency_conflict", "message": "other request"}}`}, args: []string{"--idempotency-key", "k1"}, want: 4},
+		{name: "408", create: answer{http.StatusRequestTimeout, `<html>408 Request Time-out</html>`}, args: []string{"--idempotency-key", "k1"}, want: 3},
 		{name: "429", create: answer{http.StatusTooManyRequests, `{"error": {"code": "too_many_pending", "message": "later"}}`}, want: 3},
 		{name: "500", create: answer{http.StatusInternalServerError, `oops`}, want: 3},
 		{name: "503", create: answer{http.StatusServiceUnavailable, `{"error": {"code": "database_unavailable", "message": "later"}}`}, want: 3},
