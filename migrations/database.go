@@ -87,21 +87,7 @@ func DatabaseName(databaseURL string) (string, error) {
 func ConnConfig(databaseURL string) (*pgx.ConnConfig, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		// As easel serve words it: pgx's error quotes the string, masking a
-		// password only as well as it can read a string it could not parse,
-		// and the error it wraps may quote a piece of it. Only pgx's own
-		// words are kept.
-		reason := "it cannot be parsed"
-		var parseErr *pgconn.ParseConfigError
-		if errors.As(err, &parseErr) {
-			masked := *parseErr
-			masked.ConnString = ""
-			reason = strings.TrimPrefix(masked.Error(), "cannot parse ``: ")
-			if inner := parseErr.Unwrap(); inner != nil {
-				reason = strings.TrimSuffix(reason, " ("+inner.Error()+")")
-			}
-		}
-		return nil, fmt.Errorf("parse DATABASE_URL: not a Postgres URL (postgres://user:password@host:5432/easel) or keyword/value string: %s (the value is not shown: it may hold a password)", reason)
+		return nil, fmt.Errorf("parse %w", newDatabaseURLError(err))
 	}
 	return cfg.ConnConfig, nil
 }
@@ -118,4 +104,39 @@ func connect(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("connect to database %q: %w", cfg.Database, err)
 	}
 	return conn, nil
+}
+
+// DatabaseURLError is a DATABASE_URL that does not parse, described
+// without its value: pgx's error quotes the string, masking a password only
+// as well as it can read a string it could not parse, and the error it
+// wraps may quote a piece of it (the part of a URL after an unescaped '@'
+// in a password). Only pgx's own words are kept.
+type DatabaseURLError struct {
+	Reason string
+}
+
+func (e *DatabaseURLError) Error() string {
+	return "DATABASE_URL: not a Postgres URL (postgres://user:password@host:5432/easel) or keyword/value string: " +
+		e.Reason + " (the value is not shown: it may hold a password)"
+}
+
+func newDatabaseURLError(err error) *DatabaseURLError {
+	reason := "it cannot be parsed"
+	var parseErr *pgconn.ParseConfigError
+	if errors.As(err, &parseErr) {
+		// Error is "cannot parse `<masked>`: <msg> (<wrapped error>)":
+		// without the string, and without the wrapped error, only msg,
+		// which pgx writes itself.
+		masked := *parseErr
+		masked.ConnString = ""
+		reason = strings.TrimPrefix(masked.Error(), "cannot parse ``: ")
+		if inner := parseErr.Unwrap(); inner != nil {
+			reason = strings.TrimSuffix(reason, " ("+inner.Error()+")")
+		}
+		if reason == "failed to parse as URL" {
+			// The usual cause, which the dropped error would have hinted at.
+			reason += "; percent-encode any of @ : / ? # [ ] % and spaces in the user name and password"
+		}
+	}
+	return &DatabaseURLError{Reason: reason}
 }

@@ -11,8 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/easelhq/easel/migrations"
 )
 
 // minRescueAfter is EASEL_RESCUE_AFTER's floor: jobs time out at half of
@@ -32,33 +31,15 @@ func (e configError) Unwrap() error        { return e.error }
 
 // checkDatabaseURL parses DATABASE_URL as easel serve's pool does, so that
 // a bad one stops start-up with an error naming the variable rather than
-// when the first connection is attempted. pgx's error quotes the string,
-// masking passwords only as well as it can read a string it could not
-// parse, and the error it wraps may quote a piece of it (the part of a URL
-// after an unescaped '@' in a password): only pgx's own words are kept.
+// when the first connection is attempted, and without showing the value
+// (migrations.DatabaseURLError).
 func checkDatabaseURL(databaseURL string) error {
-	_, err := pgxpool.ParseConfig(databaseURL)
-	if err == nil {
-		return nil
+	_, err := migrations.ConnConfig(databaseURL)
+	var urlErr *migrations.DatabaseURLError
+	if errors.As(err, &urlErr) {
+		return configError{urlErr}
 	}
-	reason := "it cannot be parsed"
-	var parseErr *pgconn.ParseConfigError
-	if errors.As(err, &parseErr) {
-		// Error is "cannot parse `<masked>`: <msg> (<wrapped error>)":
-		// without the string, and without the wrapped error, only msg,
-		// which pgx writes itself.
-		masked := *parseErr
-		masked.ConnString = ""
-		reason = strings.TrimPrefix(masked.Error(), "cannot parse ``: ")
-		if inner := parseErr.Unwrap(); inner != nil {
-			reason = strings.TrimSuffix(reason, " ("+inner.Error()+")")
-		}
-		if reason == "failed to parse as URL" {
-			// The usual cause, which the dropped error would have hinted at.
-			reason += "; percent-encode any of @ : / ? # [ ] % and spaces in the user name and password"
-		}
-	}
-	return configError{fmt.Errorf("DATABASE_URL: not a Postgres URL (postgres://user:password@host:5432/easel) or keyword/value string: %s (the value is not shown: it may hold a password)", reason)}
+	return err
 }
 
 // CheckDatabaseURL is easel serve's check of DATABASE_URL, for the other
