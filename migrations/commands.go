@@ -48,11 +48,24 @@ import (
 // before it, clean, and returns the error; the next Up runs it again. Only
 // one whose connection was lost leaves the version dirty (see DirtyError).
 // While another process migrates, Up waits for it as long as ctx allows.
-func Up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
-	return embedded.up(ctx, databaseURL, logger)
+//
+// Replicas older than a migration that breaks them must be stopped before
+// it runs (see the package doc). When such a migration is pending, Up
+// refuses, applying none, while other Easel sessions are connected to the
+// database: its error wraps ErrRunningReplicas and lists them. Sessions
+// named "easel migrate", as Up's own are unless DATABASE_URL names them,
+// and those holding golang-migrate's lock are not counted.
+// AllowRunningReplicas lifts the refusal, for replicas that are new
+// binaries already.
+func Up(ctx context.Context, databaseURL string, logger *slog.Logger, opts ...UpOption) error {
+	return embedded.up(ctx, databaseURL, logger, opts...)
 }
 
-func (s migrator) up(ctx context.Context, databaseURL string, logger *slog.Logger) error {
+func (s migrator) up(ctx context.Context, databaseURL string, logger *slog.Logger, opts ...UpOption) error {
+	var o upOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg, err := ConnConfig(databaseURL)
 	if err != nil {
 		return err
@@ -67,6 +80,9 @@ func (s migrator) up(ctx context.Context, databaseURL string, logger *slog.Logge
 	}
 	if newer {
 		return nil
+	}
+	if err := s.checkBreaking(ctx, cfg, latest, o, logger); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
 	}
 	m, err := s.open(ctx, cfg, logger)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/easelhq/easel/internal/serve"
 	"github.com/easelhq/easel/migrations"
@@ -14,13 +15,21 @@ import (
 
 const migrateUsage = "easel migrate up | down [N] | version | force V"
 
+// allowRunningReplicasFlag is migrate up's one flag.
+const allowRunningReplicasFlag = "allow-running-replicas"
+
 var migrateHelp = help{
 	usage: migrateUsage[len("easel "):],
 	about: `Changes or shows the database's schema, River's tables included. easel serve
 migrates up on start; these commands are for deployments that migrate as a
 step of their own, and for rolling back.`,
 	commands: [][2]string{
-		{"up", "create the database if it is missing, then apply every pending migration"},
+		{"up", "create the database if it is missing, then apply every pending migration;\n" +
+			"refused, changing nothing, when a pending migration breaks older\n" +
+			"binaries while other Easel sessions are connected: stop them first.\n" +
+			"up --allow-running-replicas applies it anyway, for when those\n" +
+			"sessions are binaries at this version or later already (easel\n" +
+			"serve, which migrates up on start, never does)"},
 		{"down [N]", "revert the newest N migrations (default 1); refused, changing\nnothing, when the schema has fewer than N"},
 		{"version", "print the schema version and the newest this binary knows; exits\n1 when the version is dirty (a migration failed or was interrupted)"},
 		{"force V", "record V as the schema version, clean, running no migration: after\na migration was interrupted, once the schema is at V (the error, and\neasel migrate version, say which V to force); 0 means none applied"},
@@ -31,7 +40,34 @@ step of their own, and for rolling back.`,
 	},
 }
 
+// cutAllowRunningReplicas takes --allow-running-replicas out of args, before
+// any "--": parseWords takes words only. -allow-running-replicas and
+// =true or =false are accepted, as the flag package accepts them.
+func cutAllowRunningReplicas(args []string) (rest []string, allow, given bool, err error) {
+	for i, a := range args {
+		if a == "--" {
+			return append(rest, args[i:]...), allow, given, nil
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != allowRunningReplicasFlag {
+			rest = append(rest, a)
+			continue
+		}
+		given, allow = true, true
+		if hasValue {
+			if allow, err = strconv.ParseBool(value); err != nil {
+				return nil, false, false, usageError{fmt.Errorf("invalid value %q for flag --%s: want true or false; %s", value, allowRunningReplicasFlag, seeHelp("migrate"))}
+			}
+		}
+	}
+	return rest, allow, given, nil
+}
+
 func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string, loggerFn loggerFunc) error {
+	args, allowRunningReplicas, flagGiven, err := cutAllowRunningReplicas(args)
+	if err != nil {
+		return err
+	}
 	words, err := parseWords("migrate", migrateHelp.String(), args, stdout)
 	if err != nil {
 		return err
@@ -48,6 +84,9 @@ func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 	if len(words) > n {
 		return unexpectedArg("migrate "+sub, words[n])
 	}
+	if flagGiven && sub != "up" {
+		return usageError{fmt.Errorf("migrate %s takes no flag --%s: it is for easel migrate up only; %s", sub, allowRunningReplicasFlag, seeHelp("migrate"))}
+	}
 	if sub == "force" && len(words) == 0 {
 		return usageError{fmt.Errorf("migrate force V: missing V, the version to record; %s", seeHelp("migrate"))}
 	}
@@ -59,7 +98,11 @@ func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 	if err := serve.CheckDatabaseURL(databaseURL); err != nil {
 		return err
 	}
-	if err := migrate(ctx, sub, words, databaseURL, stdout, logger); err != nil {
+	var upOpts []migrations.UpOption
+	if allowRunningReplicas {
+		upOpts = append(upOpts, migrations.AllowRunningReplicas())
+	}
+	if err := migrate(ctx, sub, words, databaseURL, stdout, logger, upOpts...); err != nil {
 		if errors.Is(err, migrations.ErrNoDatabase) {
 			// Only up creates the database; the others say how to get one.
 			return fmt.Errorf("%w: check DATABASE_URL, or create the database and its schema first with easel migrate up (or easel serve)", err)
@@ -71,7 +114,7 @@ func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 
 // migrate runs the migrate command sub with its words, then prints the
 // schema version.
-func migrate(ctx context.Context, sub string, words []string, databaseURL string, stdout io.Writer, logger *slog.Logger) error {
+func migrate(ctx context.Context, sub string, words []string, databaseURL string, stdout io.Writer, logger *slog.Logger, upOpts ...migrations.UpOption) error {
 	switch sub {
 	case "up":
 		created, err := migrations.EnsureDatabase(ctx, databaseURL)
@@ -85,7 +128,7 @@ func migrate(ctx context.Context, sub string, words []string, databaseURL string
 			}
 			fmt.Fprintf(stdout, "created database %q\n", name)
 		}
-		if err := migrations.Up(ctx, databaseURL, logger); err != nil {
+		if err := migrations.Up(ctx, databaseURL, logger, upOpts...); err != nil {
 			return err
 		}
 	case "down":

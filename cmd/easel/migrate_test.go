@@ -67,6 +67,21 @@ func TestMigrateCommands(t *testing.T) {
 		setSchemaVersion(t, url, latest, true)
 		return url
 	}
+	// withReplica is a database at version with an easel serve replica
+	// connected, as its pool names itself.
+	withReplica := func(version uint) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			url := dbtest.URL(t)
+			require.NoError(t, migrations.Down(context.Background(), url, nil, int(latest-version)))
+			cfg, err := pgx.ParseConfig(url)
+			require.NoError(t, err)
+			cfg.RuntimeParams["application_name"] = "easel all"
+			conn, err := pgx.ConnectConfig(context.Background(), cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { conn.Close(context.Background()) })
+			return url
+		}
+	}
 	atVersion := func(version uint) func(t *testing.T) string {
 		return func(t *testing.T) string {
 			url := dbtest.URL(t)
@@ -132,6 +147,40 @@ func TestMigrateCommands(t *testing.T) {
 			wantStderr: []string{`unexpected argument "2" to easel migrate force`}, wantVersion: latest, wantDirty: true,
 		},
 		{
+			name: "up, a breaking migration pending while a replica is connected: refused", url: withReplica(26), args: []string{"up"}, wantCode: 1,
+			wantStderr: []string{
+				"easel: migrate up: migration 000027_nsfw_unknown_polled_results.up.sql breaks older binaries",
+				`application_name "easel all"`, "run `easel migrate up --allow-running-replicas`",
+			},
+			wantVersion: 26,
+		},
+		{
+			name: "up --allow-running-replicas", url: withReplica(26), args: []string{"up", "--allow-running-replicas"},
+			wantStdout:  fmt.Sprintf("schema version %d of %d\n", latest, latest),
+			wantVersion: latest,
+		},
+		{
+			name: "-allow-running-replicas=true before up", url: withReplica(26), args: []string{"-allow-running-replicas=true", "up"},
+			wantStdout:  fmt.Sprintf("schema version %d of %d\n", latest, latest),
+			wantVersion: latest,
+		},
+		{
+			name: "up --allow-running-replicas=false: refused", url: withReplica(26), args: []string{"up", "--allow-running-replicas=false"}, wantCode: 1,
+			wantStderr: []string{"breaks older binaries"}, wantVersion: 26,
+		},
+		{
+			name: "up --allow-running-replicas=maybe: a usage error", url: withReplica(26), args: []string{"up", "--allow-running-replicas=maybe"}, wantCode: 2,
+			wantStderr: []string{`easel: invalid value "maybe" for flag --allow-running-replicas`}, wantVersion: 26,
+		},
+		{
+			name: "down --allow-running-replicas: a usage error", url: migrated, args: []string{"down", "--allow-running-replicas"}, wantCode: 2,
+			wantStderr: []string{"easel: migrate down takes no flag --allow-running-replicas: it is for easel migrate up only"}, wantVersion: latest,
+		},
+		{
+			name: "another flag: a usage error", url: migrated, args: []string{"up", "--allow-old-replicas"}, wantCode: 2,
+			wantStderr: []string{"migrate takes no flag --allow-old-replicas"}, wantVersion: latest,
+		},
+		{
 			name: "down N", url: atVersion(10), args: []string{"down", "3"},
 			wantStdout: fmt.Sprintf("schema version 7 of %d\n", latest), wantVersion: 7,
 		},
@@ -178,6 +227,7 @@ func TestMigrateHelpNamesForce(t *testing.T) {
 	code, stdout, _ := easel(t, cancelled(), map[string]string{"DATABASE_URL": unreachableDB}, "migrate", "--help")
 	require.Zero(t, code)
 	require.Contains(t, stdout, "usage: easel migrate up | down [N] | version | force V")
+	require.Contains(t, stdout, "up --allow-running-replicas applies it anyway")
 	require.Contains(t, stdout, "force V   record V as the schema version")
 	require.Contains(t, stdout, "exits\n            1 when the version is dirty")
 }
