@@ -324,6 +324,17 @@ var transientStatus = map[int]bool{
 	http.StatusGatewayTimeout:      true,
 }
 
+// cancelRequest cancels request requestID of endpointID at fal through
+// cancelURL, the cancel URL fal returned for it, if any, or, should the
+// client refuse that one (see storedOrBuilt), through the one built from
+// the two ids.
+func cancelRequest(ctx context.Context, client Fal, cancelURL, endpointID, requestID string) (fal.CancelOutcome, error) {
+	_, _, built := client.RequestURLs(endpointID, requestID)
+	return storedOrBuilt(cancelURL, built, func(target string) (fal.CancelOutcome, error) {
+		return client.Cancel(ctx, target)
+	})
+}
+
 // storedOrBuilt calls call with stored, a URL of fal's that a row keeps, or
 // with built, the one fal.Client.RequestURLs builds from the row's own
 // endpoint and request ids, when the row keeps none or the client refuses

@@ -178,10 +178,7 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.recordTimeout)
 	defer cancel()
 	logger := c.logger.With("generation_id", gen.ID, "fal_request_id", *gen.FalRequestID)
-	_, _, builtURL := c.fal.RequestURLs(gen.EndpointID, *gen.FalRequestID)
-	outcome, err := storedOrBuilt(deref(gen.FalCancelURL), builtURL, func(target string) (fal.CancelOutcome, error) {
-		return c.fal.Cancel(ctx, target)
-	})
+	outcome, err := cancelRequest(ctx, c.fal, deref(gen.FalCancelURL), gen.EndpointID, *gen.FalRequestID)
 	if err != nil {
 		// The caller logs it: an error it answers for.
 		if cancelMayHaveReachedFal(err) {

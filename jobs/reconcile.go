@@ -193,23 +193,12 @@ func (w *ReconcileWorker) cancelUnneededRequests(ctx context.Context) (int, erro
 	return len(unneeded), nil
 }
 
-// cancelAtFal cancels request requestID of endpointID at fal through
-// cancelURL, the cancel URL fal returned for it, if any, or, should the
-// client refuse that one (see storedOrBuilt), through the one built from
-// the two ids.
-func (w *ReconcileWorker) cancelAtFal(ctx context.Context, cancelURL, endpointID, requestID string) (fal.CancelOutcome, error) {
-	_, _, built := w.fal.RequestURLs(endpointID, requestID)
-	return storedOrBuilt(cancelURL, built, func(target string) (fal.CancelOutcome, error) {
-		return w.fal.Cancel(ctx, target)
-	})
-}
-
 // cancelRefused reports whether err, from fal's Cancel, says that sending
 // the cancel again cannot help: fal refused it (a 4xx other than the
 // answers Cancel turns into outcomes: a request of another account, which
 // a webhook named, gets 401 or 403), or the client refused to send it
 // (fal.ErrInvalidRequest) even to the URL built from the request's ids,
-// which cancelAtFal falls back to when it refuses the stored one: a
+// which cancelRequest falls back to when it refuses the stored one: a
 // malformed FAL_QUEUE_URL, say.
 func cancelRefused(err error) bool {
 	var apiErr *fal.APIError
@@ -257,7 +246,7 @@ func knownCancelOutcome(outcome fal.CancelOutcome, err error) (fal.CancelOutcome
 // and the row is kept given up.
 func (w *ReconcileWorker) cancelUnneeded(ctx context.Context, c *store.FalCancel) error {
 	logger := w.logger.With("generation_id", c.GenerationID, "fal_request_id", c.RequestID, "reason", c.Reason, "attempts", c.Attempts)
-	outcome, err := knownCancelOutcome(w.cancelAtFal(ctx, c.CancelURL, c.EndpointID, c.RequestID))
+	outcome, err := knownCancelOutcome(cancelRequest(ctx, w.fal, c.CancelURL, c.EndpointID, c.RequestID))
 	if cancelRefused(err) {
 		logger.Warn("fal refused to cancel a request nobody needs; not trying again", "error", err)
 		answer, lastError := falCancelAnswer(outcome, err)
@@ -447,7 +436,7 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 		// On a row with no request every counted submission is unconfirmed.
 		message = fmt.Sprintf("fal's answer to %d submission(s), each of which fal may have accepted and billed, was never learnt, and no webhook came within EASEL_TIMEOUT (%s) of the first", gen.FalSubmissions, w.timeout)
 	} else {
-		outcome, err := knownCancelOutcome(w.cancelAtFal(ctx, deref(gen.FalCancelURL), gen.EndpointID, *gen.FalRequestID))
+		outcome, err := knownCancelOutcome(cancelRequest(ctx, w.fal, deref(gen.FalCancelURL), gen.EndpointID, *gen.FalRequestID))
 		if err == nil || cancelRefused(err) {
 			cancelAnswer, cancelErr = falCancelAnswer(outcome, err)
 			// fal answered: what follows records it.
