@@ -18,7 +18,8 @@
 //  3. History, in a second database: a large history is seeded by COPY,
 //     then each README recipe (history.Recipes) and the list queries of
 //     the API and gallery are timed, first run and median, with whether
-//     their plans find the generations through an index.
+//     their plans find the generations through an index, and, for a
+//     parallel plan, the median with parallel query off.
 //
 // How each figure is measured:
 //

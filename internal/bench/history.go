@@ -175,13 +175,45 @@ func timeQuery(ctx context.Context, conn *pgx.Conn, q historyQuery, explain bool
 	if runErr != nil {
 		return t, runErr
 	}
-	indexes, seqScans, err := plans.scans()
+	indexes, seqScans, workers, err := plans.scans()
 	if err != nil {
 		return t, err
 	}
-	t.PlanRecorded, t.Indexes, t.SeqScans = true, indexes, seqScans
+	t.PlanRecorded, t.Indexes, t.SeqScans, t.ParallelWorkers = true, indexes, seqScans, workers
 	t.IndexUsed = indexUsed(indexes, seqScans)
+	if workers > 0 {
+		// Starting parallel workers costs from about a millisecond to tens
+		// of them, depending on how fast the server's machine forks; the
+		// serial median tells that cost apart from the query's own.
+		if t.SerialMs, err = serialMedian(ctx, conn, q); err != nil {
+			return t, err
+		}
+	}
 	return t, nil
+}
+
+// serialMedian is the median of historyRuns runs of q with parallel query
+// off in the session.
+func serialMedian(ctx context.Context, conn *pgx.Conn, q historyQuery) (float64, error) {
+	if _, err := conn.Exec(ctx, `SET max_parallel_workers_per_gather = 0`); err != nil {
+		return 0, fmt.Errorf("turn parallel query off: %w", err)
+	}
+	runs := make([]time.Duration, historyRuns)
+	var runErr error
+	for i := range runs {
+		start := time.Now()
+		if runErr = q.run(ctx, conn); runErr != nil {
+			break
+		}
+		runs[i] = time.Since(start)
+	}
+	if _, err := conn.Exec(ctx, `RESET max_parallel_workers_per_gather`); err != nil {
+		return 0, fmt.Errorf("turn parallel query back on: %w", err)
+	}
+	if runErr != nil {
+		return 0, runErr
+	}
+	return percentileMs(runs, 0.5), nil
 }
 
 // indexUsed reports whether a query's plans find their generations through
@@ -214,15 +246,17 @@ func (r *planRecorder) reset() {
 
 // planNode is the part of a JSON plan node that tells how tables are read.
 type planNode struct {
-	NodeType  string     `json:"Node Type"`
-	IndexName string     `json:"Index Name"`
-	Relation  string     `json:"Relation Name"`
-	Plans     []planNode `json:"Plans"`
+	NodeType       string     `json:"Node Type"`
+	IndexName      string     `json:"Index Name"`
+	Relation       string     `json:"Relation Name"`
+	WorkersPlanned int        `json:"Workers Planned"`
+	Plans          []planNode `json:"Plans"`
 }
 
 // scans returns the indexes and the sequentially scanned tables of the
-// recorded plans, each sorted and listed once, empty rather than nil.
-func (r *planRecorder) scans() (indexes, seqScans []string, err error) {
+// recorded plans, each sorted and listed once, empty rather than nil, and
+// the most parallel workers any Gather of them planned.
+func (r *planRecorder) scans() (indexes, seqScans []string, workers int, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var walk func(n planNode)
@@ -233,6 +267,7 @@ func (r *planRecorder) scans() (indexes, seqScans []string, err error) {
 		case n.NodeType == "Seq Scan":
 			seqScans = append(seqScans, n.Relation)
 		}
+		workers = max(workers, n.WorkersPlanned)
 		for _, child := range n.Plans {
 			walk(child)
 		}
@@ -242,11 +277,11 @@ func (r *planRecorder) scans() (indexes, seqScans []string, err error) {
 			Plan planNode `json:"Plan"`
 		}
 		if err := json.Unmarshal([]byte(raw), &plan); err != nil {
-			return nil, nil, fmt.Errorf("parse auto_explain plan: %w", err)
+			return nil, nil, 0, fmt.Errorf("parse auto_explain plan: %w", err)
 		}
 		walk(plan.Plan)
 	}
 	slices.Sort(indexes)
 	slices.Sort(seqScans)
-	return append([]string{}, slices.Compact(indexes)...), append([]string{}, slices.Compact(seqScans)...), nil
+	return append([]string{}, slices.Compact(indexes)...), append([]string{}, slices.Compact(seqScans)...), workers, nil
 }

@@ -112,6 +112,12 @@ type QueryTiming struct {
 	IndexUsed    bool     `json:"index_used"`
 	Indexes      []string `json:"indexes"`
 	SeqScans     []string `json:"seq_scans"`
+	// ParallelWorkers is the most workers a Gather of the plans planned,
+	// 0 for a serial plan. SerialMs, only for a parallel plan, is the
+	// median of as many runs with max_parallel_workers_per_gather = 0: on
+	// a machine slow to start a worker process, the serial plan is faster.
+	ParallelWorkers int     `json:"parallel_workers"`
+	SerialMs        float64 `json:"serial_ms,omitempty"`
 }
 
 // planSummary says in a few words how q's plans read tables.
@@ -128,6 +134,9 @@ func planSummary(q QueryTiming) string {
 	}
 	if len(q.SeqScans) > 0 {
 		s += "; seq scan: " + strings.Join(q.SeqScans, ", ")
+	}
+	if q.ParallelWorkers > 0 {
+		s += fmt.Sprintf("; %d parallel workers, serial %.1f ms", q.ParallelWorkers, q.SerialMs)
 	}
 	return s
 }
