@@ -55,6 +55,7 @@ func TestRun(t *testing.T) {
 		"loaded_enqueue_to_submitted_samples": 50,
 		"burst_enqueue_to_submitted_samples":  30,
 		"history_rows":                        3000,
+		"warmup_generations":                  16, // min(N, 4 × concurrency), run before the load and before the probes
 		"offered_rate_per_s":                  0,
 	} {
 		require.Equal(t, want, got[key], key)

@@ -9,7 +9,8 @@
 //     with an API key, River workers, webhook receiver) against the
 //     in-process simulator at zero latency, three times in turn. The first
 //     is started and stopped at once, to count what that commits. In the
-//     second, Concurrency clients enqueue N generations over HTTP, closed
+//     second, after an unmeasured warm-up that opens its connections,
+//     Concurrency clients enqueue N generations over HTTP, closed
 //     loop or at an offered rate; each goes through River, the submit to
 //     the simulator, its signed webhook and the recorded result. The third
 //     runs a warm-up, then a few generations one at a time and a few

@@ -55,10 +55,13 @@ const (
 	burstSize  = 3
 )
 
-// warmupCount is how many generations the idle phase's easel serve runs,
-// unmeasured, before its probes: enough, from every client at once, to open
-// the pool's connections and prepare their statements, as the load leaves
-// a server's.
+// warmupCount is how many generations the load's easel serve runs,
+// unmeasured, before the load, and the idle phase's before its probes:
+// enough, from every client at once, to open the pool's connections and
+// prepare their statements, as a server that has been serving has them.
+// Measured cold, a load's first second or two pays for opening connections
+// (about 30 ms each on a machine that forks slowly, one at a time), which
+// dominated the p99 latencies of a load offered at a fixed rate.
 func warmupCount(n, concurrency int) int { return min(n, 4*concurrency) }
 
 // pipeline runs the whole of Easel in this process: easel serve (HTTP API,
@@ -131,13 +134,13 @@ func runPipeline(ctx context.Context, cfg Config, db *database, serveCfg serve.C
 	if res.ServeStartStopCommits, err = p.countCommits(ctx, "starting it", func(context.Context) error { return nil }); err != nil {
 		return err
 	}
-	cfg.progress("pipeline: %d generations from %d clients%s", cfg.N, cfg.Concurrency, offered(cfg.Rate))
-	if res.LoadCommits, err = p.countCommits(ctx, "the load", func(ctx context.Context) error { return p.load(ctx, res) }); err != nil {
+	if res.LoadCommits, err = p.countCommits(ctx, "the load", func(ctx context.Context) error { return p.load(ctx, res, warmup) }); err != nil {
 		return err
 	}
-	res.CommitsPerGeneration = float64(res.LoadCommits-res.ServeStartStopCommits) / float64(cfg.N)
-	cfg.progress("pipeline: %.2f commits per generation (%d in the load's easel serve, less %d for starting and stopping one)",
-		res.CommitsPerGeneration, res.LoadCommits, res.ServeStartStopCommits)
+	// The load's server also ran the warm-up, whose commits are counted.
+	res.CommitsPerGeneration = float64(res.LoadCommits-res.ServeStartStopCommits) / float64(cfg.N+warmup)
+	cfg.progress("pipeline: %.2f commits per generation (%d in the load's easel serve for %d generations and %d of warm-up, less %d for starting and stopping one)",
+		res.CommitsPerGeneration, res.LoadCommits, cfg.N, warmup, res.ServeStartStopCommits)
 
 	res.WarmupGenerations = warmup
 	if err := p.idle(ctx, warmup); err != nil {
@@ -300,10 +303,16 @@ func (s *server) shutdown() error {
 	return s.err
 }
 
-// load enqueues N generations from Concurrency clients, waits until all of
-// them are recorded, and sets res's load figures.
-func (p *pipeline) load(ctx context.Context, res *Result) error {
+// load runs warmup generations unmeasured, then enqueues N generations from
+// Concurrency clients, waits until all of them are recorded, and sets res's
+// load figures.
+func (p *pipeline) load(ctx context.Context, res *Result, warmup int) error {
 	n := p.cfg.N
+	p.cfg.progress("pipeline: warm-up of the load's easel serve, %d generations from %d clients", warmup, p.cfg.Concurrency)
+	if _, err := p.run(ctx, "warm-up", warmupBody, warmup, 0); err != nil {
+		return err
+	}
+	p.cfg.progress("pipeline: %d generations from %d clients%s", n, p.cfg.Concurrency, offered(p.cfg.Rate))
 	if p.cfg.CPUProfile != nil {
 		if err := pprof.StartCPUProfile(p.cfg.CPUProfile); err != nil {
 			return fmt.Errorf("start CPU profile: %w", err)
@@ -336,7 +345,7 @@ func (p *pipeline) load(ctx context.Context, res *Result) error {
 	res.E2EGenerationsPerSec = float64(n) / run.end.Sub(run.start).Seconds()
 	res.EnqueuesPerSec = float64(n) / run.lastEnqueued.Sub(run.start).Seconds()
 	res.EnqueueP50Ms, res.EnqueueP99Ms = percentileMs(run.latencies, 0.50), percentileMs(run.latencies, 0.99)
-	webhooks := p.timer.latenciesOf(0, n)
+	webhooks := p.timer.latenciesOf(warmup, warmup+n)
 	res.WebhookP50Ms, res.WebhookP99Ms = percentileMs(webhooks, 0.50), percentileMs(webhooks, 0.99)
 	_, res.WebhookFailures = p.timer.acked()
 	p.cfg.progress("pipeline: %d generations in %s", n, run.end.Sub(run.start).Round(time.Millisecond))
@@ -353,10 +362,11 @@ type loadRun struct {
 
 // run enqueues n generations with body from Concurrency clients, at rate
 // per second in all if rate > 0, as fast as they are answered otherwise,
-// and waits until the running server has recorded n generations.
+// and waits until the running server has recorded n more generations.
 func (p *pipeline) run(ctx context.Context, label string, body []byte, n int, rate float64) (loadRun, error) {
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	defer cancelLoad()
+	before, _ := p.timer.acked() // of an earlier run on the same server
 	start := time.Now()
 	clients := p.startClients(loadCtx, cancelLoad, body, n, rate, start)
 	defer func() {
@@ -369,7 +379,7 @@ func (p *pipeline) run(ctx context.Context, label string, body []byte, n int, ra
 	}
 	recorded := make(chan ack, 1)
 	go func() {
-		at, err := p.timer.waitAcked(loadCtx, n)
+		at, err := p.timer.waitAcked(loadCtx, before+n)
 		recorded <- ack{at, err}
 	}()
 
@@ -386,6 +396,7 @@ func (p *pipeline) run(ctx context.Context, label string, body []byte, n int, ra
 			end = r.at
 		case now := <-ticker.C:
 			acked, failed := p.timer.acked()
+			acked -= before
 			p.cfg.progress("%s: %d/%d enqueued, %d recorded (%.0f/s), %d webhook deliveries failed",
 				label, clients.enqueued.Load(), n, acked, float64(acked-lastAcked)/progressInterval.Seconds(), failed)
 			if acked != lastAcked {

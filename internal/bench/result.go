@@ -45,7 +45,8 @@ type Result struct {
 	// CommitBoundRatio is e2e × 3 ÷ raw commits: 1 would mean the pipeline
 	// runs as fast as three bare commits per generation allow.
 	CommitBoundRatio float64 `json:"commit_bound_ratio"`
-	// CommitsPerGeneration is (LoadCommits − ServeStartStopCommits) ÷ N.
+	// CommitsPerGeneration is (LoadCommits − ServeStartStopCommits) ÷
+	// (N + WarmupGenerations): the load's server ran the warm-up too.
 	CommitsPerGeneration float64 `json:"commits_per_generation"`
 	// LoadCommits are the bench database's commits from the start of the
 	// load's easel serve to its stop; ServeStartStopCommits those of an
@@ -69,8 +70,8 @@ type Result struct {
 	CompleteP50Ms     float64 `json:"complete_p50_ms"`
 	CompleteP99Ms     float64 `json:"complete_p99_ms"`
 	IdleCompleteP50Ms float64 `json:"idle_complete_p50_ms"`
-	// WarmupGenerations ran, unmeasured, in the idle phase's easel serve
-	// before its probes.
+	// WarmupGenerations ran, unmeasured, in the load's easel serve before
+	// the load, and as many in the idle phase's before its probes.
 	WarmupGenerations int `json:"warmup_generations"`
 	// BurstEnqueueToSubmittedMaxMs is the slowest submission of the idle
 	// bursts of concurrent enqueues.
@@ -173,8 +174,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("enqueues/s accepted (offered)", "%.0f (%g)", r.EnqueuesPerSec, r.OfferedRatePerS)
 	}
 	row("commit-bound ratio (e2e × 3 ÷ raw commits/s)", "%.2f", r.CommitBoundRatio)
-	row("commits per generation, load", "%.2f (%d, less %d for starting and stopping easel serve)",
-		r.CommitsPerGeneration, r.LoadCommits, r.ServeStartStopCommits)
+	row("commits per generation, load", "%.2f (%d for %d + %d warm-up generations, less %d for starting and stopping easel serve)",
+		r.CommitsPerGeneration, r.LoadCommits, r.N, r.WarmupGenerations, r.ServeStartStopCommits)
 	row("enqueue HTTP latency p50 / p99", "%.1f / %.1f ms", r.EnqueueP50Ms, r.EnqueueP99Ms)
 	row("enqueue → submitted p50, idle / loaded", "%.1f / %.1f ms (%d / %d samples)",
 		r.EnqueueToSubmittedP50Ms, r.LoadedEnqueueToSubmittedP50Ms, r.EnqueueToSubmittedSamples, r.LoadedEnqueueToSubmittedSamples)
