@@ -78,6 +78,23 @@ type ClientConfig struct {
 	// client replaces (see Client.Status); nil means slog.Default().
 	Logger *slog.Logger
 
+	// MediaExpiration, when not zero, asks fal to delete each submitted
+	// request's output media (the images at its result's URLs) for good
+	// this long after, sent with every Submit as
+	// X-Fal-Object-Lifecycle-Preference. fal takes whole seconds: a value
+	// that is not a whole number of seconds, or is below one second, makes
+	// every Submit fail with ErrInvalidRequest, sending nothing, rather than
+	// keep the media for another time than the one asked for. Zero sends
+	// no header, leaving the account's media retention.
+	MediaExpiration time.Duration
+
+	// DisableStoreIO asks fal not to keep each submitted request's JSON,
+	// which it otherwise keeps for 30 days, sent with every Submit as
+	// X-Fal-Store-IO: 0. A "disable" rather than a StoreIO that defaults
+	// to true, so that the zero ClientConfig, as every caller that sets
+	// neither field writes it, sends no header and leaves fal's default.
+	DisableStoreIO bool
+
 	// offHostLogOptions are for tests' clocks.
 	offHostLogOptions []logthrottle.Option
 }
@@ -115,6 +132,8 @@ type Client struct {
 	key        string
 	httpClient *http.Client
 	logger     *slog.Logger
+	// retention is added to every submit.
+	retention retentionHeaders
 	// offHost throttles the WARNs of URLs off the queue host, by host.
 	offHost *logthrottle.Throttle
 }
@@ -151,7 +170,8 @@ func NewClient(cfg ClientConfig) *Client {
 			otelhttp.WithSpanNameFormatter(spanName)),
 	}
 	c := &Client{key: cfg.Key, httpClient: &httpClient, logger: cmp.Or(cfg.Logger, slog.Default()),
-		offHost: logthrottle.New(offHostWarnEvery, offHostForget, cfg.offHostLogOptions...)}
+		retention: newRetentionHeaders(cfg.MediaExpiration, cfg.DisableStoreIO),
+		offHost:   logthrottle.New(offHostWarnEvery, offHostForget, cfg.offHostLogOptions...)}
 
 	raw := cfg.QueueURL
 	if raw == "" {
@@ -227,13 +247,17 @@ type QueueResponse struct {
 	QueuePosition int `json:"queue_position"`
 }
 
-// Submit puts a request on fal's queue.
+// Submit puts a request on fal's queue, with the retention headers of the
+// client's ClientConfig (MediaExpiration, DisableStoreIO).
 func (c *Client) Submit(ctx context.Context, req SubmitRequest) (*QueueResponse, error) {
 	if err := req.validate(); err != nil {
 		return nil, fmt.Errorf("fal submit: %w", err)
 	}
 	if c.baseErr != nil {
 		return nil, fmt.Errorf("fal submit: %w", c.baseErr)
+	}
+	if c.retention.err != nil {
+		return nil, fmt.Errorf("fal submit: %w", c.retention.err)
 	}
 
 	target := c.base.JoinPath(strings.Split(req.EndpointID, "/")...)
@@ -244,6 +268,7 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (*QueueResponse,
 	if req.Priority != "" {
 		header.Set("X-Fal-Queue-Priority", req.Priority)
 	}
+	c.retention.set(header)
 
 	body, err := c.do(ctx, "submit", http.MethodPost, target.String(), header, req.Input)
 	if err != nil {

@@ -74,6 +74,8 @@ func TestBadEnvironmentRefusedAfterHelp(t *testing.T) {
 		{name: "serve, EASEL_WORKERS", env: map[string]string{"EASEL_WORKERS": "abc"}, args: []string{"serve"}, want: `EASEL_WORKERS: "abc" is not a positive integer`},
 		{name: "serve --role, EASEL_WORKERS", env: map[string]string{"EASEL_WORKERS": "abc"}, args: []string{"serve", "--role", "api"}, want: "EASEL_WORKERS: "},
 		{name: "serve, EASEL_LOG_LEVEL", env: map[string]string{"EASEL_LOG_LEVEL": "verbose"}, args: []string{"serve"}, want: `EASEL_LOG_LEVEL: "verbose" is not one of debug, info, warn, error`},
+		{name: "serve, FAL_MEDIA_EXPIRATION", env: map[string]string{"FAL_MEDIA_EXPIRATION": "0"}, args: []string{"serve"}, want: `FAL_MEDIA_EXPIRATION: "0" is not a duration of at least 1s`},
+		{name: "serve, FAL_STORE_IO", env: map[string]string{"FAL_STORE_IO": "never"}, args: []string{"serve"}, want: `FAL_STORE_IO: "never" is not true or false`},
 		{name: "sim", env: map[string]string{"EASEL_LOG_LEVEL": "DEBUG+2"}, args: []string{"sim"}, want: `EASEL_LOG_LEVEL: "DEBUG+2"`},
 		{name: "enqueue", env: map[string]string{"EASEL_LOG_LEVEL": "verbose"}, args: []string{"enqueue", "--prompt", "x"}, want: "EASEL_LOG_LEVEL: "},
 		{name: "bench", env: map[string]string{"EASEL_LOG_LEVEL": "verbose"}, args: []string{"bench"}, want: "EASEL_LOG_LEVEL: "},

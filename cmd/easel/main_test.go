@@ -137,7 +137,7 @@ func TestHelpShape(t *testing.T) {
 		commands bool
 		wantEnv  []string
 	}{
-		{cmd: "serve", flags: true, wantEnv: []string{"DATABASE_URL", "EASEL_ADDR", "EASEL_ROLE", "EASEL_PUBLIC_URL", "FAL_KEY", "FAL_QUEUE_URL", "EASEL_LOG_LEVEL"}},
+		{cmd: "serve", flags: true, wantEnv: []string{"DATABASE_URL", "EASEL_ADDR", "EASEL_ROLE", "EASEL_PUBLIC_URL", "FAL_KEY", "FAL_QUEUE_URL", "FAL_MEDIA_EXPIRATION", "FAL_STORE_IO", "EASEL_LOG_LEVEL"}},
 		{cmd: "sim", flags: true, wantEnv: []string{"EASEL_LOG_LEVEL"}},
 		{cmd: "enqueue", flags: true, wantEnv: []string{"EASEL_API_KEY", "EASEL_PUBLIC_URL", "EASEL_ADDR"}},
 		{cmd: "bench", flags: true, wantEnv: []string{"DATABASE_URL", "EASEL_WORKERS"}},

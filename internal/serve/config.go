@@ -40,8 +40,18 @@ type Config struct {
 	FalKey      string // empty: run the in-process simulator; see checkFalKey
 	FalQueueURL string
 	FalJWKSURL  string
-	MaxInflight int
-	Workers     int
+	// FalMediaExpiration asks fal to delete each submission's output
+	// images for good this long after it (FAL_MEDIA_EXPIRATION, whole
+	// seconds); 0 sends nothing, leaving the fal account's media
+	// retention. See fal.ClientConfig.MediaExpiration.
+	FalMediaExpiration time.Duration
+	// FalDisableStoreIO asks fal not to keep each submission's JSON
+	// (FAL_STORE_IO=false). Negated, as fal.ClientConfig.DisableStoreIO,
+	// so that a Config written without it, as tests and benchmarks write
+	// one, keeps fal's default rather than change it unasked.
+	FalDisableStoreIO bool
+	MaxInflight       int
+	Workers           int
 	// DBMaxConns is the connection pool's size (EASEL_DB_MAX_CONNS); 0
 	// means DefaultDBMaxConns(Workers).
 	DBMaxConns int
@@ -136,6 +146,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", name, value))
 		}
 	}
+	errs = append(errs, cfg.readFalRetentionEnv(get)...)
 	var err error
 	if cfg.MaxInflight, err = positiveInt(get("FAL_MAX_INFLIGHT", "32")); err != nil {
 		errs = append(errs, fmt.Errorf("FAL_MAX_INFLIGHT: %w", err))

@@ -67,6 +67,44 @@ func checkFalKey(raw, key string) error {
 	return nil
 }
 
+// readFalRetentionEnv reads the variables that make fal keep less of each
+// submission: FAL_MEDIA_EXPIRATION and FAL_STORE_IO. Each error names its
+// variable.
+func (c *Config) readFalRetentionEnv(get func(name, def string) string) []error {
+	var errs []error
+	if v := get("FAL_MEDIA_EXPIRATION", ""); v != "" {
+		d, err := parseMediaExpiration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("FAL_MEDIA_EXPIRATION: %w", err))
+		}
+		c.FalMediaExpiration = d
+	}
+	storeIO := get("FAL_STORE_IO", "true")
+	if keep, err := strconv.ParseBool(storeIO); err != nil {
+		errs = append(errs, fmt.Errorf("FAL_STORE_IO: %q is not true or false", storeIO))
+	} else {
+		c.FalDisableStoreIO = !keep
+	}
+	return errs
+}
+
+// parseMediaExpiration reads FAL_MEDIA_EXPIRATION's value. fal takes the
+// expiration in whole seconds, so a fraction is refused rather than
+// rounded, which would keep the images for another time than the one
+// asked for. Zero is refused too, rather than read as unset or sent as
+// "delete at once", which fal does not document: either could surprise
+// whoever set it.
+func parseMediaExpiration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil || d < time.Second:
+		return 0, fmt.Errorf("%q is not a duration of at least 1s such as 3600s or 24h; unset it to keep fal's own media retention", v)
+	case d%time.Second != 0:
+		return 0, fmt.Errorf("%q is not a whole number of seconds, which fal takes the expiration in", v)
+	}
+	return d, nil
+}
+
 // checkDurations cross-checks the durations that only work together. Each
 // error names the variable to change.
 func (c *Config) checkDurations() []error {

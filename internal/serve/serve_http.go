@@ -73,7 +73,15 @@ func (s *server) serveHTTP(ctx context.Context, ready func(addr string)) error {
 	if u, err := url.Parse(falQueueURL); err == nil {
 		falQueueURL = u.Redacted()
 	}
-	s.logger.Info("easel serving", "addr", s.listener.Addr().String(), "public_url", s.cfg.PublicURL, "role", string(s.cfg.Role), "fal_queue_url", falQueueURL)
+	// What fal is asked to keep of each submission, for whoever must
+	// show that erasure reaches it: "unset" leaves the account's media
+	// retention.
+	mediaExpiration := "unset"
+	if s.cfg.FalMediaExpiration > 0 {
+		mediaExpiration = s.cfg.FalMediaExpiration.String()
+	}
+	s.logger.Info("easel serving", "addr", s.listener.Addr().String(), "public_url", s.cfg.PublicURL, "role", string(s.cfg.Role), "fal_queue_url", falQueueURL,
+		"fal_media_expiration", mediaExpiration, "fal_store_io", !s.cfg.FalDisableStoreIO)
 	if ready != nil {
 		ready(s.listener.Addr().String())
 	}

@@ -36,7 +36,7 @@ func (s *server) buildServices(ctx context.Context) error {
 // once startSimulator has set which fal cfg names.
 func (s *server) buildFalClient() {
 	client := fal.NewClient(fal.ClientConfig{QueueURL: s.cfg.FalQueueURL, Key: s.cfg.FalKey, HTTPClient: s.falHTTPClient,
-		Logger: s.logger})
+		Logger: s.logger, MediaExpiration: s.cfg.FalMediaExpiration, DisableStoreIO: s.cfg.FalDisableStoreIO})
 	// Registered after the simulator's close, so run before it, once River
 	// and the cancel sender, which registered theirs later, are done with
 	// the client: the simulator's http.Server.Shutdown waits up to 5 s on
