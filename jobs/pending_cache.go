@@ -40,16 +40,23 @@ const PendingCacheTTL = time.Second
 // client counted within about a TTL, so its memory follows the clients
 // enqueueing, not every client ever seen.
 type PendingCache struct {
-	// Now, when set, replaces time.Now, so that tests move time by hand:
-	// exported because tests of the packages that hold a PendingCache set
-	// it too (api's, through the handler that owns its cache).
-	Now func() time.Time
+	// now, when set, replaces time.Now (see NewPendingCache).
+	now func() time.Time
 
 	mu      sync.Mutex
 	clients map[string]*pendingEntry
 	// sweepAt is the size at which the next new client first evicts stale
 	// entries: doubling it keeps eviction O(1) amortised per new client.
 	sweepAt int
+}
+
+// NewPendingCache returns an empty PendingCache that reads the time from
+// now rather than time.Now, as the zero PendingCache does: the tests of the
+// packages holding one (api's handler) move it by hand. The clock is set
+// at construction only, since the cache compares the times it read before
+// with those it reads after.
+func NewPendingCache(now func() time.Time) *PendingCache {
+	return &PendingCache{now: now}
 }
 
 // pendingCacheMinSweep is the fewest entries worth sweeping for.
@@ -116,9 +123,9 @@ type pendingAdmission struct {
 	number uint64
 }
 
-func (c *PendingCache) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
+func (c *PendingCache) readClock() time.Time {
+	if c.now != nil {
+		return c.now()
 	}
 	return time.Now()
 }
@@ -154,7 +161,7 @@ func (c *PendingCache) check(ctx context.Context, db store.DBTX, client string, 
 // refuses). Otherwise it returns a ticket: the caller counts and passes the
 // result to counted.
 func (c *PendingCache) admit(client string, limit int) (n int, room bool, admitted pendingAdmission, ticket *pendingTicket) {
-	now := c.now()
+	now := c.readClock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.clients[client]

@@ -21,7 +21,7 @@ import (
 func TestPendingCacheForgetsIdleClients(t *testing.T) {
 	t.Parallel()
 	clock := clocktest.New()
-	c := &PendingCache{Now: clock.Now}
+	c := &PendingCache{now: clock.Now}
 	const limit, perTTL = 10, 100
 
 	largest := 0
@@ -41,7 +41,7 @@ func TestPendingCacheForgetsIdleClients(t *testing.T) {
 // earlier but ended later must not replace it.
 func TestPendingCacheKeepsLatestCount(t *testing.T) {
 	t.Parallel()
-	c := &PendingCache{Now: clocktest.New().Now}
+	c := &PendingCache{now: clocktest.New().Now}
 	const limit = 10
 
 	_, _, _, slow := c.admit("a", limit)
@@ -58,7 +58,7 @@ func TestPendingCacheKeepsLatestCount(t *testing.T) {
 // A count that failed decides nothing: the next enqueue counts.
 func TestPendingCacheFailedCount(t *testing.T) {
 	t.Parallel()
-	c := &PendingCache{Now: clocktest.New().Now}
+	c := &PendingCache{now: clocktest.New().Now}
 
 	_, _, _, ticket := c.admit("a", 10)
 	require.NotNil(t, ticket)
@@ -80,7 +80,7 @@ func TestPendingCacheRelease(t *testing.T) {
 
 	t.Run("LetThroughAfterTheCount", func(t *testing.T) {
 		t.Parallel()
-		c := &PendingCache{Now: clocktest.New().Now}
+		c := &PendingCache{now: clocktest.New().Now}
 		_, _, _, ticket := c.admit("a", limit)
 		_, room, _, first := c.counted(ticket, limit, 0, true)
 		require.True(t, room)
@@ -98,7 +98,7 @@ func TestPendingCacheRelease(t *testing.T) {
 	t.Run("LetThroughBeforeTheCount", func(t *testing.T) {
 		t.Parallel()
 		clock := clocktest.New()
-		c := &PendingCache{Now: clock.Now}
+		c := &PendingCache{now: clock.Now}
 		_, _, _, ticket := c.admit("a", limit)
 		_, _, _, early := c.counted(ticket, limit, 0, true)
 		clock.Advance(PendingCacheTTL)
@@ -115,7 +115,7 @@ func TestPendingCacheRelease(t *testing.T) {
 
 	t.Run("DuringACount", func(t *testing.T) {
 		t.Parallel()
-		c := &PendingCache{Now: clocktest.New().Now}
+		c := &PendingCache{now: clocktest.New().Now}
 		_, _, _, slow := c.admit("a", limit)
 		_, _, _, fast := c.admit("a", limit)
 		_, room, _, failed := c.counted(slow, limit, 0, true)
@@ -137,7 +137,7 @@ func TestPendingCacheRelease(t *testing.T) {
 // let the client exceed the bound ErrTooManyPending states.
 func TestPendingCacheCountedSeesOwnEnqueues(t *testing.T) {
 	t.Parallel()
-	c := &PendingCache{Now: clocktest.New().Now}
+	c := &PendingCache{now: clocktest.New().Now}
 	const limit = 10
 
 	// With four connections: an older count reads 6 while three enqueues
@@ -198,7 +198,7 @@ func TestPendingCacheInconclusiveCounts(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := &PendingCache{Now: clocktest.New().Now}
+			c := &PendingCache{now: clocktest.New().Now}
 			db := &countingDB{DBTX: pool}
 			db.during = func() {
 				n, room, admitted, ticket := c.admit(tt.name, limit)
@@ -267,7 +267,7 @@ func TestPendingCacheFailedEnqueue(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			pool := dbtest.Pool(t)
-			c := &PendingCache{Now: clocktest.New().Now}
+			c := &PendingCache{now: clocktest.New().Now}
 			opts := func() *EnqueueOpts { return &EnqueueOpts{MaxPending: limit, PendingCache: c} }
 
 			first := opts()

@@ -42,7 +42,7 @@ func TestEnqueuePendingCache(t *testing.T) {
 		require.NoError(t, err)
 		return n
 	}
-	a, b := &jobs.PendingCache{Now: clock.Now}, &jobs.PendingCache{Now: clock.Now}
+	a, b := jobs.NewPendingCache(clock.Now), jobs.NewPendingCache(clock.Now)
 
 	first, err := enqueue(t, a, "first") // a counts 0
 	require.NoError(t, err)

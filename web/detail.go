@@ -80,6 +80,7 @@ func (h *Handler) detail(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	g, err := store.GetGeneration(ctx, h.pool, id)
+	h.noteDatabase(err)
 	if errors.Is(err, store.ErrNotFound) {
 		return h.renderError(c, http.StatusNotFound, "There is no generation "+id.String()+".")
 	}
@@ -219,6 +220,7 @@ func (h *Handler) state(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no generation %q", c.Param("id")))
 	}
 	g, err := store.GetGeneration(c.Request().Context(), h.pool, id)
+	h.noteDatabase(err)
 	if errors.Is(err, store.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound, "no generation "+id.String())
 	}

@@ -71,6 +71,7 @@ func (h *Handler) gallery(c echo.Context) error {
 		return h.renderError(c, http.StatusBadRequest, "The gallery cannot show this address:", problems...)
 	}
 	items, more, err := store.ListGallery(c.Request().Context(), h.pool, params)
+	h.noteDatabase(err)
 	if err != nil {
 		return h.serverError(c, err)
 	}

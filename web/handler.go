@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/internal/logthrottle"
+	"github.com/easelhq/easel/store"
 )
 
 // Handler serves the gallery pages.
@@ -25,6 +28,9 @@ type Handler struct {
 	// cookie is then Secure even when a proxy in front terminates TLS
 	// without saying so in X-Forwarded-Proto.
 	httpsOnly bool
+	// databaseOutage counts the requests answered 503 since the database
+	// last answered one, and throttles their WARN lines.
+	databaseOutage *logthrottle.Outage
 }
 
 // New returns a Handler. requireKey is the /v1 API's authentication
@@ -32,7 +38,8 @@ type Handler struct {
 // too, and a person it turns away is sent to sign in.
 func New(pool *pgxpool.Pool, logger *slog.Logger, requireKey echo.MiddlewareFunc) *Handler {
 	a := loadAssets()
-	return &Handler{pool: pool, logger: logger, requireKey: requireKey, pages: parsePages(a), assets: a}
+	return &Handler{pool: pool, logger: logger, requireKey: requireKey, pages: parsePages(a), assets: a,
+		databaseOutage: logthrottle.NewOutage(databaseLogEvery, nil)}
 }
 
 // WithPublicURL tells h the base URL people reach Easel at
@@ -111,14 +118,14 @@ func (h *Handler) renderError(c echo.Context, status int, message string, detail
 
 // serverError logs err and answers a page that hides it: a 503 with
 // Retry-After when the database could not be reached, as /v1 answers then
-// (and logged as a warning, as /v1 logs it: an outage of Postgres is not a
-// bug in Easel, and the request may succeed when retried), and a 500
-// otherwise.
+// (and logged as a warning, throttled, as /v1 logs it: an outage of
+// Postgres is not a bug in Easel, and the request may succeed when
+// retried; see logDatabaseUnavailable), and a 500 otherwise.
 func (h *Handler) serverError(c echo.Context, err error) error {
 	req := c.Request()
 	status, title, message := http.StatusInternalServerError, "Internal error", "Something went wrong; the server log has the details."
 	if retryAfter, ok := apierror.DatabaseUnavailable(err); ok {
-		h.logger.Warn("gallery request failed: database unavailable", "method", req.Method, "path", req.URL.Path, "error", err)
+		h.logDatabaseUnavailable(req, err)
 		c.Response().Header().Set("Retry-After", retryAfter)
 		status, title = http.StatusServiceUnavailable, "Database unavailable"
 		message = "Easel cannot reach its database, so this page cannot be shown right now. Retry in a few seconds."
@@ -131,6 +138,49 @@ func (h *Handler) serverError(c echo.Context, err error) error {
 		return errors.Join(err, renderErr)
 	}
 	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// databaseLogEvery is how often at most the gallery logs the requests it
+// answers 503 because the database cannot be reached: while it is down
+// every page view is one, and a line each buries the few that say
+// something new.
+const databaseLogEvery = time.Minute
+
+// logDatabaseUnavailable logs req, answered 503 for err, at WARN for the
+// first such failure and then at most once a databaseLogEvery, with
+// repeated, the failures the line stands for (itself included), and since,
+// when the first of them came, once it stands for more than itself; the
+// others go to DEBUG. noteDatabase says when the database is back.
+func (h *Handler) logDatabaseUnavailable(req *http.Request, err error) {
+	const msg = "gallery request failed: database unavailable"
+	args := []any{"method", req.Method, "path", req.URL.Path, "error", err}
+	n, since, ok := h.databaseOutage.Failed("")
+	if !ok {
+		h.logger.Debug(msg, args...)
+		return
+	}
+	if n > 1 {
+		args = append(args, "repeated", n, "since", since)
+	}
+	h.logger.Warn(msg, args...)
+}
+
+// noteDatabase notes how the database answered a query of the gallery's
+// that returned err: the first answer after failures of which a WARN was
+// logged is an Info "database reachable again", with the failures and how
+// long they lasted, so that the last line about the gallery's database
+// says whether it is up. A failure counts nothing here: serverError has
+// counted it, if it answered 503.
+func (h *Handler) noteDatabase(err error) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	if failures, downFor, ok := h.databaseOutage.Recovered(); ok {
+		// Durations as text ("1m30s"), where a JSON handler would write
+		// integer nanoseconds.
+		h.logger.Info("database reachable again", "component", "gallery", "failures", failures,
+			"down_for", downFor.String())
+	}
 }
 
 // wantsHTML reports whether the request is a browser's asking for a page

@@ -48,6 +48,7 @@ func (h *Handler) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if cookie, err := c.Cookie(sessionCookie); err == nil && cookie.Value != "" {
 			key, err := store.GetWebSessionKey(c.Request().Context(), h.pool, hashToken(cookie.Value))
+			h.noteDatabase(err)
 			switch {
 			case err == nil:
 				if err := crossOrigin.Check(c.Request()); err != nil {
@@ -130,6 +131,7 @@ func (h *Handler) login(c echo.Context) error {
 	ctx := c.Request().Context()
 	sum := sha256.Sum256([]byte(key)) // api_keys stores each key's SHA-256
 	apiKey, err := store.GetActiveAPIKey(ctx, h.pool, sum[:])
+	h.noteDatabase(err)
 	if errors.Is(err, store.ErrNotFound) {
 		h.logger.Info("gallery sign-in refused", "remote_addr", remoteAddr(c))
 		view.Error = "That key is not valid, or it was revoked."
@@ -181,7 +183,9 @@ func readLoginForm(c echo.Context) (url.Values, int, string) {
 
 func (h *Handler) logout(c echo.Context) error {
 	if cookie, err := c.Cookie(sessionCookie); err == nil && cookie.Value != "" {
-		if err := store.DeleteWebSession(c.Request().Context(), h.pool, hashToken(cookie.Value)); err != nil {
+		err := store.DeleteWebSession(c.Request().Context(), h.pool, hashToken(cookie.Value))
+		h.noteDatabase(err)
+		if err != nil {
 			return h.serverError(c, err)
 		}
 	}

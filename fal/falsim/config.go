@@ -45,10 +45,15 @@ type Config struct {
 	//   - BounceRate: the request goes IN_PROGRESS -> IN_QUEUE once before it runs again.
 	//   - NSFWRate: per image, has_nsfw_concepts is true (and the image is
 	//     black while enable_safety_checker is on, as fal blanks it).
+	//   - NSFWUnknownRate: the output's has_nsfw_concepts says nothing of
+	//     any image: it is missing, null, one entry short of the images, or
+	//     lists strings ("true", "false") rather than booleans, one of the
+	//     four drawn per submission. The images are as NSFWRate made them,
+	//     blanked or not: only the flags are lost.
 	//   - WebhookDropRate: the webhook is never delivered.
 	//   - WebhookDuplicateRate: an acknowledged webhook is delivered once more.
 	SubmitErrorRate, RateLimitRate, FailRate, PayloadErrorRate, BounceRate, NSFWRate float64
-	WebhookDropRate, WebhookDuplicateRate                                            float64
+	NSFWUnknownRate, WebhookDropRate, WebhookDuplicateRate                           float64
 
 	// WebhookDelay delays the first delivery attempt after completion.
 	WebhookDelay time.Duration
@@ -144,6 +149,7 @@ func (c Config) validate() error {
 		{"PayloadErrorRate", c.PayloadErrorRate},
 		{"BounceRate", c.BounceRate},
 		{"NSFWRate", c.NSFWRate},
+		{"NSFWUnknownRate", c.NSFWUnknownRate},
 		{"WebhookDropRate", c.WebhookDropRate},
 		{"WebhookDuplicateRate", c.WebhookDuplicateRate},
 	}
@@ -218,9 +224,9 @@ func (c Config) Summary() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed=%d latency=%s max-concurrency=%s", c.Seed, c.Latency, concurrency)
-	fmt.Fprintf(&b, " submit-5xx=%s 429=%s fail=%s payload-error=%s bounce=%s nsfw=%s",
+	fmt.Fprintf(&b, " submit-5xx=%s 429=%s fail=%s payload-error=%s bounce=%s nsfw=%s nsfw-unknown=%s",
 		percent(c.SubmitErrorRate), percent(c.RateLimitRate), percent(c.FailRate),
-		percent(c.PayloadErrorRate), percent(c.BounceRate), percent(c.NSFWRate))
+		percent(c.PayloadErrorRate), percent(c.BounceRate), percent(c.NSFWRate), percent(c.NSFWUnknownRate))
 	fmt.Fprintf(&b, " webhook-drop=%s webhook-duplicate=%s webhook-delay=%s webhook-timeout=%s webhook-retries=%d time-scale=%g retention=%s",
 		percent(c.WebhookDropRate), percent(c.WebhookDuplicateRate), c.WebhookDelay,
 		c.WebhookTimeout, c.WebhookRetries, c.TimeScale, c.Retention)

@@ -30,6 +30,9 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		{"files URL with a query", falsim.Config{FilesURL: "http://127.0.0.1:8080/files?x=1"}, "FilesURL"},
 		{"negative retention", falsim.Config{Retention: -time.Minute}, "Retention -1m0s is negative"},
 		{"rate message names the field", falsim.Config{FailRate: 2}, "FailRate 2 is outside [0, 1]"},
+		{"unknown NSFW rate above one", falsim.Config{NSFWUnknownRate: 1.01}, "NSFWUnknownRate 1.01 is outside [0, 1]"},
+		{"negative unknown NSFW rate", falsim.Config{NSFWUnknownRate: -0.5}, "NSFWUnknownRate -0.5 is outside [0, 1]"},
+		{"NaN unknown NSFW rate", falsim.Config{NSFWUnknownRate: math.NaN()}, "NSFWUnknownRate NaN is outside [0, 1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,7 +47,7 @@ func TestSummary(t *testing.T) {
 	t.Parallel()
 
 	require.Equal(t,
-		"seed=0 latency=0s max-concurrency=unlimited submit-5xx=0% 429=0% fail=0% payload-error=0% bounce=0% nsfw=0%"+
+		"seed=0 latency=0s max-concurrency=unlimited submit-5xx=0% 429=0% fail=0% payload-error=0% bounce=0% nsfw=0% nsfw-unknown=0%"+
 			" webhook-drop=0% webhook-duplicate=0% webhook-delay=0s webhook-timeout=15s webhook-retries=10 time-scale=1 retention=1h0m0s",
 		falsim.Config{}.Summary())
 
@@ -54,12 +57,13 @@ func TestSummary(t *testing.T) {
 		MaxConcurrency:       2,
 		SubmitErrorRate:      0.05,
 		NSFWRate:             0.1,
+		NSFWUnknownRate:      0.25,
 		WebhookDuplicateRate: 0.333,
 		WebhookRetries:       -1,
 		TimeScale:            60,
 		Retention:            10 * time.Minute,
 	}.Summary()
-	for _, want := range []string{"seed=9 ", "latency=200ms..2s ", "max-concurrency=2 ", "submit-5xx=5% ", "nsfw=10% ", "webhook-duplicate=33.3% ", "webhook-retries=0 ", "time-scale=60 ", "retention=10m0s"} {
+	for _, want := range []string{"seed=9 ", "latency=200ms..2s ", "max-concurrency=2 ", "submit-5xx=5% ", "nsfw=10% ", "nsfw-unknown=25% ", "webhook-duplicate=33.3% ", "webhook-retries=0 ", "time-scale=60 ", "retention=10m0s"} {
 		require.Contains(t, summary, want)
 	}
 }
@@ -89,7 +93,7 @@ func TestRegisterFlags(t *testing.T) {
 		require.NoError(t, fs.Parse([]string{
 			"--seed=5", "--latency=200ms..2s", "--max-concurrency=0",
 			"--submit-error-rate=0.1", "--rate-limit-rate=0.2", "--fail-rate=0.3", "--payload-error-rate=0.4",
-			"--bounce-rate=0.5", "--nsfw-rate=0.6", "--webhook-drop-rate=0.7", "--webhook-duplicate-rate=0.8",
+			"--bounce-rate=0.5", "--nsfw-rate=0.6", "--nsfw-unknown-rate=0.65", "--webhook-drop-rate=0.7", "--webhook-duplicate-rate=0.8",
 			"--webhook-delay=1s", "--webhook-timeout=2s", "--webhook-retries=3", "--time-scale=100", "--user-id=u",
 			"--files-url=http://127.0.0.1:8080/_sim/files", "--retention=2h",
 		}))
@@ -102,6 +106,7 @@ func TestRegisterFlags(t *testing.T) {
 			PayloadErrorRate:     0.4,
 			BounceRate:           0.5,
 			NSFWRate:             0.6,
+			NSFWUnknownRate:      0.65,
 			WebhookDropRate:      0.7,
 			WebhookDuplicateRate: 0.8,
 			WebhookDelay:         time.Second,
@@ -122,6 +127,8 @@ func TestRegisterFlags(t *testing.T) {
 		{"--latency=2s..1s", `invalid value "2s..1s" for flag -latency: parse latency "2s..1s": maximum is below minimum`},
 		{"--fail-rate=2", `invalid value "2" for flag -fail-rate: 2 is outside [0, 1]`},
 		{"--nsfw-rate=-0.5", `invalid value "-0.5" for flag -nsfw-rate: -0.5 is outside [0, 1]`},
+		{"--nsfw-unknown-rate=1.5", `invalid value "1.5" for flag -nsfw-unknown-rate: 1.5 is outside [0, 1]`},
+		{"--nsfw-unknown-rate=some", `invalid value "some" for flag -nsfw-unknown-rate: not a number`},
 		{"--submit-error-rate=NaN", `invalid value "NaN" for flag -submit-error-rate: NaN is outside [0, 1]`},
 		{"--webhook-drop-rate=often", `invalid value "often" for flag -webhook-drop-rate: not a number`},
 		{"--max-concurrency=-1", `invalid value "-1" for flag -max-concurrency: -1 is negative`},

@@ -33,6 +33,12 @@
 // Everything that shapes a file is in its path, so files are rendered on
 // demand, identically by any Sim, before or after a restart.
 //
+// The output's has_nsfw_concepts flags each image, true at Config.NSFWRate.
+// At Config.NSFWUnknownRate it flags none that a receiver can read: it is
+// missing, null, one entry short of the images or a list of strings, the
+// shape drawn per submission, while the images stay as the flags would
+// have said, blanked or not. Easel records such flags as unknown.
+//
 // # Lifecycle
 //
 // A submitted request waits IN_QUEUE until a concurrency slot is free

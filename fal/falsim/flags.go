@@ -42,6 +42,7 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 	rate(&cfg.PayloadErrorRate, "payload-error-rate", "`fraction` of webhooks sent with \"payload\": null and a payload_error (result stays pollable)")
 	rate(&cfg.BounceRate, "bounce-rate", "`fraction` of requests that go IN_PROGRESS -> IN_QUEUE once, as when fal retries a failed runner")
 	rate(&cfg.NSFWRate, "nsfw-rate", "`fraction` of images flagged in has_nsfw_concepts")
+	rate(&cfg.NSFWUnknownRate, "nsfw-unknown-rate", "`fraction` of results whose has_nsfw_concepts flags no image readably: missing, null, one entry short or strings, drawn per request")
 	rate(&cfg.WebhookDropRate, "webhook-drop-rate", "`fraction` of webhooks never delivered (the result stays pollable)")
 	rate(&cfg.WebhookDuplicateRate, "webhook-duplicate-rate", "`fraction` of webhooks delivered a second time after being acknowledged")
 	fs.Var(&checkedValue[time.Duration]{p: &cfg.WebhookDelay, parse: parseDuration, check: checkNotNegative[time.Duration]},

@@ -200,9 +200,46 @@ type outputImage struct {
 }
 
 type output struct {
-	Images          []outputImage      `json:"images"`
-	Timings         map[string]float64 `json:"timings"`
-	HasNSFWConcepts []bool             `json:"has_nsfw_concepts"`
+	Images  []outputImage      `json:"images"`
+	Timings map[string]float64 `json:"timings"`
+	// HasNSFWConcepts is a list of booleans, one per image, unless
+	// Config.NSFWUnknownRate malformed it; empty omits the field.
+	HasNSFWConcepts json.RawMessage `json:"has_nsfw_concepts,omitempty"`
+}
+
+// nsfwShape is a has_nsfw_concepts from which no image's flag can be read,
+// injected by Config.NSFWUnknownRate: the ways a receiver must expect fal's
+// to be unusable, which Easel records as unknown rather than as clean.
+type nsfwShape int
+
+const (
+	nsfwOmitted nsfwShape = iota // no has_nsfw_concepts at all
+	nsfwNull                     // "has_nsfw_concepts": null
+	nsfwShort                    // the last image's entry missing, so none pairs with its image
+	nsfwStrings                  // "true" and "false" as strings
+	nsfwShapeCount
+)
+
+// encode returns has_nsfw_concepts for flags, one per image, in shape s.
+func (s nsfwShape) encode(flags []bool) (json.RawMessage, error) {
+	var v any
+	switch s {
+	case nsfwOmitted:
+		return nil, nil
+	case nsfwNull:
+		return json.RawMessage("null"), nil
+	case nsfwShort:
+		v = flags[:len(flags)-1]
+	case nsfwStrings:
+		quoted := make([]string, len(flags))
+		for i, f := range flags {
+			quoted[i] = strconv.FormatBool(f)
+		}
+		v = quoted
+	default:
+		return nil, fmt.Errorf("unknown has_nsfw_concepts shape %d", s)
+	}
+	return json.Marshal(v)
 }
 
 // buildOutcome runs the simulated model for request id. Image URLs are built
@@ -222,10 +259,10 @@ func (s *Sim) buildOutcome(id, filesURL string, body []byte, p plan) (*outcome, 
 	}
 
 	out := output{
-		Images:          make([]outputImage, in.numImages),
-		Timings:         map[string]float64{"inference": seconds},
-		HasNSFWConcepts: make([]bool, in.numImages),
+		Images:  make([]outputImage, in.numImages),
+		Timings: map[string]float64{"inference": seconds},
 	}
+	flags := make([]bool, in.numImages)
 	for i := range in.numImages {
 		nsfw := p.nsfw[i]
 		variant := p.variant
@@ -245,7 +282,16 @@ func (s *Sim) buildOutcome(id, filesURL string, body []byte, p plan) (*outcome, 
 			Width:       in.width,
 			Height:      in.height,
 		}
-		out.HasNSFWConcepts[i] = nsfw
+		flags[i] = nsfw
+	}
+	var err error
+	if p.nsfwUnknown {
+		out.HasNSFWConcepts, err = p.nsfwShape.encode(flags)
+	} else {
+		out.HasNSFWConcepts, err = json.Marshal(flags)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encode has_nsfw_concepts of request %s: %w", id, err)
 	}
 	outBody, err := json.Marshal(out)
 	if err != nil {

@@ -148,3 +148,30 @@ func FuzzParseSize(f *testing.F) {
 		require.Equal(t, [2]int{w, h}, [2]int{w2, h2})
 	})
 }
+
+// Each shape of Config.NSFWUnknownRate hides every flag, one image or more.
+func TestNSFWShapeEncode(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		shape nsfwShape
+		flags []bool
+		want  string // "" omits the field
+	}{
+		{nsfwOmitted, []bool{true, false}, ""},
+		{nsfwNull, []bool{true, false}, "null"},
+		{nsfwShort, []bool{true, false}, "[true]"},
+		{nsfwShort, []bool{true}, "[]"},
+		{nsfwStrings, []bool{true, false}, `["true","false"]`},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.shape, tt.flags), func(t *testing.T) {
+			t.Parallel()
+			got, err := tt.shape.encode(tt.flags)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, string(got))
+		})
+	}
+	_, err := nsfwShapeCount.encode([]bool{true})
+	require.ErrorContains(t, err, "unknown has_nsfw_concepts shape")
+}

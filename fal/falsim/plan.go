@@ -25,6 +25,9 @@ type plan struct {
 
 	webhookDrop      bool
 	webhookDuplicate bool
+
+	nsfwUnknown bool
+	nsfwShape   nsfwShape // how has_nsfw_concepts is malformed when nsfwUnknown
 }
 
 // submitErrorStatuses are the 5xx answers of a failed submit: all of them are
@@ -56,5 +59,9 @@ func (c Config) drawPlan(submission uint64) plan {
 	p.variant = r.IntN(len(gradients))
 	p.webhookDrop = hit(c.WebhookDropRate)
 	p.webhookDuplicate = hit(c.WebhookDuplicateRate)
+	// Drawn after every older choice, so that a seed replays the runs it
+	// made before NSFWUnknownRate existed.
+	p.nsfwUnknown = hit(c.NSFWUnknownRate)
+	p.nsfwShape = nsfwShape(r.IntN(int(nsfwShapeCount)))
 	return p
 }
