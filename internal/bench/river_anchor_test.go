@@ -1,10 +1,14 @@
 package bench
 
 import (
+	"context"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/internal/serve"
 )
 
@@ -28,4 +32,14 @@ func TestServePoolMaxConns(t *testing.T) {
 			require.Equal(t, tt.want, servePoolMaxConns(tt.cfg, tt.url, tt.parsed))
 		})
 	}
+}
+
+// A machine too busy for River to complete a job within the anchor's
+// duration must not report that River does 0 jobs/s.
+func TestMeasureRiverNeverZero(t *testing.T) {
+	t.Parallel()
+	rate, err := measureRiver(context.Background(), dbtest.URL(t), serve.Config{Workers: 2}, 20, time.Nanosecond,
+		slog.New(slog.DiscardHandler), func(string, ...any) {})
+	require.NoError(t, err)
+	require.Positive(t, rate)
 }
