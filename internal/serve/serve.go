@@ -32,9 +32,12 @@ import (
 const shutdownTimeout = 15 * time.Second
 
 // Run serves until ctx is cancelled, then shuts down gracefully. ready, if
-// not nil, receives the listener's address once requests are accepted. It
-// also shuts down, and returns an error saying why, if a process it must
-// not share the database with turns out to run on it (fal_mode_guard.go).
+// not nil, receives the listener's address once every route is served. The
+// listener opens first: until then it answers /healthz 200 and every other
+// path 503 starting (starting_handler.go). ctx cancelled before then ends
+// the start-up, and Run returns nil, as after a shutdown. It also shuts
+// down, and returns an error saying why, if a process it must not share the
+// database with turns out to run on it (fal_mode_guard.go).
 //
 // A shutdown first waits cfg.ShutdownDelay, if any, serving as usual but
 // answering /readyz 503 (shutdown_delay.go); then stops the HTTP server,
@@ -47,8 +50,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	// the other defers take: a log that ends without it was cut short (a
 	// kill, a crash). On an error exit, cmd/easel logs the error instead.
 	var shutdownStart time.Time
+	var interrupted error // the start-up's error, when a signal ended it
 	defer func() {
-		if err == nil && !shutdownStart.IsZero() {
+		switch {
+		case err != nil:
+		case interrupted != nil:
+			logger.Info("easel serve stopped before it was ready", "interrupted", interrupted.Error())
+		case !shutdownStart.IsZero():
 			logger.Info("easel serve stopped", "shutdown_took", time.Since(shutdownStart).Round(time.Millisecond).String())
 		}
 	}()
@@ -74,6 +82,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	// failed part-way or the process served and shut down.
 	defer s.cleanUp()
 	if err := s.start(ctx, ready); err != nil {
+		if interruptedBy(ctx, err) {
+			// A signal during start-up (a scale-down, a rollout) is a
+			// shutdown, not a failure: it exits as one after SIGTERM does,
+			// whichever step it cut short, rather than as a crash would.
+			// A lease's stop also ends ctx; the defer above returns its
+			// error instead.
+			interrupted = err
+			return nil
+		}
 		return err
 	}
 	if err := s.serveUntilDone(ctx); err != nil {
@@ -82,6 +99,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr s
 	shutdownStart = delay.startedOr(time.Now())
 	s.shutdown()
 	return nil
+}
+
+// interruptedBy reports whether err, a start-up step's, is ctx ending: a
+// step that failed for a reason of its own (a bad setting, a taken
+// address) while a signal came still fails with it.
+func interruptedBy(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, context.Cause(ctx)))
 }
 
 // server is one easel serve process, built by start's steps in order: each
@@ -120,7 +144,10 @@ type server struct {
 	verifier      *fal.Verifier
 	river         *river.Client[pgx.Tx]
 
+	// httpServer serves handler from listen on: the starting handler,
+	// then, from serveHTTP, the routes.
 	httpServer *http.Server
+	handler    *handlerSwitch
 	serveErr   chan error
 
 	// cleanups are what the steps so far must have undone, in the order
@@ -135,6 +162,9 @@ func (s *server) start(ctx context.Context, ready func(addr string)) error {
 		return err
 	}
 	s.chooseFal()
+	if err := s.listen(); err != nil {
+		return err
+	}
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
@@ -145,7 +175,7 @@ func (s *server) start(ctx context.Context, ready func(addr string)) error {
 		return err
 	}
 	s.startPublisher()
-	if err := s.listen(ctx); err != nil {
+	if err := s.authenticate(ctx); err != nil {
 		return err
 	}
 	if err := s.startSimulator(ctx); err != nil {
@@ -213,7 +243,8 @@ func (s *server) serveUntilDone(ctx context.Context) error {
 // until River has stopped, so that what its last jobs queue is sent), the
 // fal client's idle connections (before the simulator, whose shutdown
 // would wait on them), the simulator's lease, tracing, the simulator, the
-// listener, the publisher's last flush, the session and, last, the pool.
+// publisher's last flush, the session, the pool and, last, the listener,
+// whose server this has stopped already.
 func (s *server) shutdown() {
 	s.logger.Info("shutting down: finishing the HTTP requests under way")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)

@@ -23,9 +23,10 @@ import (
 func DefaultDBMaxConns(workers int) int { return workers + 8 }
 
 // migrate creates the database if need be and migrates it, waiting for
-// Postgres to accept connections (database_wait.go). It comes before the
-// pool opens: a pool on a database that does not exist yet, or on an older
-// schema, would fail or misread it.
+// Postgres to accept connections (database_wait.go). It comes once the
+// listener answers /healthz (listen), since it may take a long while, and
+// before the pool opens: a pool on a database that does not exist yet, or
+// on an older schema, would fail or misread it.
 func (s *server) migrate(ctx context.Context) error {
 	cfg, logger := s.cfg, s.logger
 	migrate := func(ctx context.Context) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/easelhq/easel/api"
 	"github.com/easelhq/easel/internal/apierror"
+	"github.com/easelhq/easel/internal/buildinfo"
 	"github.com/easelhq/easel/jobs"
 	"github.com/easelhq/easel/metrics"
 	"github.com/easelhq/easel/notify"
@@ -21,11 +22,13 @@ import (
 	"github.com/easelhq/easel/webhooks"
 )
 
-// listen opens the HTTP listener and, with the HTTP API, its key check.
-// It comes before startSimulator, whose image URLs name the listener's
-// address when EASEL_PUBLIC_URL is unset, and before River, which hands
-// that URL to fal. Nothing is served on it before serveHTTP.
-func (s *server) listen(ctx context.Context) error {
+// listen opens the HTTP listener and serves the starting handler on it
+// (starting_handler.go). It comes before migrate, so that /healthz answers
+// while the database is waited for and migrated; before startSimulator,
+// whose image URLs name the listener's address when EASEL_PUBLIC_URL is
+// unset; and before River, which hands that URL to fal. Nothing but the
+// starting handler is served before serveHTTP.
+func (s *server) listen() error {
 	listener, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return &ListenError{Addr: s.cfg.Addr, Err: err}
@@ -36,36 +39,58 @@ func (s *server) listen(ctx context.Context) error {
 		// fal is local (checkPublicURL): it reaches this listener.
 		s.cfg.PublicURL = listenerURL(listener.Addr())
 	}
-	if s.cfg.Role.runsHTTPAPI() {
-		// Fails rather than serve /v1 without keys on a non-loopback address.
-		// Open, until the first key, only if a keyless request costs nothing:
-		// this process submits it, to its own simulator. With FAL_KEY, or
-		// with workers elsewhere that may hold one (--role api), it would be
-		// billed, and loopback callers include tunnels and proxies.
-		simulated := s.cfg.FalKey == "" && s.cfg.Role.runsWorkers()
-		if s.auth, err = api.NewAuth(ctx, s.pool, api.AuthConfig{ListenAddr: listener.Addr(), ConfiguredAddr: s.cfg.Addr, Simulated: simulated,
-			Logger: s.logger, KeyCacheTTL: api.DefaultKeyCacheTTL}); err != nil {
-			return err
-		}
-	}
+	s.handler = newHandlerSwitch(newStartingHandler(s.logger))
+	server := newHTTPServer(s.handler, defaultHTTPTimeouts)
+	s.httpServer = server
+	serveErr := make(chan error, 1)
+	s.serveErr = serveErr
+	go func() { serveErr <- server.Serve(listener) }()
+	// A start that fails, or that a signal ends, stops serving here, the
+	// last of its cleanups: requests are only ever answered 503 starting
+	// meanwhile, and nothing they use is being closed. A shutdown has
+	// stopped the server long before.
+	s.deferCleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		_ = server.Shutdown(ctx)
+	})
+	s.logger.Info("easel starting: preparing the database", append([]any{"addr", listener.Addr().String()}, buildAttrs(buildinfo.Read())...)...)
 	return nil
 }
 
-// serveHTTP starts serving requests, the last step of a start-up: every
-// route's dependencies run by then, River included. The HTTP server is the
-// first thing a shutdown stops, and the routes' own goroutines stop after
-// it, with cleanUp.
+// authenticate builds, with the HTTP API, its key check, which reads the
+// keys from the database: it comes once the pool is open.
+func (s *server) authenticate(ctx context.Context) error {
+	if !s.cfg.Role.runsHTTPAPI() {
+		return nil
+	}
+	// Fails rather than serve /v1 without keys on a non-loopback address.
+	// Open, until the first key, only if a keyless request costs nothing:
+	// this process submits it, to its own simulator. With FAL_KEY, or
+	// with workers elsewhere that may hold one (--role api), it would be
+	// billed, and loopback callers include tunnels and proxies.
+	simulated := s.cfg.FalKey == "" && s.cfg.Role.runsWorkers()
+	auth, err := api.NewAuth(ctx, s.pool, api.AuthConfig{ListenAddr: s.listener.Addr(), ConfiguredAddr: s.cfg.Addr, Simulated: simulated,
+		Logger: s.logger, KeyCacheTTL: api.DefaultKeyCacheTTL})
+	if err != nil {
+		return err
+	}
+	s.auth = auth
+	return nil
+}
+
+// serveHTTP has the listener serve every route, the last step of a
+// start-up: every route's dependencies run by then, River included. The
+// HTTP server is the first thing a shutdown stops, and the routes' own
+// goroutines stop after it, with cleanUp. ready is called only now, and
+// easel serving logged: until now only the starting handler answered.
 func (s *server) serveHTTP(ctx context.Context, ready func(addr string)) error {
 	e, err := s.buildRoutes(ctx)
 	if err != nil {
 		return err
 	}
-	server := newHTTPServer(traceHTTP(e, s.tracerProvider), defaultHTTPTimeouts)
-	s.httpServer = server
-	serveErr := make(chan error, 1)
-	s.serveErr = serveErr
-	go func() { serveErr <- server.Serve(s.listener) }()
-	s.delay.serving(server)
+	s.handler.serve(traceHTTP(e, s.tracerProvider))
+	s.delay.serving(s.httpServer)
 	// fal_queue_url says which fal this process talks to: fal.ai, an easel
 	// sim, or its in-process simulator. FAL_KEY is never logged, nor a
 	// password in the URL, for a proxy that wants one.
@@ -80,8 +105,8 @@ func (s *server) serveHTTP(ctx context.Context, ready func(addr string)) error {
 	if s.cfg.FalMediaExpiration > 0 {
 		mediaExpiration = s.cfg.FalMediaExpiration.String()
 	}
-	s.logger.Info("easel serving", "addr", s.listener.Addr().String(), "public_url", s.cfg.PublicURL, "role", string(s.cfg.Role), "fal_queue_url", falQueueURL,
-		"fal_media_expiration", mediaExpiration, "fal_store_io", !s.cfg.FalDisableStoreIO)
+	s.logger.Info("easel serving", append([]any{"addr", s.listener.Addr().String(), "public_url", s.cfg.PublicURL, "role", string(s.cfg.Role),
+		"fal_queue_url", falQueueURL, "fal_media_expiration", mediaExpiration, "fal_store_io", !s.cfg.FalDisableStoreIO}, buildAttrs(buildinfo.Read())...)...)
 	if ready != nil {
 		ready(s.listener.Addr().String())
 	}
@@ -193,7 +218,7 @@ func newEcho(r routes) *echo.Echo {
 	// drops the body. Middleware goes on routes, never on a group: a group
 	// with middleware adds a catch-all route, which would answer 404 where
 	// Echo answers a known path asked with another method 405 with Allow.
-	e.Match(getHead, "/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.Match(getHead, "/healthz", healthz)
 	// Only readiness fails during EASEL_SHUTDOWN_DELAY: a failing liveness
 	// probe would have the process killed mid-shutdown.
 	e.Match(getHead, "/readyz", func(c echo.Context) error {

@@ -25,9 +25,10 @@ type shutdownDelay struct {
 	draining atomic.Bool
 
 	mu sync.Mutex
-	// server is set once the HTTP server accepts requests. Until then a
-	// signal stops the start-up at once: there is nothing to drain, and
-	// the wait for the database must not be held up.
+	// server is set once the HTTP server serves the routes. Until then a
+	// signal stops the start-up at once: there is nothing to drain (every
+	// request but /healthz is answered 503 starting), and the wait for
+	// the database must not be held up.
 	server *http.Server
 	// started is when the delay began; zero while it has not.
 	started time.Time
@@ -72,7 +73,7 @@ func (d *shutdownDelay) watch(parent, ctx context.Context) {
 	d.cancel(context.Cause(parent))
 }
 
-// serving records that server accepts requests, so that a signal from now
+// serving records that server serves the routes, so that a signal from now
 // on starts the delay.
 func (d *shutdownDelay) serving(server *http.Server) {
 	d.mu.Lock()
