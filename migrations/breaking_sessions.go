@@ -109,22 +109,26 @@ func (s easelSession) String() string {
 }
 
 // otherEaselSessions lists the client backends of conn's database, other
-// than conn's, whose application_name says Easel's and not a migration's
-// (easel serve's pools are "easel api" and the like, their listeners
-// "easel api notify <channel>"; DATABASE_URL may name them "easel-api-1"),
-// oldest first. Backends holding or waiting for golang-migrate's lock
-// lockID are migrating, not serving, whatever their name.
+// than conn's, whose application_name says Easel's (easel serve's pools are
+// "easel api" and the like, their listeners "easel api notify <channel>";
+// DATABASE_URL may name them "easel-api-1"), oldest first. Backends in
+// their migrate phase, holding its lock (migrate_phase.go), and backends
+// holding or waiting for golang-migrate's lock lockID are migrating, not
+// serving, whatever their name; a name alone is never taken for that, as
+// DATABASE_URL may give a serving replica's pool any name, "easel migrate"
+// too.
 func otherEaselSessions(ctx context.Context, conn *pgx.Conn, lockID int64) ([]easelSession, error) {
 	rows, err := conn.Query(ctx, `SELECT a.pid, a.application_name, coalesce(host(a.client_addr), ''), a.backend_start
 		FROM pg_stat_activity a
 		WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
 			AND a.backend_type = 'client backend'
-			AND a.application_name LIKE 'easel%' AND a.application_name NOT LIKE 'easel migrate%'
+			AND a.application_name LIKE 'easel%'
 			AND NOT EXISTS (SELECT FROM pg_locks l
 				WHERE l.pid = a.pid AND l.locktype = 'advisory'
 					AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-					AND l.classid = 0 AND l.objid::bigint = $1 AND l.objsubid = 1)
-		ORDER BY a.backend_start, a.pid`, lockID)
+					AND ((l.classid = 0 AND l.objid::bigint = $1 AND l.objsubid = 1)
+						OR (l.granted AND l.classid = $2 AND l.objid = 0 AND l.objsubid = 2)))
+		ORDER BY a.backend_start, a.pid`, lockID, uint32(migratePhaseLockClass))
 	if err != nil {
 		return nil, fmt.Errorf("list Easel sessions in pg_stat_activity: %w", err)
 	}
@@ -146,10 +150,10 @@ func otherEaselSessions(ctx context.Context, conn *pgx.Conn, lockID int64) ([]ea
 // migration runs. With AllowRunningReplicas it logs them instead.
 //
 // A dirty schema is left to golang-migrate, which refuses it. A concurrent
-// Up of the same migrations is told apart by its session's name ("easel
-// migrate") or its hold on golang-migrate's lock; one that has applied them
-// by the time sessions are found leaves nothing pending, which is read
-// again before refusing.
+// Up of the same migrations, another replica starting, is told apart by
+// the migrate phase's lock each of its connections holds, or its hold on
+// golang-migrate's lock; one that has applied them by the time sessions
+// are found leaves nothing pending, which is read again before refusing.
 func (s migrator) checkBreaking(ctx context.Context, cfg *pgx.ConnConfig, latest uint, opts upOptions, logger *slog.Logger) error {
 	conn, err := connect(ctx, cfg)
 	if err != nil {

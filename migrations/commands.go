@@ -53,8 +53,11 @@ import (
 // it runs (see the package doc). When such a migration is pending, Up
 // refuses, applying none, while other Easel sessions are connected to the
 // database: its error wraps ErrRunningReplicas and lists them. Sessions
-// named "easel migrate", as Up's own are unless DATABASE_URL names them,
-// and those holding golang-migrate's lock are not counted.
+// of this package, every other Up's included (another replica starting),
+// are not counted, whatever DATABASE_URL names them: each holds a lock
+// saying it is migrating (migrate_phase.go), and is named "easel migrate",
+// or "easel migrate (easel-api-1)" when DATABASE_URL names its connections
+// easel-api-1. Nor are those holding or waiting for golang-migrate's lock.
 // AllowRunningReplicas lifts the refusal, for replicas that are new
 // binaries already.
 func Up(ctx context.Context, databaseURL string, logger *slog.Logger, opts ...UpOption) error {

@@ -51,7 +51,9 @@ func ensureDatabase(ctx context.Context, databaseURL, maintenanceURL string) (cr
 	} else if adminCfg, err = ConnConfig(maintenanceURL); err != nil {
 		return false, err
 	}
-	admin, err := pgx.ConnectConfig(ctx, adminCfg)
+	// Named as the migrate phase's; its database is another, where no
+	// replica is looked for, so it takes no lock.
+	admin, err := pgx.ConnectConfig(ctx, migratePhaseConfig(adminCfg))
 	if err != nil {
 		return false, fmt.Errorf("database %q does not exist; connect to the postgres database to create it: %w", name, err)
 	}
@@ -92,16 +94,21 @@ func ConnConfig(databaseURL string) (*pgx.ConnConfig, error) {
 	return cfg.ConnConfig, nil
 }
 
-// connect connects as cfg says; its error wraps ErrNoDatabase when the
-// server says cfg's database does not exist.
+// connect connects as cfg says, marked as the migrate phase's
+// (migrate_phase.go); its error wraps ErrNoDatabase when the server says
+// cfg's database does not exist.
 func connect(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := pgx.ConnectConfig(ctx, migratePhaseConfig(cfg))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name
 		return nil, fmt.Errorf("database %q: %w", cfg.Database, ErrNoDatabase)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %q: %w", cfg.Database, err)
+	}
+	if err := markMigratePhase(ctx, conn); err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("mark the session on database %q as migrating: %w", cfg.Database, err)
 	}
 	return conn, nil
 }

@@ -5,7 +5,20 @@ import (
 	"io/fs"
 	"log/slog"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
+
+// ConnectMigrating opens a connection as this package opens each of its
+// own, in the migrate phase of a process whose DATABASE_URL is databaseURL:
+// another replica, starting, that has not taken golang-migrate's lock yet.
+func ConnectMigrating(ctx context.Context, databaseURL string) (*pgx.Conn, error) {
+	cfg, err := ConnConfig(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return connect(ctx, cfg)
+}
 
 // EnsureDatabaseVia exposes ensureDatabase, whose maintenance connection
 // tests redirect.

@@ -55,10 +55,6 @@ var embedded = migrator{
 // maxBackoff caps the pause between two attempts of a migration.
 const maxBackoff = 30 * time.Second
 
-// applicationName names the migration session in pg_stat_activity, unless
-// DATABASE_URL (or PGAPPNAME) names it.
-const applicationName = "easel migrate"
-
 // migrationsTable is golang-migrate's table, in the session's current schema.
 const migrationsTable = "schema_migrations"
 
@@ -70,10 +66,7 @@ func (s migrator) open(ctx context.Context, cfg *pgx.ConnConfig, logger *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("read embedded migrations: %w", err)
 	}
-	cfg = cfg.Copy()
-	if cfg.RuntimeParams["application_name"] == "" {
-		cfg.RuntimeParams["application_name"] = applicationName
-	}
+	cfg = migratePhaseConfig(cfg)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -81,6 +74,9 @@ func (s migrator) open(ctx context.Context, cfg *pgx.ConnConfig, logger *slog.Lo
 	for {
 		db := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, conn *pgx.Conn) error {
 			d.pid.Store(conn.PgConn().PID())
+			if err := markMigratePhase(ctx, conn); err != nil {
+				return fmt.Errorf("mark the migration session as migrating: %w", err)
+			}
 			return s.configure(ctx, conn)
 		}))
 		// golang-migrate runs everything on one connection of the pool,
@@ -341,7 +337,7 @@ func (d *driver) watch() *pgx.Conn {
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, d.cfg)
+	conn, err := connect(ctx, d.cfg)
 	if err != nil {
 		d.logger.Debug("cannot connect to watch the migration session's lock waits", "error", err)
 		return nil

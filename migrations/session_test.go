@@ -209,7 +209,8 @@ func TestMigrationSessionSettings(t *testing.T) {
 		want      [3]string
 	}{
 		{name: "Up's", want: [3]string{"5s", "2s", "easel migrate"}},
-		{name: "application_name from DATABASE_URL", urlParams: "&application_name=deployer", want: [3]string{"5s", "2s", "deployer"}},
+		{name: "application_name from DATABASE_URL", urlParams: "&application_name=deployer", want: [3]string{"5s", "2s", "easel migrate (deployer)"}},
+		{name: "a migration's application_name from DATABASE_URL", urlParams: "&application_name=easel%20migrate%20job", want: [3]string{"5s", "2s", "easel migrate job"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

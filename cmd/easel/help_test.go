@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/easelhq/easel/internal/buildinfo"
 	"github.com/easelhq/easel/internal/dbtest"
 	"github.com/easelhq/easel/migrations"
 )
@@ -195,7 +196,7 @@ func TestWriteVersion(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var b strings.Builder
-			writeVersion(&b, tt.info, "go1.26.8", 47)
+			writeVersion(&b, buildinfo.From(tt.info), "go1.26.8", 47)
 			require.Equal(t, tt.want, b.String())
 		})
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
+	"github.com/easelhq/easel/callbacks"
 	"github.com/easelhq/easel/internal/keyscli"
 	"github.com/easelhq/easel/internal/serve"
 )
@@ -29,7 +31,7 @@ install), applies the schema itself.`,
 		{"callback-secret NAME", "print the secret that the callbacks of client NAME's generations are\nsigned with, derived from EASEL_CALLBACK_SECRET's current secret: what\nNAME's receivers verify with. It reads no database: NAME is a client as\nthe generations table has it (an API key's name, or the client a Go\nservice passes to jobs.Enqueue), and any NAME gets a secret, so check\nits spelling"},
 	},
 	env: [][2]string{
-		{"DATABASE_URL", "the database (default postgres://postgres@127.0.0.1:5432/easel?sslmode=disable);\nnever created"},
+		{"DATABASE_URL", "the database (default postgres://postgres@127.0.0.1:5432/easel?sslmode=disable);\nnever created; waited for up to 30 s while Postgres refuses connections"},
 		{"EASEL_PUBLIC_URL", "where create's example request goes, when set"},
 		{"EASEL_ADDR", "else that listen address as this host reaches it (0.0.0.0 becomes\n127.0.0.1; unset, 127.0.0.1:8080)"},
 		{"EASEL_CALLBACK_SECRET", "the master secret callback secrets derive from, as for easel serve;\nread by create and callback-secret"},
@@ -83,6 +85,19 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	}
 	if sub == "create" { // the only one to print a request
 		if env.BaseURL, err = apiBaseURL(getenv); err != nil {
+			return err
+		}
+	}
+	// Once every argument and variable is known good: a mistake is not
+	// made to wait. keyscli.Run reads EASEL_CALLBACK_SECRET again, and
+	// refuses it as this does.
+	if secret := strings.TrimSpace(env.CallbackSecret); sub == "create" && secret != "" {
+		if _, err := callbacks.ParseSecrets(secret); err != nil {
+			return usageError{fmt.Errorf("EASEL_CALLBACK_SECRET: %w", err)}
+		}
+	}
+	if sub != "callback-secret" {
+		if err := commandDatabaseWait.await(ctx, env.DatabaseURL, logger); err != nil {
 			return err
 		}
 	}

@@ -35,7 +35,7 @@ step of their own, and for rolling back.`,
 		{"force V", "record V as the schema version, clean, running no migration: after\na migration was interrupted, once the schema is at V (the error, and\neasel migrate version, say which V to force); 0 means none applied"},
 	},
 	env: [][2]string{
-		{"DATABASE_URL", "the database (default postgres://postgres@127.0.0.1:5432/easel?sslmode=disable);\nonly up creates it when it is missing"},
+		{"DATABASE_URL", "the database (default postgres://postgres@127.0.0.1:5432/easel?sslmode=disable);\nonly up creates it when it is missing; waited for up to 30 s while\nPostgres refuses connections"},
 		{"EASEL_LOG_LEVEL", "debug, info, warn or error (default info)"},
 	},
 }
@@ -115,6 +115,34 @@ func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 // migrate runs the migrate command sub with its words, then prints the
 // schema version.
 func migrate(ctx context.Context, sub string, words []string, databaseURL string, stdout io.Writer, logger *slog.Logger, upOpts ...migrations.UpOption) error {
+	// Its word read first: a mistake is not made to wait for the database.
+	steps, version := 1, uint64(0)
+	switch sub {
+	case "down":
+		if len(words) > 0 {
+			n, err := strconv.Atoi(words[0])
+			if err != nil || n < 1 {
+				return usageError{fmt.Errorf("migrate down N: N must be a positive integer, got %q", words[0])}
+			}
+			steps = n
+		}
+	case "force":
+		v, err := strconv.ParseUint(words[0], 10, 0)
+		if err != nil {
+			return usageError{fmt.Errorf("migrate force V: V must be a version, 0 or more, got %q", words[0])}
+		}
+		latest, err := migrations.Latest()
+		if err != nil {
+			return err
+		}
+		if v > uint64(latest) {
+			return usageError{fmt.Errorf("migrate force %d: this binary's migrations go up to version %d; nothing was changed", v, latest)}
+		}
+		version = v
+	}
+	if err := commandDatabaseWait.await(ctx, databaseURL, logger); err != nil {
+		return err
+	}
 	switch sub {
 	case "up":
 		created, err := migrations.EnsureDatabase(ctx, databaseURL)
@@ -132,14 +160,6 @@ func migrate(ctx context.Context, sub string, words []string, databaseURL string
 			return err
 		}
 	case "down":
-		steps := 1
-		if len(words) > 0 {
-			n, err := strconv.Atoi(words[0])
-			if err != nil || n < 1 {
-				return usageError{fmt.Errorf("migrate down N: N must be a positive integer, got %q", words[0])}
-			}
-			steps = n
-		}
 		if err := checkDownSteps(ctx, databaseURL, steps); err != nil {
 			return err
 		}
@@ -147,24 +167,13 @@ func migrate(ctx context.Context, sub string, words []string, databaseURL string
 			return err
 		}
 	case "force":
-		v, err := strconv.ParseUint(words[0], 10, 0)
-		if err != nil {
-			return usageError{fmt.Errorf("migrate force V: V must be a version, 0 or more, got %q", words[0])}
-		}
-		latest, err := migrations.Latest()
-		if err != nil {
-			return err
-		}
-		if v > uint64(latest) {
-			return usageError{fmt.Errorf("migrate force %d: this binary's migrations go up to version %d; nothing was changed", v, latest)}
-		}
-		if err := migrations.Force(ctx, databaseURL, logger, uint(v)); err != nil {
+		if err := migrations.Force(ctx, databaseURL, logger, uint(version)); err != nil {
 			return err
 		}
 	}
 	// CurrentVersion, unlike Version, leaves a database without Easel's
 	// schema as it is: "easel migrate version" only looks.
-	version, dirty, err := migrations.CurrentVersion(ctx, databaseURL)
+	current, dirty, err := migrations.CurrentVersion(ctx, databaseURL)
 	if err != nil {
 		return err
 	}
@@ -173,16 +182,16 @@ func migrate(ctx context.Context, sub string, words []string, databaseURL string
 		return err
 	}
 	if !dirty {
-		fmt.Fprintf(stdout, "schema version %d of %d\n", version, latest)
+		fmt.Fprintf(stdout, "schema version %d of %d\n", current, latest)
 		return nil
 	}
 	// Said on stdout as always, and as an error, so that a script or a
 	// deployment step checking the schema stops here.
-	fmt.Fprintf(stdout, "schema version %d of %d (dirty)\n", version, latest)
-	if version > latest {
-		return migrations.SchemaNewerError(version, latest)
+	fmt.Fprintf(stdout, "schema version %d of %d (dirty)\n", current, latest)
+	if current > latest {
+		return migrations.SchemaNewerError(current, latest)
 	}
-	return migrations.ExplainDirty(ctx, databaseURL, version)
+	return migrations.ExplainDirty(ctx, databaseURL, current)
 }
 
 // checkDownSteps refuses, as a usage error, more steps than the schema has

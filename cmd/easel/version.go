@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"runtime/debug"
 
 	"github.com/easelhq/easel/internal/buildinfo"
 	"github.com/easelhq/easel/migrations"
@@ -13,11 +12,12 @@ import (
 var versionHelp = help{
 	usage: "version",
 	about: `Prints this binary's version: the module version Go recorded when it was
-built ("(devel)" when it recorded none, as for a build without version
-control information, such as the Docker image's), with the commit it was
-built from when Go recorded it; the Go version it was built with; and the
-newest schema version it migrates to, which easel migrate version compares
-the database's with. easel --version prints the same.`,
+built, or the Docker image's VERSION build argument ("(devel)" when there is
+neither, as for a build without version control information), with the
+commit it was built from when Go recorded it or the image's REVISION build
+argument says it; the Go version it was built with; and the newest schema
+version it migrates to, which easel migrate version compares the database's
+with. easel --version prints the same.`,
 }
 
 func versionCmd(args []string, stdout io.Writer) error {
@@ -28,15 +28,13 @@ func versionCmd(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	info, _ := debug.ReadBuildInfo() // nil without build information, which writeVersion says
-	writeVersion(stdout, info, runtime.Version(), schema)
+	writeVersion(stdout, buildinfo.Read(), runtime.Version(), schema)
 	return nil
 }
 
-// writeVersion prints the version of the binary info describes (nil: none
-// recorded), built with goVersion, whose newest migration is schema.
-func writeVersion(w io.Writer, info *debug.BuildInfo, goVersion string, schema uint) {
-	build := buildinfo.From(info)
+// writeVersion prints the version of the binary build describes, built
+// with goVersion, whose newest migration is schema.
+func writeVersion(w io.Writer, build buildinfo.Info, goVersion string, schema uint) {
 	fmt.Fprintf(w, "easel %s\n", build.Version)
 	if rev := build.Revision; rev != "" {
 		if build.Modified {

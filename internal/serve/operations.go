@@ -32,7 +32,7 @@ func mountOperations(ctx context.Context, e *echo.Echo, m *metrics.Metrics, rive
 	}
 	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
 		Endpoints: riverui.NewEndpoints(riverClient, nil),
-		Logger:    logger.With("component", "riverui"),
+		Logger:    riverUILogger(logger).With("component", "riverui"),
 		Prefix:    riverUIPrefix,
 	})
 	if err != nil {
