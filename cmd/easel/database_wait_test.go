@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easelhq/easel/internal/dbtest"
+	"github.com/easelhq/easel/internal/dbwait"
 	"github.com/easelhq/easel/internal/logtest"
 	"github.com/easelhq/easel/migrations"
 )
@@ -185,7 +186,7 @@ func TestDatabaseWait(t *testing.T) {
 	}{
 		{name: "refusing for longer than the wait", ctx: context.Background(), url: func(*testing.T) string { return refusing },
 			wantErr: []string{"connect to the database: gave up waiting for it after 300ms: ", "connection refused"},
-			wantIs:  []error{errDatabaseWaitOver, syscall.ECONNREFUSED}, wantWaits: 1},
+			wantIs:  []error{dbwait.ErrGaveUp, syscall.ECONNREFUSED}, wantWaits: 1},
 		{name: "interrupted", ctx: cancelled, url: func(*testing.T) string { return refusing },
 			wantErr: []string{"connect to the database: context canceled: "}, wantIs: []error{context.Canceled}},
 		{name: "accepting", ctx: context.Background(), url: func(t *testing.T) string { return dbtest.URL(t) }},
@@ -197,8 +198,8 @@ func TestDatabaseWait(t *testing.T) {
 			t.Parallel()
 
 			logs := &logtest.Buffer{}
-			w := databaseWait{maxWait: 300 * time.Millisecond, firstRetry: 10 * time.Millisecond}
-			err := w.await(tt.ctx, tt.url(t), slog.New(jsonHandler(logs, slog.LevelInfo)))
+			w := dbwait.Wait{Max: 300 * time.Millisecond, FirstRetry: 10 * time.Millisecond}
+			err := awaitDatabase(tt.ctx, w, tt.url(t), slog.New(jsonHandler(logs, slog.LevelInfo)))
 			if tt.wantErr == nil {
 				require.NoError(t, err)
 			} else {

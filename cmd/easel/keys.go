@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/easelhq/easel/callbacks"
+	"github.com/easelhq/easel/internal/dbwait"
 	"github.com/easelhq/easel/internal/keyscli"
 	"github.com/easelhq/easel/internal/serve"
 )
@@ -97,7 +98,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		}
 	}
 	if sub != "callback-secret" {
-		if err := commandDatabaseWait.await(ctx, env.DatabaseURL, logger); err != nil {
+		if err := awaitDatabase(ctx, dbwait.AtStart(), env.DatabaseURL, logger); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/easelhq/easel/internal/dbwait"
 	"github.com/easelhq/easel/internal/serve"
 	"github.com/easelhq/easel/migrations"
 )
@@ -140,7 +141,7 @@ func migrate(ctx context.Context, sub string, words []string, databaseURL string
 		}
 		version = v
 	}
-	if err := commandDatabaseWait.await(ctx, databaseURL, logger); err != nil {
+	if err := awaitDatabase(ctx, dbwait.AtStart(), databaseURL, logger); err != nil {
 		return err
 	}
 	switch sub {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/easelhq/easel/internal/dbwait"
 	"github.com/easelhq/easel/migrations"
 	"github.com/easelhq/easel/notify"
 	"github.com/easelhq/easel/store"
@@ -38,7 +39,13 @@ func (s *server) migrate(ctx context.Context) error {
 		}
 		return migrations.Up(ctx, cfg.DatabaseURL, logger)
 	}
-	return prepareDatabase(ctx, connectTo(cfg.DatabaseURL), migrate, logger, databaseStartWait, 100*time.Millisecond)
+	connCfg, err := migrations.ConnConfig(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("connect to the database: %w", err)
+	}
+	wait := dbwait.AtStart()
+	wait.Reachable = "database reachable; starting"
+	return prepareDatabase(ctx, wait, dbwait.Connect(connCfg), migrate, logger)
 }
 
 // connect opens the pool every later step uses. Closing it is the last
