@@ -86,5 +86,13 @@ func (h *Handler) get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, resource.NewGeneration(gen, images))
+	// Only a finished generation can have a result's origin: polling an
+	// unfinished one costs no query more.
+	var origin *store.ResultOrigin
+	if gen.Status.Terminal() {
+		if origin, err = store.GetResultOrigin(ctx, h.pool, id); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, resource.NewGenerationDetail(gen, images, origin))
 }

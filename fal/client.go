@@ -242,9 +242,11 @@ type QueueResponse struct {
 	ResponseURL      string `json:"response_url"`
 	StatusURL        string `json:"status_url"`
 	CancelURL        string `json:"cancel_url"`
-	// QueuePosition is 0 when fal gave none, or none that is a
-	// non-negative integer (2.0 is taken as 2).
-	QueuePosition int `json:"queue_position"`
+	// QueuePosition is how many requests fal reported ahead of this one
+	// (0: next to run), nil when fal gave none, or none that is a
+	// non-negative integer (2.0 is taken as 2): a missing position is not
+	// "next to run".
+	QueuePosition *int `json:"queue_position"`
 }
 
 // Submit puts a request on fal's queue, with the retention headers of the

@@ -109,7 +109,7 @@ func TestClientSubmit(t *testing.T) {
 		ResponseURL:      "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf-b745-4b3e-ae38-1200304cf45b",
 		StatusURL:        "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf-b745-4b3e-ae38-1200304cf45b/status",
 		CancelURL:        "https://queue.fal.run/fal-ai/fooocus/requests/764cabcf-b745-4b3e-ae38-1200304cf45b/cancel",
-		QueuePosition:    3,
+		QueuePosition:    new(3),
 	}, resp)
 
 	req := bundle.lastRequest(t)
@@ -212,13 +212,13 @@ func TestClientSubmitToleratesInformationalFields(t *testing.T) {
 	for _, tt := range []struct {
 		name         string
 		body         string
-		wantPosition int
+		wantPosition *int // nil: none, not 0
 		wantGateway  string
 		wantStatus   string // "" for the URL built from the request id
 	}{
-		{name: "float queue position 0.0", body: `{"request_id":"r1","queue_position":0.0}`},
-		{name: "integral float queue position", body: `{"request_id":"r1","queue_position":2.0}`, wantPosition: 2},
-		{name: "exponent queue position", body: `{"request_id":"r1","queue_position":3e0}`, wantPosition: 3},
+		{name: "float queue position 0.0", body: `{"request_id":"r1","queue_position":0.0}`, wantPosition: new(0)},
+		{name: "integral float queue position", body: `{"request_id":"r1","queue_position":2.0}`, wantPosition: new(2)},
+		{name: "exponent queue position", body: `{"request_id":"r1","queue_position":3e0}`, wantPosition: new(3)},
 		{name: "fractional queue position", body: `{"request_id":"r1","queue_position":2.5}`},
 		{name: "negative queue position", body: `{"request_id":"r1","queue_position":-1}`},
 		{name: "huge queue position", body: `{"request_id":"r1","queue_position":1e400}`},
@@ -227,7 +227,7 @@ func TestClientSubmitToleratesInformationalFields(t *testing.T) {
 		{name: "URLs of other kinds", body: `{"request_id":"r1","status_url":123,"response_url":null,"cancel_url":{"u":"x"}}`},
 		{name: "gateway id a number", body: `{"request_id":"r1","gateway_request_id":7,"status_url":"https://q/s"}`, wantStatus: "https://q/s"},
 		{name: "status and unknown fields", body: `{"request_id":"r1","gateway_request_id":"g1","status":{"x":1},"logs":5,"queue_position":1}`,
-			wantGateway: "g1", wantPosition: 1},
+			wantGateway: "g1", wantPosition: new(1)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -36,9 +36,7 @@ func decodeQueueResponse(body []byte) (*QueueResponse, error) {
 		ResponseURL:      lenientString(fields["response_url"]),
 		StatusURL:        lenientString(fields["status_url"]),
 		CancelURL:        lenientString(fields["cancel_url"]),
-	}
-	if position := lenientCount(fields["queue_position"]); position != nil {
-		resp.QueuePosition = *position
+		QueuePosition:    lenientCount(fields["queue_position"]),
 	}
 	return resp, nil
 }

@@ -55,6 +55,11 @@ func applyResultLocked(ctx context.Context, tx pgx.Tx, gen *store.Generation, pa
 			return "", err
 		}
 	}
+	// byCancel: the result is fal's record of Easel's own cancel
+	// (client_cancelled), not of the request's run, so it leaves fal's
+	// status as last seen before the cancel; any other result records it
+	// COMPLETED.
+	byCancel := cancelled
 	if cancelled {
 		timedOut, err := store.TimeoutCancelRequested(ctx, tx, gen.ID, payload.RequestID)
 		if err != nil {
@@ -79,8 +84,12 @@ func applyResultLocked(ctx context.Context, tx pgx.Tx, gen *store.Generation, pa
 		if _, err := store.Complete(ctx, tx, gen.ID, *finish.Completion); err != nil {
 			return "", err
 		}
-	default:
+	case byCancel:
 		if _, err := store.Fail(ctx, tx, gen.ID, finish.ErrorCode, finish.ErrorMessage); err != nil {
+			return "", err
+		}
+	default:
+		if _, err := store.FailWithResult(ctx, tx, gen.ID, finish.ErrorCode, finish.ErrorMessage); err != nil {
 			return "", err
 		}
 	}

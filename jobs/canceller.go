@@ -167,7 +167,11 @@ func queuedCancelMessage(gen *store.Generation) string {
 	return "cancelled before it was submitted to fal"
 }
 
-// cancelAtFal cancels the request of a submitted generation.
+// cancelAtFal cancels the request of a submitted generation. fal is first
+// asked for the request's status, which the cancelled generation keeps
+// (statusBeforeCancel): whether fal was running it, and may bill it. That
+// costs the cancel one more call to fal, bounded to a fraction of
+// recordTimeout; a failure to get the status never stops the cancel.
 //
 // Once fal is asked, the caller going away (an HTTP client hanging up)
 // must not stop the answer being recorded: a request fal cancelled ends
@@ -178,6 +182,7 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.recordTimeout)
 	defer cancel()
 	logger := c.logger.With("generation_id", gen.ID, "fal_request_id", *gen.FalRequestID)
+	seen := statusBeforeCancel(ctx, c.fal, logger, gen, statusBeforeCancelTimeout(c.recordTimeout))
 	outcome, err := cancelRequest(ctx, c.fal, deref(gen.FalCancelURL), gen.EndpointID, *gen.FalRequestID)
 	if err != nil {
 		// The caller logs it: an error it answers for.
@@ -195,7 +200,7 @@ func (c *Canceller) cancelAtFal(ctx context.Context, gen *store.Generation) (*st
 	if outcome == fal.CancelNotFound {
 		message = "cancelled; fal did not know the request"
 	}
-	changed, err := store.Cancel(ctx, c.pool, gen.ID, message)
+	changed, err := store.CancelAtFal(ctx, c.pool, gen.ID, *gen.FalRequestID, message, seen)
 	if err != nil {
 		return nil, fmt.Errorf("cancel generation %s: %w", gen.ID, err)
 	}

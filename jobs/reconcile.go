@@ -422,12 +422,17 @@ func (w *ReconcileWorker) timeOut(ctx context.Context, gen *store.Generation) er
 
 // timeOutRequest cancels at fal the request gen records, if any, and fails
 // gen, provided it still records that request; it reports whether gen
-// needs no further round: failed, or finished by its result.
+// needs no further round: failed, or finished by its result. Before the
+// cancel, fal is asked for the request's status, which the failed
+// generation keeps (statusBeforeCancel): whether fal had started it, and
+// may bill it. The status last polled may be EASEL_POLL_AFTER old, and the
+// request started since.
 func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logger, gen *store.Generation) (bool, error) {
 	message := fmt.Sprintf("fal did not finish within EASEL_TIMEOUT (%s) of the submission", w.timeout)
 	var (
 		cancelAnswer store.FalCancelAnswer
 		cancelErr    string
+		seen         store.FalStatus
 		// recordCtx is what records the timeout: ctx, or once fal has
 		// answered the cancel, recordContext's.
 		recordCtx = ctx
@@ -436,6 +441,7 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 		// On a row with no request every counted submission is unconfirmed.
 		message = fmt.Sprintf("fal's answer to %d submission(s), each of which fal may have accepted and billed, was never learnt, and no webhook came within EASEL_TIMEOUT (%s) of the first", gen.FalSubmissions, w.timeout)
 	} else {
+		seen = statusBeforeCancel(ctx, w.fal, logger, gen, statusBeforeCancelTimeout(reconcileCallTimeout(w.jobTimeout)))
 		outcome, err := knownCancelOutcome(cancelRequest(ctx, w.fal, deref(gen.FalCancelURL), gen.EndpointID, *gen.FalRequestID))
 		if err == nil || cancelRefused(err) {
 			cancelAnswer, cancelErr = falCancelAnswer(outcome, err)
@@ -469,7 +475,7 @@ func (w *ReconcileWorker) timeOutRequest(ctx context.Context, logger *slog.Logge
 			message += "; fal did not know the request, so nothing was cancelled there"
 		}
 	}
-	changed, err := store.FailTimedOut(recordCtx, w.pool, gen.ID, gen.FalRequestID, store.ErrorCodeTimeout, message, cancelAnswer, cancelErr)
+	changed, err := store.FailTimedOut(recordCtx, w.pool, gen.ID, gen.FalRequestID, store.ErrorCodeTimeout, message, cancelAnswer, cancelErr, seen)
 	if err != nil || !changed {
 		return false, err
 	}

@@ -139,7 +139,9 @@ func awaitRun(t *testing.T, done <-chan error) error {
 type reconcilePhase struct {
 	name string
 	sim  falsim.Config
-	// op is the first call to fal the step makes about a generation.
+	// op is the call to fal that settles a generation in the step: the
+	// poll's status, or the timeout's cancel (after a status call of its
+	// own, which tests do not hold).
 	op string
 	// prepare makes b's submitted generations, gens, due for the step,
 	// and b.cfg what the step needs. The step takes them in no order a

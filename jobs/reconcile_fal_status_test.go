@@ -52,14 +52,15 @@ func position(n int) *int { return &n }
 
 // While fal holds a request, the reconciler's poll records what fal says
 // (IN_PROGRESS; IN_QUEUE with how many are ahead) on the row and in the
-// resource, and the next poll replaces it; a generation that finishes
-// keeps what fal said last.
+// resource, replacing the IN_QUEUE of the submission's answer, and the
+// next poll replaces it; a generation that finishes keeps what fal said
+// last.
 func TestReconcilerRecordsFalStatus(t *testing.T) {
 	t.Parallel()
 	b := setup(t, busyFal)
 	gens := b.submittedGenerations(t, 3)
 	for _, gen := range gens {
-		require.Nil(t, gen.FalStatus, "nobody asked fal yet")
+		require.Equal(t, "IN_QUEUE", *gen.FalStatus, "as fal answered the submission; nobody asked fal since")
 	}
 
 	b.cfg.PollAfter = time.Nanosecond
@@ -115,7 +116,7 @@ func TestReconcilerCompletesAfterRecordingFalStatus(t *testing.T) {
 
 // An answer to the poll that arrives after the generation stopped
 // recording the request it asked about, or finished, writes nothing: the
-// row keeps what it had.
+// row keeps what it had, or what the result that finished it recorded.
 func TestReconcilerIgnoresStaleFalStatus(t *testing.T) {
 	t.Parallel()
 
@@ -123,7 +124,8 @@ func TestReconcilerIgnoresStaleFalStatus(t *testing.T) {
 		name string
 		// meanwhile changes the generation while fal's answer is held.
 		meanwhile func(t *testing.T, b *testBundle, gen *store.Generation)
-		// wantKept is whether the earlier answer stays.
+		// wantKept is whether the earlier answer stays; else the row
+		// records COMPLETED, from the result that finished it.
 		wantKept   bool
 		wantStatus store.Status
 	}{
@@ -175,8 +177,8 @@ func TestReconcilerIgnoresStaleFalStatus(t *testing.T) {
 			got := b.generation(t, gen.ID)
 			require.Equal(t, tt.wantStatus, got.Status)
 			if !tt.wantKept {
-				require.Nil(t, got.FalStatus, "about the request the generation no longer records")
-				require.Nil(t, got.FalStatusAt)
+				require.Equal(t, "COMPLETED", *got.FalStatus, "the result's, not the late answer about the request the generation no longer records")
+				require.Nil(t, got.FalQueuePosition)
 				return
 			}
 			require.Equal(t, "IN_PROGRESS", *got.FalStatus)

@@ -19,14 +19,18 @@ const webhooklessWarnEvery = time.Minute
 const appliedMessage = "reconciler applied fal's result"
 
 // webhooklessResults counts the results the reconciler applied to
-// generations that never received a webhook. One now and then is a webhook
-// fal failed to deliver in time; one after another means fal's webhooks do
-// not get in at all (EASEL_PUBLIC_URL wrong or unreachable from fal, or
-// their signatures refused), which nothing else logs: each generation then
-// holds its FAL_MAX_INFLIGHT slot for EASEL_POLL_AFTER before its result is
-// polled, throttling throughput. The first such result of a process, and
-// then the first a minute or more after each warning, is logged at WARN
-// with the count since the warning before.
+// generations that had received no webhook yet. One now and then is a
+// webhook fal failed to deliver in time. One after another means either
+// that fal's webhooks are late (fal's runs finishing just before
+// EASEL_POLL_AFTER, or deliveries fal had to retry), which arrive after
+// the poll as duplicates, or that they do not get in at all
+// (EASEL_PUBLIC_URL wrong or unreachable from fal, or their signatures
+// refused), which nothing else logs: each generation then holds its
+// FAL_MAX_INFLIGHT slot for EASEL_POLL_AFTER before its result is polled,
+// throttling throughput. When this line is logged the two look alike, so
+// the warning says how to tell them apart. The first such result of a
+// process, and then the first a minute or more after each warning, is
+// logged at WARN with the count since the warning before.
 type webhooklessResults struct {
 	throttle *logthrottle.Throttle
 }
@@ -48,7 +52,7 @@ func (r *webhooklessResults) add() (warn bool, count int, since time.Time) {
 // logApplied logs the result the reconciler applied to gen, read before it
 // was applied, with the outcome; finished says whether it finished gen.
 // Every generation gets its line; one that finished a generation no webhook
-// ever reached is a WARN saying what to check, when webhookless allows.
+// had reached yet is a WARN saying what to check, when webhookless allows.
 func (w *ReconcileWorker) logApplied(logger *slog.Logger, gen *store.Generation, outcome store.WebhookOutcome, finished bool) {
 	args := []any{"outcome", string(outcome), "webhook_received", gen.LastWebhookAt != nil}
 	if !finished || gen.LastWebhookAt != nil {
@@ -63,9 +67,15 @@ func (w *ReconcileWorker) logApplied(logger *slog.Logger, gen *store.Generation,
 	webhookURL := w.publicURL + "/webhooks/fal/{id}"
 	logger.Warn(appliedMessage, append(args,
 		"results_without_webhook", count, "counted_since", since, "webhook_url", webhookURL,
-		"warning", fmt.Sprintf("no webhook from fal reached Easel for %d result(s) applied by polling since %s, "+
-			"each generation holding its FAL_MAX_INFLIGHT slot until polled EASEL_POLL_AFTER (%s) after its submission: "+
-			"check that fal can reach EASEL_PUBLIC_URL's webhook URL, <EASEL_PUBLIC_URL>/webhooks/fal/{id} (here %s): "+
+		"warning", fmt.Sprintf("no webhook from fal had reached Easel for %d result(s) applied by polling since %s, "+
+			"each generation holding its FAL_MAX_INFLIGHT slot until polled EASEL_POLL_AFTER (%s) after its submission. "+
+			"The webhooks are late, or never arrive. Late ones arrive after the poll, recorded with outcome duplicate: "+
+			"easel_webhooks_received_total{outcome=\"duplicate\"} then rises about as fast as easel_results_applied_total{source=\"reconciler\"}, "+
+			"and the gallery's page of such a generation shows a webhook after \"Result fetched from fal by polling\". "+
+			"Nothing is lost then, and polling got those results no later than their webhooks would have: "+
+			"if fal's runs take about EASEL_POLL_AFTER, raising it above them spares those polls; "+
+			"deliveries fal had to retry come late too (outcomes keys_unavailable or not_recorded, or a proxy in front of Easel failing them). "+
+			"If none arrive, check that fal can reach EASEL_PUBLIC_URL's webhook URL, <EASEL_PUBLIC_URL>/webhooks/fal/{id} (here %s): "+
 			"a GET to it from outside (curl -si) answering 405 means it is reachable (a POST would count as a bad_signature webhook); if it is, fal's webhooks arrive with signatures Easel refuses: "+
 			"look for \"webhook rejected\" lines and check FAL_JWKS_URL",
 			count, since.Format(time.RFC3339), w.pollAfter, webhookURL))...)

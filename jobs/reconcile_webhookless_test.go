@@ -24,11 +24,12 @@ func byLevel(entries []map[string]any) map[string]int {
 	return levels
 }
 
-// When fal's webhooks never arrive (a wrong EASEL_PUBLIC_URL), the
-// reconciler's line for a result it applied is a WARN saying what to
-// check, once for all the generations of a run and not again within the
-// minute; each generation still has its line. A result a webhook announced
-// without its payload is no sign of that: no WARN.
+// When fal's webhooks never arrive (a wrong EASEL_PUBLIC_URL), or arrive
+// only after the poll, the reconciler's line for a result it applied is a
+// WARN saying what to check for either, once for all the generations of a
+// run and not again within the minute; each generation still has its
+// line. A result a webhook announced without its payload is no sign of
+// that: no WARN.
 func TestReconcilerWarnsOfResultsNoWebhookDelivered(t *testing.T) {
 	t.Parallel()
 	const appliedMsg = "reconciler applied fal's result"
@@ -88,7 +89,9 @@ func TestReconcilerWarnsOfResultsNoWebhookDelivered(t *testing.T) {
 				require.Equal(t, b.cfg.PublicURL+"/webhooks/fal/{id}", entry["webhook_url"])
 				require.EqualValues(t, 1, entry["results_without_webhook"], "the first since the process started")
 				warning := entry["warning"].(string)
-				for _, want := range []string{"EASEL_PUBLIC_URL", b.cfg.PublicURL + "/webhooks/fal/{id}", "405", "FAL_JWKS_URL", "EASEL_POLL_AFTER"} {
+				// Late webhooks, not only lost ones, and how to tell them apart.
+				for _, want := range []string{"EASEL_PUBLIC_URL", b.cfg.PublicURL + "/webhooks/fal/{id}", "405", "FAL_JWKS_URL", "EASEL_POLL_AFTER",
+					"late", `easel_webhooks_received_total{outcome="duplicate"}`, `easel_results_applied_total{source="reconciler"}`} {
 					require.Contains(t, warning, want)
 				}
 			}

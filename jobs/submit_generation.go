@@ -174,7 +174,9 @@ func (w *SubmitGenerationWorker) Work(ctx context.Context, job *river.Job[Submit
 	if err != nil {
 		return w.submitFailed(ctx, logger, gen, err)
 	}
-	return w.recordSubmitted(ctx, logger, id, resp)
+	// fal's answer to a submit is the request queued: IN_QUEUE, with how
+	// many are ahead of it.
+	return w.recordSubmitted(ctx, logger, id, resp, store.FalStatus{Status: fal.StatusInQueue, QueuePosition: resp.QueuePosition})
 }
 
 // reserve returns the generation once a submission is reserved for it, or
@@ -383,7 +385,7 @@ func (r *revealedRequest) Error() string {
 func (w *SubmitGenerationWorker) confirmRevealed(ctx context.Context, logger *slog.Logger, id uuid.UUID, r *revealedRequest) (bool, error) {
 	logger = logger.With("fal_request_id", r.requestID)
 	statusURL, responseURL, cancelURL := w.fal.RequestURLs(r.endpointID, r.requestID)
-	_, err := w.fal.Status(ctx, statusURL)
+	status, err := w.fal.Status(ctx, statusURL)
 	var apiErr *fal.APIError
 	switch {
 	case errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusNotFound ||
@@ -404,6 +406,7 @@ func (w *SubmitGenerationWorker) confirmRevealed(ctx context.Context, logger *sl
 
 	_, err = store.AdoptSubmission(ctx, w.pool, id, store.Submission{
 		RequestID: r.requestID, StatusURL: statusURL, ResponseURL: responseURL, CancelURL: cancelURL,
+		FalStatus: falStatusOf(status),
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		// Cancelled, finished or given another request meanwhile: claim
@@ -448,7 +451,7 @@ func (r *unrecordedRequest) Error() string {
 func (w *SubmitGenerationWorker) confirmUnrecorded(ctx context.Context, logger *slog.Logger, id uuid.UUID, r *unrecordedRequest) (bool, error) {
 	requestLogger := logger.With("fal_request_id", r.requestID)
 	statusURL, responseURL, cancelURL := w.fal.RequestURLs(r.endpointID, r.requestID)
-	_, err := w.fal.Status(ctx, statusURL)
+	status, err := w.fal.Status(ctx, statusURL)
 	var apiErr *fal.APIError
 	switch {
 	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound:
@@ -461,14 +464,17 @@ func (w *SubmitGenerationWorker) confirmUnrecorded(ctx context.Context, logger *
 		return false, river.JobSnooze(jitter(revealedRequestRetry))
 	}
 	requestLogger.Warn("fal confirmed the request it accepted for an earlier run, which could not record it; recording it instead of submitting again")
+	// fal's status answer, not a submit's, says where the request is now.
 	return true, w.recordSubmitted(ctx, logger, id, &fal.QueueResponse{
 		RequestID: r.requestID, StatusURL: statusURL, ResponseURL: responseURL, CancelURL: cancelURL,
-	})
+	}, falStatusOf(status))
 }
 
-// recordSubmitted stores fal's answer. fal has accepted the request, so the
-// answer is worth retrying for even when the job's own time is up.
-func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *slog.Logger, id uuid.UUID, resp *fal.QueueResponse) error {
+// recordSubmitted stores fal's answer, resp, and seen, what fal said of the
+// request's status with it (store.Submission.FalStatus). fal has accepted
+// the request, so the answer is worth retrying for even when the job's own
+// time is up.
+func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *slog.Logger, id uuid.UUID, resp *fal.QueueResponse, seen store.FalStatus) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 	defer cancel()
 	logger = logger.With("fal_request_id", resp.RequestID)
@@ -485,6 +491,7 @@ func (w *SubmitGenerationWorker) recordSubmitted(ctx context.Context, logger *sl
 			StatusURL:        resp.StatusURL,
 			ResponseURL:      resp.ResponseURL,
 			CancelURL:        resp.CancelURL,
+			FalStatus:        seen,
 		})
 		return err
 	})

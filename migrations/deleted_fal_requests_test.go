@@ -88,13 +88,15 @@ func TestDeletedFalRequestsMigration(t *testing.T) {
 	require.NoError(t, err)
 	conn := connectTo(t, url)
 	migrated := compatibilityOf(t, url)
+	// Down to 27, below 000028 and whatever came after it.
+	toBefore := int(latest) - 27
 
-	require.NoError(t, migrations.Down(ctx, url, nil, 1))
+	require.NoError(t, migrations.Down(ctx, url, nil, toBefore))
 	before := deletedRequestsStateOf(t, conn)
 	require.Equal(t, deletedRequestsState{Indexes: []string{}, DeleteTriggers: []string{}, OutcomeComment: before.OutcomeComment}, before)
 	require.NotContains(t, before.OutcomeComment, "deleted_generation")
 	previous := compatibilityOf(t, url)
-	require.Equal(t, int64(latest-1), previous.schemaVersion)
+	require.Equal(t, int64(27), previous.schemaVersion)
 
 	require.NoError(t, migrations.Up(ctx, url, nil))
 	after := deletedRequestsStateOf(t, conn)
@@ -119,7 +121,7 @@ func TestDeletedFalRequestsMigration(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"req-1": "tests"}, tombstones(t, conn, id))
 
-	require.NoError(t, migrations.Down(ctx, url, nil, 1))
+	require.NoError(t, migrations.Down(ctx, url, nil, toBefore))
 	require.Equal(t, before, deletedRequestsStateOf(t, conn), "down restores the comment, and drops the table and trigger")
 	require.Equal(t, previous, compatibilityOf(t, url))
 	unfinished := insertGeneration(t, conn, "submitted", "req-2", "")

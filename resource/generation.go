@@ -33,10 +33,11 @@ type Generation struct {
 	Attempts                int             `json:"attempts"`
 	FalSubmissions          int             `json:"fal_submissions"`
 	FalSubmissionsConfirmed int             `json:"fal_submissions_confirmed"`
-	// FalStatus is fal's status of the request as fal last answered the
-	// reconciler's poll, at FalStatusAt, FalQueuePosition its position
-	// when IN_QUEUE: why a submitted generation is not done yet. Null
-	// until fal was asked; history once the generation has finished.
+	// FalStatus is fal's latest status of the request as Easel recorded
+	// it, at FalStatusAt, FalQueuePosition its position when IN_QUEUE:
+	// from fal's answer to the submit, the reconciler's polls and the
+	// status asked just before a cancel; COMPLETED once fal's result
+	// finished it. Why a submitted generation is not done yet.
 	FalStatus        *string         `json:"fal_status"`
 	FalQueuePosition *int            `json:"fal_queue_position"`
 	FalStatusAt      *time.Time      `json:"fal_status_at"`

@@ -337,7 +337,7 @@ func TestFailTimedOut(t *testing.T) {
 			before, err := store.GetGeneration(b.ctx, b.pool, g.ID)
 			require.NoError(t, err)
 
-			changed, err := store.FailTimedOut(b.ctx, b.pool, g.ID, tt.requestID, "timeout", "fal did not finish", tt.cancelAnswer, tt.cancelErr)
+			changed, err := store.FailTimedOut(b.ctx, b.pool, g.ID, tt.requestID, "timeout", "fal did not finish", tt.cancelAnswer, tt.cancelErr, store.FalStatus{})
 			require.NoError(t, err)
 			require.Equal(t, tt.wantChanged, changed)
 			require.Equal(t, tt.wantCancels, b.cancels(t, g.ID))
@@ -377,7 +377,7 @@ func TestFailTimedOutRefusesUnknownAnswer(t *testing.T) {
 			before, cancelsBefore := b.requireRecords(t, g, "req-2", true), b.cancels(t, g.ID)
 
 			req2 := "req-2"
-			changed, err := store.FailTimedOut(b.ctx, b.pool, g.ID, &req2, "timeout", "fal did not finish", tt.answer, "")
+			changed, err := store.FailTimedOut(b.ctx, b.pool, g.ID, &req2, "timeout", "fal did not finish", tt.answer, "", store.FalStatus{})
 			require.ErrorContains(t, err, fmt.Sprintf(`fail timed out generation %s: `, g.ID))
 			require.ErrorContains(t, err, tt.wantErr)
 			require.False(t, changed)
@@ -408,7 +408,7 @@ func TestClaimFalCancels(t *testing.T) {
 	_, err = store.PrepareTimeout(b.ctx, b.pool, failedCancel.ID)
 	require.NoError(t, err)
 	req2 := "req-2"
-	changed, err := store.FailTimedOut(b.ctx, b.pool, failedCancel.ID, &req2, "timeout", "x", "", "fal cancel: HTTP 503")
+	changed, err := store.FailTimedOut(b.ctx, b.pool, failedCancel.ID, &req2, "timeout", "x", "", "fal cancel: HTTP 503", store.FalStatus{})
 	require.NoError(t, err)
 	require.True(t, changed)
 

@@ -61,11 +61,14 @@ type Generation struct {
 	ImageCount              *int
 	InferenceSeconds        *float64
 	Timings                 json.RawMessage
-	// FalStatus is fal's status of the request as fal last reported it to
-	// the reconciler's status poll (RecordFalStatus), at FalStatusAt;
-	// FalQueuePosition is the position it gave with IN_QUEUE. All three
-	// are nil until the reconciler asked, and stay as history once the
-	// generation has finished.
+	// FalStatus is fal's status of the request as fal last reported it,
+	// at FalStatusAt: IN_QUEUE from its answer to the submit, then what
+	// the reconciler's status poll saw (RecordFalStatus), COMPLETED once
+	// fal's result finished the generation, or, for a generation Easel
+	// cancelled at fal (a timeout, a client's cancel), what fal said just
+	// before the cancel. FalQueuePosition is the position it gave with
+	// IN_QUEUE. All three are nil until fal said anything, and stay as
+	// history once the generation has finished.
 	FalStatus        *string
 	FalQueuePosition *int
 	FalStatusAt      *time.Time

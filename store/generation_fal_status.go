@@ -19,6 +19,46 @@ const maxFalStatusBytes = 64
 // only one that comes with a queue position.
 const falStatusInQueue = "IN_QUEUE"
 
+// FalStatus is what fal said about a request's status: Status as fal
+// spells it (IN_QUEUE, IN_PROGRESS, COMPLETED), and with IN_QUEUE the
+// position fal gave (requests ahead of it; nil: none). The zero value says
+// nothing, and a statement given it records nothing.
+type FalStatus struct {
+	Status        string
+	QueuePosition *int
+}
+
+// args returns s as the row keeps it: the status made storable
+// (falStatusText), or nil for none, and the position only with IN_QUEUE
+// and only when it fits an integer column, else nil.
+func (s FalStatus) args() (status *string, position *int32) {
+	if s.Status == "" {
+		return nil, nil
+	}
+	text := falStatusText(s.Status)
+	if text == falStatusInQueue && s.QueuePosition != nil && *s.QueuePosition >= 0 && *s.QueuePosition <= math.MaxInt32 {
+		p := int32(*s.QueuePosition)
+		position = &p
+	}
+	return &text, position
+}
+
+// falStatusSeenSet records on the row, stamped now, the status $status
+// (text, NULL: none) and position $position (integer) that FalStatus.args
+// gave, when there is one, and provided cond (SQL) holds; otherwise the
+// row keeps what it had.
+func falStatusSeenSet(status, position, cond string) string {
+	seen := status + `::text IS NOT NULL AND (` + cond + `)`
+	return `fal_status = CASE WHEN ` + seen + ` THEN ` + status + `::text ELSE fal_status END,
+		fal_queue_position = CASE WHEN ` + seen + ` THEN ` + position + `::integer ELSE fal_queue_position END,
+		fal_status_at = CASE WHEN ` + seen + ` THEN now() ELSE fal_status_at END`
+}
+
+// falStatusCompletedSet records that fal completed the request whose result
+// finishes the generation in the same statement: fal's status is then
+// COMPLETED, whatever the poll last saw, and it has no queue position.
+const falStatusCompletedSet = `fal_status = 'COMPLETED', fal_queue_position = NULL, fal_status_at = now()`
+
 // RecordFalStatus notes on unfinished generation id what fal answered to
 // the reconciler's status poll about requestID: status as fal spells it
 // (IN_QUEUE, IN_PROGRESS, or COMPLETED when the result could not be
@@ -28,25 +68,28 @@ const falStatusInQueue = "IN_QUEUE"
 // or one that arrives after the generation finished, changes nothing, so a
 // slow answer never overwrites a newer state. It reports whether it wrote.
 //
-// The finishing paths leave these columns alone: a finished generation's
-// last status from fal is history (what fal said before the end, as a
-// timed out one still IN_QUEUE shows), not a claim about now; only a
-// result of another request, which becomes the generation's (a webhook's,
-// or TakeResultRequest's), clears them, as they were about the request it
-// replaces.
+// The other writers of these columns are the statements that change the
+// row anyway: the record of fal's answer to the submit (IN_QUEUE and its
+// position, RecordSubmitted), the finish by fal's result (COMPLETED:
+// Complete, FailWithResult, and the webhook's WebhookTx.Record), and the
+// finish by Easel's cancel, with what fal said just before it was sent
+// (CancelAtFal, FailTimedOut). A finish by a cancel's client_cancelled
+// result, or by anything else, leaves them alone: the last status from fal
+// is then history (what fal said before the end), not a claim about now.
+// Only a result of another request, which becomes the generation's (a
+// webhook's, or TakeResultRequest's), clears them first, as they were
+// about the request it replaces.
 // updated_at is bumped, as by any change to the row, so that the gallery's
 // page of the generation shows it.
 func RecordFalStatus(ctx context.Context, db DBTX, id uuid.UUID, requestID, status string, queuePosition *int) (bool, error) {
-	status = falStatusText(status)
-	var position *int32
-	if status == falStatusInQueue && queuePosition != nil && *queuePosition >= 0 && *queuePosition <= math.MaxInt32 {
-		p := int32(*queuePosition)
-		position = &p
+	text, position := FalStatus{Status: status, QueuePosition: queuePosition}.args()
+	if text == nil {
+		return false, nil // fal's client never returns a status without one
 	}
 	tag, err := db.Exec(ctx, `
 		UPDATE generations SET fal_status = $3, fal_queue_position = $4, fal_status_at = now(), updated_at = now()
 		WHERE id = $1 AND finished_at IS NULL AND fal_request_id = $2`,
-		id, requestID, status, position)
+		id, requestID, text, position)
 	if err != nil {
 		return false, fmt.Errorf("record fal's status of request %s of generation %s: %w", requestID, id, err)
 	}

@@ -99,13 +99,14 @@ func imageArgs(id uuid.UUID, images []Image) []any {
 	return []any{id, positions, urls, types, names, sizes, widths, heights, nsfw}
 }
 
-// Complete moves an unfinished generation to completed and inserts its
-// images. It reports false, changing nothing, when the generation is already
-// terminal. Call it inside a transaction so the images and the status commit
-// together.
+// Complete moves an unfinished generation to completed with fal's result
+// and inserts its images; fal's status of the request is then COMPLETED.
+// It reports false, changing nothing, when the generation is already
+// terminal. Call it inside a transaction so the images and the status
+// commit together.
 func Complete(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Completion) (bool, error) {
 	tag, err := tx.Exec(ctx, `
-		UPDATE generations SET `+completedSet+`,
+		UPDATE generations SET `+completedSet+`, `+falStatusCompletedSet+`,
 			fal_request_id = coalesce(NULLIF($2, ''), fal_request_id)
 		WHERE id = $1 AND finished_at IS NULL`,
 		completionArgs(id, &c)...)
@@ -128,7 +129,14 @@ func Complete(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Completion) (bool,
 // message. It reports false, changing nothing, when the generation is
 // already terminal.
 func Fail(ctx context.Context, db DBTX, id uuid.UUID, code, message string) (bool, error) {
-	return finish(ctx, db, id, StatusFailed, code, message, "")
+	return finish(ctx, db, id, StatusFailed, code, message, "", "")
+}
+
+// FailWithResult is Fail for a generation that fal's result failed (fal's
+// error, or an output Easel could not read): fal completed the request,
+// so its status is recorded as COMPLETED, as Complete records it.
+func FailWithResult(ctx context.Context, db DBTX, id uuid.UUID, code, message string) (bool, error) {
+	return finish(ctx, db, id, StatusFailed, code, message, ", "+falStatusCompletedSet, "")
 }
 
 // FailUnsubmitted fails generation id as Fail does, but only while it
@@ -137,7 +145,7 @@ func Fail(ctx context.Context, db DBTX, id uuid.UUID, code, message string) (boo
 // says that it may have been billed. It reports false, changing nothing,
 // when the generation has finished or counts a submission.
 func FailUnsubmitted(ctx context.Context, db DBTX, id uuid.UUID, code, message string) (bool, error) {
-	return finish(ctx, db, id, StatusFailed, code, message, " AND fal_submissions = 0")
+	return finish(ctx, db, id, StatusFailed, code, message, "", " AND fal_submissions = 0")
 }
 
 // Cancel moves an unfinished generation to cancelled. It reports false,
@@ -146,19 +154,39 @@ func FailUnsubmitted(ctx context.Context, db DBTX, id uuid.UUID, code, message s
 // It only records the cancellation. A submitted generation's request keeps
 // running at fal, which bills it, and its result is then stored as a late
 // webhook event; a queued one's River job stays, and finds nothing to
-// submit. jobs.Canceller cancels at fal and in River, and calls this.
+// submit. jobs.Canceller cancels at fal and in River, and calls this, or
+// CancelAtFal once fal has cancelled the request.
 func Cancel(ctx context.Context, db DBTX, id uuid.UUID, message string) (bool, error) {
-	return finish(ctx, db, id, StatusCancelled, ErrorCodeCancelled, message, "")
+	return finish(ctx, db, id, StatusCancelled, ErrorCodeCancelled, message, "", "")
+}
+
+// CancelAtFal is Cancel for a generation whose request, requestID, Easel
+// has just cancelled at fal, with seen, what fal said of the request's
+// status just before (FalStatus; the zero value when fal could not be
+// asked), recorded in the same statement provided the generation still
+// records requestID: IN_PROGRESS says fal was running it, and may bill it;
+// IN_QUEUE that it had not started.
+func CancelAtFal(ctx context.Context, db DBTX, id uuid.UUID, requestID, message string, seen FalStatus) (bool, error) {
+	status, position := seen.args()
+	tag, err := db.Exec(ctx, `
+		UPDATE generations SET `+finishedSet+`,
+			`+falStatusSeenSet("$6", "$7", "fal_request_id = $5")+`
+		WHERE id = $1 AND finished_at IS NULL`, id, StatusCancelled, ErrorCodeCancelled, message, requestID, status, position)
+	if err != nil {
+		return false, fmt.Errorf("mark generation %s %s: %w", id, StatusCancelled, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // finishedSet ends a generation in status $2 with error code $3 and message
 // $4.
 const finishedSet = `status = $2, finished_at = now(), updated_at = now(), error_code = $3, error_message = $4`
 
-// finish ends unfinished generation id; and, a constant, narrows which.
-func finish(ctx context.Context, db DBTX, id uuid.UUID, status Status, code, message, and string) (bool, error) {
+// finish ends unfinished generation id; set, a constant, sets more columns
+// (", col = ..."); and, a constant, narrows which.
+func finish(ctx context.Context, db DBTX, id uuid.UUID, status Status, code, message, set, and string) (bool, error) {
 	tag, err := db.Exec(ctx, `
-		UPDATE generations SET `+finishedSet+`
+		UPDATE generations SET `+finishedSet+set+`
 		WHERE id = $1 AND finished_at IS NULL`+and, id, status, code, message)
 	if err != nil {
 		return false, fmt.Errorf("mark generation %s %s: %w", id, status, err)

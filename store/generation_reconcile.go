@@ -135,9 +135,13 @@ func PrepareTimeout(ctx context.Context, db DBTX, id uuid.UUID) (*Generation, er
 // error, and kept; or, with no cancelAnswer, cancelErr is noted on it, the
 // cancel to be sent again (ClaimFalCancels). FalCancelGaveUp or
 // FalCancelPending as cancelAnswer is an error naming it, and nothing is
-// changed.
+// changed. seen, what fal said of the request's status just before the
+// cancel was sent (the zero value: fal could not be asked), is recorded on
+// the generation it fails (fal_status, fal_queue_position, fal_status_at):
+// IN_PROGRESS says fal was running it, and may bill it, IN_QUEUE that it
+// had not started.
 func FailTimedOut(ctx context.Context, db DBTX, id uuid.UUID, requestID *string, code, message string,
-	cancelAnswer FalCancelAnswer, cancelErr string,
+	cancelAnswer FalCancelAnswer, cancelErr string, seen FalStatus,
 ) (bool, error) {
 	if cancelAnswer != "" {
 		if err := checkFalCancelAnswer(cancelAnswer); err != nil {
@@ -145,9 +149,10 @@ func FailTimedOut(ctx context.Context, db DBTX, id uuid.UUID, requestID *string,
 		}
 	}
 	var failed bool
+	status, position := seen.args()
 	err := db.QueryRow(ctx, `
 		WITH failed AS (
-			UPDATE generations SET `+finishedSet+`
+			UPDATE generations SET `+finishedSet+`, `+falStatusSeenSet("$8", "$9", "true")+`
 			WHERE id = $1 AND finished_at IS NULL AND fal_request_id IS NOT DISTINCT FROM $5::text
 			RETURNING id),
 		answered AS (
@@ -157,7 +162,7 @@ func FailTimedOut(ctx context.Context, db DBTX, id uuid.UUID, requestID *string,
 			UPDATE fal_request_cancels SET last_error = $6
 			WHERE $7 = '' AND $6 <> '' AND generation_id = $1 AND fal_request_id = $5::text AND answered_at IS NULL)
 		SELECT EXISTS (SELECT 1 FROM failed)`,
-		id, StatusFailed, code, message, requestID, cancelErr, cancelAnswer).Scan(&failed)
+		id, StatusFailed, code, message, requestID, cancelErr, cancelAnswer, status, position).Scan(&failed)
 	if err != nil {
 		return false, fmt.Errorf("fail timed out generation %s: %w", id, err)
 	}

@@ -48,33 +48,47 @@ func resultRequestWith(param string) string {
 // resultRequestSet makes fal request param the generation's request, as
 // resultRequestWith's statement must: the ids and URLs of another request
 // are cleared; those of the same request, or of a row that records none,
-// are kept. So is what fal last said about the request (RecordFalStatus):
-// it was about the other one. In an UPDATE's SET every fal_request_id is
-// still the old one.
+// are kept. In an UPDATE's SET every fal_request_id is still the old one.
+// What fal last said about the request (RecordFalStatus) is left to the
+// statement: one that finishes the generation with param's result records
+// COMPLETED (falStatusCompletedSet); TakeResultRequest clears it when it
+// was about another request (otherRequestStatusCleared).
 func resultRequestSet(param string) string {
-	other := `fal_request_id <> NULLIF(` + param + `, '')`
+	other := otherRequest(param)
 	return `fal_request_id = coalesce(NULLIF(` + param + `, ''), fal_request_id),
 		fal_gateway_request_id = CASE WHEN ` + other + ` THEN NULL ELSE fal_gateway_request_id END,
 		fal_status_url = CASE WHEN ` + other + ` THEN NULL ELSE fal_status_url END,
 		fal_response_url = CASE WHEN ` + other + ` THEN NULL ELSE fal_response_url END,
-		fal_cancel_url = CASE WHEN ` + other + ` THEN NULL ELSE fal_cancel_url END,
-		fal_status = CASE WHEN ` + other + ` THEN NULL ELSE fal_status END,
+		fal_cancel_url = CASE WHEN ` + other + ` THEN NULL ELSE fal_cancel_url END`
+}
+
+// otherRequestStatusCleared clears what fal last said about the request
+// the generation records when param is another one.
+func otherRequestStatusCleared(param string) string {
+	other := otherRequest(param)
+	return `fal_status = CASE WHEN ` + other + ` THEN NULL ELSE fal_status END,
 		fal_queue_position = CASE WHEN ` + other + ` THEN NULL ELSE fal_queue_position END,
 		fal_status_at = CASE WHEN ` + other + ` THEN NULL ELSE fal_status_at END`
+}
+
+// otherRequest is true, in an UPDATE's SET, of a row that records a
+// request other than param.
+func otherRequest(param string) string {
+	return `fal_request_id <> NULLIF(` + param + `, '')`
 }
 
 // TakeResultRequest makes fal request requestID, whose result is about to
 // finish generation id, the generation's request, as a webhook that
 // finishes it does (WebhookTx.Record): the request it recorded until then,
 // if another, is queued to be cancelled at fal (ClaimFalCancels) and its
-// gateway id and URLs cleared. It returns that other request, or "". Call
-// it in the transaction that locked the generation and finishes it with
-// the result, before the statement that finishes it.
+// gateway id, URLs and last status from fal cleared. It returns that other
+// request, or "". Call it in the transaction that locked the generation
+// and finishes it with the result, before the statement that finishes it.
 func TakeResultRequest(ctx context.Context, tx pgx.Tx, id uuid.UUID, requestID string) (string, error) {
 	var superseded *string
 	err := tx.QueryRow(ctx, resultRequestWith("$2")+`,
 		taken AS (
-			UPDATE generations SET `+resultRequestSet("$2")+`
+			UPDATE generations SET `+resultRequestSet("$2")+`, `+otherRequestStatusCleared("$2")+`
 			WHERE id = $1 AND fal_request_id IS DISTINCT FROM NULLIF($2, '') AND $2 <> '')
 		SELECT (SELECT fal_request_id FROM superseded)`, id, requestID).Scan(&superseded)
 	if err != nil {

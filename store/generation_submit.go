@@ -51,6 +51,12 @@ type Submission struct {
 	StatusURL        string
 	ResponseURL      string
 	CancelURL        string
+	// FalStatus is the request's status as fal gave it with the answer:
+	// for a submit, IN_QUEUE and the queue position fal reported, so that
+	// a generation waiting in fal's queue says so (and how far back) from
+	// the start, not only once the reconciler asks EASEL_POLL_AFTER later.
+	// The zero value records none.
+	FalStatus FalStatus
 }
 
 // RecordSubmitted stores fal's answer to the submission MarkSubmitting
@@ -62,7 +68,9 @@ type Submission struct {
 // later than the finish. The submission is confirmed all the same. The
 // caller compares the returned FalRequestID with s.RequestID to tell
 // whether s is a request nobody needs. It returns the generation as it now
-// is.
+// is. An unfinished generation also takes s.FalStatus as fal's status of
+// its request (fal_status, fal_queue_position, fal_status_at), in the same
+// statement; a finished one keeps what it had, as it keeps its request.
 //
 // It is idempotent: once a submission of the generation is confirmed, it
 // changes nothing and returns the generation as it is. The caller retries
@@ -104,33 +112,7 @@ func RecordSubmittedReplacing(ctx context.Context, db DBTX, id uuid.UUID, s Subm
 	// is now (FOR UPDATE reads the latest version), which the UPDATE's
 	// RETURNING could not: it returns new values only.
 	var replaced *string
-	g, err := scanGeneration(replacedScanner{db.QueryRow(ctx, `
-		WITH prior AS (
-			SELECT id AS prior_id, fal_request_id AS prior_request_id FROM generations
-			WHERE id = $1 AND fal_submissions_confirmed = 0
-			FOR UPDATE),
-		recorded AS (
-			UPDATE generations SET
-				status = CASE WHEN status = 'queued' THEN 'submitted' ELSE status END,
-				fal_request_id = CASE WHEN finished_at IS NULL OR fal_request_id IS NULL THEN $2 ELSE fal_request_id END,
-				fal_gateway_request_id = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN NULLIF($3, '') ELSE fal_gateway_request_id END,
-				fal_status_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $4 ELSE fal_status_url END,
-				fal_response_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $5 ELSE fal_response_url END,
-				fal_cancel_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $6 ELSE fal_cancel_url END,
-				submitted_at = CASE WHEN finished_at IS NULL THEN coalesce(submitted_at, now()) ELSE submitted_at END,
-				fal_submissions_confirmed = fal_submissions_confirmed + 1,
-				error_code = CASE WHEN finished_at IS NULL THEN NULL ELSE error_code END,
-				error_message = CASE WHEN finished_at IS NULL THEN NULL ELSE error_message END,
-				updated_at = now()
-			FROM prior
-			WHERE id = prior_id AND fal_submissions_confirmed = 0
-			RETURNING generations.*, CASE WHEN prior_request_id <> fal_request_id THEN prior_request_id END AS replaced),
-		kept AS (
-			INSERT INTO fal_request_cancels (generation_id, fal_request_id, reason)
-			SELECT id, replaced, '`+string(FalCancelSuperseded)+`' FROM recorded WHERE replaced IS NOT NULL
-			ON CONFLICT (generation_id, fal_request_id) DO NOTHING)
-		SELECT `+generationColumns+`, replaced FROM recorded`,
-		id, s.RequestID, s.GatewayRequestID, s.StatusURL, s.ResponseURL, s.CancelURL), &replaced})
+	g, err := scanGeneration(replacedScanner{db.QueryRow(ctx, recordSubmittedSQL, submissionArgs(id, s)...), &replaced})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Confirmed already (this answer, recorded by a try whose reply
 		// was lost, or another), or no such generation. A request that
@@ -150,6 +132,43 @@ func RecordSubmittedReplacing(ctx context.Context, db DBTX, id uuid.UUID, s Subm
 	return g, *replaced, nil
 }
 
+// recordSubmittedSQL is RecordSubmittedReplacing's statement, assembled
+// once: it is on the hot path of every submission, and building it at each
+// call would cost an allocation of its whole text.
+var recordSubmittedSQL = `
+	WITH prior AS (
+		SELECT id AS prior_id, fal_request_id AS prior_request_id FROM generations
+		WHERE id = $1 AND fal_submissions_confirmed = 0
+		FOR UPDATE),
+	recorded AS (
+		UPDATE generations SET
+			status = CASE WHEN status = 'queued' THEN 'submitted' ELSE status END,
+			fal_request_id = CASE WHEN finished_at IS NULL OR fal_request_id IS NULL THEN $2 ELSE fal_request_id END,
+			fal_gateway_request_id = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN NULLIF($3, '') ELSE fal_gateway_request_id END,
+			fal_status_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $4 ELSE fal_status_url END,
+			fal_response_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $5 ELSE fal_response_url END,
+			fal_cancel_url = CASE WHEN finished_at IS NULL OR coalesce(fal_request_id, $2) = $2 THEN $6 ELSE fal_cancel_url END,
+			submitted_at = CASE WHEN finished_at IS NULL THEN coalesce(submitted_at, now()) ELSE submitted_at END,
+			fal_submissions_confirmed = fal_submissions_confirmed + 1,
+			error_code = CASE WHEN finished_at IS NULL THEN NULL ELSE error_code END,
+			error_message = CASE WHEN finished_at IS NULL THEN NULL ELSE error_message END,
+			` + falStatusSeenSet("$7", "$8", "finished_at IS NULL") + `,
+			updated_at = now()
+		FROM prior
+		WHERE id = prior_id AND fal_submissions_confirmed = 0
+		RETURNING generations.*, CASE WHEN prior_request_id <> fal_request_id THEN prior_request_id END AS replaced),
+	kept AS (
+		INSERT INTO fal_request_cancels (generation_id, fal_request_id, reason)
+		SELECT id, replaced, '` + string(FalCancelSuperseded) + `' FROM recorded WHERE replaced IS NOT NULL
+		ON CONFLICT (generation_id, fal_request_id) DO NOTHING)
+	SELECT ` + generationColumns + `, replaced FROM recorded`
+
+// submissionArgs are $1 to $8 of RecordSubmittedReplacing's statement.
+func submissionArgs(id uuid.UUID, s Submission) []any {
+	status, position := s.FalStatus.args()
+	return []any{id, s.RequestID, s.GatewayRequestID, s.StatusURL, s.ResponseURL, s.CancelURL, status, position}
+}
+
 // replacedScanner scans a generation's columns and then the request
 // RecordSubmittedReplacing's statement returns after them.
 type replacedScanner struct {
@@ -166,20 +185,24 @@ func (r replacedScanner) Scan(dest ...any) error {
 // call could record fal's answer: the worker that made it died first.
 // Adopt only a request that fal, asked with Easel's key, knows: a webhook
 // may carry another account's request. Adopting it confirms one of the submissions
-// MarkSubmitting counted. It returns ErrNotFound, changing nothing, unless
-// the generation is still queued with s.RequestID as its request.
+// MarkSubmitting counted. s.FalStatus, what fal answered when asked about
+// the request, is recorded with it. It returns ErrNotFound, changing
+// nothing, unless the generation is still queued with s.RequestID as its
+// request.
 func AdoptSubmission(ctx context.Context, db DBTX, id uuid.UUID, s Submission) (*Generation, error) {
+	status, position := s.FalStatus.args()
 	g, err := scanGeneration(db.QueryRow(ctx, `
 		UPDATE generations SET
 			status = 'submitted',
 			fal_status_url = $3, fal_response_url = $4, fal_cancel_url = $5,
+			`+falStatusSeenSet("$6", "$7", "true")+`,
 			submitted_at = coalesce(submitted_at, now()),
 			fal_submissions_confirmed = fal_submissions_confirmed + 1,
 			error_code = NULL, error_message = NULL,
 			updated_at = now()
 		WHERE id = $1 AND status = 'queued' AND fal_request_id = $2
 		RETURNING `+generationColumns,
-		id, s.RequestID, s.StatusURL, s.ResponseURL, s.CancelURL))
+		id, s.RequestID, s.StatusURL, s.ResponseURL, s.CancelURL, status, position))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("queued generation %s with fal request %s: %w", id, s.RequestID, ErrNotFound)
 	}

@@ -51,6 +51,7 @@ func BenchmarkSubmitStatements(b *testing.B) {
 		b.Fatal(err)
 	}
 
+	position := 12
 	cpu := dbtest.StartCPUMeter(ctx, b, pool)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -59,7 +60,9 @@ func BenchmarkSubmitStatements(b *testing.B) {
 		if err != nil || reserved == nil {
 			b.Fatalf("reserve first submission: %v, %v", reserved, err)
 		}
-		if _, err := store.RecordSubmitted(ctx, pool, g.ID, store.Submission{RequestID: "req-" + g.ID.String()}); err != nil {
+		// fal's status with its answer, as the worker records it.
+		queued := store.FalStatus{Status: fal.StatusInQueue, QueuePosition: &position}
+		if _, err := store.RecordSubmitted(ctx, pool, g.ID, store.Submission{RequestID: "req-" + g.ID.String(), FalStatus: queued}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := store.Fail(ctx, pool, g.ID, "x", "frees its slot"); err != nil {

@@ -154,13 +154,17 @@ func (tx *WebhookTx) Record(ctx context.Context, w WebhookWrite) (*Finished, err
 	//
 	// The request whose result finishes the generation becomes its request,
 	// and one it recorded until then is queued to be cancelled at fal
-	// (resultRequestWith), in the same statement.
+	// (resultRequestWith), in the same statement, which also records fal's
+	// status of the request as COMPLETED: a result is fal's last word on it,
+	// and what the reconciler's poll last saw (IN_QUEUE, IN_PROGRESS) is
+	// no longer true.
 	switch {
 	case w.Finish != nil && w.Finish.Completion != nil:
 		c := *w.Finish.Completion
 		c.FalRequestID = cmp.Or(c.FalRequestID, w.RequestID)
 		b.Queue(resultRequestWith("$2")+`
-			UPDATE generations SET `+completedSet+`, last_webhook_at = now(), `+resultRequestSet("$2")+`
+			UPDATE generations SET `+completedSet+`, last_webhook_at = now(), `+resultRequestSet("$2")+`,
+				`+falStatusCompletedSet+`
 			WHERE id = $1
 			RETURNING created_at, run_at, completed_at, (SELECT fal_request_id FROM superseded)`,
 			completionArgs(id, &c)...).QueryRow(scanFinished)
@@ -169,7 +173,8 @@ func (tx *WebhookTx) Record(ctx context.Context, w WebhookWrite) (*Finished, err
 		}
 	case w.Finish != nil:
 		b.Queue(resultRequestWith("$5")+`
-			UPDATE generations SET `+finishedSet+`, last_webhook_at = now(), `+resultRequestSet("$5")+`
+			UPDATE generations SET `+finishedSet+`, last_webhook_at = now(), `+resultRequestSet("$5")+`,
+				`+falStatusCompletedSet+`
 			WHERE id = $1
 			RETURNING created_at, run_at, completed_at, (SELECT fal_request_id FROM superseded)`,
 			id, StatusFailed, w.Finish.ErrorCode, w.Finish.ErrorMessage, w.RequestID).QueryRow(scanFinished)

@@ -41,6 +41,10 @@ type detailPage struct {
 	Fal       []field
 	Error     *errorView
 	Cancelled *cancelView
+
+	// FalStatus and FalQueuePosition are what fal last said of the
+	// request ("" for nothing), which the script reloads on a change of.
+	FalStatus, FalQueuePosition string
 }
 
 // field is one labelled value of a description list.
@@ -95,12 +99,16 @@ func (h *Handler) detail(c echo.Context) error {
 	if err != nil {
 		return h.serverError(c, err)
 	}
-	view := newDetailPage(g, images, webhooks)
+	polled, err := store.ListPolledResults(ctx, h.pool, id)
+	if err != nil {
+		return h.serverError(c, err)
+	}
+	view := newDetailPage(g, images, webhooks, polled)
 	view.chrome = chromeOf(c, "Generation "+id.String())
 	return h.render(c, http.StatusOK, "detail", view)
 }
 
-func newDetailPage(g *store.Generation, images []store.Image, webhooks []store.ReceivedWebhook) detailPage {
+func newDetailPage(g *store.Generation, images []store.Image, webhooks []store.ReceivedWebhook, polled []store.PolledResult) detailPage {
 	id := g.ID.String()
 	v := detailPage{
 		ID: id, URL: "/generations/" + id, Status: g.Status, Pending: !g.Status.Terminal(), StateURL: "/generations/" + id + "/state",
@@ -109,7 +117,13 @@ func newDetailPage(g *store.Generation, images []store.Image, webhooks []store.R
 	if len(webhooks) > maxTimelineWebhooks {
 		webhooks, v.Truncated = webhooks[:maxTimelineWebhooks], true
 	}
-	v.Timeline = buildTimeline(g, webhooks)
+	v.Timeline = buildTimeline(g, webhooks, polled...)
+	if g.FalStatus != nil {
+		v.FalStatus = *g.FalStatus
+	}
+	if g.FalQueuePosition != nil {
+		v.FalQueuePosition = fmt.Sprint(*g.FalQueuePosition)
+	}
 
 	// The stored input is fal's input with every default applied; a lenient
 	// decode is enough to show it.
@@ -206,12 +220,18 @@ func falTimings(raw json.RawMessage) []field {
 }
 
 // generationState is what the page's script polls while the generation is
-// pending. The script reloads when Status changes; Version changes with
-// anything the page would show, for a reader that wants every change.
+// pending. The script reloads when Status, FalStatus or FalQueuePosition
+// changes; Version changes with anything the page would show, for a reader
+// that wants every change.
 type generationState struct {
 	Status   store.Status `json:"status"`
 	Terminal bool         `json:"terminal"`
 	Version  string       `json:"version"`
+	// FalStatus and FalQueuePosition are what fal last said of the
+	// request, which may be all that changes for minutes while fal holds
+	// it.
+	FalStatus        *string `json:"fal_status"`
+	FalQueuePosition *int    `json:"fal_queue_position"`
 }
 
 func (h *Handler) state(c echo.Context) error {
@@ -227,7 +247,8 @@ func (h *Handler) state(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, generationState{Status: g.Status, Terminal: g.Status.Terminal(), Version: stateVersion(g)})
+	return c.JSON(http.StatusOK, generationState{Status: g.Status, Terminal: g.Status.Terminal(), Version: stateVersion(g),
+		FalStatus: g.FalStatus, FalQueuePosition: g.FalQueuePosition})
 }
 
 // stateVersion changes whenever the page would show something new: every

@@ -27,8 +27,10 @@
 //
 // A generation's page updates by itself while the generation is pending:
 // the script polls GET /generations/{id}/state about once a second while
-// the tab is visible, and reloads the page when the status changes, so the
-// timeline and images are always rendered by the server. Smaller changes
+// the tab is visible, and reloads the page when the status changes, or
+// fal's status of the request or its queue position does (which may be all
+// that changes for minutes while fal holds it), so the timeline and images
+// are always rendered by the server. Smaller changes
 // (a webhook noted, a submit retried) wait for that reload, since each
 // reload loses the reader's focus, open sections and revealed images. The
 // /v1 long poll would not do: it answers only when the generation

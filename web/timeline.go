@@ -23,10 +23,11 @@ type timelineEntry struct {
 }
 
 // buildTimeline merges the generation's own timestamps with the webhooks it
-// received, in the order they happened. The row keeps only the latest
-// submission attempt, so retries show as one "submitting" entry that counts
-// them.
-func buildTimeline(g *store.Generation, webhooks []store.ReceivedWebhook) []timelineEntry {
+// received and the results Easel fetched from fal's queue instead
+// (store.ListPolledResults), in the order they happened. The row keeps only
+// the latest submission attempt, so retries show as one "submitting" entry
+// that counts them.
+func buildTimeline(g *store.Generation, webhooks []store.ReceivedWebhook, polled ...store.PolledResult) []timelineEntry {
 	entries := []timelineEntry{{
 		At: g.CreatedAt, Title: "Enqueued",
 		Detail: fmt.Sprintf("by client %s, priority %d", g.Client, g.Priority),
@@ -57,11 +58,19 @@ func buildTimeline(g *store.Generation, webhooks []store.ReceivedWebhook) []time
 		entries = append(entries, timelineEntry{At: *g.SubmittingAt, Title: "Submitted to fal",
 			Detail: detail + "; fal's answer to the submit came after the result", Tone: "ok"})
 	}
-	if g.FalStatus != nil && g.FalStatusAt != nil {
+	// COMPLETED is said by the entry of the result that finished it.
+	if g.FalStatus != nil && g.FalStatusAt != nil && *g.FalStatus != "COMPLETED" {
 		entries = append(entries, falStatusEntry(g))
 	}
 	for _, w := range webhooks {
 		entries = append(entries, webhookEntry(w))
+	}
+	for _, p := range polled {
+		// One fetched again after the generation had finished changed
+		// nothing, and says nothing of why it took so long.
+		if p.Outcome == store.OutcomeApplied {
+			entries = append(entries, polledEntry(p, webhooks))
+		}
 	}
 	if g.FinishedAt != nil {
 		entries = append(entries, finishedEntry(g))
@@ -70,15 +79,40 @@ func buildTimeline(g *store.Generation, webhooks []store.ReceivedWebhook) []time
 	return entries
 }
 
-// falStatusEntry is what fal last said about the request when the
-// reconciler asked (no webhook had settled it): the row keeps only the
-// latest answer.
+// falStatusEntry is what fal last said about the request: its answer to
+// the submit, to the reconciler's poll, or to the status asked just before
+// a cancel. The row keeps only the latest.
 func falStatusEntry(g *store.Generation) timelineEntry {
 	detail := *g.FalStatus
 	if g.FalQueuePosition != nil {
 		detail += fmt.Sprintf(", %d request(s) ahead", *g.FalQueuePosition)
 	}
-	return timelineEntry{At: *g.FalStatusAt, Title: "Status from fal", Detail: detail + " · the latest answer when Easel asked fal"}
+	return timelineEntry{At: *g.FalStatusAt, Title: "Status from fal", Detail: detail + " · fal's latest answer as Easel recorded it"}
+}
+
+// polledEntry is the result that finished the generation when Easel
+// fetched it from fal's queue: it came late, since the reconciler asks fal
+// only once no webhook has brought the result EASEL_POLL_AFTER after the
+// submission, or when the webhook carried none. A webhook of the request
+// that came after it shows that fal's webhook was late rather than lost.
+func polledEntry(p store.PolledResult, webhooks []store.ReceivedWebhook) timelineEntry {
+	detail := "no webhook within EASEL_POLL_AFTER"
+	late := false
+	for _, w := range webhooks {
+		if !w.SignatureValid || w.FalRequestID != p.FalRequestID {
+			continue
+		}
+		switch {
+		case w.Outcome == store.OutcomeDeferred && !w.ReceivedAt.After(p.FetchedAt):
+			detail = "fal's webhook carried no result"
+		case w.Outcome == store.OutcomeDuplicate && w.ReceivedAt.After(p.FetchedAt):
+			late = true
+		}
+	}
+	if late {
+		detail += "; fal's webhook came after it: late, not lost"
+	}
+	return timelineEntry{At: p.FetchedAt, Title: "Result fetched from fal by polling", Detail: detail}
 }
 
 func webhookEntry(w store.ReceivedWebhook) timelineEntry {

@@ -18,11 +18,21 @@ import (
 
 // generation is the part of the API's generation resource the command shows.
 type generation struct {
-	ID           string     `json:"id"`
-	Status       string     `json:"status"`
-	FalRequestID *string    `json:"fal_request_id"`
-	Error        *errorInfo `json:"error"`
-	Images       []image    `json:"images"`
+	ID           string  `json:"id"`
+	Status       string  `json:"status"`
+	FalRequestID *string `json:"fal_request_id"`
+	// FalStatus and FalQueuePosition are what fal last said of the
+	// request when Easel asked (IN_QUEUE with how many requests are ahead,
+	// IN_PROGRESS, ...): null until Easel has asked, as servers that never
+	// ask leave them.
+	FalStatus        *string    `json:"fal_status"`
+	FalQueuePosition *int       `json:"fal_queue_position"`
+	Error            *errorInfo `json:"error"`
+	Images           []image    `json:"images"`
+	// ResultSource is "poll" when Easel fetched the result from fal's
+	// queue, no webhook having brought it in time, which made it late;
+	// only GET /v1/generations/{id} says, and servers before it never.
+	ResultSource *string `json:"result_source"`
 	// raw is the resource as the API returned it, every field included,
 	// which --output json prints.
 	raw json.RawMessage

@@ -38,6 +38,12 @@ type testBundle struct {
 // faults, and no latency, on an ephemeral port.
 func setup(t *testing.T, sim falsim.Config) *testBundle {
 	t.Helper()
+	return setupEnv(t, sim, nil)
+}
+
+// setupEnv is setup with env's variables set for easel serve too.
+func setupEnv(t *testing.T, sim falsim.Config, env map[string]string) *testBundle {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dbURL := dbtest.URL(t)
 	cfg, err := serve.ConfigFromEnv(func(name string) string {
@@ -47,7 +53,7 @@ func setup(t *testing.T, sim falsim.Config) *testBundle {
 		case "EASEL_ADDR":
 			return "127.0.0.1:0"
 		}
-		return ""
+		return env[name]
 	})
 	require.NoError(t, err)
 	cfg.Simulator = &sim

@@ -21,10 +21,11 @@ type progress struct {
 	terminal bool
 	start    time.Time
 
-	mu     sync.Mutex
-	last   string // the last state line printed, to print each change once
-	status string
-	frame  int
+	mu      sync.Mutex
+	last    string // the last state line printed, to print each change once
+	lastFal string // the last line of fal's status printed, likewise
+	status  string
+	frame   int
 
 	stop chan struct{}
 	done chan struct{}
@@ -56,17 +57,28 @@ func (p *progress) spin() {
 	}
 }
 
-// update prints g's state if it changed since the last call.
+// update prints g's state if it changed since the last call, and then
+// fal's status of its request if that changed: minutes may pass at fal
+// between submitted and completed.
 func (p *progress) update(g *generation) {
-	line := stateLine(g)
+	line, fal := stateLine(g), falLine(g)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.status = g.Status
-	if line == p.last {
-		return
+	elapsed := formatElapsed(time.Since(p.start))
+	if line != p.last {
+		p.last = line
+		p.printLocked(fmt.Sprintf("%8s  %s", elapsed, line))
 	}
-	p.last = line
-	p.printLocked(fmt.Sprintf("%8s  %s", formatElapsed(time.Since(p.start)), line))
+	if fal != p.lastFal {
+		// A status gone (another request, or the generation left
+		// submitted) prints nothing, but the same status coming back is
+		// news again.
+		p.lastFal = fal
+		if fal != "" {
+			p.printLocked(fmt.Sprintf("%8s  %s", elapsed, fal))
+		}
+	}
 }
 
 // note prints a message that is not a state change, such as a retried error.
@@ -129,7 +141,7 @@ func stateLine(g *generation) string {
 		if unknown > 0 {
 			line += fmt.Sprintf(", %d NSFW unknown", unknown)
 		}
-		return line
+		return line + polledNote(g)
 	case "failed", "cancelled":
 		if g.Error != nil {
 			parts := []string{g.Status}
@@ -141,10 +153,37 @@ func stateLine(g *generation) string {
 			if g.Error.Message != "" {
 				parts = append(parts, g.Error.Message)
 			}
-			return strings.Join(parts, ": ")
+			return strings.Join(parts, ": ") + polledNote(g)
 		}
 	}
-	return g.Status
+	return g.Status + polledNote(g)
+}
+
+// polledNote says why a result came late when it did: Easel polls fal only
+// EASEL_POLL_AFTER after the submission when no webhook brought it.
+func polledNote(g *generation) string {
+	if g.ResultSource != nil && *g.ResultSource == "poll" {
+		return "; result fetched by polling: no webhook in time"
+	}
+	return ""
+}
+
+// falLine describes what fal last said of a submitted generation's request,
+// as the server recorded it; "" when it has recorded nothing, which older
+// servers, and newer ones before they ask fal, answer with null.
+func falLine(g *generation) string {
+	if g.Status != "submitted" || g.FalStatus == nil || *g.FalStatus == "" {
+		return ""
+	}
+	line := "at fal: " + *g.FalStatus
+	switch {
+	case g.FalQueuePosition == nil:
+	case *g.FalQueuePosition == 0:
+		line += ", next to run"
+	default:
+		line += fmt.Sprintf(", %d ahead", *g.FalQueuePosition)
+	}
+	return line
 }
 
 func formatElapsed(d time.Duration) string {

@@ -2,6 +2,7 @@ package enqueuecli
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,55 @@ func TestProgressPlain(t *testing.T) {
 	require.Len(t, lines, 2, "an unchanged state is printed once")
 	require.Regexp(t, `^\s+0\.\ds  queued$`, lines[0])
 	require.Regexp(t, `^\s+0\.\ds  completed: 0 image\(s\)$`, lines[1])
+}
+
+// While submitted, each change of fal's status or queue position is a
+// line of its own; the same answer again, or fal's COMPLETED on the
+// finished generation, prints nothing.
+func TestProgressFalStatus(t *testing.T) {
+	t.Parallel()
+	var out logtest.Buffer
+	p := newProgress(&out, false, time.Now())
+	submitted := func(status *string, position *int) *generation {
+		return &generation{Status: "submitted", FalRequestID: ptr("r-1"), FalStatus: status, FalQueuePosition: position}
+	}
+	p.update(submitted(nil, nil))
+	p.update(submitted(ptr("IN_QUEUE"), ptr(3)))
+	p.update(submitted(ptr("IN_QUEUE"), ptr(3)))
+	p.update(submitted(ptr("IN_QUEUE"), ptr(1)))
+	p.update(submitted(ptr("IN_PROGRESS"), nil))
+	p.update(&generation{Status: "completed", FalRequestID: ptr("r-1"), FalStatus: ptr("COMPLETED")})
+	p.close()
+
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	want := []string{"submitted (fal request r-1)", "at fal: IN_QUEUE, 3 ahead", "at fal: IN_QUEUE, 1 ahead", "at fal: IN_PROGRESS", "completed: 0 image(s)"}
+	require.Len(t, lines, len(want), out.String())
+	for i, w := range want {
+		require.Regexp(t, `^\s+0\.\ds  `+regexp.QuoteMeta(w)+`$`, lines[i])
+	}
+}
+
+func TestFalLine(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		g    generation
+		want string
+	}{
+		{generation{Status: "submitted"}, ""},
+		{generation{Status: "submitted", FalStatus: ptr("")}, ""},
+		{generation{Status: "submitted", FalStatus: ptr("IN_QUEUE")}, "at fal: IN_QUEUE"},
+		{generation{Status: "submitted", FalStatus: ptr("IN_QUEUE"), FalQueuePosition: ptr(0)}, "at fal: IN_QUEUE, next to run"},
+		{generation{Status: "submitted", FalStatus: ptr("IN_QUEUE"), FalQueuePosition: ptr(12)}, "at fal: IN_QUEUE, 12 ahead"},
+		{generation{Status: "submitted", FalStatus: ptr("IN_PROGRESS")}, "at fal: IN_PROGRESS"},
+		{generation{Status: "submitted", FalStatus: ptr("COMPLETED")}, "at fal: COMPLETED"},
+		// Once the generation has left fal, what fal said last is history,
+		// which the state line supersedes.
+		{generation{Status: "queued", FalStatus: ptr("IN_QUEUE"), FalQueuePosition: ptr(2)}, ""},
+		{generation{Status: "completed", FalStatus: ptr("COMPLETED")}, ""},
+		{generation{Status: "failed", FalStatus: ptr("IN_QUEUE"), FalQueuePosition: ptr(40)}, ""},
+	} {
+		require.Equal(t, tt.want, falLine(&tt.g), "%+v", tt.g)
+	}
 }
 
 func TestProgressTerminal(t *testing.T) {
@@ -63,6 +113,13 @@ func TestStateLine(t *testing.T) {
 		{generation{Status: "cancelled", Error: &errorInfo{Code: "cancelled", Message: "cancelled before it was submitted to fal"}},
 			"cancelled: cancelled before it was submitted to fal"},
 		{generation{Status: "failed"}, "failed"},
+		// A result polled rather than delivered by webhook says so: it is
+		// why it came late.
+		{generation{Status: "completed", Images: []image{{NSFW: ptr(false)}}, ResultSource: ptr("poll")},
+			"completed: 1 image(s); result fetched by polling: no webhook in time"},
+		{generation{Status: "completed", Images: []image{{NSFW: ptr(false)}}, ResultSource: ptr("webhook")}, "completed: 1 image(s)"},
+		{generation{Status: "failed", Error: &errorInfo{Code: "fal_validation", Message: "bad url"}, ResultSource: ptr("poll")},
+			"failed: fal_validation: bad url; result fetched by polling: no webhook in time"},
 	} {
 		require.Equal(t, tt.want, stateLine(&tt.g))
 	}

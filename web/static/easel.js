@@ -13,16 +13,24 @@ document.addEventListener("click", (event) => {
 });
 
 // A pending generation's page polls its state and reloads when the status
-// changes, so that the server renders the new timeline and images. Smaller
-// changes (a webhook noted, a submit retried) wait for that reload: each
-// reload loses focus, open details and revealed images. It polls only while
-// the tab is visible, and stops for good once signed out. Errors back off,
-// up to half a minute between attempts.
+// changes, so that the server renders the new timeline and images, and when
+// fal's status of the request or its queue position does, which may be all
+// that changes for minutes while fal holds it. Smaller changes (a webhook
+// noted, a submit retried) wait for that reload: each reload loses focus,
+// open details and revealed images. It polls only while the tab is visible,
+// and stops for good once signed out. Errors back off, up to half a minute
+// between attempts.
 (() => {
   const page = document.querySelector("[data-poll]");
   if (!page) return;
   const url = page.dataset.poll;
   const status = page.dataset.status;
+  // What fal said as the page shows it, "" for nothing. Compared only when
+  // both sides have it: a page or a server without it would reload forever.
+  const { falStatus, falQueuePosition } = page.dataset;
+  const falChanged = (state) =>
+    falStatus !== undefined && "fal_status" in state &&
+    (String(state.fal_status ?? "") !== falStatus || String(state.fal_queue_position ?? "") !== falQueuePosition);
   const live = document.querySelector(".live");
   const initialDelay = 1000;
   let delay = initialDelay;
@@ -47,7 +55,7 @@ document.addEventListener("click", (event) => {
       }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const state = await response.json();
-      if (state.status !== status || state.terminal) {
+      if (state.status !== status || state.terminal || falChanged(state)) {
         stopped = true;
         window.location.reload();
         return;
