@@ -164,18 +164,7 @@ func timeQuery(ctx context.Context, conn *pgx.Conn, q historyQuery, explain bool
 		return t, nil
 	}
 
-	plans.reset()
-	if _, err := conn.Exec(ctx, `SET auto_explain.log_min_duration = 0`); err != nil {
-		return t, fmt.Errorf("enable auto_explain: %w", err)
-	}
-	runErr := q.run(ctx, conn)
-	if _, err := conn.Exec(ctx, `SET auto_explain.log_min_duration = -1`); err != nil {
-		return t, fmt.Errorf("disable auto_explain: %w", err)
-	}
-	if runErr != nil {
-		return t, runErr
-	}
-	indexes, seqScans, workers, err := plans.scans()
+	indexes, seqScans, workers, err := explainedRun(ctx, conn, q, plans)
 	if err != nil {
 		return t, err
 	}
@@ -185,7 +174,7 @@ func timeQuery(ctx context.Context, conn *pgx.Conn, q historyQuery, explain bool
 		// Starting parallel workers costs from about a millisecond to tens
 		// of them, depending on how fast the server's machine forks; the
 		// serial median tells that cost apart from the query's own.
-		if t.SerialMs, err = serialMedian(ctx, conn, q); err != nil {
+		if t.SerialMs, t.SerialWorkers, err = serialMedian(ctx, conn, q, plans); err != nil {
 			return t, err
 		}
 	}
@@ -193,27 +182,59 @@ func timeQuery(ctx context.Context, conn *pgx.Conn, q historyQuery, explain bool
 }
 
 // serialMedian is the median of historyRuns runs of q with parallel query
-// off in the session.
-func serialMedian(ctx context.Context, conn *pgx.Conn, q historyQuery) (float64, error) {
-	if _, err := conn.Exec(ctx, `SET max_parallel_workers_per_gather = 0`); err != nil {
-		return 0, fmt.Errorf("turn parallel query off: %w", err)
+// off in the session, and the most parallel workers the plans of one more
+// run planned, which must be 0.
+func serialMedian(ctx context.Context, conn *pgx.Conn, q historyQuery, plans *planRecorder) (ms float64, workers int, err error) {
+	// Prepared statements keep the plans made when they were prepared,
+	// whatever the session's settings say since: deallocated, they are
+	// planned again, under the setting in force.
+	setting := func(sql string) error {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
+		}
+		if err := conn.DeallocateAll(ctx); err != nil {
+			return fmt.Errorf("deallocate prepared statements after %s: %w", sql, err)
+		}
+		return nil
 	}
+	if err := setting(`SET max_parallel_workers_per_gather = 0`); err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		if resetErr := setting(`RESET max_parallel_workers_per_gather`); resetErr != nil && err == nil {
+			err = resetErr
+		}
+	}()
 	runs := make([]time.Duration, historyRuns)
-	var runErr error
 	for i := range runs {
 		start := time.Now()
-		if runErr = q.run(ctx, conn); runErr != nil {
-			break
+		if err := q.run(ctx, conn); err != nil {
+			return 0, 0, err
 		}
 		runs[i] = time.Since(start)
 	}
-	if _, err := conn.Exec(ctx, `RESET max_parallel_workers_per_gather`); err != nil {
-		return 0, fmt.Errorf("turn parallel query back on: %w", err)
+	_, _, workers, err = explainedRun(ctx, conn, q, plans)
+	if err != nil {
+		return 0, 0, err
+	}
+	return percentileMs(runs, 0.5), workers, nil
+}
+
+// explainedRun runs q once with auto_explain on and returns what its plans
+// read (see planRecorder.scans).
+func explainedRun(ctx context.Context, conn *pgx.Conn, q historyQuery, plans *planRecorder) (indexes, seqScans []string, workers int, err error) {
+	plans.reset()
+	if _, err := conn.Exec(ctx, `SET auto_explain.log_min_duration = 0`); err != nil {
+		return nil, nil, 0, fmt.Errorf("enable auto_explain: %w", err)
+	}
+	runErr := q.run(ctx, conn)
+	if _, err := conn.Exec(ctx, `SET auto_explain.log_min_duration = -1`); err != nil {
+		return nil, nil, 0, fmt.Errorf("disable auto_explain: %w", err)
 	}
 	if runErr != nil {
-		return 0, runErr
+		return nil, nil, 0, runErr
 	}
-	return percentileMs(runs, 0.5), nil
+	return plans.scans()
 }
 
 // indexUsed reports whether a query's plans find their generations through

@@ -122,14 +122,20 @@ func TestTimeQueryParallelPlan(t *testing.T) {
 		CREATE TABLE parallel_probe AS SELECT g AS n FROM generate_series(1, 10000) g; ANALYZE parallel_probe`)
 	require.NoError(t, err)
 
+	// As a recipe runs: a prepared statement, whose plan Postgres keeps.
 	q := historyQuery{name: "count", kind: "recipe", run: func(ctx context.Context, db store.DBTX) error {
-		_, err := db.Exec(ctx, `SELECT count(*) FROM parallel_probe`)
-		return err
+		rows, err := db.Query(ctx, `SELECT count(*) FROM parallel_probe`)
+		if err != nil {
+			return err
+		}
+		rows.Close()
+		return rows.Err()
 	}}
 	timing, err := timeQuery(ctx, conn, q, true, plans)
 	require.NoError(t, err)
 	require.Positive(t, timing.ParallelWorkers)
 	require.Positive(t, timing.SerialMs)
+	require.Zero(t, timing.SerialWorkers, "the serial runs were planned again without parallel workers")
 	require.Equal(t, []string{"parallel_probe"}, timing.SeqScans)
 
 	var setting string

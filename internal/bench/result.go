@@ -119,6 +119,9 @@ type QueryTiming struct {
 	// a machine slow to start a worker process, the serial plan is faster.
 	ParallelWorkers int     `json:"parallel_workers"`
 	SerialMs        float64 `json:"serial_ms,omitempty"`
+	// SerialWorkers is what the serial runs' plans planned: 0, unless
+	// parallel query could not be turned off.
+	SerialWorkers int `json:"serial_workers,omitempty"`
 }
 
 // planSummary says in a few words how q's plans read tables.
